@@ -1,0 +1,114 @@
+package commands
+
+import (
+	"errors"
+	"github.com/kmsledger/kmsledger/ledger"
+	"maps"
+	"slices"
+)
+
+// Errors of Decide. The api package maps each to its wire status.
+var (
+	ErrEnclaveExists    = errors.New("commands: enclave already exists")
+	ErrEnclaveNotFound  = errors.New("commands: enclave does not exist")
+	ErrKeyExists        = errors.New("commands: key already exists")
+	ErrKeyNotFound      = errors.New("commands: key does not exist")
+	ErrIdentityNotFound = errors.New("commands: identity does not exist")
+	ErrPolicyNotFound   = errors.New("commands: policy does not exist")
+	ErrInvalidName      = errors.New("commands: invalid name")
+	ErrInvalidArgument  = errors.New("commands: invalid argument")
+	ErrNotInitialized   = errors.New("commands: ledger is not initialized")
+)
+
+// Command is one of the command types below.
+type Command interface {
+	// scope is the enclave the command writes to ("" for system scope);
+	// commands of one scope are decided one at a time on a node.
+	scope() string
+}
+
+// CreateEnclave creates an enclave.
+type CreateEnclave struct{ Name string }
+
+// DeleteEnclave deletes an enclave and everything in it, and erases its
+// sealed key material.
+type DeleteEnclave struct{ Name string }
+
+// CreateKey creates a key with fresh material, or adds a version to an
+// existing key when AddVersion is set. Type "" means the server default.
+type CreateKey struct {
+	Enclave, Name, Type string
+	AddVersion          bool
+}
+
+// ImportKey creates a key (or, with AddVersion, a new version) from
+// material supplied by the caller. Source records provenance.
+type ImportKey struct {
+	Enclave, Name, Type string
+	Material            []byte
+	AddVersion          bool
+	Source              *ledger.ImportSource
+}
+
+// DeleteKey destroys one version (0 = the latest) or, with All, every
+// version of a key.
+type DeleteKey struct {
+	Enclave, Name string
+	Version       uint32
+	All           bool
+}
+
+// CreateIdentity creates or overwrites an identity of an enclave.
+type CreateIdentity struct {
+	Enclave, Identity, Privilege string
+	ServiceAccount               bool
+	Tags                         map[string]string
+}
+
+// DeleteIdentity deletes an identity and its service accounts.
+type DeleteIdentity struct{ Enclave, Identity string }
+
+// CreatePolicy creates or overwrites a policy.
+type CreatePolicy struct {
+	Enclave, Name string
+	Allow, Deny   map[string][]string
+}
+
+// DeletePolicy deletes a policy.
+type DeletePolicy struct{ Enclave, Name string }
+
+// AssignPolicy assigns an existing policy to an existing identity.
+type AssignPolicy struct{ Enclave, Identity, Policy string }
+
+func (c CreateEnclave) scope() string  { return c.Name }
+func (c DeleteEnclave) scope() string  { return c.Name }
+func (c CreateKey) scope() string      { return c.Enclave }
+func (c ImportKey) scope() string      { return c.Enclave }
+func (c DeleteKey) scope() string      { return c.Enclave }
+func (c CreateIdentity) scope() string { return c.Enclave }
+func (c DeleteIdentity) scope() string { return c.Enclave }
+func (c CreatePolicy) scope() string   { return c.Enclave }
+func (c DeletePolicy) scope() string   { return c.Enclave }
+func (c AssignPolicy) scope() string   { return c.Enclave }
+
+// cleanRules drops empty patterns and returns sorted, de-duplicated
+// pattern lists, so that equal policies encode to equal events.
+func cleanRules(m map[string][]string) map[string][]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for _, cmd := range slices.Sorted(maps.Keys(m)) {
+		var ps []string
+		for _, p := range m[cmd] {
+			if p != "" {
+				ps = append(ps, p)
+			}
+		}
+		slices.Sort(ps)
+		if ps = slices.Compact(ps); len(ps) > 0 {
+			out[cmd] = ps
+		}
+	}
+	return out
+}

@@ -1,0 +1,213 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// Env is what Decide needs besides the state: who asks, when, the
+// command's idempotency id, and a sealer that creates sealed key material
+// inside hsm (raw == nil: generate fresh material).
+type Env struct {
+	Now       time.Time
+	Actor     string
+	CommandID string
+	EventID   string
+	Seal      func(kt hsm.KeyType, raw, aad []byte) (sealed []byte, fingerprint string, err error)
+}
+
+// Decision is the outcome of a command: one event to append with its
+// concurrency expectation, sealed material to store before the event, and
+// secret refs (or wildcards) to erase once the event is stored.
+type Decision struct {
+	Event  ledger.Event
+	Expect ledger.Expect
+	Put    map[string][]byte
+	Erase  []string
+}
+
+// Decide checks cmd against the state and returns the event it produces.
+// It does no I/O; it only reads s.
+func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
+	if !s.Initialized {
+		return Decision{}, ErrNotInitialized
+	}
+	if err := validate(cmd); err != nil {
+		return Decision{}, err
+	}
+	d := decision{s: s, env: env}
+	switch c := cmd.(type) {
+	case CreateEnclave:
+		if s.Enclaves[c.Name] != nil {
+			return Decision{}, ErrEnclaveExists
+		}
+		return d.event("", ledger.EnclaveSubject(c.Name), ledger.TypeEnclaveCreated, ledger.EnclaveCreated{Name: c.Name})
+	case DeleteEnclave:
+		e := s.Enclaves[c.Name]
+		if e == nil {
+			return Decision{}, ErrEnclaveNotFound
+		}
+		var fps []string
+		for _, k := range e.Keys {
+			for _, v := range k.Versions {
+				fps = append(fps, v.Fingerprint)
+			}
+		}
+		slices.Sort(fps)
+		d.erase = []string{c.Name + ".>"}
+		return d.event("", ledger.EnclaveSubject(c.Name), ledger.TypeEnclaveDeleted, ledger.EnclaveDeleted{Name: c.Name, Fingerprints: fps})
+	}
+
+	e := s.Enclaves[cmd.scope()]
+	if e == nil {
+		return Decision{}, ErrEnclaveNotFound
+	}
+	switch c := cmd.(type) {
+	case CreateKey:
+		return d.newVersion(e, c.Name, c.Type, nil, c.AddVersion, nil)
+	case ImportKey:
+		if len(c.Material) != 32 {
+			return Decision{}, fmt.Errorf("%w: imported key must be 32 bytes, got %d", ErrInvalidArgument, len(c.Material))
+		}
+		src := c.Source
+		if src == nil {
+			src = &ledger.ImportSource{Kind: "api"}
+		}
+		return d.newVersion(e, c.Name, c.Type, c.Material, c.AddVersion, src)
+	case DeleteKey:
+		return d.deleteKey(e, c)
+	case CreateIdentity:
+		if c.Identity == s.RootIdentity {
+			return Decision{}, fmt.Errorf("%w: the root identity cannot be an enclave identity", ErrInvalidArgument)
+		}
+		p := ledger.IdentityCreated{Identity: c.Identity, Privilege: c.Privilege, ServiceAccount: c.ServiceAccount, Tags: c.Tags}
+		if p.Privilege == "" {
+			p.Privilege = ledger.PrivilegeUser
+		}
+		if c.ServiceAccount {
+			p.Parent = env.Actor
+		}
+		return d.event(e.Name, ledger.IdentitySubject(e.Name, c.Identity), ledger.TypeIdentityCreated, p)
+	case DeleteIdentity:
+		if e.Identities[c.Identity] == nil {
+			return Decision{}, ErrIdentityNotFound
+		}
+		var sas []string
+		for _, id := range e.Identities {
+			if id.ServiceAccount && id.Parent == c.Identity {
+				sas = append(sas, id.Identity)
+			}
+		}
+		slices.Sort(sas)
+		return d.event(e.Name, ledger.IdentitySubject(e.Name, c.Identity), ledger.TypeIdentityDeleted,
+			ledger.IdentityDeleted{Identity: c.Identity, ServiceAccounts: sas})
+	case CreatePolicy:
+		return d.event(e.Name, ledger.PolicySubject(e.Name, c.Name), ledger.TypePolicyCreated,
+			ledger.PolicyCreated{Name: c.Name, Allow: cleanRules(c.Allow), Deny: cleanRules(c.Deny)})
+	case DeletePolicy:
+		if e.Policies[c.Name] == nil {
+			return Decision{}, ErrPolicyNotFound
+		}
+		return d.event(e.Name, ledger.PolicySubject(e.Name, c.Name), ledger.TypePolicyDeleted, ledger.PolicyDeleted{Name: c.Name})
+	case AssignPolicy:
+		if e.Identities[c.Identity] == nil {
+			return Decision{}, ErrIdentityNotFound
+		}
+		if e.Policies[c.Policy] == nil {
+			return Decision{}, ErrPolicyNotFound
+		}
+		return d.event(e.Name, ledger.IdentitySubject(e.Name, c.Identity), ledger.TypePolicyAssigned,
+			ledger.PolicyAssigned{Identity: c.Identity, Policy: c.Policy})
+	}
+	return Decision{}, fmt.Errorf("%w: unknown command %T", ErrInvalidArgument, cmd)
+}
+
+type decision struct {
+	s     *projections.State
+	env   Env
+	put   map[string][]byte
+	erase []string
+}
+
+func (d *decision) event(enclave, subject, typ string, payload any) (Decision, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return Decision{}, fmt.Errorf("commands: encode %s: %w", typ, err)
+	}
+	ev := ledger.Event{
+		Type: typ, ID: d.env.EventID, Time: d.env.Now.UTC(), Actor: d.env.Actor,
+		Enclave: enclave, Aggregate: subject, CommandID: d.env.CommandID, Payload: b,
+	}
+	return Decision{
+		Event:  ev,
+		Expect: ledger.Expect{Subject: subject, Seq: d.s.Subjects[subject]},
+		Put:    d.put,
+		Erase:  d.erase,
+	}, nil
+}
+
+func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw []byte, addVersion bool, src *ledger.ImportSource) (Decision, error) {
+	if typ == "" {
+		typ = d.s.DefaultType
+	}
+	kt, err := hsm.ParseKeyType(typ)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%w: key type %q: want AES256 or ChaCha20", ErrInvalidArgument, typ)
+	}
+	k := e.Keys[name]
+	version := uint32(1)
+	switch {
+	case k != nil && !addVersion:
+		return Decision{}, ErrKeyExists
+	case k == nil && addVersion:
+		return Decision{}, ErrKeyNotFound
+	case k != nil:
+		version = k.MaxVer + 1
+	}
+	sealed, fp, err := d.env.Seal(kt, raw, hsm.VersionAAD(e.Name, name, version))
+	if err != nil {
+		return Decision{}, fmt.Errorf("commands: seal %s/%s v%d: %w", e.Name, name, version, err)
+	}
+	ref := ledger.SecretRef(e.Name, name, version)
+	d.put = map[string][]byte{ref: sealed}
+	typEv := ledger.TypeKeyCreated
+	if raw != nil {
+		typEv = ledger.TypeKeyImported
+	}
+	return d.event(e.Name, ledger.KeySubject(e.Name, name), typEv, ledger.KeyVersionCreated{
+		Name: name, Version: version, Type: string(kt), SecretRef: ref, Fingerprint: fp, Source: src,
+	})
+}
+
+func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey) (Decision, error) {
+	k := e.Keys[c.Name]
+	if k == nil {
+		return Decision{}, ErrKeyNotFound
+	}
+	subject := ledger.KeySubject(e.Name, c.Name)
+	if c.All || (len(k.Versions) == 1 && (c.Version == 0 || k.Versions[c.Version] != nil)) {
+		p := ledger.KeyDeleted{Name: c.Name}
+		for _, v := range k.SortedVersions() {
+			p.Versions = append(p.Versions, v.Version)
+			p.Fingerprints = append(p.Fingerprints, v.Fingerprint)
+			d.erase = append(d.erase, v.SecretRef)
+		}
+		return d.event(e.Name, subject, ledger.TypeKeyDeleted, p)
+	}
+	v := k.Latest()
+	if c.Version != 0 {
+		v = k.Versions[c.Version]
+	}
+	if v == nil {
+		return Decision{}, ErrKeyNotFound
+	}
+	d.erase = []string{v.SecretRef}
+	return d.event(e.Name, subject, ledger.TypeKeyVersionDeleted,
+		ledger.KeyVersionDeleted{Name: c.Name, Version: v.Version, Fingerprint: v.Fingerprint})
+}

@@ -1,0 +1,71 @@
+package commands
+
+import (
+	"fmt"
+
+	"github.com/kmsledger/kmsledger/ledger"
+)
+
+// validate checks every name of a command once, at the edge, so that all
+// names that reach the ledger are safe subject tokens.
+func validate(cmd Command) error {
+	var names []string
+	switch c := cmd.(type) {
+	case CreateEnclave:
+		names = []string{c.Name}
+	case DeleteEnclave:
+		names = []string{c.Name}
+	case CreateKey:
+		names = []string{c.Enclave, c.Name}
+	case ImportKey:
+		names = []string{c.Enclave, c.Name}
+	case DeleteKey:
+		if c.All && c.Version != 0 {
+			return fmt.Errorf("%w: a version together with all versions", ErrInvalidArgument)
+		}
+		names = []string{c.Enclave, c.Name}
+	case CreateIdentity:
+		if c.Privilege != "" && c.Privilege != ledger.PrivilegeAdmin && c.Privilege != ledger.PrivilegeUser {
+			return fmt.Errorf("%w: privilege %q: want Admin or User", ErrInvalidArgument, c.Privilege)
+		}
+		if !validIdentity(c.Identity) {
+			return fmt.Errorf("%w: identity %q", ErrInvalidName, c.Identity)
+		}
+		names = []string{c.Enclave}
+	case DeleteIdentity:
+		if !validIdentity(c.Identity) {
+			return fmt.Errorf("%w: identity %q", ErrInvalidName, c.Identity)
+		}
+		names = []string{c.Enclave}
+	case CreatePolicy:
+		names = []string{c.Enclave, c.Name}
+	case DeletePolicy:
+		names = []string{c.Enclave, c.Name}
+	case AssignPolicy:
+		if !validIdentity(c.Identity) {
+			return fmt.Errorf("%w: identity %q", ErrInvalidName, c.Identity)
+		}
+		names = []string{c.Enclave, c.Policy}
+	}
+	for _, n := range names {
+		if !ledger.ValidName(n) {
+			return fmt.Errorf("%w: %q", ErrInvalidName, n)
+		}
+	}
+	return nil
+}
+
+// validIdentity reports whether s is "h1:" followed by 43 base64url
+// characters (a SHA-256). It is checked here too because identities are
+// subject tokens.
+func validIdentity(s string) bool {
+	if len(s) != 46 || s[:3] != "h1:" {
+		return false
+	}
+	for _, c := range s[3:] {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,189 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/ledger"
+)
+
+// Errors returned by Projection lookups.
+var (
+	ErrEnclaveNotFound = errors.New("projections: enclave does not exist")
+	ErrKeyNotFound     = errors.New("projections: key does not exist")
+	ErrClosed          = errors.New("projections: closed")
+)
+
+// Projection keeps a State up to date with the LEDGER: it replays the
+// stream at start and then tails it. Key material is unsealed with the
+// REK on first use and cached.
+type Projection struct {
+	store *ledger.Store
+	rek   *hsm.REK
+	log   *slog.Logger
+
+	mu      sync.RWMutex
+	st      *State
+	err     error         // first apply error; the projection stops there
+	changed chan struct{} // closed and replaced on every applied event
+
+	stop func()
+}
+
+// Open replays the ledger into a new State and keeps tailing it until
+// Close. rek unseals key material; it may be nil for a projection that
+// never does crypto (audit, time travel).
+func Open(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.Logger) (*Projection, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Projection{store: store, rek: rek, log: log, st: NewState(), changed: make(chan struct{})}
+	last, err := store.Replay(ctx, 1, func(ev ledger.Event) error { return p.st.Apply(ev) })
+	if err != nil {
+		return nil, fmt.Errorf("projections: replay: %w", err)
+	}
+	p.st.Seq = max(p.st.Seq, last)
+	stop, err := store.Subscribe(context.Background(), last+1, p.apply)
+	if err != nil {
+		return nil, fmt.Errorf("projections: subscribe: %w", err)
+	}
+	p.stop = stop
+	return p, nil
+}
+
+// Close stops tailing the ledger.
+func (p *Projection) Close() {
+	if p.stop != nil {
+		p.stop()
+	}
+}
+
+func (p *Projection) apply(ev ledger.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil || ev.Seq <= p.st.Seq {
+		return
+	}
+	if err := p.st.Apply(ev); err != nil {
+		p.err = err
+		p.log.Error("projection stopped", "seq", ev.Seq, "err", err)
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Seq returns the last applied stream sequence.
+func (p *Projection) Seq() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.st.Seq
+}
+
+// WaitFor blocks until the projection has applied seq or ctx ends.
+func (p *Projection) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		p.mu.RLock()
+		applied, ch, err := p.st.Seq, p.changed, p.err
+		p.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("projections: wait for seq %d (at %d): %w", seq, applied, ctx.Err())
+		}
+	}
+}
+
+// CatchUp waits until the projection has applied the current stream head,
+// so that a "not found" answer is never given from a stale view.
+func (p *Projection) CatchUp(ctx context.Context) error {
+	head, err := p.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return p.WaitFor(ctx, head)
+}
+
+// View calls fn with the state under the read lock. fn must not keep
+// references to the state after it returns, nor modify it.
+func (p *Projection) View(fn func(*State)) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	fn(p.st)
+}
+
+// Key returns the unsealed key version (0 = latest) and its metadata.
+func (p *Projection) Key(ctx context.Context, enclave, name string, version uint32) (*hsm.Key, *Version, error) {
+	var (
+		v   *Version
+		err error
+	)
+	p.View(func(s *State) {
+		e := s.Enclaves[enclave]
+		if e == nil {
+			err = ErrEnclaveNotFound
+			return
+		}
+		k := e.Keys[name]
+		if k == nil {
+			err = ErrKeyNotFound
+			return
+		}
+		if version == 0 {
+			v = k.Latest()
+		} else {
+			v = k.Versions[version]
+		}
+		if v == nil {
+			err = ErrKeyNotFound
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := v.unsealed.get(func() (*hsm.Key, error) {
+		sealed, err := p.store.GetSecret(ctx, v.SecretRef)
+		if err != nil {
+			return nil, err
+		}
+		return p.rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, v.Version), v.Version)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("projections: unseal %s/%s v%d: %w", enclave, name, v.Version, err)
+	}
+	return key, v, nil
+}
+
+// unsealedKey caches a key version's unsealed primitive. A failed unseal
+// is not cached, so a transient store error does not stick.
+type unsealedKey struct {
+	key atomic.Pointer[hsm.Key]
+	mu  sync.Mutex // serialises unsealing
+}
+
+func (u *unsealedKey) get(open func() (*hsm.Key, error)) (*hsm.Key, error) {
+	if k := u.key.Load(); k != nil {
+		return k, nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if k := u.key.Load(); k != nil {
+		return k, nil
+	}
+	k, err := open()
+	if err != nil {
+		return nil, err
+	}
+	u.key.Store(k)
+	return k, nil
+}

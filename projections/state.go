@@ -1,0 +1,240 @@
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/kmsledger/kmsledger/ledger"
+)
+
+// State is the in-memory projection of the LEDGER: enclaves with their
+// keys, identities and policies. It is plain data, changed only by Apply.
+// Readers must hold the Projection's read lock (see Projection.View).
+type State struct {
+	Seq          uint64 // last applied stream sequence
+	Initialized  bool
+	SealedREK    []byte
+	HSMKeyID     string
+	RootIdentity string
+	DefaultType  string
+	Enclaves     map[string]*Enclave
+
+	// Subjects holds the last sequence of every subject ever written, so
+	// that writers can append with optimistic concurrency even for
+	// aggregates that were deleted.
+	Subjects map[string]uint64
+}
+
+// Enclave is one enclave and everything in it.
+type Enclave struct {
+	Name       string
+	CreatedAt  time.Time
+	CreatedBy  string
+	Keys       map[string]*Key
+	Identities map[string]*Identity
+	Policies   map[string]*Policy
+}
+
+// Key is a named key and its versions.
+type Key struct {
+	Name      string
+	CreatedAt time.Time
+	CreatedBy string
+	Versions  map[uint32]*Version // live versions only
+	MaxVer    uint32              // highest version ever created; versions are never reused
+}
+
+// Latest returns the newest live version, or nil if none is left.
+func (k *Key) Latest() *Version {
+	var v *Version
+	for _, x := range k.Versions {
+		if v == nil || x.Version > v.Version {
+			v = x
+		}
+	}
+	return v
+}
+
+// SortedVersions returns the live versions, oldest first.
+func (k *Key) SortedVersions() []*Version {
+	vs := make([]*Version, 0, len(k.Versions))
+	for _, v := range k.Versions {
+		vs = append(vs, v)
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].Version < vs[j].Version })
+	return vs
+}
+
+// Version is one key version. Its material is sealed in SECRETS under
+// SecretRef; the Projection unseals it on first use.
+type Version struct {
+	Version     uint32
+	Type        string
+	CreatedAt   time.Time
+	CreatedBy   string
+	SecretRef   string
+	Fingerprint string
+	Imported    bool
+	Source      *ledger.ImportSource
+
+	unsealed unsealedKey
+}
+
+// Identity is an enclave identity (not the root identity).
+type Identity struct {
+	Identity       string
+	Privilege      string
+	Policy         string
+	ServiceAccount bool
+	Parent         string
+	Tags           map[string]string
+	CreatedAt      time.Time
+	CreatedBy      string
+}
+
+// Policy is a named set of allow and deny rules.
+type Policy struct {
+	Name      string
+	Allow     map[string][]string
+	Deny      map[string][]string
+	CreatedAt time.Time
+	CreatedBy string
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}}
+}
+
+// Apply folds one event into the state. Unknown event types are an error:
+// a reader older than the ledger must not silently drop facts.
+func (s *State) Apply(ev ledger.Event) error {
+	if ev.Seq != 0 {
+		s.Seq = ev.Seq
+		s.Subjects[ev.Aggregate] = ev.Seq
+	}
+	e := s.Enclaves[ev.Enclave]
+	switch ev.Type {
+	case ledger.TypeSystemInitialized:
+		var p ledger.SystemInitialized
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		s.Initialized, s.SealedREK, s.HSMKeyID = true, p.SealedREK, p.HSMKeyID
+		s.RootIdentity, s.DefaultType = p.RootIdentity, p.DefaultType
+	case ledger.TypeEnclaveCreated:
+		var p ledger.EnclaveCreated
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		s.Enclaves[p.Name] = &Enclave{
+			Name: p.Name, CreatedAt: ev.Time, CreatedBy: ev.Actor,
+			Keys: map[string]*Key{}, Identities: map[string]*Identity{}, Policies: map[string]*Policy{},
+		}
+	case ledger.TypeEnclaveDeleted:
+		var p ledger.EnclaveDeleted
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		delete(s.Enclaves, p.Name)
+	default:
+		if e == nil {
+			return fmt.Errorf("projections: %s at seq %d: enclave %q does not exist", ev.Type, ev.Seq, ev.Enclave)
+		}
+		return e.apply(ev)
+	}
+	return nil
+}
+
+func (e *Enclave) apply(ev ledger.Event) error {
+	switch ev.Type {
+	case ledger.TypeKeyCreated, ledger.TypeKeyImported:
+		var p ledger.KeyVersionCreated
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		k := e.Keys[p.Name]
+		if k == nil {
+			k = &Key{Name: p.Name, CreatedAt: ev.Time, CreatedBy: ev.Actor, Versions: map[uint32]*Version{}}
+			e.Keys[p.Name] = k
+		}
+		k.Versions[p.Version] = &Version{
+			Version: p.Version, Type: p.Type, CreatedAt: ev.Time, CreatedBy: ev.Actor,
+			SecretRef: p.SecretRef, Fingerprint: p.Fingerprint,
+			Imported: ev.Type == ledger.TypeKeyImported, Source: p.Source,
+		}
+		k.MaxVer = max(k.MaxVer, p.Version)
+	case ledger.TypeKeyVersionDeleted:
+		var p ledger.KeyVersionDeleted
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		if k := e.Keys[p.Name]; k != nil {
+			delete(k.Versions, p.Version)
+			if len(k.Versions) == 0 {
+				delete(e.Keys, p.Name)
+			}
+		}
+	case ledger.TypeKeyDeleted:
+		var p ledger.KeyDeleted
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		delete(e.Keys, p.Name)
+	case ledger.TypeIdentityCreated:
+		var p ledger.IdentityCreated
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		policy := ""
+		if old := e.Identities[p.Identity]; old != nil {
+			policy = old.Policy
+		}
+		e.Identities[p.Identity] = &Identity{
+			Identity: p.Identity, Privilege: p.Privilege, Policy: policy,
+			ServiceAccount: p.ServiceAccount, Parent: p.Parent, Tags: p.Tags,
+			CreatedAt: ev.Time, CreatedBy: ev.Actor,
+		}
+	case ledger.TypeIdentityDeleted:
+		var p ledger.IdentityDeleted
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		delete(e.Identities, p.Identity)
+		for _, sa := range p.ServiceAccounts {
+			delete(e.Identities, sa)
+		}
+	case ledger.TypePolicyAssigned:
+		var p ledger.PolicyAssigned
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		if id := e.Identities[p.Identity]; id != nil {
+			id.Policy = p.Policy
+		}
+	case ledger.TypePolicyCreated:
+		var p ledger.PolicyCreated
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		e.Policies[p.Name] = &Policy{Name: p.Name, Allow: p.Allow, Deny: p.Deny, CreatedAt: ev.Time, CreatedBy: ev.Actor}
+	case ledger.TypePolicyDeleted:
+		var p ledger.PolicyDeleted
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		delete(e.Policies, p.Name)
+	default:
+		return fmt.Errorf("projections: unknown event type %q at seq %d", ev.Type, ev.Seq)
+	}
+	return nil
+}
+
+func decode(ev ledger.Event, v any) error {
+	if err := json.Unmarshal(ev.Payload, v); err != nil {
+		return fmt.Errorf("projections: decode %s at seq %d: %w", ev.Type, ev.Seq, err)
+	}
+	return nil
+}
