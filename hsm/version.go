@@ -1,0 +1,128 @@
+// Key versions: generation, import and sealing under the REK.
+//
+// Summary: a key version is 32 bytes of material, born from crypto/rand
+// (GenerateVersion) or supplied by an importer (ImportVersion), turned into
+// a one-key Tink keyset (AES-256-GCM or ChaCha20-Poly1305, RAW/NoPrefix
+// output) and sealed under the REK in the key-version domain. The associated
+// data, normally VersionAAD(enclave, key, version), binds the blob to its
+// place: a blob moved to another enclave, key or version does not open.
+// The fingerprint is a commitment to the material that does not reveal it.
+//
+// Sealed key version (REK ciphertext, see rek.go; AD = 'V' ‖ aad):
+//
+//	+------+-----------+----------+-----------------------------+--------+
+//	| 0x01 | key ID 4B | nonce 12 | enc(type ‖ binary keyset)   | tag 16 |
+//	+------+-----------+----------+-----------------------------+--------+
+//	type: 0x01 = AES256, 0x02 = ChaCha20 (inside the ciphertext)
+//
+//	fingerprint = hex(HMAC-SHA256(key = material, "kmsledger/fingerprint/v1"))
+//
+// References: RFC 2104 (HMAC); FIPS 180-4 (SHA-256); Tink wire format.
+package hsm
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+const fingerprintLabel = "kmsledger/fingerprint/v1"
+
+// Type bytes inside a sealed key version. Append-only: never reuse a value.
+const (
+	typeAES256   = 0x01
+	typeChaCha20 = 0x02
+)
+
+func typeByte(kt KeyType) (byte, error) {
+	switch kt {
+	case AES256:
+		return typeAES256, nil
+	case ChaCha20:
+		return typeChaCha20, nil
+	}
+	return 0, fmt.Errorf("%w %q", ErrInvalidKeyType, kt)
+}
+
+// GenerateVersion creates 32 bytes of fresh material for a key version of
+// type kt and returns it sealed under the REK, bound to aad (use
+// VersionAAD), with its fingerprint.
+func (r *REK) GenerateVersion(kt KeyType, aad []byte) (sealed []byte, fingerprint string, err error) {
+	var material [materialLen]byte
+	defer clear(material[:])
+	rand.Read(material[:]) // Never fails (crypto/rand, Go ≥ 1.24).
+	return r.ImportVersion(kt, material[:], aad)
+}
+
+// ImportVersion seals raw, which must be exactly 32 bytes, as a key version
+// of type kt bound to aad (use VersionAAD), and returns the sealed blob and
+// the fingerprint. The same raw bytes always give the same fingerprint. raw
+// is not modified or retained; the caller should clear it.
+func (r *REK) ImportVersion(kt KeyType, raw []byte, aad []byte) (sealed []byte, fingerprint string, err error) {
+	tb, err := typeByte(kt)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(raw) != materialLen {
+		return nil, "", fmt.Errorf("%w (got %d)", ErrInvalidKeyMaterial, len(raw))
+	}
+	k, err := newTinkKey(kt, raw, false, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := newHandle(k)
+	if err != nil {
+		return nil, "", err
+	}
+	ks, err := marshalKeyset(h)
+	if err != nil {
+		return nil, "", err
+	}
+	defer clear(ks)
+	pt := append([]byte{tb}, ks...)
+	defer clear(pt)
+	sealed, err = r.seal(domainVersion, pt, aad)
+	if err != nil {
+		return nil, "", err
+	}
+	return sealed, fingerprintOf(raw), nil
+}
+
+// OpenVersion unseals a key version sealed by GenerateVersion or
+// ImportVersion with the same aad. version is the version number the Key
+// writes into its ciphertexts; it should be the one aad names. OpenVersion
+// returns an error wrapping ErrUnseal if the blob was modified, sealed under
+// another REK, or aad differs (the blob was moved).
+func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
+	pt, err := r.unseal(domainVersion, sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("hsm: open key version %d: %w", version, err)
+	}
+	defer clear(pt)
+	if len(pt) < 1 {
+		return nil, fmt.Errorf("hsm: open key version %d: %w: empty", version, errKeyset)
+	}
+	var kt KeyType
+	switch pt[0] {
+	case typeAES256:
+		kt = AES256
+	case typeChaCha20:
+		kt = ChaCha20
+	default:
+		return nil, fmt.Errorf("hsm: open key version %d: %w: type byte %#x", version, errKeyset, pt[0])
+	}
+	a, material, err := openKeyset(pt[1:], kt, false)
+	if err != nil {
+		return nil, fmt.Errorf("hsm: open key version %d: %w", version, err)
+	}
+	return newKey(version, kt, a, material)
+}
+
+// fingerprintOf commits to material without revealing it.
+func fingerprintOf(material []byte) string {
+	m := hmac.New(sha256.New, material)
+	m.Write([]byte(fingerprintLabel))
+	return hex.EncodeToString(m.Sum(nil))
+}
