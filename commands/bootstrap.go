@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +34,7 @@ func Bootstrap(ctx context.Context, store *ledger.Store, w hsm.Wrapper, rootIden
 		}
 		return rek, init, false, nil
 	}
-	rek, sealed, err := hsm.NewREK(ctx, w, nil)
+	rek, sealed, err := hsm.NewREK(ctx, w, rand.Reader)
 	if err != nil {
 		return nil, init, false, err
 	}

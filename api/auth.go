@@ -1,0 +1,93 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// authorize decides whether identity may run cmd on resource in enclave
+// (spec kms-api.md §7):
+//   - the root (SysAdmin) identity may do everything;
+//   - cluster and enclave commands are for the root identity only;
+//   - an Admin of the enclave may do everything inside it;
+//   - a User may do what its policy allows: an Allow pattern of the
+//     command matches the resource and no Deny pattern does (deny wins;
+//     default deny);
+//   - a service account has its parent's rights;
+//   - nobody but root reaches an enclave it has no identity in.
+//
+// resource is the command's argument: a key name for KEY:*, a policy name
+// for POLICY:*, an identity for IDENTITY:*, "" for listings.
+func authorize(st *projections.State, identity, enclave string, cmd wire.Command, resource string) error {
+	if identity != "" && identity == st.RootIdentity {
+		return nil
+	}
+	if cmd < 100 || (cmd >= 100 && cmd < 200) {
+		return errPermission
+	}
+	e := st.Enclaves[enclave]
+	if e == nil {
+		return errPermission
+	}
+	id := e.Identities[identity]
+	if id != nil && id.ServiceAccount {
+		switch parent := e.Identities[id.Parent]; {
+		case id.Parent == st.RootIdentity:
+			id = &projections.Identity{Privilege: ledger.PrivilegeAdmin}
+		case parent == nil:
+			return errPermission
+		default:
+			id = parent
+		}
+	}
+	if id == nil {
+		return errPermission
+	}
+	if id.Privilege == ledger.PrivilegeAdmin {
+		return nil
+	}
+	p := e.Policies[id.Policy]
+	if p == nil {
+		return errPermission
+	}
+	name := cmd.String()
+	if matchAny(p.Deny[name], resource) {
+		return errPermission
+	}
+	if isList(cmd) {
+		if len(p.Allow[name]) > 0 {
+			return nil
+		}
+		return errPermission
+	}
+	if matchAny(p.Allow[name], resource) {
+		return nil
+	}
+	return errPermission
+}
+
+func isList(cmd wire.Command) bool {
+	switch cmd {
+	case wire.CmdEnclaveList, wire.CmdKeyList, wire.CmdPolicyList, wire.CmdIdentityList:
+		return true
+	}
+	return false
+}
+
+// matchAny reports whether one of patterns matches name: "*" matches
+// everything, "prefix*" every name starting with prefix, any other
+// pattern only itself.
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if p == "*" || p == name {
+			return true
+		}
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
+}

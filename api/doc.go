@@ -1,0 +1,14 @@
+// Package api serves the kms HTTP API (spec/kms-api.md): HTTPS with
+// client certificates, identity = "h1:" + base64url(sha256(SPKI)), and the
+// binary framing on POST /v1/kms[/{enclave}].
+//
+// Invariants:
+//   - Every frame of a request is decoded and authorised before any of
+//     them runs; a request fails as a whole.
+//   - Responses carry an exact Content-Length and are never compressed;
+//     a successful read answers with one frame per request frame.
+//   - Errors map to statuses in one table (errors.go) with the exact
+//     messages kms-go clients match on; unknown errors are logged and
+//     answered "internal error", so no internal detail leaks.
+//   - Only /version and /v1/health/* answer without a client certificate.
+package api

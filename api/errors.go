@@ -1,0 +1,109 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// Errors of the api package itself.
+var (
+	errPermission    = errors.New("api: access denied")
+	errNotSupported  = errors.New("api: not supported")
+	errMixedCommands = errors.New("api: request mixes read and write commands")
+)
+
+// statusError is an error with an explicit status and client message,
+// for input problems found in this package (framing, lengths).
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return "api: " + e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &statusError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// errorTable maps domain errors to the exact status and message pairs
+// that kms-go clients match on (spec kms-api.md §2.5). It is the only
+// place where errors meet HTTP statuses.
+var errorTable = []struct {
+	err    error
+	status int
+	msg    string // "" = use the error's own text after the package prefix
+}{
+	{errPermission, 403, "access denied: insufficient permissions"},
+	{commands.ErrEnclaveExists, 409, "enclave already exists"},
+	{commands.ErrEnclaveNotFound, 404, "enclave does not exist"},
+	{projections.ErrEnclaveNotFound, 404, "enclave does not exist"},
+	{commands.ErrKeyExists, 409, "key already exists"},
+	{commands.ErrKeyNotFound, 404, "key does not exist"},
+	{projections.ErrKeyNotFound, 404, "key does not exist"},
+	{commands.ErrPolicyNotFound, 404, "policy does not exist"},
+	{commands.ErrIdentityNotFound, 404, "identity does not exist"},
+	{hsm.ErrDecrypt, 400, "invalid ciphertext"},
+	{commands.ErrInvalidName, 400, ""},
+	{commands.ErrInvalidArgument, 400, ""},
+	{wire.ErrUnknownCommand, 400, ""},
+	{errMixedCommands, 400, "request mixes read and write commands"},
+	{errNotSupported, 501, "not supported"},
+}
+
+// writeError answers with the status and message for err. Unknown errors
+// become 500 "internal error"; only those are logged with their cause, so
+// client mistakes do not flood the log.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (status int) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	var se *statusError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		status, msg = se.status, se.msg
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: limit is %d bytes", mbe.Limit)
+	default:
+		for _, e := range errorTable {
+			if errors.Is(err, e.err) {
+				status, msg = e.status, e.msg
+				if msg == "" {
+					msg = clientText(err)
+				}
+				break
+			}
+		}
+	}
+	if status == http.StatusInternalServerError {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	}
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{msg})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+	return status
+}
+
+// clientText strips the "pkg: " prefixes of wrapped sentinel errors so
+// that a client sees e.g. `invalid name: "a.b"`.
+func clientText(err error) string {
+	s := err.Error()
+	for _, p := range []string{"commands: ", "wire: ", "api: "} {
+		for len(s) > len(p) && s[:len(p)] == p {
+			s = s[len(p):]
+		}
+	}
+	return s
+}

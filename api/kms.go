@@ -1,0 +1,206 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// message is a protobuf message of the kms API.
+type message interface {
+	MarshalProto() []byte
+	UnmarshalProto([]byte) error
+}
+
+// request is one POST /v1/kms[/{enclave}] call.
+type request struct {
+	identity string // h1: identity of the client certificate
+	enclave  string // from the path; "" for /v1/kms
+}
+
+// call is one decoded, authorisable frame of a request.
+type call struct {
+	cmd      wire.Command
+	resource string                                    // what authorize matches patterns against
+	run      func(ctx context.Context) (message, error) // nil message for writes
+}
+
+// handleKMS serves POST /v1/kms[/{enclave}]: it decodes every frame,
+// authorises every frame, and only then runs them in order. The request
+// fails as a whole on the first error; a successful read answers with one
+// frame per request frame, same command code, in order.
+func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		writeError(w, r, s.log, errPermission)
+		return
+	}
+	req := request{identity: wire.IdentityFromCert(r.TLS.PeerCertificates[0]), enclave: r.PathValue("enclave")}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	frames, err := wire.DecodeFrames(body)
+	if err != nil {
+		writeError(w, r, s.log, badRequest("malformed request: %s", clientText(err)))
+		return
+	}
+	calls := make([]call, len(frames))
+	for i, f := range frames {
+		if !f.Cmd.Known() {
+			writeError(w, r, s.log, badRequest("unknown command %d", uint16(f.Cmd)))
+			return
+		}
+		if f.Cmd.IsWrite() != frames[0].Cmd.IsWrite() {
+			writeError(w, r, s.log, errMixedCommands)
+			return
+		}
+		if calls[i], err = s.decode(req, f); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+	}
+	s.proj.View(func(st *projections.State) {
+		for _, c := range calls {
+			if err = authorize(st, req.identity, req.enclave, c.cmd, c.resource); err != nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var out []byte
+	for _, c := range calls {
+		m, err := c.run(ctx)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if m != nil {
+			out = wire.AppendFrame(out, c.cmd, m.MarshalProto())
+		}
+	}
+	writeBody(w, "application/octet-stream", out)
+}
+
+// decode parses a frame into a call. Names are validated by commands (for
+// writes) or found absent by lookups (for reads), never trusted here.
+func (s *Server) decode(req request, f wire.Frame) (call, error) {
+	c := call{cmd: f.Cmd}
+	var m message
+	switch f.Cmd {
+	case wire.CmdEnclaveCreate:
+		m = new(wire.CreateEnclaveRequest)
+	case wire.CmdEnclaveDelete:
+		m = new(wire.DeleteEnclaveRequest)
+	case wire.CmdEnclaveStatus:
+		m = new(wire.EnclaveStatusRequest)
+	case wire.CmdEnclaveList, wire.CmdKeyList, wire.CmdPolicyList, wire.CmdIdentityList:
+		m = new(wire.ListRequest)
+	case wire.CmdKeyCreate:
+		m = new(wire.CreateKeyRequest)
+	case wire.CmdKeyImport:
+		m = new(wire.ImportKeyRequest)
+	case wire.CmdKeyDelete:
+		m = new(wire.DeleteKeyRequest)
+	case wire.CmdKeyStatus:
+		m = new(wire.KeyStatusRequest)
+	case wire.CmdKeyEncrypt:
+		m = new(wire.EncryptRequest)
+	case wire.CmdKeyDecrypt:
+		m = new(wire.DecryptRequest)
+	case wire.CmdKeyGenerate:
+		m = new(wire.GenerateKeyRequest)
+	case wire.CmdKeyMAC:
+		m = new(wire.MACRequest)
+	case wire.CmdPolicyCreate:
+		m = new(wire.CreatePolicyRequest)
+	case wire.CmdPolicyDelete:
+		m = new(wire.DeletePolicyRequest)
+	case wire.CmdPolicyAssign:
+		m = new(wire.AssignPolicyRequest)
+	case wire.CmdPolicyGet, wire.CmdPolicyStatus:
+		m = new(wire.PolicyRequest)
+	case wire.CmdIdentityCreate:
+		m = new(wire.CreateIdentityRequest)
+	case wire.CmdIdentityDelete:
+		m = new(wire.DeleteIdentityRequest)
+	case wire.CmdIdentityStatus:
+		m = new(wire.IdentityRequest)
+	default:
+		// Cluster commands and KEY:LISTVERSIONS: a single node has no
+		// cluster to change; still root-only, like the real thing.
+		c.run = func(context.Context) (message, error) { return nil, errNotSupported }
+		return c, nil
+	}
+	if err := m.UnmarshalProto(f.Body); err != nil {
+		return c, badRequest("malformed %s message: %s", f.Cmd, clientText(err))
+	}
+	c.resource, c.run = s.bind(req, f.Cmd, m)
+	return c, nil
+}
+
+// bind returns the authorisation resource of a decoded message and the
+// function that executes it.
+func (s *Server) bind(req request, cmd wire.Command, m message) (string, func(context.Context) (message, error)) {
+	exec := func(cmd commands.Command) func(context.Context) (message, error) {
+		return func(ctx context.Context) (message, error) {
+			_, err := s.h.Execute(ctx, req.identity, "", cmd)
+			return nil, err
+		}
+	}
+	e := req.enclave
+	switch m := m.(type) {
+	case *wire.CreateEnclaveRequest:
+		return m.Name, exec(commands.CreateEnclave{Name: m.Name})
+	case *wire.DeleteEnclaveRequest:
+		return m.Name, exec(commands.DeleteEnclave{Name: m.Name})
+	case *wire.EnclaveStatusRequest:
+		return m.Name, func(ctx context.Context) (message, error) { return s.enclaveStatus(ctx, m.Name) }
+	case *wire.CreateKeyRequest:
+		return m.Name, exec(commands.CreateKey{Enclave: e, Name: m.Name, Type: m.Type, AddVersion: m.AddVersion})
+	case *wire.ImportKeyRequest:
+		return m.Name, exec(commands.ImportKey{Enclave: e, Name: m.Name, Type: m.Type, Material: m.Key})
+	case *wire.DeleteKeyRequest:
+		return m.Name, exec(commands.DeleteKey{Enclave: e, Name: m.Name, Version: m.Version, All: m.AllVersions})
+	case *wire.KeyStatusRequest:
+		return m.Name, func(ctx context.Context) (message, error) { return s.keyStatus(ctx, e, m) }
+	case *wire.EncryptRequest:
+		return m.Name, func(ctx context.Context) (message, error) { return s.encrypt(ctx, e, m) }
+	case *wire.DecryptRequest:
+		return m.Name, func(ctx context.Context) (message, error) { return s.decrypt(ctx, e, m) }
+	case *wire.GenerateKeyRequest:
+		return m.Name, func(ctx context.Context) (message, error) { return s.generateKey(ctx, e, m) }
+	case *wire.MACRequest:
+		return m.Name, func(ctx context.Context) (message, error) { return s.mac(ctx, e, m) }
+	case *wire.CreatePolicyRequest:
+		return m.Name, exec(commands.CreatePolicy{Enclave: e, Name: m.Name, Allow: m.Allow, Deny: m.Deny})
+	case *wire.DeletePolicyRequest:
+		return m.Name, exec(commands.DeletePolicy{Enclave: e, Name: m.Name})
+	case *wire.AssignPolicyRequest:
+		return m.Policy, exec(commands.AssignPolicy{Enclave: e, Identity: m.Identity, Policy: m.Policy})
+	case *wire.PolicyRequest:
+		if cmd == wire.CmdPolicyStatus {
+			return m.Name, func(ctx context.Context) (message, error) { return s.policyStatus(ctx, e, m.Name) }
+		}
+		return m.Name, func(ctx context.Context) (message, error) { return s.policy(ctx, e, m.Name) }
+	case *wire.CreateIdentityRequest:
+		return m.Identity, func(ctx context.Context) (message, error) { return nil, s.createIdentity(ctx, req, m) }
+	case *wire.DeleteIdentityRequest:
+		return m.Identity, exec(commands.DeleteIdentity{Enclave: e, Identity: m.Identity})
+	case *wire.IdentityRequest:
+		return m.Identity, func(ctx context.Context) (message, error) { return s.identity(ctx, e, m.Identity) }
+	case *wire.ListRequest:
+		return "", func(ctx context.Context) (message, error) { return s.list(ctx, e, cmd, m) }
+	}
+	panic(fmt.Sprintf("api: bind: unhandled message %T", m))
+}

@@ -1,0 +1,159 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// Limits of the kms endpoint.
+const (
+	// MaxBody bounds a request body. A batch of 1000 GenerateKey frames is
+	// about 60 KiB; 1 MiB leaves room for Encrypt of small secrets.
+	MaxBody = 1 << 20
+	// MaxDataKey is the largest data key GenerateKey returns (spec §2.4).
+	MaxDataKey = 1024
+	// requestTimeout bounds one request, including waiting for the ledger.
+	requestTimeout = 30 * time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	Handler     *commands.Handler
+	Projection  *projections.Projection
+	Certificate tls.Certificate // server certificate
+	Version     string          // release version reported by /version
+	Commit      string
+	Logger      *slog.Logger
+}
+
+// Server serves the kms API over HTTPS with client certificates.
+type Server struct {
+	h    *commands.Handler
+	proj *projections.Projection
+	cfg  Config
+	log  *slog.Logger
+	host string
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	host, _ := os.Hostname()
+	return &Server{h: cfg.Handler, proj: cfg.Projection, cfg: cfg, log: log, host: host}
+}
+
+// TLSConfig returns the server's TLS configuration: client certificates
+// are requested but not chain-verified (the identity is the hash of the
+// certificate's public key; the handshake proves possession), their
+// validity dates are not enforced, and only HTTP/1.1 is offered, which
+// the kms-go client serves about twice as fast as HTTP/2 (DESIGN.md).
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{s.cfg.Certificate},
+		ClientAuth:   tls.RequestClientCert,
+		NextProtos:   []string{"http/1.1"},
+	}
+}
+
+// Serve accepts HTTPS connections on ln until ctx ends, then shuts down
+// gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tls.NewListener(ln, s.TLSConfig())) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+		}
+		return err
+	}
+}
+
+// Routes returns the route table. Routes that skip client authentication
+// say so in their name.
+func (s *Server) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /version", s.handleVersionNoAuth)
+	mux.HandleFunc("GET /v1/health/live", s.handleLiveNoAuth)
+	mux.HandleFunc("GET /v1/health/ready", s.handleReadyNoAuth)
+	mux.HandleFunc("POST /v1/kms", s.handleKMS)
+	mux.HandleFunc("POST /v1/kms/", s.handleKMS)
+	mux.HandleFunc("POST /v1/kms/{enclave}", s.handleKMS)
+	return mux
+}
+
+// handleVersionNoAuth serves GET /version: protobuf when the client asks
+// for exactly application/octet-stream, JSON otherwise.
+func (s *Server) handleVersionNoAuth(w http.ResponseWriter, r *http.Request) {
+	v := &wire.VersionResponse{Version: s.cfg.Version, Commit: s.cfg.Commit, APIVersion: "v1", Host: s.host}
+	if r.Header.Get("Accept") == "application/octet-stream" {
+		writeBody(w, "application/octet-stream", v.MarshalProto())
+		return
+	}
+	b, _ := json.Marshal(v)
+	writeBody(w, "application/json", b)
+}
+
+func (s *Server) handleLiveNoAuth(w http.ResponseWriter, r *http.Request) {
+	writeBody(w, "text/plain", nil)
+}
+
+// handleReadyNoAuth answers 200 once the projection has caught up with
+// the ledger (and, with ?write, once the ledger accepts reads of its head).
+func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.proj.CatchUp(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		writeError(w, r, s.log, &statusError{http.StatusServiceUnavailable, "not ready"})
+		return
+	}
+	writeBody(w, "text/plain", nil)
+}
+
+// writeBody writes a 200 response with an exact Content-Length (kms-go
+// rejects responses without one) and no compression.
+func writeBody(w http.ResponseWriter, contentType string, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// readBody reads a request body of at most MaxBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBody {
+		return nil, &http.MaxBytesError{Limit: MaxBody}
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/hsm/softkey"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// rootAPIKeyLabel derives the root API key from a software HSM key, so a
+// lost printout is recoverable from the HSM key (kmsledger identity
+// --hsm-key): seed = HKDF-SHA256(hsm key, info = this label).
+const rootAPIKeyLabel = "kmsledger/root-api-key/v1"
+
+// Dev-mode defaults.
+const (
+	devEnclave = "minio"
+	devSSEKey  = "minio-default-key"
+)
+
+func serverCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "server",
+			Usage:     "run the key manager",
+			ArgsUsage: "[DIR]",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "dev", Usage: "throw-away data dir, self-signed certificate, random HSM key"},
+				&cli.StringFlag{Name: "address", Value: "127.0.0.1:7373", EnvVars: []string{"KMSLEDGER_ADDRESS"}, Usage: "listen address"},
+				&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "software HSM key hsm:aes256:... (prefer the environment variable: flags show in ps)"},
+				&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"KMSLEDGER_TLS_CERT"}, Usage: "server certificate (PEM); default: self-signed, kept in DIR/tls"},
+				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"KMSLEDGER_TLS_KEY"}, Usage: "server private key (PEM)"},
+				&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"KMSLEDGER_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			},
+			Action: serverAction,
+		},
+		{
+			Name:      "identity",
+			Usage:     "show the h1: identity of an API key, or make a new API key",
+			ArgsUsage: "[k1:API-KEY]",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "print the root API key derived from this software HSM key"},
+			},
+			Action: identityAction,
+		},
+	}
+}
+
+func rootAction(c *cli.Context) error {
+	if !c.Bool("soft-hsm") {
+		return cli.ShowAppHelp(c)
+	}
+	k, err := softkey.Generate(rand.Reader)
+	if err != nil {
+		return err
+	}
+	fmt.Println(k)
+	return nil
+}
+
+func identityAction(c *cli.Context) error {
+	switch {
+	case c.String("hsm-key") != "":
+		hk, err := softkey.Parse(c.String("hsm-key"))
+		if err != nil {
+			return err
+		}
+		key, id, err := rootAPIKey(hk)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Root API key: %s\nIdentity:     %s\n", key, id)
+	case c.Args().Len() == 1:
+		signer, err := wire.ParseAPIKey(c.Args().First())
+		if err != nil {
+			return err
+		}
+		id, err := wire.Identity(signer.Public())
+		if err != nil {
+			return err
+		}
+		fmt.Println(id)
+	default:
+		key, err := wire.GenerateAPIKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		signer, err := wire.ParseAPIKey(key)
+		if err != nil {
+			return err
+		}
+		id, err := wire.Identity(signer.Public())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("API key:  %s\nIdentity: %s\n", key, id)
+	}
+	return nil
+}
+
+// rootAPIKey derives the root API key and identity from a software HSM key.
+func rootAPIKey(hk *softkey.Key) (key, identity string, err error) {
+	seed := hk.DeriveSeed(rootAPIKeyLabel)
+	defer clear(seed)
+	key = "k1:" + base64.RawURLEncoding.EncodeToString(seed)
+	signer, err := wire.ParseAPIKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	identity, err = wire.Identity(signer.Public())
+	return key, identity, err
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serverAction(c *cli.Context) error {
+	log, err := newLogger(c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	dev := c.Bool("dev")
+	dir := c.Args().First()
+	hsmKey := c.String("hsm-key")
+	switch {
+	case dev && dir == "":
+		if dir, err = os.MkdirTemp("", "kmsledger-dev-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if hsmKey == "" {
+			if hsmKey, err = softkey.Generate(rand.Reader); err != nil {
+				return err
+			}
+		}
+	case dir == "":
+		dir = "kmsledger-data"
+	}
+	if hsmKey == "" {
+		return errors.New("no HSM key: set KMSLEDGER_HSM_KEY (make one with `kmsledger --soft-hsm` and keep it safe), or run with --dev")
+	}
+	hk, err := softkey.Parse(hsmKey)
+	if err != nil {
+		return fmt.Errorf("HSM key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runServer(ctx, serverConfig{
+		dir: dir, addr: c.String("address"), dev: dev, wrapper: hk, softkey: hk,
+		certFile: c.String("tls-cert"), keyFile: c.String("tls-key"), log: log,
+	})
+}
+
+type serverConfig struct {
+	dir, addr         string
+	dev               bool
+	wrapper           hsm.Wrapper
+	softkey           *softkey.Key // for the root API key derivation
+	certFile, keyFile string
+	log               *slog.Logger
+}
+
+func runServer(ctx context.Context, cfg serverConfig) error {
+	log := cfg.log
+	rootKey, rootID, err := rootAPIKey(cfg.softkey)
+	if err != nil {
+		return err
+	}
+	store, err := ledger.Open(ctx, ledger.Config{Dir: cfg.dir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rek, init, created, err := commands.Bootstrap(ctx, store, cfg.wrapper, rootID, string(hsm.AES256))
+	if err != nil {
+		if errors.Is(err, hsm.ErrUnseal) {
+			return fmt.Errorf("the HSM key %s does not unseal the root encryption key of %s: wrong HSM key (nothing was changed)", cfg.wrapper.KeyID(), cfg.dir)
+		}
+		return err
+	}
+	if init.RootIdentity != rootID {
+		log.Warn("the root identity of the ledger is not the one derived from this HSM key", "ledger", init.RootIdentity, "derived", rootID)
+	}
+	proj, err := projections.Open(ctx, store, rek, log)
+	if err != nil {
+		return err
+	}
+	defer proj.Close()
+	h := commands.NewHandler(store, proj, rek, log)
+	if n, err := h.Reconcile(ctx); err != nil {
+		return fmt.Errorf("reconcile sealed material: %w", err)
+	} else if n > 0 {
+		log.Info("erased unreferenced sealed material", "count", n)
+	}
+
+	cert, caFile, err := serverCertificate(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	version, commit := buildVersion()
+	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: version, Commit: commit, Logger: log})
+	addr := ln.Addr().String()
+	if cfg.dev {
+		if _, err := h.Execute(ctx, init.RootIdentity, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
+			return err
+		}
+	}
+	fmt.Printf("kmsledger %s serving https://%s (data: %s)\n", version, addr, cfg.dir)
+	if created || cfg.dev {
+		fmt.Printf("\nRoot API key (printed once; recompute with `kmsledger identity --hsm-key`):\n  %s\nRoot identity: %s\n", rootKey, rootID)
+	}
+	if caFile != "" {
+		fmt.Printf("TLS certificate (trust it as a CA): %s\n", caFile)
+	}
+	if cfg.dev {
+		fmt.Printf("\nFor MinIO and the kmsledger CLI:\n")
+		fmt.Printf("export MINIO_KMS_SERVER=https://%s\n", addr)
+		fmt.Printf("export MINIO_KMS_API_KEY=%s\n", rootKey)
+		fmt.Printf("export MINIO_KMS_ENCLAVE=%s\n", devEnclave)
+		fmt.Printf("export MINIO_KMS_SSE_KEY=%s\n", devSSEKey)
+		fmt.Printf("export KMSLEDGER_CA_FILE=%s\n", caFile)
+		fmt.Printf("# MinIO: copy %s into <certs-dir>/CAs/\n", filepath.Base(caFile))
+	}
+	os.Stdout.Sync()
+	err = srv.Serve(ctx, ln)
+	log.Info("server stopped")
+	return err
+}
+
+// buildVersion reports the module version and VCS revision of this build.
+func buildVersion() (version, commit string) {
+	version, commit = "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	return version, commit
+}
