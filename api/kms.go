@@ -25,7 +25,7 @@ type request struct {
 // call is one decoded, authorisable frame of a request.
 type call struct {
 	cmd      wire.Command
-	resource string                                    // what authorize matches patterns against
+	resource string                                     // what authorize matches patterns against
 	run      func(ctx context.Context) (message, error) // nil message for writes
 }
 
