@@ -3,7 +3,11 @@ package interop
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -98,6 +102,19 @@ func TestKeys(t *testing.T) {
 			wantErr(t, err, kms.ErrKeyExists)
 		})
 	}
+	g.run("imported AES256 key decrypts MinIO built-in KMS ciphertext", func(t *testing.T) {
+		master := make([]byte, 32)
+		_, _ = rand.Read(master)
+		noErr(t, "ImportKey", env.root.ImportKey(ctx(t), enc, &kms.ImportKeyRequest{Name: "migrated", Type: kms.AES256, Key: master}))
+		ad := []byte(`{"bucket":"bucket/object"}`)
+		dataKey := make([]byte, 32)
+		_, _ = rand.Read(dataKey)
+		dec, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "migrated", Ciphertext: sealBuiltin(t, master, dataKey, ad), AssociatedData: ad})
+		noErr(t, "Decrypt", err)
+		if !bytes.Equal(dec[0].Plaintext, dataKey) {
+			t.Fatal("Decrypt returned a different data key")
+		}
+	})
 	g.run("ImportKey with a 16-byte AES256 key fails", func(t *testing.T) {
 		err := env.root.ImportKey(ctx(t), enc, &kms.ImportKeyRequest{Name: "imported-short", Type: kms.AES256, Key: make([]byte, 16)})
 		if err == nil {
@@ -306,6 +323,25 @@ func roundTrip(t *testing.T, enc, name string, msg []byte) {
 	if !bytes.Equal(dec[0].Plaintext, gen[0].Plaintext) || !bytes.Equal(dec[1].Plaintext, msg) {
 		t.Fatal("Decrypt returned a different plaintext")
 	}
+}
+
+// sealBuiltin encrypts plaintext in the layout of MinIO's built-in single-key
+// KMS as spec §4 describes it: AES-256-GCM under HMAC-SHA256(master, IV),
+// output ciphertext‖tag ‖ IV (16 bytes) ‖ nonce (12 bytes).
+func sealBuiltin(t *testing.T, master, plaintext, ad []byte) []byte {
+	t.Helper()
+	iv, nonce := make([]byte, 16), make([]byte, 12)
+	_, _ = rand.Read(iv)
+	_, _ = rand.Read(nonce)
+	mac := hmac.New(sha256.New, master)
+	mac.Write(iv)
+	block, err := aes.NewCipher(mac.Sum(nil))
+	noErr(t, "aes.NewCipher", err)
+	gcm, err := cipher.NewGCM(block)
+	noErr(t, "cipher.NewGCM", err)
+	out := gcm.Seal(nil, nonce, plaintext, ad)
+	out = append(out, iv...)
+	return append(out, nonce...)
 }
 
 // summarize describes a list of names without printing all of them.
