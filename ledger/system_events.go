@@ -31,3 +31,14 @@ type EnclaveDeleted struct {
 	Name         string   `json:"name"`
 	Fingerprints []string `json:"fingerprints,omitempty"`
 }
+
+// Types returns every event type this version writes or reads. Each has
+// a golden file testdata/events/<type>.json that the tests decode.
+func Types() []string {
+	return []string{
+		TypeSystemInitialized, TypeEnclaveCreated, TypeEnclaveDeleted,
+		TypeKeyCreated, TypeKeyImported, TypeKeyVersionDeleted, TypeKeyDeleted,
+		TypeIdentityCreated, TypeIdentityDeleted, TypePolicyAssigned,
+		TypePolicyCreated, TypePolicyDeleted,
+	}
+}
