@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -328,14 +329,21 @@ func (f field) duration(old time.Duration) (time.Duration, error) {
 	if err != nil {
 		return old, err
 	}
-	const maxSec = int64(1<<63-1) / int64(time.Second)
+	const maxSec = math.MaxInt64 / int64(time.Second)
 	switch {
 	case sec > maxSec:
-		return time.Duration(1<<63 - 1), nil
+		return math.MaxInt64, nil
 	case sec < -maxSec:
-		return time.Duration(-1 << 63), nil
+		return math.MinInt64, nil
 	}
-	return time.Duration(sec)*time.Second + time.Duration(nsec), nil
+	d, n := time.Duration(sec)*time.Second, time.Duration(nsec)
+	switch {
+	case n > 0 && d > math.MaxInt64-n:
+		return math.MaxInt64, nil
+	case n < 0 && d < math.MinInt64-n:
+		return math.MinInt64, nil
+	}
+	return d + n, nil
 }
 
 // mapEntry decodes a map entry {1 key, 2 value}, calling key and value for the
