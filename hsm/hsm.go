@@ -1,3 +1,15 @@
+// The HSM boundary: the Wrapper interface, sentinel errors, key types, and
+// the associated data that binds a sealed key version to its place.
+//
+// VersionAAD layout (every field length-prefixed, so it is injective):
+//
+//	+-----------+----------------------------+-----------+---------+
+//	| u32BE 24  | "kmsledger/key-version/v1" | u32BE len | enclave | …
+//	+-----------+----------------------------+-----------+---------+
+//	… | u32BE len | key name | u32BE version |
+//
+// References: spec/kms-api.md §2.4 (key types); STYLE.md G10, G11.
+
 package hsm
 
 import (

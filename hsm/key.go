@@ -23,6 +23,7 @@
 //
 // References: NIST SP 800-38D (GCM); RFC 8439 (ChaCha20-Poly1305);
 // RFC 5869 (HKDF); RFC 2104 (HMAC); spec/kms-api.md §2.4, §4.
+
 package hsm
 
 import (

@@ -15,6 +15,7 @@
 // References: Tink keyset and wire format
 // (https://developers.google.com/tink/wire-format); AES-GCM: NIST SP 800-38D;
 // ChaCha20-Poly1305: RFC 8439.
+
 package hsm
 
 import (
@@ -43,9 +44,9 @@ const (
 // package writes. It indicates a bug or a newer format, not tampering.
 var errKeyset = errors.New("hsm: unexpected keyset")
 
-// newTinkKey turns 32 bytes of material into a Tink key of type kt.
-// variant picks the output prefix: aesgcm.VariantTink (REK) or NoPrefix.
-// idRequirement must be 0 for NoPrefix keys.
+// newTinkKey turns 32 bytes of material into a Tink key of type kt, with
+// the TINK output prefix (the REK; idRequirement is its key ID) or none (key
+// versions; idRequirement must be 0).
 func newTinkKey(kt KeyType, material []byte, tinkPrefix bool, idRequirement uint32) (key.Key, error) {
 	if len(material) != materialLen {
 		return nil, ErrInvalidKeyMaterial

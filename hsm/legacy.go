@@ -21,6 +21,7 @@
 // References: spec/kms-api.md §4; spec/kes.md §3.1; RFC 2104 (HMAC);
 // NIST SP 800-38D (GCM); RFC 8439 (ChaCha20-Poly1305); HChaCha20:
 // draft-irtf-cfrg-xchacha §2.2.
+
 package hsm
 
 import (

@@ -24,6 +24,7 @@
 //
 // References: NIST SP 800-38D (GCM); Tink wire format, output prefix
 // (https://developers.google.com/tink/wire-format#tink_output_prefix).
+
 package hsm
 
 import (

@@ -18,6 +18,7 @@
 //	fingerprint = hex(HMAC-SHA256(key = material, "kmsledger/fingerprint/v1"))
 //
 // References: RFC 2104 (HMAC); FIPS 180-4 (SHA-256); Tink wire format.
+
 package hsm
 
 import (

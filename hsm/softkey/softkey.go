@@ -19,6 +19,7 @@
 //
 // References: NIST SP 800-38D (GCM); RFC 5869 (HKDF); RFC 4648 §4 (base64);
 // FIPS 180-4 (SHA-256).
+
 package softkey
 
 import (
