@@ -1,0 +1,158 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Expect is the optimistic-concurrency expectation of an Append.
+type Expect struct {
+	// Subject is the subject, or wildcard filter such as
+	// EnclaveWildcard(enclave), whose last sequence is checked.
+	// "" means the event's own aggregate subject.
+	Subject string
+	// Seq is the expected last sequence on Subject; 0 = "no message yet".
+	Seq uint64
+	// Any disables the expectation: the event is appended whatever the
+	// subject holds.
+	Any bool
+}
+
+// JetStream API error codes of a failed last-sequence expectation: 10071
+// on a single server, 10164 on a replicated stream (as nats.go kv.go
+// checks).
+const (
+	codeWrongLastSeq        = jetstream.JSErrCodeStreamWrongLastSequence
+	codeWrongLastSeqReplica = jetstream.JSErrCodeStreamWrongLastSequenceConstant
+)
+
+// Append publishes ev on its aggregate subject ev.Aggregate. The body is
+// the JSON envelope, Nats-Msg-Id is ev.CommandID and the Kmsledger-Type
+// header is ev.Type.
+//
+// Unless x.Any, the last sequence on x.Subject (ev.Aggregate if empty;
+// wildcards allowed) must equal x.Seq, otherwise nothing is written and the
+// error is a *ConflictError (errors.Is(err, ErrConflict)).
+//
+// If the CommandID was already appended within the 24 h duplicates window,
+// nothing is written and Append returns the original sequence with
+// dup = true and a nil error, whatever the expectation.
+//
+// When Append returns without error the event is on disk (see doc.go).
+// Invalid subjects, types or command ids give ErrInvalid.
+func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup bool, err error) {
+	if s.isClosed() {
+		return 0, false, ErrClosed
+	}
+	body, err := encodeEvent(ev)
+	if err != nil {
+		return 0, false, err
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.CommandID), jetstream.WithExpectStream(ledgerStream)}
+	subj := x.Subject
+	if subj == "" {
+		subj = ev.Aggregate
+	}
+	if !x.Any {
+		if !validSubject(subj, ledgerPrefix, true) {
+			return 0, false, fmt.Errorf("ledger: expectation subject %q: %w", subj, ErrInvalid)
+		}
+		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(x.Seq, subj))
+	}
+	msg := newMsg(ev, body)
+	ack, err := s.js.PublishMsg(ctx, msg, opts...)
+	if err == nil {
+		if !ack.Duplicate {
+			if err := s.ledgerBlocks.sync(); err != nil {
+				return 0, false, fmt.Errorf("ledger: append %s: %w", ev.Aggregate, err)
+			}
+		}
+		return ack.Sequence, ack.Duplicate, nil
+	}
+	if !isWrongLastSeq(err) {
+		return 0, false, fmt.Errorf("ledger: append %s: %w", ev.Aggregate, s.mapErr(err))
+	}
+	// JetStream checks expectations before duplicates, so a retried command
+	// whose first attempt succeeded fails its (now stale) expectation.
+	// Probe the duplicates window to tell the two apart.
+	if seq, ok := s.probeDuplicate(ctx, ev, body); ok {
+		return seq, true, nil
+	}
+	return 0, false, &ConflictError{Subject: subj, Expected: x.Seq}
+}
+
+// probeDuplicate republishes ev with an expected last message id that can
+// never match. The server answers a duplicate Nats-Msg-Id with the
+// original sequence before it checks that expectation; any other message
+// is refused, so the probe never writes.
+func (s *Store) probeDuplicate(ctx context.Context, ev Event, body []byte) (uint64, bool) {
+	ack, err := s.js.PublishMsg(ctx, newMsg(ev, body),
+		jetstream.WithMsgID(ev.CommandID),
+		jetstream.WithExpectStream(ledgerStream),
+		jetstream.WithExpectLastMsgID(dedupeProbeID))
+	if err != nil || !ack.Duplicate {
+		return 0, false
+	}
+	return ack.Sequence, true
+}
+
+// newMsg builds the NATS message of ev.
+func newMsg(ev Event, body []byte) *nats.Msg {
+	msg := nats.NewMsg(ev.Aggregate)
+	msg.Data = body
+	msg.Header.Set(TypeHeader, ev.Type)
+	return msg
+}
+
+// isWrongLastSeq reports whether err is JetStream's "wrong last sequence"
+// API error, by its stable error code.
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == codeWrongLastSeq || apiErr.ErrorCode == codeWrongLastSeqReplica
+}
+
+// mapErr turns a connection closed by Close into ErrClosed.
+func (s *Store) mapErr(err error) error {
+	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) || s.isClosed() {
+		return errors.Join(ErrClosed, err)
+	}
+	return err
+}
+
+// LastSeq returns the sequence of the last LEDGER message on subject
+// (wildcards allowed), or 0 if there is none.
+func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
+	if !validSubject(subject, ledgerPrefix, true) {
+		return 0, fmt.Errorf("ledger: last seq %q: %w", subject, ErrInvalid)
+	}
+	m, err := s.ledger.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: last seq %s: %w", subject, s.mapErr(err))
+	}
+	return m.Sequence, nil
+}
+
+// Head returns the last sequence of LEDGER, 0 if it is empty.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
+	info, err := s.ledger.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: head: %w", s.mapErr(err))
+	}
+	return info.State.LastSeq, nil
+}

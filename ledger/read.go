@@ -1,0 +1,181 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// replayBatch is how many messages an ordered consumer keeps in flight.
+	replayBatch = 512
+	// consumerIdle is how long the server keeps an ordered consumer whose
+	// client went away (it is longer than the 30 s pull expiry).
+	consumerIdle = time.Minute
+)
+
+// consumerFrom returns an ordered consumer on LEDGER starting at seq from
+// (1 if from is 0).
+func (s *Store) consumerFrom(ctx context.Context, from uint64) (jetstream.Consumer, error) {
+	cfg := jetstream.OrderedConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: consumerIdle,
+	}
+	if from > 1 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = from
+	}
+	c, err := s.ledger.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: consumer from %d: %w", from, s.mapErr(err))
+	}
+	return c, nil
+}
+
+// msgEvent decodes a consumed LEDGER message.
+func msgEvent(m jetstream.Msg) (Event, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return Event{}, fmt.Errorf("ledger: message metadata: %w", err)
+	}
+	return decodeEvent(m.Data(), md.Sequence.Stream)
+}
+
+// Replay calls fn, in stream order, for every event whose sequence is in
+// [from, head] where head is the LEDGER head when Replay is called (from 0
+// is read as 1). It returns the sequence of the last event delivered; if
+// none was delivered it returns from-1 (0 if from is 0), so that
+// Subscribe(ctx, last+1, …) always continues without a gap. An error from
+// fn stops the replay and is returned wrapped. An undecodable message
+// gives ErrMalformed.
+func (s *Store) Replay(ctx context.Context, from uint64, fn func(Event) error) (last uint64, err error) {
+	from = max(from, 1)
+	last = from - 1
+	head, err := s.Head(ctx)
+	if err != nil || head < from {
+		return last, err
+	}
+	c, err := s.consumerFrom(ctx, from)
+	if err != nil {
+		return last, err
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(replayBatch))
+	if err != nil {
+		return last, fmt.Errorf("ledger: replay: %w", s.mapErr(err))
+	}
+	defer it.Stop()
+	for last < head {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return last, fmt.Errorf("ledger: replay after %d: %w", last, s.mapErr(err))
+		}
+		ev, err := msgEvent(m)
+		if err != nil {
+			return last, err
+		}
+		if ev.Seq <= last {
+			continue // redelivered after an ordered-consumer reset
+		}
+		if err := fn(ev); err != nil {
+			return last, fmt.Errorf("ledger: replay seq %d: %w", ev.Seq, err)
+		}
+		last = ev.Seq
+	}
+	return last, nil
+}
+
+// subscription is one Subscribe call.
+type subscription struct {
+	mu      sync.Mutex // held while fn runs; serialises delivery
+	next    uint64     // sequence of the next event to deliver
+	stopped bool       // under mu
+	cc      jetstream.ConsumeContext
+	once    sync.Once
+	done    chan struct{} // closed by stop
+	store   *Store
+}
+
+// Subscribe delivers every event with sequence >= from (0 is read as 1),
+// in stream order and without gaps, to fn on one goroutine at a time,
+// until stop is called, ctx ends or the Store is closed. It uses an
+// ordered consumer, which the client re-creates after any gap, and
+// discards redeliveries of events already delivered.
+//
+// After stop returns, fn is not running and will not be called again.
+// stop waits for a running fn, so fn must not call stop (or Close) itself:
+// cancel ctx instead. A message that is not an Event envelope stops the
+// subscription and is logged (ErrMalformed): it is never skipped silently.
+func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(Event)) (stop func(), err error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	from = max(from, 1)
+	c, err := s.consumerFrom(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	sub := &subscription{next: from, done: make(chan struct{}), store: s}
+	handler := func(m jetstream.Msg) {
+		ev, err := msgEvent(m)
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		if sub.stopped {
+			return
+		}
+		if err != nil {
+			s.log.Error("ledger: subscription stopped", "err", err)
+			sub.stopped = true
+			go sub.stop()
+			return
+		}
+		if ev.Seq < sub.next {
+			return // redelivered after an ordered-consumer reset
+		}
+		sub.next = ev.Seq + 1
+		fn(ev)
+	}
+	errHandler := func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrConnectionClosed) {
+			s.log.Debug("ledger: subscription", "err", err)
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	sub.cc, err = c.Consume(handler, jetstream.PullMaxMessages(replayBatch), jetstream.ConsumeErrHandler(errHandler))
+	if err != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("ledger: subscribe from %d: %w", from, s.mapErr(err))
+	}
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+
+	go func() {
+		select {
+		case <-ctx.Done():
+			sub.stop()
+		case <-sub.done:
+		}
+	}()
+	return sub.stop, nil
+}
+
+// stop ends the subscription and waits for a running handler to return.
+func (sub *subscription) stop() {
+	sub.once.Do(func() {
+		close(sub.done)
+		sub.cc.Stop()
+		sub.mu.Lock()
+		sub.stopped = true
+		sub.mu.Unlock()
+		sub.store.mu.Lock()
+		delete(sub.store.subs, sub)
+		sub.store.mu.Unlock()
+	})
+}

@@ -1,0 +1,146 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PutSecret stores sealed key material under ref ("<enclave>.<key>.<version>",
+// see SecretRef) in SECRETS. A reference holds at most one message: if it
+// already holds one, PutSecret returns ErrSecretExists and writes nothing
+// (the check is JetStream's expected-last-subject-sequence 0, so two racing
+// puts get one success). After EraseSecret the reference is free again.
+// When PutSecret returns nil the material is on disk.
+func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	subj := secretSubject(ref)
+	if !validSubject(subj, secretsPrefix, false) {
+		return fmt.Errorf("ledger: put secret %q: %w", ref, ErrInvalid)
+	}
+	msg := nats.NewMsg(subj)
+	msg.Data = sealed
+	_, err := s.js.PublishMsg(ctx, msg,
+		jetstream.WithExpectStream(secretsStream),
+		jetstream.WithExpectLastSequencePerSubject(0))
+	switch {
+	case err == nil:
+		if err := s.secretsBlocks.sync(); err != nil {
+			return fmt.Errorf("ledger: put secret %s: %w", ref, err)
+		}
+		return nil
+	case isWrongLastSeq(err):
+		return fmt.Errorf("ledger: put secret %s: %w", ref, ErrSecretExists)
+	default:
+		return fmt.Errorf("ledger: put secret %s: %w", ref, s.mapErr(err))
+	}
+}
+
+// GetSecret returns the sealed material stored under ref, or
+// ErrSecretNotFound.
+func (s *Store) GetSecret(ctx context.Context, ref string) ([]byte, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	subj := secretSubject(ref)
+	if !validSubject(subj, secretsPrefix, false) {
+		return nil, fmt.Errorf("ledger: get secret %q: %w", ref, ErrInvalid)
+	}
+	m, err := s.secrets.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("ledger: get secret %s: %w", ref, ErrSecretNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: get secret %s: %w", ref, s.mapErr(err))
+	}
+	return m.Data, nil
+}
+
+// EraseSecret securely erases every message stored under ref, which may be
+// a wildcard filter ("enc.key.*", "enc.>"). Each message is overwritten
+// with random bytes in its block file, which is rewritten, fsynced and
+// renamed over the old one (JetStream's secure delete); see doc.go for
+// what this does and does not guarantee. Erasing a reference that holds
+// nothing is not an error.
+func (s *Store) EraseSecret(ctx context.Context, ref string) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	subj := secretSubject(ref)
+	if !validSubject(subj, secretsPrefix, true) {
+		return fmt.Errorf("ledger: erase secret %q: %w", ref, ErrInvalid)
+	}
+	var prev uint64
+	for {
+		m, err := s.secrets.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			if prev == 0 {
+				return nil
+			}
+			// The server renamed the rewritten block over the old one
+			// without syncing the directory; until this sync a power cut
+			// could bring the old block back.
+			if err := syncDir(s.secretsBlocks.dir); err != nil {
+				return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: erase secret %s: %w", ref, s.mapErr(err))
+		}
+		clear(m.Data)
+		if m.Sequence == prev {
+			return fmt.Errorf("ledger: erase secret %s: seq %d still present after erase", ref, prev)
+		}
+		prev = m.Sequence
+		err = s.secrets.SecureDeleteMsg(ctx, m.Sequence)
+		if err != nil && !isSeqNotFound(err) {
+			return fmt.Errorf("ledger: erase secret %s seq %d: %w", ref, m.Sequence, s.mapErr(err))
+		}
+	}
+}
+
+// codeSequenceNotFound is JetStream's JSSequenceNotFoundErrF: the message
+// to delete does not exist (nats.go has no constant for it).
+const codeSequenceNotFound jetstream.ErrorCode = 10043
+
+// isSeqNotFound reports whether err says the message is already gone (a
+// concurrent erase won the race).
+func isSeqNotFound(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == codeSequenceNotFound
+}
+
+// ListSecrets returns, sorted, the references that hold material and match
+// filter (a reference or wildcard filter; "" means all).
+func (s *Store) ListSecrets(ctx context.Context, filter string) ([]string, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	if filter == "" {
+		filter = ">"
+	}
+	subj := secretSubject(filter)
+	if !validSubject(subj, secretsPrefix, true) {
+		return nil, fmt.Errorf("ledger: list secrets %q: %w", filter, ErrInvalid)
+	}
+	info, err := s.secrets.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list secrets %s: %w", filter, s.mapErr(err))
+	}
+	refs := make([]string, 0, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		if n > 0 {
+			refs = append(refs, strings.TrimPrefix(subj, secretsPrefix))
+		}
+	}
+	slices.Sort(refs)
+	return refs, nil
+}

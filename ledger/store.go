@@ -1,0 +1,293 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	ledgerStream  = "LEDGER"
+	secretsStream = "SECRETS"
+)
+
+// duplicateWindow is how long JetStream remembers a Nats-Msg-Id. It is far
+// longer than any client retry, so a retried command is never applied
+// twice.
+const duplicateWindow = 24 * time.Hour
+
+// defaultStartTimeout bounds server start-up when ctx has no deadline.
+const defaultStartTimeout = 30 * time.Second
+
+// Config configures Open.
+type Config struct {
+	Dir    string       // data directory; the JetStream store lives in Dir/jetstream
+	Listen string       // "" = no network listener; else host:port for NATS clients (port 0 = any)
+	Logger *slog.Logger // nil = discard
+}
+
+// Store is the event store: an embedded NATS server with JetStream, the
+// LEDGER and SECRETS streams, and an in-process client connection. A Store
+// is safe for concurrent use.
+type Store struct {
+	log     *slog.Logger
+	ns      *server.Server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ledger  jetstream.Stream
+	secrets jetstream.Stream
+	unlock  func() error
+
+	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
+	secretsBlocks *blockWatch // same for SECRETS; also fsynced after an erase
+
+	mu     sync.Mutex
+	closed bool
+	subs   map[*subscription]struct{}
+}
+
+// ledgerConfig is the LEDGER stream: every fact, kept forever. No limits
+// (a limit would delete history), no delete, no purge, no rollup.
+func ledgerConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               ledgerStream,
+		Description:        "kmsledger events; append-only",
+		Subjects:           []string{ledgerPrefix + ">"},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		MaxConsumers:       -1,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxMsgsPerSubject:  -1,
+		MaxMsgSize:         -1,
+		Discard:            jetstream.DiscardNew,
+		Replicas:           1,
+		Duplicates:         duplicateWindow,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowRollup:        false,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+	}
+}
+
+// secretsConfig is the SECRETS stream: sealed key material, one message per
+// reference, erasable message by message. Purge stays denied so that
+// material only disappears through EraseSecret.
+func secretsConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              secretsStream,
+		Description:       "kmsledger sealed key material; erasable",
+		Subjects:          []string{secretsPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		MaxConsumers:      -1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgsPerSubject: -1,
+		MaxMsgSize:        -1,
+		Discard:           jetstream.DiscardNew,
+		Replicas:          1,
+		Duplicates:        duplicateWindow,
+		DenyPurge:         true,
+		AllowDirect:       true,
+	}
+}
+
+// Open starts the embedded NATS server on cfg.Dir (no signal handlers, no
+// network listener unless cfg.Listen is set, JetStream file store synced
+// on every write), connects to it in process and creates or updates the
+// LEDGER and SECRETS streams. Only one Store may have a directory open at a
+// time (ErrLocked).
+func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("ledger: open: empty data directory: %w", ErrInvalid)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ledger: open: %w", err)
+	}
+	unlock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", cfg.Dir, err)
+	}
+	s := &Store{log: log, unlock: unlock, subs: make(map[*subscription]struct{})}
+	defer func() {
+		if err != nil {
+			s.shutdown()
+		}
+	}()
+
+	opts, err := serverOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.ns, err = server.NewServer(opts); err != nil {
+		return nil, fmt.Errorf("ledger: open: new server: %w", err)
+	}
+	s.ns.SetLoggerV2(natsLogger{log}, false, false, false)
+	s.ns.Start()
+	wait := defaultStartTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	if !s.ns.ReadyForConnections(wait) {
+		return nil, fmt.Errorf("ledger: open: server not ready after %s", wait)
+	}
+	if !s.ns.JetStreamEnabled() {
+		return nil, errors.New("ledger: open: jetstream did not start")
+	}
+
+	s.nc, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("kmsledger-ledger"))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open: connect: %w", err)
+	}
+	if s.js, err = jetstream.New(s.nc); err != nil {
+		return nil, fmt.Errorf("ledger: open: %w", err)
+	}
+	if s.ledger, err = s.js.CreateOrUpdateStream(ctx, ledgerConfig()); err != nil {
+		return nil, fmt.Errorf("ledger: open: stream %s: %w", ledgerStream, err)
+	}
+	if s.secrets, err = s.js.CreateOrUpdateStream(ctx, secretsConfig()); err != nil {
+		return nil, fmt.Errorf("ledger: open: stream %s: %w", secretsStream, err)
+	}
+	if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream); err != nil {
+		return nil, err
+	}
+	if s.secretsBlocks, err = newBlockWatch(cfg.Dir, secretsStream); err != nil {
+		return nil, err
+	}
+	log.Info("ledger open", "dir", cfg.Dir, "listen", s.ClientURL())
+	return s, nil
+}
+
+// serverOptions turns cfg into embedded server options.
+func serverOptions(cfg Config) (*server.Options, error) {
+	opts := &server.Options{
+		ServerName: "kmsledger",
+		JetStream:  true,
+		StoreDir:   cfg.Dir, // the server appends "jetstream"
+		SyncAlways: true,    // fsync every block write before the ack; see doc.go
+		NoSigs:     true,
+		DontListen: cfg.Listen == "",
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: listen %q: %w", cfg.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("ledger: listen %q: bad port: %w", cfg.Listen, ErrInvalid)
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT // 0 would mean the default 4222
+		}
+		opts.Host, opts.Port = host, p
+	}
+	return opts, nil
+}
+
+// ClientURL returns the nats:// URL NATS clients can connect to, or "" if
+// the Store has no network listener.
+func (s *Store) ClientURL() string {
+	if s.ns == nil || s.ns.Addr() == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// Close stops every subscription, drains the client connection and shuts
+// the embedded server down, flushing the stores. Close is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	subs := make([]*subscription, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.stop()
+	}
+	return s.shutdown()
+}
+
+// shutdown releases whatever Open managed to acquire.
+func (s *Store) shutdown() error {
+	var errs []error
+	if s.nc != nil {
+		if err := drain(s.nc); err != nil {
+			errs = append(errs, fmt.Errorf("ledger: close: drain: %w", err))
+		}
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	if s.unlock != nil {
+		if err := s.unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("ledger: close: unlock: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// drain drains nc and waits until it is closed.
+func drain(nc *nats.Conn) error {
+	done := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := nc.Drain(); err != nil {
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return nil
+		}
+		return err
+	}
+	<-done
+	return nil
+}
+
+// isClosed reports whether Close has been called.
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// natsLogger forwards the embedded server's log lines to slog.
+type natsLogger struct{ l *slog.Logger }
+
+func (n natsLogger) Noticef(format string, v ...any) {
+	n.l.Info(fmt.Sprintf(format, v...), "src", "nats")
+}
+func (n natsLogger) Warnf(format string, v ...any) {
+	n.l.Warn(fmt.Sprintf(format, v...), "src", "nats")
+}
+func (n natsLogger) Fatalf(format string, v ...any) {
+	n.l.Error(fmt.Sprintf(format, v...), "src", "nats")
+}
+func (n natsLogger) Errorf(format string, v ...any) {
+	n.l.Error(fmt.Sprintf(format, v...), "src", "nats")
+}
+func (n natsLogger) Debugf(format string, v ...any) {
+	n.l.Debug(fmt.Sprintf(format, v...), "src", "nats")
+}
+func (n natsLogger) Tracef(format string, v ...any) {}

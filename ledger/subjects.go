@@ -1,0 +1,122 @@
+package ledger
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Subject layout. This file is the only place that builds NATS subjects;
+// every name reaching it has been checked with ValidName at the edge.
+//
+//	ledger._.system                     system-wide events
+//	ledger._.enclave.<enclave>          enclave lifecycle
+//	ledger.<enclave>.key.<key>          one key
+//	ledger.<enclave>.identity.<id>      one identity (id is "h1:<base64url>")
+//	ledger.<enclave>.policy.<name>      one policy
+//	secrets.<enclave>.<key>.<version>   sealed key material (SECRETS stream)
+//
+// Enclave names cannot be "_", so enclave subjects never collide with the
+// system subjects.
+const (
+	ledgerPrefix  = "ledger."
+	secretsPrefix = "secrets."
+	systemToken   = "_"
+	maxNameLen    = 80
+)
+
+// ValidName reports whether s may be used as an enclave, key or policy name:
+// 1 to 80 characters from [A-Za-z0-9_-], and not "_" (reserved for system
+// subjects). A valid name is always a single, literal NATS subject token.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > maxNameLen || s == systemToken {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// EnclaveSubject returns the subject of an enclave's lifecycle events:
+// "ledger._.enclave.<enclave>".
+func EnclaveSubject(enclave string) string {
+	return ledgerPrefix + systemToken + ".enclave." + enclave
+}
+
+// SystemSubject returns the subject of system-wide events: "ledger._.system".
+func SystemSubject() string {
+	return ledgerPrefix + systemToken + ".system"
+}
+
+// KeySubject returns the subject of a key aggregate:
+// "ledger.<enclave>.key.<key>".
+func KeySubject(enclave, key string) string {
+	return ledgerPrefix + enclave + ".key." + key
+}
+
+// IdentitySubject returns the subject of an identity aggregate:
+// "ledger.<enclave>.identity.<id>". The id ("h1:<base64url>") contains no
+// dots, spaces or wildcards.
+func IdentitySubject(enclave, id string) string {
+	return ledgerPrefix + enclave + ".identity." + id
+}
+
+// PolicySubject returns the subject of a policy aggregate:
+// "ledger.<enclave>.policy.<name>".
+func PolicySubject(enclave, name string) string {
+	return ledgerPrefix + enclave + ".policy." + name
+}
+
+// EnclaveWildcard returns the subject filter matching every aggregate of an
+// enclave: "ledger.<enclave>.>". Use it as Expect.Subject for an
+// enclave-wide expectation. It does not match the enclave's own lifecycle
+// subject (EnclaveSubject).
+func EnclaveWildcard(enclave string) string {
+	return ledgerPrefix + enclave + ".>"
+}
+
+// SecretRef returns the SECRETS reference of one key version:
+// "<enclave>.<key>.<version>".
+func SecretRef(enclave, key string, version uint32) string {
+	return enclave + "." + key + "." + strconv.FormatUint(uint64(version), 10)
+}
+
+// secretSubject maps a secret reference (or a wildcard filter) to its
+// subject in the SECRETS stream.
+func secretSubject(ref string) string {
+	return secretsPrefix + ref
+}
+
+// validSubject reports whether subj is a well-formed subject under prefix:
+// non-empty tokens without whitespace or control characters. If wild is
+// false, the wildcards '*' and '>' are refused; otherwise '*' may stand for
+// a whole token and '>' for the last one.
+func validSubject(subj, prefix string, wild bool) bool {
+	rest, ok := strings.CutPrefix(subj, prefix)
+	if !ok || rest == "" {
+		return false
+	}
+	tokens := strings.Split(rest, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return false
+		case t == "*" || t == ">":
+			if !wild || (t == ">" && i != len(tokens)-1) {
+				return false
+			}
+			continue
+		}
+		for j := 0; j < len(t); j++ {
+			if c := t[j]; c <= ' ' || c == 0x7f || c == '*' || c == '>' {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+)
+
+func TestValidName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"a", true},
+		{"my-key_01", true},
+		{"ABC-xyz-019_", true},
+		{"__", true},
+		{"-", true},
+		{strings.Repeat("k", 80), true},
+		{"", false},
+		{"_", false},
+		{strings.Repeat("k", 81), false},
+		{"a.b", false},
+		{"*", false},
+		{">", false},
+		{"a*", false},
+		{"a>", false},
+		{"a b", false},
+		{"a\tb", false},
+		{"a\nb", false},
+		{"key/1", false},
+		{"clé", false},
+		{"h1:abc", false},
+		{"a\x00", false},
+	}
+	for _, tt := range tests {
+		if got := ValidName(tt.name); got != tt.want {
+			t.Errorf("ValidName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"a", "_", "a.b", "a b", "*", ">", "k-1_x", strings.Repeat("z", 81), "\u00a0", "a\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !ValidName(s) {
+			return
+		}
+		if s == "_" || len(s) == 0 || len(s) > 80 {
+			t.Fatalf("ValidName(%q) = true, want false (length or reserved)", s)
+		}
+		if strings.ContainsAny(s, ".*>") || strings.ContainsFunc(s, unicode.IsSpace) ||
+			strings.ContainsFunc(s, func(r rune) bool { return r > unicode.MaxASCII || unicode.IsControl(r) }) {
+			t.Fatalf("ValidName(%q) = true, but it is not a safe subject token", s)
+		}
+		// A valid name in any position yields a literal subject with the
+		// expected number of tokens.
+		for _, subj := range []string{KeySubject(s, s), PolicySubject(s, s), EnclaveSubject(s)} {
+			if !validSubject(subj, ledgerPrefix, false) || len(strings.Split(subj, ".")) != 4 {
+				t.Fatalf("subject %q from valid name %q is not a 4-token literal", subj, s)
+			}
+		}
+		if got := EnclaveWildcard(s); strings.Count(got, ">") != 1 || !strings.HasSuffix(got, ".>") {
+			t.Fatalf("EnclaveWildcard(%q) = %q", s, got)
+		}
+	})
+}
+
+func TestSubjects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		got, want string
+	}{
+		{EnclaveSubject("prod"), "ledger._.enclave.prod"},
+		{SystemSubject(), "ledger._.system"},
+		{KeySubject("prod", "my-key"), "ledger.prod.key.my-key"},
+		{IdentitySubject("prod", "h1:AbC-_x"), "ledger.prod.identity.h1:AbC-_x"},
+		{PolicySubject("prod", "admin"), "ledger.prod.policy.admin"},
+		{EnclaveWildcard("prod"), "ledger.prod.>"},
+		{SecretRef("prod", "my-key", 0), "prod.my-key.0"},
+		{SecretRef("prod", "my-key", 4294967295), "prod.my-key.4294967295"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("subject = %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func TestValidSubject(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		subj string
+		wild bool
+		want bool
+	}{
+		{"ledger.a.key.b", false, true},
+		{"ledger.a.>", true, true},
+		{"ledger.a.>", false, false},
+		{"ledger.*.key.b", true, true},
+		{"ledger.>.key", true, false},
+		{"ledger.a*.key", true, false},
+		{"ledger.", false, false},
+		{"ledger", false, false},
+		{"ledger..a", false, false},
+		{"ledger.a.", false, false},
+		{"ledger.a b", false, false},
+		{"ledger.a\x7f", false, false},
+		{"secrets.a.b.1", false, false},
+		{"ledger.>", true, true},
+	}
+	for _, tt := range tests {
+		if got := validSubject(tt.subj, ledgerPrefix, tt.wild); got != tt.want {
+			t.Errorf("validSubject(%q, wild=%v) = %v, want %v", tt.subj, tt.wild, got, tt.want)
+		}
+	}
+}
