@@ -60,6 +60,7 @@ func sampleMessages() []Message {
 		&ErrResponse{Message: "key does not exist"},
 		&VersionResponse{Version: "2023-12-01T16-06-52Z", Commit: "abc", APIVersion: "v1", Host: "kms:7373", FIPS140: true},
 		&node,
+		&ClusterStatusRequest{},
 		&ClusterStatusResponse{NodesUp: map[uint32]ServerStatusResponse{2: node, 0: {}}, NodesDown: map[uint32]string{1: "kms3:7373"}},
 		&AddClusterNodeRequest{Host: "kms4:7373"},
 		&RemoveClusterNodeRequest{Host: "kms4:7373", DeleteClusterOnHost: true},

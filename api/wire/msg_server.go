@@ -207,7 +207,19 @@ func (m *ServerStatusResponse) UnmarshalProto(b []byte) error {
 	})
 }
 
-// ClusterStatusResponse answers CLUSTER:STATUS (whose request is empty).
+// ClusterStatusRequest is the message of CLUSTER:STATUS. It has no fields.
+type ClusterStatusRequest struct{}
+
+// MarshalProto returns the proto3 encoding of m: no bytes.
+func (m *ClusterStatusRequest) MarshalProto() []byte { return nil }
+
+// UnmarshalProto checks that b is a well-formed message; all its fields are
+// unknown.
+func (m *ClusterStatusRequest) UnmarshalProto(b []byte) error {
+	return decode(b, func(field) error { return nil })
+}
+
+// ClusterStatusResponse answers CLUSTER:STATUS.
 type ClusterStatusResponse struct {
 	NodesUp   map[uint32]ServerStatusResponse // 1
 	NodesDown map[uint32]string               // 2
