@@ -90,10 +90,11 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(Event) error) (
 
 // subscription is one Subscribe call.
 type subscription struct {
-	mu      sync.Mutex // held while fn runs; serialises delivery
-	next    uint64     // sequence of the next event to deliver
-	stopped bool       // under mu
-	cc      jetstream.ConsumeContext
+	mu      sync.Mutex               // held while fn runs; serialises delivery
+	next    uint64                   // sequence of the next event to deliver
+	stopped bool                     // under mu
+	cc      jetstream.ConsumeContext // set before ready is closed; nil if Consume failed
+	ready   chan struct{}
 	once    sync.Once
 	done    chan struct{} // closed by stop
 	store   *Store
@@ -118,7 +119,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(Event)) (sto
 	if err != nil {
 		return nil, err
 	}
-	sub := &subscription{next: from, done: make(chan struct{}), store: s}
+	sub := &subscription{next: from, ready: make(chan struct{}), done: make(chan struct{}), store: s}
 	handler := func(m jetstream.Msg) {
 		ev, err := msgEvent(m)
 		sub.mu.Lock()
@@ -143,18 +144,21 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(Event)) (sto
 			s.log.Debug("ledger: subscription", "err", err)
 		}
 	}
+	// Register first, so that a concurrent Close stops this subscription;
+	// stop waits for ready, so it never races with the assignment of cc.
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	sub.cc, err = c.Consume(handler, jetstream.PullMaxMessages(replayBatch), jetstream.ConsumeErrHandler(errHandler))
-	if err != nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("ledger: subscribe from %d: %w", from, s.mapErr(err))
-	}
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
+	sub.cc, err = c.Consume(handler, jetstream.PullMaxMessages(replayBatch), jetstream.ConsumeErrHandler(errHandler))
+	close(sub.ready)
+	if err != nil {
+		sub.stop()
+		return nil, fmt.Errorf("ledger: subscribe from %d: %w", from, s.mapErr(err))
+	}
 
 	go func() {
 		select {
@@ -169,8 +173,11 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(Event)) (sto
 // stop ends the subscription and waits for a running handler to return.
 func (sub *subscription) stop() {
 	sub.once.Do(func() {
+		<-sub.ready
 		close(sub.done)
-		sub.cc.Stop()
+		if sub.cc != nil {
+			sub.cc.Stop()
+		}
 		sub.mu.Lock()
 		sub.stopped = true
 		sub.mu.Unlock()

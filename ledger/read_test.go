@@ -226,3 +226,29 @@ func TestSubscribeContextCancel(t *testing.T) {
 		return len(s.subs) == 0
 	})
 }
+
+func TestSubscribeStopsOnMalformedMessage(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t, "")
+	ctx := context.Background()
+	mustAppend(t, s, KeySubject("enc", "k"), 1)
+	if _, err := s.js.Publish(ctx, KeySubject("enc", "k"), []byte("not json")); err != nil {
+		t.Fatalf("raw publish err = %v", err)
+	}
+	mustAppend(t, s, KeySubject("enc", "k"), 1)
+	c := newCollector(1)
+	if _, err := s.Subscribe(ctx, 1, c.add); err != nil {
+		t.Fatalf("Subscribe err = %v", err)
+	}
+	c.wait(t)
+	waitFor(t, waitTimeout, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.subs) == 0
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events) != 1 {
+		t.Fatalf("delivered %d events, want 1 (nothing past the malformed message)", len(c.events))
+	}
+}

@@ -99,7 +99,6 @@ func secretsConfig() jetstream.StreamConfig {
 		MaxMsgSize:        -1,
 		Discard:           jetstream.DiscardNew,
 		Replicas:          1,
-		Duplicates:        duplicateWindow,
 		DenyPurge:         true,
 		AllowDirect:       true,
 	}
@@ -272,7 +271,8 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
-// natsLogger forwards the embedded server's log lines to slog.
+// natsLogger forwards the embedded server's log lines to slog. Notices
+// (the start-up banner, configuration) go to Debug; traces are dropped.
 type natsLogger struct{ l *slog.Logger }
 
 func (n natsLogger) Noticef(format string, v ...any) {
