@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -304,4 +305,86 @@ func TestEraseLeavesNoBytes(t *testing.T) {
 			scanForBlob(t, dir, blob, "after reopen and close")
 		})
 	}
+}
+
+// TestEraseAcrossBlocks erases messages in sealed (non-last) blocks,
+// enough of them to make the file store compact a block, and scans for
+// every erased blob. SECRETS is re-created with a MaxBytes small enough
+// that the server picks its minimum block size (32 kB).
+func TestEraseAcrossBlocks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := openTestStore(t, dir)
+	if err := s.js.DeleteStream(ctx, secretsStream); err != nil {
+		t.Fatal(err)
+	}
+	cfg := secretsConfig()
+	cfg.MaxBytes = 120_000
+	var err error
+	if s.secrets, err = s.js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if s.secretsBlocks, err = newBlockWatch(dir, secretsStream); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 40
+	blobs := make([][]byte, n)
+	for i := range blobs {
+		blobs[i] = make([]byte, 2000)
+		rand.Read(blobs[i])
+		if err := s.PutSecret(ctx, SecretRef("enc", "k", uint32(i)), blobs[i]); err != nil {
+			t.Fatalf("PutSecret #%d err = %v", i, err)
+		}
+	}
+	blocks, _ := filepath.Glob(filepath.Join(msgsDir(dir, secretsStream), "*.blk"))
+	if len(blocks) < 3 {
+		t.Fatalf("SECRETS has %d blocks, want >= 3 for this test", len(blocks))
+	}
+	if s.secretsBlocks.last != uint64(len(blocks)) {
+		t.Errorf("block watch saw %d blocks, want %d", s.secretsBlocks.last, len(blocks))
+	}
+	// Erase all but one of the first 15 (compaction of the first block)
+	// and one in the middle.
+	erased := map[int]bool{20: true}
+	for i := range 15 {
+		if i != 7 {
+			erased[i] = true
+		}
+	}
+	for i := range erased {
+		if err := s.EraseSecret(ctx, SecretRef("enc", "k", uint32(i))); err != nil {
+			t.Fatalf("EraseSecret #%d err = %v", i, err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for i, b := range blobs {
+			if erased[i] {
+				scanForBlob(t, dir, b, fmt.Sprintf("%s, blob #%d", when, i))
+			} else if !blobPresent(t, dir, b) {
+				t.Errorf("%s: kept blob #%d is gone from disk", when, i)
+			}
+		}
+	}
+	check("after erase")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("after close")
+	s = openTestStore(t, dir)
+	for i, b := range blobs {
+		got, err := s.GetSecret(ctx, SecretRef("enc", "k", uint32(i)))
+		switch {
+		case erased[i] && !errors.Is(err, ErrSecretNotFound):
+			t.Errorf("GetSecret(erased #%d) err = %v, want ErrSecretNotFound", i, err)
+		case !erased[i] && (err != nil || !bytes.Equal(got, b)):
+			t.Errorf("GetSecret(kept #%d) = (%d bytes, %v), want the blob", i, len(got), err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("after reopen and close")
 }
