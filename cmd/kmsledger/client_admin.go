@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/wire"
+)
+
+// ---- enclaves ----
+
+func addEnclaveAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		return kc.CreateEnclave(ctx, a[0])
+	})
+}
+
+func rmEnclaveAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		return kc.DeleteEnclave(ctx, a[0])
+	})
+}
+
+func statEnclaveAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		e, err := kc.EnclaveStatus(ctx, a[0])
+		if err != nil {
+			return err
+		}
+		return printOne(c.App.Writer, c.Bool("json"), enclaveOut(e))
+	})
+}
+
+func lsEnclaveAction(c *cli.Context) error {
+	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		prefix := first(a)
+		items, err := listAll(ctx, func(ctx context.Context, at string) ([]enclaveJSON, string, error) {
+			resp, err := kc.ListEnclaves(ctx, prefix, at, 0)
+			if err != nil {
+				return nil, "", err
+			}
+			out := make([]enclaveJSON, len(resp.Enclaves))
+			for i := range resp.Enclaves {
+				out[i] = enclaveOut(&resp.Enclaves[i])
+			}
+			return out, resp.ContinueAt, nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(c.App.Writer, c.Bool("json"), items, func(e enclaveJSON) string { return e.Name })
+	})
+}
+
+// ---- identities ----
+
+// identityRequest builds the IDENTITY:CREATE request of add-identity.
+func identityRequest(id string, admin, service bool, tags []string) (*wire.CreateIdentityRequest, error) {
+	req := &wire.CreateIdentityRequest{Identity: id, IsServiceAccount: service}
+	if !wire.ValidIdentity(id) {
+		return nil, fmt.Errorf("%w: %q is not an identity (h1:...)", errUsage, id)
+	}
+	if admin {
+		req.Privilege = wire.PrivilegeName(wire.PrivilegeAdmin)
+	}
+	for _, t := range tags {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%w: --tag %q: want KEY=VALUE", errUsage, t)
+		}
+		if req.Tags == nil {
+			req.Tags = make(map[string]string)
+		}
+		req.Tags[k] = v
+	}
+	return req, nil
+}
+
+func addIdentityAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		req, err := identityRequest(a[0], c.Bool("admin"), c.Bool("service"), c.StringSlice("tag"))
+		if err != nil {
+			return err
+		}
+		return kc.CreateIdentity(ctx, c.String("enclave"), req)
+	})
+}
+
+func rmIdentityAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		return kc.DeleteIdentity(ctx, c.String("enclave"), a[0])
+	})
+}
+
+func getIdentityAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		id, err := kc.GetIdentity(ctx, c.String("enclave"), a[0])
+		if err != nil {
+			return err
+		}
+		return printOne(c.App.Writer, c.Bool("json"), identityOut(id))
+	})
+}
+
+func lsIdentityAction(c *cli.Context) error {
+	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		prefix, enclave := first(a), c.String("enclave")
+		items, err := listAll(ctx, func(ctx context.Context, at string) ([]identityJSON, string, error) {
+			resp, err := kc.ListIdentities(ctx, enclave, prefix, at, 0)
+			if err != nil {
+				return nil, "", err
+			}
+			out := make([]identityJSON, len(resp.Identities))
+			for i := range resp.Identities {
+				out[i] = identityOut(&resp.Identities[i])
+			}
+			return out, resp.ContinueAt, nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(c.App.Writer, c.Bool("json"), items, func(i identityJSON) string { return i.Identity })
+	})
+}
+
+// ---- policies ----
+
+func addPolicyAction(c *cli.Context) error {
+	return runClient(c, 2, 2, func(ctx context.Context, kc *client.Client, a []string) error {
+		f, err := os.Open(a[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		req, err := parsePolicy(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a[1], err)
+		}
+		req.Name = a[0]
+		return kc.CreatePolicy(ctx, c.String("enclave"), req)
+	})
+}
+
+func setPolicyAction(c *cli.Context) error {
+	return runClient(c, 2, 2, func(ctx context.Context, kc *client.Client, a []string) error {
+		return kc.AssignPolicy(ctx, c.String("enclave"), a[1], a[0])
+	})
+}
+
+func rmPolicyAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		return kc.DeletePolicy(ctx, c.String("enclave"), a[0])
+	})
+}
+
+func getPolicyAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		p, err := kc.GetPolicy(ctx, c.String("enclave"), a[0])
+		if err != nil {
+			return err
+		}
+		return printOne(c.App.Writer, c.Bool("json"), policyOut(p))
+	})
+}
+
+func statPolicyAction(c *cli.Context) error {
+	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		p, err := kc.PolicyStatus(ctx, c.String("enclave"), a[0])
+		if err != nil {
+			return err
+		}
+		out := policyJSON{Name: p.Name, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
+		return printOne(c.App.Writer, c.Bool("json"), out)
+	})
+}
+
+func lsPolicyAction(c *cli.Context) error {
+	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		prefix, enclave := first(a), c.String("enclave")
+		items, err := listAll(ctx, func(ctx context.Context, at string) ([]policyJSON, string, error) {
+			resp, err := kc.ListPolicies(ctx, enclave, prefix, at, 0)
+			if err != nil {
+				return nil, "", err
+			}
+			out := make([]policyJSON, len(resp.Policies))
+			for i, p := range resp.Policies {
+				out[i] = policyJSON{Name: p.Name, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
+			}
+			return out, resp.ContinueAt, nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(c.App.Writer, c.Bool("json"), items, func(p policyJSON) string { return p.Name })
+	})
+}
+
+// first returns a[0], or "" if a is empty.
+func first(a []string) string {
+	if len(a) == 0 {
+		return ""
+	}
+	return a[0]
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kmsledger/kmsledger/api/wire"
+)
+
+// JSON shapes printed with --json. Field names are snake_case, like the
+// protocol's JSON names.
+type (
+	enclaveJSON struct {
+		Name      string `json:"name"`
+		CreatedAt string `json:"created_at,omitempty"`
+		CreatedBy string `json:"created_by,omitempty"`
+	}
+	keyJSON struct {
+		Name      string `json:"name"`
+		Version   uint32 `json:"version"`
+		Type      string `json:"type"`
+		CreatedAt string `json:"created_at,omitempty"`
+		CreatedBy string `json:"created_by,omitempty"`
+	}
+	policyJSON struct {
+		Name      string              `json:"name"`
+		Allow     map[string][]string `json:"allow,omitempty"`
+		Deny      map[string][]string `json:"deny,omitempty"`
+		CreatedAt string              `json:"created_at,omitempty"`
+		CreatedBy string              `json:"created_by,omitempty"`
+	}
+	identityJSON struct {
+		Identity         string            `json:"identity"`
+		Privilege        string            `json:"privilege"`
+		Policy           string            `json:"policy,omitempty"`
+		CreatedAt        string            `json:"created_at,omitempty"`
+		CreatedBy        string            `json:"created_by,omitempty"`
+		IsServiceAccount bool              `json:"is_service_account,omitempty"`
+		ServiceAccounts  []string          `json:"service_accounts,omitempty"`
+		Tags             map[string]string `json:"tags,omitempty"`
+	}
+)
+
+func enclaveOut(e *wire.EnclaveStatusResponse) enclaveJSON {
+	return enclaveJSON{Name: e.Name, CreatedAt: formatTime(e.CreatedAt), CreatedBy: e.CreatedBy}
+}
+
+func keyOut(k *wire.KeyStatusResponse) keyJSON {
+	return keyJSON{Name: k.Name, Version: k.Version, Type: k.Type, CreatedAt: formatTime(k.CreatedAt), CreatedBy: k.CreatedBy}
+}
+
+func policyOut(p *wire.PolicyResponse) policyJSON {
+	return policyJSON{Name: p.Name, Allow: p.Allow, Deny: p.Deny, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
+}
+
+func identityOut(i *wire.IdentityResponse) identityJSON {
+	priv := wire.PrivilegeName(i.Privilege)
+	if priv == "" {
+		priv = strconv.FormatUint(uint64(i.Privilege), 10)
+	}
+	return identityJSON{
+		Identity: i.Identity, Privilege: priv, Policy: i.Policy, CreatedAt: formatTime(i.CreatedAt),
+		CreatedBy: i.CreatedBy, IsServiceAccount: i.IsServiceAccount, ServiceAccounts: i.ServiceAccounts, Tags: i.Tags,
+	}
+}
+
+func (e enclaveJSON) fields() [][2]string {
+	return [][2]string{{"Name", e.Name}, {"Created", e.CreatedAt}, {"Created by", e.CreatedBy}}
+}
+
+func (k keyJSON) fields() [][2]string {
+	return [][2]string{
+		{"Name", k.Name}, {"Version", strconv.FormatUint(uint64(k.Version), 10)}, {"Type", k.Type},
+		{"Created", k.CreatedAt}, {"Created by", k.CreatedBy},
+	}
+}
+
+func (p policyJSON) fields() [][2]string {
+	f := [][2]string{{"Name", p.Name}, {"Created", p.CreatedAt}, {"Created by", p.CreatedBy}}
+	for _, rules := range []struct {
+		label string
+		m     map[string][]string
+	}{{"Allow", p.Allow}, {"Deny", p.Deny}} {
+		for _, cmd := range slices.Sorted(maps.Keys(rules.m)) {
+			f = append(f, [2]string{rules.label + " " + cmd, strings.Join(rules.m[cmd], " ")})
+		}
+	}
+	return f
+}
+
+func (i identityJSON) fields() [][2]string {
+	f := [][2]string{
+		{"Identity", i.Identity}, {"Privilege", i.Privilege}, {"Policy", i.Policy},
+		{"Created", i.CreatedAt}, {"Created by", i.CreatedBy},
+		{"Service account", strconv.FormatBool(i.IsServiceAccount)},
+	}
+	if len(i.ServiceAccounts) > 0 {
+		f = append(f, [2]string{"Service accounts", strings.Join(i.ServiceAccounts, " ")})
+	}
+	for _, k := range slices.Sorted(maps.Keys(i.Tags)) {
+		f = append(f, [2]string{"Tag " + k, i.Tags[k]})
+	}
+	return f
+}
+
+// fielder is an output shape with a text form.
+type fielder interface{ fields() [][2]string }
+
+// printOne writes one object as JSON or as label/value lines.
+func printOne(w io.Writer, asJSON bool, v fielder) error {
+	if asJSON {
+		return printJSON(w, v)
+	}
+	return printFields(w, v.fields())
+}
+
+// printList writes a list as a JSON array, or one name per line.
+func printList[T any](w io.Writer, asJSON bool, items []T, name func(T) string) error {
+	if asJSON {
+		if items == nil {
+			items = []T{}
+		}
+		return printJSON(w, items)
+	}
+	for _, it := range items {
+		if _, err := fmt.Fprintln(w, name(it)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxPages bounds listing loops in case a server never ends a listing.
+const maxPages = 1 << 20
+
+// listAll pages through a listing: page returns the items starting at
+// continueAt and the first name of the next page, "" at the end.
+func listAll[T any](ctx context.Context, page func(ctx context.Context, continueAt string) ([]T, string, error)) ([]T, error) {
+	var all []T
+	continueAt := ""
+	for range maxPages {
+		items, next, err := page(ctx, continueAt)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" || len(items) == 0 {
+			return all, nil
+		}
+		if next == continueAt {
+			return nil, fmt.Errorf("listing does not advance past %q", next)
+		}
+		continueAt = next
+	}
+	return nil, fmt.Errorf("listing has more than %d pages", maxPages)
+}

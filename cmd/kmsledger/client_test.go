@@ -1,0 +1,401 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/wire"
+)
+
+const (
+	cliTestAPIKey   = "k1:2COl4dS3G-cjHa3Q-9fUmOrq8yL0Q7a12HH_Yi0oiLw"
+	cliTestIdentity = "h1:1XtC8x9-VpkRibo1WuzcIAXzrpKIxLjlMErH9zkZkQE"
+)
+
+func TestParsePolicy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		in    string
+		allow map[string][]string
+		deny  map[string][]string
+		err   bool
+	}{
+		{"String", `{"allow":{"KEY:GENERATE":"minio-*"}}`, map[string][]string{"KEY:GENERATE": {"minio-*"}}, nil, false},
+		{"Array", `{"allow":{"KEY:DECRYPT":["b*","a","a",""]}}`, map[string][]string{"KEY:DECRYPT": {"a", "b*"}}, nil, false},
+		{"Object", `{"deny":{"KEY:DELETE":{"*":{},"x":{}}}}`, nil, map[string][]string{"KEY:DELETE": {"*", "x"}}, false},
+		{"Mixed", `{"allow":{"KEY:GENERATE":"minio-*","KEY:DECRYPT":["a","b*"]},"deny":{"key:delete":{"*":{}}}}`,
+			map[string][]string{"KEY:GENERATE": {"minio-*"}, "KEY:DECRYPT": {"a", "b*"}},
+			map[string][]string{"KEY:DELETE": {"*"}}, false},
+		{"CaseMerged", `{"allow":{"key:list":"a","KEY:LIST":["b"]}}`, map[string][]string{"KEY:LIST": {"a", "b"}}, nil, false},
+		{"EmptyPattern", `{"allow":{"KEY:LIST":""}}`, map[string][]string{"KEY:LIST": nil}, nil, false},
+		{"Empty", `{}`, nil, nil, false},
+		{"GetPolicyOutput", `{"name":"p","allow":{"KEY:LIST":["*"]},"created_at":"2025-01-01T00:00:00Z","created_by":"h1:x"}`,
+			map[string][]string{"KEY:LIST": {"*"}}, nil, false},
+		{"UnknownCommand", `{"allow":{"KEY:STEAL":"*"}}`, nil, nil, true},
+		{"NumberRuleSet", `{"allow":{"KEY:LIST":1}}`, nil, nil, true},
+		{"NumberInArray", `{"allow":{"KEY:LIST":[1]}}`, nil, nil, true},
+		{"NonObjectRule", `{"allow":{"KEY:LIST":{"a":1}}}`, nil, nil, true},
+		{"UnknownField", `{"allow":{},"alow":{}}`, nil, nil, true},
+		{"Trailing", `{"allow":{}} {}`, nil, nil, true},
+		{"NotJSON", `allow`, nil, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parsePolicy(strings.NewReader(tt.in))
+			if tt.err {
+				if !errors.Is(err, errPolicy) {
+					t.Fatalf("parsePolicy(%s) err = %v, want errPolicy", tt.in, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parsePolicy(%s) err = %v", tt.in, err)
+			}
+			if !reflect.DeepEqual(got.Allow, tt.allow) || !reflect.DeepEqual(got.Deny, tt.deny) {
+				t.Fatalf("parsePolicy(%s) = allow %v deny %v; want %v %v", tt.in, got.Allow, got.Deny, tt.allow, tt.deny)
+			}
+		})
+	}
+}
+
+func TestIdentityRequest(t *testing.T) {
+	t.Parallel()
+	got, err := identityRequest(cliTestIdentity, true, true, []string{"team=a", "env=x=y", "empty="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &wire.CreateIdentityRequest{
+		Identity: cliTestIdentity, Privilege: "Admin", IsServiceAccount: true,
+		Tags: map[string]string{"team": "a", "env": "x=y", "empty": ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("identityRequest = %+v, want %+v", got, want)
+	}
+	for _, bad := range []struct {
+		id  string
+		tag string
+	}{{"h1:short", "a=b"}, {cliTestIdentity, "novalue"}, {cliTestIdentity, "=v"}} {
+		if _, err := identityRequest(bad.id, false, false, []string{bad.tag}); !errors.Is(err, errUsage) {
+			t.Errorf("identityRequest(%q, tag %q) err = %v, want errUsage", bad.id, bad.tag, err)
+		}
+	}
+}
+
+func TestKeyTypeAndBase64(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"": "", "aes256": "AES256", "AES256": "AES256", "chacha20": "ChaCha20"} {
+		if got, err := keyType(in); err != nil || got != want {
+			t.Errorf("keyType(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := keyType("AES128"); !errors.Is(err, errUsage) {
+		t.Errorf("keyType(AES128) err = %v, want errUsage", err)
+	}
+	for _, in := range []string{"+/8=", "+/8", "-_8=", "-_8"} {
+		if got, err := decodeBase64(in); err != nil || !bytes.Equal(got, []byte{0xfb, 0xff}) {
+			t.Errorf("decodeBase64(%q) = % x, %v; want fb ff", in, got, err)
+		}
+	}
+	if _, err := decodeBase64("!!"); !errors.Is(err, errUsage) {
+		t.Errorf("decodeBase64(!!) err = %v, want errUsage", err)
+	}
+}
+
+func TestCommandNamesUnique(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, c := range append(serverCommands(), clientCommands()...) {
+		for _, n := range c.Names() {
+			if seen[n] {
+				t.Errorf("command name %q defined twice", n)
+			}
+			seen[n] = true
+		}
+	}
+	for _, n := range []string{"identity", "server"} {
+		for _, c := range clientCommands() {
+			if c.Name == n {
+				t.Errorf("clientCommands defines %q", n)
+			}
+		}
+	}
+}
+
+// fakeKMS answers the kms protocol for the CLI tests: it records each
+// request frame and replies with canned responses.
+type fakeKMS struct {
+	*httptest.Server
+	caFile string
+
+	mu       sync.Mutex
+	path     string
+	frames   []wire.Frame
+	keyNames []string // served by KEY:LIST, two per page
+}
+
+func newFakeKMS(t *testing.T) *fakeKMS {
+	t.Helper()
+	f := &fakeKMS{keyNames: []string{"a", "b", "c", "d", "e"}}
+	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(f.handle))
+	f.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	f.StartTLS()
+	t.Cleanup(f.Close)
+	f.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw})
+	if err := os.WriteFile(f.caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fakeKMS) handle(w http.ResponseWriter, r *http.Request) {
+	reply := func(status int, b []byte) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+	}
+	if len(r.TLS.PeerCertificates) == 0 || wire.IdentityFromCert(r.TLS.PeerCertificates[0]) != cliTestIdentity {
+		reply(client.ErrPermission.Status, (&wire.ErrResponse{Message: client.ErrPermission.Message}).MarshalProto())
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	frames, err := wire.DecodeFrames(body)
+	if err != nil {
+		reply(http.StatusBadRequest, nil)
+		return
+	}
+	f.mu.Lock()
+	f.path, f.frames = r.URL.Path, append(f.frames, frames...)
+	f.mu.Unlock()
+
+	var out []byte
+	for _, fr := range frames {
+		var msg wire.Message
+		switch fr.Cmd {
+		case wire.CmdKeyList:
+			var req wire.ListRequest
+			_ = req.UnmarshalProto(fr.Body)
+			i := sort.SearchStrings(f.keyNames, req.ContinueAt)
+			resp := &wire.ListKeysResponse{}
+			for ; i < len(f.keyNames) && len(resp.Keys) < 2; i++ {
+				resp.Keys = append(resp.Keys, wire.KeyStatusResponse{Name: f.keyNames[i], Type: wire.KeyTypeAES256})
+			}
+			if i < len(f.keyNames) {
+				resp.ContinueAt = f.keyNames[i]
+			}
+			msg = resp
+		case wire.CmdKeyStatus:
+			msg = &wire.KeyStatusResponse{Name: "k", Version: 3, Type: wire.KeyTypeChaCha20}
+		case wire.CmdKeyGenerate:
+			msg = &wire.GenerateKeyResponse{Version: 1, Plaintext: []byte{1, 2}, Ciphertext: []byte{3, 4}}
+		case wire.CmdKeyEncrypt:
+			msg = &wire.EncryptResponse{Version: 1, Ciphertext: []byte{0xfb, 0xff}}
+		case wire.CmdKeyDecrypt:
+			msg = &wire.DecryptResponse{Plaintext: []byte("hello")}
+		case wire.CmdIdentityStatus:
+			msg = &wire.IdentityResponse{Identity: cliTestIdentity, Privilege: wire.PrivilegeAdmin, Tags: map[string]string{"t": "v"}}
+		default:
+			continue // write commands: empty 200
+		}
+		out = wire.AppendFrame(out, fr.Cmd, msg.MarshalProto())
+	}
+	reply(http.StatusOK, out)
+}
+
+// run runs the client CLI with args plus the connection flags for f and
+// returns its output.
+func (f *fakeKMS) run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	conn := []string{"-a", cliTestAPIKey, "--server", "https://" + f.Listener.Addr().String(), "--ca", f.caFile}
+	argv := append([]string{"kmsledger"}, args[:1]...)
+	if args[0] == "add" || args[0] == "rm" || args[0] == "ls" || args[0] == "stat" || args[0] == "get" || args[0] == "set" {
+		argv = append(argv, args[1])
+		args = args[1:]
+	}
+	argv = append(append(argv, conn...), args[1:]...)
+	err := app.Run(argv)
+	return out.String(), err
+}
+
+// request returns the path and the single frame of the last request.
+func (f *fakeKMS) request(t *testing.T) (string, wire.Frame) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.frames) == 0 {
+		t.Fatal("no request")
+	}
+	return f.path, f.frames[len(f.frames)-1]
+}
+
+func TestClientCommands(t *testing.T) {
+	t.Parallel()
+	policyFile := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(policyFile, []byte(`{"allow":{"key:generate":"minio-*","KEY:DECRYPT":["a","b*"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		path string
+		cmd  wire.Command
+		req  wire.Message
+		out  string
+	}{
+		{"AddEnclave", []string{"add-enclave", "t1"}, "/v1/kms", wire.CmdEnclaveCreate, &wire.CreateEnclaveRequest{Name: "t1"}, ""},
+		{"AddEnclaveSpaced", []string{"add", "enclave", "t1"}, "/v1/kms", wire.CmdEnclaveCreate, &wire.CreateEnclaveRequest{Name: "t1"}, ""},
+		{"RmEnclaveSpaced", []string{"rm", "enclave", "t1", "-e", "ignored"}, "/v1/kms", wire.CmdEnclaveDelete, &wire.DeleteEnclaveRequest{Name: "t1"}, ""},
+		{"AddKey", []string{"add-key", "-e", "e1", "k"}, "/v1/kms/e1", wire.CmdKeyCreate, &wire.CreateKeyRequest{Name: "k"}, ""},
+		{"AddKeyFlagsAfterName", []string{"add-key", "k", "--type", "chacha20", "--enclave=e1"}, "/v1/kms/e1", wire.CmdKeyCreate,
+			&wire.CreateKeyRequest{Name: "k", Type: "ChaCha20"}, ""},
+		{"AddKeyVersion", []string{"add", "key", "k", "--version", "-e", "e1"}, "/v1/kms/e1", wire.CmdKeyCreate,
+			&wire.CreateKeyRequest{Name: "k", AddVersion: true}, ""},
+		{"ImportKey", []string{"add-key", "k", "--import", "AQID", "--type", "AES256"}, "/v1/kms", wire.CmdKeyImport,
+			&wire.ImportKeyRequest{Name: "k", Type: "AES256", Key: []byte{1, 2, 3}}, ""},
+		{"RmKeyLatest", []string{"rm-key", "k", "-e", "e1"}, "/v1/kms/e1", wire.CmdKeyDelete, &wire.DeleteKeyRequest{Name: "k"}, ""},
+		{"RmKeyVersion", []string{"rm", "key", "k", "--version", "2"}, "/v1/kms", wire.CmdKeyDelete, &wire.DeleteKeyRequest{Name: "k", Version: 2}, ""},
+		{"RmKeyAll", []string{"rm-key", "--all", "k"}, "/v1/kms", wire.CmdKeyDelete, &wire.DeleteKeyRequest{Name: "k", AllVersions: true}, ""},
+		{"StatKey", []string{"stat-key", "k", "--version", "3"}, "/v1/kms", wire.CmdKeyStatus, &wire.KeyStatusRequest{Name: "k", Version: 3},
+			"Name:       k\nVersion:    3\nType:       ChaCha20\nCreated:    \nCreated by: \n"},
+		{"StatKeyJSON", []string{"stat", "key", "k", "--json"}, "/v1/kms", wire.CmdKeyStatus, &wire.KeyStatusRequest{Name: "k"},
+			"{\n  \"name\": \"k\",\n  \"version\": 3,\n  \"type\": \"ChaCha20\"\n}\n"},
+		{"ListKeysPages", []string{"ls-key", "-e", "e1"}, "/v1/kms/e1", wire.CmdKeyList, &wire.ListRequest{ContinueAt: "e"}, "a\nb\nc\nd\ne\n"},
+		{"ListKeysPrefix", []string{"ls", "key", "x", "-e", "e1"}, "/v1/kms/e1", wire.CmdKeyList, &wire.ListRequest{Prefix: "x", ContinueAt: "e"}, "a\nb\nc\nd\ne\n"},
+		{"Keygen", []string{"keygen", "k", "--context", "{}", "--length", "64"}, "/v1/kms", wire.CmdKeyGenerate,
+			&wire.GenerateKeyRequest{Name: "k", AssociatedData: []byte("{}"), Length: 64}, "plaintext:  AQI=\nciphertext: AwQ=\n"},
+		{"KeygenJSON", []string{"keygen", "k", "--json"}, "/v1/kms", wire.CmdKeyGenerate,
+			&wire.GenerateKeyRequest{Name: "k", Length: 32}, "{\n  \"version\": 1,\n  \"plaintext\": \"AQI=\",\n  \"ciphertext\": \"AwQ=\"\n}\n"},
+		{"Encrypt", []string{"encrypt", "k", "hello", "--context", "ctx"}, "/v1/kms", wire.CmdKeyEncrypt,
+			&wire.EncryptRequest{Name: "k", Plaintext: []byte("hello"), AssociatedData: []byte("ctx")}, "+/8=\n"},
+		{"Decrypt", []string{"decrypt", "k", "+/8=", "--context", "ctx"}, "/v1/kms", wire.CmdKeyDecrypt,
+			&wire.DecryptRequest{Name: "k", Ciphertext: []byte{0xfb, 0xff}, AssociatedData: []byte("ctx")}, "hello\n"},
+		{"DecryptDashArg", []string{"decrypt", "k", "--", "-_8"}, "/v1/kms", wire.CmdKeyDecrypt,
+			&wire.DecryptRequest{Name: "k", Ciphertext: []byte{0xfb, 0xff}}, "hello\n"},
+		{"AddIdentity", []string{"add-identity", cliTestIdentity, "--admin", "--service", "--tag", "a=b", "--tag", "c=d", "-e", "e1"},
+			"/v1/kms/e1", wire.CmdIdentityCreate, &wire.CreateIdentityRequest{Identity: cliTestIdentity, Privilege: "Admin",
+				IsServiceAccount: true, Tags: map[string]string{"a": "b", "c": "d"}}, ""},
+		{"GetIdentity", []string{"get-identity", cliTestIdentity}, "/v1/kms", wire.CmdIdentityStatus, &wire.IdentityRequest{Identity: cliTestIdentity},
+			"Identity:        " + cliTestIdentity + "\nPrivilege:       Admin\nPolicy:          \nCreated:         \nCreated by:      \nService account: false\nTag t:           v\n"},
+		{"RmIdentity", []string{"rm", "identity", cliTestIdentity}, "/v1/kms", wire.CmdIdentityDelete, &wire.DeleteIdentityRequest{Identity: cliTestIdentity}, ""},
+		{"AddPolicy", []string{"add-policy", "p", policyFile, "-e", "e1"}, "/v1/kms/e1", wire.CmdPolicyCreate,
+			&wire.CreatePolicyRequest{Name: "p", Allow: map[string][]string{"KEY:GENERATE": {"minio-*"}, "KEY:DECRYPT": {"a", "b*"}}}, ""},
+		{"SetPolicy", []string{"set-policy", "p", cliTestIdentity}, "/v1/kms", wire.CmdPolicyAssign,
+			&wire.AssignPolicyRequest{Identity: cliTestIdentity, Policy: "p"}, ""},
+		{"SetPolicySpaced", []string{"set", "policy", "p", cliTestIdentity}, "/v1/kms", wire.CmdPolicyAssign,
+			&wire.AssignPolicyRequest{Identity: cliTestIdentity, Policy: "p"}, ""},
+		{"RmPolicy", []string{"rm-policy", "p"}, "/v1/kms", wire.CmdPolicyDelete, &wire.DeletePolicyRequest{Name: "p"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeKMS(t)
+			out, err := f.run(t, tt.args...)
+			if err != nil {
+				t.Fatalf("kmsledger %q err = %v", tt.args, err)
+			}
+			path, frame := f.request(t)
+			if path != tt.path || frame.Cmd != tt.cmd {
+				t.Fatalf("request %s %v, want %s %v", path, frame.Cmd, tt.path, tt.cmd)
+			}
+			if want := tt.req.MarshalProto(); !bytes.Equal(frame.Body, want) {
+				t.Fatalf("request body % x, want % x", frame.Body, want)
+			}
+			if out != tt.out {
+				t.Fatalf("output %q, want %q", out, tt.out)
+			}
+		})
+	}
+}
+
+func TestClientCommandErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want error
+	}{
+		{"MissingArg", []string{"add-key"}, errUsage},
+		{"ExtraArg", []string{"rm-enclave", "a", "b"}, errUsage},
+		{"UnknownFlagAfterArg", []string{"add-key", "k", "--colour", "red"}, errUsage},
+		{"FlagWithoutValue", []string{"add-key", "k", "--type"}, errUsage},
+		{"BadType", []string{"add-key", "k", "--type", "AES128"}, errUsage},
+		{"ImportAndVersion", []string{"add-key", "k", "--import", "AQID", "--version"}, errUsage},
+		{"VersionAndAll", []string{"rm-key", "k", "--version", "2", "--all"}, errUsage},
+		{"BadIdentity", []string{"add-identity", "h1:nope"}, errUsage},
+		{"BadCiphertext", []string{"decrypt", "k", "!!"}, errUsage},
+		{"BadPolicy", []string{"add-policy", "p", "testdata-does-not-exist.json"}, os.ErrNotExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeKMS(t)
+			if _, err := f.run(t, tt.args...); !errors.Is(err, tt.want) {
+				t.Fatalf("kmsledger %q err = %v, want %v", tt.args, err, tt.want)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.frames) != 0 {
+				t.Fatalf("kmsledger %q sent %d frames, want none", tt.args, len(f.frames))
+			}
+		})
+	}
+}
+
+func TestClientServerError(t *testing.T) {
+	t.Parallel()
+	f := newFakeKMS(t)
+	var out bytes.Buffer
+	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	other, _ := wire.GenerateAPIKey(bytes.NewReader(bytes.Repeat([]byte{9}, 32)))
+	err := app.Run([]string{"kmsledger", "ls-key", "-a", other, "-s", f.Listener.Addr().String(), "--ca", f.caFile})
+	if !errors.Is(err, client.ErrPermission) {
+		t.Fatalf("err = %v, want ErrPermission", err)
+	}
+	if want := "access denied: insufficient permissions (status 403)"; err.Error() != want {
+		t.Fatalf("error %q, want %q", err.Error(), want)
+	}
+}
+
+func TestClientEnvironment(t *testing.T) {
+	f := newFakeKMS(t)
+	t.Setenv("MINIO_KMS_API_KEY", cliTestAPIKey)
+	t.Setenv("MINIO_KMS_SERVER", "https://127.0.0.1:1,"+f.Listener.Addr().String())
+	t.Setenv("MINIO_KMS_ENCLAVE", "env-enclave")
+	t.Setenv("KMSLEDGER_CA_FILE", f.caFile)
+	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: io.Discard, ErrWriter: io.Discard}
+	if err := app.Run([]string{"kmsledger", "add-key", "k"}); err != nil {
+		t.Fatalf("add-key with environment err = %v", err)
+	}
+	if path, frame := f.request(t); path != "/v1/kms/env-enclave" || frame.Cmd != wire.CmdKeyCreate {
+		t.Fatalf("request %s %v, want /v1/kms/env-enclave KEY:CREATE", path, frame.Cmd)
+	}
+	// Without --ca the test server's certificate is not trusted, unless -k.
+	t.Setenv("KMSLEDGER_CA_FILE", "")
+	if err := app.Run([]string{"kmsledger", "add-key", "k"}); err == nil {
+		t.Fatal("add-key with an untrusted server certificate: err = nil")
+	}
+	if err := app.Run([]string{"kmsledger", "add-key", "k", "-k"}); err != nil {
+		t.Fatalf("add-key -k err = %v", err)
+	}
+}
