@@ -276,7 +276,7 @@ func (s *Store) isClosed() bool {
 type natsLogger struct{ l *slog.Logger }
 
 func (n natsLogger) Noticef(format string, v ...any) {
-	n.l.Info(fmt.Sprintf(format, v...), "src", "nats")
+	n.l.Debug(fmt.Sprintf(format, v...), "src", "nats")
 }
 func (n natsLogger) Warnf(format string, v ...any) {
 	n.l.Warn(fmt.Sprintf(format, v...), "src", "nats")
