@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,7 +56,8 @@ type testEnv struct {
 }
 
 // env is the server every test talks to. TestMain sets it once before any
-// test runs and never changes it afterwards; it is the only package state.
+// test runs and never changes it afterwards; it is the only mutable package
+// state.
 var env *testEnv
 
 func TestMain(m *testing.M) {
@@ -218,7 +220,7 @@ func (s *server) readStdout(r io.Reader, exports chan<- map[string]string) {
 		}
 		if !strings.Contains(line, envAPIKey) {
 			s.mu.Lock()
-			s.stdout.WriteString(line + "\n")
+			s.stdout.WriteString(redact(line) + "\n")
 			s.mu.Unlock()
 		}
 		if sent {
@@ -323,7 +325,15 @@ func (s *server) dumpLogs(w io.Writer) {
 	if len(errOut) > tail {
 		errOut = errOut[len(errOut)-tail:]
 	}
-	fmt.Fprintf(w, "--- kmsledger stdout ---\n%s--- kmsledger stderr (tail) ---\n%s\n", out, errOut)
+	fmt.Fprintf(w, "--- kmsledger stdout ---\n%s--- kmsledger stderr (tail) ---\n%s\n", out, redact(string(errOut)))
+}
+
+// apiKeyPattern matches k1:/k2: API keys, which are secrets.
+var apiKeyPattern = regexp.MustCompile(`\bk[12]:[A-Za-z0-9_-]+`)
+
+// redact replaces API keys in s.
+func redact(s string) string {
+	return apiKeyPattern.ReplaceAllString(s, "k?:<redacted>")
 }
 
 // group runs named subtests of one behaviour group and prints a summary line
