@@ -13,12 +13,24 @@ import (
 // after the projection has caught up with the ledger head, so a key
 // created through another connection a moment ago is found.
 func (s *Server) key(ctx context.Context, enclave, name string, version uint32) (*hsm.Key, *projections.Version, error) {
-	k, v, err := s.proj.Key(ctx, enclave, name, version)
+	return s.lookupKey(ctx, s.proj.Key, enclave, name, version)
+}
+
+// usableKey is key for crypto: disabled keys and keys pending deletion
+// are refused, and the use is recorded.
+func (s *Server) usableKey(ctx context.Context, enclave, name string, version uint32) (*hsm.Key, *projections.Version, error) {
+	return s.lookupKey(ctx, s.proj.UsableKey, enclave, name, version)
+}
+
+type keyLookup func(ctx context.Context, enclave, name string, version uint32) (*hsm.Key, *projections.Version, error)
+
+func (s *Server) lookupKey(ctx context.Context, lookup keyLookup, enclave, name string, version uint32) (*hsm.Key, *projections.Version, error) {
+	k, v, err := lookup(ctx, enclave, name, version)
 	if isNotFound(err) {
 		if cerr := s.proj.CatchUp(ctx); cerr != nil {
 			return nil, nil, cerr
 		}
-		k, v, err = s.proj.Key(ctx, enclave, name, version)
+		k, v, err = lookup(ctx, enclave, name, version)
 	}
 	return k, v, err
 }
@@ -32,7 +44,7 @@ func (s *Server) keyStatus(ctx context.Context, enclave string, m *wire.KeyStatu
 }
 
 func (s *Server) encrypt(ctx context.Context, enclave string, m *wire.EncryptRequest) (message, error) {
-	k, _, err := s.key(ctx, enclave, m.Name, m.Version)
+	k, _, err := s.usableKey(ctx, enclave, m.Name, m.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +63,7 @@ func (s *Server) generateKey(ctx context.Context, enclave string, m *wire.Genera
 	if n > MaxDataKey {
 		return nil, badRequest("invalid length %d: at most %d bytes", n, MaxDataKey)
 	}
-	k, _, err := s.key(ctx, enclave, m.Name, m.Version)
+	k, _, err := s.usableKey(ctx, enclave, m.Name, m.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +83,7 @@ func (s *Server) decrypt(ctx context.Context, enclave string, m *wire.DecryptReq
 		if m.Version != 0 && m.Version != v {
 			return nil, fmt.Errorf("api: ciphertext of version %d, request names version %d: %w", v, m.Version, hsm.ErrDecrypt)
 		}
-		k, _, err := s.key(ctx, enclave, m.Name, v)
+		k, _, err := s.usableKey(ctx, enclave, m.Name, v)
 		if isNotFound(err) {
 			// The version is gone (destroyed): the ciphertext can never
 			// decrypt again. Say so only if the key itself is gone.
@@ -117,7 +129,7 @@ func (s *Server) decrypt(ctx context.Context, enclave string, m *wire.DecryptReq
 		}
 	}
 	for _, v := range versions {
-		k, _, err := s.key(ctx, enclave, m.Name, v)
+		k, _, err := s.usableKey(ctx, enclave, m.Name, v)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +141,7 @@ func (s *Server) decrypt(ctx context.Context, enclave string, m *wire.DecryptReq
 }
 
 func (s *Server) mac(ctx context.Context, enclave string, m *wire.MACRequest) (message, error) {
-	k, _, err := s.key(ctx, enclave, m.Name, m.Version)
+	k, _, err := s.usableKey(ctx, enclave, m.Name, m.Version)
 	if err != nil {
 		return nil, err
 	}

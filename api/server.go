@@ -108,6 +108,7 @@ func (s *Server) Routes() http.Handler {
 	mux.HandleFunc("POST /v1/kms", s.handleKMS)
 	mux.HandleFunc("POST /v1/kms/", s.handleKMS)
 	mux.HandleFunc("POST /v1/kms/{enclave}", s.handleKMS)
+	s.adminRoutes(mux)
 	return mux
 }
 

@@ -29,6 +29,7 @@ type stack struct {
 	addr    string
 	store   *ledger.Store
 	proj    *projections.Projection
+	h       *commands.Handler
 	rootKey string
 	rootID  string
 	roots   *x509.CertPool
@@ -92,7 +93,7 @@ func startStack(t testing.TB, dir, hsmKey string) *stack {
 	go func() { done <- srv.Serve(sctx, ln) }()
 	roots := x509.NewCertPool()
 	roots.AddCert(testCert.Leaf)
-	s := &stack{t: t, dir: dir, hsmKey: hsmKey, addr: ln.Addr().String(), store: store, proj: proj,
+	s := &stack{t: t, dir: dir, hsmKey: hsmKey, addr: ln.Addr().String(), store: store, proj: proj, h: h,
 		rootKey: rootKey, rootID: rootID, roots: roots}
 	stopped := false
 	s.stop = func() {

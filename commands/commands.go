@@ -5,6 +5,7 @@ import (
 	"github.com/kmsledger/kmsledger/ledger"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Errors of Decide. The api package maps each to its wire status.
@@ -18,6 +19,12 @@ var (
 	ErrInvalidName      = errors.New("commands: invalid name")
 	ErrInvalidArgument  = errors.New("commands: invalid argument")
 	ErrNotInitialized   = errors.New("commands: ledger is not initialized")
+	// ErrKeyTombstoned: the name belonged to a destroyed key and stays
+	// reserved until an admin releases it.
+	ErrKeyTombstoned = errors.New("commands: key name belongs to a destroyed key")
+	// ErrNotPending: restore of a key that is not pending deletion, or a
+	// scheduled destruction before its deadline.
+	ErrNotPending = errors.New("commands: key is not pending deletion")
 )
 
 // Command is one of the command types below.
@@ -80,16 +87,51 @@ type DeletePolicy struct{ Enclave, Name string }
 // AssignPolicy assigns an existing policy to an existing identity.
 type AssignPolicy struct{ Enclave, Identity, Policy string }
 
-func (c CreateEnclave) scope() string  { return c.Name }
-func (c DeleteEnclave) scope() string  { return c.Name }
-func (c CreateKey) scope() string      { return c.Enclave }
-func (c ImportKey) scope() string      { return c.Enclave }
-func (c DeleteKey) scope() string      { return c.Enclave }
-func (c CreateIdentity) scope() string { return c.Enclave }
-func (c DeleteIdentity) scope() string { return c.Enclave }
-func (c CreatePolicy) scope() string   { return c.Enclave }
-func (c DeletePolicy) scope() string   { return c.Enclave }
-func (c AssignPolicy) scope() string   { return c.Enclave }
+// DisableKey disables a key (Version 0) or one version: crypto requests
+// fail until it is enabled again.
+type DisableKey struct {
+	Enclave, Name string
+	Version       uint32
+}
+
+// EnableKey reverses DisableKey.
+type EnableKey struct {
+	Enclave, Name string
+	Version       uint32
+}
+
+// ScheduleKeyDeletion marks a key pending deletion until Deadline.
+type ScheduleKeyDeletion struct {
+	Enclave, Name string
+	Deadline      time.Time
+}
+
+// RestoreKey cancels a scheduled deletion.
+type RestoreKey struct{ Enclave, Name string }
+
+// DestroyScheduledKey carries out a scheduled deletion whose deadline has
+// passed (Env.Now is after it).
+type DestroyScheduledKey struct{ Enclave, Name string }
+
+// ReleaseKeyName lifts the tombstone of a destroyed key.
+type ReleaseKeyName struct{ Enclave, Name string }
+
+func (c DisableKey) scope() string          { return c.Enclave }
+func (c EnableKey) scope() string           { return c.Enclave }
+func (c ScheduleKeyDeletion) scope() string { return c.Enclave }
+func (c RestoreKey) scope() string          { return c.Enclave }
+func (c DestroyScheduledKey) scope() string { return c.Enclave }
+func (c ReleaseKeyName) scope() string      { return c.Enclave }
+func (c CreateEnclave) scope() string       { return c.Name }
+func (c DeleteEnclave) scope() string       { return c.Name }
+func (c CreateKey) scope() string           { return c.Enclave }
+func (c ImportKey) scope() string           { return c.Enclave }
+func (c DeleteKey) scope() string           { return c.Enclave }
+func (c CreateIdentity) scope() string      { return c.Enclave }
+func (c DeleteIdentity) scope() string      { return c.Enclave }
+func (c CreatePolicy) scope() string        { return c.Enclave }
+func (c DeletePolicy) scope() string        { return c.Enclave }
+func (c AssignPolicy) scope() string        { return c.Enclave }
 
 // cleanRules drops empty patterns and returns sorted, de-duplicated
 // pattern lists, so that equal policies encode to equal events.

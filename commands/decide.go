@@ -81,7 +81,42 @@ func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 		}
 		return d.newVersion(e, c.Name, c.Type, c.Material, c.AddVersion, src)
 	case DeleteKey:
-		return d.deleteKey(e, c)
+		return d.deleteKey(e, c, "")
+	case DisableKey, EnableKey:
+		return d.setKeyState(e, c)
+	case ScheduleKeyDeletion:
+		k := e.Keys[c.Name]
+		if k == nil {
+			return Decision{}, ErrKeyNotFound
+		}
+		if !c.Deadline.After(env.Now) {
+			return Decision{}, fmt.Errorf("%w: deletion deadline %s is not in the future", ErrInvalidArgument, c.Deadline.Format(time.RFC3339))
+		}
+		return d.event(e.Name, ledger.KeySubject(e.Name, c.Name), ledger.TypeKeyDeletionScheduled,
+			ledger.KeyDeletionScheduled{Name: c.Name, Deadline: c.Deadline.UTC()})
+	case RestoreKey:
+		k := e.Keys[c.Name]
+		if k == nil {
+			return Decision{}, ErrKeyNotFound
+		}
+		if k.DeletionDeadline.IsZero() {
+			return Decision{}, ErrNotPending
+		}
+		return d.event(e.Name, ledger.KeySubject(e.Name, c.Name), ledger.TypeKeyRestored, ledger.KeyRestored{Name: c.Name})
+	case DestroyScheduledKey:
+		k := e.Keys[c.Name]
+		if k == nil {
+			return Decision{}, ErrKeyNotFound
+		}
+		if k.DeletionDeadline.IsZero() || env.Now.Before(k.DeletionDeadline) {
+			return Decision{}, ErrNotPending
+		}
+		return d.deleteKey(e, DeleteKey{Enclave: e.Name, Name: c.Name, All: true}, "scheduled")
+	case ReleaseKeyName:
+		if e.Tombstones[c.Name] == nil {
+			return Decision{}, fmt.Errorf("%w: %q is not the name of a destroyed key", ErrKeyNotFound, c.Name)
+		}
+		return d.event(e.Name, ledger.KeySubject(e.Name, c.Name), ledger.TypeKeyNameReleased, ledger.KeyNameReleased{Name: c.Name})
 	case CreateIdentity:
 		if c.Identity == s.RootIdentity {
 			return Decision{}, fmt.Errorf("%w: the root identity cannot be an enclave identity", ErrInvalidArgument)
@@ -163,6 +198,8 @@ func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw []by
 	k := e.Keys[name]
 	version := uint32(1)
 	switch {
+	case k == nil && e.Tombstones[name] != nil:
+		return Decision{}, ErrKeyTombstoned
 	case k != nil && !addVersion:
 		return Decision{}, ErrKeyExists
 	case k == nil && addVersion:
@@ -185,14 +222,29 @@ func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw []by
 	})
 }
 
-func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey) (Decision, error) {
+func (d *decision) setKeyState(e *projections.Enclave, cmd Command) (Decision, error) {
+	name, version, typ := "", uint32(0), ledger.TypeKeyDisabled
+	switch c := cmd.(type) {
+	case DisableKey:
+		name, version = c.Name, c.Version
+	case EnableKey:
+		name, version, typ = c.Name, c.Version, ledger.TypeKeyEnabled
+	}
+	k := e.Keys[name]
+	if k == nil || (version != 0 && k.Versions[version] == nil) {
+		return Decision{}, ErrKeyNotFound
+	}
+	return d.event(e.Name, ledger.KeySubject(e.Name, name), typ, ledger.KeyStateChanged{Name: name, Version: version})
+}
+
+func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey, reason string) (Decision, error) {
 	k := e.Keys[c.Name]
 	if k == nil {
 		return Decision{}, ErrKeyNotFound
 	}
 	subject := ledger.KeySubject(e.Name, c.Name)
 	if c.All || (len(k.Versions) == 1 && (c.Version == 0 || k.Versions[c.Version] != nil)) {
-		p := ledger.KeyDeleted{Name: c.Name}
+		p := ledger.KeyDeleted{Name: c.Name, Reason: reason}
 		for _, v := range k.SortedVersions() {
 			p.Versions = append(p.Versions, v.Version)
 			p.Fingerprints = append(p.Fingerprints, v.Fingerprint)

@@ -37,6 +37,18 @@ func validate(cmd Command) error {
 			return fmt.Errorf("%w: identity %q", ErrInvalidName, c.Identity)
 		}
 		names = []string{c.Enclave}
+	case DisableKey:
+		names = []string{c.Enclave, c.Name}
+	case EnableKey:
+		names = []string{c.Enclave, c.Name}
+	case ScheduleKeyDeletion:
+		names = []string{c.Enclave, c.Name}
+	case RestoreKey:
+		names = []string{c.Enclave, c.Name}
+	case DestroyScheduledKey:
+		names = []string{c.Enclave, c.Name}
+	case ReleaseKeyName:
+		names = []string{c.Enclave, c.Name}
 	case CreatePolicy:
 		names = []string{c.Enclave, c.Name}
 	case DeletePolicy:

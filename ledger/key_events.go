@@ -1,5 +1,7 @@
 package ledger
 
+import "time"
+
 // Event types of the key aggregate (subject KeySubject(enclave, name)).
 const (
 	TypeKeyCreated        = "key.created.v1"         // first version of a new key, or an added version
@@ -47,4 +49,43 @@ type KeyDeleted struct {
 	Name         string   `json:"name"`
 	Versions     []uint32 `json:"versions"`
 	Fingerprints []string `json:"fingerprints"`
+	// Reason is "scheduled" when a scheduled deletion was carried out;
+	// empty for an immediate deletion. (Optional: absent in older events.)
+	Reason string `json:"reason,omitempty"`
+}
+
+// Event types of the key lifecycle (issue: disable, scheduled deletion,
+// tombstones). A destroyed key's name stays reserved (a tombstone) until
+// an admin releases it, so a client cannot silently re-create it.
+const (
+	TypeKeyDisabled          = "key.disabled.v1"
+	TypeKeyEnabled           = "key.enabled.v1"
+	TypeKeyDeletionScheduled = "key.deletion_scheduled.v1"
+	TypeKeyRestored          = "key.restored.v1"
+	TypeKeyNameReleased      = "key.name_released.v1"
+)
+
+// KeyStateChanged is the payload of key.disabled.v1 and key.enabled.v1.
+// Version 0 means the whole key; otherwise only that version.
+type KeyStateChanged struct {
+	Name    string `json:"name"`
+	Version uint32 `json:"version,omitempty"`
+}
+
+// KeyDeletionScheduled marks a key pending deletion: unusable, restorable
+// until Deadline, destroyed after it.
+type KeyDeletionScheduled struct {
+	Name     string    `json:"name"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// KeyRestored cancels a scheduled deletion.
+type KeyRestored struct {
+	Name string `json:"name"`
+}
+
+// KeyNameReleased lifts the tombstone of a destroyed key, so the name can
+// be used for a new key.
+type KeyNameReleased struct {
+	Name string `json:"name"`
 }

@@ -40,5 +40,6 @@ func Types() []string {
 		TypeKeyCreated, TypeKeyImported, TypeKeyVersionDeleted, TypeKeyDeleted,
 		TypeIdentityCreated, TypeIdentityDeleted, TypePolicyAssigned,
 		TypePolicyCreated, TypePolicyDeleted,
+		TypeKeyDisabled, TypeKeyEnabled, TypeKeyDeletionScheduled, TypeKeyRestored, TypeKeyNameReleased,
 	}
 }

@@ -3,10 +3,12 @@ package projections
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/kmsledger/kmsledger/ledger"
 )
@@ -57,12 +59,29 @@ func TestGoldenEvents(t *testing.T) {
 			k := s.Enclaves["minio"].Keys["my-key"]
 			return k != nil && k.Latest().Version == 1 && k.Latest().Type == "AES256" && k.Latest().SecretRef == "minio.my-key.1"
 		}},
+		{ledger.TypeKeyDisabled, func(s *State) bool { return s.Enclaves["minio"].Keys["my-key"].Disabled }},
+		{ledger.TypeKeyEnabled, func(s *State) bool {
+			k := s.Enclaves["minio"].Keys["my-key"]
+			return k.Disabled && !k.Versions[1].Disabled // version 1 enabled; the key stays disabled
+		}},
+		{ledger.TypeKeyDeletionScheduled, func(s *State) bool {
+			k := s.Enclaves["minio"].Keys["my-key"]
+			return k.DeletionDeadline.Equal(time.Date(2026, 11, 30, 15, 0, 2, 0, time.UTC)) && errors.Is(k.Usable(k.Latest()), ErrKeyPendingDeletion)
+		}},
+		{ledger.TypeKeyRestored, func(s *State) bool {
+			k := s.Enclaves["minio"].Keys["my-key"]
+			return k.DeletionDeadline.IsZero() && errors.Is(k.Usable(k.Latest()), ErrKeyDisabled)
+		}},
 		{ledger.TypeKeyImported, func(s *State) bool {
 			v := s.Enclaves["minio"].Keys["imported"].Latest()
 			return v.Imported && v.Type == "ChaCha20" && v.Source != nil && v.Source.Kind == "kes-fs" && v.Source.Format == "protobuf"
 		}},
 		{ledger.TypeKeyVersionDeleted, func(s *State) bool { return s.Enclaves["minio"].Keys["my-key"] == nil }},
-		{ledger.TypeKeyDeleted, func(s *State) bool { return s.Enclaves["minio"].Keys["imported"] == nil }},
+		{ledger.TypeKeyDeleted, func(s *State) bool {
+			e := s.Enclaves["minio"]
+			return e.Keys["imported"] == nil && e.Tombstones["imported"] != nil && e.Tombstones["my-key"] != nil
+		}},
+		{ledger.TypeKeyNameReleased, func(s *State) bool { return s.Enclaves["minio"].Tombstones["imported"] == nil }},
 		{ledger.TypeIdentityCreated, func(s *State) bool {
 			id := s.Enclaves["minio"].Identities[user]
 			return id != nil && id.Privilege == "User" && id.Tags["team"] == "storage"

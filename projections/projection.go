@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
@@ -17,6 +18,10 @@ var (
 	ErrEnclaveNotFound = errors.New("projections: enclave does not exist")
 	ErrKeyNotFound     = errors.New("projections: key does not exist")
 	ErrClosed          = errors.New("projections: closed")
+	// ErrKeyDisabled: the key or the version is disabled.
+	ErrKeyDisabled = errors.New("projections: key is disabled")
+	// ErrKeyPendingDeletion: the key is scheduled for deletion.
+	ErrKeyPendingDeletion = errors.New("projections: key is pending deletion")
 )
 
 // Projection keeps a State up to date with the LEDGER: it replays the
@@ -26,6 +31,7 @@ type Projection struct {
 	store *ledger.Store
 	rek   *hsm.REK
 	log   *slog.Logger
+	now   func() time.Time
 
 	mu      sync.RWMutex
 	st      *State
@@ -42,7 +48,7 @@ func Open(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.Logg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Projection{store: store, rek: rek, log: log, st: NewState(), changed: make(chan struct{})}
+	p := &Projection{store: store, rek: rek, log: log, now: time.Now, st: NewState(), changed: make(chan struct{})}
 	last, err := store.Replay(ctx, 1, func(ev ledger.Event) error { return p.st.Apply(ev) })
 	if err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
@@ -122,8 +128,20 @@ func (p *Projection) View(fn func(*State)) {
 	fn(p.st)
 }
 
-// Key returns the unsealed key version (0 = latest) and its metadata.
+// Key returns the unsealed key version (0 = latest) and its metadata,
+// whatever the key's state (for status requests).
 func (p *Projection) Key(ctx context.Context, enclave, name string, version uint32) (*hsm.Key, *Version, error) {
+	return p.key(ctx, enclave, name, version, false)
+}
+
+// UsableKey is Key for crypto requests: it fails with ErrKeyDisabled or
+// ErrKeyPendingDeletion when the key or version may not be used, and
+// records the use.
+func (p *Projection) UsableKey(ctx context.Context, enclave, name string, version uint32) (*hsm.Key, *Version, error) {
+	return p.key(ctx, enclave, name, version, true)
+}
+
+func (p *Projection) key(ctx context.Context, enclave, name string, version uint32, use bool) (*hsm.Key, *Version, error) {
 	var (
 		v   *Version
 		err error
@@ -146,6 +164,10 @@ func (p *Projection) Key(ctx context.Context, enclave, name string, version uint
 		}
 		if v == nil {
 			err = ErrKeyNotFound
+			return
+		}
+		if use {
+			err = k.Usable(v)
 		}
 	})
 	if err != nil {
@@ -160,6 +182,13 @@ func (p *Projection) Key(ctx context.Context, enclave, name string, version uint
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("projections: unseal %s/%s v%d: %w", enclave, name, v.Version, err)
+	}
+	if use {
+		// At most one store a second, so hot keys do not bounce a
+		// shared cache line between cores on every request.
+		if now := p.now().UnixNano(); now-v.LastUsed.Load() > int64(time.Second) {
+			v.LastUsed.Store(now)
+		}
 	}
 	return key, v, nil
 }

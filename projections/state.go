@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/kmsledger/kmsledger/ledger"
@@ -35,6 +36,15 @@ type Enclave struct {
 	Keys       map[string]*Key
 	Identities map[string]*Identity
 	Policies   map[string]*Policy
+	Tombstones map[string]*Tombstone // destroyed key names, reserved until released
+}
+
+// Tombstone records a destroyed key whose name is reserved.
+type Tombstone struct {
+	Name        string
+	DestroyedAt time.Time
+	DestroyedBy string
+	Reason      string
 }
 
 // Key is a named key and its versions.
@@ -44,6 +54,22 @@ type Key struct {
 	CreatedBy string
 	Versions  map[uint32]*Version // live versions only
 	MaxVer    uint32              // highest version ever created; versions are never reused
+	Disabled  bool                // the whole key is disabled
+	// DeletionDeadline is set while the key is pending deletion: it is
+	// unusable, restorable until then, and destroyed after it.
+	DeletionDeadline time.Time
+	ScheduledBy      string
+}
+
+// Usable reports why version v of k cannot be used for crypto, or nil.
+func (k *Key) Usable(v *Version) error {
+	switch {
+	case !k.DeletionDeadline.IsZero():
+		return ErrKeyPendingDeletion
+	case k.Disabled || v.Disabled:
+		return ErrKeyDisabled
+	}
+	return nil
 }
 
 // Latest returns the newest live version, or nil if none is left.
@@ -78,6 +104,11 @@ type Version struct {
 	Fingerprint string
 	Imported    bool
 	Source      *ledger.ImportSource
+	Disabled    bool
+
+	// LastUsed is the Unix time (ns) this version last served a crypto
+	// request on this node since start; 0 = not since start.
+	LastUsed atomic.Int64 `json:"-"`
 
 	unsealed unsealedKey
 }
@@ -132,6 +163,7 @@ func (s *State) Apply(ev ledger.Event) error {
 		s.Enclaves[p.Name] = &Enclave{
 			Name: p.Name, CreatedAt: ev.Time, CreatedBy: ev.Actor,
 			Keys: map[string]*Key{}, Identities: map[string]*Identity{}, Policies: map[string]*Policy{},
+			Tombstones: map[string]*Tombstone{},
 		}
 	case ledger.TypeEnclaveDeleted:
 		var p ledger.EnclaveDeleted
@@ -175,6 +207,7 @@ func (e *Enclave) apply(ev ledger.Event) error {
 			delete(k.Versions, p.Version)
 			if len(k.Versions) == 0 {
 				delete(e.Keys, p.Name)
+				e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor}
 			}
 		}
 	case ledger.TypeKeyDeleted:
@@ -183,6 +216,44 @@ func (e *Enclave) apply(ev ledger.Event) error {
 			return err
 		}
 		delete(e.Keys, p.Name)
+		e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor, Reason: p.Reason}
+	case ledger.TypeKeyDisabled, ledger.TypeKeyEnabled:
+		var p ledger.KeyStateChanged
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		k := e.Keys[p.Name]
+		if k == nil {
+			return fmt.Errorf("projections: %s at seq %d: no key %q", ev.Type, ev.Seq, p.Name)
+		}
+		disabled := ev.Type == ledger.TypeKeyDisabled
+		if p.Version == 0 {
+			k.Disabled = disabled
+		} else if v := k.Versions[p.Version]; v != nil {
+			v.Disabled = disabled
+		}
+	case ledger.TypeKeyDeletionScheduled:
+		var p ledger.KeyDeletionScheduled
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		if k := e.Keys[p.Name]; k != nil {
+			k.DeletionDeadline, k.ScheduledBy = p.Deadline, ev.Actor
+		}
+	case ledger.TypeKeyRestored:
+		var p ledger.KeyRestored
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		if k := e.Keys[p.Name]; k != nil {
+			k.DeletionDeadline, k.ScheduledBy = time.Time{}, ""
+		}
+	case ledger.TypeKeyNameReleased:
+		var p ledger.KeyNameReleased
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		delete(e.Tombstones, p.Name)
 	case ledger.TypeIdentityCreated:
 		var p ledger.IdentityCreated
 		if err := decode(ev, &p); err != nil {

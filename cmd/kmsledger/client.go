@@ -89,6 +89,7 @@ func clientCommandList() []*cli.Command {
 			Flags: []cli.Flag{
 				&cli.UintFlag{Name: "version", Usage: "the version to delete (default: the latest)"},
 				&cli.BoolFlag{Name: "all", Usage: "delete every version of the key"},
+				&cli.StringFlag{Name: "schedule", Usage: "do not delete now: mark the key pending deletion for this long (e.g. 7d, 36h); restore-key cancels"},
 			},
 		},
 		{Name: "ls-key", Usage: "list keys", ArgsUsage: "[PREFIX]", Action: lsKeyAction},
@@ -138,7 +139,7 @@ func clientCommandList() []*cli.Command {
 	}
 
 	var all []*cli.Command
-	for _, group := range [][]*cli.Command{enclave, key, identity, policy} {
+	for _, group := range [][]*cli.Command{enclave, key, lifecycleCommands(), identity, policy} {
 		for _, c := range group {
 			c.Flags = append(c.Flags, connFlags()...)
 			all = append(all, c)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -75,6 +76,12 @@ func rmKeyAction(c *cli.Context) error {
 		if version > 0 && c.Bool("all") {
 			return fmt.Errorf("%w: --version and --all exclude each other", errUsage)
 		}
+		if after := c.String("schedule"); after != "" {
+			if version > 0 {
+				return fmt.Errorf("%w: --schedule applies to the whole key, not to --version", errUsage)
+			}
+			return kc.ScheduleKeyDeletion(ctx, c.String("enclave"), a[0], after)
+		}
 		return kc.DeleteKey(ctx, c.String("enclave"), a[0], version, c.Bool("all"))
 	})
 }
@@ -85,32 +92,32 @@ func statKeyAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		k, err := kc.KeyStatus(ctx, c.String("enclave"), a[0], version)
+		k, err := kc.KeyInfo(ctx, c.String("enclave"), a[0])
 		if err != nil {
 			return err
 		}
-		return printOne(c.App.Writer, c.Bool("json"), keyOut(k))
+		if version != 0 && !slices.ContainsFunc(k.Versions, func(v wire.VersionInfo) bool { return v.Version == version }) {
+			return client.ErrKeyNotFound
+		}
+		if c.Bool("json") {
+			return printJSON(c.App.Writer, k)
+		}
+		return printKeyInfo(c.App.Writer, k, version)
 	})
 }
 
 func lsKeyAction(c *cli.Context) error {
 	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		prefix, enclave := first(a), c.String("enclave")
-		items, err := listAll(ctx, func(ctx context.Context, at string) ([]keyJSON, string, error) {
-			resp, err := kc.ListKeys(ctx, enclave, prefix, at, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]keyJSON, len(resp.Keys))
-			for i := range resp.Keys {
-				out[i] = keyOut(&resp.Keys[i])
-			}
-			return out, resp.ContinueAt, nil
-		})
+		keys, err := kc.ListKeyInfo(ctx, c.String("enclave"), first(a))
 		if err != nil {
 			return err
 		}
-		return printList(c.App.Writer, c.Bool("json"), items, func(k keyJSON) string { return k.Name })
+		return printList(c.App.Writer, c.Bool("json"), keys, func(k wire.KeyInfo) string {
+			if k.State != "enabled" {
+				return k.Name + " (" + k.State + ")"
+			}
+			return k.Name
+		})
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -218,6 +219,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	} else if n > 0 {
 		log.Info("erased unreferenced sealed material", "count", n)
 	}
+
+	// Scheduled deletions whose deadline passed while the server was
+	// down are carried out before serving; then every 30 seconds.
+	if n, err := h.DestroyDue(ctx); err != nil {
+		return fmt.Errorf("scheduled deletions: %w", err)
+	} else if n > 0 {
+		log.Info("carried out scheduled key deletions whose deadline passed while stopped", "count", n)
+	}
+	go h.RunScheduler(ctx, 30*time.Second)
 
 	cert, caFile, err := serverCertificate(cfg)
 	if err != nil {

@@ -1,0 +1,273 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// The admin API is JSON over the same mTLS listener. It carries what the
+// kms wire protocol has no command for: key lifecycle (disable, enable,
+// scheduled deletion, restore, release of a destroyed name), key details
+// with every version's state, and rewrap.
+//
+//	GET  /v1/admin/{enclave}/keys[?prefix=P]          list with states
+//	GET  /v1/admin/{enclave}/keys/{name}              one key, every version
+//	POST /v1/admin/{enclave}/keys/{name}/disable      {"version":N}  (0 = whole key)
+//	POST /v1/admin/{enclave}/keys/{name}/enable       {"version":N}
+//	POST /v1/admin/{enclave}/keys/{name}/schedule-deletion {"after":"7d"}
+//	POST /v1/admin/{enclave}/keys/{name}/restore
+//	POST /v1/admin/{enclave}/keys/{name}/release
+//	POST /v1/admin/{enclave}/keys/{name}/rewrap       {"ciphertext":B64,"associated_data":B64}
+//
+// Lifecycle changes need root or an Admin of the enclave; reads follow the
+// KEY:STATUS / KEY:LIST policy rules; rewrap needs KEY:DECRYPT and
+// KEY:ENCRYPT on the key.
+
+const maxAdminBody = 64 << 10
+
+func (s *Server) adminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/admin/{enclave}/keys", s.handleAdminKeyList)
+	mux.HandleFunc("GET /v1/admin/{enclave}/keys/{name}", s.handleAdminKeyInfo)
+	mux.HandleFunc("POST /v1/admin/{enclave}/keys/{name}/{action}", s.handleAdminKeyAction)
+}
+
+// identityOf returns the client's identity, or "" without a certificate.
+func identityOf(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return wire.IdentityFromCert(r.TLS.PeerCertificates[0])
+}
+
+func (s *Server) allowed(r *http.Request, enclave string, cmds []wire.Command, resource string) error {
+	id := identityOf(r)
+	if id == "" {
+		return errPermission
+	}
+	var err error
+	s.proj.View(func(st *projections.State) {
+		for _, c := range cmds {
+			if err = authorize(st, id, enclave, c, resource); err != nil {
+				return
+			}
+		}
+	})
+	return err
+}
+
+// requireAdmin allows root and Admins of the enclave (and their service
+// accounts). Lifecycle changes are not grantable by policy: the kms-go
+// client rejects policies naming commands it does not know.
+func (s *Server) requireAdmin(r *http.Request, enclave string) error {
+	id := identityOf(r)
+	if id == "" {
+		return errPermission
+	}
+	var err error
+	s.proj.View(func(st *projections.State) {
+		if id == st.RootIdentity {
+			return
+		}
+		e := st.Enclaves[enclave]
+		if e == nil {
+			err = errPermission
+			return
+		}
+		x := e.Identities[id]
+		if x != nil && x.ServiceAccount {
+			if x.Parent == st.RootIdentity {
+				return
+			}
+			x = e.Identities[x.Parent]
+		}
+		if x == nil || x.Privilege != ledger.PrivilegeAdmin {
+			err = errPermission
+		}
+	})
+	return err
+}
+
+func keyInfo(k *projections.Key) wire.KeyInfo {
+	info := wire.KeyInfo{Name: k.Name, State: "enabled", CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy}
+	switch {
+	case !k.DeletionDeadline.IsZero():
+		d := k.DeletionDeadline
+		info.State, info.DeletionDeadline = "pending-deletion", &d
+	case k.Disabled:
+		info.State = "disabled"
+	}
+	for _, v := range k.SortedVersions() {
+		vi := wire.VersionInfo{Version: v.Version, Type: v.Type, State: "enabled", CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
+			Fingerprint: v.Fingerprint}
+		if src := v.Source; src != nil {
+			vi.Source = &wire.ImportSource{Kind: src.Kind, Location: src.Location, Name: src.Name,
+				CreatedAt: src.CreatedAt, CreatedBy: src.CreatedBy, Format: src.Format}
+		}
+		if v.Disabled {
+			vi.State = "disabled"
+		}
+		if ns := v.LastUsed.Load(); ns != 0 {
+			t := time.Unix(0, ns).UTC()
+			vi.LastUsed = &t
+		}
+		info.Versions = append(info.Versions, vi)
+	}
+	return info
+}
+
+func (s *Server) handleAdminKeyList(w http.ResponseWriter, r *http.Request) {
+	enclave, prefix := r.PathValue("enclave"), r.URL.Query().Get("prefix")
+	if err := s.allowed(r, enclave, []wire.Command{wire.CmdKeyList}, ""); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	m, err := s.read(r.Context(), func(st *projections.State) (message, error) {
+		e, err := enclaveOf(st, enclave)
+		if err != nil {
+			return nil, err
+		}
+		out := wire.KeyInfoList{Keys: []wire.KeyInfo{}}
+		for _, n := range slices.Sorted(maps.Keys(e.Keys)) {
+			if strings.HasPrefix(n, prefix) {
+				out.Keys = append(out.Keys, keyInfo(e.Keys[n]))
+			}
+		}
+		return jsonMessage{out}, nil
+	})
+	writeJSON(w, r, s, m, err)
+}
+
+func (s *Server) handleAdminKeyInfo(w http.ResponseWriter, r *http.Request) {
+	enclave, name := r.PathValue("enclave"), r.PathValue("name")
+	if err := s.allowed(r, enclave, []wire.Command{wire.CmdKeyStatus}, name); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	m, err := s.read(r.Context(), func(st *projections.State) (message, error) {
+		e, err := enclaveOf(st, enclave)
+		if err != nil {
+			return nil, err
+		}
+		k := e.Keys[name]
+		if k == nil {
+			return nil, commands.ErrKeyNotFound
+		}
+		return jsonMessage{keyInfo(k)}, nil
+	})
+	writeJSON(w, r, s, m, err)
+}
+
+func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request) {
+	enclave, name, action := r.PathValue("enclave"), r.PathValue("name"), r.PathValue("action")
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	var body wire.KeyActionRequest
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeError(w, r, s.log, badRequest("malformed JSON body: %v", err))
+			return
+		}
+	}
+	if action == "rewrap" {
+		if err := s.allowed(r, enclave, []wire.Command{wire.CmdKeyDecrypt, wire.CmdKeyEncrypt}, name); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		resp, err := s.rewrap(ctx, enclave, name, body.Ciphertext, body.AssociatedData)
+		writeJSON(w, r, s, jsonMessage{resp}, err)
+		return
+	}
+	if err := s.requireAdmin(r, enclave); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var cmd commands.Command
+	switch action {
+	case "disable":
+		cmd = commands.DisableKey{Enclave: enclave, Name: name, Version: body.Version}
+	case "enable":
+		cmd = commands.EnableKey{Enclave: enclave, Name: name, Version: body.Version}
+	case "schedule-deletion":
+		d, err := ParseDuration(body.After)
+		if err != nil || d <= 0 {
+			writeError(w, r, s.log, badRequest("invalid \"after\" %q: want a positive duration such as 7d or 36h", body.After))
+			return
+		}
+		cmd = commands.ScheduleKeyDeletion{Enclave: enclave, Name: name, Deadline: time.Now().Add(d)}
+	case "restore":
+		cmd = commands.RestoreKey{Enclave: enclave, Name: name}
+	case "release":
+		cmd = commands.ReleaseKeyName{Enclave: enclave, Name: name}
+	default:
+		writeError(w, r, s.log, &statusError{http.StatusNotFound, fmt.Sprintf("unknown key action %q", action)})
+		return
+	}
+	if _, err := s.h.Execute(ctx, identityOf(r), "", cmd); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeBody(w, "application/json", []byte("{}"))
+}
+
+// rewrap decrypts a ciphertext and encrypts the plaintext under the
+// latest version of the same key; the plaintext never leaves the server.
+func (s *Server) rewrap(ctx context.Context, enclave, name string, ciphertext, ad []byte) (*wire.RewrapResponse, error) {
+	m, err := s.decrypt(ctx, enclave, &wire.DecryptRequest{Name: name, Ciphertext: ciphertext, AssociatedData: ad})
+	if err != nil {
+		return nil, err
+	}
+	pt := m.(*wire.DecryptResponse).Plaintext
+	defer clear(pt)
+	k, _, err := s.usableKey(ctx, enclave, name, 0)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := k.Encrypt(pt, ad)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.RewrapResponse{Version: k.Version(), Ciphertext: ct}, nil
+}
+
+// jsonMessage lets JSON answers go through read(), which deals in messages.
+type jsonMessage struct{ v any }
+
+func (j jsonMessage) MarshalProto() []byte { b, _ := json.Marshal(j.v); return b }
+func (j jsonMessage) UnmarshalProto([]byte) error {
+	return errors.New("api: jsonMessage is write-only")
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, s *Server, m message, err error) {
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeBody(w, "application/json", m.MarshalProto())
+}
+
+// ParseDuration is time.ParseDuration that also accepts whole days ("7d").
+func ParseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("api: invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}

@@ -1,0 +1,57 @@
+package wire
+
+import "time"
+
+// JSON bodies of the admin API (/v1/admin/...), which carries what the
+// kms framing has no command for: key lifecycle, key details and rewrap.
+
+// KeyInfo describes a key with every live version.
+type KeyInfo struct {
+	Name             string        `json:"name"`
+	State            string        `json:"state"` // "enabled", "disabled" or "pending-deletion"
+	DeletionDeadline *time.Time    `json:"deletion_deadline,omitempty"`
+	CreatedAt        time.Time     `json:"created_at"`
+	CreatedBy        string        `json:"created_by"`
+	Versions         []VersionInfo `json:"versions"`
+}
+
+// VersionInfo is one key version in KeyInfo.
+type VersionInfo struct {
+	Version     uint32        `json:"version"`
+	Type        string        `json:"type"`
+	State       string        `json:"state"` // "enabled" or "disabled"
+	CreatedAt   time.Time     `json:"created_at"`
+	CreatedBy   string        `json:"created_by"`
+	Fingerprint string        `json:"fingerprint"`         // commitment to the material, not the material
+	LastUsed    *time.Time    `json:"last_used,omitempty"` // last crypto use seen by the answering node since it started
+	Source      *ImportSource `json:"source,omitempty"`
+}
+
+// ImportSource is the provenance of imported key material.
+type ImportSource struct {
+	Kind      string `json:"kind"`
+	Location  string `json:"location,omitempty"`
+	Name      string `json:"name,omitempty"`
+	CreatedAt string `json:"created_at,omitempty"`
+	CreatedBy string `json:"created_by,omitempty"`
+	Format    string `json:"format,omitempty"`
+}
+
+// KeyInfoList is the body of GET /v1/admin/{enclave}/keys.
+type KeyInfoList struct {
+	Keys []KeyInfo `json:"keys"`
+}
+
+// KeyActionRequest is the body of POST /v1/admin/{enclave}/keys/{name}/{action}.
+type KeyActionRequest struct {
+	Version        uint32 `json:"version,omitempty"`         // disable, enable: 0 = the whole key
+	After          string `json:"after,omitempty"`           // schedule-deletion: e.g. "7d", "36h"
+	Ciphertext     []byte `json:"ciphertext,omitempty"`      // rewrap
+	AssociatedData []byte `json:"associated_data,omitempty"` // rewrap
+}
+
+// RewrapResponse carries a ciphertext re-encrypted under the latest version.
+type RewrapResponse struct {
+	Version    uint32 `json:"version"`
+	Ciphertext []byte `json:"ciphertext"`
+}
