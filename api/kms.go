@@ -78,7 +78,7 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	var out []byte
+	replies := make([]wire.Frame, 0, len(calls))
 	for _, c := range calls {
 		m, err := c.run(ctx)
 		if err != nil {
@@ -86,10 +86,10 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if m != nil {
-			out = wire.AppendFrame(out, c.cmd, m.MarshalProto())
+			replies = append(replies, wire.Frame{Cmd: c.cmd, Body: m.MarshalProto()})
 		}
 	}
-	writeBody(w, "application/octet-stream", out)
+	writeBody(w, "application/octet-stream", wire.EncodeFrames(replies))
 }
 
 // decode parses a frame into a call. Names are validated by commands (for

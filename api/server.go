@@ -156,5 +156,18 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > MaxBody {
 		return nil, &http.MaxBytesError{Limit: MaxBody}
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	body := http.MaxBytesReader(w, r.Body, MaxBody)
+	if r.ContentLength <= 0 {
+		return io.ReadAll(body)
+	}
+	// Known length (kms-go always sends one): read it in one allocation,
+	// and insist that the body ends there.
+	b := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, b); err != nil {
+		return nil, err
+	}
+	if n, _ := body.Read(make([]byte, 1)); n != 0 {
+		return nil, badRequest("request body longer than its Content-Length")
+	}
+	return b, nil
 }

@@ -48,7 +48,7 @@ func DecodeFrames(body []byte) ([]Frame, error) {
 	if len(body) == 0 {
 		return nil, ErrNoFrames
 	}
-	var frames []Frame
+	frames := make([]Frame, 0, countFrames(body))
 	for off := 0; off < len(body); {
 		if len(frames) == MaxFrames {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooManyFrames, MaxFrames)
@@ -67,6 +67,19 @@ func DecodeFrames(body []byte) ([]Frame, error) {
 		off = end
 	}
 	return frames, nil
+}
+
+// countFrames counts the frame headers of body (at most MaxFrames+1), so
+// DecodeFrames allocates its slice once.
+func countFrames(body []byte) int {
+	n := 0
+	for off := 0; len(body)-off >= FrameHeaderSize && n <= MaxFrames; n++ {
+		off += FrameHeaderSize + int(binary.BigEndian.Uint32(body[off+2:]))
+		if off < 0 { // overflow on 32-bit platforms
+			break
+		}
+	}
+	return n + 1
 }
 
 // AppendFrame appends one frame holding cmd and msg to dst and returns the
