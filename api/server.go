@@ -37,6 +37,9 @@ type Config struct {
 	Version     string          // release version reported by /version
 	Commit      string
 	Logger      *slog.Logger
+	// KESEnclave, if set, serves the KES HTTP API (api/kes.go) on the same
+	// listener, with KES clients authorised in this enclave.
+	KESEnclave string
 }
 
 // Server serves the kms API over HTTPS with client certificates.
@@ -109,6 +112,9 @@ func (s *Server) Routes() http.Handler {
 	mux.HandleFunc("POST /v1/kms/", s.handleKMS)
 	mux.HandleFunc("POST /v1/kms/{enclave}", s.handleKMS)
 	s.adminRoutes(mux)
+	if s.cfg.KESEnclave != "" {
+		s.kesRoutes(mux)
+	}
 	return mux
 }
 

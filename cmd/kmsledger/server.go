@@ -49,6 +49,7 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "software HSM key hsm:aes256:... (prefer the environment variable: flags show in ps)"},
 				&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"KMSLEDGER_TLS_CERT"}, Usage: "server certificate (PEM); default: self-signed, kept in DIR/tls"},
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"KMSLEDGER_TLS_KEY"}, Usage: "server private key (PEM)"},
+				&cli.StringFlag{Name: "kes-enclave", EnvVars: []string{"KMSLEDGER_KES_ENCLAVE"}, Usage: "also serve the KES API; KES clients act in enclave `NAME`"},
 				&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"KMSLEDGER_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			},
 			Action: serverAction,
@@ -175,6 +176,7 @@ func serverAction(c *cli.Context) error {
 	return runServer(ctx, serverConfig{
 		dir: dir, addr: c.String("address"), dev: dev, wrapper: hk, softkey: hk,
 		certFile: c.String("tls-cert"), keyFile: c.String("tls-key"), log: log,
+		kesEnclave: c.String("kes-enclave"),
 	})
 }
 
@@ -185,6 +187,7 @@ type serverConfig struct {
 	softkey           *softkey.Key // for the root API key derivation
 	certFile, keyFile string
 	log               *slog.Logger
+	kesEnclave        string // serve the KES API for this enclave ("" = off)
 }
 
 func runServer(ctx context.Context, cfg serverConfig) error {
@@ -238,7 +241,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	version, commit := buildVersion()
-	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: version, Commit: commit, Logger: log})
+	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: version, Commit: commit, Logger: log,
+		KESEnclave: cfg.kesEnclave})
 	addr := ln.Addr().String()
 	if cfg.dev {
 		if _, err := h.Execute(ctx, init.RootIdentity, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
