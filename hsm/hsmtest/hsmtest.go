@@ -1,6 +1,13 @@
 // Package hsmtest is the conformance suite every hsm.Wrapper backend must
 // pass: round trips, associated-data binding, tamper and truncation
-// detection, key separation, concurrent use and nonce uniqueness.
+// detection, key separation, concurrent use, nonce uniqueness and, for
+// backends with a Close method, a clean close.
+//
+// The close contract (checked only if the wrapper implements Closer):
+// Close returns nil, waits for operations in flight, and is idempotent (a
+// second Close returns nil too). Once Close has returned, Wrap and Unwrap
+// fail with an error that is not hsm.ErrUnseal: a closed HSM is not a
+// wrong key.
 package hsmtest
 
 import (
@@ -10,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kmsledger/kmsledger/hsm"
@@ -31,6 +39,14 @@ func Run(t *testing.T, newWrapper func(t *testing.T) hsm.Wrapper) {
 	t.Run("KeyID", func(t *testing.T) { testKeyID(t, newWrapper(t), newWrapper(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newWrapper(t)) })
 	t.Run("NonceUniqueness", func(t *testing.T) { testNonceUniqueness(t, newWrapper(t)) })
+	t.Run("Close", func(t *testing.T) { testClose(t, newWrapper(t)) })
+	t.Run("CloseWhileBusy", func(t *testing.T) { testCloseWhileBusy(t, newWrapper(t)) })
+}
+
+// Closer is implemented by backends that hold resources (sessions,
+// connections). See the package documentation for its contract.
+type Closer interface {
+	Close() error
 }
 
 func mustWrap(t *testing.T, w hsm.Wrapper, pt, aad []byte) []byte {
@@ -168,5 +184,109 @@ func testNonceUniqueness(t *testing.T, w hsm.Wrapper) {
 			t.Fatalf("Wrap %d returned the same ciphertext as wrap %d", i, j)
 		}
 		seen[ct] = i
+	}
+}
+
+// wantClosedErr checks that err is the failure of an operation after
+// Close: not nil, and not ErrUnseal.
+func wantClosedErr(t *testing.T, err error, what string) {
+	t.Helper()
+	if err == nil || errors.Is(err, hsm.ErrUnseal) {
+		t.Errorf("%s after Close err = %v, want an error other than ErrUnseal", what, err)
+	}
+}
+
+func testClose(t *testing.T, w hsm.Wrapper) {
+	c, ok := w.(Closer)
+	if !ok {
+		t.Logf("%T has no Close method; nothing to check", w)
+		return
+	}
+	aad := []byte("aad")
+	ct := mustWrap(t, w, []byte("before close"), aad)
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close() err = %v, want nil", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close() err = %v, want nil (Close is idempotent)", err)
+	}
+	_, err := w.Wrap(context.Background(), []byte("after close"), aad)
+	wantClosedErr(t, err, "Wrap")
+	_, err = w.Unwrap(context.Background(), ct, aad)
+	wantClosedErr(t, err, "Unwrap")
+	if w.KeyID() == "" {
+		t.Errorf("KeyID() after Close = \"\", want the key ID")
+	}
+}
+
+// testCloseWhileBusy closes the wrapper while goroutines use it. Every
+// round trip must be correct until Close, and every call that starts
+// after Close has returned must fail.
+func testCloseWhileBusy(t *testing.T, w hsm.Wrapper) {
+	c, ok := w.(Closer)
+	if !ok {
+		t.Logf("%T has no Close method; nothing to check", w)
+		return
+	}
+	const goroutines = 8
+	var (
+		wg      sync.WaitGroup
+		started sync.WaitGroup
+		closing atomic.Bool // set before Close is called: errors are allowed
+		closed  atomic.Bool // set after Close returned: success is not
+	)
+	started.Add(goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			first := true
+			defer func() {
+				if first {
+					started.Done()
+				}
+			}()
+			for i := 0; ; i++ {
+				pt, aad := fmt.Appendf(nil, "goroutine %d round %d", g, i), fmt.Appendf(nil, "aad %d", g)
+				after := closed.Load()
+				ct, err := w.Wrap(context.Background(), pt, aad)
+				if err != nil {
+					if !closing.Load() || errors.Is(err, hsm.ErrUnseal) {
+						t.Errorf("goroutine %d: Wrap err = %v, want nil before Close and not ErrUnseal after", g, err)
+					}
+					return
+				}
+				if after {
+					t.Errorf("goroutine %d: Wrap started after Close returned and succeeded", g)
+					return
+				}
+				after = closed.Load()
+				got, err := w.Unwrap(context.Background(), ct, aad)
+				if err != nil {
+					if !closing.Load() || errors.Is(err, hsm.ErrUnseal) {
+						t.Errorf("goroutine %d: Unwrap err = %v, want nil before Close and not ErrUnseal after", g, err)
+					}
+					return
+				}
+				if after {
+					t.Errorf("goroutine %d: Unwrap started after Close returned and succeeded", g)
+					return
+				}
+				if !bytes.Equal(got, pt) {
+					t.Errorf("goroutine %d: Unwrap = %q, want %q", g, got, pt)
+					return
+				}
+				if first {
+					first = false
+					started.Done()
+				}
+			}
+		})
+	}
+	started.Wait()
+	closing.Store(true)
+	err := c.Close()
+	closed.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Errorf("Close() while busy err = %v, want nil", err)
 	}
 }
