@@ -165,7 +165,7 @@ func open(cfg Config, force byte) (_ *HSM, err error) {
 		h.pool <- sh
 	}
 	if err := h.selfTest(); err != nil {
-		return nil, fmt.Errorf("%s: self-test: %w", h.keyID, err)
+		return nil, fmt.Errorf("pkcs11: self-test: %w", err)
 	}
 	return h, nil
 }
@@ -185,7 +185,7 @@ func (h *HSM) selfTest() error {
 		return err
 	}
 	if string(got) != string(pt) {
-		return errors.New("unwrap returned other bytes than were wrapped")
+		return fmt.Errorf("%s: unwrap returned other bytes than were wrapped", h.keyID)
 	}
 	return nil
 }
