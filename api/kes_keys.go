@@ -1,0 +1,267 @@
+package api
+
+// Key endpoints of the KES API (spec kes.md §1). Byte fields are standard,
+// padded base64 in JSON (Go []byte); an absent, null or empty "context" is
+// empty associated data. Crypto goes through the same helpers as the kms
+// API, so new ciphertexts are kmsledger's format and every format hsm can
+// open (KES raw/msgpack/JSON, MinIO built-in KMS) decrypts.
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// kesImportSource is the provenance recorded for keys imported through the
+// KES API (the migration records kes-fs / kes-vault instead).
+const kesImportSource = "kes-api"
+
+func (k *kesAPI) createKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	_, err := k.s.h.Execute(req.ctx, req.identity, "", commands.CreateKey{Enclave: k.enclave, Name: req.arg})
+	k.done(w, r, err)
+}
+
+// importKey accepts the current body {"key","cipher"} and the bodies of
+// KES ≤ v0.22: {"bytes"} and {"bytes","algorithm"}.
+func (k *kesAPI) importKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	var body struct {
+		Key       []byte `json:"key"`
+		Cipher    string `json:"cipher"`
+		Bytes     []byte `json:"bytes"`
+		Algorithm string `json:"algorithm"`
+	}
+	if err := json.Unmarshal(req.body, &body); err != nil {
+		k.fail(w, r, errKESBody)
+		return
+	}
+	defer clear(body.Key)
+	defer clear(body.Bytes)
+	material, cipher := body.Key, body.Cipher
+	if material == nil {
+		material, cipher = body.Bytes, body.Algorithm
+	}
+	typ, err := kesCipherType(cipher)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	if len(material) != 32 {
+		k.fail(w, r, &statusError{http.StatusNotAcceptable, "invalid key size for '" + cipher + "'"})
+		return
+	}
+	_, err = k.s.h.Execute(req.ctx, req.identity, "", commands.ImportKey{
+		Enclave: k.enclave, Name: req.arg, Type: typ, Material: material,
+		Source: &ledger.ImportSource{Kind: kesImportSource},
+	})
+	k.done(w, r, err)
+}
+
+// kesKeyInfo is the body of /v1/key/describe.
+type kesKeyInfo struct {
+	Name      string    `json:"name"`
+	Algorithm string    `json:"algorithm,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// describeKey reports the latest version's type. For a key migrated from
+// KES, created_at and created_by are those KES recorded.
+func (k *kesAPI) describeKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	var info kesKeyInfo
+	err := k.view(req.ctx, func(_ *projections.State, e *projections.Enclave) error {
+		key := e.Keys[req.arg]
+		if key == nil {
+			return commands.ErrKeyNotFound
+		}
+		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt, CreatedBy: h1ToKES(key.CreatedBy)}
+		vs := key.SortedVersions()
+		if len(vs) == 0 {
+			return nil
+		}
+		info.Algorithm = vs[len(vs)-1].Type
+		// Migrated from KES (kes-fs, kes-vault, …): KES's own metadata.
+		if src := vs[0].Source; src != nil && strings.HasPrefix(src.Kind, "kes-") && src.Kind != kesImportSource {
+			if t, err := time.Parse(time.RFC3339Nano, src.CreatedAt); err == nil {
+				info.CreatedAt = t
+			}
+			if src.CreatedBy != "" {
+				info.CreatedBy = src.CreatedBy
+			}
+		}
+		return nil
+	})
+	k.reply(w, r, info, err)
+}
+
+// deleteKey destroys every version of the key.
+func (k *kesAPI) deleteKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	_, err := k.s.h.Execute(req.ctx, req.identity, "", commands.DeleteKey{Enclave: k.enclave, Name: req.arg, All: true})
+	k.done(w, r, err)
+}
+
+// kesNameList is the body of the key and policy listings.
+type kesNameList struct {
+	Names      []string `json:"names"`
+	ContinueAt string   `json:"continue_at"`
+}
+
+func (k *kesAPI) listKeys(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	var out kesNameList
+	err := k.view(req.ctx, func(_ *projections.State, e *projections.Enclave) error {
+		out.Names = matchPrefix(slices.Collect(maps.Keys(e.Keys)), req.arg)
+		return nil
+	})
+	k.reply(w, r, out, err)
+}
+
+// matchPrefix returns the sorted names that start with pattern (without a
+// final "*"); "" and "*" match everything. It never returns nil.
+func matchPrefix(names []string, pattern string) []string {
+	prefix := strings.TrimSuffix(pattern, "*")
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// kesCryptoRequest is the body of generate, encrypt, decrypt and hmac; each
+// reads only its own fields. "version" (KES 2025) is accepted and ignored.
+type kesCryptoRequest struct {
+	Plaintext  []byte `json:"plaintext"`
+	Ciphertext []byte `json:"ciphertext"`
+	Context    []byte `json:"context"`
+	Message    []byte `json:"message"`
+	Version    string `json:"version"`
+}
+
+func (req *kesRequest) crypto(required bool) (*kesCryptoRequest, error) {
+	var body kesCryptoRequest
+	if len(req.body) == 0 && !required {
+		return &body, nil
+	}
+	if err := json.Unmarshal(req.body, &body); err != nil {
+		return nil, errKESBody
+	}
+	return &body, nil
+}
+
+// generate returns 32 random bytes and their ciphertext. The body is
+// optional (KES parses it only when there is one).
+func (k *kesAPI) generate(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	body, err := req.crypto(false)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	m, err := k.s.generateKey(req.ctx, k.enclave, &wire.GenerateKeyRequest{Name: req.arg, AssociatedData: body.Context})
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	g := m.(*wire.GenerateKeyResponse)
+	defer clear(g.Plaintext)
+	k.reply(w, r, struct {
+		Plaintext  []byte `json:"plaintext"`
+		Ciphertext []byte `json:"ciphertext"`
+	}{g.Plaintext, g.Ciphertext}, nil)
+}
+
+func (k *kesAPI) encrypt(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	body, err := req.crypto(true)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	defer clear(body.Plaintext)
+	m, err := k.s.encrypt(req.ctx, k.enclave, &wire.EncryptRequest{Name: req.arg, Plaintext: body.Plaintext, AssociatedData: body.Context})
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	k.reply(w, r, struct {
+		Ciphertext []byte `json:"ciphertext"`
+	}{m.(*wire.EncryptResponse).Ciphertext}, nil)
+}
+
+func (k *kesAPI) decrypt(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	body, err := req.crypto(true)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	pt, err := k.open(req, body.Ciphertext, body.Context)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	defer clear(pt)
+	k.reply(w, r, kesPlaintext{pt}, nil)
+}
+
+type kesPlaintext struct {
+	Plaintext []byte `json:"plaintext"`
+}
+
+func (k *kesAPI) open(req *kesRequest, ciphertext, context []byte) ([]byte, error) {
+	m, err := k.s.decrypt(req.ctx, k.enclave, &wire.DecryptRequest{Name: req.arg, Ciphertext: ciphertext, AssociatedData: context})
+	if err != nil {
+		return nil, err
+	}
+	return m.(*wire.DecryptResponse).Plaintext, nil
+}
+
+// bulkDecrypt serves the KES ≤ v0.22 endpoint: a JSON array of
+// {"ciphertext","context"} in, an array of {"plaintext"} out, all or
+// nothing.
+func (k *kesAPI) bulkDecrypt(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	var body []kesCryptoRequest
+	if err := json.Unmarshal(req.body, &body); err != nil {
+		k.fail(w, r, errKESBody)
+		return
+	}
+	out := make([]kesPlaintext, 0, len(body))
+	defer func() {
+		for _, p := range out {
+			clear(p.Plaintext)
+		}
+	}()
+	for _, c := range body {
+		pt, err := k.open(req, c.Ciphertext, c.Context)
+		if err != nil {
+			k.fail(w, r, err)
+			return
+		}
+		out = append(out, kesPlaintext{pt})
+	}
+	k.reply(w, r, out, nil)
+}
+
+// hmac returns HMAC-SHA256 of the message under the key's HMAC key (for
+// keys migrated from KES, the HMAC key KES stored).
+func (k *kesAPI) hmac(w http.ResponseWriter, r *http.Request, req *kesRequest) {
+	body, err := req.crypto(true)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	m, err := k.s.mac(req.ctx, k.enclave, &wire.MACRequest{Name: req.arg, Message: body.Message})
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	k.reply(w, r, struct {
+		HMAC []byte `json:"hmac"`
+	}{m.(*wire.MACResponse).MAC}, nil)
+}

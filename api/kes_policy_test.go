@@ -1,0 +1,71 @@
+package api_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kmsledger/kmsledger/api"
+)
+
+func TestKESPolicyRules(t *testing.T) {
+	const hexID = "54cd2e2f0410061385ce7dda7fcd46f95c1f93c53eab4fe03225f6f20153fff9"
+	const h1ID = "h1:VM0uLwQQBhOFzn3af81G-Vwfk8U-q0_gMiX28gFT__k"
+	all := func(cmds ...string) map[string][]string {
+		m := map[string][]string{}
+		for _, c := range cmds {
+			m[c] = []string{"*"}
+		}
+		return m
+	}
+	keyCmds := []string{"KEY:CREATE", "KEY:IMPORT", "KEY:STATUS", "KEY:DELETE", "KEY:LIST", "KEY:GENERATE", "KEY:ENCRYPT", "KEY:DECRYPT", "KEY:MAC"}
+	tests := []struct {
+		name        string
+		allow, deny []string
+		wantAllow   map[string][]string
+		wantDeny    map[string][]string
+		wantErr     string // "" = none; else a substring naming the pattern
+	}{
+		{"MinIO", []string{"/v1/key/create/minio-*", "/v1/key/generate/minio-*", "/v1/key/decrypt/minio-*"}, nil,
+			map[string][]string{"KEY:CREATE": {"minio-*"}, "KEY:GENERATE": {"minio-*"}, "KEY:DECRYPT": {"minio-*"}}, map[string][]string{}, ""},
+		{"ExactAndDeny", []string{"/v1/key/decrypt/*", "/v1/key/hmac/k1"}, []string{"/v1/key/decrypt/secret"},
+			map[string][]string{"KEY:DECRYPT": {"*"}, "KEY:MAC": {"k1"}}, map[string][]string{"KEY:DECRYPT": {"secret"}}, ""},
+		{"StarAbsorbs", []string{"/v1/key/generate/a*", "/v1/key/generate/*", "/v1/key/generate/b"}, nil,
+			map[string][]string{"KEY:GENERATE": {"*"}}, map[string][]string{}, ""},
+		{"AllKeyAPIs", []string{"/v1/key/*"}, nil, all(keyCmds...), map[string][]string{}, ""},
+		{"PrefixOfAPIs", []string{"/v1/key/d*"}, nil, all("KEY:STATUS", "KEY:DELETE", "KEY:DECRYPT"), map[string][]string{}, ""},
+		{"Everything", []string{"*"}, nil,
+			all(append(keyCmds, "POLICY:STATUS", "POLICY:GET", "POLICY:LIST", "IDENTITY:STATUS", "IDENTITY:LIST")...), map[string][]string{}, ""},
+		{"PolicyAndIdentity", []string{"/v1/policy/read/p*", "/v1/identity/describe/" + hexID, "/v1/identity/list/*"}, nil,
+			map[string][]string{"POLICY:GET": {"p*"}, "IDENTITY:STATUS": {h1ID}, "IDENTITY:LIST": {"*"}}, map[string][]string{}, ""},
+		{"ListAsTheSDKSendsIt", []string{"/v1/key/list"}, nil, map[string][]string{"KEY:LIST": {"*"}}, map[string][]string{}, ""},
+		{"ListWithPrefix", []string{"/v1/key/list/minio*"}, nil, map[string][]string{"KEY:LIST": {"minio*"}}, map[string][]string{}, ""},
+		{"OpenAPIsIgnored", []string{"/v1/status", "/v1/metrics", "/v1/api", "/version", "/v1/identity/self/describe"}, []string{"/v1/ready"},
+			map[string][]string{}, map[string][]string{}, ""},
+		{"DenyOfUnservedIsNoop", nil, []string{"/v1/log/audit", "/v1/secret/*"}, map[string][]string{}, map[string][]string{}, ""},
+		{"OldGlob", []string{"/v1/key/*/minio", "/v1/key/generate/a"}, nil,
+			map[string][]string{"KEY:GENERATE": {"a"}}, map[string][]string{}, `"/v1/key/*/minio"`},
+		{"QuestionMark", nil, []string{"/v1/key/decrypt/key?"}, map[string][]string{}, map[string][]string{}, `"/v1/key/decrypt/key?"`},
+		{"UnservedAPI", []string{"/v1/log/audit", "/v1/key/create/x"}, nil,
+			map[string][]string{"KEY:CREATE": {"x"}}, map[string][]string{}, `"/v1/log/audit" grants no API`},
+		{"NotAPath", []string{"key-create"}, nil, map[string][]string{}, map[string][]string{}, `"key-create" is not an API path`},
+		{"HexPrefix", []string{"/v1/identity/describe/54cd*"}, nil, map[string][]string{}, map[string][]string{}, "hex identity"},
+		{"BadHex", []string{"/v1/identity/describe/zz"}, nil, map[string][]string{}, map[string][]string{}, "not a hex identity"},
+		{"DenyListPrefix", nil, []string{"/v1/key/list/secret*"}, map[string][]string{}, map[string][]string{}, "listing cannot be denied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			allow, deny, err := api.KESPolicyRules(tt.allow, tt.deny)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("err = %v, want nil", err)
+			case tt.wantErr != "" && (!errors.Is(err, api.ErrKESPolicy) || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want ErrKESPolicy naming %s", err, tt.wantErr)
+			}
+			if !reflect.DeepEqual(allow, tt.wantAllow) || !reflect.DeepEqual(deny, tt.wantDeny) {
+				t.Fatalf("rules = allow %v deny %v, want allow %v deny %v", allow, deny, tt.wantAllow, tt.wantDeny)
+			}
+		})
+	}
+}
