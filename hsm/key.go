@@ -5,9 +5,10 @@
 // that names the key version, because MinIO stores only the key name and the
 // ciphertext and always decrypts with version 0 (spec kms-api.md §4). The
 // header is part of the AEAD associated data, so changing the version field
-// (or anything else) makes decryption fail. Decrypt falls back to MinIO's
-// built-in KMS / KES raw format (legacy.go) for ciphertexts not in our
-// format. Every decrypt failure is ErrDecrypt, with no further detail.
+// (or anything else) makes decryption fail. Decrypt falls back to KES's
+// JSON and msgpack envelopes (kes.go) and to MinIO's built-in KMS / KES raw
+// format (legacy.go) for ciphertexts not in our format. Every decrypt
+// failure is ErrDecrypt, with no further detail.
 //
 // Ciphertext (format 0x01):
 //
@@ -18,7 +19,8 @@
 //	  'K'   format   (header: 6 bytes) \____ Tink AEAD output, NoPrefix ___/
 //	AEAD associated data = header (6 bytes) ‖ caller AD
 //
-//	MAC key = HKDF-SHA256(secret = material, salt = none, info = "kmsledger/mac/v1", 32 bytes)
+//	MAC key = the HMAC key imported from KES, if any (ImportVersionKES), else
+//	          HKDF-SHA256(secret = material, salt = none, info = "kmsledger/mac/v1", 32 bytes)
 //	MAC(msg) = HMAC-SHA256(MAC key, msg)
 //
 // References: NIST SP 800-38D (GCM); RFC 8439 (ChaCha20-Poly1305);
@@ -59,14 +61,18 @@ type Key struct {
 	kt          KeyType
 	aead        tink.AEAD // Tink RAW primitive over material.
 	material    []byte    // 32 bytes; for the legacy formats and derived keys.
-	macKey      []byte    // HKDF(material, "kmsledger/mac/v1").
+	macKey      []byte    // The imported KES HMAC key, or HKDF(material, "kmsledger/mac/v1").
 	fingerprint string
 }
 
-func newKey(version uint32, kt KeyType, a tink.AEAD, material []byte) (*Key, error) {
-	macKey, err := hkdf.Key(sha256.New, material, nil, macLabel, macKeyLen)
-	if err != nil {
-		return nil, fmt.Errorf("hsm: derive MAC key: %w", err)
+// newKey builds a Key; hmacKey nil means derive the MAC key.
+func newKey(version uint32, kt KeyType, a tink.AEAD, material, hmacKey []byte) (*Key, error) {
+	macKey := hmacKey
+	if macKey == nil {
+		var err error
+		if macKey, err = hkdf.Key(sha256.New, material, nil, macLabel, macKeyLen); err != nil {
+			return nil, fmt.Errorf("hsm: derive MAC key: %w", err)
+		}
 	}
 	return &Key{
 		version:     version,
@@ -122,7 +128,8 @@ func (k *Key) Encrypt(plaintext, ad []byte) ([]byte, error) {
 
 // Decrypt decrypts a ciphertext made by Encrypt (or GenerateDataKey) with
 // this version and the same ad. A ciphertext not in our format is tried as
-// MinIO's built-in KMS / KES raw format. Every failure returns ErrDecrypt.
+// a KES JSON envelope, a KES msgpack envelope, then MinIO's built-in KMS /
+// KES raw format (kes.go). Every failure returns ErrDecrypt.
 func (k *Key) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 	if v, ok := CiphertextVersion(ciphertext); ok && v == k.version {
 		h := ciphertext[:headerLen:headerLen]
@@ -130,7 +137,7 @@ func (k *Key) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 			return pt, nil
 		}
 	}
-	if pt, ok := k.decryptLegacy(ciphertext, ad); ok {
+	if pt, ok := k.decryptKES(ciphertext, ad); ok {
 		return pt, nil
 	}
 	return nil, ErrDecrypt
@@ -153,9 +160,10 @@ func (k *Key) GenerateDataKey(length int, ad []byte) (plaintext, ciphertext []by
 	return plaintext, ciphertext, nil
 }
 
-// MAC returns HMAC-SHA256(msg) under a key derived from the material with
-// HKDF-SHA256 (info "kmsledger/mac/v1"), so the MAC key and the encryption
-// key are independent.
+// MAC returns HMAC-SHA256(msg). The key is the HMAC key imported with the
+// version from KES (ImportVersionKES), so KES /v1/key/hmac results stay the
+// same; otherwise it is derived from the material with HKDF-SHA256 (info
+// "kmsledger/mac/v1"), so the MAC key and the encryption key are independent.
 func (k *Key) MAC(msg []byte) []byte {
 	m := hmac.New(sha256.New, k.macKey)
 	m.Write(msg)

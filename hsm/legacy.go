@@ -15,8 +15,8 @@
 //	+-------------------------+--------+-------+----------+
 //
 // The cipher is the stored key's type: the raw format carries no label.
-// KES's older JSON/msgpack envelopes (spec kes.md §3.2) are unwrapped into
-// this layout by MinIO before it sends them (kms-api.md §4).
+// KES's older JSON/msgpack envelopes (spec kes.md §3.2) are parsed in
+// kes.go, which reuses legacyAEAD with the cipher their label names.
 //
 // References: spec/kms-api.md §4; spec/kes.md §3.1; RFC 2104 (HMAC);
 // NIST SP 800-38D (GCM); RFC 8439 (ChaCha20-Poly1305); HChaCha20:
@@ -48,7 +48,7 @@ func (k *Key) decryptLegacy(ct, ad []byte) (plaintext []byte, ok bool) {
 	}
 	n := len(ct) - legacyIVLen - legacyNonceLen
 	sealed, iv, nonce := ct[:n], ct[n:n+legacyIVLen], ct[n+legacyIVLen:]
-	a, err := k.legacyAEAD(iv)
+	a, err := legacyAEAD(k.kt, k.material, iv)
 	if err != nil {
 		return nil, false
 	}
@@ -59,11 +59,12 @@ func (k *Key) decryptLegacy(ct, ad []byte) (plaintext []byte, ok bool) {
 	return pt, true
 }
 
-// legacyAEAD derives the per-ciphertext subkey from the material and iv.
-func (k *Key) legacyAEAD(iv []byte) (cipher.AEAD, error) {
-	switch k.kt {
+// legacyAEAD derives the per-ciphertext subkey of cipher kt from the
+// material and iv (kes.go passes the cipher a ciphertext's label names).
+func legacyAEAD(kt KeyType, material, iv []byte) (cipher.AEAD, error) {
+	switch kt {
 	case AES256:
-		m := hmac.New(sha256.New, k.material)
+		m := hmac.New(sha256.New, material)
 		m.Write(iv)
 		subkey := m.Sum(nil)
 		defer clear(subkey)
@@ -73,7 +74,7 @@ func (k *Key) legacyAEAD(iv []byte) (cipher.AEAD, error) {
 		}
 		return cipher.NewGCM(b)
 	case ChaCha20:
-		subkey, err := chacha20.HChaCha20(k.material, iv)
+		subkey, err := chacha20.HChaCha20(material, iv)
 		if err != nil {
 			return nil, err
 		}

@@ -10,10 +10,12 @@
 //
 // Sealed key version (REK ciphertext, see rek.go; AD = 'V' ‖ aad):
 //
-//	+------+-----------+----------+-----------------------------+--------+
-//	| 0x01 | key ID 4B | nonce 12 | enc(type ‖ binary keyset)   | tag 16 |
-//	+------+-----------+----------+-----------------------------+--------+
-//	type: 0x01 = AES256, 0x02 = ChaCha20 (inside the ciphertext)
+//	+------+-----------+----------+-------------------------------------------+--------+
+//	| 0x01 | key ID 4B | nonce 12 | enc(type ‖ [HMAC key 32] ‖ binary keyset) | tag 16 |
+//	+------+-----------+----------+-------------------------------------------+--------+
+//	type: 0x01 = AES256, 0x02 = ChaCha20 (inside the ciphertext), ORed with
+//	0x80 when a 32-byte HMAC key imported from KES follows (ImportVersionKES,
+//	kes.go); blobs without the flag are read exactly as before.
 //
 //	fingerprint = hex(HMAC-SHA256(key = material, "kmsledger/fingerprint/v1"))
 //
@@ -22,6 +24,7 @@
 package hsm
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -35,6 +38,7 @@ const fingerprintLabel = "kmsledger/fingerprint/v1"
 const (
 	typeAES256   = 0x01
 	typeChaCha20 = 0x02
+	flagHMACKey  = 0x80 // ORed into the type byte: a KES HMAC key follows.
 )
 
 func typeByte(kt KeyType) (byte, error) {
@@ -62,6 +66,11 @@ func (r *REK) GenerateVersion(kt KeyType, aad []byte) (sealed []byte, fingerprin
 // the fingerprint. The same raw bytes always give the same fingerprint. raw
 // is not modified or retained; the caller should clear it.
 func (r *REK) ImportVersion(kt KeyType, raw []byte, aad []byte) (sealed []byte, fingerprint string, err error) {
+	return r.importVersion(kt, raw, nil, aad)
+}
+
+// importVersion seals raw, and hmacKey if not nil (validated by the caller).
+func (r *REK) importVersion(kt KeyType, raw, hmacKey, aad []byte) (sealed []byte, fingerprint string, err error) {
 	tb, err := typeByte(kt)
 	if err != nil {
 		return nil, "", err
@@ -82,7 +91,11 @@ func (r *REK) ImportVersion(kt KeyType, raw []byte, aad []byte) (sealed []byte, 
 		return nil, "", err
 	}
 	defer clear(ks)
-	pt := append([]byte{tb}, ks...)
+	pt := make([]byte, 0, 1+len(hmacKey)+len(ks)) // One allocation, cleared below.
+	if hmacKey != nil {
+		tb |= flagHMACKey
+	}
+	pt = append(append(append(pt, tb), hmacKey...), ks...)
 	defer clear(pt)
 	sealed, err = r.seal(domainVersion, pt, aad)
 	if err != nil {
@@ -91,9 +104,9 @@ func (r *REK) ImportVersion(kt KeyType, raw []byte, aad []byte) (sealed []byte, 
 	return sealed, fingerprintOf(raw), nil
 }
 
-// OpenVersion unseals a key version sealed by GenerateVersion or
-// ImportVersion with the same aad. version is the version number the Key
-// writes into its ciphertexts; it should be the one aad names. OpenVersion
+// OpenVersion unseals a key version sealed by GenerateVersion, ImportVersion
+// or ImportVersionKES with the same aad. version is the version number the
+// Key writes into its ciphertexts; it should be the one aad names. OpenVersion
 // returns an error wrapping ErrUnseal if the blob was modified, sealed under
 // another REK, or aad differs (the blob was moved).
 func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
@@ -105,8 +118,17 @@ func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
 	if len(pt) < 1 {
 		return nil, fmt.Errorf("hsm: open key version %d: %w: empty", version, errKeyset)
 	}
+	tb, rest := pt[0], pt[1:]
+	var hmacKey []byte
+	if tb&flagHMACKey != 0 {
+		if len(rest) < macKeyLen {
+			return nil, fmt.Errorf("hsm: open key version %d: %w: short HMAC key", version, errKeyset)
+		}
+		hmacKey, rest = bytes.Clone(rest[:macKeyLen]), rest[macKeyLen:]
+		tb &^= flagHMACKey
+	}
 	var kt KeyType
-	switch pt[0] {
+	switch tb {
 	case typeAES256:
 		kt = AES256
 	case typeChaCha20:
@@ -114,11 +136,11 @@ func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
 	default:
 		return nil, fmt.Errorf("hsm: open key version %d: %w: type byte %#x", version, errKeyset, pt[0])
 	}
-	a, material, err := openKeyset(pt[1:], kt, false)
+	a, material, err := openKeyset(rest, kt, false)
 	if err != nil {
 		return nil, fmt.Errorf("hsm: open key version %d: %w", version, err)
 	}
-	return newKey(version, kt, a, material)
+	return newKey(version, kt, a, material, hmacKey)
 }
 
 // fingerprintOf commits to material without revealing it.
