@@ -112,6 +112,7 @@ func (s *Server) Routes() http.Handler {
 	mux.HandleFunc("POST /v1/kms/", s.handleKMS)
 	mux.HandleFunc("POST /v1/kms/{enclave}", s.handleKMS)
 	s.adminRoutes(mux)
+	s.timeTravelRoutes(mux)
 	if s.cfg.KESEnclave != "" {
 		s.kesRoutes(mux)
 	}
