@@ -52,3 +52,13 @@ func KeyAttributes(cfg Config) (attrs map[string]bool, valueHidden bool, err err
 
 // Format returns the format byte Wrap produces.
 func (h *HSM) Format() byte { return h.format }
+
+// BreakSessions closes every pooled session behind the pool's back, as a
+// token reset would, to check that broken sessions are replaced.
+func (h *HSM) BreakSessions() {
+	for range PoolSize {
+		sh := <-h.pool
+		h.ctx.CloseSession(sh)
+		h.pool <- sh
+	}
+}

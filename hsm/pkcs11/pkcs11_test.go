@@ -377,3 +377,37 @@ func TestUnwrapForeignFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenSessions closes the pooled sessions behind the HSM's back: the
+// calls that meet a dead session fail (never with ErrUnseal) and replace
+// it, and the HSM recovers.
+func TestBrokenSessions(t *testing.T) {
+	cfg := newToken(t)
+	h := newKey(t, cfg, "broken")
+	ct, err := h.Wrap(t.Context(), []byte("x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.BreakSessions()
+	failed := 0
+	for i := range 2 * pkcs11.PoolSize {
+		pt, err := h.Unwrap(t.Context(), ct, nil)
+		switch {
+		case errors.Is(err, hsm.ErrUnseal):
+			t.Fatalf("Unwrap %d on a dead session err = %v, want a session error, not ErrUnseal", i, err)
+		case err != nil:
+			failed++
+		case string(pt) != "x":
+			t.Fatalf("Unwrap %d = %q, want \"x\"", i, pt)
+		}
+		if i == 0 && err == nil {
+			t.Errorf("Unwrap on the first dead session succeeded, want an error")
+		}
+	}
+	if failed > pkcs11.PoolSize {
+		t.Errorf("%d of %d calls failed, want at most one per pooled session (%d)", failed, 2*pkcs11.PoolSize, pkcs11.PoolSize)
+	}
+	if pt, err := h.Unwrap(t.Context(), ct, nil); err != nil || string(pt) != "x" {
+		t.Errorf("Unwrap after recovery = %q, %v, want \"x\", nil", pt, err)
+	}
+}
