@@ -1,6 +1,14 @@
 #!/bin/sh
-# Runs the kms-go SDK interoperability tests against a freshly built
-# `kmsledger server --dev`. Extra arguments go to `go test`, e.g. -run TestMinIO.
+# Runs every package of this interoperability module, among them the kms-go
+# SDK tests against a freshly built `kmsledger server --dev` and the
+# end-to-end test with the real MinIO server and mc (package ./minio). The pinned MinIO and mc
+# are built once by .ci/minio-bins.sh and cached beside the Go build cache;
+# set KMSLEDGER_MINIO_BIN and KMSLEDGER_MC_BIN to use other binaries.
+# Extra arguments go to `go test`, e.g. -run TestMinIO.
 set -eu
 cd "$(dirname "$0")"
-exec go test -count=1 -timeout 10m -v "$@" ./...
+if [ -z "${KMSLEDGER_MINIO_BIN:-}" ] || [ -z "${KMSLEDGER_MC_BIN:-}" ]; then
+	bins=$(../../.ci/minio-bins.sh)
+	export KMSLEDGER_MINIO_BIN="$bins/minio" KMSLEDGER_MC_BIN="$bins/mc"
+fi
+exec go test -count=1 -timeout 15m -v "$@" ./...
