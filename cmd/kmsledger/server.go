@@ -248,6 +248,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		if _, err := h.Execute(ctx, init.RootIdentity, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
 			return err
 		}
+		if cfg.kesEnclave != "" && cfg.kesEnclave != devEnclave {
+			if _, err := h.Execute(ctx, init.RootIdentity, "dev-kes-enclave", commands.CreateEnclave{Name: cfg.kesEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
+				return err
+			}
+		}
 	}
 	fmt.Printf("kmsledger %s serving https://%s (data: %s)\n", version, addr, cfg.dir)
 	if created || cfg.dev {
@@ -255,6 +260,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	if caFile != "" {
 		fmt.Printf("TLS certificate (trust it as a CA): %s\n", caFile)
+	}
+	if cfg.kesEnclave != "" {
+		fmt.Printf("KES API: https://%s (KES identities act in enclave %s)\n", addr, cfg.kesEnclave)
 	}
 	if cfg.dev {
 		fmt.Printf("\nFor MinIO and the kmsledger CLI:\n")
