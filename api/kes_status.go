@@ -23,7 +23,8 @@ import (
 
 // kesErrorTable maps domain errors to the status and message pairs KES
 // clients match on (kes.md §1, "Well-known errors"). statusError and
-// http.MaxBytesError are handled before it; anything else is a logged 500.
+// http.MaxBytesError are handled before it, the kms table after it
+// (kesErrorOf); anything else is a logged 500.
 var kesErrorTable = []struct {
 	err    error
 	status int
@@ -60,12 +61,7 @@ func (k *kesAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: limit is %d bytes", mbe.Limit)
 	default:
-		for _, e := range kesErrorTable {
-			if errors.Is(err, e.err) {
-				status, msg = e.status, e.msg
-				break
-			}
-		}
+		status, msg = kesErrorOf(err)
 	}
 	if status == http.StatusInternalServerError {
 		k.metrics.errorEvents.Add(1)
@@ -79,6 +75,31 @@ func (k *kesAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// kesErrorOf looks err up in kesErrorTable, then in the kms API's table
+// (so that a domain error added there is not a KES 500), where "key
+// already exists" becomes KES's 400.
+func kesErrorOf(err error) (status int, msg string) {
+	for _, e := range kesErrorTable {
+		if errors.Is(err, e.err) {
+			return e.status, e.msg
+		}
+	}
+	for _, e := range errorTable {
+		if !errors.Is(err, e.err) {
+			continue
+		}
+		status, msg = e.status, e.msg
+		if msg == "" {
+			msg = clientText(err)
+		}
+		if msg == "key already exists" {
+			status = http.StatusBadRequest
+		}
+		return status, msg
+	}
+	return http.StatusInternalServerError, "internal error"
 }
 
 // done answers a request without payload: 200 and an empty body.
