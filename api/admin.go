@@ -41,6 +41,7 @@ const maxAdminBody = 64 << 10
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/admin/{enclave}/keys", s.handleAdminKeyList)
 	mux.HandleFunc("GET /v1/admin/{enclave}/keys/{name}", s.handleAdminKeyInfo)
+	mux.HandleFunc("POST /v1/admin/{enclave}/keys/{name}/import", s.handleAdminKeyImport)
 	mux.HandleFunc("POST /v1/admin/{enclave}/keys/{name}/{action}", s.handleAdminKeyAction)
 }
 
@@ -270,4 +271,62 @@ func ParseDuration(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(s)
+}
+
+// handleAdminKeyImport imports key material with provenance (migrations):
+// root or an enclave Admin only. An import of material the key already
+// holds answers "unchanged", so re-running a migration changes nothing.
+func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request) {
+	enclave, name := r.PathValue("enclave"), r.PathValue("name")
+	if err := s.requireAdmin(r, enclave); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var req wire.KeyImportRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, r, s.log, badRequest("malformed JSON body: %v", err))
+		return
+	}
+	defer clear(req.Key)
+	defer clear(req.HMACKey)
+	cmd := commands.ImportKey{Enclave: enclave, Name: name, Type: req.Type, Material: req.Key, HMACKey: req.HMACKey}
+	switch req.OnConflict {
+	case "", "abort":
+	case "skip":
+		cmd.OnConflict = commands.ConflictSkip
+	case "replace":
+		cmd.OnConflict = commands.ConflictReplace
+	default:
+		writeError(w, r, s.log, badRequest("invalid on_conflict %q: want abort, skip or replace", req.OnConflict))
+		return
+	}
+	if src := req.Source; src != nil {
+		cmd.Source = &ledger.ImportSource{Kind: src.Kind, Location: src.Location, Name: src.Name,
+			CreatedAt: src.CreatedAt, CreatedBy: src.CreatedBy, Format: src.Format}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	resp := wire.KeyImportResponse{Result: "imported"}
+	_, err := s.h.Execute(ctx, identityOf(r), req.CommandID, cmd)
+	switch {
+	case errors.Is(err, commands.ErrUnchanged):
+		resp.Result, err = "unchanged", nil
+	case errors.Is(err, commands.ErrSkipped):
+		resp.Result, err = "skipped", nil
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if resp.Result != "unchanged" && resp.Result != "skipped" {
+		if _, v, kerr := s.key(ctx, enclave, name, 0); kerr == nil {
+			resp.Version = v.Version
+			if v.Source != nil && v.Source.Replaced {
+				resp.Result = "replaced"
+			}
+		}
+	}
+	writeJSON(w, r, s, jsonMessage{resp}, nil)
 }

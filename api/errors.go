@@ -47,6 +47,8 @@ var errorTable = []struct {
 	{commands.ErrEnclaveNotFound, 404, "enclave does not exist"},
 	{projections.ErrEnclaveNotFound, 404, "enclave does not exist"},
 	{commands.ErrKeyExists, 409, "key already exists"},
+	{commands.ErrUnchanged, 409, "key already exists"},
+	{commands.ErrSkipped, 409, "key already exists"},
 	{commands.ErrKeyNotFound, 404, "key does not exist"},
 	{projections.ErrKeyNotFound, 404, "key does not exist"},
 	{commands.ErrKeyTombstoned, 409, "key was destroyed: its name stays reserved until an admin releases it"},

@@ -25,6 +25,10 @@ var (
 	// ErrNotPending: restore of a key that is not pending deletion, or a
 	// scheduled destruction before its deadline.
 	ErrNotPending = errors.New("commands: key is not pending deletion")
+	// ErrUnchanged: an import of material the key already holds.
+	ErrUnchanged = errors.New("commands: key exists with the same material")
+	// ErrSkipped: an import skipped because the key holds other material.
+	ErrSkipped = errors.New("commands: key exists with other material: skipped")
 )
 
 // Command is one of the command types below.
@@ -49,13 +53,34 @@ type CreateKey struct {
 }
 
 // ImportKey creates a key (or, with AddVersion, a new version) from
-// material supplied by the caller. Source records provenance.
+// material supplied by the caller. Source records provenance; HMACKey is
+// a migrated key's own HMAC key (KES), kept so MACs stay the same.
+//
+// OnConflict says what to do when the key exists (ignored with
+// AddVersion): with the same material the import is a no-op
+// (ErrUnchanged) whatever it says; with other material ConflictAbort
+// fails with ErrKeyExists, ConflictSkip fails with ErrSkipped and
+// ConflictReplace adds the material as the key's new latest version,
+// recorded with Source.Replaced (older versions stay, so their
+// ciphertexts still decrypt, until deleted).
 type ImportKey struct {
 	Enclave, Name, Type string
-	Material            []byte
+	Material, HMACKey   []byte
 	AddVersion          bool
 	Source              *ledger.ImportSource
+	OnConflict          Conflict
 }
+
+// Conflict is the policy of an import whose key exists with other
+// material.
+type Conflict int
+
+// Conflict policies.
+const (
+	ConflictAbort Conflict = iota
+	ConflictSkip
+	ConflictReplace
+)
 
 // DeleteKey destroys one version (0 = the latest) or, with All, every
 // version of a key.

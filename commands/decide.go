@@ -19,7 +19,7 @@ type Env struct {
 	Actor     string
 	CommandID string
 	EventID   string
-	Seal      func(kt hsm.KeyType, raw, aad []byte) (sealed []byte, fingerprint string, err error)
+	Seal      func(kt hsm.KeyType, raw, hmacKey, aad []byte) (sealed []byte, fingerprint string, err error)
 }
 
 // Decision is the outcome of a command: one event to append with its
@@ -70,16 +70,31 @@ func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 	}
 	switch c := cmd.(type) {
 	case CreateKey:
-		return d.newVersion(e, c.Name, c.Type, nil, c.AddVersion, nil)
+		return d.newVersion(e, c.Name, c.Type, nil, nil, c.AddVersion, nil)
 	case ImportKey:
 		if len(c.Material) != 32 {
 			return Decision{}, fmt.Errorf("%w: imported key must be 32 bytes, got %d", ErrInvalidArgument, len(c.Material))
 		}
-		src := c.Source
-		if src == nil {
-			src = &ledger.ImportSource{Kind: "api"}
+		src := ledger.ImportSource{Kind: "api"}
+		if c.Source != nil {
+			src = *c.Source
 		}
-		return d.newVersion(e, c.Name, c.Type, c.Material, c.AddVersion, src)
+		addVersion := c.AddVersion
+		if k := e.Keys[c.Name]; k != nil && !addVersion {
+			fp := hsm.Fingerprint(c.Material)
+			for _, v := range k.Versions {
+				if v.Fingerprint == fp {
+					return Decision{}, ErrUnchanged
+				}
+			}
+			switch c.OnConflict {
+			case ConflictSkip:
+				return Decision{}, ErrSkipped
+			case ConflictReplace:
+				addVersion, src.Replaced = true, true
+			}
+		}
+		return d.newVersion(e, c.Name, c.Type, c.Material, c.HMACKey, addVersion, &src)
 	case DeleteKey:
 		return d.deleteKey(e, c, "")
 	case DisableKey, EnableKey:
@@ -187,7 +202,7 @@ func (d *decision) event(enclave, subject, typ string, payload any) (Decision, e
 	}, nil
 }
 
-func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw []byte, addVersion bool, src *ledger.ImportSource) (Decision, error) {
+func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw, hmacKey []byte, addVersion bool, src *ledger.ImportSource) (Decision, error) {
 	if typ == "" {
 		typ = d.s.DefaultType
 	}
@@ -207,7 +222,7 @@ func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw []by
 	case k != nil:
 		version = k.MaxVer + 1
 	}
-	sealed, fp, err := d.env.Seal(kt, raw, hsm.VersionAAD(e.Name, name, version))
+	sealed, fp, err := d.env.Seal(kt, raw, hmacKey, hsm.VersionAAD(e.Name, name, version))
 	if err != nil {
 		return Decision{}, fmt.Errorf("commands: seal %s/%s v%d: %w", e.Name, name, version, err)
 	}

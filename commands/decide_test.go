@@ -20,11 +20,11 @@ const (
 
 // fakeSeal stands in for the REK: Decide only needs opaque sealed bytes
 // and a fingerprint.
-func fakeSeal(kt hsm.KeyType, raw, aad []byte) ([]byte, string, error) {
+func fakeSeal(kt hsm.KeyType, raw, hmacKey, aad []byte) ([]byte, string, error) {
 	if raw == nil {
 		return append([]byte("sealed:"), aad...), "fp-generated", nil
 	}
-	return append([]byte("sealed:"), aad...), "fp-" + string(raw[:4]), nil
+	return append([]byte("sealed:"), aad...), hsm.Fingerprint(raw), nil
 }
 
 // given folds commands into a state the way the ledger would, assigning
@@ -121,12 +121,24 @@ func TestDecide(t *testing.T) {
 			check: func(t *testing.T, d Decision) {
 				var p ledger.KeyVersionCreated
 				json.Unmarshal(d.Event.Payload, &p)
-				if p.Source == nil || p.Source.Kind != "api" || p.Fingerprint != "fp-0123" {
+				if p.Source == nil || p.Source.Kind != "api" || p.Fingerprint != hsm.Fingerprint(material) {
 					t.Errorf("payload = %+v", p)
 				}
 			}},
 		{name: "ImportShort", given: []Command{enc}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material[:16]}, wantErr: ErrInvalidArgument},
 		{name: "ImportExisting", given: []Command{enc, key}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material}, wantErr: ErrKeyExists},
+		{name: "ImportSameMaterialUnchanged", given: []Command{enc, ImportKey{Enclave: "e1", Name: "k1", Material: material}},
+			when: ImportKey{Enclave: "e1", Name: "k1", Material: material, OnConflict: ConflictReplace}, wantErr: ErrUnchanged},
+		{name: "ImportConflictSkip", given: []Command{enc, key}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material, OnConflict: ConflictSkip}, wantErr: ErrSkipped},
+		{name: "ImportConflictReplace", given: []Command{enc, key}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material, OnConflict: ConflictReplace},
+			want: ledger.TypeKeyImported,
+			check: func(t *testing.T, d Decision) {
+				var p ledger.KeyVersionCreated
+				json.Unmarshal(d.Event.Payload, &p)
+				if p.Version != 2 || !p.Source.Replaced {
+					t.Errorf("payload = %+v, want version 2 recorded as replaced", p)
+				}
+			}},
 		{name: "DeleteLastVersionDeletesKey", given: []Command{enc, key}, when: DeleteKey{Enclave: "e1", Name: "k1"}, want: ledger.TypeKeyDeleted},
 		{name: "DeleteOneVersion", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}},
 			when: DeleteKey{Enclave: "e1", Name: "k1", Version: 1}, want: ledger.TypeKeyVersionDeleted,

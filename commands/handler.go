@@ -116,9 +116,12 @@ func (h *Handler) commit(ctx context.Context, d Decision) (uint64, error) {
 	return seq, nil
 }
 
-func (h *Handler) seal(kt hsm.KeyType, raw, aad []byte) ([]byte, string, error) {
-	if raw == nil {
+func (h *Handler) seal(kt hsm.KeyType, raw, hmacKey, aad []byte) ([]byte, string, error) {
+	switch {
+	case raw == nil:
 		return h.rek.GenerateVersion(kt, aad)
+	case hmacKey != nil:
+		return h.rek.ImportVersionKES(kt, raw, hmacKey, aad)
 	}
 	return h.rek.ImportVersion(kt, raw, aad)
 }

@@ -149,3 +149,9 @@ func fingerprintOf(material []byte) string {
 	m.Write([]byte(fingerprintLabel))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// Fingerprint returns the fingerprint of raw key material, as recorded
+// for a version imported with it: a commitment that identifies equal
+// material without revealing it. Migration tools use it to tell "same
+// key" from "different key" before importing.
+func Fingerprint(material []byte) string { return fingerprintOf(material) }

@@ -34,6 +34,9 @@ type ImportSource struct {
 	CreatedAt string `json:"created_at,omitempty"` // original creation time (RFC 3339)
 	CreatedBy string `json:"created_by,omitempty"` // original creator
 	Format    string `json:"format,omitempty"`     // stored-value format at the source
+	// Replaced is set when the import replaced other material under the
+	// same name (migrate --force); the older versions stay.
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // KeyVersionDeleted is the payload of key.version_deleted.v1.

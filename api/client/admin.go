@@ -98,3 +98,13 @@ func (c *Client) Rewrap(ctx context.Context, enclave, name string, ciphertext, a
 	}
 	return &r, nil
 }
+
+// ImportKeyWithSource imports key material with provenance (migrations).
+// It reports whether the key was imported, unchanged, skipped or replaced.
+func (c *Client) ImportKeyWithSource(ctx context.Context, enclave, name string, req *wire.KeyImportRequest) (*wire.KeyImportResponse, error) {
+	var r wire.KeyImportResponse
+	if err := c.adminJSON(ctx, http.MethodPost, keyPath(enclave, name)+"/import", "", req, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

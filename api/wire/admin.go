@@ -55,3 +55,22 @@ type RewrapResponse struct {
 	Version    uint32 `json:"version"`
 	Ciphertext []byte `json:"ciphertext"`
 }
+
+// KeyImportRequest is the body of POST /v1/admin/{enclave}/keys/{name}/import:
+// a migration import with provenance and the source's HMAC key.
+type KeyImportRequest struct {
+	Type       string        `json:"type"`
+	Key        []byte        `json:"key"`
+	HMACKey    []byte        `json:"hmac_key,omitempty"`
+	Source     *ImportSource `json:"source,omitempty"`
+	CommandID  string        `json:"command_id,omitempty"`  // idempotency key (deterministic for migrations)
+	OnConflict string        `json:"on_conflict,omitempty"` // "abort" (default), "skip" or "replace"
+}
+
+// KeyImportResponse says what an import did: "imported", "unchanged"
+// (the key holds this material already), "skipped" (other material,
+// on_conflict skip) or "replaced" (added as the new latest version).
+type KeyImportResponse struct {
+	Result  string `json:"result"`
+	Version uint32 `json:"version,omitempty"`
+}

@@ -16,7 +16,7 @@ func main() {
 			&cli.BoolFlag{Name: "soft-hsm", Usage: "print a new software HSM key and exit"},
 		},
 		Action:   rootAction,
-		Commands: append(serverCommands(), clientCommands()...),
+		Commands: append(append(serverCommands(), clientCommands()...), migrateCommand()),
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsledger:", err)

@@ -140,12 +140,17 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 func serverAction(c *cli.Context) error {
-	log, err := newLogger(c.String("log-level"))
+	// Flags may also follow DIR (urfave/cli stops at the first argument).
+	pos, err := args(c, 0, 1)
 	if err != nil {
 		return err
 	}
 	dev := c.Bool("dev")
-	dir := c.Args().First()
+	dir := first(pos)
+	log, err := newLogger(c.String("log-level"))
+	if err != nil {
+		return err
+	}
 	hsmKey := c.String("hsm-key")
 	switch {
 	case dev && dir == "":

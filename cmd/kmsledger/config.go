@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the server configuration file (`kmsledger server --config
+// FILE`), YAML with `version: v1`. ${NAME} is replaced by the environment
+// variable NAME before parsing; a missing variable is an error. Flags and
+// KMSLEDGER_* variables override the file.
+type Config struct {
+	Version string `yaml:"version"`
+	Address string `yaml:"address"`
+	Dir     string `yaml:"dir"`
+	TLS     struct {
+		Cert     string `yaml:"cert"`
+		Key      string `yaml:"key"`
+		ClientCA string `yaml:"client_ca"` // optional: only client certificates issued by it are accepted
+	} `yaml:"tls"`
+	HSM []HSMConfig `yaml:"hsm"`
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"` // text or json
+	} `yaml:"log"`
+	Audit struct {
+		Interval time.Duration `yaml:"interval"`
+		Batch    int           `yaml:"batch"`
+		Sync     bool          `yaml:"sync"`
+	} `yaml:"audit"`
+	KES struct {
+		Enclave string `yaml:"enclave"`
+	} `yaml:"kes"`
+}
+
+// HSMConfig is one root-of-trust backend; exactly one of Soft, PKCS11 and
+// MinKMS is set. Name identifies it in add-hsm/rm-hsm/ls-hsm.
+type HSMConfig struct {
+	Name   string        `yaml:"name"`
+	Soft   *SoftConfig   `yaml:"soft"`
+	PKCS11 *PKCS11Config `yaml:"pkcs11"`
+	MinKMS *MinKMSConfig `yaml:"minkms"` // another kmsledger (or minkms) deployment
+}
+
+// SoftConfig is a software HSM key hsm:aes256:<base64>.
+type SoftConfig struct {
+	Key string `yaml:"key"`
+}
+
+// PKCS11Config names a key on a PKCS#11 token. The PIN comes from the
+// environment (pin: ${VAR}) or a file (pin_file), never from a flag.
+type PKCS11Config struct {
+	Module  string `yaml:"module"`
+	Token   string `yaml:"token"`
+	Slot    *uint  `yaml:"slot"`
+	PIN     string `yaml:"pin"`
+	PINFile string `yaml:"pin_file"`
+	Key     string `yaml:"key"`
+}
+
+// MinKMSConfig is a key of another key manager used as HSM, the same
+// shape as the seed's hsm.minio.minkms section.
+type MinKMSConfig struct {
+	Server  []string `yaml:"server"`
+	Enclave string   `yaml:"enclave"`
+	Key     string   `yaml:"key"`
+	AuthKey string   `yaml:"auth_key"`
+	CA      string   `yaml:"ca"` // PEM file to trust for the remote server
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} with the value of NAME; a missing variable
+// is an error naming it (an empty value is allowed).
+func expandEnv(s string, getenv func(string) (string, bool)) (string, error) {
+	var missing []string
+	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
+		name := envRef.FindStringSubmatch(m)[1]
+		v, ok := getenv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("config: environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// ReadConfig parses a configuration file.
+func ReadConfig(r io.Reader, getenv func(string) (string, bool)) (*Config, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	s, err := expandEnv(string(b), getenv)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(s))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, c.Validate()
+}
+
+// ReadConfigFile parses the configuration file at path.
+func ReadConfigFile(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := ReadConfig(f, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks the configuration for mistakes that would only show
+// later.
+func (c *Config) Validate() error {
+	if c.Version != "v1" {
+		return fmt.Errorf("config: version %q: want v1", c.Version)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("config: tls.cert and tls.key go together")
+	}
+	if c.Log.Format != "" && c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
+	}
+	names := map[string]bool{}
+	for i, h := range c.HSM {
+		n := 0
+		for _, set := range []bool{h.Soft != nil, h.PKCS11 != nil, h.MinKMS != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("config: hsm[%d]: want exactly one of soft, pkcs11, minkms", i)
+		}
+		if h.Name == "" {
+			return fmt.Errorf("config: hsm[%d]: name is missing", i)
+		}
+		if names[h.Name] {
+			return fmt.Errorf("config: hsm name %q used twice", h.Name)
+		}
+		names[h.Name] = true
+		if p := h.PKCS11; p != nil && p.PIN != "" && p.PINFile != "" {
+			return fmt.Errorf("config: hsm %q: pin and pin_file exclude each other", h.Name)
+		}
+	}
+	return nil
+}
