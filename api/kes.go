@@ -21,6 +21,8 @@ package api
 //	/v1/policy/list/PATTERN   POLICY:LIST
 //
 // The resource is the key or policy name, or the h1: form of the identity.
+// A key name that only older KES key stores allowed ("my.key") reaches the
+// key the migration imported it as (kesLegacyName).
 // /v1/status, /v1/metrics, /v1/api and /v1/identity/self/describe are open
 // to every identity of the enclave (and root); /version and /v1/ready need
 // no certificate (they reveal nothing but liveness).
@@ -71,6 +73,7 @@ type kesArg int
 const (
 	argNone     kesArg = iota
 	argName            // a key or policy name
+	argKey             // the name of an existing key; legacy names are mapped
 	argPattern         // a list prefix, optionally ending in "*"; may be empty
 	argIdentity        // a KES (hex) or kmsledger (h1:) identity
 )
@@ -116,14 +119,14 @@ func kesRoutes() []kesRoute {
 		{get, "/v1/api", argNone, 0, kesInfoTimeout, kesMember, 0, (*kesAPI).apis},
 		{put, "/v1/key/create/", argName, 0, kesTimeout, kesCommand, wire.CmdKeyCreate, (*kesAPI).createKey},
 		{put, "/v1/key/import/", argName, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyImport, (*kesAPI).importKey},
-		{get, "/v1/key/describe/", argName, 0, kesTimeout, kesCommand, wire.CmdKeyStatus, (*kesAPI).describeKey},
-		{del, "/v1/key/delete/", argName, 0, kesTimeout, kesCommand, wire.CmdKeyDelete, (*kesAPI).deleteKey},
+		{get, "/v1/key/describe/", argKey, 0, kesTimeout, kesCommand, wire.CmdKeyStatus, (*kesAPI).describeKey},
+		{del, "/v1/key/delete/", argKey, 0, kesTimeout, kesCommand, wire.CmdKeyDelete, (*kesAPI).deleteKey},
 		{get, "/v1/key/list/", argPattern, 0, kesTimeout, kesCommand, wire.CmdKeyList, (*kesAPI).listKeys},
-		{put, "/v1/key/generate/", argName, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyGenerate, (*kesAPI).generate},
-		{put, "/v1/key/encrypt/", argName, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyEncrypt, (*kesAPI).encrypt},
-		{put, "/v1/key/decrypt/", argName, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyDecrypt, (*kesAPI).decrypt},
-		{put, "/v1/key/bulk/decrypt/", argName, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyDecrypt, (*kesAPI).bulkDecrypt},
-		{put, "/v1/key/hmac/", argName, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyMAC, (*kesAPI).hmac},
+		{put, "/v1/key/generate/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyGenerate, (*kesAPI).generate},
+		{put, "/v1/key/encrypt/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyEncrypt, (*kesAPI).encrypt},
+		{put, "/v1/key/decrypt/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyDecrypt, (*kesAPI).decrypt},
+		{put, "/v1/key/bulk/decrypt/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyDecrypt, (*kesAPI).bulkDecrypt},
+		{put, "/v1/key/hmac/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyMAC, (*kesAPI).hmac},
 		{get, "/v1/policy/describe/", argName, 0, kesTimeout, kesCommand, wire.CmdPolicyStatus, (*kesAPI).describePolicy},
 		{get, "/v1/policy/read/", argName, 0, kesTimeout, kesCommand, wire.CmdPolicyGet, (*kesAPI).readPolicy},
 		{get, "/v1/policy/list/", argPattern, 0, kesTimeout, kesCommand, wire.CmdPolicyList, (*kesAPI).listPolicies},
@@ -232,10 +235,15 @@ func kesCaller(r *http.Request) (string, error) {
 // its h1: form.
 func (req *kesRequest) validateArg(arg kesArg) error {
 	switch arg {
-	case argName:
-		if !ledger.ValidName(req.arg) {
-			return badRequest("key name '%s' is empty, too long or contains invalid characters", req.arg)
+	case argName, argKey:
+		if ledger.ValidName(req.arg) {
+			return nil
 		}
+		if name, ok := kesLegacyName(req.arg); ok && arg == argKey {
+			req.arg = name
+			return nil
+		}
+		return badRequest("key name '%s' is empty, too long or contains invalid characters", req.arg)
 	case argPattern:
 		p := strings.TrimSuffix(req.arg, "*")
 		if p != "" && !ledger.ValidName(p) {
@@ -298,6 +306,30 @@ func (k *kesAPI) view(ctx context.Context, f func(st *projections.State, e *proj
 		err = run()
 	}
 	return err
+}
+
+// kesLegacyName maps a key name that older KES key stores could hold but
+// kmsledger names cannot (e.g. "my.key") to the name `kmsledger migrate`
+// imported it under (migrate/names.go, tested against migrate.MapName):
+//
+//	sanitize(name)[:71] ‖ "-" ‖ hex(SHA-256(name))[:8]
+//	sanitize: every byte outside [A-Za-z0-9_-] becomes '_'
+//
+// so clients keep using the old name for existing keys; new keys still
+// need a valid name.
+func kesLegacyName(name string) (string, bool) {
+	if name == "" || len(name) > 1024 {
+		return "", false
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	b = b[:min(len(b), 71)]
+	sum := sha256.Sum256([]byte(name))
+	return string(b) + "-" + hex.EncodeToString(sum[:4]), true
 }
 
 // kesToH1 converts a KES identity (64 hex digits) to the h1: form; an h1:
