@@ -204,6 +204,7 @@ func (k *kesAPI) serve(rt kesRoute, w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.body = b
+		defer clear(b) // may hold plaintext or key material
 	}
 	rt.handle(k, w, r, req)
 }
