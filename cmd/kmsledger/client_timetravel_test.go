@@ -183,7 +183,7 @@ func TestTimeTravelCLI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-					f := newFakeLedger(t, cannedLedger)
+			f := newFakeLedger(t, cannedLedger)
 			out, err := f.run(context.Background(), tt.args...)
 			if err != nil {
 				t.Fatalf("%v: err = %v", tt.args, err)
