@@ -27,6 +27,8 @@ const (
 	MaxDataKey = 1024
 	// requestTimeout bounds one request, including waiting for the ledger.
 	requestTimeout = 30 * time.Second
+	// hsmCheckInterval is how often the configured HSMs are probed.
+	hsmCheckInterval = 30 * time.Second
 )
 
 // Config configures a Server.
@@ -37,6 +39,9 @@ type Config struct {
 	Version     string          // release version reported by /version
 	Commit      string
 	Logger      *slog.Logger
+	// HSMs are the configured, opened HSMs of this node: add-hsm seals
+	// the REK under one of them; their health is checked periodically.
+	HSMs []commands.NamedHSM
 	// KESEnclave, if set, serves the KES HTTP API (api/kes.go) on the same
 	// listener, with KES clients authorised in this enclave.
 	KESEnclave string
@@ -49,6 +54,8 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	host string
+
+	health hsmHealth
 }
 
 // New returns a Server for cfg.
@@ -58,7 +65,7 @@ func New(cfg Config) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	host, _ := os.Hostname()
-	return &Server{h: cfg.Handler, proj: cfg.Projection, cfg: cfg, log: log, host: host}
+	return &Server{h: cfg.Handler, proj: cfg.Projection, cfg: cfg, log: log, host: host, health: hsmHealth{status: map[string]string{}}}
 }
 
 // TLSConfig returns the server's TLS configuration: client certificates
@@ -87,6 +94,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, s.TLSConfig())) }()
+	if len(s.cfg.HSMs) > 0 {
+		go s.runHSMHealth(ctx, hsmCheckInterval)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -112,6 +122,7 @@ func (s *Server) Routes() http.Handler {
 	mux.HandleFunc("POST /v1/kms/", s.handleKMS)
 	mux.HandleFunc("POST /v1/kms/{enclave}", s.handleKMS)
 	s.adminRoutes(mux)
+	s.hsmRoutes(mux)
 	s.timeTravelRoutes(mux)
 	if s.cfg.KESEnclave != "" {
 		s.kesRoutes(mux)
@@ -145,7 +156,18 @@ func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &statusError{http.StatusServiceUnavailable, "not ready"})
 		return
 	}
-	writeBody(w, "text/plain", nil)
+	// Ready means "serves crypto", which an HSM outage does not stop (the
+	// REK is unsealed): the HSMs' health is reported, not gating.
+	status := map[string]any{"status": "ready"}
+	if len(s.cfg.HSMs) > 0 {
+		hs := map[string]string{}
+		for _, c := range s.cfg.HSMs {
+			hs[c.Name] = s.health.statusOf(c.Name)
+		}
+		status["hsm"] = hs
+	}
+	b, _ := json.Marshal(status)
+	writeBody(w, "application/json", b)
 }
 
 // writeBody writes a 200 response with an exact Content-Length (kms-go

@@ -6,71 +6,249 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
 )
 
-var errStop = errors.New("stop")
+// Errors of the root-of-trust commands.
+var (
+	// ErrNoHSM: none of the configured HSMs opens the ledger's REK.
+	ErrNoHSM = errors.New("commands: no configured HSM can unseal the root encryption key")
+	// ErrLastHSM: removing the only HSM the REK is sealed under.
+	ErrLastHSM = errors.New("commands: refusing to remove the last HSM the root encryption key is sealed under")
+	// ErrHSMExists / ErrHSMNotFound: add-hsm of a sealed HSM, rm-hsm of an unknown one.
+	ErrHSMExists   = errors.New("commands: the root encryption key is already sealed under this HSM")
+	ErrHSMNotFound = errors.New("commands: the root encryption key is not sealed under an HSM of that name")
+)
 
-// Bootstrap opens the ledger's Root Encryption Key with the HSM. On an
-// empty ledger it creates the REK, seals it with w and records it, with the
-// root identity, in a system.initialized.v1 event. On an existing ledger a
-// wrong HSM key fails with an error wrapping hsm.ErrUnseal and writes
-// nothing. created reports whether the ledger was initialised now.
-func Bootstrap(ctx context.Context, store *ledger.Store, w hsm.Wrapper, rootIdentity, defaultType string) (rek *hsm.REK, init ledger.SystemInitialized, created bool, err error) {
-	seq, err := store.LastSeq(ctx, ledger.SystemSubject())
-	if err != nil {
-		return nil, init, false, err
-	}
-	if seq != 0 {
-		if init, err = readInit(ctx, store); err != nil {
-			return nil, init, false, err
-		}
-		rek, err := hsm.OpenREK(ctx, w, init.SealedREK)
-		if err != nil {
-			return nil, init, false, fmt.Errorf("commands: open root encryption key with HSM key %s: %w", w.KeyID(), err)
-		}
-		return rek, init, false, nil
-	}
-	rek, sealed, err := hsm.NewREK(ctx, w, rand.Reader)
-	if err != nil {
-		return nil, init, false, err
-	}
-	init = ledger.SystemInitialized{SealedREK: sealed, HSMKeyID: w.KeyID(), RootIdentity: rootIdentity, DefaultType: defaultType}
-	payload, err := json.Marshal(init)
-	if err != nil {
-		return nil, init, false, err
-	}
-	ev := ledger.Event{
-		Type: ledger.TypeSystemInitialized, ID: NewID(), Time: time.Now().UTC(), Actor: rootIdentity,
-		Aggregate: ledger.SystemSubject(), CommandID: "system-init", Payload: payload,
-	}
-	if _, _, err := store.Append(ctx, ev, ledger.Expect{Subject: ledger.SystemSubject(), Seq: 0}); err != nil {
-		return nil, init, false, fmt.Errorf("commands: initialise ledger: %w", err)
-	}
-	return rek, init, true, nil
+// rootKeyAAD binds the sealed root API key in system.initialized.v1.
+const rootKeyAAD = "kmsledger/root-api-key/v1"
+
+// NamedHSM is an opened HSM with the name and kind it has in the server
+// configuration.
+type NamedHSM struct {
+	Name, Kind string
+	W          hsm.Wrapper
 }
 
-func readInit(ctx context.Context, store *ledger.Store) (ledger.SystemInitialized, error) {
-	var init ledger.SystemInitialized
-	found := false
-	_, err := store.Replay(ctx, 1, func(ev ledger.Event) error {
-		if ev.Type != ledger.TypeSystemInitialized {
-			return nil
+// InitParams are used only when the ledger is empty.
+type InitParams struct {
+	RootIdentity string
+	// RootKey is the root API key to keep sealed under the REK, for
+	// roots of trust that cannot derive it; "" when it is derived from a
+	// software HSM key.
+	RootKey     string
+	DefaultType string
+}
+
+// Unsealed describes how the REK was opened.
+type Unsealed struct {
+	Init     ledger.SystemInitialized
+	Created  bool   // the ledger was initialised now
+	OpenedBy string // name of the HSM that opened the REK
+}
+
+// Unseal opens the ledger's Root Encryption Key with the first of hsms
+// under which it is sealed. On an empty ledger it creates the REK, seals
+// it under every HSM given (the first in system.initialized.v1, the others
+// in system.hsm_added.v1) and records it. On an initialised ledger it
+// writes nothing, and if no HSM opens the REK it fails with ErrNoHSM,
+// saying under which HSMs the ledger is sealed and why each given one
+// failed.
+func Unseal(ctx context.Context, store *ledger.Store, proj *projections.Projection, hsms []NamedHSM, p InitParams) (*hsm.REK, Unsealed, error) {
+	if err := proj.CatchUp(ctx); err != nil {
+		return nil, Unsealed{}, err
+	}
+	var (
+		initialized bool
+		sealings    []projections.HSMSealing
+		info        Unsealed
+	)
+	proj.View(func(s *projections.State) {
+		initialized = s.Initialized
+		for _, h := range s.HSMs {
+			sealings = append(sealings, *h)
 		}
-		found = true
-		if err := json.Unmarshal(ev.Payload, &init); err != nil {
-			return fmt.Errorf("commands: decode %s: %w", ev.Type, err)
-		}
-		return errStop
+		info.Init = ledger.SystemInitialized{RootIdentity: s.RootIdentity, DefaultType: s.DefaultType, HSMKeyID: s.HSMKeyID,
+			SealedRootKey: s.SealedRootKey}
 	})
-	if err != nil && !errors.Is(err, errStop) {
-		return init, err
+	if !initialized {
+		return initialize(ctx, store, proj, hsms, p)
 	}
-	if !found {
-		return init, errors.New("commands: ledger has a system subject but no system.initialized event")
+	var failures []string
+	for _, h := range hsms {
+		i := slices.IndexFunc(sealings, func(s projections.HSMSealing) bool { return s.KeyID == h.W.KeyID() })
+		if i < 0 {
+			failures = append(failures, fmt.Sprintf("%q (%s): the ledger is not sealed under this HSM key", h.Name, h.W.KeyID()))
+			continue
+		}
+		rek, err := hsm.OpenREK(ctx, h.W, sealings[i].SealedREK)
+		if err != nil {
+			failures = append(failures, fmt.Sprintf("%q (%s): %v", h.Name, h.W.KeyID(), err))
+			continue
+		}
+		info.OpenedBy = h.Name
+		proj.SetREK(rek)
+		return rek, info, nil
 	}
-	return init, nil
+	var sealed []string
+	for _, s := range sealings {
+		sealed = append(sealed, fmt.Sprintf("%q (%s)", s.Name, s.KeyID))
+	}
+	slices.Sort(sealed)
+	if len(hsms) == 0 {
+		failures = append(failures, "no HSM is configured")
+	}
+	return nil, info, fmt.Errorf("%w: cannot unseal with any configured HSM: %s; the ledger is sealed under %s",
+		ErrNoHSM, strings.Join(failures, "; "), strings.Join(sealed, ", "))
+}
+
+func initialize(ctx context.Context, store *ledger.Store, proj *projections.Projection, hsms []NamedHSM, p InitParams) (*hsm.REK, Unsealed, error) {
+	if len(hsms) == 0 {
+		return nil, Unsealed{}, errors.New("commands: initialise ledger: no HSM is configured")
+	}
+	first := hsms[0]
+	rek, sealed, err := hsm.NewREK(ctx, first.W, rand.Reader)
+	if err != nil {
+		return nil, Unsealed{}, err
+	}
+	init := ledger.SystemInitialized{SealedREK: sealed, HSMKeyID: first.W.KeyID(), RootIdentity: p.RootIdentity,
+		DefaultType: p.DefaultType, HSMName: first.Name, HSMKind: first.Kind}
+	if p.RootKey != "" {
+		if init.SealedRootKey, err = rek.Seal([]byte(p.RootKey), []byte(rootKeyAAD)); err != nil {
+			return nil, Unsealed{}, err
+		}
+	}
+	if err := appendSystem(ctx, store, proj, p.RootIdentity, "system-init", ledger.TypeSystemInitialized, init); err != nil {
+		return nil, Unsealed{}, fmt.Errorf("commands: initialise ledger: %w", err)
+	}
+	for _, h := range hsms[1:] {
+		if err := addHSM(ctx, store, proj, rek, p.RootIdentity, h); err != nil {
+			return nil, Unsealed{}, err
+		}
+	}
+	proj.SetREK(rek)
+	return rek, Unsealed{Init: init, Created: true, OpenedBy: first.Name}, nil
+}
+
+// appendSystem appends one event on the system subject with
+// compare-and-set on that subject, and waits for the projection.
+func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Projection, actor, cmdID, typ string, payload any) error {
+	if err := proj.CatchUp(ctx); err != nil {
+		return err
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	var last uint64
+	proj.View(func(s *projections.State) { last = s.Subjects[ledger.SystemSubject()] })
+	if cmdID == "" {
+		cmdID = NewID()
+	}
+	ev := ledger.Event{Type: typ, ID: NewID(), Time: time.Now().UTC(), Actor: actor,
+		Aggregate: ledger.SystemSubject(), CommandID: cmdID, Payload: b}
+	seq, _, err := store.Append(ctx, ev, ledger.Expect{Subject: ledger.SystemSubject(), Seq: last})
+	if err != nil {
+		return err
+	}
+	return proj.WaitFor(ctx, seq)
+}
+
+// addHSM seals rek under h, checks that h opens it again, and records it.
+func addHSM(ctx context.Context, store *ledger.Store, proj *projections.Projection, rek *hsm.REK, actor string, h NamedHSM) error {
+	sealed, err := rek.SealFor(ctx, h.W)
+	if err != nil {
+		return fmt.Errorf("commands: add HSM %q: %w", h.Name, err)
+	}
+	if _, err := hsm.OpenREK(ctx, h.W, sealed); err != nil {
+		return fmt.Errorf("commands: add HSM %q: the sealed REK does not open again: %w", h.Name, err)
+	}
+	return appendSystem(ctx, store, proj, actor, "", ledger.TypeHSMAdded,
+		ledger.HSMAdded{Name: h.Name, Kind: h.Kind, KeyID: h.W.KeyID(), SealedREK: sealed})
+}
+
+// AddHSM seals the REK under one more HSM (root only; checked by the
+// caller) and records it, so that this HSM alone can start the node.
+func (h *Handler) AddHSM(ctx context.Context, actor string, x NamedHSM) error {
+	l := h.scopeLock("")
+	l.Lock()
+	defer l.Unlock()
+	if err := h.proj.CatchUp(ctx); err != nil {
+		return err
+	}
+	var exists bool
+	h.proj.View(func(s *projections.State) { exists = s.HSMs[x.W.KeyID()] != nil })
+	if exists {
+		return ErrHSMExists
+	}
+	return addHSM(ctx, h.store, h.proj, h.rek, actor, x)
+}
+
+// RemoveHSM records that the REK sealed under the named HSM is no longer
+// used. Removing the last one is refused.
+func (h *Handler) RemoveHSM(ctx context.Context, actor, name string) error {
+	l := h.scopeLock("")
+	l.Lock()
+	defer l.Unlock()
+	if err := h.proj.CatchUp(ctx); err != nil {
+		return err
+	}
+	var (
+		target *projections.HSMSealing
+		n      int
+	)
+	h.proj.View(func(s *projections.State) {
+		n = len(s.HSMs)
+		for _, x := range s.HSMs {
+			if x.Name == name || x.KeyID == name {
+				c := *x
+				target = &c
+			}
+		}
+	})
+	switch {
+	case target == nil:
+		return ErrHSMNotFound
+	case n == 1:
+		return ErrLastHSM
+	}
+	return appendSystem(ctx, h.store, h.proj, actor, "", ledger.TypeHSMRemoved, ledger.HSMRemoved{Name: target.Name, KeyID: target.KeyID})
+}
+
+// RootKey returns the root API key sealed in the ledger, or "" if it is
+// derived from a software HSM key instead.
+func RootKey(rek *hsm.REK, init ledger.SystemInitialized) (string, error) {
+	if len(init.SealedRootKey) == 0 {
+		return "", nil
+	}
+	b, err := rek.Unseal(init.SealedRootKey, []byte(rootKeyAAD))
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// Bootstrap opens (or, on an empty ledger, creates) the REK with a single
+// HSM. It is Unseal for callers without a projection of their own.
+func Bootstrap(ctx context.Context, store *ledger.Store, w hsm.Wrapper, rootIdentity, defaultType string) (*hsm.REK, ledger.SystemInitialized, bool, error) {
+	proj, err := projections.Open(ctx, store, nil, nil)
+	if err != nil {
+		return nil, ledger.SystemInitialized{}, false, err
+	}
+	defer proj.Close()
+	rek, info, err := Unseal(ctx, store, proj, []NamedHSM{{Name: "default", Kind: kindOf(w), W: w}},
+		InitParams{RootIdentity: rootIdentity, DefaultType: defaultType})
+	return rek, info.Init, info.Created, err
+}
+
+// kindOf names the backend of w from its key id prefix ("soft:", ...).
+func kindOf(w hsm.Wrapper) string {
+	kind, _, _ := strings.Cut(w.KeyID(), ":")
+	return kind
 }

@@ -28,6 +28,7 @@
 package hsm
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -47,6 +48,7 @@ const (
 // Its methods return ErrUnseal when a sealed blob is not authentic under it.
 type REK struct {
 	aead tink.AEAD
+	ks   []byte // the serialized keyset, kept only to seal it under more HSMs (SealFor)
 }
 
 // NewREK creates a fresh REK from rand (normally crypto/rand.Reader) and
@@ -81,6 +83,16 @@ func NewREK(ctx context.Context, w Wrapper, rand io.Reader) (rek *REK, sealed []
 	return rek, append([]byte{sealedREKFormat}, wrapped...), nil
 }
 
+// SealFor seals this REK under another HSM, so that w alone can open it
+// later (OpenREK). Used when an HSM is added to a running node.
+func (r *REK) SealFor(ctx context.Context, w Wrapper) ([]byte, error) {
+	wrapped, err := w.Wrap(ctx, r.ks, []byte(rekAAD))
+	if err != nil {
+		return nil, fmt.Errorf("hsm: seal REK with %s: %w", w.KeyID(), err)
+	}
+	return append([]byte{sealedREKFormat}, wrapped...), nil
+}
+
 // OpenREK unseals a REK sealed by NewREK. It returns an error wrapping
 // ErrUnseal if w holds another key or sealed was modified; errors of the
 // backend itself (unreachable HSM, cancelled ctx) are passed through.
@@ -102,7 +114,7 @@ func openREKKeyset(ks []byte) (*REK, error) {
 		return nil, fmt.Errorf("hsm: REK keyset: %w", err)
 	}
 	clear(material)
-	return &REK{aead: a}, nil
+	return &REK{aead: a, ks: bytes.Clone(ks)}, nil
 }
 
 // Seal encrypts a small secret (a signing key, say) under the REK, bound to

@@ -17,6 +17,11 @@ type SystemInitialized struct {
 	HSMKeyID     string `json:"hsm_key_id"`    // non-secret id of the sealing HSM key
 	RootIdentity string `json:"root_identity"` // h1: identity of the SysAdmin
 	DefaultType  string `json:"default_type"`  // key type used when a request leaves it empty
+
+	// Optional (absent in ledgers initialised before HSM management):
+	HSMName       string `json:"hsm_name,omitempty"`        // configured name of the sealing HSM
+	HSMKind       string `json:"hsm_kind,omitempty"`        // soft, pkcs11 or kmsledger
+	SealedRootKey []byte `json:"sealed_root_key,omitempty"` // root API key sealed under the REK (when not derived from a soft HSM key)
 }
 
 // EnclaveCreated records a new enclave.
@@ -40,6 +45,7 @@ func Types() []string {
 		TypeKeyCreated, TypeKeyImported, TypeKeyVersionDeleted, TypeKeyDeleted,
 		TypeIdentityCreated, TypeIdentityDeleted, TypePolicyAssigned,
 		TypePolicyCreated, TypePolicyDeleted,
+		TypeHSMAdded, TypeHSMRemoved,
 		TypeKeyDisabled, TypeKeyEnabled, TypeKeyDeletionScheduled, TypeKeyRestored, TypeKeyNameReleased,
 	}
 }

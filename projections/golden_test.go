@@ -54,6 +54,10 @@ func TestGoldenEvents(t *testing.T) {
 		check func(*State) bool
 	}{
 		{ledger.TypeSystemInitialized, func(s *State) bool { return s.Initialized && s.DefaultType == "AES256" && len(s.SealedREK) == 16 }},
+		{ledger.TypeHSMAdded, func(s *State) bool {
+			return len(s.HSMs) == 2 && s.HSMs["kmsledger:hsm/rek-wrapper"].Name == "remote" && len(s.HSMs["kmsledger:hsm/rek-wrapper"].SealedREK) == 17
+		}},
+		{ledger.TypeHSMRemoved, func(s *State) bool { return len(s.HSMs) == 1 && s.HSMs["soft:0123456789abcdef"] == nil }},
 		{ledger.TypeEnclaveCreated, func(s *State) bool { return s.Enclaves["minio"] != nil }},
 		{ledger.TypeKeyCreated, func(s *State) bool {
 			k := s.Enclaves["minio"].Keys["my-key"]

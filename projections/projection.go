@@ -18,6 +18,8 @@ var (
 	ErrEnclaveNotFound = errors.New("projections: enclave does not exist")
 	ErrKeyNotFound     = errors.New("projections: key does not exist")
 	ErrClosed          = errors.New("projections: closed")
+	// ErrSealed: the projection has no REK to unseal key material with.
+	ErrSealed = errors.New("projections: the root encryption key is not unsealed")
 	// ErrKeyDisabled: the key or the version is disabled.
 	ErrKeyDisabled = errors.New("projections: key is disabled")
 	// ErrKeyPendingDeletion: the key is scheduled for deletion.
@@ -29,7 +31,7 @@ var (
 // REK on first use and cached.
 type Projection struct {
 	store *ledger.Store
-	rek   *hsm.REK
+	rek   atomic.Pointer[hsm.REK] // nil until the REK is unsealed
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -43,12 +45,13 @@ type Projection struct {
 
 // Open replays the ledger into a new State and keeps tailing it until
 // Close. rek unseals key material; it may be nil for a projection that
-// never does crypto (audit, time travel).
+// never does crypto (audit, time travel), or until SetREK.
 func Open(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.Logger) (*Projection, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Projection{store: store, rek: rek, log: log, now: time.Now, st: NewState(), changed: make(chan struct{})}
+	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{})}
+	p.rek.Store(rek)
 	last, err := store.Replay(ctx, 1, func(ev ledger.Event) error { return p.st.Apply(ev) })
 	if err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
@@ -61,6 +64,10 @@ func Open(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.Logg
 	p.stop = stop
 	return p, nil
 }
+
+// SetREK sets the Root Encryption Key once it is unsealed; until then,
+// and for a projection opened with a nil REK, key material stays sealed.
+func (p *Projection) SetREK(rek *hsm.REK) { p.rek.Store(rek) }
 
 // Close stops tailing the ledger.
 func (p *Projection) Close() {
@@ -178,7 +185,11 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 		if err != nil {
 			return nil, err
 		}
-		return p.rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, v.Version), v.Version)
+		rek := p.rek.Load()
+		if rek == nil {
+			return nil, ErrSealed
+		}
+		return rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, v.Version), v.Version)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("projections: unseal %s/%s v%d: %w", enclave, name, v.Version, err)

@@ -20,12 +20,25 @@ type State struct {
 	HSMKeyID     string
 	RootIdentity string
 	DefaultType  string
-	Enclaves     map[string]*Enclave
+	// SealedRootKey is the root API key sealed under the REK, when it is
+	// not derived from a software HSM key.
+	SealedRootKey []byte
+	Enclaves      map[string]*Enclave
+	// HSMs holds every live sealing of the REK, by HSM key id.
+	HSMs map[string]*HSMSealing
 
 	// Subjects holds the last sequence of every subject ever written, so
 	// that writers can append with optimistic concurrency even for
 	// aggregates that were deleted.
 	Subjects map[string]uint64
+}
+
+// HSMSealing is the REK sealed under one HSM.
+type HSMSealing struct {
+	Name, Kind, KeyID string
+	SealedREK         []byte
+	AddedAt           time.Time
+	AddedBy           string
 }
 
 // Enclave is one enclave and everything in it.
@@ -136,7 +149,7 @@ type Policy struct {
 
 // NewState returns an empty state.
 func NewState() *State {
-	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}}
+	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}, HSMs: map[string]*HSMSealing{}}
 }
 
 // Apply folds one event into the state. Unknown event types are an error:
@@ -154,7 +167,20 @@ func (s *State) Apply(ev ledger.Event) error {
 			return err
 		}
 		s.Initialized, s.SealedREK, s.HSMKeyID = true, p.SealedREK, p.HSMKeyID
-		s.RootIdentity, s.DefaultType = p.RootIdentity, p.DefaultType
+		s.RootIdentity, s.DefaultType, s.SealedRootKey = p.RootIdentity, p.DefaultType, p.SealedRootKey
+		s.HSMs[p.HSMKeyID] = &HSMSealing{Name: p.HSMName, Kind: p.HSMKind, KeyID: p.HSMKeyID, SealedREK: p.SealedREK, AddedAt: ev.Time, AddedBy: ev.Actor}
+	case ledger.TypeHSMAdded:
+		var p ledger.HSMAdded
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		s.HSMs[p.KeyID] = &HSMSealing{Name: p.Name, Kind: p.Kind, KeyID: p.KeyID, SealedREK: p.SealedREK, AddedAt: ev.Time, AddedBy: ev.Actor}
+	case ledger.TypeHSMRemoved:
+		var p ledger.HSMRemoved
+		if err := decode(ev, &p); err != nil {
+			return err
+		}
+		delete(s.HSMs, p.KeyID)
 	case ledger.TypeEnclaveCreated:
 		var p ledger.EnclaveCreated
 		if err := decode(ev, &p); err != nil {

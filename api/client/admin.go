@@ -108,3 +108,23 @@ func (c *Client) ImportKeyWithSource(ctx context.Context, enclave, name string, 
 	}
 	return &r, nil
 }
+
+// ListHSMs lists the HSMs the REK is sealed under and those configured on
+// the node, with their health (root only).
+func (c *Client) ListHSMs(ctx context.Context) ([]wire.HSMInfo, error) {
+	var l wire.HSMList
+	if err := c.adminJSON(ctx, http.MethodGet, "/v1/admin/hsm", "", nil, &l); err != nil {
+		return nil, err
+	}
+	return l.HSMs, nil
+}
+
+// AddHSM seals the REK under the HSM configured on the node as name.
+func (c *Client) AddHSM(ctx context.Context, name string) error {
+	return c.adminJSON(ctx, http.MethodPost, "/v1/admin/hsm/"+url.PathEscape(name), "", struct{}{}, nil)
+}
+
+// RemoveHSM stops using the REK sealed under the HSM name (or key id).
+func (c *Client) RemoveHSM(ctx context.Context, name string) error {
+	return c.adminJSON(ctx, http.MethodDelete, "/v1/admin/hsm/"+url.PathEscape(name), "", nil, nil)
+}

@@ -74,3 +74,20 @@ type KeyImportResponse struct {
 	Result  string `json:"result"`
 	Version uint32 `json:"version,omitempty"`
 }
+
+// HSMInfo describes an HSM of the root of trust (GET /v1/admin/hsm).
+type HSMInfo struct {
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"`
+	KeyID      string    `json:"key_id"`
+	Sealed     bool      `json:"sealed"`     // the REK is sealed under it (it can start the node)
+	Configured bool      `json:"configured"` // this node has it in its configuration
+	Status     string    `json:"status,omitempty"`
+	AddedAt    time.Time `json:"added_at,omitzero"`
+	AddedBy    string    `json:"added_by,omitempty"`
+}
+
+// HSMList is the body of GET /v1/admin/hsm.
+type HSMList struct {
+	HSMs []HSMInfo `json:"hsms"`
+}

@@ -139,7 +139,7 @@ func clientCommandList() []*cli.Command {
 	}
 
 	var all []*cli.Command
-	for _, group := range [][]*cli.Command{enclave, key, lifecycleCommands(), identity, policy, timeTravelCommands()} {
+	for _, group := range [][]*cli.Command{enclave, key, lifecycleCommands(), identity, policy, timeTravelCommands(), hsmCommands()} {
 		for _, c := range group {
 			c.Flags = append(c.Flags, connFlags()...)
 			all = append(all, c)

@@ -45,6 +45,7 @@ func serverCommands() []*cli.Command {
 			ArgsUsage: "[DIR]",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "dev", Usage: "throw-away data dir, self-signed certificate, random HSM key"},
+				&cli.StringFlag{Name: "config", EnvVars: []string{"KMSLEDGER_CONFIG"}, Usage: "configuration file (YAML, version: v1); flags and KMSLEDGER_* variables override it"},
 				&cli.StringFlag{Name: "address", Value: "127.0.0.1:7373", EnvVars: []string{"KMSLEDGER_ADDRESS"}, Usage: "listen address"},
 				&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "software HSM key hsm:aes256:... (prefer the environment variable: flags show in ps)"},
 				&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"KMSLEDGER_TLS_CERT"}, Usage: "server certificate (PEM); default: self-signed, kept in DIR/tls"},
@@ -60,9 +61,11 @@ func serverCommands() []*cli.Command {
 			ArgsUsage: "[k1:API-KEY]",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "print the root API key derived from this software HSM key"},
+				&cli.StringFlag{Name: "config", EnvVars: []string{"KMSLEDGER_CONFIG"}, Usage: "print the root API key the server uses with this configuration"},
 			},
 			Action: identityAction,
 		},
+		hsmInitCommand(),
 	}
 }
 
@@ -80,6 +83,16 @@ func rootAction(c *cli.Context) error {
 
 func identityAction(c *cli.Context) error {
 	switch {
+	case c.String("config") != "":
+		conf, err := loadServerConfig(c.String("config"), c.String("hsm-key"))
+		if err != nil {
+			return err
+		}
+		key, id, err := identityFromConfig(c.Context, conf, c.Args().First())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Root API key: %s\nIdentity:     %s\n", key, id)
 	case c.String("hsm-key") != "":
 		hk, err := softkey.Parse(c.String("hsm-key"))
 		if err != nil {
@@ -151,45 +164,65 @@ func serverAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	hsmKey := c.String("hsm-key")
-	switch {
-	case dev && dir == "":
-		if dir, err = os.MkdirTemp("", "kmsledger-dev-"); err != nil {
+	conf := &Config{Version: "v1"}
+	if f := c.String("config"); f != "" {
+		if conf, err = ReadConfigFile(f); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		if hsmKey == "" {
+	}
+	override := func(dst *string, flag string) {
+		if c.IsSet(flag) || *dst == "" {
+			*dst = c.String(flag)
+		}
+	}
+	override(&conf.Address, "address")
+	override(&conf.TLS.Cert, "tls-cert")
+	override(&conf.TLS.Key, "tls-key")
+	override(&conf.KES.Enclave, "kes-enclave")
+	if dir != "" {
+		conf.Dir = dir
+	}
+	hsmKey := c.String("hsm-key")
+	switch {
+	case dev && conf.Dir == "":
+		if conf.Dir, err = os.MkdirTemp("", "kmsledger-dev-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(conf.Dir)
+		if hsmKey == "" && len(conf.HSM) == 0 {
 			if hsmKey, err = softkey.Generate(rand.Reader); err != nil {
 				return err
 			}
 		}
-	case dir == "":
-		dir = "kmsledger-data"
+	case conf.Dir == "":
+		conf.Dir = "kmsledger-data"
 	}
-	if hsmKey == "" {
-		return errors.New("no HSM key: set KMSLEDGER_HSM_KEY (make one with `kmsledger --soft-hsm` and keep it safe), or run with --dev")
+	if hsmKey != "" {
+		// The software HSM key of the flag or KMSLEDGER_HSM_KEY comes first.
+		conf.HSM = append([]HSMConfig{{Name: "soft", Soft: &SoftConfig{Key: hsmKey}}}, conf.HSM...)
 	}
-	hk, err := softkey.Parse(hsmKey)
-	if err != nil {
-		return fmt.Errorf("HSM key: %w", err)
+	if err := conf.Validate(); err != nil {
+		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if len(conf.HSM) == 0 {
+		return errors.New("no HSM: set KMSLEDGER_HSM_KEY (make one with `kmsledger --soft-hsm` and keep it safe), configure one in --config, or run with --dev")
+	}
+	if err := os.MkdirAll(conf.Dir, 0o700); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runServer(ctx, serverConfig{
-		dir: dir, addr: c.String("address"), dev: dev, wrapper: hk, softkey: hk,
-		certFile: c.String("tls-cert"), keyFile: c.String("tls-key"), log: log,
-		kesEnclave: c.String("kes-enclave"),
+		dir: conf.Dir, addr: conf.Address, dev: dev, hsms: conf.HSM,
+		certFile: conf.TLS.Cert, keyFile: conf.TLS.Key, log: log,
+		kesEnclave: conf.KES.Enclave,
 	})
 }
 
 type serverConfig struct {
 	dir, addr         string
 	dev               bool
-	wrapper           hsm.Wrapper
-	softkey           *softkey.Key // for the root API key derivation
+	hsms              []HSMConfig
 	certFile, keyFile string
 	log               *slog.Logger
 	kesEnclave        string // serve the KES API for this enclave ("" = off)
@@ -197,30 +230,59 @@ type serverConfig struct {
 
 func runServer(ctx context.Context, cfg serverConfig) error {
 	log := cfg.log
-	rootKey, rootID, err := rootAPIKey(cfg.softkey)
-	if err != nil {
-		return err
+	hsms, errs := openHSMs(ctx, cfg.hsms, log)
+	defer hsms.Close()
+	if len(hsms.list) == 0 {
+		return fmt.Errorf("no HSM could be opened (nothing was changed): %w", errors.Join(errs...))
 	}
 	store, err := ledger.Open(ctx, ledger.Config{Dir: cfg.dir, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rek, init, created, err := commands.Bootstrap(ctx, store, cfg.wrapper, rootID, string(hsm.AES256))
-	if err != nil {
-		if errors.Is(err, hsm.ErrUnseal) {
-			return fmt.Errorf("the HSM key %s does not unseal the root encryption key of %s: wrong HSM key (nothing was changed)", cfg.wrapper.KeyID(), cfg.dir)
-		}
-		return err
-	}
-	if init.RootIdentity != rootID {
-		log.Warn("the root identity of the ledger is not the one derived from this HSM key", "ledger", init.RootIdentity, "derived", rootID)
-	}
-	proj, err := projections.Open(ctx, store, rek, log)
+	proj, err := projections.Open(ctx, store, nil, log)
 	if err != nil {
 		return err
 	}
 	defer proj.Close()
+
+	// The root API key: derived from the first software HSM key when that
+	// key initialises the ledger (recomputable with `identity`), otherwise
+	// random and kept sealed under the REK (`identity --config`).
+	var rootKey string
+	if k, ok := hsms.list[0].W.(*softkey.Key); ok {
+		rootKey, _, err = rootAPIKey(k)
+	} else {
+		rootKey, err = wire.GenerateAPIKey(rand.Reader)
+	}
+	if err != nil {
+		return err
+	}
+	rootID, err := identityOfKey(rootKey)
+	if err != nil {
+		return err
+	}
+	params := commands.InitParams{RootIdentity: rootID, DefaultType: string(hsm.AES256)}
+	if _, ok := hsms.list[0].W.(*softkey.Key); !ok {
+		params.RootKey = rootKey
+	}
+	rek, unsealed, err := commands.Unseal(ctx, store, proj, hsms.list, params)
+	if err != nil {
+		if len(errs) > 0 {
+			err = fmt.Errorf("%w; HSMs that could not be opened: %w", err, errors.Join(errs...))
+		}
+		return fmt.Errorf("%s: %w (nothing was changed)", cfg.dir, err)
+	}
+	init, created := unsealed.Init, unsealed.Created
+	log.Info("root encryption key unsealed", "hsm", unsealed.OpenedBy)
+	if !created {
+		if sealed, err := commands.RootKey(rek, init); err == nil && sealed != "" {
+			rootKey = sealed
+		} else if init.RootIdentity != rootID {
+			rootKey = "" // not derivable from this configuration
+		}
+		rootID = init.RootIdentity
+	}
 	h := commands.NewHandler(store, proj, rek, log)
 	if n, err := h.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile sealed material: %w", err)
@@ -247,7 +309,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	version, commit := buildVersion()
 	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: version, Commit: commit, Logger: log,
-		KESEnclave: cfg.kesEnclave})
+		KESEnclave: cfg.kesEnclave, HSMs: hsms.list})
 	addr := ln.Addr().String()
 	if cfg.dev {
 		if _, err := h.Execute(ctx, init.RootIdentity, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
@@ -260,8 +322,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		}
 	}
 	fmt.Printf("kmsledger %s serving https://%s (data: %s)\n", version, addr, cfg.dir)
-	if created || cfg.dev {
-		fmt.Printf("\nRoot API key (printed once; recompute with `kmsledger identity --hsm-key`):\n  %s\nRoot identity: %s\n", rootKey, rootID)
+	if (created || cfg.dev) && rootKey != "" {
+		fmt.Printf("\nRoot API key (printed once; recompute with `kmsledger identity --config` or `--hsm-key`):\n  %s\nRoot identity: %s\n", rootKey, rootID)
 	}
 	if caFile != "" {
 		fmt.Printf("TLS certificate (trust it as a CA): %s\n", caFile)
@@ -282,6 +344,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	err = srv.Serve(ctx, ln)
 	log.Info("server stopped")
 	return err
+}
+
+// identityOfKey returns the h1: identity of an API key.
+func identityOfKey(apiKey string) (string, error) {
+	signer, err := wire.ParseAPIKey(apiKey)
+	if err != nil {
+		return "", err
+	}
+	return wire.Identity(signer.Public())
 }
 
 // buildVersion reports the module version and VCS revision of this build.
