@@ -10,5 +10,11 @@
 //   - Errors map to statuses in one table (errors.go) with the exact
 //     messages kms-go clients match on; unknown errors are logged and
 //     answered "internal error", so no internal detail leaks.
-//   - Only /version and /v1/health/* answer without a client certificate.
+//   - Only /version, /v1/health/* and (with the KES API) /v1/ready answer
+//     without a client certificate.
+//   - Besides the kms framing, the same listener serves a JSON admin API
+//     (admin.go: key lifecycle, migration imports; hsm_admin.go: the root of
+//     trust), time travel (timetravel*.go) and, optionally, the KES API
+//     (kes*.go). All of them authorise through authorize() or the
+//     root/Admin checks next to it.
 package api
