@@ -64,7 +64,7 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(x.Seq, subj))
 	}
 	msg := newMsg(ev, body)
-	ack, err := s.js.PublishMsg(ctx, msg, opts...)
+	ack, err := s.publishLedger(ctx, msg, opts...) // hash chain: chain.go
 	if err == nil {
 		if !ack.Duplicate {
 			if err := s.ledgerBlocks.sync(); err != nil {

@@ -8,6 +8,10 @@
 //   - SECRETS (subjects "secrets.>") holds sealed key material, one message
 //     per reference "<enclave>.<key>.<version>". It is the only erasable
 //     stream: EraseSecret overwrites a message in place (crypto-shredding).
+//   - AUDIT (subject "audit.records") holds one AuditRecord per API
+//     request, batched by an Auditor: one message per batch, one JSON
+//     record per line. Like LEDGER it has no limits and denies delete,
+//     purge and rollup.
 //
 // # Invariants
 //
@@ -26,6 +30,42 @@
 //   - Replay and Subscribe deliver events in stream order, without gaps or
 //     repeats, with Event.Seq set to the stream sequence.
 //   - Only package ledger imports nats.go or nats-server.
+//
+// # Hash chain and checkpoints
+//
+// LEDGER and AUDIT are each a hash chain in stream order (chain.go): every
+// message carries chain_{n-1} in its Kmsledger-Prev header, and appends
+// to one stream are serialised by the Store (compute, publish with an
+// expected last stream sequence, ack), so all writes must go through the
+// Store. Checkpoints (checkpoint.go) sign both chain heads with an Ed25519
+// key sealed under the REK; Verify recomputes the chains, checks every
+// Prev header and checkpoint, and names the first bad sequence; Export
+// and VerifyExport do the same for outsiders. What each layer covers:
+//
+//   - the chain: sequence, subject, type and message id headers, body;
+//   - the Prev header: checked against the recomputed chain;
+//   - a signed checkpoint: everything up to the heads it names; messages
+//     after the last checkpoint are chained but unsigned (an attacker
+//     who can write the data directory can rewrite them);
+//   - the witness file last-checkpoint.json: a LEDGER cut short after
+//     the last checkpoint;
+//   - the file store's record checksums (verified by a read-only Open
+//     before the server starts, chain_blocks.go): every other byte of a
+//     record (store timestamp, JetStream's own headers), against
+//     accidents only.
+//
+// # Audit records lost in a crash
+//
+// An Auditor accepts a record (Record returns) once it is in memory, and
+// at most AuditConfig.Batch records (default 512) are ever accepted and
+// not yet stored: a record takes one of Batch slots before it enters the
+// buffer and frees it only once its message is stored. The buffer is
+// stored every AuditConfig.Interval (default 1 s), and at once when the
+// slots run out. So a crash loses at most Batch records, all accepted
+// within the last Interval plus the time of one store, and never a record
+// of an answered request in Sync mode (the API answers only after
+// Record). TestAuditorCrashLosesAtMostOneBatch (and cmd/kmsledger's
+// TestAuditKillDashNine, with kill -9 of a server) show it.
 //
 // # Durability
 //

@@ -35,11 +35,16 @@ type Config struct {
 	Dir    string       // data directory; the JetStream store lives in Dir/jetstream
 	Listen string       // "" = no network listener; else host:port for NATS clients (port 0 = any)
 	Logger *slog.Logger // nil = discard
+
+	// ReadOnly opens existing streams without creating or updating them
+	// and refuses appends (ErrReadOnly): for the audit tools, which read
+	// a stopped server's data directory (chain_open.go).
+	ReadOnly bool
 }
 
 // Store is the event store: an embedded NATS server with JetStream, the
-// LEDGER and SECRETS streams, and an in-process client connection. A Store
-// is safe for concurrent use.
+// LEDGER, SECRETS and AUDIT streams, and an in-process client connection.
+// A Store is safe for concurrent use.
 type Store struct {
 	log     *slog.Logger
 	ns      *server.Server
@@ -47,6 +52,8 @@ type Store struct {
 	js      jetstream.JetStream
 	ledger  jetstream.Stream
 	secrets jetstream.Stream
+	audit   jetstream.Stream // AUDIT: one record per API request (audit.go)
+	chains  *chains          // hash chains of LEDGER and AUDIT (chain.go)
 	unlock  func() error
 
 	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
@@ -106,9 +113,10 @@ func secretsConfig() jetstream.StreamConfig {
 
 // Open starts the embedded NATS server on cfg.Dir (no signal handlers, no
 // network listener unless cfg.Listen is set, JetStream file store synced
-// on every write), connects to it in process and creates or updates the
-// LEDGER and SECRETS streams. Only one Store may have a directory open at a
-// time (ErrLocked).
+// on every write), connects to it in process, creates or updates the
+// LEDGER, SECRETS and AUDIT streams and loads the heads of the hash chains
+// (chain_open.go). Only one Store may have a directory open at a time
+// (ErrLocked).
 func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("ledger: open: empty data directory: %w", ErrInvalid)
@@ -131,6 +139,9 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		}
 	}()
 
+	if err := checkBeforeStart(cfg); err != nil { // read-only: refuse corrupt blocks (chain_open.go)
+		return nil, err
+	}
 	opts, err := serverOptions(cfg)
 	if err != nil {
 		return nil, err
@@ -151,18 +162,16 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		return nil, errors.New("ledger: open: jetstream did not start")
 	}
 
-	s.nc, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("kmsledger-ledger"))
+	s.nc, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("kmsledger-ledger"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Debug("nats client", "err", err) }))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open: connect: %w", err)
 	}
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}
-	if s.ledger, err = s.js.CreateOrUpdateStream(ctx, ledgerConfig()); err != nil {
-		return nil, fmt.Errorf("ledger: open: stream %s: %w", ledgerStream, err)
-	}
-	if s.secrets, err = s.js.CreateOrUpdateStream(ctx, secretsConfig()); err != nil {
-		return nil, fmt.Errorf("ledger: open: stream %s: %w", secretsStream, err)
+	if err := s.openStreams(ctx, cfg); err != nil { // LEDGER, SECRETS, AUDIT; chain heads
+		return nil, err
 	}
 	if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream); err != nil {
 		return nil, err

@@ -47,5 +47,6 @@ func Types() []string {
 		TypePolicyCreated, TypePolicyDeleted,
 		TypeHSMAdded, TypeHSMRemoved,
 		TypeKeyDisabled, TypeKeyEnabled, TypeKeyDeletionScheduled, TypeKeyRestored, TypeKeyNameReleased,
+		TypeSigningKey, TypeCheckpoint, // checkpoint.go
 	}
 }

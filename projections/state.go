@@ -161,6 +161,7 @@ func (s *State) Apply(ev ledger.Event) error {
 	}
 	e := s.Enclaves[ev.Enclave]
 	switch ev.Type {
+	case ledger.TypeSigningKey, ledger.TypeCheckpoint: // audit trail only (ledger/checkpoint.go)
 	case ledger.TypeSystemInitialized:
 		var p ledger.SystemInitialized
 		if err := decode(ev, &p); err != nil {

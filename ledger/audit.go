@@ -1,0 +1,148 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The AUDIT stream holds one record per API request, batched: one message
+// per batch, a JSON record per line (see Auditor).
+const (
+	auditStream = "AUDIT"
+	auditPrefix = "audit."
+	// auditSubject is the subject of every batch. The node that wrote a
+	// record is in the record.
+	auditSubject = auditPrefix + "records"
+	// TypeAuditBatch is the Kmsledger-Type header of an AUDIT message.
+	TypeAuditBatch = "audit.batch.v1"
+	// auditDuplicateWindow is how long a batch id is remembered: longer
+	// than any retry of a batch.
+	auditDuplicateWindow = 10 * time.Minute
+)
+
+// Stream names for ChainHead and RawMessage.Stream.
+const (
+	StreamLedger = ledgerStream
+	StreamAudit  = auditStream
+)
+
+// auditConfig is the AUDIT stream: kept forever, no delete, no purge, no
+// rollup, like LEDGER.
+func auditConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              auditStream,
+		Description:       "kmsledger audit records, one per API request; append-only",
+		Subjects:          []string{auditPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		MaxConsumers:      -1,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgsPerSubject: -1,
+		MaxMsgSize:        -1,
+		Discard:           jetstream.DiscardNew,
+		Replicas:          1,
+		Duplicates:        auditDuplicateWindow,
+		DenyDelete:        true,
+		DenyPurge:         true,
+		AllowDirect:       true,
+	}
+}
+
+// AuditRecord is one API request. It never holds associated data, a
+// plaintext, a ciphertext or key material: only SHA-256 digests of the
+// associated data. Records are contracts: fields are only ever added.
+type AuditRecord struct {
+	Time     time.Time   `json:"time"`               // when the request arrived (UTC)
+	Node     string      `json:"node"`               // host name of the node that served it
+	Identity string      `json:"identity,omitempty"` // h1: identity of the client certificate
+	Enclave  string      `json:"enclave,omitempty"`
+	Method   string      `json:"method"`
+	Path     string      `json:"path"`            // URL path (names, never secrets)
+	Route    string      `json:"route,omitempty"` // matched route pattern; "" if none
+	Items    []AuditItem `json:"items,omitempty"` // one per kms frame, or the key of another route
+	Status   int         `json:"status"`          // HTTP status of the answer
+	Error    string      `json:"error,omitempty"` // message sent to the client on failure
+	Duration int64       `json:"duration_us"`     // time to the answer, microseconds
+	Client   string      `json:"client"`          // client address (host:port)
+}
+
+// AuditItem is one command of a request: for the kms API one frame of the
+// batch.
+type AuditItem struct {
+	Command  string `json:"command"` // e.g. "KEY:DECRYPT"
+	Key      string `json:"key,omitempty"`
+	Version  uint32 `json:"version,omitempty"`   // key version used (or asked for); 0 = latest/unknown
+	ADSHA256 string `json:"ad_sha256,omitempty"` // hex SHA-256 of the associated data, if any
+}
+
+// appendAudit stores one batch (JSON lines) as the next AUDIT message.
+// id is its Nats-Msg-Id, so that a retried batch is stored once.
+func (s *Store) appendAudit(ctx context.Context, id string, body []byte) (uint64, error) {
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
+	if s.chains.readOnly {
+		return 0, ErrReadOnly
+	}
+	msg := nats.NewMsg(auditSubject)
+	msg.Data = body
+	msg.Header.Set(TypeHeader, TypeAuditBatch)
+	ack, err := s.chains.audit.publish(ctx, s.js, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(auditStream))
+	if err != nil {
+		return 0, fmt.Errorf("ledger: append audit batch: %w", s.mapErr(err))
+	}
+	if !ack.Duplicate {
+		if err := s.chains.auditBlocks.sync(); err != nil {
+			return 0, fmt.Errorf("ledger: append audit batch: %w", err)
+		}
+	}
+	return ack.Sequence, nil
+}
+
+// AuditRecords calls fn for every record in AUDIT messages [from, to]
+// (to 0 = the head when called), in order, with the sequence of the
+// message that holds it.
+func (s *Store) AuditRecords(ctx context.Context, from, to uint64, fn func(seq uint64, r AuditRecord) error) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	if to == 0 {
+		info, err := s.audit.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("ledger: audit records: %w", s.mapErr(err))
+		}
+		to = info.State.LastSeq
+	}
+	return scanStream(ctx, s.audit, auditStream, from, to, func(m RawMessage) error {
+		return eachLine(m.Body, func(line []byte) error {
+			var r AuditRecord
+			if err := json.Unmarshal(line, &r); err != nil {
+				return fmt.Errorf("%w: AUDIT seq %d: %w", ErrMalformed, m.Seq, err)
+			}
+			return fn(m.Seq, r)
+		})
+	})
+}
+
+// eachLine calls fn for every line of body (with its '\n'), the split
+// the chain's body digest uses.
+func eachLine(body []byte, fn func([]byte) error) error {
+	for len(body) > 0 {
+		n := bytes.IndexByte(body, '\n') + 1
+		if n == 0 {
+			n = len(body)
+		}
+		if err := fn(body[:n]); err != nil {
+			return err
+		}
+		body = body[n:]
+	}
+	return nil
+}

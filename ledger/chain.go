@@ -1,0 +1,298 @@
+// Hash chain over the LEDGER and AUDIT streams.
+//
+// Summary: every message of LEDGER and of AUDIT is a link of its stream's
+// hash chain, in stream order. The Store serialises the appends to one
+// stream (chainHead.mu), so that it knows chain_{n-1} when it publishes
+// message n; it sends it, in hex, in the Kmsledger-Prev header, and
+// publishes with an expected last stream sequence of n-1, so a message
+// is only stored where its Prev header says. Signed checkpoints
+// (checkpoint.go) bind the chain values to a key sealed under the HSM.
+//
+//	chain_0    = 32 zero bytes
+//	chain_n    = SHA-256(chain_{n-1} ‖ leaf_n)
+//	leaf_n     = SHA-256(uint64be(seq) ‖ subject ‖ 0x00 ‖ type ‖ 0x00 ‖ msgid ‖ 0x00 ‖ body_digest)
+//	body_digest = SHA-256(SHA-256(line_1) ‖ … ‖ SHA-256(line_k))
+//
+// type is the Kmsledger-Type header, msgid the Nats-Msg-Id header (""
+// when absent). The lines of a body are its bytes split after every
+// '\n' (a last line without '\n' counts; an empty body has no lines), so
+// that the concatenated lines are the body. A LEDGER body (a JSON
+// envelope) is one line; an AUDIT body is one JSON record per line.
+//
+// The leaf indirection lets an export leave an event out and give only its
+// leaf, and an AUDIT batch disclose some of its records and only the
+// digests of the others, while the chain still links everything to the
+// signed checkpoints (see chain_export.go).
+//
+// The Prev header is a hint, not an input of the hash: it lets a verifier
+// name the first bad sequence. The verifier checks it on every message
+// (except those written before the chain existed, which have none).
+//
+// References: FIPS 180-4 (SHA-256); the construction is a plain hash chain
+// (a linear Merkle–Damgård of message digests), as in RFC 6962 §2.1's leaf
+// hashes but without a tree.
+
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PrevHeader carries chain_{n-1}, 64 lower-case hex digits, on every
+// LEDGER and AUDIT message appended by a Store.
+const PrevHeader = "Kmsledger-Prev"
+
+// Sum is a SHA-256 value of the hash chain.
+type Sum [sha256.Size]byte
+
+// String returns s in lower-case hex.
+func (s Sum) String() string { return hex.EncodeToString(s[:]) }
+
+// parseSum decodes 64 hex digits. Upper-case digits are refused, so that
+// a Sum has exactly one text form.
+func parseSum(h string) (Sum, bool) {
+	var s Sum
+	if len(h) != 2*len(s) || h != string(bytes.ToLower([]byte(h))) {
+		return s, false
+	}
+	_, err := hex.Decode(s[:], []byte(h))
+	return s, err == nil
+}
+
+// bodyDigest is SHA-256 over the SHA-256 of every line of body.
+func bodyDigest(body []byte) Sum {
+	outer := sha256.New()
+	eachLine(body, func(line []byte) error {
+		d := sha256.Sum256(line)
+		outer.Write(d[:])
+		return nil
+	})
+	var s Sum
+	outer.Sum(s[:0])
+	return s
+}
+
+// leafHash is leaf_n of a message.
+func leafHash(seq uint64, subject, typ, msgID string, digest Sum) Sum {
+	h := sha256.New()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	h.Write(b[:])
+	for _, s := range []string{subject, typ, msgID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(digest[:])
+	var s Sum
+	h.Sum(s[:0])
+	return s
+}
+
+// chainNext is chain_n from chain_{n-1} and leaf_n.
+func chainNext(prev, leaf Sum) Sum {
+	h := sha256.New()
+	h.Write(prev[:])
+	h.Write(leaf[:])
+	var s Sum
+	h.Sum(s[:0])
+	return s
+}
+
+// RawMessage is one stored LEDGER or AUDIT message with what the chain
+// covers.
+type RawMessage struct {
+	Stream  string
+	Seq     uint64
+	Subject string
+	Type    string // Kmsledger-Type header
+	MsgID   string // Nats-Msg-Id header
+	Prev    string // Kmsledger-Prev header; "" if absent
+	Body    []byte
+}
+
+// Leaf returns leaf_n of m.
+func (m *RawMessage) Leaf() Sum {
+	return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, bodyDigest(m.Body))
+}
+
+// rawFrom converts a stored message.
+func rawFrom(stream string, m *jetstream.RawStreamMsg) RawMessage {
+	return RawMessage{
+		Stream: stream, Seq: m.Sequence, Subject: m.Subject, Body: m.Data,
+		Type: m.Header.Get(TypeHeader), MsgID: m.Header.Get(nats.MsgIdHdr), Prev: m.Header.Get(PrevHeader),
+	}
+}
+
+// chainHead is the running chain of one stream. Its mutex serialises the
+// appends to the stream: compute, publish and ack happen under it.
+type chainHead struct {
+	name   string
+	stream jetstream.Stream
+	log    *slog.Logger
+
+	notify chan<- struct{} // told (without blocking) after every append; may be nil
+
+	mu    sync.Mutex
+	seq   uint64 // last sequence of the stream
+	sum   Sum    // chain_seq
+	stale bool   // a publish may or may not have been stored: reload first
+}
+
+// load sets the head from the stream: the last message's Prev header and
+// leaf give its chain value. A stream whose last message has no valid
+// Prev header (written before the chain existed) is hashed from the
+// start.
+func (c *chainHead) load(ctx context.Context) error {
+	info, err := c.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: %s chain head: %w", c.name, err)
+	}
+	last := info.State.LastSeq
+	if last == 0 {
+		c.seq, c.sum, c.stale = 0, Sum{}, false
+		return nil
+	}
+	m, err := c.stream.GetMsg(ctx, last)
+	if err != nil {
+		return fmt.Errorf("ledger: %s chain head at %d: %w", c.name, last, err)
+	}
+	raw := rawFrom(c.name, m)
+	if prev, ok := parseSum(raw.Prev); ok {
+		c.seq, c.sum, c.stale = last, chainNext(prev, raw.Leaf()), false
+		return nil
+	}
+	c.log.Info("ledger: hashing a stream written before the hash chain", "stream", c.name, "messages", last)
+	sum := Sum{}
+	err = scanStream(ctx, c.stream, c.name, 1, last, func(m RawMessage) error {
+		sum = chainNext(sum, m.Leaf())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.seq, c.sum, c.stale = last, sum, false
+	return nil
+}
+
+// head returns the last sequence and its chain value.
+func (c *chainHead) head() (uint64, Sum) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq, c.sum
+}
+
+// publish appends msg as the next link: it sets the Prev header and
+// expects the stream's last sequence to be the head's.
+func (c *chainHead) publish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.publishLocked(ctx, js, msg, true, opts...)
+}
+
+// publishLocked is publish with c.mu held.
+//
+// A "wrong last sequence" error is either the caller's own expectation
+// or the head's; if the stream moved (something else wrote to it, or an
+// earlier publish whose outcome was unknown was stored) the head is
+// reloaded and, if retry, the publish tried once more. An error that is not a
+// JetStream API error leaves the outcome unknown, so the head is reloaded
+// before the next publish.
+func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, retry bool, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	for attempt := 0; ; attempt++ {
+		if c.stale {
+			if err := c.load(ctx); err != nil {
+				return nil, err
+			}
+		}
+		msg.Header.Set(PrevHeader, c.sum.String())
+		o := append(opts[:len(opts):len(opts)], jetstream.WithExpectLastSequence(c.seq))
+		ack, err := js.PublishMsg(ctx, msg, o...)
+		if err != nil {
+			var apiErr *jetstream.APIError
+			switch {
+			case isWrongLastSeq(err) && attempt == 0:
+				info, ierr := c.stream.Info(ctx)
+				if ierr != nil {
+					c.stale = true
+					return nil, err
+				}
+				if info.State.LastSeq != c.seq {
+					c.log.Warn("ledger: stream moved under the chain head; reloading", "stream", c.name,
+						"head", c.seq, "last", info.State.LastSeq)
+					c.stale = true
+					if retry {
+						continue
+					}
+				}
+			case !errors.As(err, &apiErr):
+				c.stale = true
+			}
+			return nil, err
+		}
+		if ack.Duplicate {
+			return ack, nil
+		}
+		if ack.Sequence != c.seq+1 {
+			// Cannot happen with the expectation above; never chain past it.
+			c.stale = true
+			return nil, fmt.Errorf("ledger: %s: stored at %d, chain head at %d", c.name, ack.Sequence, c.seq)
+		}
+		raw := RawMessage{Seq: ack.Sequence, Subject: msg.Subject, Type: msg.Header.Get(TypeHeader),
+			MsgID: msg.Header.Get(nats.MsgIdHdr), Body: msg.Data}
+		c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
+		if c.notify != nil {
+			select {
+			case c.notify <- struct{}{}:
+			default:
+			}
+		}
+		return ack, nil
+	}
+}
+
+// scanStream calls fn for every message of stream with a sequence in
+// [from, to], in order. A message that cannot be read (missing, or
+// refused by the store) stops the scan with an error naming its
+// sequence. It reads message by message with direct gets, so that a
+// missing sequence is reported, never skipped.
+func scanStream(ctx context.Context, stream jetstream.Stream, name string, from, to uint64, fn func(RawMessage) error) error {
+	for seq := max(from, 1); seq <= to; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			return &ReadError{Stream: name, Seq: seq, Err: err}
+		}
+		if m.Sequence != seq {
+			return &ReadError{Stream: name, Seq: seq, Err: fmt.Errorf("store answered with seq %d", m.Sequence)}
+		}
+		if err := fn(rawFrom(name, m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadError reports a LEDGER or AUDIT message that could not be read.
+type ReadError struct {
+	Stream string
+	Seq    uint64
+	Err    error
+}
+
+// Error implements error.
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("ledger: read %s seq %d: %v", e.Stream, e.Seq, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ReadError) Unwrap() error { return e.Err }

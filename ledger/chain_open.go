@@ -1,0 +1,106 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrReadOnly reports an append to a Store opened with Config.ReadOnly.
+var ErrReadOnly = errors.New("ledger: store opened read-only")
+
+// chains holds the hash chains of LEDGER and AUDIT and what checkpoints
+// need (checkpoint.go).
+type chains struct {
+	dir      string // Config.Dir; the checkpoint witness lives here
+	readOnly bool
+	ledger   *chainHead
+	audit    *chainHead
+
+	auditBlocks *blockWatch // new AUDIT block files -> fsync of their directory
+
+	appended chan struct{}  // an append happened (for the Checkpointer)
+	last     lastCheckpoint // under ledger.mu
+}
+
+// checkBeforeStart checks, for a read-only Open, the message blocks of
+// LEDGER and AUDIT before the server recovers them (see checkBlocks).
+func checkBeforeStart(cfg Config) error {
+	if !cfg.ReadOnly {
+		return nil
+	}
+	for _, stream := range []string{ledgerStream, auditStream} {
+		if err := checkBlocks(cfg.Dir, stream); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openStreams creates or updates LEDGER, SECRETS and AUDIT (or, read-only,
+// finds them) and loads the chain heads.
+func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
+	s.chains = &chains{dir: cfg.Dir, readOnly: cfg.ReadOnly, appended: make(chan struct{}, 1)}
+	open := func(c jetstream.StreamConfig) (jetstream.Stream, error) {
+		if cfg.ReadOnly {
+			st, err := s.js.Stream(ctx, c.Name)
+			if err != nil {
+				return nil, fmt.Errorf("ledger: open: stream %s: %w", c.Name, err)
+			}
+			return st, nil
+		}
+		st, err := s.js.CreateOrUpdateStream(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: open: stream %s: %w", c.Name, err)
+		}
+		return st, nil
+	}
+	if s.ledger, err = open(ledgerConfig()); err != nil {
+		return err
+	}
+	if s.secrets, err = open(secretsConfig()); err != nil {
+		return err
+	}
+	if s.audit, err = open(auditConfig()); err != nil {
+		return err
+	}
+	if s.chains.auditBlocks, err = newBlockWatch(cfg.Dir, auditStream); err != nil {
+		return err
+	}
+	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended}
+	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended}
+	if cfg.ReadOnly {
+		return nil
+	}
+	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
+		if err := c.load(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishLedger appends msg to LEDGER as the next link of its chain.
+func (s *Store) publishLedger(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if s.chains.readOnly {
+		return nil, ErrReadOnly
+	}
+	return s.chains.ledger.publish(ctx, s.js, msg, opts...)
+}
+
+// ChainHead returns the last sequence of LEDGER (stream "LEDGER") or
+// AUDIT ("AUDIT") and its chain value, as this Store appended them.
+func (s *Store) ChainHead(stream string) (uint64, Sum, error) {
+	switch stream {
+	case ledgerStream:
+		seq, sum := s.chains.ledger.head()
+		return seq, sum, nil
+	case auditStream:
+		seq, sum := s.chains.audit.head()
+		return seq, sum, nil
+	}
+	return 0, Sum{}, fmt.Errorf("ledger: chain head of %q: %w", stream, ErrInvalid)
+}
