@@ -1,14 +1,17 @@
 #!/bin/sh
 # Runs every package of this interoperability module, among them the kms-go
 # SDK tests against a freshly built `kmsledger server --dev` and the
-# end-to-end test with the real MinIO server and mc (package ./minio). The pinned MinIO and mc
-# are built once by .ci/minio-bins.sh and cached beside the Go build cache;
-# set KMSLEDGER_MINIO_BIN and KMSLEDGER_MC_BIN to use other binaries.
+# end-to-end tests with the real MinIO server, mc and KES (package ./minio).
+# The pinned MinIO, mc and KES are built once by .ci/minio-bins.sh and cached
+# beside the Go build cache; set KMSLEDGER_MINIO_BIN, KMSLEDGER_MC_BIN and
+# KMSLEDGER_KES_BIN to use other binaries.
 # Extra arguments go to `go test`, e.g. -run TestMinIO.
 set -eu
 cd "$(dirname "$0")"
-if [ -z "${KMSLEDGER_MINIO_BIN:-}" ] || [ -z "${KMSLEDGER_MC_BIN:-}" ]; then
+if [ -z "${KMSLEDGER_MINIO_BIN:-}" ] || [ -z "${KMSLEDGER_MC_BIN:-}" ] || [ -z "${KMSLEDGER_KES_BIN:-}" ]; then
 	bins=$(../../.ci/minio-bins.sh)
-	export KMSLEDGER_MINIO_BIN="$bins/minio" KMSLEDGER_MC_BIN="$bins/mc"
+	export KMSLEDGER_MINIO_BIN="${KMSLEDGER_MINIO_BIN:-$bins/minio}" \
+		KMSLEDGER_MC_BIN="${KMSLEDGER_MC_BIN:-$bins/mc}" \
+		KMSLEDGER_KES_BIN="${KMSLEDGER_KES_BIN:-$bins/kes}"
 fi
 exec go test -count=1 -timeout 15m -v "$@" ./...
