@@ -37,6 +37,7 @@ func migrateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would happen; write nothing"},
 			&cli.BoolFlag{Name: "merge", Usage: "skip keys that exist with other material"},
 			&cli.BoolFlag{Name: "force", Usage: "import keys that exist with other material as their new latest version"},
+			&cli.BoolFlag{Name: "no-policies", Usage: "do not import the config's policies and identities"},
 		}, connFlags()...),
 		Action: migrateAction,
 	}
@@ -114,6 +115,14 @@ func migrateAction(c *cli.Context) error {
 	stopProgress := progress(m.log, &m.stats, len(todo), start)
 	err = m.run(ctx, todo)
 	stopProgress()
+	if err == nil && !c.Bool("no-policies") {
+		ps, perr := m.migratePolicies(ctx, cfg)
+		if perr != nil {
+			return fmt.Errorf("policies: %w", perr)
+		}
+		fmt.Fprintf(m.out, "%spolicies and identities: %d policies imported, %d identities imported, %d unchanged, %d policies with unmappable rules\n",
+			dryRunPrefix(m.dryRun), ps.policies, ps.identities, ps.unchanged, ps.unmappable)
+	}
 	elapsed := time.Since(start)
 	rate := float64(m.stats.imported.Load()+m.stats.unchanged.Load()+m.stats.replaced.Load()) / elapsed.Seconds()
 	fmt.Fprintf(m.out, "%s%s from %s %s into enclave %s in %s (%.0f keys/s)\n", dryRunPrefix(m.dryRun), &m.stats,

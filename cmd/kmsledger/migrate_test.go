@@ -124,12 +124,24 @@ func TestMigrateKESVectors(t *testing.T) {
 		// Idempotent: a second run changes nothing.
 		head := ledgerHead(t, m)
 		out, _, err = m.migrate("--from", cfg, "-e", enclave)
-		if err != nil || !strings.Contains(out, fmt.Sprintf("imported 0, unchanged %d,", len(files))) {
+		if err != nil || !strings.Contains(out, fmt.Sprintf("imported 0, unchanged %d,", len(files))) ||
+			!strings.Contains(out, "0 policies imported, 0 identities imported, 2 unchanged") {
 			t.Fatalf("second migrate %s: %v %q", dir, err, out)
 		}
 		if h := ledgerHead(t, m); h != head {
 			t.Fatal("second migrate changed the keys")
 		}
+	}
+	// The KES policy and its identity came along: the same client keeps
+	// the same rights.
+	pol, err := m.c.GetPolicy(ctx, "kes-current", "minio")
+	if err != nil || len(pol.Allow["KEY:GENERATE"]) == 0 || len(pol.Allow["KEY:DECRYPT"]) == 0 || len(pol.Allow["KEY:CREATE"]) == 0 {
+		t.Fatalf("migrated policy = %+v, %v", pol, err)
+	}
+	kesID, _ := kesIdentity(strings.Repeat("ab", 32))
+	id, err := m.c.GetIdentity(ctx, "kes-current", kesID)
+	if err != nil || id.Policy != "minio" || id.Privilege != 3 {
+		t.Fatalf("migrated identity = %+v, %v; want a User with policy minio", id, err)
 	}
 	// Provenance.
 	info, err := m.c.KeyInfo(ctx, "kes-current", "minio-default-key")

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"maps"
+	"reflect"
+	"slices"
+
+	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/migrate"
+)
+
+// policyStats counts what the policy part of a migration did.
+type policyStats struct {
+	policies, identities, unchanged, unmappable int
+}
+
+// kesIdentity turns a KES identity (hex SHA-256 of the certificate's
+// public key) into the kmsledger identity of the same key; ok is false
+// for placeholders such as "disabled" or "${ADMIN}" left unset.
+func kesIdentity(hexID string) (string, bool) {
+	b, err := hex.DecodeString(hexID)
+	if err != nil || len(b) != 32 {
+		return "", false
+	}
+	return "h1:" + base64.RawURLEncoding.EncodeToString(b), true
+}
+
+// migratePolicies imports the policies of a KES config, and its
+// identities with their policy assignments (the admin becomes an Admin of
+// the enclave), so the same clients keep the same rights. Policies and
+// identities that already hold what KES says are left alone, so a re-run
+// appends nothing.
+func (m *migration) migratePolicies(ctx context.Context, cfg *migrate.Config) (policyStats, error) {
+	var st policyStats
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		p := cfg.Policies[name]
+		pname, err := migrate.MapName(name)
+		if err != nil {
+			return st, err
+		}
+		allow, deny, err := api.KESPolicyRules(p.Allow, p.Deny)
+		if err != nil {
+			// Report and go on: the identities lose exactly these rights.
+			st.unmappable++
+			m.say("policy %q: %v", name, err)
+		}
+		want := &wire.CreatePolicyRequest{Name: pname, Allow: allow, Deny: deny}
+		if m.dryRun {
+			m.say("would import policy %s", pname)
+		} else if changed, err := m.putPolicy(ctx, want); err != nil {
+			return st, err
+		} else if changed {
+			st.policies++
+		} else {
+			st.unchanged++
+		}
+		for _, hexID := range p.Identities {
+			id, ok := kesIdentity(hexID)
+			if !ok {
+				m.say("policy %q: identity %q is not a KES identity: skipped", name, hexID)
+				continue
+			}
+			if err := m.putIdentity(ctx, &st, id, "User", pname); err != nil {
+				return st, err
+			}
+		}
+	}
+	if id, ok := kesIdentity(cfg.Admin); ok {
+		if err := m.putIdentity(ctx, &st, id, "Admin", ""); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// putPolicy creates the policy unless an equal one exists.
+func (m *migration) putPolicy(ctx context.Context, want *wire.CreatePolicyRequest) (bool, error) {
+	have, err := m.kc.GetPolicy(ctx, m.enclave, want.Name)
+	switch {
+	case err == nil && equalRules(have.Allow, want.Allow) && equalRules(have.Deny, want.Deny):
+		return false, nil
+	case err != nil && !errors.Is(err, client.ErrPolicyNotFound):
+		return false, err
+	}
+	return true, m.kc.CreatePolicy(ctx, m.enclave, want)
+}
+
+func equalRules(a, b map[string][]string) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// putIdentity creates the identity (and assigns policy) unless it is
+// there with that privilege and policy already.
+func (m *migration) putIdentity(ctx context.Context, st *policyStats, id, privilege, policy string) error {
+	if m.dryRun {
+		m.say("would import identity %s (%s, policy %q)", id, privilege, policy)
+		return nil
+	}
+	have, err := m.kc.GetIdentity(ctx, m.enclave, id)
+	switch {
+	case err == nil && wire.PrivilegeName(have.Privilege) == privilege && have.Policy == policy:
+		st.unchanged++
+		return nil
+	case err != nil && !errors.Is(err, client.ErrIdentityNotFound):
+		return err
+	}
+	if err != nil || wire.PrivilegeName(have.Privilege) != privilege {
+		if err := m.kc.CreateIdentity(ctx, m.enclave, &wire.CreateIdentityRequest{Identity: id, Privilege: privilege}); err != nil {
+			return err
+		}
+	}
+	if policy != "" {
+		if err := m.kc.AssignPolicy(ctx, m.enclave, id, policy); err != nil {
+			return err
+		}
+	}
+	st.identities++
+	return nil
+}
