@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"sync"
@@ -89,7 +90,7 @@ func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	if err := s.h.AddHSM(ctx, identityOf(r), s.cfg.HSMs[i]); err != nil {
-		writeError(w, r, s.log, err)
+		writeError(w, r, s.log, hsmStatus(err))
 		return
 	}
 	writeBody(w, "application/json", []byte("{}"))
@@ -103,10 +104,23 @@ func (s *Server) handleHSMRemove(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	if err := s.h.RemoveHSM(ctx, identityOf(r), r.PathValue("name")); err != nil {
-		writeError(w, r, s.log, err)
+		writeError(w, r, s.log, hsmStatus(err))
 		return
 	}
 	writeBody(w, "application/json", []byte("{}"))
+}
+
+// hsmStatus gives the refusals of add-hsm and rm-hsm their status and
+// text (409 already sealed / last HSM, 404 unknown name); other errors
+// are left to writeError.
+func hsmStatus(err error) error {
+	switch {
+	case errors.Is(err, commands.ErrLastHSM), errors.Is(err, commands.ErrHSMExists):
+		return &statusError{http.StatusConflict, clientText(err)}
+	case errors.Is(err, commands.ErrHSMNotFound):
+		return &statusError{http.StatusNotFound, clientText(err)}
+	}
+	return err
 }
 
 // hsmHealth checks the configured HSMs now and then. An HSM outage after

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +14,10 @@ import (
 )
 
 // Config is the server configuration file (`kmsledger server --config
-// FILE`), YAML with `version: v1`. ${NAME} is replaced by the environment
-// variable NAME before parsing; a missing variable is an error. Flags and
-// KMSLEDGER_* variables override the file.
+// FILE`), YAML with `version: v1`. ${NAME} in a value is replaced by the
+// environment variable NAME after parsing, so the variable is taken
+// verbatim (a PIN may hold '#' or ': '); a missing variable is an error.
+// Flags and KMSLEDGER_* variables override the file.
 type Config struct {
 	Version string `yaml:"version"`
 	Address string `yaml:"address"`
@@ -77,22 +79,31 @@ type MinKMSConfig struct {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// expandEnv replaces ${NAME} with the value of NAME; a missing variable
-// is an error naming it (an empty value is allowed).
-func expandEnv(s string, getenv func(string) (string, bool)) (string, error) {
-	var missing []string
-	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
-		name := envRef.FindStringSubmatch(m)[1]
-		v, ok := getenv(name)
-		if !ok {
-			missing = append(missing, name)
+// expandEnv replaces ${NAME} with the value of NAME in every scalar of
+// the YAML tree n (not in comments), recording missing variables (an
+// empty value is allowed). An expanded plain scalar is resolved again, so
+// `slot: ${SLOT}` is still a number, except that it is never null.
+func expandEnv(n *yaml.Node, getenv func(string) (string, bool), missing *[]string) {
+	if n.Kind == yaml.ScalarNode && envRef.MatchString(n.Value) {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v, ok := getenv(name)
+			if !ok {
+				*missing = append(*missing, name)
+			}
+			return v
+		})
+		if n.Style == 0 {
+			n.Tag = "" // resolved again: a number or boolean stays one
+			switch n.Value {
+			case "", "~", "null", "Null", "NULL":
+				n.Tag = "!!str" // but a PIN "null" is not empty
+			}
 		}
-		return v
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("config: environment variable %s is not set", strings.Join(missing, ", "))
 	}
-	return out, nil
+	for _, c := range n.Content {
+		expandEnv(c, getenv, missing)
+	}
 }
 
 // ReadConfig parses a configuration file.
@@ -101,12 +112,25 @@ func ReadConfig(r io.Reader, getenv func(string) (string, bool)) (*Config, error
 	if err != nil {
 		return nil, err
 	}
-	s, err := expandEnv(string(b), getenv)
-	if err != nil {
-		return nil, err
+	// Parse, expand the values, and encode again (the encoder quotes what
+	// needs quoting) to decode with unknown fields refused.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var missing []string
+	expandEnv(&doc, getenv, &missing)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config: environment variable %s is not set", strings.Join(missing, ", "))
 	}
 	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(s))
+	if doc.Kind == 0 {
+		return &c, c.Validate()
+	}
+	if b, err = yaml.Marshal(&doc); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)

@@ -2,23 +2,23 @@ package main
 
 import (
 	"context"
-
-	"github.com/urfave/cli/v2"
-
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/kmsledger/kmsledger/ledger"
-	"github.com/kmsledger/kmsledger/projections"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm/pkcs11"
 	"github.com/kmsledger/kmsledger/hsm/remotekms"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
 )
 
 // openedHSMs are the configured HSMs that could be opened.
@@ -118,22 +118,32 @@ func loadServerConfig(file, hsmKey string) (*Config, error) {
 	return conf, conf.Validate()
 }
 
-// identityFromConfig prints the root API key and identity the server
-// uses with this configuration: derived from the first software HSM key,
-// or else unsealed from the (stopped) node's ledger.
+// identityFromConfig returns the root API key and identity the server
+// uses with this configuration. A first software HSM key derives them;
+// that is the root of a new ledger. An initialised ledger says which root
+// it has (it may have been initialised by another HSM, whose random root
+// key is sealed in it), so the (stopped) node's ledger is read, read-only,
+// whenever it exists; while a server holds it, a derived root is
+// returned unchecked and any other is refused.
 func identityFromConfig(ctx context.Context, conf *Config, dir string) (key, id string, err error) {
 	if len(conf.HSM) == 0 {
 		return "", "", errors.New("the configuration has no HSM")
 	}
+	if dir == "" {
+		dir = conf.Dir
+	}
+	var derivedKey, derivedID string
 	if s := conf.HSM[0].Soft; s != nil {
 		k, err := softkey.Parse(s.Key)
 		if err != nil {
 			return "", "", err
 		}
-		return rootAPIKey(k)
-	}
-	if dir == "" {
-		dir = conf.Dir
+		if derivedKey, derivedID, err = rootAPIKey(k); err != nil {
+			return "", "", err
+		}
+		if _, err := os.Stat(filepath.Join(dir, "jetstream")); dir == "" || err != nil {
+			return derivedKey, derivedID, nil // no ledger yet
+		}
 	}
 	if dir == "" {
 		return "", "", errors.New("no data dir: give DIR or dir: in the config")
@@ -144,7 +154,10 @@ func identityFromConfig(ctx context.Context, conf *Config, dir string) (key, id 
 	if len(hsms.list) == 0 {
 		return "", "", errors.Join(errs...)
 	}
-	store, err := ledger.Open(ctx, ledger.Config{Dir: dir, Logger: log})
+	store, err := ledger.Open(ctx, ledger.Config{Dir: dir, Logger: log, ReadOnly: true})
+	if errors.Is(err, ledger.ErrLocked) && derivedKey != "" {
+		return derivedKey, derivedID, nil
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("open %s (is the server running? stop it first): %w", dir, err)
 	}
@@ -156,21 +169,23 @@ func identityFromConfig(ctx context.Context, conf *Config, dir string) (key, id 
 	defer proj.Close()
 	var initialized bool
 	proj.View(func(s *projections.State) { initialized = s.Initialized })
-	if !initialized {
+	switch {
+	case !initialized && derivedKey != "":
+		return derivedKey, derivedID, nil
+	case !initialized:
 		return "", "", fmt.Errorf("%s holds no initialised ledger", dir)
 	}
 	rek, u, err := commands.Unseal(ctx, store, proj, hsms.list, commands.InitParams{})
 	if err != nil {
 		return "", "", err
 	}
-	key, err = commands.RootKey(rek, u.Init)
-	if err != nil {
-		return "", "", err
+	if key, err = commands.RootKey(rek, u.Init); err != nil || key != "" {
+		return key, u.Init.RootIdentity, err
 	}
-	if key == "" {
-		return "", "", errors.New("the root API key of this ledger is derived from a software HSM key that is not the first HSM of this configuration")
+	if derivedID == u.Init.RootIdentity {
+		return derivedKey, derivedID, nil
 	}
-	return key, u.Init.RootIdentity, nil
+	return "", "", errors.New("the root API key of this ledger is derived from a software HSM key that is not the first HSM of this configuration")
 }
 
 func hsmInitCommand() *cli.Command {
