@@ -27,6 +27,7 @@ type call struct {
 	cmd      wire.Command
 	resource string                                     // what authorize matches patterns against
 	run      func(ctx context.Context) (message, error) // nil message for writes
+	msg      message                                    // the decoded request, for the audit record (audit_kms.go)
 }
 
 // handleKMS serves POST /v1/kms[/{enclave}]: it decodes every frame,
@@ -67,6 +68,7 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	auditCalls(r.Context(), calls)
 	s.proj.View(func(st *projections.State) {
 		for _, c := range calls {
 			if err = authorize(st, req.identity, req.enclave, c.cmd, c.resource); err != nil {
@@ -79,12 +81,13 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	replies := make([]wire.Frame, 0, len(calls))
-	for _, c := range calls {
+	for i, c := range calls {
 		m, err := c.run(ctx)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
+		auditReply(r.Context(), i, m)
 		if m != nil {
 			replies = append(replies, wire.Frame{Cmd: c.cmd, Body: m.MarshalProto()})
 		}
@@ -146,6 +149,7 @@ func (s *Server) decode(req request, f wire.Frame) (call, error) {
 		return c, badRequest("malformed %s message: %s", f.Cmd, clientText(err))
 	}
 	c.resource, c.run = s.bind(req, f.Cmd, m)
+	c.msg = m
 	return c, nil
 }
 

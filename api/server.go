@@ -15,6 +15,7 @@ import (
 
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
@@ -45,6 +46,9 @@ type Config struct {
 	// KESEnclave, if set, serves the KES HTTP API (api/kes.go) on the same
 	// listener, with KES clients authorised in this enclave.
 	KESEnclave string
+	// Audit, if set, records every request in the AUDIT stream (audit.go);
+	// nil turns auditing off.
+	Audit *ledger.Auditor
 }
 
 // Server serves the kms API over HTTPS with client certificates.
@@ -127,7 +131,7 @@ func (s *Server) Routes() http.Handler {
 	if s.cfg.KESEnclave != "" {
 		s.kesRoutes(mux)
 	}
-	return mux
+	return s.withAudit(mux) // one audit record per request, whatever the route (audit.go)
 }
 
 // handleVersionNoAuth serves GET /version: protobuf when the client asks

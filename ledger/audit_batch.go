@@ -140,6 +140,9 @@ func (a *Auditor) Record(ctx context.Context, r *AuditRecord) error {
 	}
 }
 
+// Sync reports whether Record waits until its record is stored.
+func (a *Auditor) Sync() bool { return a.cfg.Sync }
+
 // Close stores what is buffered and stops the Auditor; later Records fail
 // with ErrClosed. It returns the error of the last failed store, if any.
 // Close is idempotent.

@@ -1,0 +1,253 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/hsm/softkey"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// auditStack is a stack whose server audits every request and whose
+// ledger is checkpointed, as the kmsledger server runs it.
+type auditStack struct {
+	*stack
+	auditor *ledger.Auditor
+	keys    map[string]ed25519.PublicKey // the checkpoint signing key
+}
+
+// startAuditStack starts a node on a fresh data dir with auditing cfg.
+func startAuditStack(t testing.TB, cfg ledger.AuditConfig) *auditStack {
+	t.Helper()
+	hsmKey, err := softkey.Generate(rand.Reader)
+	mustOK(t, err)
+	hk, err := softkey.Parse(hsmKey)
+	mustOK(t, err)
+	seed := hk.DeriveSeed("kmsledger/root-api-key/v1")
+	rootKey := "k1:" + base64.RawURLEncoding.EncodeToString(seed)
+	rootID := identityOf(t, rootKey)
+	dir := t.TempDir()
+
+	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
+	mustOK(t, err)
+	rek, _, _, err := commands.Bootstrap(ctx, store, hk, rootID, "AES256")
+	mustOK(t, err)
+	proj, err := projections.Open(ctx, store, rek, nil)
+	mustOK(t, err)
+	signer, err := commands.SigningKey(ctx, store, proj, rek, rootID)
+	mustOK(t, err)
+	pub := signer.Public().(ed25519.PublicKey)
+	cp := store.StartCheckpoints(signer, ledger.CheckpointConfig{Events: 50})
+	a := store.NewAuditor(cfg)
+	h := commands.NewHandler(store, proj, rek, nil)
+	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: testCert, Version: "test", Audit: a})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	mustOK(t, err)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	roots := x509.NewCertPool()
+	roots.AddCert(testCert.Leaf)
+	s := &stack{t: t, dir: dir, hsmKey: hsmKey, addr: ln.Addr().String(), store: store, proj: proj, h: h,
+		rootKey: rootKey, rootID: rootID, roots: roots}
+	stopped := false
+	s.stop = func() { // the shutdown order of cmd/kmsledger: server, auditor, checkpoints, ledger
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		<-done
+		mustOK(t, a.Close())
+		mustOK(t, cp.Close())
+		proj.Close()
+		store.Close()
+	}
+	t.Cleanup(s.stop)
+	return &auditStack{stack: s, auditor: a, keys: map[string]ed25519.PublicKey{ledger.KeyID(pub): pub}}
+}
+
+// records returns every audit record stored so far.
+func (s *auditStack) records(t *testing.T) []ledger.AuditRecord {
+	t.Helper()
+	var out []ledger.AuditRecord
+	mustOK(t, s.store.AuditRecords(ctx, 1, 0, func(_ uint64, r ledger.AuditRecord) error {
+		out = append(out, r)
+		return nil
+	}))
+	return out
+}
+
+// TestAuditEveryRequest: successes, denials, failed decrypts, requests
+// without a certificate, bad requests and unknown routes are each
+// recorded once, with the identity and the reason, and no record holds
+// associated data, a plaintext or a ciphertext.
+func TestAuditEveryRequest(t *testing.T) {
+	s := startAuditStack(t, ledger.AuditConfig{Sync: true})
+	root := s.client("")
+	userKey, userID := newIdentity(t)
+	user := s.client(userKey)
+	ad := []byte(`{"bucket":"audit-test/object"}`)
+	adHash := sha256.Sum256(ad)
+
+	mustOK(t, root.CreateEnclave(ctx, "e1"))
+	mustOK(t, root.CreateKey(ctx, "e1", "k1", "", false))
+	mustOK(t, root.CreateKey(ctx, "e1", "k1", "", true)) // version 2
+	mustOK(t, root.CreateIdentity(ctx, "e1", &wire.CreateIdentityRequest{Identity: userID}))
+	g, err := root.GenerateKey(ctx, "e1", "k1", 0, ad, 32)
+	mustOK(t, err)
+	if _, err := user.GenerateKey(ctx, "e1", "k1", 0, ad, 32); !errors.Is(err, client.ErrPermission) {
+		t.Fatalf("user GenerateKey err = %v, want access denied", err)
+	}
+	if _, err := root.Decrypt(ctx, "e1", "k1", 0, g.Ciphertext, []byte("other ad")); err == nil {
+		t.Fatal("Decrypt with the wrong associated data err = nil")
+	}
+	if status, _ := s.post(t, "e1", nil, false); status != http.StatusForbidden {
+		t.Fatalf("request without a certificate: status %d, want 403", status)
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.roots}}}).Get("https://" + s.addr + "/no/such/route")
+	mustOK(t, err)
+	resp.Body.Close()
+
+	recs := s.records(t)
+	find := func(what string, ok func(r ledger.AuditRecord) bool) ledger.AuditRecord {
+		t.Helper()
+		i := slices.IndexFunc(recs, ok)
+		if i < 0 {
+			t.Fatalf("no audit record for %s in %d records", what, len(recs))
+		}
+		return recs[i]
+	}
+	isGen := func(r ledger.AuditRecord) bool { return len(r.Items) == 1 && r.Items[0].Command == "KEY:GENERATE" }
+	ok := find("the GenerateKey", func(r ledger.AuditRecord) bool { return isGen(r) && r.Status == 200 })
+	want := ledger.AuditItem{Command: "KEY:GENERATE", Key: "k1", Version: 2, ADSHA256: hex.EncodeToString(adHash[:])}
+	if ok.Identity != s.rootID || ok.Enclave != "e1" || ok.Items[0] != want || ok.Route != "POST /v1/kms/{enclave}" || ok.Node == "" || ok.Client == "" {
+		t.Errorf("GenerateKey record = %+v, want root, enclave e1, item %+v", ok, want)
+	}
+	denied := find("the denied GenerateKey", func(r ledger.AuditRecord) bool { return isGen(r) && r.Status == 403 })
+	if denied.Identity != userID || !strings.Contains(denied.Error, "access denied") || denied.Items[0].Key != "k1" {
+		t.Errorf("denied record = %+v, want the user's identity and access denied", denied)
+	}
+	dec := find("the failed Decrypt", func(r ledger.AuditRecord) bool {
+		return len(r.Items) == 1 && r.Items[0].Command == "KEY:DECRYPT"
+	})
+	if dec.Identity != s.rootID || dec.Status != 400 || dec.Error != "invalid ciphertext" || dec.Items[0].Version != 2 {
+		t.Errorf("failed Decrypt record = %+v, want root, 400 invalid ciphertext, version 2 (from the ciphertext)", dec)
+	}
+	anon := find("the request without a certificate", func(r ledger.AuditRecord) bool { return r.Identity == "" && r.Status == 403 })
+	if anon.Path != "/v1/kms/e1" || !strings.Contains(anon.Error, "access denied") {
+		t.Errorf("anonymous record = %+v", anon)
+	}
+	find("the unknown route", func(r ledger.AuditRecord) bool {
+		return r.Path == "/no/such/route" && r.Status == 404 && r.Route == "" && r.Error == "404 page not found"
+	})
+
+	// Never the associated data, the data key or its ciphertext.
+	body := auditBodies(t, s.stack)
+	for what, b := range map[string][]byte{"associated data": ad, "plaintext": g.Plaintext, "ciphertext": g.Ciphertext,
+		"ciphertext (base64)": []byte(base64.StdEncoding.EncodeToString(g.Ciphertext))} {
+		if bytes.Contains(body, b) {
+			t.Errorf("AUDIT holds the %s", what)
+		}
+	}
+}
+
+// auditBodies returns an unfiltered export: every stored LEDGER event
+// and AUDIT record as stored.
+func auditBodies(t *testing.T, s *stack) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	_, records, err := s.store.Export(ctx, &b, ledger.ExportFilter{})
+	mustOK(t, err)
+	if records == 0 {
+		t.Fatal("the export holds no audit records")
+	}
+	return b.Bytes()
+}
+
+// TestAuditSyncFailsClosed: in sync mode a request whose record cannot be
+// stored is answered 503, not acknowledged unaudited.
+func TestAuditSyncFailsClosed(t *testing.T) {
+	s := startAuditStack(t, ledger.AuditConfig{Sync: true})
+	c := s.client("")
+	mustOK(t, c.CreateEnclave(ctx, "e1"))
+	mustOK(t, s.auditor.Close()) // records can no longer be stored
+	err := c.CreateKey(ctx, "e1", "k1", "", false)
+	var he *client.Error
+	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable || !strings.Contains(he.Message, "audit") {
+		t.Fatalf("CreateKey with a closed auditor err = %v, want 503 audit record could not be stored", err)
+	}
+}
+
+// TestProvableShredding: after an imported key is deleted, no file under
+// the data dir holds its bytes or its sealed blob; the ledger keeps the
+// deletion with the key's fingerprint, replay shows the key destroyed,
+// Decrypt says the key does not exist, and the chain still verifies.
+func TestProvableShredding(t *testing.T) {
+	s := startAuditStack(t, ledger.AuditConfig{Interval: time.Hour, Batch: 4})
+	c := s.client("")
+	material := []byte("kmsledger-shred-me-0123456789abc") // 32 known bytes
+	mustOK(t, c.CreateEnclave(ctx, "e1"))
+	mustOK(t, c.ImportKey(ctx, "e1", "imp", "AES256", material))
+	e, err := c.Encrypt(ctx, "e1", "imp", 0, []byte("secret"), nil)
+	mustOK(t, err)
+	sealed, err := s.store.GetSecret(ctx, ledger.SecretRef("e1", "imp", 1))
+	mustOK(t, err)
+	var fp string
+	s.proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Versions[1].Fingerprint })
+
+	mustOK(t, c.DeleteKey(ctx, "e1", "imp", 0, true))
+	if _, err := c.Decrypt(ctx, "e1", "imp", 0, e.Ciphertext, nil); !errors.Is(err, client.ErrKeyNotFound) {
+		t.Fatalf("Decrypt after deletion err = %v, want key does not exist", err)
+	}
+	s.stop()
+	scanDir(t, s.dir, map[string][]byte{"imported key": material, "sealed blob": sealed})
+
+	ro, err := ledger.Open(ctx, ledger.Config{Dir: s.dir, ReadOnly: true})
+	mustOK(t, err)
+	defer ro.Close()
+	rep, err := ro.Verify(ctx, ledger.VerifyOptions{Keys: s.keys})
+	if err != nil || rep.Checkpoints == 0 || rep.Ledger.SignedThrough != rep.Ledger.Last {
+		t.Fatalf("Verify after deletion = (%+v, %v), want a verified, fully signed history", rep, err)
+	}
+	proj, err := projections.Open(ctx, ro, nil, nil)
+	mustOK(t, err)
+	defer proj.Close()
+	proj.View(func(st *projections.State) {
+		e := st.Enclaves["e1"]
+		if e.Keys["imp"] != nil || e.Tombstones["imp"] == nil {
+			t.Errorf("replayed state: key %v, tombstone %v; want destroyed", e.Keys["imp"], e.Tombstones["imp"])
+		}
+	})
+	var deleted ledger.KeyDeleted
+	_, err = ro.Replay(ctx, 1, func(ev ledger.Event) error {
+		if ev.Type == ledger.TypeKeyDeleted {
+			return json.Unmarshal(ev.Payload, &deleted)
+		}
+		return nil
+	})
+	mustOK(t, err)
+	if !slices.Equal(deleted.Fingerprints, []string{fp}) {
+		t.Fatalf("key.deleted fingerprints = %v, want the destroyed version's %s", deleted.Fingerprints, fp)
+	}
+}
