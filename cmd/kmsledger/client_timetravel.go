@@ -45,8 +45,8 @@ func timeTravelCommands() []*cli.Command {
 			},
 		},
 		{
-			Name: "audit", Usage: "audit the ledger: what changed, and its events",
-			Subcommands: auditClientSubcommands(),
+			Name: "audit", Usage: "audit the ledger: what changed, its events; verify its hash chains, export them",
+			Subcommands: append(auditClientSubcommands(), auditLocalSubcommands()...), // verify, export, export-key: audit.go
 		},
 	}
 }

@@ -43,7 +43,7 @@ func serverCommands() []*cli.Command {
 			Name:      "server",
 			Usage:     "run the key manager",
 			ArgsUsage: "[DIR]",
-			Flags: []cli.Flag{
+			Flags: append([]cli.Flag{
 				&cli.BoolFlag{Name: "dev", Usage: "throw-away data dir, self-signed certificate, random HSM key"},
 				&cli.StringFlag{Name: "config", EnvVars: []string{"KMSLEDGER_CONFIG"}, Usage: "configuration file (YAML, version: v1); flags and KMSLEDGER_* variables override it"},
 				&cli.StringFlag{Name: "address", Value: "127.0.0.1:7373", EnvVars: []string{"KMSLEDGER_ADDRESS"}, Usage: "listen address"},
@@ -52,7 +52,7 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"KMSLEDGER_TLS_KEY"}, Usage: "server private key (PEM)"},
 				&cli.StringFlag{Name: "kes-enclave", EnvVars: []string{"KMSLEDGER_KES_ENCLAVE"}, Usage: "also serve the KES API; KES clients act in enclave `NAME`"},
 				&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"KMSLEDGER_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
-			},
+			}, auditServerFlags()...), // audit.go: --audit*, --checkpoint-*
 			Action: serverAction,
 		},
 		{
@@ -215,7 +215,7 @@ func serverAction(c *cli.Context) error {
 	return runServer(ctx, serverConfig{
 		dir: conf.Dir, addr: conf.Address, dev: dev, hsms: conf.HSM,
 		certFile: conf.TLS.Cert, keyFile: conf.TLS.Key, log: log,
-		kesEnclave: conf.KES.Enclave,
+		kesEnclave: conf.KES.Enclave, audit: auditSettingsOf(c),
 	})
 }
 
@@ -226,6 +226,7 @@ type serverConfig struct {
 	certFile, keyFile string
 	log               *slog.Logger
 	kesEnclave        string // serve the KES API for this enclave ("" = off)
+	audit             auditSettings
 }
 
 func runServer(ctx context.Context, cfg serverConfig) error {
@@ -299,6 +300,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	go h.RunScheduler(ctx, 30*time.Second)
 
+	// Audit and checkpoints (audit_server.go). Closed in reverse order
+	// after the server stops: audit records first, then a last
+	// checkpoint covering them, then the ledger.
+	auditor, stopAudit, err := startAudit(ctx, cfg.audit, store, proj, rek, rootID, log)
+	if err != nil {
+		return err
+	}
+	defer stopAudit()
+
 	cert, caFile, err := serverCertificate(cfg)
 	if err != nil {
 		return err
@@ -309,7 +319,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	version, commit := buildVersion()
 	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: version, Commit: commit, Logger: log,
-		KESEnclave: cfg.kesEnclave, HSMs: hsms.list})
+		KESEnclave: cfg.kesEnclave, HSMs: hsms.list, Audit: auditor})
 	addr := ln.Addr().String()
 	if cfg.dev {
 		if _, err := h.Execute(ctx, init.RootIdentity, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
