@@ -1,10 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,10 +61,7 @@ func (s *Server) handleHSMList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(out.HSMs, func(a, b wire.HSMInfo) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		return 1
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.KeyID, b.KeyID))
 	})
 	writeJSON(w, r, s, jsonMessage{out}, nil)
 }
@@ -111,11 +110,11 @@ func (s *Server) handleHSMRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 // hsmStatus gives the refusals of add-hsm and rm-hsm their status and
-// text (409 already sealed / last HSM, 404 unknown name); other errors
+// text (409 already sealed / last HSM / ambiguous name, 404 unknown name); other errors
 // are left to writeError.
 func hsmStatus(err error) error {
 	switch {
-	case errors.Is(err, commands.ErrLastHSM), errors.Is(err, commands.ErrHSMExists):
+	case errors.Is(err, commands.ErrLastHSM), errors.Is(err, commands.ErrHSMExists), errors.Is(err, commands.ErrHSMAmbiguous):
 		return &statusError{http.StatusConflict, clientText(err)}
 	case errors.Is(err, commands.ErrHSMNotFound):
 		return &statusError{http.StatusNotFound, clientText(err)}

@@ -24,6 +24,9 @@ var (
 	// ErrHSMExists / ErrHSMNotFound: add-hsm of a sealed HSM, rm-hsm of an unknown one.
 	ErrHSMExists   = errors.New("commands: the root encryption key is already sealed under this HSM")
 	ErrHSMNotFound = errors.New("commands: the root encryption key is not sealed under an HSM of that name")
+	// ErrHSMAmbiguous: rm-hsm of a name that several sealings have (an
+	// HSM key replaced under the same name); the key id picks one.
+	ErrHSMAmbiguous = errors.New("commands: several sealings of the root encryption key have that name: give the key id")
 )
 
 // rootKeyAAD binds the sealed root API key in system.initialized.v1.
@@ -190,8 +193,9 @@ func (h *Handler) AddHSM(ctx context.Context, actor string, x NamedHSM) error {
 	return addHSM(ctx, h.store, h.proj, h.rek, actor, x)
 }
 
-// RemoveHSM records that the REK sealed under the named HSM is no longer
-// used. Removing the last one is refused.
+// RemoveHSM records that the REK sealed under the HSM with this key id,
+// or else this name, is no longer used. A name that several sealings
+// have is refused (ErrHSMAmbiguous), and so is removing the last one.
 func (h *Handler) RemoveHSM(ctx context.Context, actor, name string) error {
 	l := h.scopeLock("")
 	l.Lock()
@@ -201,20 +205,30 @@ func (h *Handler) RemoveHSM(ctx context.Context, actor, name string) error {
 	}
 	var (
 		target *projections.HSMSealing
+		named  []string // key ids of the sealings called name
 		n      int
 	)
 	h.proj.View(func(s *projections.State) {
 		n = len(s.HSMs)
+		if x := s.HSMs[name]; x != nil {
+			c := *x
+			target = &c
+			return
+		}
 		for _, x := range s.HSMs {
-			if x.Name == name || x.KeyID == name {
+			if x.Name == name {
 				c := *x
 				target = &c
+				named = append(named, x.KeyID)
 			}
 		}
 	})
 	switch {
 	case target == nil:
 		return ErrHSMNotFound
+	case len(named) > 1:
+		slices.Sort(named)
+		return fmt.Errorf("%w: %q is %s", ErrHSMAmbiguous, name, strings.Join(named, ", "))
 	case n == 1:
 		return ErrLastHSM
 	}

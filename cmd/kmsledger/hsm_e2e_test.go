@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -463,8 +464,10 @@ func TestHSMRemoteKMSLedger(t *testing.T) {
 // TestHSMSeedProcedure is the seed's procedure: a node with a local
 // software HSM key gets the remote kmsledger HSM in its config, is
 // restarted, add-hsm seals the REK under it, and the node then starts
-// without the local key with every key intact. The last HSM cannot be
-// removed; a removed sealing no longer starts the node.
+// without the local key with every key intact. Then the local key is
+// replaced (same name, new key): rm-hsm of the shared name is refused, the
+// key id picks the old sealing, the last HSM cannot be removed, and a
+// removed sealing no longer starts the node.
 func TestHSMSeedProcedure(t *testing.T) {
 	a := startRemoteHSM(t)
 	tmp := t.TempDir()
@@ -487,26 +490,40 @@ func TestHSMSeedProcedure(t *testing.T) {
 	cli := func(args ...string) (string, error) {
 		return runCLI(t, childEnv("MINIO_KMS_SERVER="+addr, "MINIO_KMS_API_KEY="+rootKey, "KMSLEDGER_CA_FILE="+caFile), args...)
 	}
-	if out, err := cli("add-hsm", "remote"); err != nil {
-		t.Fatalf("add-hsm remote: %v\n%s", err, out)
+	mustOK := func(args ...string) {
+		t.Helper()
+		if out, err := cli(args...); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
-	lsHSM := func() map[string]wire.HSMInfo {
+	// lsHSM lists the sealings: "name kind" by key id.
+	lsHSM := func() map[string]string {
+		t.Helper()
 		out, err := cli("ls-hsm", "--json")
-		if err != nil {
-			t.Fatalf("ls-hsm: %v\n%s", err, out)
-		}
 		var list []wire.HSMInfo
-		if err := json.Unmarshal([]byte(out), &list); err != nil {
-			t.Fatalf("ls-hsm --json %q: %v", out, err)
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &list)
 		}
-		m := map[string]wire.HSMInfo{}
+		if err != nil {
+			t.Fatalf("ls-hsm --json: %v\n%s", err, out)
+		}
+		m := map[string]string{}
 		for _, h := range list {
-			m[h.Name] = h
+			if h.Sealed {
+				m[h.KeyID] = h.Name + " " + h.Kind
+			}
 		}
 		return m
 	}
-	if got := lsHSM(); len(got) != 2 || !got["soft"].Sealed || !got["remote"].Sealed || got["remote"].Kind != "kmsledger" {
-		t.Fatalf("ls-hsm after add-hsm = %+v, want soft and remote (kmsledger), both sealed", got)
+	mustOK("add-hsm", "remote")
+	oldID, remoteID := "soft:", "kmsledger:hsm/rek-wrapper"
+	for id := range lsHSM() {
+		if strings.HasPrefix(id, "soft:") {
+			oldID = id
+		}
+	}
+	if got, want := lsHSM(), map[string]string{oldID: "soft soft", remoteID: "remote kmsledger"}; !maps.Equal(got, want) {
+		t.Fatalf("sealings after add-hsm = %v, want %v", got, want)
 	}
 	n.stop(t)
 
@@ -516,29 +533,43 @@ func TestHSMSeedProcedure(t *testing.T) {
 		t.Errorf("restart without the local key did not say it unsealed with remote:\n%s", out)
 	}
 	sealed.check(t, newKMSClient(t, addr, caFile, rootKey))
-	if out, err := cli("rm-hsm", "soft"); err != nil {
-		t.Fatalf("rm-hsm soft: %v\n%s", err, out)
-	}
+	n.stop(t)
+
+	// A new local key under the same name "soft".
+	newKey, err := softkey.Generate(rand.Reader)
+	must(t, err)
+	n, addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey, a.env), "--config", conf)
+	mustOK("add-hsm", "soft")
 	refusals := []struct{ args, want string }{
-		{"rm-hsm remote", "refusing to remove the last HSM"},
+		{"rm-hsm soft", "several sealings"},
+		{"rm-hsm nope", "not sealed under an HSM of that name"},
 		{"add-hsm remote", "already sealed under this HSM"},
-		{"rm-hsm soft", "not sealed under an HSM of that name"},
 	}
 	for _, r := range refusals {
 		if out, err := cli(strings.Fields(r.args)...); err == nil || !strings.Contains(out, r.want) {
 			t.Errorf("%s: err = %v, output %q; want a refusal saying %q", r.args, err, out, r.want)
 		}
 	}
-	if got := lsHSM(); len(got) != 1 || !got["remote"].Sealed {
-		t.Fatalf("ls-hsm after rm-hsm soft = %+v, want only remote, sealed", got)
+	mustOK("rm-hsm", oldID)
+	mustOK("rm-hsm", "remote")
+	if out, err := cli("rm-hsm", "soft"); err == nil || !strings.Contains(out, "refusing to remove the last HSM") {
+		t.Errorf("rm-hsm of the last HSM: err = %v, output %q; want a refusal", err, out)
+	}
+	if got := lsHSM(); len(got) != 1 || got[oldID] != "" || got[remoteID] != "" {
+		t.Fatalf("sealings after rm-hsm = %v, want only the new soft key", got)
 	}
 	n.stop(t)
 
-	// The removed sealing no longer starts the node.
-	out := failServer(t, childEnv(local), data, "--address", "127.0.0.1:0")
-	if !strings.Contains(out, `"soft"`) || !strings.Contains(out, "not sealed under this HSM key") {
-		t.Errorf("start with the removed local key: %q, want a refusal naming soft", out)
+	// The removed sealings no longer start the node; the new key does.
+	out := failServer(t, childEnv(local, a.env), "--config", conf)
+	for _, w := range []string{`"soft" (` + oldID + `): the ledger is not sealed under this HSM key`, `"remote"`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("start with removed sealings: %q, want a refusal saying %q", out, w)
+		}
 	}
+	n, addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey), data, "--address", "127.0.0.1:0")
+	sealed.check(t, newKMSClient(t, addr, caFile, rootKey))
+	n.stop(t)
 }
 
 // TestHSMIdentityConfigSoft: for a configuration whose first HSM is a
