@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -89,7 +90,14 @@ func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	if err := s.h.AddHSM(ctx, identityOf(r), s.cfg.HSMs[i]); err != nil {
-		writeError(w, r, s.log, hsmStatus(err))
+		if st := hsmStatus(err); st != err {
+			writeError(w, r, s.log, st)
+			return
+		}
+		// The HSM itself failed (unreachable, locked, ...): say which and
+		// why; HSM errors name no secrets.
+		s.log.Error("add-hsm failed", "hsm", name, "err", err)
+		writeError(w, r, s.log, &statusError{http.StatusBadGateway, fmt.Sprintf("HSM %q failed: %s", name, clientText(err))})
 		return
 	}
 	writeBody(w, "application/json", []byte("{}"))

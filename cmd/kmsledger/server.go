@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -52,6 +53,7 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"KMSLEDGER_TLS_KEY"}, Usage: "server private key (PEM)"},
 				&cli.StringFlag{Name: "kes-enclave", EnvVars: []string{"KMSLEDGER_KES_ENCLAVE"}, Usage: "also serve the KES API; KES clients act in enclave `NAME`"},
 				&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"KMSLEDGER_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
 			}, auditServerFlags()...), // audit.go: --audit*, --checkpoint-*
 			Action: serverAction,
 		},
@@ -144,12 +146,24 @@ func rootAPIKey(hk *softkey.Key) (key, identity string, err error) {
 	return key, identity, err
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+// override sets *dst from the flag when the flag was given, or when the
+// configuration file left it empty (then the flag's default applies).
+func override(c *cli.Context, dst *string, flag string) {
+	if c.IsSet(flag) || *dst == "" {
+		*dst = c.String(flag)
+	}
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid --log-level %q", level)
+		return nil, fmt.Errorf("invalid log level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
 }
 
 func serverAction(c *cli.Context) error {
@@ -160,25 +174,31 @@ func serverAction(c *cli.Context) error {
 	}
 	dev := c.Bool("dev")
 	dir := first(pos)
-	log, err := newLogger(c.String("log-level"))
-	if err != nil {
-		return err
-	}
 	conf := &Config{Version: "v1"}
 	if f := c.String("config"); f != "" {
 		if conf, err = ReadConfigFile(f); err != nil {
 			return err
 		}
 	}
-	override := func(dst *string, flag string) {
-		if c.IsSet(flag) || *dst == "" {
-			*dst = c.String(flag)
-		}
+	override(c, &conf.Log.Level, "log-level")
+	log, err := newLogger(conf.Log.Level, conf.Log.Format)
+	if err != nil {
+		return err
 	}
-	override(&conf.Address, "address")
-	override(&conf.TLS.Cert, "tls-cert")
-	override(&conf.TLS.Key, "tls-key")
-	override(&conf.KES.Enclave, "kes-enclave")
+	audit := auditSettingsOf(c)
+	if !c.IsSet("audit-interval") && conf.Audit.Interval > 0 {
+		audit.interval = conf.Audit.Interval
+	}
+	if !c.IsSet("audit-batch") && conf.Audit.Batch > 0 {
+		audit.batch = conf.Audit.Batch
+	}
+	if !c.IsSet("audit-sync") && conf.Audit.Sync {
+		audit.sync = true
+	}
+	override(c, &conf.Address, "address")
+	override(c, &conf.TLS.Cert, "tls-cert")
+	override(c, &conf.TLS.Key, "tls-key")
+	override(c, &conf.KES.Enclave, "kes-enclave")
 	if dir != "" {
 		conf.Dir = dir
 	}
@@ -215,7 +235,8 @@ func serverAction(c *cli.Context) error {
 	return runServer(ctx, serverConfig{
 		dir: conf.Dir, addr: conf.Address, dev: dev, hsms: conf.HSM,
 		certFile: conf.TLS.Cert, keyFile: conf.TLS.Key, log: log,
-		kesEnclave: conf.KES.Enclave, audit: auditSettingsOf(c),
+		kesEnclave: conf.KES.Enclave, audit: audit, clientCA: conf.TLS.ClientCA,
+		hsmCheck: c.Duration("hsm-check-interval"),
 	})
 }
 
@@ -227,6 +248,8 @@ type serverConfig struct {
 	log               *slog.Logger
 	kesEnclave        string // serve the KES API for this enclave ("" = off)
 	audit             auditSettings
+	clientCA          string        // PEM file: only client certificates it issued are accepted
+	hsmCheck          time.Duration // how often the configured HSMs are probed
 }
 
 func runServer(ctx context.Context, cfg serverConfig) error {
@@ -262,6 +285,13 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	rootID, err := identityOfKey(rootKey)
 	if err != nil {
 		return err
+	}
+	var initialized bool
+	proj.View(func(s *projections.State) { initialized = s.Initialized })
+	if !initialized && len(errs) > 0 {
+		// A new ledger is sealed under every configured HSM: one that is
+		// not there now would silently be left out.
+		return fmt.Errorf("%s: not initialising the ledger while configured HSMs are unavailable (nothing was written): %w", cfg.dir, errors.Join(errs...))
 	}
 	params := commands.InitParams{RootIdentity: rootID, DefaultType: string(hsm.AES256)}
 	if _, ok := hsms.list[0].W.(*softkey.Key); !ok {
@@ -313,13 +343,24 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	var clientCAs *x509.CertPool
+	if cfg.clientCA != "" {
+		pem, err := os.ReadFile(cfg.clientCA)
+		if err != nil {
+			return fmt.Errorf("tls.client_ca: %w", err)
+		}
+		clientCAs = x509.NewCertPool()
+		if !clientCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("tls.client_ca %s: no PEM certificate", cfg.clientCA)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	version, commit := buildVersion()
 	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: version, Commit: commit, Logger: log,
-		KESEnclave: cfg.kesEnclave, HSMs: hsms.list, Audit: auditor})
+		KESEnclave: cfg.kesEnclave, HSMs: hsms.list, Audit: auditor, ClientCAs: clientCAs, HSMCheckInterval: cfg.hsmCheck})
 	addr := ln.Addr().String()
 	if cfg.dev {
 		if _, err := h.Execute(ctx, init.RootIdentity, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
