@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -24,7 +23,7 @@ import (
 // the answer into 503: the request may have taken effect, but it is not
 // acknowledged unaudited.
 //
-// Handlers add what only they know through auditFrom(ctx): the kms
+// Handlers add what only they know through auditFrom(w): the kms
 // endpoint one item per frame (command, key, version, SHA-256 of the
 // associated data; see audit_kms.go); other handlers may set the enclave
 // or items. A record never holds a body, associated data, plaintext,
@@ -44,13 +43,15 @@ type auditInfo struct {
 	omitted int // items beyond maxAuditItems
 }
 
-type auditKey struct{}
-
-// auditFrom returns the request's record under construction, or nil when
-// auditing is off.
-func auditFrom(ctx context.Context) *auditInfo {
-	info, _ := ctx.Value(auditKey{}).(*auditInfo)
-	return info
+// auditFrom returns the record under construction of the request that w
+// answers, or nil when auditing is off. The record travels with the
+// ResponseWriter the middleware hands to the routes, which costs nothing
+// per request (a context value would cost a copy of the request).
+func auditFrom(w http.ResponseWriter) *auditInfo {
+	if aw, ok := w.(*auditWriter); ok {
+		return &aw.info
+	}
+	return nil
 }
 
 // withAudit wraps h so that every request is recorded by cfg.Audit; with
@@ -62,11 +63,9 @@ func (s *Server) withAudit(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := new(auditInfo)
-		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, info))
 		aw := &auditWriter{w: w}
 		h.ServeHTTP(aw, r) // the mux sets r.Pattern and the path values on r
-		rec := s.auditRecord(r, info, aw, start)
+		rec := s.auditRecord(r, &aw.info, aw, start)
 		if err := a.Record(r.Context(), rec); err != nil {
 			s.log.Error("audit record not stored", "method", r.Method, "path", r.URL.Path, "err", err)
 			if a.Sync() && !aw.streaming {
@@ -148,6 +147,7 @@ type auditWriter struct {
 	status    int
 	buf       []byte
 	streaming bool
+	info      auditInfo
 }
 
 // Header implements http.ResponseWriter.

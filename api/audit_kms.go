@@ -1,9 +1,9 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
 
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/hsm"
@@ -12,8 +12,8 @@ import (
 
 // auditCalls records the decoded frames of a kms request, before they are
 // authorised, so that denied requests show what was asked.
-func auditCalls(ctx context.Context, calls []call) {
-	info := auditFrom(ctx)
+func auditCalls(w http.ResponseWriter, calls []call) {
+	info := auditFrom(w)
 	if info == nil {
 		return
 	}
@@ -25,8 +25,8 @@ func auditCalls(ctx context.Context, calls []call) {
 }
 
 // auditReply records the key version a frame actually used.
-func auditReply(ctx context.Context, i int, m message) {
-	info := auditFrom(ctx)
+func auditReply(w http.ResponseWriter, i int, m message) {
+	info := auditFrom(w)
 	if info == nil || i >= len(info.items) {
 		return
 	}

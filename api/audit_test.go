@@ -36,8 +36,9 @@ type auditStack struct {
 	keys    map[string]ed25519.PublicKey // the checkpoint signing key
 }
 
-// startAuditStack starts a node on a fresh data dir with auditing cfg.
-func startAuditStack(t testing.TB, cfg ledger.AuditConfig) *auditStack {
+// startAuditStack starts a node on a fresh data dir with auditing cfg
+// (nil: auditing off).
+func startAuditStack(t testing.TB, cfg *ledger.AuditConfig) *auditStack {
 	t.Helper()
 	hsmKey, err := softkey.Generate(rand.Reader)
 	mustOK(t, err)
@@ -58,7 +59,10 @@ func startAuditStack(t testing.TB, cfg ledger.AuditConfig) *auditStack {
 	mustOK(t, err)
 	pub := signer.Public().(ed25519.PublicKey)
 	cp := store.StartCheckpoints(signer, ledger.CheckpointConfig{Events: 50})
-	a := store.NewAuditor(cfg)
+	var a *ledger.Auditor
+	if cfg != nil {
+		a = store.NewAuditor(*cfg)
+	}
 	h := commands.NewHandler(store, proj, rek, nil)
 	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: testCert, Version: "test", Audit: a})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +82,9 @@ func startAuditStack(t testing.TB, cfg ledger.AuditConfig) *auditStack {
 		stopped = true
 		cancel()
 		<-done
-		mustOK(t, a.Close())
+		if a != nil {
+			mustOK(t, a.Close())
+		}
 		mustOK(t, cp.Close())
 		proj.Close()
 		store.Close()
@@ -103,7 +109,7 @@ func (s *auditStack) records(t *testing.T) []ledger.AuditRecord {
 // recorded once, with the identity and the reason, and no record holds
 // associated data, a plaintext or a ciphertext.
 func TestAuditEveryRequest(t *testing.T) {
-	s := startAuditStack(t, ledger.AuditConfig{Sync: true})
+	s := startAuditStack(t, &ledger.AuditConfig{Sync: true})
 	root := s.client("")
 	userKey, userID := newIdentity(t)
 	user := s.client(userKey)
@@ -188,7 +194,7 @@ func auditBodies(t *testing.T, s *stack) []byte {
 // TestAuditSyncFailsClosed: in sync mode a request whose record cannot be
 // stored is answered 503, not acknowledged unaudited.
 func TestAuditSyncFailsClosed(t *testing.T) {
-	s := startAuditStack(t, ledger.AuditConfig{Sync: true})
+	s := startAuditStack(t, &ledger.AuditConfig{Sync: true})
 	c := s.client("")
 	mustOK(t, c.CreateEnclave(ctx, "e1"))
 	mustOK(t, s.auditor.Close()) // records can no longer be stored
@@ -204,7 +210,7 @@ func TestAuditSyncFailsClosed(t *testing.T) {
 // deletion with the key's fingerprint, replay shows the key destroyed,
 // Decrypt says the key does not exist, and the chain still verifies.
 func TestProvableShredding(t *testing.T) {
-	s := startAuditStack(t, ledger.AuditConfig{Interval: time.Hour, Batch: 4})
+	s := startAuditStack(t, &ledger.AuditConfig{Interval: time.Hour, Batch: 4})
 	c := s.client("")
 	material := []byte("kmsledger-shred-me-0123456789abc") // 32 known bytes
 	mustOK(t, c.CreateEnclave(ctx, "e1"))

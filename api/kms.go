@@ -68,7 +68,7 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	auditCalls(r.Context(), calls)
+	auditCalls(w, calls)
 	s.proj.View(func(st *projections.State) {
 		for _, c := range calls {
 			if err = authorize(st, req.identity, req.enclave, c.cmd, c.resource); err != nil {
@@ -87,7 +87,7 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, s.log, err)
 			return
 		}
-		auditReply(r.Context(), i, m)
+		auditReply(w, i, m)
 		if m != nil {
 			replies = append(replies, wire.Frame{Cmd: c.cmd, Body: m.MarshalProto()})
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +62,7 @@ type Auditor struct {
 	mu       sync.Mutex
 	closed   bool
 	pending  []byte // JSON lines
+	spare    []byte // the last stored buffer, reused for pending
 	count    int    // records in pending
 	cur      *auditBatch
 	closeErr error
@@ -101,10 +101,6 @@ func (s *Store) NewAuditor(cfg AuditConfig) *Auditor {
 // It waits while Batch records are unstored. After Close it returns
 // ErrClosed.
 func (a *Auditor) Record(ctx context.Context, r *AuditRecord) error {
-	line, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("ledger: audit record: %w", err)
-	}
 	select {
 	case a.slots <- struct{}{}:
 	case <-a.stop:
@@ -118,7 +114,7 @@ func (a *Auditor) Record(ctx context.Context, r *AuditRecord) error {
 		<-a.slots
 		return ErrClosed
 	}
-	a.pending = append(append(a.pending, line...), '\n')
+	a.pending = append(appendRecord(a.pending, r), '\n')
 	a.count++
 	b := a.cur
 	full := len(a.slots) == cap(a.slots)
@@ -186,7 +182,8 @@ func (a *Auditor) run() {
 func (a *Auditor) flush(final bool) error {
 	a.mu.Lock()
 	body, n, b := a.pending, a.count, a.cur
-	a.pending, a.count, a.cur = nil, 0, &auditBatch{done: make(chan struct{})}
+	a.pending, a.count, a.cur = a.spare[:0], 0, &auditBatch{done: make(chan struct{})}
+	a.spare = nil
 	a.mu.Unlock()
 	if n == 0 {
 		close(b.done)
@@ -195,6 +192,9 @@ func (a *Auditor) flush(final bool) error {
 	err := a.store(body, final)
 	b.err = err
 	close(b.done)
+	a.mu.Lock()
+	a.spare = body // stored and acknowledged: the client holds no reference
+	a.mu.Unlock()
 	for range n {
 		<-a.slots
 	}

@@ -19,8 +19,8 @@ const ExportFormat = "kmsledger-audit-export/v1"
 // ExportFilter selects what an export discloses. Zero values select
 // everything.
 type ExportFilter struct {
-	Since   time.Time `json:"since,omitzero"`   // events and records at or after
-	Until   time.Time `json:"until,omitzero"`   // events and records before
+	Since   time.Time `json:"since,omitzero"`    // events and records at or after
+	Until   time.Time `json:"until,omitzero"`    // events and records before
 	Enclave string    `json:"enclave,omitempty"` // only this enclave
 }
 
