@@ -205,55 +205,84 @@ func TestAuditSyncFailsClosed(t *testing.T) {
 	}
 }
 
-// TestProvableShredding: after an imported key is deleted, no file under
-// the data dir holds its bytes or its sealed blob; the ledger keeps the
-// deletion with the key's fingerprint, replay shows the key destroyed,
-// Decrypt says the key does not exist, and the chain still verifies.
+// TestProvableShredding: after an imported key, one version of it, or
+// its enclave is deleted, no file under the data dir holds the key's bytes
+// or its sealed blob; the ledger keeps the deletion event with the key's
+// fingerprint, replay shows the material destroyed, Decrypt fails as the
+// protocol says, and the chain still verifies.
 func TestProvableShredding(t *testing.T) {
-	s := startAuditStack(t, &ledger.AuditConfig{Interval: time.Hour, Batch: 4})
-	c := s.client("")
-	material := []byte("kmsledger-shred-me-0123456789abc") // 32 known bytes
-	mustOK(t, c.CreateEnclave(ctx, "e1"))
-	mustOK(t, c.ImportKey(ctx, "e1", "imp", "AES256", material))
-	e, err := c.Encrypt(ctx, "e1", "imp", 0, []byte("secret"), nil)
-	mustOK(t, err)
-	sealed, err := s.store.GetSecret(ctx, ledger.SecretRef("e1", "imp", 1))
-	mustOK(t, err)
-	var fp string
-	s.proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Versions[1].Fingerprint })
-
-	mustOK(t, c.DeleteKey(ctx, "e1", "imp", 0, true))
-	if _, err := c.Decrypt(ctx, "e1", "imp", 0, e.Ciphertext, nil); !errors.Is(err, client.ErrKeyNotFound) {
-		t.Fatalf("Decrypt after deletion err = %v, want key does not exist", err)
+	cases := []struct {
+		name       string
+		destroy    func(c *client.Client) error
+		decryptErr error
+		event      string // type of the deletion event
+		destroyed  func(st *projections.State) bool
+	}{
+		{"key", func(c *client.Client) error { return c.DeleteKey(ctx, "e1", "imp", 0, true) }, client.ErrKeyNotFound,
+			ledger.TypeKeyDeleted, func(st *projections.State) bool {
+				e := st.Enclaves["e1"]
+				return e.Keys["imp"] == nil && e.Tombstones["imp"] != nil
+			}},
+		{"version", func(c *client.Client) error { return c.DeleteKey(ctx, "e1", "imp", 1, false) }, client.ErrDecrypt,
+			ledger.TypeKeyVersionDeleted, func(st *projections.State) bool {
+				k := st.Enclaves["e1"].Keys["imp"]
+				return k != nil && k.Versions[1] == nil && k.Versions[2] != nil
+			}},
+		{"enclave", func(c *client.Client) error { return c.DeleteEnclave(ctx, "e1") }, client.ErrEnclaveNotFound,
+			ledger.TypeEnclaveDeleted, func(st *projections.State) bool { return st.Enclaves["e1"] == nil }},
 	}
-	s.stop()
-	scanDir(t, s.dir, map[string][]byte{"imported key": material, "sealed blob": sealed})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startAuditStack(t, &ledger.AuditConfig{Interval: time.Hour, Batch: 4})
+			c := s.client("")
+			defer c.Close()
+			material := []byte("kmsledger-shred-me-0123456789abc") // 32 known bytes
+			mustOK(t, c.CreateEnclave(ctx, "e1"))
+			mustOK(t, c.ImportKey(ctx, "e1", "imp", "AES256", material))
+			e, err := c.Encrypt(ctx, "e1", "imp", 1, []byte("secret"), nil)
+			mustOK(t, err)
+			mustOK(t, c.CreateKey(ctx, "e1", "imp", "", true)) // version 2
+			sealed, err := s.store.GetSecret(ctx, ledger.SecretRef("e1", "imp", 1))
+			mustOK(t, err)
+			var fp string
+			s.proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Versions[1].Fingerprint })
 
-	ro, err := ledger.Open(ctx, ledger.Config{Dir: s.dir, ReadOnly: true})
-	mustOK(t, err)
-	defer ro.Close()
-	rep, err := ro.Verify(ctx, ledger.VerifyOptions{Keys: s.keys})
-	if err != nil || rep.Checkpoints == 0 || rep.Ledger.SignedThrough != rep.Ledger.Last {
-		t.Fatalf("Verify after deletion = (%+v, %v), want a verified, fully signed history", rep, err)
-	}
-	proj, err := projections.Open(ctx, ro, nil, nil)
-	mustOK(t, err)
-	defer proj.Close()
-	proj.View(func(st *projections.State) {
-		e := st.Enclaves["e1"]
-		if e.Keys["imp"] != nil || e.Tombstones["imp"] == nil {
-			t.Errorf("replayed state: key %v, tombstone %v; want destroyed", e.Keys["imp"], e.Tombstones["imp"])
-		}
-	})
-	var deleted ledger.KeyDeleted
-	_, err = ro.Replay(ctx, 1, func(ev ledger.Event) error {
-		if ev.Type == ledger.TypeKeyDeleted {
-			return json.Unmarshal(ev.Payload, &deleted)
-		}
-		return nil
-	})
-	mustOK(t, err)
-	if !slices.Equal(deleted.Fingerprints, []string{fp}) {
-		t.Fatalf("key.deleted fingerprints = %v, want the destroyed version's %s", deleted.Fingerprints, fp)
+			mustOK(t, tc.destroy(c))
+			if _, err := c.Decrypt(ctx, "e1", "imp", 0, e.Ciphertext, nil); !errors.Is(err, tc.decryptErr) {
+				t.Fatalf("Decrypt after deletion err = %v, want %v", err, tc.decryptErr)
+			}
+			s.stop()
+			scanDir(t, s.dir, map[string][]byte{"imported key": material, "sealed blob": sealed})
+
+			ro, err := ledger.Open(ctx, ledger.Config{Dir: s.dir, ReadOnly: true})
+			mustOK(t, err)
+			defer ro.Close()
+			rep, err := ro.Verify(ctx, ledger.VerifyOptions{Keys: s.keys})
+			if err != nil || rep.Checkpoints == 0 || rep.Ledger.SignedThrough != rep.Ledger.Last {
+				t.Fatalf("Verify after deletion = (%+v, %v), want a verified, fully signed history", rep, err)
+			}
+			proj, err := projections.Open(ctx, ro, nil, nil)
+			mustOK(t, err)
+			defer proj.Close()
+			proj.View(func(st *projections.State) {
+				if !tc.destroyed(st) {
+					t.Error("the replayed state does not show the material destroyed")
+				}
+			})
+			var commitment struct {
+				Fingerprint  string   `json:"fingerprint"`
+				Fingerprints []string `json:"fingerprints"`
+			}
+			_, err = ro.Replay(ctx, 1, func(ev ledger.Event) error {
+				if ev.Type == tc.event {
+					return json.Unmarshal(ev.Payload, &commitment)
+				}
+				return nil
+			})
+			mustOK(t, err)
+			if commitment.Fingerprint != fp && !slices.Contains(commitment.Fingerprints, fp) {
+				t.Fatalf("%s commits to %+v, want the destroyed version's fingerprint %s", tc.event, commitment, fp)
+			}
+		})
 	}
 }

@@ -155,6 +155,9 @@ func TestVerifyCleanHistory(t *testing.T) {
 		t.Errorf("Verify(From 6) = (%+v, %+v, %v), want LEDGER from 6, AUDIT from 8 (the checkpoint at 10 signs AUDIT 8)",
 			rep.Ledger, rep.Audit, err)
 	}
+	if _, err := verifyDir(t, dir, VerifyOptions{From: 13, Keys: testKeys()}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Verify(From 13) of a 12-event ledger err = %v, want ErrInvalid", err)
+	}
 }
 
 func TestVerifyUntrustedKey(t *testing.T) {

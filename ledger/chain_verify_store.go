@@ -67,8 +67,11 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 	if err != nil {
 		return rep, err
 	}
+	if opts.From > max(lLast, 1) {
+		return rep, fmt.Errorf("ledger: verify from seq %d: LEDGER ends at %d: %w", opts.From, lLast, ErrInvalid)
+	}
 	v := newVerifier(opts, rep)
-	if from := max(opts.From, 1); from > 1 && from <= lLast {
+	if from := max(opts.From, 1); from > 1 {
 		m, err := s.ledger.GetMsg(ctx, from)
 		if err != nil {
 			return rep, &TamperError{Stream: ledgerStream, Seq: from, Reason: "unreadable", Err: err}
