@@ -31,8 +31,9 @@ type AuditConfig struct {
 	// 0 means DefaultAuditInterval.
 	Interval time.Duration
 	// Batch is the largest number of records that may be accepted and
-	// not yet stored, in both modes; a full buffer is stored at once and
-	// Record waits for room. 0 means DefaultAuditBatch.
+	// not yet stored, in both modes; a buffer half that full is stored at
+	// once, and Record waits while Batch records are unstored. 0 means
+	// DefaultAuditBatch.
 	Batch int
 	// Sync makes Record return only once its record is stored. Records
 	// of concurrent requests share one message (group commit).
@@ -117,7 +118,9 @@ func (a *Auditor) Record(ctx context.Context, r *AuditRecord) error {
 	a.pending = append(appendRecord(a.pending, r), '\n')
 	a.count++
 	b := a.cur
-	full := len(a.slots) == cap(a.slots)
+	// Store half a batch at once: the other half can fill while it is
+	// stored, so requests rarely wait for room.
+	full := 2*a.count >= cap(a.slots) || len(a.slots) == cap(a.slots)
 	a.mu.Unlock()
 	if a.cfg.Sync || full {
 		select {

