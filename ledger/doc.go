@@ -60,11 +60,13 @@
 // at most AuditConfig.Batch records (default 512) are ever accepted and
 // not yet stored: a record takes one of Batch slots before it enters the
 // buffer and frees it only once its message is stored. The buffer is
-// stored every AuditConfig.Interval (default 1 s), and at once when the
-// slots run out. So a crash loses at most Batch records, all accepted
-// within the last Interval plus the time of one store, and never a record
-// of an answered request in Sync mode (the API answers only after
-// Record). TestAuditorCrashLosesAtMostOneBatch (and cmd/kmsledger's
+// stored every AuditConfig.Interval (default 1 s), and at once when it
+// holds Batch/2 records (so that the other half can fill meanwhile). So a
+// crash loses at most Batch records, all accepted within the last
+// Interval plus the time of one store (while stores succeed; when they
+// fail, Record waits instead), and never a record of an answered request
+// in Sync mode. The api package answers a request only after Record
+// returned for it. TestAuditorCrashLosesAtMostOneBatch (and cmd/kmsledger's
 // TestAuditKillDashNine, with kill -9 of a server) show it.
 //
 // # Durability

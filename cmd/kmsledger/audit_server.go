@@ -32,7 +32,7 @@ func auditServerFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "audit-interval", Value: ledger.DefaultAuditInterval, EnvVars: []string{"KMSLEDGER_AUDIT_INTERVAL"},
 			Usage: "store buffered audit records this often"},
 		&cli.IntFlag{Name: "audit-batch", Value: ledger.DefaultAuditBatch, EnvVars: []string{"KMSLEDGER_AUDIT_BATCH"},
-			Usage: "at most this many audit records are accepted and not yet stored (a crash loses at most these); a full batch is stored at once"},
+			Usage: "at most this many audit records are accepted and not yet stored (a crash loses at most these); half a batch is stored at once"},
 		&cli.BoolFlag{Name: "audit-sync", EnvVars: []string{"KMSLEDGER_AUDIT_SYNC"},
 			Usage: "answer a request only once its audit record is stored"},
 		&cli.IntFlag{Name: "checkpoint-events", Value: ledger.DefaultCheckpointEvents, EnvVars: []string{"KMSLEDGER_CHECKPOINT_EVENTS"},
