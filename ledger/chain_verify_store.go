@@ -55,15 +55,17 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		return nil, ErrClosed
 	}
 	rep := &VerifyReport{Ledger: StreamReport{Stream: ledgerStream}, Audit: StreamReport{Stream: auditStream}}
+	// The witness first: it is written after its checkpoint is stored, so
+	// on a live Store it never points past the heads read next.
+	w, hasWitness, err := readWitness(s.chains.dir)
+	if err != nil {
+		return rep, err
+	}
 	lLast, err := streamLast(ctx, s.ledger)
 	if err != nil {
 		return rep, err
 	}
 	aLast, err := streamLast(ctx, s.audit)
-	if err != nil {
-		return rep, err
-	}
-	w, hasWitness, err := readWitness(s.chains.dir)
 	if err != nil {
 		return rep, err
 	}
