@@ -34,14 +34,18 @@ func badRequest(format string, args ...any) error {
 	return &statusError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
 
+// errorEntry maps one domain error to a status and message; msg "" means
+// the error's own text after its package prefix.
+type errorEntry struct {
+	err    error
+	status int
+	msg    string
+}
+
 // errorTable maps domain errors to the exact status and message pairs
 // that kms-go clients match on (spec kms-api.md §2.5). It is the only
 // place where errors meet HTTP statuses.
-var errorTable = []struct {
-	err    error
-	status int
-	msg    string // "" = use the error's own text after the package prefix
-}{
+var errorTable = []errorEntry{
 	{errPermission, 403, "access denied: insufficient permissions"},
 	{commands.ErrEnclaveExists, 409, "enclave already exists"},
 	{commands.ErrEnclaveNotFound, 404, "enclave does not exist"},
@@ -72,28 +76,42 @@ var errorTable = []struct {
 // become 500 "internal error"; only those are logged with their cause, so
 // client mistakes do not flood the log.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (status int) {
-	status, msg := http.StatusInternalServerError, "internal error"
+	status, msg := resolveError(err, errorTable)
+	if status == http.StatusInternalServerError {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	}
+	writeMessage(w, status, msg)
+	return status
+}
+
+// resolveError finds the status and client message of err: a statusError
+// or an oversized body first, then the first matching entry of the tables
+// in order; anything else is 500 "internal error".
+func resolveError(err error, tables ...[]errorEntry) (status int, msg string) {
 	var se *statusError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &se):
-		status, msg = se.status, se.msg
+		return se.status, se.msg
 	case errors.As(err, &mbe):
-		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: limit is %d bytes", mbe.Limit)
-	default:
-		for _, e := range errorTable {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: limit is %d bytes", mbe.Limit)
+	}
+	for _, t := range tables {
+		for _, e := range t {
 			if errors.Is(err, e.err) {
-				status, msg = e.status, e.msg
-				if msg == "" {
-					msg = clientText(err)
+				if e.msg == "" {
+					return e.status, clientText(err)
 				}
-				break
+				return e.status, e.msg
 			}
 		}
 	}
-	if status == http.StatusInternalServerError {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// writeMessage writes {"message": msg} with status and an exact
+// Content-Length: the error body both kms-go and KES clients read.
+func writeMessage(w http.ResponseWriter, status int, msg string) {
 	b, _ := json.Marshal(struct {
 		Message string `json:"message"`
 	}{msg})
@@ -102,7 +120,6 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
-	return status
 }
 
 // clientText strips the "pkg: " prefixes of wrapped sentinel errors so

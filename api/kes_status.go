@@ -25,11 +25,7 @@ import (
 // clients match on (kes.md §1, "Well-known errors"). statusError and
 // http.MaxBytesError are handled before it, the kms table after it
 // (kesErrorOf); anything else is a logged 500.
-var kesErrorTable = []struct {
-	err    error
-	status int
-	msg    string
-}{
+var kesErrorTable = []errorEntry{
 	{errPermission, http.StatusForbidden, "not authorized: insufficient permissions"},
 	{commands.ErrKeyExists, http.StatusBadRequest, "key already exists"},
 	{commands.ErrKeyTombstoned, http.StatusBadRequest, "key already exists: the name belongs to a destroyed key and stays reserved until an admin releases it"},
@@ -52,54 +48,23 @@ var kesErrorTable = []struct {
 // and {"message":…}. Only 500s are logged, with their cause; request
 // bodies are never logged.
 func (k *kesAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := http.StatusInternalServerError, "internal error"
-	var se *statusError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &se):
-		status, msg = se.status, se.msg
-	case errors.As(err, &mbe):
-		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: limit is %d bytes", mbe.Limit)
-	default:
-		status, msg = kesErrorOf(err)
-	}
+	status, msg := kesErrorOf(err)
 	if status == http.StatusInternalServerError {
 		k.metrics.errorEvents.Add(1)
 		k.s.log.Error("KES request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 	}
-	b, _ := json.Marshal(struct {
-		Message string `json:"message"`
-	}{msg})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	w.Write(b)
+	writeMessage(w, status, msg)
 }
 
 // kesErrorOf looks err up in kesErrorTable, then in the kms API's table
 // (so that a domain error added there is not a KES 500), where "key
 // already exists" becomes KES's 400.
 func kesErrorOf(err error) (status int, msg string) {
-	for _, e := range kesErrorTable {
-		if errors.Is(err, e.err) {
-			return e.status, e.msg
-		}
+	status, msg = resolveError(err, kesErrorTable, errorTable)
+	if msg == "key already exists" {
+		status = http.StatusBadRequest // KES says 400 where kms says 409
 	}
-	for _, e := range errorTable {
-		if !errors.Is(err, e.err) {
-			continue
-		}
-		status, msg = e.status, e.msg
-		if msg == "" {
-			msg = clientText(err)
-		}
-		if msg == "key already exists" {
-			status = http.StatusBadRequest
-		}
-		return status, msg
-	}
-	return http.StatusInternalServerError, "internal error"
+	return status, msg
 }
 
 // done answers a request without payload: 200 and an empty body.
