@@ -35,24 +35,10 @@ const (
 // auditConfig is the AUDIT stream: kept forever, no delete, no purge, no
 // rollup, like LEDGER.
 func auditConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:              auditStream,
-		Description:       "kmsledger audit records, one per API request; append-only",
-		Subjects:          []string{auditPrefix + ">"},
-		Storage:           jetstream.FileStorage,
-		Retention:         jetstream.LimitsPolicy,
-		MaxConsumers:      -1,
-		MaxMsgs:           -1,
-		MaxBytes:          -1,
-		MaxMsgsPerSubject: -1,
-		MaxMsgSize:        -1,
-		Discard:           jetstream.DiscardNew,
-		Replicas:          1,
-		Duplicates:        auditDuplicateWindow,
-		DenyDelete:        true,
-		DenyPurge:         true,
-		AllowDirect:       true,
-	}
+	c := fileStream(auditStream, "kmsledger audit records, one per API request; append-only", auditPrefix)
+	c.Duplicates = auditDuplicateWindow
+	c.DenyDelete, c.DenyPurge = true, true
+	return c
 }
 
 // AuditRecord is one API request. It never holds associated data, a

@@ -64,39 +64,13 @@ type Store struct {
 	subs   map[*subscription]struct{}
 }
 
-// ledgerConfig is the LEDGER stream: every fact, kept forever. No limits
-// (a limit would delete history), no delete, no purge, no rollup.
-func ledgerConfig() jetstream.StreamConfig {
+// fileStream is the part every stream shares: file storage, one replica,
+// and no limit of any kind (a limit would delete data behind our back).
+func fileStream(name, description, prefix string) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:               ledgerStream,
-		Description:        "kmsledger events; append-only",
-		Subjects:           []string{ledgerPrefix + ">"},
-		Storage:            jetstream.FileStorage,
-		Retention:          jetstream.LimitsPolicy,
-		MaxConsumers:       -1,
-		MaxMsgs:            -1,
-		MaxBytes:           -1,
-		MaxMsgsPerSubject:  -1,
-		MaxMsgSize:         -1,
-		Discard:            jetstream.DiscardNew,
-		Replicas:           1,
-		Duplicates:         duplicateWindow,
-		DenyDelete:         true,
-		DenyPurge:          true,
-		AllowRollup:        false,
-		AllowDirect:        true,
-		AllowAtomicPublish: true,
-	}
-}
-
-// secretsConfig is the SECRETS stream: sealed key material, one message per
-// reference, erasable message by message. Purge stays denied so that
-// material only disappears through EraseSecret.
-func secretsConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:              secretsStream,
-		Description:       "kmsledger sealed key material; erasable",
-		Subjects:          []string{secretsPrefix + ">"},
+		Name:              name,
+		Description:       description,
+		Subjects:          []string{prefix + ">"},
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
 		MaxConsumers:      -1,
@@ -106,9 +80,27 @@ func secretsConfig() jetstream.StreamConfig {
 		MaxMsgSize:        -1,
 		Discard:           jetstream.DiscardNew,
 		Replicas:          1,
-		DenyPurge:         true,
 		AllowDirect:       true,
 	}
+}
+
+// ledgerConfig is the LEDGER stream: every fact, kept forever. No limits
+// (a limit would delete history), no delete, no purge, no rollup.
+func ledgerConfig() jetstream.StreamConfig {
+	c := fileStream(ledgerStream, "kmsledger events; append-only", ledgerPrefix)
+	c.Duplicates = duplicateWindow
+	c.DenyDelete, c.DenyPurge, c.AllowRollup = true, true, false
+	c.AllowAtomicPublish = true
+	return c
+}
+
+// secretsConfig is the SECRETS stream: sealed key material, one message per
+// reference, erasable message by message. Purge stays denied so that
+// material only disappears through EraseSecret.
+func secretsConfig() jetstream.StreamConfig {
+	c := fileStream(secretsStream, "kmsledger sealed key material; erasable", secretsPrefix)
+	c.DenyPurge = true
+	return c
 }
 
 // Open starts the embedded NATS server on cfg.Dir (no signal handlers, no
