@@ -38,7 +38,7 @@ func BenchmarkGenerateKeyAudit(b *testing.B) {
 				}
 				return err
 			})
-			s.stop()
+			s.Stop()
 		})
 	}
 }

@@ -2,28 +2,22 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
-	"github.com/kmsledger/kmsledger/commands"
-	"github.com/kmsledger/kmsledger/hsm/softkey"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
 )
@@ -37,67 +31,18 @@ type auditStack struct {
 }
 
 // startAuditStack starts a node on a fresh data dir with auditing cfg
-// (nil: auditing off).
+// (nil: auditing off) and checkpoints, as the kmsledger server runs it.
 func startAuditStack(t testing.TB, cfg *ledger.AuditConfig) *auditStack {
 	t.Helper()
-	hsmKey, err := softkey.Generate(rand.Reader)
-	mustOK(t, err)
-	hk, err := softkey.Parse(hsmKey)
-	mustOK(t, err)
-	seed := hk.DeriveSeed("kmsledger/root-api-key/v1")
-	rootKey := "k1:" + base64.RawURLEncoding.EncodeToString(seed)
-	rootID := identityOf(t, rootKey)
-	dir := t.TempDir()
-
-	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
-	mustOK(t, err)
-	rek, _, _, err := commands.Bootstrap(ctx, store, hk, rootID, "AES256")
-	mustOK(t, err)
-	proj, err := projections.Open(ctx, store, rek, nil)
-	mustOK(t, err)
-	signer, err := commands.SigningKey(ctx, store, proj, rek, rootID)
-	mustOK(t, err)
-	pub := signer.Public().(ed25519.PublicKey)
-	cp := store.StartCheckpoints(signer, ledger.CheckpointConfig{Events: 50})
-	var a *ledger.Auditor
-	if cfg != nil {
-		a = store.NewAuditor(*cfg)
-	}
-	h := commands.NewHandler(store, proj, rek, nil)
-	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: testCert, Version: "test", Audit: a})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	mustOK(t, err)
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	roots := x509.NewCertPool()
-	roots.AddCert(testCert.Leaf)
-	s := &stack{t: t, dir: dir, hsmKey: hsmKey, addr: ln.Addr().String(), store: store, proj: proj, h: h,
-		rootKey: rootKey, rootID: rootID, roots: roots}
-	stopped := false
-	s.stop = func() { // the shutdown order of cmd/kmsledger: server, auditor, checkpoints, ledger
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		<-done
-		if a != nil {
-			mustOK(t, a.Close())
-		}
-		mustOK(t, cp.Close())
-		proj.Close()
-		store.Close()
-	}
-	t.Cleanup(s.stop)
-	return &auditStack{stack: s, auditor: a, keys: map[string]ed25519.PublicKey{ledger.KeyID(pub): pub}}
+	n := apitest.Start(t, apitest.Options{Audit: cfg, Checkpoints: true})
+	return &auditStack{stack: fromNode(t, n), auditor: n.Auditor, keys: n.SigningKeys}
 }
 
 // records returns every audit record stored so far.
 func (s *auditStack) records(t *testing.T) []ledger.AuditRecord {
 	t.Helper()
 	var out []ledger.AuditRecord
-	mustOK(t, s.store.AuditRecords(ctx, 1, 0, func(_ uint64, r ledger.AuditRecord) error {
+	mustOK(t, s.Store.AuditRecords(ctx, 1, 0, func(_ uint64, r ledger.AuditRecord) error {
 		out = append(out, r)
 		return nil
 	}))
@@ -131,7 +76,7 @@ func TestAuditEveryRequest(t *testing.T) {
 	if status, _ := s.post(t, "e1", nil, false); status != http.StatusForbidden {
 		t.Fatalf("request without a certificate: status %d, want 403", status)
 	}
-	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.roots}}}).Get("https://" + s.addr + "/no/such/route")
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.Roots}}}).Get("https://" + s.addr + "/no/such/route")
 	mustOK(t, err)
 	resp.Body.Close()
 
@@ -147,7 +92,7 @@ func TestAuditEveryRequest(t *testing.T) {
 	isGen := func(r ledger.AuditRecord) bool { return len(r.Items) == 1 && r.Items[0].Command == "KEY:GENERATE" }
 	ok := find("the GenerateKey", func(r ledger.AuditRecord) bool { return isGen(r) && r.Status == 200 })
 	want := ledger.AuditItem{Command: "KEY:GENERATE", Key: "k1", Version: 2, ADSHA256: hex.EncodeToString(adHash[:])}
-	if ok.Identity != s.rootID || ok.Enclave != "e1" || ok.Items[0] != want || ok.Route != "POST /v1/kms/{enclave}" || ok.Node == "" || ok.Client == "" {
+	if ok.Identity != s.RootID || ok.Enclave != "e1" || ok.Items[0] != want || ok.Route != "POST /v1/kms/{enclave}" || ok.Node == "" || ok.Client == "" {
 		t.Errorf("GenerateKey record = %+v, want root, enclave e1, item %+v", ok, want)
 	}
 	denied := find("the denied GenerateKey", func(r ledger.AuditRecord) bool { return isGen(r) && r.Status == 403 })
@@ -157,7 +102,7 @@ func TestAuditEveryRequest(t *testing.T) {
 	dec := find("the failed Decrypt", func(r ledger.AuditRecord) bool {
 		return len(r.Items) == 1 && r.Items[0].Command == "KEY:DECRYPT"
 	})
-	if dec.Identity != s.rootID || dec.Status != 400 || dec.Error != "invalid ciphertext" || dec.Items[0].Version != 2 {
+	if dec.Identity != s.RootID || dec.Status != 400 || dec.Error != "invalid ciphertext" || dec.Items[0].Version != 2 {
 		t.Errorf("failed Decrypt record = %+v, want root, 400 invalid ciphertext, version 2 (from the ciphertext)", dec)
 	}
 	anon := find("the request without a certificate", func(r ledger.AuditRecord) bool { return r.Identity == "" && r.Status == 403 })
@@ -183,7 +128,7 @@ func TestAuditEveryRequest(t *testing.T) {
 func auditBodies(t *testing.T, s *stack) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	_, records, err := s.store.Export(ctx, &b, ledger.ExportFilter{})
+	_, records, err := s.Store.Export(ctx, &b, ledger.ExportFilter{})
 	mustOK(t, err)
 	if records == 0 {
 		t.Fatal("the export holds no audit records")
@@ -242,16 +187,16 @@ func TestProvableShredding(t *testing.T) {
 			e, err := c.Encrypt(ctx, "e1", "imp", 1, []byte("secret"), nil)
 			mustOK(t, err)
 			mustOK(t, c.CreateKey(ctx, "e1", "imp", "", true)) // version 2
-			sealed, err := s.store.GetSecret(ctx, ledger.SecretRef("e1", "imp", 1))
+			sealed, err := s.Store.GetSecret(ctx, ledger.SecretRef("e1", "imp", 1))
 			mustOK(t, err)
 			var fp string
-			s.proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Versions[1].Fingerprint })
+			s.Proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Versions[1].Fingerprint })
 
 			mustOK(t, tc.destroy(c))
 			if _, err := c.Decrypt(ctx, "e1", "imp", 0, e.Ciphertext, nil); !errors.Is(err, tc.decryptErr) {
 				t.Fatalf("Decrypt after deletion err = %v, want %v", err, tc.decryptErr)
 			}
-			s.stop()
+			s.Stop()
 			scanDir(t, s.dir, map[string][]byte{"imported key": material, "sealed blob": sealed})
 
 			ro, err := ledger.Open(ctx, ledger.Config{Dir: s.dir, ReadOnly: true})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
@@ -76,7 +77,7 @@ func bareServer(b *testing.B, s *stack, body []byte) *client.Client {
 	}
 	tlsConf := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{testCert},
+		Certificates: []tls.Certificate{apitest.Certificate(b)},
 		ClientAuth:   tls.RequestClientCert,
 		NextProtos:   []string{"http/1.1"},
 	}
@@ -108,7 +109,7 @@ func bareServer(b *testing.B, s *stack, body []byte) *client.Client {
 			b.Error(err)
 		}
 	})
-	c, err := client.New(client.Config{Endpoints: []string{ln.Addr().String()}, APIKey: s.rootKey, RootCAs: s.roots, Timeout: 30 * time.Second})
+	c, err := client.New(client.Config{Endpoints: []string{ln.Addr().String()}, APIKey: s.RootKey, RootCAs: s.Roots, Timeout: 30 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func BenchmarkGenerateKey(b *testing.B) {
 	}
 	b.Run("kmsledger", func(b *testing.B) { runParallel(b, 1, "", generate(n.c)) })
 	canned := cannedFrames(wire.CmdKeyGenerate, n.gen, 1)
-	n.s.stop() // keep the idle node out of the bare server's CPU figure
+	n.s.Stop() // keep the idle node out of the bare server's CPU figure
 	b.Run("bare-mtls", func(b *testing.B) { runParallel(b, 1, "", generate(bareServer(b, n.s, canned))) })
 }
 
@@ -225,7 +226,7 @@ func BenchmarkDecrypt(b *testing.B) {
 	}
 	b.Run("kmsledger", func(b *testing.B) { runParallel(b, 1, "", decrypt(n.c)) })
 	canned := cannedFrames(wire.CmdKeyDecrypt, &wire.DecryptResponse{Plaintext: n.gen.Plaintext}, 1)
-	n.s.stop()
+	n.s.Stop()
 	b.Run("bare-mtls", func(b *testing.B) { runParallel(b, 1, "", decrypt(bareServer(b, n.s, canned))) })
 }
 
@@ -250,6 +251,6 @@ func BenchmarkGenerateKeyBatch100(b *testing.B) {
 	}
 	b.Run("kmsledger", func(b *testing.B) { runParallel(b, benchBatch, "keys/s", batch(n.c)) })
 	canned := cannedFrames(wire.CmdKeyGenerate, n.gen, benchBatch)
-	n.s.stop()
+	n.s.Stop()
 	b.Run("bare-mtls", func(b *testing.B) { runParallel(b, benchBatch, "keys/s", batch(bareServer(b, n.s, canned))) })
 }

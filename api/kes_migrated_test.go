@@ -44,7 +44,7 @@ func TestKESMigratedKeys(t *testing.T) {
 		if !k.CreatedAt.IsZero() {
 			src.CreatedAt = k.CreatedAt.Format(time.RFC3339Nano)
 		}
-		_, err = s.h.Execute(ctx, s.rootID, "", commands.ImportKey{
+		_, err = s.Handler.Execute(ctx, s.RootID, "", commands.ImportKey{
 			Enclave: kesEnclave, Name: v.KeyName, Type: string(k.Type), Material: k.Material, HMACKey: k.HMACKey, Source: src,
 		})
 		mustOK(t, err)

@@ -25,7 +25,7 @@ func TestKESLegacyKeyNames(t *testing.T) {
 			mustOK(t, err)
 			key := make([]byte, 32)
 			rand.Read(key)
-			_, err = s.h.Execute(ctx, s.rootID, "", commands.ImportKey{Enclave: kesEnclave, Name: mapped, Type: "AES256", Material: key,
+			_, err = s.Handler.Execute(ctx, s.RootID, "", commands.ImportKey{Enclave: kesEnclave, Name: mapped, Type: "AES256", Material: key,
 				Source: &ledger.ImportSource{Kind: "kes-fs", Name: old}})
 			mustOK(t, err)
 

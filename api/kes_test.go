@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
@@ -46,7 +47,7 @@ func startStackKES(t *testing.T) *kesStack {
 	s := newStack(t)
 	root := s.client("")
 	mustOK(t, root.CreateEnclave(ctx, kesEnclave))
-	srv := api.New(api.Config{Handler: s.h, Projection: s.proj, Certificate: testCert, Version: "test", KESEnclave: kesEnclave})
+	srv := api.New(api.Config{Handler: s.Handler, Projection: s.Proj, Certificate: apitest.Certificate(t), Version: "test", KESEnclave: kesEnclave})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	mustOK(t, err)
 	sctx, cancel := context.WithCancel(ctx)
@@ -125,7 +126,7 @@ type kesClient struct {
 
 // kesClient returns a client presenting certs (none: no certificate).
 func (s *kesStack) kesClient(id string, certs ...tls.Certificate) *kesClient {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.roots, Certificates: certs, MinVersion: tls.VersionTLS12}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.Roots, Certificates: certs, MinVersion: tls.VersionTLS12}}
 	s.t.Cleanup(tr.CloseIdleConnections)
 	return &kesClient{t: s.t, base: "https://" + s.kesAddr, id: id, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
@@ -139,7 +140,7 @@ func (s *kesStack) kesAs(apiKey string) (*kesClient, string) {
 
 // kesRoot returns a client with root's certificate (made from its k1 key).
 func (s *kesStack) kesRoot() *kesClient {
-	signer, err := wire.ParseAPIKey(s.rootKey)
+	signer, err := wire.ParseAPIKey(s.RootKey)
 	mustOK(s.t, err)
 	cert, err := wire.ClientCertificate(signer)
 	mustOK(s.t, err)

@@ -43,7 +43,7 @@ func TestKeyLifecycle(t *testing.T) {
 		if want == "" {
 			want = "AES256"
 		}
-		if st.Type != want || st.Version != 1 || st.CreatedBy != s.rootID {
+		if st.Type != want || st.Version != 1 || st.CreatedBy != s.RootID {
 			t.Fatalf("KeyStatus(%s) = %+v, want type %s version 1 by root", name, st, want)
 		}
 		ad := []byte(`{"bucket":"bucket/object"}`)
@@ -227,9 +227,9 @@ func TestRestartRebuildsState(t *testing.T) {
 func TestWrongHSMKeyRefusesAndWritesNothing(t *testing.T) {
 	s := newStack(t)
 	mustOK(t, s.client("").CreateEnclave(ctx, "e1"))
-	head, err := s.store.Head(ctx)
+	head, err := s.Store.Head(ctx)
 	mustOK(t, err)
-	s.stop()
+	s.Stop()
 	other := newStack(t).hsmKey
 	ft := &fatalRecorder{TB: t}
 	func() {
@@ -240,7 +240,7 @@ func TestWrongHSMKeyRefusesAndWritesNothing(t *testing.T) {
 		t.Fatalf("start with the wrong HSM key: failed=%v msg=%q, want an unseal failure", ft.failed, ft.msg)
 	}
 	s = startStack(t, s.dir, s.hsmKey)
-	if h, _ := s.store.Head(ctx); h != head {
+	if h, _ := s.Store.Head(ctx); h != head {
 		t.Fatalf("ledger head after refused start = %d, want %d", h, head)
 	}
 }
@@ -269,7 +269,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	mustOK(t, c.CreateKey(ctx, "e1", "gen", "", false))
 	g, err := c.GenerateKey(ctx, "e1", "gen", 0, nil, 64)
 	mustOK(t, err)
-	s.stop()
+	s.Stop()
 	scanDir(t, s.dir, map[string][]byte{"imported key": material, "data key": g.Plaintext})
 }
 
@@ -302,9 +302,9 @@ func scanDir(t *testing.T, dir string, secrets map[string][]byte) {
 // (or none) and returns status and body.
 func (s *stack) post(t *testing.T, enclave string, body []byte, withCert bool) (int, string) {
 	t.Helper()
-	cfg := &tls.Config{RootCAs: s.roots}
+	cfg := &tls.Config{RootCAs: s.Roots}
 	if withCert {
-		signer, err := wire.ParseAPIKey(s.rootKey)
+		signer, err := wire.ParseAPIKey(s.RootKey)
 		mustOK(t, err)
 		cert, err := wire.ClientCertificate(signer)
 		mustOK(t, err)
@@ -350,7 +350,7 @@ func TestBadInput(t *testing.T) {
 		{"NoClientCert", good, true, 403, "access denied"},
 		{"ShortImport", frame(wire.CmdKeyImport, &wire.ImportKeyRequest{Name: "imp", Key: []byte("short")}), false, 400, "32 bytes"},
 	}
-	headBefore, err := s.store.Head(ctx)
+	headBefore, err := s.Store.Head(ctx)
 	mustOK(t, err)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,7 +360,7 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if h, _ := s.store.Head(ctx); h != headBefore {
+	if h, _ := s.Store.Head(ctx); h != headBefore {
 		t.Fatalf("ledger head moved from %d to %d after bad requests", headBefore, h)
 	}
 	if status, body := s.post(t, "bad.enclave", good, true); status != 400 && status != 404 {

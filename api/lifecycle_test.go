@@ -114,11 +114,11 @@ func TestScheduledDeletionAndTombstone(t *testing.T) {
 	// carries the deletion out and records it.
 	mustOK(t, c.ScheduleKeyDeletion(ctx, "e1", "k", "1d"))
 	s = s.restart()
-	if n, err := s.h.DestroyDue(ctx); err != nil || n != 0 {
+	if n, err := s.Handler.DestroyDue(ctx); err != nil || n != 0 {
 		t.Fatalf("DestroyDue before the deadline = %d, %v; want 0", n, err)
 	}
-	s.h.Now = func() time.Time { return time.Now().Add(25 * time.Hour) }
-	if n, err := s.h.DestroyDue(ctx); err != nil || n != 1 {
+	s.Handler.Now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	if n, err := s.Handler.DestroyDue(ctx); err != nil || n != 1 {
 		t.Fatalf("DestroyDue after the deadline = %d, %v; want 1", n, err)
 	}
 	c = s.client("")
@@ -126,7 +126,7 @@ func TestScheduledDeletionAndTombstone(t *testing.T) {
 		t.Fatalf("Decrypt(destroyed) err = %v, want ErrKeyNotFound", err)
 	}
 	var reason string
-	_, err = s.store.Replay(ctx, 1, func(ev ledger.Event) error {
+	_, err = s.Store.Replay(ctx, 1, func(ev ledger.Event) error {
 		if ev.Type == ledger.TypeKeyDeleted {
 			reason = ev.Actor + "/" + string(ev.Payload)
 		}

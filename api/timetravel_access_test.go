@@ -31,7 +31,7 @@ func TestTimeTravelAccess(t *testing.T) {
 	mustOK(t, h.client("U").CreateIdentity(ctx, "t", &wire.CreateIdentityRequest{Identity: h.ids["D2"], Tags: auditor.Tags}))
 	mustOK(t, h.client("A").CreateIdentity(ctx, "t", &wire.CreateIdentityRequest{Identity: h.ids["S"], IsServiceAccount: true}))
 	mustOK(t, r.CreateIdentity(ctx, "o", &wire.CreateIdentityRequest{Identity: h.ids["O"], Privilege: "Admin"}))
-	head, err := h.s.store.Head(ctx)
+	head, err := h.s.Store.Head(ctx)
 	mustOK(t, err)
 
 	type call func(c *client.Client) error
@@ -127,7 +127,7 @@ func TestTimeTravelAccess(t *testing.T) {
 	// Admin does not see the old incarnation.
 	h.clock.set(h.base.Add(time.Minute))
 	mustOK(t, r.CreateKey(ctx, "o", "old-key", "", false))
-	old, err := h.s.store.Head(ctx)
+	old, err := h.s.Store.Head(ctx)
 	mustOK(t, err)
 	mustOK(t, r.DeleteEnclave(ctx, "o"))
 	h.clock.set(h.base.Add(2 * time.Minute))
@@ -160,7 +160,7 @@ func TestTimeTravelBadRequests(t *testing.T) {
 	s := newStack(t)
 	r := s.client("")
 	mustOK(t, r.CreateEnclave(ctx, "t"))
-	head, err := s.store.Head(ctx)
+	head, err := s.Store.Head(ctx)
 	mustOK(t, err)
 	tests := []struct {
 		name string

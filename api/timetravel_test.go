@@ -35,12 +35,12 @@ type history struct {
 
 func newHistory(t *testing.T) *history {
 	s := newStack(t)
-	h := &history{s: s, root: s.client(""), names: map[string]string{s.rootID: "root"},
+	h := &history{s: s, root: s.client(""), names: map[string]string{s.RootID: "root"},
 		keys: map[string]string{}, ids: map[string]string{}, clock: &stepClock{}}
 	// Minutes after the bootstrap events, which carry the real time.
 	h.base = time.Now().Add(time.Hour).Truncate(time.Minute).UTC()
 	h.clock.set(h.base)
-	s.h.Now = h.clock.now
+	s.Handler.Now = h.clock.now
 	for _, n := range []string{"A", "U", "S", "D", "D2", "B", "X", "O"} {
 		h.keys[n], h.ids[n] = newIdentity(t)
 		h.names[h.ids[n]] = n
@@ -189,7 +189,7 @@ func TestTimeTravelHistory(t *testing.T) {
 	for i, st := range steps {
 		h.clock.set(stepTime(h.base, i))
 		st.do(t, h)
-		head, err := h.s.store.Head(ctx)
+		head, err := h.s.Store.Head(ctx)
 		mustOK(t, err)
 		seqs[i] = head
 	}

@@ -3,39 +3,30 @@ package remotekms_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
-	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/hsm/hsmtest"
 	"github.com/kmsledger/kmsledger/hsm/remotekms"
-	"github.com/kmsledger/kmsledger/hsm/softkey"
-	"github.com/kmsledger/kmsledger/ledger"
-	"github.com/kmsledger/kmsledger/projections"
 )
 
 const enclave = "hsm"
 
-// node is a whole kmsledger server in process, as in api/stack_test.go:
-// embedded JetStream under a temp dir, a software HSM key, real TLS on a
-// loopback port. It has an enclave "hsm".
+// node is a whole kmsledger server in process (apitest): embedded
+// JetStream under a temp dir, a software HSM key, real TLS on a loopback
+// port. It has an enclave "hsm".
 type node struct {
 	addr    string
 	roots   *x509.CertPool
@@ -46,97 +37,12 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	ctx := context.Background()
-	cert := testCertificate(t)
-	hsmKey, err := softkey.Generate(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, err := softkey.Parse(hsmKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootKey, rootID := newAPIKey(t)
-	store, err := ledger.Open(ctx, ledger.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rek, _, _, err := commands.Bootstrap(ctx, store, hk, rootID, "AES256")
-	if err != nil {
-		store.Close()
-		t.Fatal(err)
-	}
-	proj, err := projections.Open(ctx, store, rek, nil)
-	if err != nil {
-		store.Close()
-		t.Fatal(err)
-	}
-	h := commands.NewHandler(store, proj, rek, nil)
-	if _, err := h.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: "test"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	roots := x509.NewCertPool()
-	roots.AddCert(cert.Leaf)
-	n := &node{addr: ln.Addr().String(), roots: roots, rootKey: rootKey}
-	stopped := false
-	n.stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-			proj.Close()
-			store.Close()
-		}
-	}
-	t.Cleanup(n.stop)
-	n.admin, err = client.New(client.Config{Endpoints: []string{n.addr}, APIKey: rootKey, RootCAs: roots, Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.admin.Close)
-	if err := n.admin.CreateEnclave(ctx, enclave); err != nil {
+	a := apitest.Start(t, apitest.Options{})
+	n := &node{addr: a.Addr, roots: a.Roots, rootKey: a.RootKey, admin: a.Client(t, ""), stop: a.Stop}
+	if err := n.admin.CreateEnclave(context.Background(), enclave); err != nil {
 		t.Fatalf("CreateEnclave err = %v", err)
 	}
 	return n
-}
-
-// testCertificate returns a fresh self-signed ECDSA certificate for
-// 127.0.0.1, valid for a day.
-func testCertificate(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "remotekms test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
 // newAPIKey returns a fresh API key and its identity.
