@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"aead.dev/mtls"
+	"github.com/kmsledger/kmsledger/testdata/interop/internal/harness"
 	"github.com/minio/kms-go/kms"
 	"github.com/minio/kms-go/kms/cmds"
 )
@@ -31,7 +32,7 @@ func TestAuthorization(t *testing.T) {
 			cmds.KeyGenerate: {"minio-secret": {}},
 		},
 	}
-	if err := env.root.CreatePolicy(ctx(t), encA, policy); err != nil {
+	if err := env.Root.CreatePolicy(ctx(t), encA, policy); err != nil {
 		t.Fatalf("CreatePolicy: %v", err)
 	}
 	userKey, bareKey, adminKey := newKey(t), newKey(t), newKey(t)
@@ -39,11 +40,11 @@ func TestAuthorization(t *testing.T) {
 		key  mtls.PrivateKey
 		priv kms.Privilege
 	}{{userKey, kms.User}, {bareKey, kms.User}, {adminKey, kms.Admin}} {
-		if err := env.root.CreateIdentity(ctx(t), encA, &kms.CreateIdentityRequest{Identity: id.key.Identity(), Privilege: id.priv}); err != nil {
+		if err := env.Root.CreateIdentity(ctx(t), encA, &kms.CreateIdentityRequest{Identity: id.key.Identity(), Privilege: id.priv}); err != nil {
 			t.Fatalf("CreateIdentity: %v", err)
 		}
 	}
-	if err := env.root.AssignPolicy(ctx(t), encA, &kms.AssignPolicyRequest{Identity: userKey.Identity(), Policy: "minio"}); err != nil {
+	if err := env.Root.AssignPolicy(ctx(t), encA, &kms.AssignPolicyRequest{Identity: userKey.Identity(), Policy: "minio"}); err != nil {
 		t.Fatalf("AssignPolicy: %v", err)
 	}
 	user, bare, admin := clientFor(t, userKey), clientFor(t, bareKey), clientFor(t, adminKey)
@@ -105,7 +106,7 @@ func TestAuthorization(t *testing.T) {
 			return err
 		}},
 		{"Admin of A CreateEnclave", func(t *testing.T) error {
-			return admin.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: uniqueName("admin-made")})
+			return admin.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: harness.UniqueName("admin-made")})
 		}},
 		{"Admin of A ListEnclaves", func(t *testing.T) error {
 			_, err := admin.ListEnclaves(ctx(t), &kms.ListRequest{})
@@ -120,7 +121,7 @@ func TestAuthorization(t *testing.T) {
 			return err
 		}},
 		{"unknown identity CreateEnclave", func(t *testing.T) error {
-			return stranger.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: uniqueName("stranger-made")})
+			return stranger.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: harness.UniqueName("stranger-made")})
 		}},
 	} {
 		g.run(tc.name+" is ErrPermission", func(t *testing.T) {
@@ -139,17 +140,17 @@ func TestAuthorization(t *testing.T) {
 	g.run("ECDSA P-256 (k2) admin identity is accepted", func(t *testing.T) {
 		k, err := mtls.GenerateKeyECDSA(elliptic.P256(), rand.Reader)
 		noErr(t, "GenerateKeyECDSA", err)
-		noErr(t, "CreateIdentity", env.root.CreateIdentity(ctx(t), encA, &kms.CreateIdentityRequest{Identity: k.Identity(), Privilege: kms.Admin}))
+		noErr(t, "CreateIdentity", env.Root.CreateIdentity(ctx(t), encA, &kms.CreateIdentityRequest{Identity: k.Identity(), Privilege: kms.Admin}))
 		_, err = clientFor(t, k).KeyStatus(ctx(t), encA, &kms.KeyStatusRequest{Name: "minio-a"})
 		noErr(t, "KeyStatus as ECDSA admin", err)
 	})
 	g.run("deleted identity loses access", func(t *testing.T) {
 		k := newKey(t)
-		noErr(t, "CreateIdentity", env.root.CreateIdentity(ctx(t), encA, &kms.CreateIdentityRequest{Identity: k.Identity(), Privilege: kms.Admin}))
+		noErr(t, "CreateIdentity", env.Root.CreateIdentity(ctx(t), encA, &kms.CreateIdentityRequest{Identity: k.Identity(), Privilege: kms.Admin}))
 		c := clientFor(t, k)
 		_, err := c.KeyStatus(ctx(t), encA, &kms.KeyStatusRequest{Name: "minio-a"})
 		noErr(t, "KeyStatus before delete", err)
-		noErr(t, "DeleteIdentity", env.root.DeleteIdentity(ctx(t), encA, &kms.DeleteIdentityRequest{Identity: k.Identity()}))
+		noErr(t, "DeleteIdentity", env.Root.DeleteIdentity(ctx(t), encA, &kms.DeleteIdentityRequest{Identity: k.Identity()}))
 		_, err = c.KeyStatus(ctx(t), encA, &kms.KeyStatusRequest{Name: "minio-a"})
 		wantErr(t, err, kms.ErrPermission)
 	})
@@ -158,7 +159,7 @@ func TestAuthorization(t *testing.T) {
 // mustGenerate returns the ciphertext of a fresh data key generated as root.
 func mustGenerate(t *testing.T, enc, key string, ad []byte) []byte {
 	t.Helper()
-	gen, err := env.root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: key, AssociatedData: ad})
+	gen, err := env.Root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: key, AssociatedData: ad})
 	if err != nil {
 		t.Fatalf("GenerateKey(%s): %v", key, err)
 	}

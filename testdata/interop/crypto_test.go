@@ -30,7 +30,7 @@ func TestCrypto(t *testing.T) {
 	for _, k := range keys {
 		g.run("Encrypt/Decrypt round trip "+k.typ.String(), func(t *testing.T) {
 			msg := []byte("a secret message for " + k.name)
-			ct, err := encryptRaw(ctx(t), env.root, enc, &kms.EncryptRequest{Name: k.name, Plaintext: msg, AssociatedData: ad})
+			ct, err := encryptRaw(ctx(t), env.Root, enc, &kms.EncryptRequest{Name: k.name, Plaintext: msg, AssociatedData: ad})
 			noErr(t, "Encrypt", err)
 			if ct[0].Version != 1 {
 				t.Errorf("Encrypt Version = %d, want 1", ct[0].Version)
@@ -39,7 +39,7 @@ func TestCrypto(t *testing.T) {
 				t.Fatal("ciphertext contains the plaintext")
 			}
 			for _, version := range []int{0, ct[0].Version} {
-				dec, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: k.name, Version: version, Ciphertext: ct[0].Ciphertext, AssociatedData: ad})
+				dec, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: k.name, Version: version, Ciphertext: ct[0].Ciphertext, AssociatedData: ad})
 				noErr(t, fmt.Sprintf("Decrypt Version %d", version), err)
 				if !bytes.Equal(dec[0].Plaintext, msg) {
 					t.Fatalf("Decrypt Version %d returned a different plaintext", version)
@@ -52,13 +52,13 @@ func TestCrypto(t *testing.T) {
 		for i := range reqs {
 			reqs[i] = &kms.EncryptRequest{Name: keys[i%2].name, Plaintext: fmt.Appendf(nil, "msg-%d", i)}
 		}
-		ct, err := encryptRaw(ctx(t), env.root, enc, reqs...)
+		ct, err := encryptRaw(ctx(t), env.Root, enc, reqs...)
 		noErr(t, "Encrypt", err)
 		if len(ct) != len(reqs) {
 			t.Fatalf("got %d responses, want %d", len(ct), len(reqs))
 		}
 		for i, c := range ct {
-			dec, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: reqs[i].Name, Ciphertext: c.Ciphertext})
+			dec, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: reqs[i].Name, Ciphertext: c.Ciphertext})
 			noErr(t, "Decrypt", err)
 			if !bytes.Equal(dec[0].Plaintext, reqs[i].Plaintext) {
 				t.Fatalf("response %d decrypts to a different message", i)
@@ -69,7 +69,7 @@ func TestCrypto(t *testing.T) {
 		// The pinned SDK expects KEY:STATUS (204) frames in reply to
 		// KEY:ENCRYPT; the spec says servers send 205. MinIO never calls
 		// Encrypt. This pins the server to 205.
-		_, err := env.root.Encrypt(ctx(t), enc, &kms.EncryptRequest{Name: "k-aes", Plaintext: []byte("x")})
+		_, err := env.Root.Encrypt(ctx(t), enc, &kms.EncryptRequest{Name: "k-aes", Plaintext: []byte("x")})
 		var de *cmds.DecodeError
 		if !errors.As(err, &de) || len(de.Data) < 2 || binary.BigEndian.Uint16(de.Data) != uint16(cmds.KeyEncrypt) {
 			t.Fatalf("got %v, want a decode error for a KEY:ENCRYPT (205) frame", err)
@@ -78,7 +78,7 @@ func TestCrypto(t *testing.T) {
 
 	for _, tc := range []struct{ length, want int }{{0, 32}, {32, 32}, {64, 64}, {1024, 1024}} {
 		g.run(fmt.Sprintf("GenerateKey Length %d gives %d bytes", tc.length, tc.want), func(t *testing.T) {
-			gen, err := env.root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: "k-aes", AssociatedData: ad, Length: tc.length})
+			gen, err := env.Root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: "k-aes", AssociatedData: ad, Length: tc.length})
 			noErr(t, "GenerateKey", err)
 			if len(gen[0].Plaintext) != tc.want {
 				t.Fatalf("plaintext is %d bytes, want %d", len(gen[0].Plaintext), tc.want)
@@ -86,7 +86,7 @@ func TestCrypto(t *testing.T) {
 			if gen[0].Version != 1 {
 				t.Errorf("Version = %d, want 1", gen[0].Version)
 			}
-			dec, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Ciphertext: gen[0].Ciphertext, AssociatedData: ad})
+			dec, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Ciphertext: gen[0].Ciphertext, AssociatedData: ad})
 			noErr(t, "Decrypt", err)
 			if !bytes.Equal(dec[0].Plaintext, gen[0].Plaintext) {
 				t.Fatal("Decrypt returned a different data key")
@@ -94,7 +94,7 @@ func TestCrypto(t *testing.T) {
 		})
 	}
 	g.run("GenerateKey Length 1025 fails", func(t *testing.T) {
-		_, err := env.root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: "k-aes", Length: 1025})
+		_, err := env.Root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: "k-aes", Length: 1025})
 		if err == nil {
 			t.Fatal("GenerateKey with Length 1025 succeeded")
 		}
@@ -105,7 +105,7 @@ func TestCrypto(t *testing.T) {
 		for i := range reqs {
 			reqs[i] = &kms.GenerateKeyRequest{Name: keys[i%2].name, AssociatedData: fmt.Appendf(nil, `{"b":"b/o-%d"}`, i)}
 		}
-		gen, err := env.root.GenerateKey(ctx(t), enc, reqs...)
+		gen, err := env.Root.GenerateKey(ctx(t), enc, reqs...)
 		noErr(t, "GenerateKey", err)
 		if len(gen) != n {
 			t.Fatalf("got %d responses, want %d", len(gen), n)
@@ -122,7 +122,7 @@ func TestCrypto(t *testing.T) {
 			seen[string(r.Plaintext)] = true
 			decs[i] = &kms.DecryptRequest{Name: reqs[i].Name, Ciphertext: r.Ciphertext, AssociatedData: reqs[i].AssociatedData}
 		}
-		dec, err := env.root.Decrypt(ctx(t), enc, decs...)
+		dec, err := env.Root.Decrypt(ctx(t), enc, decs...)
 		noErr(t, "Decrypt", err)
 		if len(dec) != n {
 			t.Fatalf("got %d Decrypt responses, want %d", len(dec), n)
@@ -134,13 +134,13 @@ func TestCrypto(t *testing.T) {
 		}
 	})
 
-	gen, err := env.root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: "k-aes", AssociatedData: ad})
+	gen, err := env.Root.GenerateKey(ctx(t), enc, &kms.GenerateKeyRequest{Name: "k-aes", AssociatedData: ad})
 	if err != nil {
 		t.Fatalf("GenerateKey: %v", err)
 	}
 	ciphertext := gen[0].Ciphertext
 	g.run("Decrypt with Version 0 as MinIO does", func(t *testing.T) {
-		dec, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Version: 0, Ciphertext: ciphertext, AssociatedData: ad})
+		dec, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Version: 0, Ciphertext: ciphertext, AssociatedData: ad})
 		noErr(t, "Decrypt", err)
 		if !bytes.Equal(dec[0].Plaintext, gen[0].Plaintext) {
 			t.Fatal("Decrypt returned a different data key")
@@ -155,7 +155,7 @@ func TestCrypto(t *testing.T) {
 		{"extra space", []byte(`{"bucket": "bucket/object"}`)},
 	} {
 		g.run("Decrypt with wrong AD ("+tc.name+") is ErrDecrypt", func(t *testing.T) {
-			_, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Ciphertext: ciphertext, AssociatedData: tc.ad})
+			_, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Ciphertext: ciphertext, AssociatedData: tc.ad})
 			wantErr(t, err, kms.ErrDecrypt)
 		})
 	}
@@ -172,16 +172,16 @@ func TestCrypto(t *testing.T) {
 	} {
 		g.run("Decrypt of tampered ciphertext ("+tc.name+") is ErrDecrypt", func(t *testing.T) {
 			bad := tc.tamper(bytes.Clone(ciphertext))
-			_, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Ciphertext: bad, AssociatedData: ad})
+			_, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-aes", Ciphertext: bad, AssociatedData: ad})
 			wantErr(t, err, kms.ErrDecrypt)
 		})
 	}
 	g.run("Decrypt under another key is ErrDecrypt", func(t *testing.T) {
-		_, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-chacha", Ciphertext: ciphertext, AssociatedData: ad})
+		_, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "k-chacha", Ciphertext: ciphertext, AssociatedData: ad})
 		wantErr(t, err, kms.ErrDecrypt)
 	})
 	g.run("Decrypt with unknown key is ErrKeyNotFound", func(t *testing.T) {
-		_, err := env.root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "no-such-key", Ciphertext: ciphertext, AssociatedData: ad})
+		_, err := env.Root.Decrypt(ctx(t), enc, &kms.DecryptRequest{Name: "no-such-key", Ciphertext: ciphertext, AssociatedData: ad})
 		wantErr(t, err, kms.ErrKeyNotFound)
 	})
 }

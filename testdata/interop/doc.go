@@ -7,9 +7,10 @@
 // main module must never import it. Nothing here is imported by kmsledger.
 //
 // Invariants of the test suite:
-//   - TestMain builds cmd/kmsledger once from the enclosing repository, starts
-//     `kmsledger server --dev` on a free loopback port, and stops it (SIGTERM,
-//     then kill) when the tests end. Every test talks to that one server.
+//   - TestMain (harness.RunMain) builds cmd/kmsledger once from the
+//     enclosing repository, starts `kmsledger server --dev` on a free
+//     loopback port, and stops it (SIGTERM, then kill) when the tests end.
+//     Every test talks to that one server.
 //   - Clients trust only the CA file the server prints (KMSLEDGER_CA_FILE);
 //     TLS verification is never skipped.
 //   - Every test group works in its own, freshly created enclave, so groups do

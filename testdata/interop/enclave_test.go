@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/testdata/interop/internal/harness"
 	"github.com/minio/kms-go/kms"
 )
 
@@ -15,37 +16,37 @@ import (
 func TestEnclaves(t *testing.T) {
 	g := newGroup(t, "enclaves")
 	start := time.Now()
-	a, b := uniqueName("encl-a"), uniqueName("encl-b")
+	a, b := harness.UniqueName("encl-a"), harness.UniqueName("encl-b")
 
 	g.run("CreateEnclave", func(t *testing.T) {
 		for _, name := range []string{a, b} {
-			noErr(t, "CreateEnclave("+name+")", env.root.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: name}))
+			noErr(t, "CreateEnclave("+name+")", env.Root.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: name}))
 		}
 	})
 	g.run("CreateEnclave again is ErrEnclaveExists", func(t *testing.T) {
-		err := env.root.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: a})
+		err := env.Root.CreateEnclave(ctx(t), &kms.CreateEnclaveRequest{Name: a})
 		wantErr(t, err, kms.ErrEnclaveExists)
 	})
 	g.run("EnclaveStatus batch answers in order", func(t *testing.T) {
-		resp, err := env.root.EnclaveStatus(ctx(t), &kms.EnclaveStatusRequest{Name: b}, &kms.EnclaveStatusRequest{Name: a})
+		resp, err := env.Root.EnclaveStatus(ctx(t), &kms.EnclaveStatusRequest{Name: b}, &kms.EnclaveStatusRequest{Name: a})
 		noErr(t, "EnclaveStatus", err)
 		if len(resp) != 2 || resp[0].Name != b || resp[1].Name != a {
 			t.Fatalf("got %d responses %v, want [%s %s]", len(resp), enclaveNames(resp), b, a)
 		}
 		for _, r := range resp {
-			if r.CreatedBy != env.rootKey.Identity() {
-				t.Errorf("%s: CreatedBy = %v, want %v", r.Name, r.CreatedBy, env.rootKey.Identity())
+			if r.CreatedBy != env.RootKey.Identity() {
+				t.Errorf("%s: CreatedBy = %v, want %v", r.Name, r.CreatedBy, env.RootKey.Identity())
 			}
 			checkCreatedAt(t, r.Name, r.CreatedAt, start)
 		}
 	})
 	g.run("EnclaveStatus of unknown enclave is ErrEnclaveNotFound", func(t *testing.T) {
-		_, err := env.root.EnclaveStatus(ctx(t), &kms.EnclaveStatusRequest{Name: uniqueName("nope")})
+		_, err := env.Root.EnclaveStatus(ctx(t), &kms.EnclaveStatusRequest{Name: harness.UniqueName("nope")})
 		wantErr(t, err, kms.ErrEnclaveNotFound)
 	})
 	g.run("ListEnclaves pages through all enclaves sorted", func(t *testing.T) {
-		names := listAll(t, env.root.ListEnclaves, &kms.ListRequest{Limit: 1}, func(e kms.EnclaveStatusResponse) string { return e.Name })
-		for _, want := range []string{a, b, env.enclave} {
+		names := listAll(t, env.Root.ListEnclaves, &kms.ListRequest{Limit: 1}, func(e kms.EnclaveStatusResponse) string { return e.Name })
+		for _, want := range []string{a, b, env.Enclave} {
 			if !slices.Contains(names, want) {
 				t.Errorf("enclave %q missing from listing %v", want, names)
 			}
@@ -53,7 +54,7 @@ func TestEnclaves(t *testing.T) {
 		checkSortedUnique(t, names)
 	})
 	g.run("ListEnclaves with prefix", func(t *testing.T) {
-		page, err := env.root.ListEnclaves(ctx(t), &kms.ListRequest{Prefix: "encl-a-"})
+		page, err := env.Root.ListEnclaves(ctx(t), &kms.ListRequest{Prefix: "encl-a-"})
 		noErr(t, "ListEnclaves", err)
 		for _, e := range page.Items {
 			if !strings.HasPrefix(e.Name, "encl-a-") {
@@ -65,22 +66,22 @@ func TestEnclaves(t *testing.T) {
 		}
 	})
 	g.run("DeleteEnclave", func(t *testing.T) {
-		noErr(t, "DeleteEnclave", env.root.DeleteEnclave(ctx(t), &kms.DeleteEnclaveRequest{Name: b}))
+		noErr(t, "DeleteEnclave", env.Root.DeleteEnclave(ctx(t), &kms.DeleteEnclaveRequest{Name: b}))
 	})
 	g.run("EnclaveStatus after delete is ErrEnclaveNotFound", func(t *testing.T) {
-		_, err := env.root.EnclaveStatus(ctx(t), &kms.EnclaveStatusRequest{Name: b})
+		_, err := env.Root.EnclaveStatus(ctx(t), &kms.EnclaveStatusRequest{Name: b})
 		wantErr(t, err, kms.ErrEnclaveNotFound)
 	})
 	g.run("DeleteEnclave again is ErrEnclaveNotFound", func(t *testing.T) {
-		err := env.root.DeleteEnclave(ctx(t), &kms.DeleteEnclaveRequest{Name: b})
+		err := env.Root.DeleteEnclave(ctx(t), &kms.DeleteEnclaveRequest{Name: b})
 		wantErr(t, err, kms.ErrEnclaveNotFound)
 	})
 	g.run("CreateKey in deleted enclave is ErrEnclaveNotFound", func(t *testing.T) {
-		err := env.root.CreateKey(ctx(t), b, &kms.CreateKeyRequest{Name: "k"})
+		err := env.Root.CreateKey(ctx(t), b, &kms.CreateKeyRequest{Name: "k"})
 		wantErr(t, err, kms.ErrEnclaveNotFound)
 	})
 	g.run("deleted enclave is not listed", func(t *testing.T) {
-		names := listAll(t, env.root.ListEnclaves, &kms.ListRequest{}, func(e kms.EnclaveStatusResponse) string { return e.Name })
+		names := listAll(t, env.Root.ListEnclaves, &kms.ListRequest{}, func(e kms.EnclaveStatusResponse) string { return e.Name })
 		if slices.Contains(names, b) {
 			t.Errorf("deleted enclave %q still listed", b)
 		}

@@ -15,7 +15,7 @@ func TestHealth(t *testing.T) {
 	g := newGroup(t, "health")
 
 	g.run("Version", func(t *testing.T) {
-		resp, err := env.root.Version(ctx(t), &kms.VersionRequest{})
+		resp, err := env.Root.Version(ctx(t), &kms.VersionRequest{})
 		noErr(t, "Version", err)
 		if len(resp) != 1 {
 			t.Fatalf("got %d responses, want 1", len(resp))
@@ -26,13 +26,13 @@ func TestHealth(t *testing.T) {
 		}
 	})
 	g.run("Live", func(t *testing.T) {
-		noErr(t, "Live", env.root.Live(ctx(t), &kms.LivenessRequest{}))
+		noErr(t, "Live", env.Root.Live(ctx(t), &kms.LivenessRequest{}))
 	})
 	g.run("Ready", func(t *testing.T) {
-		noErr(t, "Ready", env.root.Ready(ctx(t), &kms.ReadinessRequest{}))
+		noErr(t, "Ready", env.Root.Ready(ctx(t), &kms.ReadinessRequest{}))
 	})
 	g.run("Ready for writes", func(t *testing.T) {
-		noErr(t, "Ready", env.root.Ready(ctx(t), &kms.ReadinessRequest{Write: true}))
+		noErr(t, "Ready", env.Root.Ready(ctx(t), &kms.ReadinessRequest{Write: true}))
 	})
 	g.run("Version, Live and Ready as unknown identity", func(t *testing.T) {
 		c := clientFor(t, newKey(t))
@@ -44,11 +44,11 @@ func TestHealth(t *testing.T) {
 	for _, path := range []string{"/version", "/v1/health/live", "/v1/health/ready"} {
 		g.run("GET "+path+" without client certificate", func(t *testing.T) {
 			hc := &http.Client{Transport: &http.Transport{
-				TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: env.rootCAs},
+				TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: env.RootCAs},
 				DisableKeepAlives: true,
 			}}
 			defer hc.CloseIdleConnections()
-			req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, strings.TrimSuffix(env.endpoint, "/")+path, nil)
+			req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, strings.TrimSuffix(env.Endpoint, "/")+path, nil)
 			noErr(t, "NewRequest", err)
 			resp, err := hc.Do(req)
 			noErr(t, "GET", err)

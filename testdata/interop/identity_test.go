@@ -20,11 +20,11 @@ func TestIdentities(t *testing.T) {
 	tags := map[string]string{"team": "storage", "env": "test"}
 
 	g.run("CreateIdentity User and Admin", func(t *testing.T) {
-		noErr(t, "CreateIdentity User", env.root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: user, Privilege: kms.User, Tags: tags}))
-		noErr(t, "CreateIdentity Admin", env.root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: admin, Privilege: kms.Admin}))
+		noErr(t, "CreateIdentity User", env.Root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: user, Privilege: kms.User, Tags: tags}))
+		noErr(t, "CreateIdentity Admin", env.Root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: admin, Privilege: kms.Admin}))
 	})
 	g.run("GetIdentity batch answers in order with privileges and tags", func(t *testing.T) {
-		resp, err := env.root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: admin}, &kms.IdentityRequest{Identity: user})
+		resp, err := env.Root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: admin}, &kms.IdentityRequest{Identity: user})
 		noErr(t, "GetIdentity", err)
 		if len(resp) != 2 {
 			t.Fatalf("got %d responses, want 2", len(resp))
@@ -40,8 +40,8 @@ func TestIdentities(t *testing.T) {
 			t.Errorf("Tags = %v, want %v", u.Tags, tags)
 		}
 		for _, r := range resp {
-			if r.CreatedBy != env.rootKey.Identity() {
-				t.Errorf("%v: CreatedBy = %v, want %v", r.Identity, r.CreatedBy, env.rootKey.Identity())
+			if r.CreatedBy != env.RootKey.Identity() {
+				t.Errorf("%v: CreatedBy = %v, want %v", r.Identity, r.CreatedBy, env.RootKey.Identity())
 			}
 			if r.IsServiceAccount {
 				t.Errorf("%v: IsServiceAccount = true, want false", r.Identity)
@@ -50,19 +50,19 @@ func TestIdentities(t *testing.T) {
 		}
 	})
 	g.run("CreateIdentity with empty privilege is User", func(t *testing.T) {
-		noErr(t, "CreateIdentity", env.root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: plain}))
-		resp, err := env.root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: plain})
+		noErr(t, "CreateIdentity", env.Root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: plain}))
+		resp, err := env.Root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: plain})
 		noErr(t, "GetIdentity", err)
 		if resp[0].Privilege != kms.User {
 			t.Fatalf("Privilege = %v, want User", resp[0].Privilege)
 		}
 	})
 	g.run("GetIdentity of unknown identity is ErrIdentityNotFound", func(t *testing.T) {
-		_, err := env.root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: newKey(t).Identity()})
+		_, err := env.Root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: newKey(t).Identity()})
 		wantErr(t, err, kms.ErrIdentityNotFound)
 	})
 	g.run("ListIdentities pages through all identities sorted", func(t *testing.T) {
-		names := listAll(t, env.root.ListIdentities, &kms.ListRequest{Enclave: enc, Limit: 1},
+		names := listAll(t, env.Root.ListIdentities, &kms.ListRequest{Enclave: enc, Limit: 1},
 			func(r kms.IdentityResponse) string { return r.Identity.String() })
 		for _, id := range []mtls.Identity{user, admin, plain} {
 			if !slices.Contains(names, id.String()) {
@@ -73,7 +73,7 @@ func TestIdentities(t *testing.T) {
 	})
 	g.run("ListIdentities with prefix", func(t *testing.T) {
 		prefix := user.String()[:10]
-		names := listAll(t, env.root.ListIdentities, &kms.ListRequest{Enclave: enc, Prefix: prefix},
+		names := listAll(t, env.Root.ListIdentities, &kms.ListRequest{Enclave: enc, Prefix: prefix},
 			func(r kms.IdentityResponse) string { return r.Identity.String() })
 		if !slices.Contains(names, user.String()) {
 			t.Errorf("identity %v missing from prefix listing %v", user, names)
@@ -85,18 +85,18 @@ func TestIdentities(t *testing.T) {
 		}
 	})
 	g.run("DeleteIdentity", func(t *testing.T) {
-		noErr(t, "DeleteIdentity", env.root.DeleteIdentity(ctx(t), enc, &kms.DeleteIdentityRequest{Identity: user}))
+		noErr(t, "DeleteIdentity", env.Root.DeleteIdentity(ctx(t), enc, &kms.DeleteIdentityRequest{Identity: user}))
 	})
 	g.run("GetIdentity after delete is ErrIdentityNotFound", func(t *testing.T) {
-		_, err := env.root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: user})
+		_, err := env.Root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: user})
 		wantErr(t, err, kms.ErrIdentityNotFound)
 	})
 	g.run("DeleteIdentity again is ErrIdentityNotFound", func(t *testing.T) {
-		err := env.root.DeleteIdentity(ctx(t), enc, &kms.DeleteIdentityRequest{Identity: user})
+		err := env.Root.DeleteIdentity(ctx(t), enc, &kms.DeleteIdentityRequest{Identity: user})
 		wantErr(t, err, kms.ErrIdentityNotFound)
 	})
 	g.run("deleted identity is not listed", func(t *testing.T) {
-		names := listAll(t, env.root.ListIdentities, &kms.ListRequest{Enclave: enc},
+		names := listAll(t, env.Root.ListIdentities, &kms.ListRequest{Enclave: enc},
 			func(r kms.IdentityResponse) string { return r.Identity.String() })
 		if slices.Contains(names, user.String()) {
 			t.Fatalf("deleted identity %v still listed", user)

@@ -27,14 +27,14 @@ func TestMinIO(t *testing.T) {
 			cmds.KeyList:     {"*": {}},
 		},
 	}
-	if err := env.root.CreatePolicy(ctx(t), enc, policy); err != nil {
+	if err := env.Root.CreatePolicy(ctx(t), enc, policy); err != nil {
 		t.Fatalf("CreatePolicy: %v", err)
 	}
 	minioKey := newKey(t)
-	if err := env.root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: minioKey.Identity(), Privilege: kms.User}); err != nil {
+	if err := env.Root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: minioKey.Identity(), Privilege: kms.User}); err != nil {
 		t.Fatalf("CreateIdentity: %v", err)
 	}
-	if err := env.root.AssignPolicy(ctx(t), enc, &kms.AssignPolicyRequest{Identity: minioKey.Identity(), Policy: "minio-server"}); err != nil {
+	if err := env.Root.AssignPolicy(ctx(t), enc, &kms.AssignPolicyRequest{Identity: minioKey.Identity(), Policy: "minio-server"}); err != nil {
 		t.Fatalf("AssignPolicy: %v", err)
 	}
 	minio := clientFor(t, minioKey)
@@ -46,15 +46,15 @@ func TestMinIO(t *testing.T) {
 		startup(t, minio, enc, sseKey, false)
 	})
 	g.run("startup against the --dev environment as root", func(t *testing.T) {
-		_, err := env.root.GenerateKey(ctx(t), env.enclave, &kms.GenerateKeyRequest{Name: env.sseKey, AssociatedData: []byte("{}"), Length: 32})
+		_, err := env.Root.GenerateKey(ctx(t), env.Enclave, &kms.GenerateKeyRequest{Name: env.SSEKey, AssociatedData: []byte("{}"), Length: 32})
 		if errors.Is(err, kms.ErrKeyNotFound) {
-			err = env.root.CreateKey(ctx(t), env.enclave, &kms.CreateKeyRequest{Name: env.sseKey})
+			err = env.Root.CreateKey(ctx(t), env.Enclave, &kms.CreateKeyRequest{Name: env.SSEKey})
 			if errors.Is(err, kms.ErrKeyExists) {
 				err = nil
 			}
 		}
 		noErr(t, "startup", err)
-		gen, err := env.root.GenerateKey(ctx(t), env.enclave, &kms.GenerateKeyRequest{Name: env.sseKey, AssociatedData: []byte("{}"), Length: 32})
+		gen, err := env.Root.GenerateKey(ctx(t), env.Enclave, &kms.GenerateKeyRequest{Name: env.SSEKey, AssociatedData: []byte("{}"), Length: 32})
 		noErr(t, "GenerateKey", err)
 		if len(gen[0].Plaintext) != 32 {
 			t.Fatalf("data key is %d bytes, want 32", len(gen[0].Plaintext))

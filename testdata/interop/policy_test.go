@@ -26,12 +26,12 @@ func TestPolicies(t *testing.T) {
 
 	g.run("CreatePolicy", func(t *testing.T) {
 		for _, name := range []string{"p-minio", "p-other", "q-unrelated"} {
-			err := env.root.CreatePolicy(ctx(t), enc, &kms.CreatePolicyRequest{Name: name, Allow: allow, Deny: deny})
+			err := env.Root.CreatePolicy(ctx(t), enc, &kms.CreatePolicyRequest{Name: name, Allow: allow, Deny: deny})
 			noErr(t, "CreatePolicy("+name+")", err)
 		}
 	})
 	g.run("GetPolicy returns the rules", func(t *testing.T) {
-		resp, err := env.root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "p-minio"})
+		resp, err := env.Root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "p-minio"})
 		noErr(t, "GetPolicy", err)
 		p := resp[0]
 		if p.Name != "p-minio" {
@@ -40,13 +40,13 @@ func TestPolicies(t *testing.T) {
 		if !equalRules(p.Allow, allow) || !equalRules(p.Deny, deny) {
 			t.Errorf("got allow %v deny %v, want allow %v deny %v", p.Allow, p.Deny, allow, deny)
 		}
-		if p.CreatedBy != env.rootKey.Identity() {
-			t.Errorf("CreatedBy = %v, want %v", p.CreatedBy, env.rootKey.Identity())
+		if p.CreatedBy != env.RootKey.Identity() {
+			t.Errorf("CreatedBy = %v, want %v", p.CreatedBy, env.RootKey.Identity())
 		}
 		checkCreatedAt(t, p.Name, p.CreatedAt, start)
 	})
 	g.run("GetPolicy batch answers in order", func(t *testing.T) {
-		resp, err := env.root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "p-other"}, &kms.PolicyRequest{Name: "p-minio"})
+		resp, err := env.Root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "p-other"}, &kms.PolicyRequest{Name: "p-minio"})
 		noErr(t, "GetPolicy", err)
 		if len(resp) != 2 || resp[0].Name != "p-other" || resp[1].Name != "p-minio" {
 			t.Fatalf("got %d responses, want p-other then p-minio", len(resp))
@@ -54,33 +54,33 @@ func TestPolicies(t *testing.T) {
 	})
 	g.run("CreatePolicy overwrites", func(t *testing.T) {
 		replaced := map[cmds.Command]kms.RuleSet{cmds.KeyList: {"*": {}}}
-		noErr(t, "CreatePolicy", env.root.CreatePolicy(ctx(t), enc, &kms.CreatePolicyRequest{Name: "p-other", Allow: replaced}))
-		resp, err := env.root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "p-other"})
+		noErr(t, "CreatePolicy", env.Root.CreatePolicy(ctx(t), enc, &kms.CreatePolicyRequest{Name: "p-other", Allow: replaced}))
+		resp, err := env.Root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "p-other"})
 		noErr(t, "GetPolicy", err)
 		if !equalRules(resp[0].Allow, replaced) || len(resp[0].Deny) != 0 {
 			t.Fatalf("got allow %v deny %v, want allow %v and no deny", resp[0].Allow, resp[0].Deny, replaced)
 		}
 	})
 	g.run("PolicyStatus batch", func(t *testing.T) {
-		resp, err := env.root.PolicyStatus(ctx(t), enc, &kms.PolicyRequest{Name: "p-minio"}, &kms.PolicyRequest{Name: "q-unrelated"})
+		resp, err := env.Root.PolicyStatus(ctx(t), enc, &kms.PolicyRequest{Name: "p-minio"}, &kms.PolicyRequest{Name: "q-unrelated"})
 		noErr(t, "PolicyStatus", err)
 		if len(resp) != 2 || resp[0].Name != "p-minio" || resp[1].Name != "q-unrelated" {
 			t.Fatalf("got %d responses, want p-minio then q-unrelated", len(resp))
 		}
 		for _, r := range resp {
-			if r.CreatedBy != env.rootKey.Identity() {
-				t.Errorf("%s: CreatedBy = %v, want %v", r.Name, r.CreatedBy, env.rootKey.Identity())
+			if r.CreatedBy != env.RootKey.Identity() {
+				t.Errorf("%s: CreatedBy = %v, want %v", r.Name, r.CreatedBy, env.RootKey.Identity())
 			}
 			checkCreatedAt(t, r.Name, r.CreatedAt, start)
 		}
 	})
 	g.run("ListPolicies pages and filters by prefix", func(t *testing.T) {
-		all := listAll(t, env.root.ListPolicies, &kms.ListRequest{Enclave: enc, Limit: 1},
+		all := listAll(t, env.Root.ListPolicies, &kms.ListRequest{Enclave: enc, Limit: 1},
 			func(p kms.PolicyStatusResponse) string { return p.Name })
 		if !slices.Equal(all, []string{"p-minio", "p-other", "q-unrelated"}) {
 			t.Errorf("listed %v, want [p-minio p-other q-unrelated]", all)
 		}
-		prefixed := listAll(t, env.root.ListPolicies, &kms.ListRequest{Enclave: enc, Prefix: "p-"},
+		prefixed := listAll(t, env.Root.ListPolicies, &kms.ListRequest{Enclave: enc, Prefix: "p-"},
 			func(p kms.PolicyStatusResponse) string { return p.Name })
 		if !slices.Equal(prefixed, []string{"p-minio", "p-other"}) {
 			t.Errorf("listed %v with prefix p-, want [p-minio p-other]", prefixed)
@@ -88,9 +88,9 @@ func TestPolicies(t *testing.T) {
 	})
 	g.run("AssignPolicy shows in GetIdentity", func(t *testing.T) {
 		id := newKey(t).Identity()
-		noErr(t, "CreateIdentity", env.root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: id, Privilege: kms.User}))
-		noErr(t, "AssignPolicy", env.root.AssignPolicy(ctx(t), enc, &kms.AssignPolicyRequest{Identity: id, Policy: "p-minio"}))
-		resp, err := env.root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: id})
+		noErr(t, "CreateIdentity", env.Root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: id, Privilege: kms.User}))
+		noErr(t, "AssignPolicy", env.Root.AssignPolicy(ctx(t), enc, &kms.AssignPolicyRequest{Identity: id, Policy: "p-minio"}))
+		resp, err := env.Root.GetIdentity(ctx(t), enc, &kms.IdentityRequest{Identity: id})
 		noErr(t, "GetIdentity", err)
 		if resp[0].Policy != "p-minio" {
 			t.Fatalf("Policy = %q, want p-minio", resp[0].Policy)
@@ -98,27 +98,27 @@ func TestPolicies(t *testing.T) {
 	})
 	g.run("AssignPolicy of unknown policy is ErrPolicyNotFound", func(t *testing.T) {
 		id := newKey(t).Identity()
-		noErr(t, "CreateIdentity", env.root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: id, Privilege: kms.User}))
-		err := env.root.AssignPolicy(ctx(t), enc, &kms.AssignPolicyRequest{Identity: id, Policy: "no-such-policy"})
+		noErr(t, "CreateIdentity", env.Root.CreateIdentity(ctx(t), enc, &kms.CreateIdentityRequest{Identity: id, Privilege: kms.User}))
+		err := env.Root.AssignPolicy(ctx(t), enc, &kms.AssignPolicyRequest{Identity: id, Policy: "no-such-policy"})
 		wantErr(t, err, kms.ErrPolicyNotFound)
 	})
 	g.run("DeletePolicy", func(t *testing.T) {
-		noErr(t, "DeletePolicy", env.root.DeletePolicy(ctx(t), enc, &kms.DeletePolicyRequest{Name: "q-unrelated"}))
+		noErr(t, "DeletePolicy", env.Root.DeletePolicy(ctx(t), enc, &kms.DeletePolicyRequest{Name: "q-unrelated"}))
 	})
 	g.run("GetPolicy after delete is ErrPolicyNotFound", func(t *testing.T) {
-		_, err := env.root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "q-unrelated"})
+		_, err := env.Root.GetPolicy(ctx(t), enc, &kms.PolicyRequest{Name: "q-unrelated"})
 		wantErr(t, err, kms.ErrPolicyNotFound)
 	})
 	g.run("PolicyStatus after delete is ErrPolicyNotFound", func(t *testing.T) {
-		_, err := env.root.PolicyStatus(ctx(t), enc, &kms.PolicyRequest{Name: "q-unrelated"})
+		_, err := env.Root.PolicyStatus(ctx(t), enc, &kms.PolicyRequest{Name: "q-unrelated"})
 		wantErr(t, err, kms.ErrPolicyNotFound)
 	})
 	g.run("DeletePolicy again is ErrPolicyNotFound", func(t *testing.T) {
-		err := env.root.DeletePolicy(ctx(t), enc, &kms.DeletePolicyRequest{Name: "q-unrelated"})
+		err := env.Root.DeletePolicy(ctx(t), enc, &kms.DeletePolicyRequest{Name: "q-unrelated"})
 		wantErr(t, err, kms.ErrPolicyNotFound)
 	})
 	g.run("deleted policy is not listed", func(t *testing.T) {
-		names := listAll(t, env.root.ListPolicies, &kms.ListRequest{Enclave: enc},
+		names := listAll(t, env.Root.ListPolicies, &kms.ListRequest{Enclave: enc},
 			func(p kms.PolicyStatusResponse) string { return p.Name })
 		if slices.Contains(names, "q-unrelated") {
 			t.Fatalf("deleted policy still listed in %v", names)

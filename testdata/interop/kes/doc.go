@@ -7,9 +7,10 @@
 // module never imports it.
 //
 // Invariants of the test suite:
-//   - TestMain builds cmd/kmsledger from the enclosing repository and runs
-//     `kmsledger server --dev --kes-enclave minio` on a free loopback port;
-//     every test talks to that one server, which is stopped at the end.
+//   - TestMain (harness.RunMain) builds cmd/kmsledger from the enclosing
+//     repository and runs `kmsledger server --dev --kes-enclave minio` on a
+//     free loopback port; every test talks to that one server, which is
+//     stopped at the end.
 //   - KES callers are kes:v1 API keys (or a certificate) whose KES identity
 //     (hex SHA-256 of the SPKI) is added to enclave minio through the kms
 //     API as root, in its h1: form; nothing else is set up behind the API.

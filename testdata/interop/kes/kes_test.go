@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/testdata/interop/internal/harness"
 	"github.com/minio/kms-go/kes"
 	"github.com/minio/kms-go/kms"
 	"github.com/minio/kms-go/kms/cmds"
@@ -59,7 +60,7 @@ func wantErr(t *testing.T, what string, err, target error) {
 // describe as the keep-alive does.
 func TestMinIOStartup(t *testing.T) {
 	c, id := adminClient(t)
-	name := uniqueName("minio-default-key")
+	name := harness.UniqueName("minio-default-key")
 	_, err := c.GenerateKey(ctx(t), name, []byte("{}"))
 	wantErr(t, "GenerateKey before CreateKey", err, kes.ErrKeyNotFound)
 	noErr(t, "CreateKey", c.CreateKey(ctx(t), name))
@@ -85,7 +86,7 @@ func TestMinIOStartup(t *testing.T) {
 // uses for SSE-S3, SSE-KMS, its config and the key-status check.
 func TestSSEContexts(t *testing.T) {
 	c, _ := adminClient(t)
-	name := uniqueName("sse")
+	name := harness.UniqueName("sse")
 	noErr(t, "CreateKey", c.CreateKey(ctx(t), name))
 	for _, kv := range []map[string]string{
 		{"bucket": "bucket/object"},
@@ -111,7 +112,7 @@ func TestSSEContexts(t *testing.T) {
 	if string(pt) != "config" {
 		t.Fatalf("Decrypt(Encrypt(config)) = %q", pt)
 	}
-	_, err = c.Decrypt(ctx(t), uniqueName("missing"), ct, nil)
+	_, err = c.Decrypt(ctx(t), harness.UniqueName("missing"), ct, nil)
 	wantErr(t, "Decrypt with a missing key", err, kes.ErrKeyNotFound)
 }
 
@@ -119,7 +120,7 @@ func TestSSEContexts(t *testing.T) {
 // access is disabled: HMAC of fixed messages under the default key.
 func TestHMAC(t *testing.T) {
 	c, _ := adminClient(t)
-	name := uniqueName("hmac")
+	name := harness.UniqueName("hmac")
 	noErr(t, "CreateKey", c.CreateKey(ctx(t), name))
 	a1, err := c.HMAC(ctx(t), name, []byte("root access key"))
 	noErr(t, "HMAC", err)
@@ -130,7 +131,7 @@ func TestHMAC(t *testing.T) {
 	if len(a1) != 32 || !bytes.Equal(a1, a2) || bytes.Equal(a1, s) {
 		t.Fatalf("HMAC = %x, %x, %x: want 32 bytes, deterministic, message-dependent", a1, a2, s)
 	}
-	_, err = c.HMAC(ctx(t), uniqueName("missing"), []byte("m"))
+	_, err = c.HMAC(ctx(t), harness.UniqueName("missing"), []byte("m"))
 	wantErr(t, "HMAC with a missing key", err, kes.ErrKeyNotFound)
 }
 
@@ -138,7 +139,7 @@ func TestHMAC(t *testing.T) {
 // describe, delete.
 func TestKeyAdministration(t *testing.T) {
 	c, _ := adminClient(t)
-	prefix := uniqueName("adm")
+	prefix := harness.UniqueName("adm")
 	names := []string{prefix + "-b", prefix + "-a", prefix + "-c"}
 	for _, n := range names {
 		noErr(t, "CreateKey", c.CreateKey(ctx(t), n))
@@ -195,9 +196,9 @@ func kesRawCiphertext(t *testing.T, key, pt, context []byte) []byte {
 // TestPolicyUser checks a User whose policy allows MinIO's calls on minio-*
 // keys only, and what it and an Admin see of policies and identities.
 func TestPolicyUser(t *testing.T) {
-	policy := uniqueName("minio-policy")
-	prefix := uniqueName("minio")
-	noErr(t, "CreatePolicy", env.root.CreatePolicy(ctx(t), kesEnclave, &kms.CreatePolicyRequest{
+	policy := harness.UniqueName("minio-policy")
+	prefix := harness.UniqueName("minio")
+	noErr(t, "CreatePolicy", env.Root.CreatePolicy(ctx(t), kesEnclave, &kms.CreatePolicyRequest{
 		Name: policy,
 		Allow: map[cmds.Command]kms.RuleSet{
 			cmds.KeyCreate: {prefix + "*": {}}, cmds.KeyGenerate: {prefix + "*": {}},
@@ -254,7 +255,7 @@ func TestPolicyUser(t *testing.T) {
 	if pi.Name != policy || pi.CreatedAt.IsZero() {
 		t.Fatalf("DescribePolicy = %+v", pi)
 	}
-	_, err = admin.DescribePolicy(ctx(t), uniqueName("nope"))
+	_, err = admin.DescribePolicy(ctx(t), harness.UniqueName("nope"))
 	wantErr(t, "DescribePolicy(missing)", err, kes.ErrPolicyNotFound)
 	policies, _, err := admin.ListPolicies(ctx(t), policy, -1)
 	noErr(t, "ListPolicies", err)
@@ -338,7 +339,7 @@ func TestClientCertificate(t *testing.T) {
 	id := kes.Identity(hex.EncodeToString(sum[:]))
 
 	c := clientWithCert(cert)
-	name := uniqueName("cert")
+	name := harness.UniqueName("cert")
 	wantErr(t, "CreateKey before the identity exists", c.CreateKey(ctx(t), name), kes.ErrNotAllowed)
 	addIdentity(t, id, kms.Admin, "")
 	noErr(t, "CreateKey", c.CreateKey(ctx(t), name))

@@ -58,27 +58,15 @@ type kesFigures struct {
 // `kmsledger migrate` and reads them all back.
 func TestMinIOKESEndToEnd(t *testing.T) {
 	start := time.Now()
-	h := &harness{t: t, dir: t.TempDir(), red: &redactor{}}
-	h.red.add(minioPassword)
-	h.minioBin = requireBinary(t, "KMSLEDGER_MINIO_BIN")
-	h.mcBin = requireBinary(t, "KMSLEDGER_MC_BIN")
-	kesBin := requireBinary(t, "KMSLEDGER_KES_BIN")
-	h.mcConfig = filepath.Join(h.dir, "mc")
 	var mf kesFigures
-	// Registered first, so it runs after every process has been stopped.
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, l := range h.logs {
-				t.Logf("--- tail of %s (redacted) ---\n%s", filepath.Base(l), h.red.redact(tailFile(l, logTail)))
-			}
-		}
-		f := h.fig
-		t.Logf("figures: %d objects written (%.1f MiB; sizes %s), %d objects read back byte-identical (%.1f MiB), KES store of %d keys migrated (found %d, imported %d) in %v, kmsledger started %d times, MinIO started %d times, wall time %v",
+	kesBin := requireBinary(t, "KMSLEDGER_KES_BIN")
+	h := newE2E(t, func(f figures) string {
+		return fmt.Sprintf("figures: %d objects written (%.1f MiB; sizes %s), %d objects read back byte-identical (%.1f MiB), KES store of %d keys migrated (found %d, imported %d) in %v, kmsledger started %d times, MinIO started %d times, wall time %v",
 			f.written, mib(f.writtenBytes), sizeList(), f.read, mib(f.readBytes), mf.keyFiles, mf.found, mf.imported,
 			mf.migrateTime.Round(time.Millisecond), f.kmsRestarts, f.minioStarts, time.Since(start).Round(time.Millisecond))
 	})
-
-	h.setUpKESLedger(t)
+	h.newLedger(t, kesEnclave)
+	h.addEnclave(t, kesEnclave, kesPolicyName, kesPolicyJSON)
 	ca := h.ledger.ca
 	endpoint := "https://" + h.ledger.addr
 
@@ -97,53 +85,9 @@ func TestMinIOKESEndToEnd(t *testing.T) {
 	t.Run("real-kes-migration", func(t *testing.T) { h.realKESMigration(t, kesBin, &mf) })
 }
 
-// sizeList describes the object sizes.
-func sizeList() string {
-	var kinds []string
-	for _, s := range sizes {
-		kinds = append(kinds, fmt.Sprintf("%s %d B", s.name, s.size))
-	}
-	return strings.Join(kinds, ", ")
-}
-
-// setUpKESLedger builds and starts kmsledger with the KES API for
-// kesEnclave, and creates that enclave and MinIO's policy.
-func (h *harness) setUpKESLedger(t *testing.T) {
-	t.Helper()
-	bin, err := buildKMSLedger(h.dir)
-	if err != nil {
-		t.Fatalf("build kmsledger: %v", err)
-	}
-	hsmOut, err := h.run(t, baseEnv(), nil, bin, "--soft-hsm")
-	if err != nil {
-		t.Fatalf("kmsledger --soft-hsm: %v", err)
-	}
-	dir := filepath.Join(h.dir, "kmsledger-data")
-	h.ledger = &kmsServer{
-		bin: bin, dir: dir, addr: freeAddr(t), log: filepath.Join(h.dir, "kmsledger.log"),
-		hsmKey: strings.TrimSpace(hsmOut), ca: filepath.Join(dir, "tls", "cert.pem"),
-	}
-	h.red.add(h.ledger.hsmKey)
-	h.logs = append(h.logs, h.ledger.log)
-	h.startKESLedger(t, kesEnclave)
-	rootOut, err := h.run(t, append(baseEnv(), "KMSLEDGER_HSM_KEY="+h.ledger.hsmKey), nil, bin, "identity")
-	if err != nil {
-		t.Fatalf("kmsledger identity (root): %v", err)
-	}
-	if h.ledger.rootKey = field(rootOut, "Root API key:"); h.ledger.rootKey == "" {
-		t.Fatalf("kmsledger identity printed no root API key: %q", h.red.redact(rootOut))
-	}
-	policy := filepath.Join(h.dir, "kes-policy.json")
-	if err := os.WriteFile(policy, []byte(kesPolicyJSON), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.kmsOK(t, "add-enclave", kesEnclave)
-	h.kmsOK(t, "add-policy", "-e", kesEnclave, kesPolicyName, policy)
-}
-
 // addKESIdentity adds a KES identity, in its h1: form, to kesEnclave as a
 // User with MinIO's policy.
-func (h *harness) addKESIdentity(t *testing.T, id kesIdentity) {
+func (h *e2e) addKESIdentity(t *testing.T, id kesIdentity) {
 	t.Helper()
 	h.kmsOK(t, "add-identity", "-e", kesEnclave, id.h1)
 	h.kmsOK(t, "set-policy", "-e", kesEnclave, kesPolicyName, id.h1)
@@ -153,7 +97,7 @@ func (h *harness) addKESIdentity(t *testing.T, id kesIdentity) {
 // mode (env): default key created at start-up, `mc admin kms key create`,
 // SSE-KMS and SSE-S3 buckets, single-part and multipart objects, key status,
 // and a kmsledger restart. Key names start with prefix.
-func (h *harness) kesModeScenario(t *testing.T, prefix string, id kesIdentity, env []string) {
+func (h *e2e) kesModeScenario(t *testing.T, prefix string, id kesIdentity, env []string) {
 	defaultName, sseName := prefix+"-default", prefix+"-sse"
 	kmsBucket, s3Bucket := prefix+"-kms-bucket", prefix+"-s3-bucket"
 	m := h.newMinIO(t, prefix)
@@ -179,10 +123,7 @@ func (h *harness) kesModeScenario(t *testing.T, prefix string, id kesIdentity, e
 			h.makeBuckets(t, m, kmsBucket, sseName, s3Bucket)
 		}},
 		{"put single-part and multipart objects", func(t *testing.T) {
-			objs = append(newObjects(m.alias, kmsBucket, "first", sseName), newObjects(m.alias, s3Bucket, "first", "")...)
-			for _, o := range objs {
-				h.put(t, o)
-			}
+			objs = h.putBoth(t, m, kmsBucket, sseName, s3Bucket, "first")
 			h.checkStat(t, objs...)
 		}},
 		{"get returns identical bytes", func(t *testing.T) { h.mustRead(t, objs...) }},
@@ -194,9 +135,9 @@ func (h *harness) kesModeScenario(t *testing.T, prefix string, id kesIdentity, e
 		}},
 		{"restart kmsledger: GET works", func(t *testing.T) {
 			stopped := time.Now()
-			h.ledger.p.stop()
+			h.ledger.p.Stop()
 			t.Logf("kmsledger stopped in %v", time.Since(stopped).Round(time.Millisecond))
-			h.startKESLedger(t, kesEnclave)
+			h.startKMS(t)
 			h.mustRead(t, objs...)
 			o := &object{alias: m.alias, bucket: kmsBucket, name: "after-restart", size: 1 << 20, sseKMSKey: sseName}
 			h.put(t, o)
@@ -204,11 +145,11 @@ func (h *harness) kesModeScenario(t *testing.T, prefix string, id kesIdentity, e
 			h.mustRead(t, o)
 		}},
 	})
-	m.p.stop()
+	m.p.Stop()
 }
 
 // makeBuckets makes an SSE-KMS bucket (key sseName) and an SSE-S3 bucket.
-func (h *harness) makeBuckets(t *testing.T, m *minioServer, kmsBucket, sseName, s3Bucket string) {
+func (h *e2e) makeBuckets(t *testing.T, m *minioServer, kmsBucket, sseName, s3Bucket string) {
 	t.Helper()
 	h.mcOK(t, "mb", m.alias+"/"+kmsBucket, m.alias+"/"+s3Bucket)
 	h.mcOK(t, "encrypt", "set", "sse-kms", sseName, m.alias+"/"+kmsBucket)
@@ -217,7 +158,7 @@ func (h *harness) makeBuckets(t *testing.T, m *minioServer, kmsBucket, sseName, 
 
 // wantKeyStatus fails unless `mc admin kms key status` succeeds for every
 // key: MinIO generated a data key and decrypted it again.
-func (h *harness) wantKeyStatus(t *testing.T, m *minioServer, keys ...string) {
+func (h *e2e) wantKeyStatus(t *testing.T, m *minioServer, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
 		var st struct {
@@ -233,13 +174,26 @@ func (h *harness) wantKeyStatus(t *testing.T, m *minioServer, keys ...string) {
 	}
 }
 
+// wantUser fails unless `mc admin user info` shows the user, enabled.
+func (h *e2e) wantUser(t *testing.T, m *minioServer, user string) {
+	t.Helper()
+	var info struct {
+		AccessKey  string `json:"accessKey"`
+		UserStatus string `json:"userStatus"`
+	}
+	h.mcJSON(t, &info, "admin", "user", "info", m.alias, user)
+	if info.AccessKey != user || info.UserStatus != "enabled" {
+		t.Fatalf("mc admin user info %s: %+v, want the enabled user", user, info)
+	}
+}
+
 // migrateSummary matches the summary line of `kmsledger migrate`.
 var migrateSummary = regexp.MustCompile(`found (\d+), imported (\d+), unchanged (\d+), skipped (\d+), replaced (\d+), failed (\d+)`)
 
 // migrateKES runs `kmsledger migrate --from <KES config> -e kesEnclave`
 // (with the ${ENV} variables the config uses) and returns its counts
 // found, imported, unchanged, skipped, replaced, failed.
-func (h *harness) migrateKES(t *testing.T, s *kesServer) [6]int {
+func (h *e2e) migrateKES(t *testing.T, s *kesServer) [6]int {
 	t.Helper()
 	k := h.ledger
 	env := append(baseEnv(), "MINIO_KMS_SERVER=https://"+k.addr, "MINIO_KMS_API_KEY="+k.rootKey, "KMSLEDGER_CA_FILE="+k.ca)
@@ -248,10 +202,10 @@ func (h *harness) migrateKES(t *testing.T, s *kesServer) [6]int {
 	if err != nil {
 		t.Fatalf("kmsledger migrate: %v", err)
 	}
-	t.Logf("kmsledger migrate: %s", h.red.redact(strings.TrimSpace(out)))
+	t.Logf("kmsledger migrate: %s", h.red.Redact(strings.TrimSpace(out)))
 	sm := migrateSummary.FindStringSubmatch(out)
 	if sm == nil {
-		t.Fatalf("kmsledger migrate printed no summary: %q", h.red.redact(out))
+		t.Fatalf("kmsledger migrate printed no summary: %q", h.red.Redact(out))
 	}
 	var n [6]int
 	for i := range n {
@@ -269,7 +223,7 @@ type kesKeyFacts struct {
 
 // kesFacts asks the KES API at endpoint (trusting caFile), as caller, to
 // describe every key and compute the HMACs of hmacMessages under it.
-func (h *harness) kesFacts(t *testing.T, caller *kesAPIKey, endpoint, caFile string, keys ...string) map[string]kesKeyFacts {
+func (h *e2e) kesFacts(t *testing.T, caller *kesAPIKey, endpoint, caFile string, keys ...string) map[string]kesKeyFacts {
 	t.Helper()
 	c := caller.client(t, endpoint, caFile)
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
@@ -317,11 +271,11 @@ func wantSameFacts(t *testing.T, kesSaid, ledgerSays map[string]kesKeyFacts) {
 // KES server with an fs key store; both stop; `kmsledger migrate` imports
 // the key store; MinIO's KES identity is added to the enclave; MinIO,
 // pointed at kmsledger, reads everything back.
-func (h *harness) realKESMigration(t *testing.T, kesBin string, mf *kesFigures) {
+func (h *e2e) realKESMigration(t *testing.T, kesBin string, mf *kesFigures) {
 	const defaultName, sseName = "realkes-default", "realkes-sse"
 	const kmsBucket, s3Bucket, user = "realkes-kms-bucket", "realkes-s3-bucket", "realkes-user"
 	userSecret := "realkes-user-secret-of-the-test"
-	h.red.add(userSecret)
+	h.red.Add(userSecret)
 	minioKey := h.newKESAPIKey(t)
 	auth := "MINIO_KMS_KES_API_KEY=" + minioKey.key.String()
 	kesSrv := h.newKESServer(t, kesBin, minioKey.id)
@@ -337,10 +291,7 @@ func (h *harness) realKESMigration(t *testing.T, kesBin string, mf *kesFigures) 
 			_, err := h.mc(t, "admin", "kms", "key", "create", m.alias, sseName)
 			wantErrText(t, "mc admin kms key create (existing key, real KES)", err, keyExistsText)
 			h.makeBuckets(t, m, kmsBucket, sseName, s3Bucket)
-			objs = append(newObjects(m.alias, kmsBucket, "kes", sseName), newObjects(m.alias, s3Bucket, "kes", "")...)
-			for _, o := range objs {
-				h.put(t, o)
-			}
+			objs = h.putBoth(t, m, kmsBucket, sseName, s3Bucket, "kes")
 			h.mcOK(t, "admin", "user", "add", m.alias, user, userSecret)
 			h.checkStat(t, objs...)
 			h.mustRead(t, objs...)
@@ -348,8 +299,8 @@ func (h *harness) realKESMigration(t *testing.T, kesBin string, mf *kesFigures) 
 			before = h.kesFacts(t, minioKey, kesSrv.endpoint(), kesSrv.cert, defaultName, sseName)
 		}},
 		{"stop minio and kes; kmsledger migrate", func(t *testing.T) {
-			m.p.stop()
-			kesSrv.p.stop()
+			m.p.Stop()
+			kesSrv.p.Stop()
 			files := kesSrv.keyFiles(t)
 			slices.Sort(files)
 			if want := []string{defaultName, sseName}; !slices.Equal(files, want) {
@@ -386,29 +337,19 @@ func (h *harness) realKESMigration(t *testing.T, kesBin string, mf *kesFigures) 
 			h.startMinIO(t, m, kesEnv("https://"+h.ledger.addr, h.ledger.ca, defaultName, auth))
 			h.checkStat(t, objs...)
 			h.mustRead(t, objs...)
-			var info struct {
-				AccessKey  string `json:"accessKey"`
-				UserStatus string `json:"userStatus"`
-			}
-			h.mcJSON(t, &info, "admin", "user", "info", m.alias, user)
-			if info.AccessKey != user || info.UserStatus != "enabled" {
-				t.Fatalf("mc admin user info %s: %+v, want the enabled user", user, info)
-			}
+			h.wantUser(t, m, user)
 			for _, k := range []string{defaultName, sseName} {
 				if ki := h.statKey(t, kesEnclave, k); len(ki.Versions) != 1 || ki.Versions[0].LastUsed == nil {
 					t.Fatalf("stat-key %s: %+v, want 1 version, used by MinIO", k, ki.Versions)
 				}
 			}
 			h.wantKeyStatus(t, m, sseName, defaultName)
-			more := append(newObjects(m.alias, kmsBucket, "after-migration", sseName), newObjects(m.alias, s3Bucket, "after-migration", "")...)
-			for _, o := range more {
-				h.put(t, o)
-			}
+			more := h.putBoth(t, m, kmsBucket, sseName, s3Bucket, "after-migration")
 			objs = append(objs, more...)
 			h.mustRead(t, objs...)
 		}},
 	})
-	m.p.stop()
+	m.p.Stop()
 }
 
 // kesValueFormat names the KES key-store value format of b (kes.md §4),

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/testdata/interop/internal/harness"
 	"github.com/minio/kms-go/kes"
 )
 
@@ -48,13 +49,13 @@ type kesAPIKey struct {
 
 // newKESAPIKey makes a kes:v1 API key, as `kes identity new` does, and
 // registers it with the redactor.
-func (h *harness) newKESAPIKey(t *testing.T) *kesAPIKey {
+func (h *e2e) newKESAPIKey(t *testing.T) *kesAPIKey {
 	t.Helper()
 	k, err := kes.GenerateAPIKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.red.add(k.String())
+	h.red.Add(k.String())
 	return &kesAPIKey{key: k, id: newKESIdentity(t, k.Identity().String())}
 }
 
@@ -141,24 +142,6 @@ func writeSelfSigned(t *testing.T, certFile, keyFile, cn string, usage x509.ExtK
 	return newKESIdentity(t, hex.EncodeToString(sum[:]))
 }
 
-// startKESLedger starts (or restarts) the kmsledger server with the KES API
-// for enclave kesEnclave and waits until it serves.
-func (h *harness) startKESLedger(t *testing.T, kesEnclave string) {
-	t.Helper()
-	k := h.ledger
-	env := append(baseEnv(), "KMSLEDGER_HSM_KEY="+k.hsmKey)
-	p, err := startProc(h.t, h.red, "kmsledger", k.log, "serving https://", env, k.bin,
-		"server", "--address", k.addr, "--kes-enclave", kesEnclave, k.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.waitReady(nil); err != nil {
-		t.Fatalf("%v (its log is printed at the end)", err)
-	}
-	k.p = p
-	h.fig.kmsRestarts++
-}
-
 // kesEnv is the environment of a MinIO in KES mode: endpoint, the CA file
 // of its server certificate, the default key, and auth (the API key, or a
 // certificate and key file).
@@ -174,7 +157,7 @@ func kesEnv(endpoint, caFile, keyName string, auth ...string) []string {
 type kesServer struct {
 	bin, dir, config, keys, cert, addr, log string
 	env                                     []string // the ${ENV} variables its config uses
-	p                                       *proc
+	p                                       *harness.Proc
 }
 
 // kesConfig is a KES server config (kes.md §5): TLS with its own
@@ -212,7 +195,7 @@ keystore:
 
 // newKESServer writes the certificate, key and config of a KES server that
 // grants minio the policy "minio".
-func (h *harness) newKESServer(t *testing.T, bin string, minio kesIdentity) *kesServer {
+func (h *e2e) newKESServer(t *testing.T, bin string, minio kesIdentity) *kesServer {
 	t.Helper()
 	dir := filepath.Join(h.dir, "kes")
 	s := &kesServer{
@@ -235,15 +218,15 @@ func (s *kesServer) endpoint() string { return "https://" + s.addr }
 
 // start starts KES and waits until an SDK client authenticated as caller
 // gets its version.
-func (h *harness) startKES(t *testing.T, s *kesServer, caller *kesAPIKey) {
+func (h *e2e) startKES(t *testing.T, s *kesServer, caller *kesAPIKey) {
 	t.Helper()
 	env := append(baseEnv(), s.env...)
-	p, err := startProc(h.t, h.red, "kes", s.log, "", env, s.bin, "server", "--config", s.config)
+	p, err := h.startProc(harness.ProcConfig{Name: "kes", Bin: s.bin, Args: []string{"server", "--config", s.config}, Env: env, Log: s.log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := caller.client(t, s.endpoint(), s.cert)
-	err = p.waitReady(func() error {
+	err = p.WaitReady(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := c.Version(ctx)

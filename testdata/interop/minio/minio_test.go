@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kmsledger/kmsledger/testdata/interop/internal/harness"
 )
 
 // Names used by the scenario.
@@ -60,27 +61,10 @@ func runSteps(t *testing.T, steps []step) {
 // static key.
 func TestMinIOEndToEnd(t *testing.T) {
 	start := time.Now()
-	h := &harness{t: t, dir: t.TempDir(), red: &redactor{}}
-	h.red.add(minioPassword)
-	h.minioBin = requireBinary(t, "KMSLEDGER_MINIO_BIN")
-	h.mcBin = requireBinary(t, "KMSLEDGER_MC_BIN")
-	h.mcConfig = filepath.Join(h.dir, "mc")
-	// Registered first, so it runs after every process has been stopped.
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, l := range h.logs {
-				t.Logf("--- tail of %s (redacted) ---\n%s", filepath.Base(l), h.red.redact(tailFile(l, logTail)))
-			}
-		}
-		f := h.fig
-		var kinds []string
-		for _, s := range sizes {
-			kinds = append(kinds, fmt.Sprintf("%s %d B", s.name, s.size))
-		}
-		t.Logf("figures: %d objects written (%.1f MiB; sizes %s), %d objects read back byte-identical (%.1f MiB), %d GETs refused as expected, kmsledger started %d times, MinIO started %d times, wall time %v",
-			f.written, mib(f.writtenBytes), strings.Join(kinds, ", "), f.read, mib(f.readBytes), f.refused, f.kmsRestarts, f.minioStarts, time.Since(start).Round(time.Millisecond))
+	h := newE2E(t, func(f figures) string {
+		return fmt.Sprintf("figures: %d objects written (%.1f MiB; sizes %s), %d objects read back byte-identical (%.1f MiB), %d GETs refused as expected, kmsledger started %d times, MinIO started %d times, wall time %v",
+			f.written, mib(f.writtenBytes), sizeList(), f.read, mib(f.readBytes), f.refused, f.kmsRestarts, f.minioStarts, time.Since(start).Round(time.Millisecond))
 	})
-
 	minioKey, minioID := h.setUpKMS(t)
 	t.Run("sse", func(t *testing.T) { h.sseScenario(t, minioKey, minioID) })
 	t.Run("migration", func(t *testing.T) { h.migrationScenario(t, minioKey) })
@@ -88,51 +72,31 @@ func TestMinIOEndToEnd(t *testing.T) {
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
+// sizeList describes the object sizes.
+func sizeList() string {
+	var kinds []string
+	for _, s := range sizes {
+		kinds = append(kinds, fmt.Sprintf("%s %d B", s.name, s.size))
+	}
+	return strings.Join(kinds, ", ")
+}
+
 // setUpKMS builds and starts kmsledger, creates the enclave and MinIO's
 // User identity with its policy, and returns that identity's API key and id.
-func (h *harness) setUpKMS(t *testing.T) (apiKey, identity string) {
+func (h *e2e) setUpKMS(t *testing.T) (apiKey, identity string) {
 	t.Helper()
-	bin, err := buildKMSLedger(h.dir)
-	if err != nil {
-		t.Fatalf("build kmsledger: %v", err)
-	}
-	hsmOut, err := h.run(t, baseEnv(), nil, bin, "--soft-hsm")
-	if err != nil {
-		t.Fatalf("kmsledger --soft-hsm: %v", err)
-	}
-	dir := filepath.Join(h.dir, "kmsledger-data")
-	h.ledger = &kmsServer{
-		bin: bin, dir: dir, addr: freeAddr(t), log: filepath.Join(h.dir, "kmsledger.log"),
-		hsmKey: strings.TrimSpace(hsmOut), ca: filepath.Join(dir, "tls", "cert.pem"),
-	}
-	h.red.add(h.ledger.hsmKey)
-	h.logs = append(h.logs, h.ledger.log)
-	h.startKMS(t)
-
-	rootOut, err := h.run(t, append(baseEnv(), "KMSLEDGER_HSM_KEY="+h.ledger.hsmKey), nil, bin, "identity")
-	if err != nil {
-		t.Fatalf("kmsledger identity (root): %v", err)
-	}
-	if h.ledger.rootKey = field(rootOut, "Root API key:"); h.ledger.rootKey == "" {
-		t.Fatalf("kmsledger identity printed no root API key: %q", h.red.redact(rootOut))
-	}
-	idOut, err := h.run(t, baseEnv(), nil, bin, "identity")
+	h.newLedger(t, "")
+	idOut, err := h.run(t, baseEnv(), nil, h.ledger.bin, "identity")
 	if err != nil {
 		t.Fatalf("kmsledger identity: %v", err)
 	}
 	apiKey, identity = field(idOut, "API key:"), field(idOut, "Identity:")
 	if !strings.HasPrefix(apiKey, "k1:") || !strings.HasPrefix(identity, "h1:") {
-		t.Fatalf("kmsledger identity printed no key pair: %q", h.red.redact(idOut))
+		t.Fatalf("kmsledger identity printed no key pair: %q", h.red.Redact(idOut))
 	}
-	h.red.add(apiKey)
-
-	policy := filepath.Join(h.dir, "policy.json")
-	if err := os.WriteFile(policy, []byte(policyJSON), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.kmsOK(t, "add-enclave", enclave)
+	h.red.Add(apiKey)
+	h.addEnclave(t, enclave, policyName, policyJSON)
 	h.kmsOK(t, "add-identity", "-e", enclave, identity)
-	h.kmsOK(t, "add-policy", "-e", enclave, policyName, policy)
 	h.kmsOK(t, "set-policy", "-e", enclave, policyName, identity)
 	return apiKey, identity
 }
@@ -156,6 +120,18 @@ func newObjects(alias, bucket, prefix, kmsKey string) []*object {
 	return objs
 }
 
+// putBoth uploads objects of every size, named prefix-size, to the SSE-KMS
+// bucket kmsBucket (key kmsKey) and then to the SSE-S3 bucket s3Bucket, and
+// returns them in that order.
+func (h *e2e) putBoth(t *testing.T, m *minioServer, kmsBucket, kmsKey, s3Bucket, prefix string) []*object {
+	t.Helper()
+	objs := append(newObjects(m.alias, kmsBucket, prefix, kmsKey), newObjects(m.alias, s3Bucket, prefix, "")...)
+	for _, o := range objs {
+		h.put(t, o)
+	}
+	return objs
+}
+
 // statResult is the part of `mc --json stat` the test reads.
 type statResult struct {
 	Size     int64             `json:"size"`
@@ -165,7 +141,7 @@ type statResult struct {
 
 // checkStat fails unless `mc stat` shows the object's size, encryption and,
 // through the ETag's part count, whether it was a multipart upload.
-func (h *harness) checkStat(t *testing.T, objs ...*object) {
+func (h *e2e) checkStat(t *testing.T, objs ...*object) {
 	t.Helper()
 	for _, o := range objs {
 		var st statResult
@@ -188,7 +164,7 @@ func (h *harness) checkStat(t *testing.T, objs ...*object) {
 }
 
 // kmsKeys returns the names `mc admin kms key list` shows.
-func (h *harness) kmsKeys(t *testing.T, alias string) []string {
+func (h *e2e) kmsKeys(t *testing.T, alias string) []string {
 	t.Helper()
 	var list struct {
 		Keys []string `json:"keys"`
@@ -213,7 +189,7 @@ func wantErrText(t *testing.T, what string, err error, texts ...string) {
 
 // sseScenario: key creation through mc, SSE-KMS and SSE-S3 objects, rotation,
 // disable/enable, restarts of both servers, and destruction of the key.
-func (h *harness) sseScenario(t *testing.T, apiKey, identity string) {
+func (h *e2e) sseScenario(t *testing.T, apiKey, identity string) {
 	const kmsBucket, s3Bucket = "sse-kms-bucket", "sse-s3-bucket"
 	m := h.newMinIO(t, "e2e")
 	env := h.kmsEnv(enclave, apiKey, defaultKey)
@@ -237,9 +213,7 @@ func (h *harness) sseScenario(t *testing.T, apiKey, identity string) {
 			wantErrText(t, "mc admin kms key create (existing key)", err, "already")
 		}},
 		{"mc mb and mc encrypt set", func(t *testing.T) {
-			h.mcOK(t, "mb", m.alias+"/"+kmsBucket, m.alias+"/"+s3Bucket)
-			h.mcOK(t, "encrypt", "set", "sse-kms", sseKey, m.alias+"/"+kmsBucket)
-			h.mcOK(t, "encrypt", "set", "sse-s3", m.alias+"/"+s3Bucket)
+			h.makeBuckets(t, m, kmsBucket, sseKey, s3Bucket)
 			for _, c := range []struct{ bucket, alg, keyID string }{{kmsBucket, "aws:kms", sseKey}, {s3Bucket, "AES256", ""}} {
 				var info struct {
 					Encryption struct {
@@ -254,27 +228,14 @@ func (h *harness) sseScenario(t *testing.T, apiKey, identity string) {
 			}
 		}},
 		{"put single-part and multipart objects", func(t *testing.T) {
-			kmsObjs = newObjects(m.alias, kmsBucket, "first", sseKey)
-			s3Objs = newObjects(m.alias, s3Bucket, "first", "")
-			for _, o := range all() {
-				h.put(t, o)
-			}
+			first := h.putBoth(t, m, kmsBucket, sseKey, s3Bucket, "first")
+			// Clipped: appending to kmsObjs must not overwrite s3Objs.
+			kmsObjs, s3Objs = slices.Clip(first[:len(sizes)]), first[len(sizes):]
 		}},
 		{"mc stat shows the encryption", func(t *testing.T) { h.checkStat(t, all()...) }},
 		{"get returns identical bytes", func(t *testing.T) { h.mustRead(t, all()...) }},
 		{"mc admin kms key status and list", func(t *testing.T) {
-			for _, k := range []string{sseKey, defaultKey} {
-				var st struct {
-					KeyID  string `json:"keyId"`
-					EncErr string `json:"encryptionError"`
-					DecErr string `json:"decryptionError"`
-					Result string `json:"status"`
-				}
-				h.mcJSON(t, &st, "admin", "kms", "key", "status", m.alias, k)
-				if st.KeyID != k || st.EncErr != "" || st.DecErr != "" || st.Result != "success" {
-					t.Errorf("mc admin kms key status %s: %+v, want success without errors", k, st)
-				}
-			}
+			h.wantKeyStatus(t, m, sseKey, defaultKey)
 			if keys := h.kmsKeys(t, m.alias); !slices.Contains(keys, sseKey) || !slices.Contains(keys, defaultKey) {
 				t.Errorf("mc admin kms key list: %q, want %s and %s", keys, sseKey, defaultKey)
 			}
@@ -289,10 +250,7 @@ func (h *harness) sseScenario(t *testing.T, apiKey, identity string) {
 				t.Fatalf("version 2 used at %v before any PUT after the rotation", ki.Versions[1].LastUsed)
 			}
 			h.mustRead(t, all()...)
-			rotated := append(newObjects(m.alias, kmsBucket, "rotated", sseKey), newObjects(m.alias, s3Bucket, "rotated", "")...)
-			for _, o := range rotated {
-				h.put(t, o)
-			}
+			rotated := h.putBoth(t, m, kmsBucket, sseKey, s3Bucket, "rotated")
 			if ki := h.statKey(t, enclave, sseKey); ki.Versions[1].LastUsed == nil {
 				t.Fatalf("version 2 of %s was not used by the PUTs after the rotation", sseKey)
 			}
@@ -330,7 +288,7 @@ func (h *harness) sseScenario(t *testing.T, apiKey, identity string) {
 			h.mustRead(t, all()...)
 		}},
 		{"restart minio: GET works", func(t *testing.T) {
-			m.p.stop()
+			m.p.Stop()
 			h.startMinIO(t, m, env)
 			h.mustRead(t, all()...)
 			o := &object{alias: m.alias, bucket: kmsBucket, name: "after-restart", size: 1 << 20, sseKMSKey: sseKey}
@@ -353,16 +311,16 @@ func (h *harness) sseScenario(t *testing.T, apiKey, identity string) {
 			h.wantNoKey(t, m, sseKey)
 			// A MinIO whose default key is the destroyed name tries
 			// GenerateKey, then CreateKey at its startup.
-			m.p.stop()
+			m.p.Stop()
 			p := h.launchMinIO(t, m, h.kmsEnv(enclave, apiKey, sseKey))
 			switch err := m.waitMinIO(p); {
-			case errors.Is(err, errExited):
+			case errors.Is(err, harness.ErrExited):
 				t.Logf("MinIO with the destroyed key as its default key refused to start: %s", lastLine(m.log, "FATAL"))
 			case err != nil:
 				t.Fatal(err)
 			default:
 				t.Logf("MinIO with the destroyed key as its default key started")
-				p.stop()
+				p.Stop()
 			}
 			h.wantNoKey(t, m, sseKey)
 			h.startMinIO(t, m, env)
@@ -390,7 +348,7 @@ func pick(t *testing.T, objs []*object, names ...string) []*object {
 }
 
 // wantNoKey fails unless neither kmsledger nor MinIO lists the key.
-func (h *harness) wantNoKey(t *testing.T, m *minioServer, name string) {
+func (h *e2e) wantNoKey(t *testing.T, m *minioServer, name string) {
 	t.Helper()
 	_, err := h.kms(t, "stat-key", "-e", enclave, name)
 	wantErrText(t, "kmsledger stat-key (destroyed key)", err, "key does not exist", "404")
@@ -398,7 +356,7 @@ func (h *harness) wantNoKey(t *testing.T, m *minioServer, name string) {
 	if slices.Contains(ls, name) {
 		t.Fatalf("kmsledger ls-key lists the destroyed key %s: %q", name, ls)
 	}
-	if !m.p.exited() {
+	if !m.p.Exited() {
 		if keys := h.kmsKeys(t, m.alias); slices.Contains(keys, name) {
 			t.Fatalf("mc admin kms key list lists the destroyed key %s: %q", name, keys)
 		}
@@ -420,7 +378,7 @@ func lastLine(path, s string) string {
 // migrationScenario: a MinIO on a static key (MINIO_KMS_SECRET_KEY) writes
 // objects and IAM data; the key is imported into kmsledger; the same MinIO
 // restarted on kmsledger reads everything.
-func (h *harness) migrationScenario(t *testing.T, apiKey string) {
+func (h *e2e) migrationScenario(t *testing.T, apiKey string) {
 	const kmsBucket, s3Bucket = "static-kms-bucket", "static-s3-bucket"
 	const user = "e2e-user"
 	var raw [32]byte
@@ -429,26 +387,21 @@ func (h *harness) migrationScenario(t *testing.T, apiKey string) {
 	}
 	material := base64.StdEncoding.EncodeToString(raw[:])
 	userSecret := fmt.Sprintf("secret-%x", raw[:4]) + "-of-the-user"
-	h.red.add(material, userSecret)
+	h.red.Add(material, userSecret)
 	m := h.newMinIO(t, "static")
 	var objs []*object
 
 	runSteps(t, []step{
 		{"minio on a static key writes objects", func(t *testing.T) {
 			h.startMinIO(t, m, []string{"MINIO_KMS_SECRET_KEY=" + staticKey + ":" + material})
-			h.mcOK(t, "mb", m.alias+"/"+kmsBucket, m.alias+"/"+s3Bucket)
-			h.mcOK(t, "encrypt", "set", "sse-kms", staticKey, m.alias+"/"+kmsBucket)
-			h.mcOK(t, "encrypt", "set", "sse-s3", m.alias+"/"+s3Bucket)
-			objs = append(newObjects(m.alias, kmsBucket, "static", staticKey), newObjects(m.alias, s3Bucket, "static", "")...)
-			for _, o := range objs {
-				h.put(t, o)
-			}
+			h.makeBuckets(t, m, kmsBucket, staticKey, s3Bucket)
+			objs = h.putBoth(t, m, kmsBucket, staticKey, s3Bucket, "static")
 			h.mcOK(t, "admin", "user", "add", m.alias, user, userSecret)
 			h.checkStat(t, objs...)
 			h.mustRead(t, objs...)
 		}},
 		{"import the static key into kmsledger", func(t *testing.T) {
-			m.p.stop()
+			m.p.Stop()
 			h.kmsOK(t, "add-key", "-e", enclave, "--import", material, "--type", "AES256", staticKey)
 			if ki := h.statKey(t, enclave, staticKey); len(ki.Versions) != 1 || ki.Versions[0].LastUsed != nil {
 				t.Fatalf("imported key: %+v, want 1 version, never used", ki.Versions)
@@ -461,18 +414,8 @@ func (h *harness) migrationScenario(t *testing.T, apiKey string) {
 			if ki := h.statKey(t, enclave, staticKey); ki.Versions[0].LastUsed == nil {
 				t.Fatalf("kmsledger never used the imported key: MinIO did not ask it to decrypt")
 			}
-			var info struct {
-				AccessKey  string `json:"accessKey"`
-				UserStatus string `json:"userStatus"`
-			}
-			h.mcJSON(t, &info, "admin", "user", "info", m.alias, user)
-			if info.AccessKey != user || info.UserStatus != "enabled" {
-				t.Fatalf("mc admin user info %s: %+v, want the enabled user", user, info)
-			}
-			more := append(newObjects(m.alias, kmsBucket, "after-migration", staticKey), newObjects(m.alias, s3Bucket, "after-migration", "")...)
-			for _, o := range more {
-				h.put(t, o)
-			}
+			h.wantUser(t, m, user)
+			more := h.putBoth(t, m, kmsBucket, staticKey, s3Bucket, "after-migration")
 			objs = append(objs, more...)
 			h.mustRead(t, objs...)
 		}},

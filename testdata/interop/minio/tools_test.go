@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kmsledger/kmsledger/testdata/interop/internal/harness"
 )
 
 // MinIO root credentials of the test servers (loopback only).
@@ -24,11 +26,11 @@ const (
 	minioPassword = "kmsledger-e2e-password"
 )
 
-// harness holds the processes and tools of one end-to-end test.
-type harness struct {
+// e2e holds the processes and tools of one end-to-end test.
+type e2e struct {
 	t        *testing.T // the top-level test: owns process clean-up
 	dir      string
-	red      *redactor
+	red      *harness.Redactor
 	ledger   *kmsServer
 	minioBin string
 	mcBin    string
@@ -49,19 +51,93 @@ type kmsServer struct {
 	bin, dir, addr, log string
 	hsmKey, rootKey     string // secrets: never logged
 	ca                  string // DIR/tls/cert.pem
-	p                   *proc
+	kesEnclave          string // --kes-enclave, or "" for no KES API
+	p                   *harness.Proc
 }
 
-// start starts (or restarts) the kmsledger server and waits until it serves.
-func (h *harness) startKMS(t *testing.T) {
+// newE2E returns the harness of a top-level end-to-end test, in a fresh
+// temporary dir, with the MinIO and mc binaries. Its clean-up, registered
+// before any process starts and so run after all have stopped, prints the
+// redacted tail of every server log if the test failed and then logs the
+// line report makes of the figures.
+func newE2E(t *testing.T, report func(f figures) string) *e2e {
+	t.Helper()
+	h := &e2e{t: t, dir: t.TempDir(), red: &harness.Redactor{}}
+	h.red.Add(minioPassword)
+	h.minioBin = requireBinary(t, "KMSLEDGER_MINIO_BIN")
+	h.mcBin = requireBinary(t, "KMSLEDGER_MC_BIN")
+	h.mcConfig = filepath.Join(h.dir, "mc")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range h.logs {
+				t.Logf("--- tail of %s (redacted) ---\n%s", filepath.Base(l), h.red.Redact(harness.TailFile(l, logTail)))
+			}
+		}
+		t.Log(report(h.fig))
+	})
+	return h
+}
+
+// newLedger builds kmsledger, makes its software HSM key, starts the server
+// with a persistent data dir (and the KES API for kesEnclave, if not empty)
+// and reads the root API key.
+func (h *e2e) newLedger(t *testing.T, kesEnclave string) {
+	t.Helper()
+	bin, err := harness.BuildKMSLedger(h.dir)
+	if err != nil {
+		t.Fatalf("build kmsledger: %v", err)
+	}
+	hsmOut, err := h.run(t, baseEnv(), nil, bin, "--soft-hsm")
+	if err != nil {
+		t.Fatalf("kmsledger --soft-hsm: %v", err)
+	}
+	dir := filepath.Join(h.dir, "kmsledger-data")
+	h.ledger = &kmsServer{
+		bin: bin, dir: dir, addr: freeAddr(t), log: filepath.Join(h.dir, "kmsledger.log"),
+		hsmKey: strings.TrimSpace(hsmOut), ca: filepath.Join(dir, "tls", "cert.pem"), kesEnclave: kesEnclave,
+	}
+	h.red.Add(h.ledger.hsmKey)
+	h.logs = append(h.logs, h.ledger.log)
+	h.startKMS(t)
+
+	rootOut, err := h.run(t, append(baseEnv(), "KMSLEDGER_HSM_KEY="+h.ledger.hsmKey), nil, bin, "identity")
+	if err != nil {
+		t.Fatalf("kmsledger identity (root): %v", err)
+	}
+	if h.ledger.rootKey = field(rootOut, "Root API key:"); h.ledger.rootKey == "" {
+		t.Fatalf("kmsledger identity printed no root API key: %q", h.red.Redact(rootOut))
+	}
+}
+
+// addEnclave creates an enclave and in it the policy name with the rules
+// policyJSON.
+func (h *e2e) addEnclave(t *testing.T, enclave, name, policyJSON string) {
+	t.Helper()
+	policy := filepath.Join(h.dir, name+".json")
+	if err := os.WriteFile(policy, []byte(policyJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.kmsOK(t, "add-enclave", enclave)
+	h.kmsOK(t, "add-policy", "-e", enclave, name, policy)
+}
+
+// startKMS starts (or restarts) the kmsledger server and waits until it
+// serves.
+func (h *e2e) startKMS(t *testing.T) {
 	t.Helper()
 	k := h.ledger
-	env := append(baseEnv(), "KMSLEDGER_HSM_KEY="+k.hsmKey)
-	p, err := startProc(h.t, h.red, "kmsledger", k.log, "serving https://", env, k.bin, "server", "--address", k.addr, k.dir)
+	args := []string{"server", "--address", k.addr}
+	if k.kesEnclave != "" {
+		args = append(args, "--kes-enclave", k.kesEnclave)
+	}
+	p, err := h.startProc(harness.ProcConfig{
+		Name: "kmsledger", Bin: k.bin, Args: append(args, k.dir), Log: k.log, Marker: "serving https://",
+		Env: append(baseEnv(), "KMSLEDGER_HSM_KEY="+k.hsmKey),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.waitReady(nil); err != nil {
+	if err := p.WaitReady(nil); err != nil {
 		t.Fatalf("%v (its log is printed at the end)", err)
 	}
 	k.p = p
@@ -69,14 +145,14 @@ func (h *harness) startKMS(t *testing.T) {
 }
 
 // restartKMS stops and starts the kmsledger server on the same address.
-func (h *harness) restartKMS(t *testing.T) {
+func (h *e2e) restartKMS(t *testing.T) {
 	t.Helper()
-	h.ledger.p.stop()
+	h.ledger.p.Stop()
 	h.startKMS(t)
 }
 
 // kms runs a kmsledger client command as root and returns its stdout.
-func (h *harness) kms(t *testing.T, args ...string) (string, error) {
+func (h *e2e) kms(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	k := h.ledger
 	env := append(baseEnv(),
@@ -87,11 +163,11 @@ func (h *harness) kms(t *testing.T, args ...string) (string, error) {
 }
 
 // kmsOK runs a kmsledger client command that must succeed.
-func (h *harness) kmsOK(t *testing.T, args ...string) string {
+func (h *e2e) kmsOK(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := h.kms(t, args...)
 	if err != nil {
-		t.Fatalf("kmsledger %s: %v", h.red.redact(strings.Join(args, " ")), err)
+		t.Fatalf("kmsledger %s: %v", h.red.Redact(strings.Join(args, " ")), err)
 	}
 	return out
 }
@@ -109,7 +185,7 @@ type keyInfo struct {
 }
 
 // statKey returns `kmsledger stat-key --json` of a key.
-func (h *harness) statKey(t *testing.T, enclave, name string) keyInfo {
+func (h *e2e) statKey(t *testing.T, enclave, name string) keyInfo {
 	t.Helper()
 	var ki keyInfo
 	out := h.kmsOK(t, "stat-key", "-e", enclave, "--json", name)
@@ -121,7 +197,7 @@ func (h *harness) statKey(t *testing.T, enclave, name string) keyInfo {
 
 // run runs bin with env; stdout goes to w if not nil, else it is returned.
 // The error carries the redacted stdout and stderr.
-func (h *harness) run(t *testing.T, env []string, w io.Writer, bin string, args ...string) (string, error) {
+func (h *e2e) run(t *testing.T, env []string, w io.Writer, bin string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
@@ -134,7 +210,7 @@ func (h *harness) run(t *testing.T, env []string, w io.Writer, bin string, args 
 	}
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%w: %s %s", err,
-			h.red.redact(strings.TrimSpace(stdout.String())), h.red.redact(strings.TrimSpace(stderr.String())))
+			h.red.Redact(strings.TrimSpace(stdout.String())), h.red.Redact(strings.TrimSpace(stderr.String())))
 	}
 	return stdout.String(), nil
 }
@@ -142,11 +218,11 @@ func (h *harness) run(t *testing.T, env []string, w io.Writer, bin string, args 
 // minioServer is a MinIO server process with a persistent data dir.
 type minioServer struct {
 	alias, data, certs, addr, console, log string
-	p                                      *proc
+	p                                      *harness.Proc
 }
 
 // newMinIO prepares the dirs of a MinIO server that trusts kmsledger's CA.
-func (h *harness) newMinIO(t *testing.T, alias string) *minioServer {
+func (h *e2e) newMinIO(t *testing.T, alias string) *minioServer {
 	t.Helper()
 	m := &minioServer{
 		alias:   alias,
@@ -173,7 +249,7 @@ func (h *harness) newMinIO(t *testing.T, alias string) *minioServer {
 }
 
 // kmsEnv is the environment that points MinIO at kmsledger.
-func (h *harness) kmsEnv(enclave, apiKey, sseKey string) []string {
+func (h *e2e) kmsEnv(enclave, apiKey, sseKey string) []string {
 	return []string{
 		"MINIO_KMS_SERVER=https://" + h.ledger.addr,
 		"MINIO_KMS_ENCLAVE=" + enclave,
@@ -184,12 +260,14 @@ func (h *harness) kmsEnv(enclave, apiKey, sseKey string) []string {
 
 // launchMinIO starts MinIO with the extra environment and returns the
 // process without waiting for it.
-func (h *harness) launchMinIO(t *testing.T, m *minioServer, extraEnv []string) *proc {
+func (h *e2e) launchMinIO(t *testing.T, m *minioServer, extraEnv []string) *harness.Proc {
 	t.Helper()
 	env := append(baseEnv(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioPassword, "MINIO_UPDATE=off")
 	env = append(env, extraEnv...)
-	p, err := startProc(h.t, h.red, "minio "+m.alias, m.log, "", env, h.minioBin,
-		"server", m.data, "--address", m.addr, "--console-address", m.console, "--certs-dir", m.certs)
+	p, err := h.startProc(harness.ProcConfig{
+		Name: "minio " + m.alias, Bin: h.minioBin, Env: env, Log: m.log,
+		Args: []string{"server", m.data, "--address", m.addr, "--console-address", m.console, "--certs-dir", m.certs},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,10 +276,10 @@ func (h *harness) launchMinIO(t *testing.T, m *minioServer, extraEnv []string) *
 }
 
 // waitMinIO waits until MinIO's readiness probe answers 200.
-func (m *minioServer) waitMinIO(p *proc) error {
+func (m *minioServer) waitMinIO(p *harness.Proc) error {
 	url := "http://" + m.addr + "/minio/health/ready"
 	client := &http.Client{Timeout: 5 * time.Second}
-	return p.waitReady(func() error {
+	return p.WaitReady(func() error {
 		resp, err := client.Get(url)
 		if err != nil {
 			return err
@@ -215,7 +293,7 @@ func (m *minioServer) waitMinIO(p *proc) error {
 }
 
 // startMinIO starts MinIO, waits until it is ready and sets its mc alias.
-func (h *harness) startMinIO(t *testing.T, m *minioServer, extraEnv []string) {
+func (h *e2e) startMinIO(t *testing.T, m *minioServer, extraEnv []string) {
 	t.Helper()
 	p := h.launchMinIO(t, m, extraEnv)
 	if err := m.waitMinIO(p); err != nil {
@@ -225,39 +303,39 @@ func (h *harness) startMinIO(t *testing.T, m *minioServer, extraEnv []string) {
 	h.mcOK(t, "alias", "set", m.alias, "http://"+m.addr, minioUser, minioPassword)
 }
 
-// mc runs `mc --json` with the harness's config dir and returns its stdout.
-func (h *harness) mc(t *testing.T, args ...string) (string, error) {
+// mc runs `mc --json` with the test.s mc config dir and returns its stdout.
+func (h *e2e) mc(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	return h.mcTo(t, nil, "--json", args...)
 }
 
-// mcTo runs mc with the harness's config dir and the given output flag
+// mcTo runs mc with the test.s mc config dir and the given output flag
 // ("--json", or "--quiet" for raw output); stdout goes to w if not nil.
-func (h *harness) mcTo(t *testing.T, w io.Writer, output string, args ...string) (string, error) {
+func (h *e2e) mcTo(t *testing.T, w io.Writer, output string, args ...string) (string, error) {
 	t.Helper()
 	env := append(baseEnv(), "MC_CONFIG_DIR="+h.mcConfig, "MC_DISABLE_PAGER=1")
 	return h.run(t, env, w, h.mcBin, append([]string{"--no-color", output}, args...)...)
 }
 
 // mcOK runs an mc command that must succeed and returns its JSON output.
-func (h *harness) mcOK(t *testing.T, args ...string) string {
+func (h *e2e) mcOK(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := h.mc(t, args...)
 	if err != nil {
-		t.Fatalf("mc %s: %v", h.red.redact(strings.Join(args, " ")), err)
+		t.Fatalf("mc %s: %v", h.red.Redact(strings.Join(args, " ")), err)
 	}
 	return out
 }
 
 // mcJSON runs an mc command that must succeed and decodes its last line.
-func (h *harness) mcJSON(t *testing.T, v any, args ...string) {
+func (h *e2e) mcJSON(t *testing.T, v any, args ...string) {
 	t.Helper()
 	out := strings.TrimSpace(h.mcOK(t, args...))
 	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
 		out = out[i+1:]
 	}
 	if err := json.Unmarshal([]byte(out), v); err != nil {
-		t.Fatalf("mc %s: %v in %q", h.red.redact(strings.Join(args, " ")), err, h.red.redact(out))
+		t.Fatalf("mc %s: %v in %q", h.red.Redact(strings.Join(args, " ")), err, h.red.Redact(out))
 	}
 }
 
@@ -274,7 +352,7 @@ type object struct {
 func (o *object) path() string { return o.alias + "/" + o.bucket + "/" + o.name }
 
 // put uploads an object that must be stored.
-func (h *harness) put(t *testing.T, o *object) {
+func (h *e2e) put(t *testing.T, o *object) {
 	t.Helper()
 	if err := h.upload(t, o); err != nil {
 		t.Fatalf("PUT %s: %v", o.path(), err)
@@ -286,7 +364,7 @@ func (h *harness) put(t *testing.T, o *object) {
 // upload writes size pseudo-random bytes (seeded by the object's path) to a
 // file, records their digest and uploads the file with `mc cp`. mc uploads
 // objects above 16 MiB in parts.
-func (h *harness) upload(t *testing.T, o *object) error {
+func (h *e2e) upload(t *testing.T, o *object) error {
 	t.Helper()
 	file := filepath.Join(h.dir, "upload-"+strings.ReplaceAll(o.path(), "/", "_"))
 	f, err := os.Create(file)
@@ -311,7 +389,7 @@ func (h *harness) upload(t *testing.T, o *object) error {
 }
 
 // get downloads an object with `mc cat` and returns its digest and size.
-func (h *harness) get(t *testing.T, o *object) ([sha256.Size]byte, int64, error) {
+func (h *e2e) get(t *testing.T, o *object) ([sha256.Size]byte, int64, error) {
 	t.Helper()
 	hash := sha256.New()
 	cw := &countWriter{w: hash}
@@ -324,7 +402,7 @@ func (h *harness) get(t *testing.T, o *object) ([sha256.Size]byte, int64, error)
 }
 
 // mustRead downloads every object and fails unless each is byte-identical.
-func (h *harness) mustRead(t *testing.T, objs ...*object) {
+func (h *e2e) mustRead(t *testing.T, objs ...*object) {
 	t.Helper()
 	for _, o := range objs {
 		sum, n, err := h.get(t, o)
@@ -342,7 +420,7 @@ func (h *harness) mustRead(t *testing.T, objs ...*object) {
 // mustRefuse fails unless GET of every object fails with the given MinIO
 // error code (e.g. kms:KeyNotFound) and returns none of the content: the
 // only output of `mc --json cat` must be its JSON error.
-func (h *harness) mustRefuse(t *testing.T, code string, objs ...*object) {
+func (h *e2e) mustRefuse(t *testing.T, code string, objs ...*object) {
 	t.Helper()
 	for _, o := range objs {
 		out, err := h.mc(t, "cat", o.path())
