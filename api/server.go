@@ -147,6 +147,7 @@ func (s *Server) Routes() http.Handler {
 	s.adminRoutes(mux)
 	s.hsmRoutes(mux)
 	s.timeTravelRoutes(mux)
+	mux.HandleFunc("GET /v1/ledger/requests", s.handleAuditRequests) // the request audit (audit_query.go)
 	if s.cfg.KESEnclave != "" {
 		s.kesRoutes(mux)
 	}

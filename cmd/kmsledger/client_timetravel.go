@@ -46,7 +46,7 @@ func timeTravelCommands() []*cli.Command {
 		},
 		{
 			Name: "audit", Usage: "audit the ledger: what changed, its events; verify its hash chains, export them",
-			Subcommands: append(auditClientSubcommands(), auditLocalSubcommands()...), // verify, export, export-key: audit.go
+			Subcommands: append(append(auditClientSubcommands(), auditRequestsCommand()), auditLocalSubcommands()...), // requests: client_auditreq.go; verify, export, export-key: audit.go
 		},
 	}
 }

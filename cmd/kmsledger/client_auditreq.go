@@ -1,0 +1,222 @@
+package main
+
+// audit requests: the request audit (AUDIT records, one per API request)
+// read through GET /v1/ledger/requests, once or followed.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kmsledger/kmsledger/api/client"
+)
+
+// Limits of the requests command.
+const (
+	maxRequestLines     = 10000 // the server's largest tail
+	followRequestLines  = 10    // the newest records -f prints first by default
+	maxTextRequestItems = 3     // items of a kms batch shown on one text line
+)
+
+// auditRequestsCommand returns a new instance of "audit requests".
+func auditRequestsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "requests",
+		Usage: "list audited API requests (allowed, denied and failed), oldest first; with -f, keep printing new ones",
+		Description: "One line per request: time, identity, enclave, commands and keys, status, error.\n" +
+			"--since and --until take an AUDIT sequence number or a time. Without -n, all matching\n" +
+			"requests are listed (-f alone starts with the newest " + strconv.Itoa(followRequestLines) + ").",
+		Action: auditRequestsAction,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "key", Usage: "only requests on this key"},
+			&cli.StringFlag{Name: "identity", Usage: "only requests made by this identity"},
+			&cli.StringFlag{Name: "command", Usage: "only requests with this command (KEY:DECRYPT, KEY:*) or route (\"GET /v1/admin/{enclave}/keys/{name}\")"},
+			&cli.StringFlag{Name: "result", Usage: "only requests with this result: ok (2xx), denied (403), error (other non-2xx) or a status (404)"},
+			&cli.StringFlag{Name: "since", Usage: "only requests after this AUDIT sequence, or at or after this time: " + pointUsage},
+			&cli.StringFlag{Name: "until", Usage: "only requests up to this AUDIT sequence or time: " + pointUsage},
+			&cli.IntFlag{Name: "limit", Usage: "at most about this many requests (default: all; a batch is never split)"},
+			&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Usage: "only the newest N matching requests"},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep polling for new requests"},
+			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often to poll with -f"},
+		}, connFlags()...),
+	}
+}
+
+// requestFilter builds the filter of the requests command.
+func requestFilter(c *cli.Context) (client.RequestFilter, error) {
+	now := time.Now()
+	f := client.RequestFilter{Enclave: c.String("enclave"), Key: c.String("key"), Identity: c.String("identity"),
+		Command: c.String("command"), Result: c.String("result")}
+	switch f.Result {
+	case "", client.ResultOK, client.ResultDenied, client.ResultError:
+	default:
+		if n, err := strconv.Atoi(f.Result); err != nil || n < 100 || n > 599 {
+			return f, fmt.Errorf("%w: --result %q: want ok, denied, error or an HTTP status", errUsage, f.Result)
+		}
+	}
+	var err error
+	if f.Since, err = parsePoint("since", c.String("since"), now); err != nil {
+		return f, err
+	}
+	if f.Until, err = parsePoint("until", c.String("until"), now); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func auditRequestsAction(c *cli.Context) error {
+	return runClient(c, 0, 0, func(ctx context.Context, kc *client.Client, _ []string) error {
+		f, err := requestFilter(c)
+		if err != nil {
+			return err
+		}
+		limit, lines := c.Int("limit"), c.Int("lines")
+		if limit < 0 {
+			return fmt.Errorf("%w: --limit %d", errUsage, limit)
+		}
+		if c.IsSet("lines") && (lines < 1 || lines > maxRequestLines) {
+			return fmt.Errorf("%w: --lines %d: want 1 to %d", errUsage, lines, maxRequestLines)
+		}
+		follow := c.Bool("follow")
+		if follow && !c.IsSet("lines") && f.Since.IsZero() {
+			lines = followRequestLines
+		}
+		rw := requestWriter{w: c.App.Writer, json: c.Bool("json")}
+		var last uint64
+		if lines > 0 {
+			f.Tail = lines
+			l, err := kc.AuditRequests(ctx, f)
+			if err != nil {
+				return err
+			}
+			if err := rw.write(l.Records); err != nil {
+				return err
+			}
+			f.Tail, last = 0, l.Last
+		} else {
+			n, err := listRequests(ctx, kc, f, limit, &rw)
+			if err != nil || (limit > 0 && rw.n >= limit) {
+				return err
+			}
+			last = n
+		}
+		if !follow {
+			return nil
+		}
+		return followRequests(ctx, kc, f, last, c.Duration("interval"), &rw)
+	})
+}
+
+// listRequests prints every request that f selects (at most limit, 0 =
+// all), page by page, and returns the cursor after them.
+func listRequests(ctx context.Context, kc *client.Client, f client.RequestFilter, limit int, rw *requestWriter) (uint64, error) {
+	for range maxPages {
+		if limit > 0 {
+			f.Limit = min(limit-rw.n, maxRequestLines)
+		}
+		l, err := kc.AuditRequests(ctx, f)
+		if err != nil {
+			return 0, err
+		}
+		if limit > 0 && len(l.Records) > limit-rw.n {
+			l.Records = l.Records[:limit-rw.n] // one batch held more than the limit
+		}
+		if err := rw.write(l.Records); err != nil {
+			return 0, err
+		}
+		if !l.More || (limit > 0 && rw.n >= limit) {
+			return l.Last, nil
+		}
+		f.After = l.Last
+	}
+	return 0, fmt.Errorf("requests: more than %d pages", maxPages)
+}
+
+// followRequests polls for the requests after the cursor last every
+// interval and prints them, until ctx ends (which is not an error).
+func followRequests(ctx context.Context, kc *client.Client, f client.RequestFilter, last uint64, interval time.Duration, rw *requestWriter) error {
+	tick := time.NewTicker(max(interval, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for more := true; more; {
+			f.After = last
+			l, err := kc.AuditRequests(ctx, f)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := rw.write(l.Records); err != nil {
+				return err
+			}
+			more = l.More && l.Last > last
+			last = max(last, l.Last)
+		}
+	}
+}
+
+// requestWriter prints audited requests as text lines or as JSON lines.
+type requestWriter struct {
+	w    io.Writer
+	json bool
+	n    int // requests written
+}
+
+func (rw *requestWriter) write(recs []client.AuditRequest) error {
+	for _, r := range recs {
+		rw.n++
+		if rw.json {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(rw.w, "%s\n", b); err != nil {
+				return err
+			}
+			continue
+		}
+		line := fmt.Sprintf("%s  %s  %s  %s  %d", formatTime(r.Time), orDash(r.Identity), orDash(r.Enclave), requestItems(r), r.Status)
+		if r.Error != "" {
+			line += "  " + r.Error
+		}
+		if _, err := fmt.Fprintln(rw.w, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requestItems describes what a request asked: "KEY:DECRYPT k1 v2, …",
+// or its method and path when it has no items.
+func requestItems(r client.AuditRequest) string {
+	if len(r.Items) == 0 {
+		return r.Method + " " + r.Path
+	}
+	var parts []string
+	for _, it := range r.Items[:min(len(r.Items), maxTextRequestItems)] {
+		s := it.Command
+		if it.Key != "" {
+			s += " " + it.Key
+		}
+		if it.Version != 0 {
+			s += " v" + strconv.FormatUint(uint64(it.Version), 10)
+		}
+		parts = append(parts, s)
+	}
+	if n := len(r.Items) - maxTextRequestItems; n > 0 {
+		parts = append(parts, "+"+strconv.Itoa(n)+" more")
+	}
+	return strings.Join(parts, ", ")
+}
