@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -87,7 +86,7 @@ func auditRequestsAction(c *cli.Context) error {
 		if follow && !c.IsSet("lines") && f.Since.IsZero() {
 			lines = followRequestLines
 		}
-		rw := requestWriter{w: c.App.Writer, json: c.Bool("json")}
+		rw := newRequestWriter(c.App.Writer, c.Bool("json"))
 		var last uint64
 		if lines > 0 {
 			f.Tail = lines
@@ -100,7 +99,7 @@ func auditRequestsAction(c *cli.Context) error {
 			}
 			f.Tail, last = 0, l.Last
 		} else {
-			n, err := listRequests(ctx, kc, f, limit, &rw)
+			n, err := listRequests(ctx, kc, f, limit, rw)
 			if err != nil || (limit > 0 && rw.n >= limit) {
 				return err
 			}
@@ -109,7 +108,7 @@ func auditRequestsAction(c *cli.Context) error {
 		if !follow {
 			return nil
 		}
-		return followRequests(ctx, kc, f, last, c.Duration("interval"), &rw)
+		return followRequests(ctx, kc, f, last, c.Duration("interval"), rw)
 	})
 }
 
@@ -167,35 +166,17 @@ func followRequests(ctx context.Context, kc *client.Client, f client.RequestFilt
 	}
 }
 
-// requestWriter prints audited requests as text lines or as JSON lines.
-type requestWriter struct {
-	w    io.Writer
-	json bool
-	n    int // requests written
-}
+// requestWriter prints audited requests.
+type requestWriter = lineWriter[client.AuditRequest]
 
-func (rw *requestWriter) write(recs []client.AuditRequest) error {
-	for _, r := range recs {
-		rw.n++
-		if rw.json {
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if _, err := fmt.Fprintf(rw.w, "%s\n", b); err != nil {
-				return err
-			}
-			continue
-		}
+func newRequestWriter(w io.Writer, asJSON bool) *requestWriter {
+	return &requestWriter{w: w, json: asJSON, text: func(r client.AuditRequest) string {
 		line := fmt.Sprintf("%s  %s  %s  %s  %d", formatTime(r.Time), orDash(r.Identity), orDash(r.Enclave), requestItems(r), r.Status)
 		if r.Error != "" {
 			line += "  " + r.Error
 		}
-		if _, err := fmt.Fprintln(rw.w, line); err != nil {
-			return err
-		}
-	}
-	return nil
+		return line
+	}}
 }
 
 // requestItems describes what a request asked: "KEY:DECRYPT k1 v2, …",

@@ -282,7 +282,7 @@ func auditEventsAction(c *cli.Context) error {
 		if limit < 0 {
 			return fmt.Errorf("%w: --limit %d", errUsage, limit)
 		}
-		ew := eventWriter{w: c.App.Writer, json: c.Bool("json")}
+		ew := newEventWriter(c.App.Writer, c.Bool("json"))
 		for range maxPages {
 			if limit > 0 {
 				f.Limit = min(limit-ew.n, 10000)
@@ -313,7 +313,7 @@ func auditTailAction(c *cli.Context) error {
 			return fmt.Errorf("%w: --lines %d: want 1 to 10000", errUsage, n)
 		}
 		f.Tail = c.Int("lines")
-		ew := eventWriter{w: c.App.Writer, json: c.Bool("json")}
+		ew := newEventWriter(c.App.Writer, c.Bool("json"))
 		l, err := kc.LedgerEvents(ctx, f)
 		if err != nil {
 			return err
@@ -327,7 +327,7 @@ func auditTailAction(c *cli.Context) error {
 
 // followEvents polls for the events after sequence last every interval,
 // and prints them, until ctx ends (which is not an error).
-func followEvents(ctx context.Context, kc *client.Client, f client.EventFilter, last uint64, interval time.Duration, ew eventWriter) error {
+func followEvents(ctx context.Context, kc *client.Client, f client.EventFilter, last uint64, interval time.Duration, ew *eventWriter) error {
 	f.Tail = 0
 	tick := time.NewTicker(max(interval, 10*time.Millisecond))
 	defer tick.Stop()
@@ -352,32 +352,43 @@ func followEvents(ctx context.Context, kc *client.Client, f client.EventFilter, 
 	}
 }
 
-// eventWriter prints events as text lines or as JSON lines.
-type eventWriter struct {
+// lineWriter prints items one per line: as JSON with --json, otherwise
+// as text.
+type lineWriter[T any] struct {
 	w    io.Writer
 	json bool
-	n    int // events written
+	text func(T) string
+	n    int // items written
 }
 
-func (ew *eventWriter) write(evs []client.LedgerEvent) error {
-	for _, ev := range evs {
-		ew.n++
-		if ew.json {
-			b, err := json.Marshal(ev)
+func (lw *lineWriter[T]) write(items []T) error {
+	for _, it := range items {
+		lw.n++
+		line := ""
+		if lw.json {
+			b, err := json.Marshal(it)
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(ew.w, "%s\n", b); err != nil {
-				return err
-			}
-			continue
+			line = string(b)
+		} else {
+			line = lw.text(it)
 		}
-		if _, err := fmt.Fprintf(ew.w, "%d  %s  %-26s %-10s %s  %s\n", ev.Seq, formatTime(ev.Time), ev.Type,
-			orDash(ev.Enclave), subjectName(ev.Aggregate), ev.Actor); err != nil {
+		if _, err := fmt.Fprintln(lw.w, line); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// eventWriter prints ledger events.
+type eventWriter = lineWriter[client.LedgerEvent]
+
+func newEventWriter(w io.Writer, asJSON bool) *eventWriter {
+	return &eventWriter{w: w, json: asJSON, text: func(ev client.LedgerEvent) string {
+		return fmt.Sprintf("%d  %s  %-26s %-10s %s  %s", ev.Seq, formatTime(ev.Time), ev.Type,
+			orDash(ev.Enclave), subjectName(ev.Aggregate), ev.Actor)
+	}}
 }
 
 // subjectName shortens "ledger.<enclave>.key.<name>" to "key <name>".
