@@ -112,10 +112,17 @@ func loadServerConfig(file, hsmKey string) (*Config, error) {
 			return nil, err
 		}
 	}
+	return conf, conf.prependSoftKey(hsmKey)
+}
+
+// prependSoftKey puts the software HSM key of the flag or
+// KMSLEDGER_HSM_KEY ("" = none) in front of the configured HSMs, named
+// "soft", and validates the result.
+func (c *Config) prependSoftKey(hsmKey string) error {
 	if hsmKey != "" {
-		conf.HSM = append([]HSMConfig{{Name: "soft", Soft: &SoftConfig{Key: hsmKey}}}, conf.HSM...)
+		c.HSM = append([]HSMConfig{{Name: "soft", Soft: &SoftConfig{Key: hsmKey}}}, c.HSM...)
 	}
-	return conf, conf.Validate()
+	return c.Validate()
 }
 
 // identityFromConfig returns the root API key and identity the server

@@ -174,11 +174,9 @@ func serverAction(c *cli.Context) error {
 	}
 	dev := c.Bool("dev")
 	dir := first(pos)
-	conf := &Config{Version: "v1"}
-	if f := c.String("config"); f != "" {
-		if conf, err = ReadConfigFile(f); err != nil {
-			return err
-		}
+	conf, err := loadServerConfig(c.String("config"), "")
+	if err != nil {
+		return err
 	}
 	override(c, &conf.Log.Level, "log-level")
 	log, err := newLogger(conf.Log.Level, conf.Log.Format)
@@ -217,11 +215,7 @@ func serverAction(c *cli.Context) error {
 	case conf.Dir == "":
 		conf.Dir = "kmsledger-data"
 	}
-	if hsmKey != "" {
-		// The software HSM key of the flag or KMSLEDGER_HSM_KEY comes first.
-		conf.HSM = append([]HSMConfig{{Name: "soft", Soft: &SoftConfig{Key: hsmKey}}}, conf.HSM...)
-	}
-	if err := conf.Validate(); err != nil {
+	if err := conf.prependSoftKey(hsmKey); err != nil {
 		return err
 	}
 	if len(conf.HSM) == 0 {
