@@ -16,6 +16,11 @@ type message interface {
 	UnmarshalProto([]byte) error
 }
 
+// DefaultEnclave is the enclave of key, policy and identity commands sent
+// to /v1/kms without an enclave (an empty MINIO_KMS_ENCLAVE). It exists
+// only if someone creates it.
+const DefaultEnclave = "default"
+
 // request is one POST /v1/kms[/{enclave}] call.
 type request struct {
 	identity string // h1: identity of the client certificate
@@ -40,6 +45,11 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := request{identity: wire.IdentityFromCert(r.TLS.PeerCertificates[0]), enclave: r.PathValue("enclave")}
+	if req.enclave == "" {
+		// /v1/kms: enclave commands name their enclave in the message;
+		// everything else (MINIO_KMS_ENCLAVE="") goes to DefaultEnclave.
+		req.enclave = DefaultEnclave
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 

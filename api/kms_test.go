@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
@@ -369,5 +370,26 @@ func TestBadInput(t *testing.T) {
 	// Still serving.
 	if _, err := c.GenerateKey(ctx, "e1", "k", 0, nil, 0); err != nil {
 		t.Fatalf("GenerateKey after bad input err = %v", err)
+	}
+}
+
+// TestEmptyEnclavePath: key commands on /v1/kms (an empty
+// MINIO_KMS_ENCLAVE) act in the enclave "default"; enclave commands there
+// are unaffected.
+func TestEmptyEnclavePath(t *testing.T) {
+	s := newStack(t)
+	c := s.client("")
+	if err := c.CreateKey(ctx, "", "k", "", false); !errors.Is(err, client.ErrEnclaveNotFound) {
+		t.Fatalf("CreateKey on /v1/kms without a default enclave: err = %v, want ErrEnclaveNotFound", err)
+	}
+	mustOK(t, c.CreateEnclave(ctx, api.DefaultEnclave))
+	mustOK(t, c.CreateKey(ctx, "", "k", "", false))
+	g, err := c.GenerateKey(ctx, "", "k", 0, []byte("{}"), 0)
+	mustOK(t, err)
+	if _, err := c.Decrypt(ctx, api.DefaultEnclave, "k", 0, g.Ciphertext, []byte("{}")); err != nil {
+		t.Fatalf("the key made through /v1/kms is not in enclave %q: %v", api.DefaultEnclave, err)
+	}
+	if r, err := c.ListEnclaves(ctx, "", "", 0); err != nil || len(r.Enclaves) != 1 {
+		t.Fatalf("ListEnclaves = %+v, %v", r, err)
 	}
 }
