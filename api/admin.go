@@ -74,31 +74,12 @@ func (s *Server) allowed(r *http.Request, enclave string, cmds []wire.Command, r
 // client rejects policies naming commands it does not know.
 func (s *Server) requireAdmin(r *http.Request, enclave string) error {
 	id := identityOf(r)
-	if id == "" {
+	var ok bool
+	s.proj.View(func(st *projections.State) { ok = isAdmin(st, id, enclave) })
+	if !ok {
 		return errPermission
 	}
-	var err error
-	s.proj.View(func(st *projections.State) {
-		if id == st.RootIdentity {
-			return
-		}
-		e := st.Enclaves[enclave]
-		if e == nil {
-			err = errPermission
-			return
-		}
-		x := e.Identities[id]
-		if x != nil && x.ServiceAccount {
-			if x.Parent == st.RootIdentity {
-				return
-			}
-			x = e.Identities[x.Parent]
-		}
-		if x == nil || x.Privilege != ledger.PrivilegeAdmin {
-			err = errPermission
-		}
-	})
-	return err
+	return nil
 }
 
 func keyInfo(k *projections.Key) wire.KeyInfo {

@@ -91,3 +91,46 @@ func matchAny(patterns []string, name string) bool {
 	}
 	return false
 }
+
+// isAdmin reports whether identity is root, an Admin of the enclave, or
+// a service account of either: who may manage the enclave beyond what
+// policies grant (lifecycle, imports, other Admins).
+func isAdmin(st *projections.State, identity, enclave string) bool {
+	if identity == "" {
+		return false
+	}
+	if identity == st.RootIdentity {
+		return true
+	}
+	e := st.Enclaves[enclave]
+	if e == nil {
+		return false
+	}
+	x := e.Identities[identity]
+	if x != nil && x.ServiceAccount {
+		if x.Parent == st.RootIdentity {
+			return true
+		}
+		x = e.Identities[x.Parent]
+	}
+	return x != nil && x.Privilege == ledger.PrivilegeAdmin
+}
+
+// guardAdmins refuses a change to Admin identities (creating one,
+// overwriting or deleting one) by anybody but root and the enclave's
+// Admins, so a User allowed IDENTITY:CREATE or IDENTITY:DELETE by policy
+// cannot escalate or lock the Admins out.
+func guardAdmins(st *projections.State, caller, enclave, target string, makesAdmin bool) error {
+	if isAdmin(st, caller, enclave) {
+		return nil
+	}
+	if makesAdmin {
+		return errPermission
+	}
+	if e := st.Enclaves[enclave]; e != nil {
+		if x := e.Identities[target]; x != nil && x.Privilege == ledger.PrivilegeAdmin {
+			return errPermission
+		}
+	}
+	return nil
+}

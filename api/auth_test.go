@@ -144,3 +144,40 @@ func TestListPages(t *testing.T) {
 		t.Fatalf("full list: %d keys, next %q", len(r.Keys), r.ContinueAt)
 	}
 }
+
+// TestUserCannotTouchAdmins: a User whose policy allows IDENTITY:CREATE
+// and IDENTITY:DELETE manages Users, but cannot create, overwrite (demote)
+// or delete an Admin.
+func TestUserCannotTouchAdmins(t *testing.T) {
+	s := newStack(t)
+	root := s.client("")
+	mustOK(t, root.CreateEnclave(ctx, "a"))
+	_, adminID := newIdentity(t)
+	userKey, userID := newIdentity(t)
+	_, otherID := newIdentity(t)
+	mustOK(t, root.CreateIdentity(ctx, "a", &wire.CreateIdentityRequest{Identity: adminID, Privilege: "Admin"}))
+	mustOK(t, root.CreateIdentity(ctx, "a", &wire.CreateIdentityRequest{Identity: userID}))
+	mustOK(t, root.CreatePolicy(ctx, "a", &wire.CreatePolicyRequest{Name: "ids",
+		Allow: map[string][]string{"IDENTITY:CREATE": {"*"}, "IDENTITY:DELETE": {"*"}}}))
+	mustOK(t, root.AssignPolicy(ctx, "a", userID, "ids"))
+	user := s.client(userKey)
+
+	mustOK(t, user.CreateIdentity(ctx, "a", &wire.CreateIdentityRequest{Identity: otherID}))
+	mustOK(t, user.DeleteIdentity(ctx, "a", otherID))
+	for name, call := range map[string]func() error{
+		"CreateAdmin": func() error {
+			return user.CreateIdentity(ctx, "a", &wire.CreateIdentityRequest{Identity: otherID, Privilege: "Admin"})
+		},
+		"DemoteAdmin": func() error { return user.CreateIdentity(ctx, "a", &wire.CreateIdentityRequest{Identity: adminID}) },
+		"DeleteAdmin": func() error { return user.DeleteIdentity(ctx, "a", adminID) },
+	} {
+		if err := call(); !errors.Is(err, client.ErrPermission) {
+			t.Errorf("%s by a User err = %v, want ErrPermission", name, err)
+		}
+	}
+	id, err := root.GetIdentity(ctx, "a", adminID)
+	mustOK(t, err)
+	if id.Privilege != 2 {
+		t.Fatalf("the Admin is now privilege %d", id.Privilege)
+	}
+}

@@ -210,7 +210,7 @@ func (s *Server) bind(req request, cmd wire.Command, m message) (string, func(co
 	case *wire.CreateIdentityRequest:
 		return m.Identity, func(ctx context.Context) (message, error) { return nil, s.createIdentity(ctx, req, m) }
 	case *wire.DeleteIdentityRequest:
-		return m.Identity, exec(commands.DeleteIdentity{Enclave: e, Identity: m.Identity})
+		return m.Identity, func(ctx context.Context) (message, error) { return nil, s.deleteIdentity(ctx, req, m) }
 	case *wire.IdentityRequest:
 		return m.Identity, func(ctx context.Context) (message, error) { return s.identity(ctx, e, m.Identity) }
 	case *wire.ListRequest:

@@ -124,9 +124,9 @@ func identityResponse(e *projections.Enclave, x *projections.Identity) *wire.Ide
 	return r
 }
 
-// createIdentity creates an identity. Only root and Admins may create
-// Admins (a User allowed IDENTITY:CREATE must not escalate), and nobody
-// creates another SysAdmin.
+// createIdentity creates or overwrites an identity. Only root and Admins
+// may create or overwrite Admins (a User allowed IDENTITY:CREATE must not
+// escalate or demote them), and nobody creates another SysAdmin.
 func (s *Server) createIdentity(ctx context.Context, req request, m *wire.CreateIdentityRequest) error {
 	priv := m.Privilege
 	switch strings.ToLower(priv) {
@@ -137,23 +137,14 @@ func (s *Server) createIdentity(ctx context.Context, req request, m *wire.Create
 	default:
 		return badRequest("invalid privilege %q: want Admin or User", m.Privilege)
 	}
-	if priv == ledger.PrivilegeAdmin {
-		var err error
-		s.proj.View(func(st *projections.State) {
-			err = authorize(st, req.identity, req.enclave, wire.CmdEnclaveCreate, "") // root only
-			if err != nil {
-				if e := st.Enclaves[req.enclave]; e != nil {
-					if x := e.Identities[req.identity]; x != nil && !x.ServiceAccount && x.Privilege == ledger.PrivilegeAdmin {
-						err = nil
-					}
-				}
-			}
-		})
-		if err != nil {
-			return err
-		}
+	var err error
+	s.proj.View(func(st *projections.State) {
+		err = guardAdmins(st, req.identity, req.enclave, m.Identity, priv == ledger.PrivilegeAdmin)
+	})
+	if err != nil {
+		return err
 	}
-	_, err := s.h.Execute(ctx, req.identity, "", commands.CreateIdentity{
+	_, err = s.h.Execute(ctx, req.identity, "", commands.CreateIdentity{
 		Enclave: req.enclave, Identity: m.Identity, Privilege: priv, ServiceAccount: m.IsServiceAccount, Tags: m.Tags,
 	})
 	return err
@@ -226,4 +217,15 @@ func page(names []string, m *wire.ListRequest, limit int) (out []string, next st
 		out = append(out, names[i])
 	}
 	return out, ""
+}
+
+// deleteIdentity deletes an identity; only root and Admins delete Admins.
+func (s *Server) deleteIdentity(ctx context.Context, req request, m *wire.DeleteIdentityRequest) error {
+	var err error
+	s.proj.View(func(st *projections.State) { err = guardAdmins(st, req.identity, req.enclave, m.Identity, false) })
+	if err != nil {
+		return err
+	}
+	_, err = s.h.Execute(ctx, req.identity, "", commands.DeleteIdentity{Enclave: req.enclave, Identity: m.Identity})
+	return err
 }
