@@ -1,5 +1,8 @@
 package main
 
+// The CLI tests run one at a time: urfave/cli writes its global help
+// flag on every run, which the race detector rightly reports.
+
 import (
 	"bytes"
 	"crypto/tls"
@@ -29,7 +32,6 @@ const (
 )
 
 func TestParsePolicy(t *testing.T) {
-	t.Parallel()
 	tests := []struct {
 		name  string
 		in    string
@@ -58,7 +60,6 @@ func TestParsePolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			got, err := parsePolicy(strings.NewReader(tt.in))
 			if tt.err {
 				if !errors.Is(err, errPolicy) {
@@ -77,7 +78,6 @@ func TestParsePolicy(t *testing.T) {
 }
 
 func TestIdentityRequest(t *testing.T) {
-	t.Parallel()
 	got, err := identityRequest(cliTestIdentity, true, true, []string{"team=a", "env=x=y", "empty="})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,6 @@ func TestIdentityRequest(t *testing.T) {
 }
 
 func TestKeyTypeAndBase64(t *testing.T) {
-	t.Parallel()
 	for in, want := range map[string]string{"": "", "aes256": "AES256", "AES256": "AES256", "chacha20": "ChaCha20"} {
 		if got, err := keyType(in); err != nil || got != want {
 			t.Errorf("keyType(%q) = %q, %v; want %q", in, got, err, want)
@@ -120,7 +119,6 @@ func TestKeyTypeAndBase64(t *testing.T) {
 }
 
 func TestCommandNamesUnique(t *testing.T) {
-	t.Parallel()
 	seen := map[string]bool{}
 	for _, c := range append(serverCommands(), clientCommands()...) {
 		for _, n := range c.Names() {
@@ -250,7 +248,6 @@ func (f *fakeKMS) request(t *testing.T) (string, wire.Frame) {
 }
 
 func TestClientCommands(t *testing.T) {
-	t.Parallel()
 	policyFile := filepath.Join(t.TempDir(), "policy.json")
 	if err := os.WriteFile(policyFile, []byte(`{"allow":{"key:generate":"minio-*","KEY:DECRYPT":["a","b*"]}}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -302,7 +299,6 @@ func TestClientCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			f := newFakeKMS(t)
 			out, err := f.run(t, tt.args...)
 			if err != nil {
@@ -323,7 +319,6 @@ func TestClientCommands(t *testing.T) {
 }
 
 func TestClientCommandErrors(t *testing.T) {
-	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -342,7 +337,6 @@ func TestClientCommandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			f := newFakeKMS(t)
 			if _, err := f.run(t, tt.args...); !errors.Is(err, tt.want) {
 				t.Fatalf("kmsledger %q err = %v, want %v", tt.args, err, tt.want)
@@ -357,7 +351,6 @@ func TestClientCommandErrors(t *testing.T) {
 }
 
 func TestClientServerError(t *testing.T) {
-	t.Parallel()
 	f := newFakeKMS(t)
 	var out bytes.Buffer
 	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}

@@ -26,7 +26,6 @@ import (
 )
 
 func TestParsePoint(t *testing.T) {
-	t.Parallel()
 	now := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		in   string
