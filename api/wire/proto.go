@@ -287,14 +287,10 @@ func (f field) message() ([]byte, bool) {
 	return f.b, f.typ == protowire.BytesType
 }
 
-// time decodes a google.protobuf.Timestamp into a UTC time.
-func (f field) time(old time.Time) (time.Time, error) {
-	b, ok := f.message()
-	if !ok {
-		return old, nil
-	}
-	var sec, nsec int64
-	err := decode(b, func(f field) error {
+// secNanos decodes the {1 seconds int64, 2 nanos int32} shape that
+// google.protobuf.Timestamp and Duration share.
+func secNanos(b []byte) (sec, nsec int64, err error) {
+	err = decode(b, func(f field) error {
 		switch f.num {
 		case 1:
 			sec = f.int64(sec)
@@ -303,6 +299,16 @@ func (f field) time(old time.Time) (time.Time, error) {
 		}
 		return nil
 	})
+	return sec, nsec, err
+}
+
+// time decodes a google.protobuf.Timestamp into a UTC time.
+func (f field) time(old time.Time) (time.Time, error) {
+	b, ok := f.message()
+	if !ok {
+		return old, nil
+	}
+	sec, nsec, err := secNanos(b)
 	if err != nil {
 		return old, err
 	}
@@ -316,16 +322,7 @@ func (f field) duration(old time.Duration) (time.Duration, error) {
 	if !ok {
 		return old, nil
 	}
-	var sec, nsec int64
-	err := decode(b, func(f field) error {
-		switch f.num {
-		case 1:
-			sec = f.int64(sec)
-		case 2:
-			nsec = int64(int32(f.int64(nsec)))
-		}
-		return nil
-	})
+	sec, nsec, err := secNanos(b)
 	if err != nil {
 		return old, err
 	}

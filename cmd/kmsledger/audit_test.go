@@ -39,15 +39,7 @@ func runAuditCLI(t *testing.T, hsmKey string, args ...string) (string, int) {
 func auditServer(t *testing.T) (dir, hsmKey string) {
 	t.Helper()
 	dir = t.TempDir()
-	hsmKey, err := softkey.Generate(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, _ := softkey.Parse(hsmKey)
-	rootKey, _, err := rootAPIKey(hk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hsmKey, rootKey := newHSMKey(t)
 	ctx := context.Background()
 	p := startProcess(t, dir, hsmKey)
 	c := p.client(t, dir, rootKey)
@@ -137,15 +129,7 @@ func TestAuditKillDashNine(t *testing.T) {
 	t.Setenv("KMSLEDGER_AUDIT_INTERVAL", "1h")
 	t.Setenv("KMSLEDGER_AUDIT_BATCH", "8")
 	dir := t.TempDir()
-	hsmKey, err := softkey.Generate(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, _ := softkey.Parse(hsmKey)
-	rootKey, _, err := rootAPIKey(hk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hsmKey, rootKey := newHSMKey(t)
 	ctx := context.Background()
 	p := startProcess(t, dir, hsmKey)
 	c := p.client(t, dir, rootKey)

@@ -60,13 +60,8 @@ func requestFilter(c *cli.Context) (client.RequestFilter, error) {
 		}
 	}
 	var err error
-	if f.Since, err = parsePoint("since", c.String("since"), now); err != nil {
-		return f, err
-	}
-	if f.Until, err = parsePoint("until", c.String("until"), now); err != nil {
-		return f, err
-	}
-	return f, nil
+	f.Since, f.Until, err = timeRange(c, now)
+	return f, err
 }
 
 func auditRequestsAction(c *cli.Context) error {

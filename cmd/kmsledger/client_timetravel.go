@@ -263,13 +263,17 @@ func eventFilter(c *cli.Context) (client.EventFilter, error) {
 	now := time.Now()
 	f := client.EventFilter{Enclave: c.String("enclave"), Key: c.String("key"), Identity: c.String("identity"), Type: c.String("type")}
 	var err error
-	if f.Since, err = parsePoint("since", c.String("since"), now); err != nil {
-		return f, err
+	f.Since, f.Until, err = timeRange(c, now)
+	return f, err
+}
+
+// timeRange parses the --since and --until points of a query.
+func timeRange(c *cli.Context, now time.Time) (since, until client.Point, err error) {
+	if since, err = parsePoint("since", c.String("since"), now); err != nil {
+		return since, until, err
 	}
-	if f.Until, err = parsePoint("until", c.String("until"), now); err != nil {
-		return f, err
-	}
-	return f, nil
+	until, err = parsePoint("until", c.String("until"), now)
+	return since, until, err
 }
 
 func auditEventsAction(c *cli.Context) error {

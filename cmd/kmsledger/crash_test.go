@@ -98,20 +98,30 @@ func (p *process) client(t *testing.T, dir, apiKey string) *client.Client {
 	return c
 }
 
+// newHSMKey returns a fresh software HSM key and the root API key a server
+// derives from it.
+func newHSMKey(t *testing.T) (hsmKey, rootKey string) {
+	t.Helper()
+	hsmKey, err := softkey.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, err := softkey.Parse(hsmKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rootKey, _, err = rootAPIKey(hk); err != nil {
+		t.Fatal(err)
+	}
+	return hsmKey, rootKey
+}
+
 // TestKillDashNine: keys are created in a loop while the server is killed
 // with SIGKILL; after a restart every key whose creation was acknowledged
 // exists and decrypts what it encrypted before the crash.
 func TestKillDashNine(t *testing.T) {
 	dir := t.TempDir()
-	hsmKey, err := softkey.Generate(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, _ := softkey.Parse(hsmKey)
-	rootKey, _, err := rootAPIKey(hk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hsmKey, rootKey := newHSMKey(t)
 	ctx := context.Background()
 	p := startProcess(t, dir, hsmKey)
 	c := p.client(t, dir, rootKey)

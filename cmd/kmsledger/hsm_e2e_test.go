@@ -389,13 +389,9 @@ func startRemoteHSM(t *testing.T) *remoteHSM {
 	must(t, err)
 	a := &remoteHSM{dir: t.TempDir(), addr: ln.Addr().String()}
 	ln.Close()
-	a.hsmKey, err = softkey.Generate(rand.Reader)
-	must(t, err)
+	var rootKey string
+	a.hsmKey, rootKey = newHSMKey(t)
 	a.start(t)
-	hk, err := softkey.Parse(a.hsmKey)
-	must(t, err)
-	rootKey, _, err := rootAPIKey(hk)
-	must(t, err)
 	ctx := context.Background()
 	c := newKMSClient(t, a.addr, filepath.Join(a.dir, "tls", "cert.pem"), rootKey)
 	must(t, c.CreateEnclave(ctx, "hsm"))
@@ -472,12 +468,7 @@ func TestHSMSeedProcedure(t *testing.T) {
 	a := startRemoteHSM(t)
 	tmp := t.TempDir()
 	data := filepath.Join(tmp, "n")
-	hsmKey, err := softkey.Generate(rand.Reader)
-	must(t, err)
-	hk, err := softkey.Parse(hsmKey)
-	must(t, err)
-	rootKey, _, err := rootAPIKey(hk)
-	must(t, err)
+	hsmKey, rootKey := newHSMKey(t)
 	caFile := filepath.Join(data, "tls", "cert.pem")
 	local := "KMSLEDGER_HSM_KEY=" + hsmKey
 

@@ -17,7 +17,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kmsledger/kmsledger/api/client"
-	"github.com/kmsledger/kmsledger/hsm/softkey"
 	"github.com/kmsledger/kmsledger/migrate/migratetest"
 )
 
@@ -33,15 +32,7 @@ type migrateEnv struct {
 func newMigrateEnv(t *testing.T) *migrateEnv {
 	t.Helper()
 	dir := t.TempDir()
-	hk, err := softkey.Generate(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _ := softkey.Parse(hk)
-	rootKey, _, err := rootAPIKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hk, rootKey := newHSMKey(t)
 	p := startProcess(t, dir, hk)
 	return &migrateEnv{t: t, p: p, dir: dir, rootKey: rootKey, c: p.client(t, dir, rootKey)}
 }
