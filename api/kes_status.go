@@ -28,6 +28,8 @@ import (
 var kesErrorTable = []errorEntry{
 	{errPermission, http.StatusForbidden, "not authorized: insufficient permissions"},
 	{commands.ErrKeyExists, http.StatusBadRequest, "key already exists"},
+	{commands.ErrUnchanged, http.StatusBadRequest, "key already exists"},
+	{commands.ErrSkipped, http.StatusBadRequest, "key already exists"},
 	{commands.ErrKeyTombstoned, http.StatusBadRequest, "key already exists: the name belongs to a destroyed key and stays reserved until an admin releases it"},
 	{commands.ErrKeyNotFound, http.StatusNotFound, "key does not exist"},
 	{projections.ErrKeyNotFound, http.StatusNotFound, "key does not exist"},
@@ -56,15 +58,11 @@ func (k *kesAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeMessage(w, status, msg)
 }
 
-// kesErrorOf looks err up in kesErrorTable, then in the kms API's table
-// (so that a domain error added there is not a KES 500), where "key
-// already exists" becomes KES's 400.
+// kesErrorOf looks err up in kesErrorTable (where every "key already
+// exists" error is KES's 400), then in the kms API's table, so that a
+// domain error added there is not a KES 500.
 func kesErrorOf(err error) (status int, msg string) {
-	status, msg = resolveError(err, kesErrorTable, errorTable)
-	if msg == "key already exists" {
-		status = http.StatusBadRequest // KES says 400 where kms says 409
-	}
-	return status, msg
+	return resolveError(err, kesErrorTable, errorTable)
 }
 
 // done answers a request without payload: 200 and an empty body.
