@@ -300,7 +300,18 @@ func (h *e2e) startMinIO(t *testing.T, m *minioServer, extraEnv []string) {
 		t.Fatalf("%v (its log is printed at the end)", err)
 	}
 	m.p = p
-	h.mcOK(t, "alias", "set", m.alias, "http://"+m.addr, minioUser, minioPassword)
+	// /minio/health/ready can answer 200 a moment before MinIO has
+	// initialised its object layer and IAM; mc then gets
+	// XMinioServerNotInitialized. Retry that one answer for a while.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		out, err := h.mc(t, "alias", "set", m.alias, "http://"+m.addr, minioUser, minioPassword)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(out+err.Error(), "XMinioServerNotInitialized") || time.Now().After(deadline) {
+			t.Fatalf("mc alias set %s: %v", m.alias, h.red.Redact(err.Error()))
+		}
+	}
 }
 
 // mc runs `mc --json` with the test.s mc config dir and returns its stdout.
