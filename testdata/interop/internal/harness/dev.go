@@ -175,6 +175,9 @@ func StartDev(bin, dir string, extraArgs ...string) (*DevServer, error) {
 // Stop stops the server (SIGTERM, then SIGKILL); it is idempotent.
 func (s *DevServer) Stop() { s.proc.Stop() }
 
+// Pid is the server's process id.
+func (s *DevServer) Pid() int { return s.proc.Pid() }
+
 // DumpLogs writes the redacted tail of the server's log to w, to explain
 // failures.
 func (s *DevServer) DumpLogs(w io.Writer) {

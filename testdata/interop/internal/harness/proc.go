@@ -118,6 +118,9 @@ func Start(c ProcConfig) (*Proc, error) {
 // Log is the path of the process's log file.
 func (p *Proc) Log() string { return p.log }
 
+// Pid is the process id of the process.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Done is closed when the process has exited and its output is in the log.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
