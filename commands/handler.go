@@ -109,6 +109,15 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		h.proj.View(func(s *projections.State) {
 			d, err = Decide(s, cmd, Env{Now: h.Now(), Actor: actor, CommandID: commandID, EventID: NewID(), Seal: h.seal})
 		})
+		if err != nil && replayable {
+			// Another node may have applied this very command since the
+			// lookup above (its event is why Decide refuses): a replay.
+			if agg, _, ok := target(cmd); ok {
+				if ev, dup, lerr := h.store.Lookup(ctx, agg, commandID); lerr == nil && dup {
+					return h.replayed(ctx, cmd, ev)
+				}
+			}
+		}
 		if err != nil {
 			return Result{}, err
 		}
