@@ -227,8 +227,15 @@ func TestAdminImportCommandIDHostile(t *testing.T) {
 			t.Errorf("import with command id %q err = %v, want 400", id, err)
 		}
 	}
+	for _, name := range []string{"a.b", "bad*name", "bad>", "_", strings.Repeat("n", 81)} {
+		_, err := f.importKey(f.root, "e1", name, "X", m)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest {
+			t.Errorf("import of key %q with a command id err = %v, want 400", name, err)
+		}
+	}
 	if h, got := f.head(), f.secrets(); h != head || !slices.Equal(got, refs) {
-		t.Errorf("invalid ids wrote: head %d -> %d, SECRETS %q -> %q", head, h, refs, got)
+		t.Errorf("invalid ids or names wrote: head %d -> %d, SECRETS %q -> %q", head, h, refs, got)
 	}
 
 	adminKey, adminID := newIdentity(t)

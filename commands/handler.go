@@ -89,6 +89,9 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 	l.Lock()
 	defer l.Unlock()
 
+	if err := validate(cmd); err != nil {
+		return Result{}, err // names are checked before they become subjects
+	}
 	if agg, _, ok := target(cmd); ok && replayable {
 		ev, dup, err := h.store.Lookup(ctx, agg, commandID)
 		if err != nil {

@@ -161,6 +161,12 @@ func TestRunReplay(t *testing.T) {
 	if _, err := h.Run(ctx, testRoot, "bad id", imp); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("Run with id %q err = %v, want ErrInvalidArgument", "bad id", err)
 	}
+	// Names are checked before the lookup turns them into subjects.
+	for _, name := range []string{"bad*", "a.b", ">", ""} {
+		if _, err := h.Run(ctx, testRoot, "X", ImportKey{Enclave: "e1", Name: name, Material: m}); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Run(import %q) err = %v, want ErrInvalidName", name, err)
+		}
+	}
 }
 
 // TestRunRacingSameCommandID: two nodes (handlers) running the same

@@ -113,3 +113,19 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup after Close err = %v, want ErrClosed", err)
 	}
 }
+
+// BenchmarkLookup measures the duplicate lookup a command with a client
+// command id costs before it is decided (a miss: the common case).
+func BenchmarkLookup(b *testing.B) {
+	s := openTestStore(b, "")
+	ctx := context.Background()
+	subj := KeySubject("e1", "a")
+	if _, _, err := s.Append(ctx, testEvent(subj, "X"), Expect{Any: true}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, ok, err := s.Lookup(ctx, subj, "Y"); ok || err != nil {
+			b.Fatalf("Lookup = %v, %v", ok, err)
+		}
+	}
+}
