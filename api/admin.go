@@ -257,6 +257,9 @@ func ParseDuration(s string) (time.Duration, error) {
 // handleAdminKeyImport imports key material with provenance (migrations):
 // root or an enclave Admin only. An import of material the key already
 // holds answers "unchanged", so re-running a migration changes nothing.
+// command_id is scoped to the key: replayed for the same key it answers
+// what the first import answered (with "replayed": true) and writes
+// nothing; for another key or enclave it is a new import.
 func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request) {
 	enclave, name := r.PathValue("enclave"), r.PathValue("name")
 	if err := s.requireAdmin(r, enclave); err != nil {
@@ -290,7 +293,7 @@ func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	resp := wire.KeyImportResponse{Result: "imported"}
-	_, err := s.h.Execute(ctx, identityOf(r), req.CommandID, cmd)
+	res, err := s.h.Run(ctx, identityOf(r), req.CommandID, cmd)
 	switch {
 	case errors.Is(err, commands.ErrUnchanged):
 		resp.Result, err = "unchanged", nil
@@ -301,13 +304,17 @@ func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if resp.Result != "unchanged" && resp.Result != "skipped" {
-		if _, v, kerr := s.key(ctx, enclave, name, 0); kerr == nil {
-			resp.Version = v.Version
-			if v.Source != nil && v.Source.Replaced {
+	if res.Seq != 0 {
+		// The answer of the event appended, or for a replayed command id
+		// the answer of the first execution.
+		var p ledger.KeyVersionCreated
+		if json.Unmarshal(res.Event.Payload, &p) == nil {
+			resp.Version = p.Version
+			if p.Source != nil && p.Source.Replaced {
 				resp.Result = "replaced"
 			}
 		}
+		resp.Replayed = res.Replayed
 	}
 	writeJSON(w, r, s, jsonMessage{resp}, nil)
 }

@@ -187,7 +187,9 @@ func TestProvableShredding(t *testing.T) {
 			e, err := c.Encrypt(ctx, "e1", "imp", 1, []byte("secret"), nil)
 			mustOK(t, err)
 			mustOK(t, c.CreateKey(ctx, "e1", "imp", "", true)) // version 2
-			sealed, err := s.Store.GetSecret(ctx, ledger.SecretRef("e1", "imp", 1))
+			var ref string
+			s.Proj.View(func(st *projections.State) { ref = st.Enclaves["e1"].Keys["imp"].Versions[1].SecretRef })
+			sealed, err := s.Store.GetSecret(ctx, ref)
 			mustOK(t, err)
 			var fp string
 			s.Proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Versions[1].Fingerprint })

@@ -53,6 +53,7 @@ var errorTable = []errorEntry{
 	{commands.ErrKeyExists, 409, "key already exists"},
 	{commands.ErrUnchanged, 409, "key already exists"},
 	{commands.ErrSkipped, 409, "key already exists"},
+	{commands.ErrCommandIDReused, 409, "command id already used for another command on this key"},
 	{commands.ErrKeyNotFound, 404, "key does not exist"},
 	{projections.ErrKeyNotFound, 404, "key does not exist"},
 	{commands.ErrKeyTombstoned, 409, "key was destroyed: its name stays reserved until an admin releases it"},

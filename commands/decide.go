@@ -226,7 +226,9 @@ func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw, hma
 	if err != nil {
 		return Decision{}, fmt.Errorf("commands: seal %s/%s v%d: %w", e.Name, name, version, err)
 	}
-	ref := ledger.SecretRef(e.Name, name, version)
+	// The reference names this attempt (the event id), so that a losing
+	// attempt can erase its own material and never anyone else's.
+	ref := ledger.AttemptSecretRef(e.Name, name, version, d.env.EventID)
 	d.put = map[string][]byte{ref: sealed}
 	typEv := ledger.TypeKeyCreated
 	if raw != nil {

@@ -87,7 +87,7 @@ func TestDecide(t *testing.T) {
 			check: func(t *testing.T, d Decision) {
 				var p ledger.KeyVersionCreated
 				json.Unmarshal(d.Event.Payload, &p)
-				if p.Type != "AES256" || p.Version != 1 || p.SecretRef != "e1.k1.1" || d.Put["e1.k1.1"] == nil {
+				if p.Type != "AES256" || p.Version != 1 || p.SecretRef != "e1.k1.1.ev" || d.Put["e1.k1.1.ev"] == nil {
 					t.Errorf("payload = %+v, put = %v", p, d.Put)
 				}
 				if d.Expect.Subject != "ledger.e1.key.k1" || d.Expect.Seq != 0 {
@@ -143,14 +143,14 @@ func TestDecide(t *testing.T) {
 		{name: "DeleteOneVersion", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}},
 			when: DeleteKey{Enclave: "e1", Name: "k1", Version: 1}, want: ledger.TypeKeyVersionDeleted,
 			check: func(t *testing.T, d Decision) {
-				if !slices.Equal(d.Erase, []string{"e1.k1.1"}) {
-					t.Errorf("Erase = %v, want [e1.k1.1]", d.Erase)
+				if !slices.Equal(d.Erase, []string{"e1.k1.1.ev"}) {
+					t.Errorf("Erase = %v, want [e1.k1.1.ev]", d.Erase)
 				}
 			}},
 		{name: "DeleteAll", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}},
 			when: DeleteKey{Enclave: "e1", Name: "k1", All: true}, want: ledger.TypeKeyDeleted,
 			check: func(t *testing.T, d Decision) {
-				if !slices.Equal(d.Erase, []string{"e1.k1.1", "e1.k1.2"}) {
+				if !slices.Equal(d.Erase, []string{"e1.k1.1.ev", "e1.k1.2.ev"}) {
 					t.Errorf("Erase = %v", d.Erase)
 				}
 			}},

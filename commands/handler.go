@@ -56,18 +56,54 @@ func (h *Handler) scopeLock(scope string) *sync.Mutex {
 }
 
 // Execute runs cmd for actor. commandID makes a retried request
-// idempotent; "" picks a fresh one. It returns the event's sequence.
+// idempotent; "" picks a fresh one. It returns the event's sequence (the
+// original event's for a replayed command id). See Run.
 func (h *Handler) Execute(ctx context.Context, actor, commandID string, cmd Command) (uint64, error) {
-	if commandID == "" {
+	r, err := h.Run(ctx, actor, commandID, cmd)
+	return r.Seq, err
+}
+
+// Run runs cmd for actor and says what it did.
+//
+// commandID is the client's idempotency key ("" picks a fresh one). It is
+// scoped to the aggregate the command writes (ledger.ScopedMsgID): the
+// same id for another key or enclave is another command. A command id
+// already applied to the same aggregate within the ledger's duplicates
+// window (24 h) is a replay: nothing is decided or written, and Run
+// returns the original event with Replayed set, or ErrCommandIDReused if
+// that event is not what cmd would produce (another command type, or an
+// import of other material).
+//
+// Sealed material stored for an attempt that did not append its event
+// (conflict, duplicate, refused append) is erased before Run returns, so
+// a failed or duplicate command leaves nothing behind.
+func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command) (Result, error) {
+	replayable := commandID != ""
+	if !replayable {
 		commandID = NewID()
+	}
+	if !ledger.ValidCommandID(commandID) {
+		return Result{}, fmt.Errorf("%w: command id must be 1 to 256 printable ASCII characters without spaces", ErrInvalidArgument)
 	}
 	l := h.scopeLock(cmd.scope())
 	l.Lock()
 	defer l.Unlock()
 
+	if err := validate(cmd); err != nil {
+		return Result{}, err // names are checked before they become subjects
+	}
+	if agg, _, ok := target(cmd); ok && replayable {
+		ev, dup, err := h.store.Lookup(ctx, agg, commandID)
+		if err != nil {
+			return Result{}, err
+		}
+		if dup {
+			return h.replayed(ctx, cmd, ev)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		if err := h.proj.CatchUp(ctx); err != nil {
-			return 0, err
+			return Result{}, err
 		}
 		var (
 			d   Decision
@@ -76,35 +112,103 @@ func (h *Handler) Execute(ctx context.Context, actor, commandID string, cmd Comm
 		h.proj.View(func(s *projections.State) {
 			d, err = Decide(s, cmd, Env{Now: h.Now(), Actor: actor, CommandID: commandID, EventID: NewID(), Seal: h.seal})
 		})
-		if err != nil {
-			return 0, err
+		if err != nil && replayable {
+			// Another node may have applied this very command since the
+			// lookup above (its event is why Decide refuses): a replay.
+			if agg, _, ok := target(cmd); ok {
+				if ev, dup, lerr := h.store.Lookup(ctx, agg, commandID); lerr == nil && dup {
+					return h.replayed(ctx, cmd, ev)
+				}
+			}
 		}
-		seq, err := h.commit(ctx, d)
+		if err != nil {
+			return Result{}, err
+		}
+		seq, dup, err := h.commit(ctx, d)
 		if errors.Is(err, ledger.ErrConflict) && attempt < maxAttempts {
 			h.log.Debug("command conflict, retrying", "type", d.Event.Type, "subject", d.Event.Aggregate, "attempt", attempt)
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return Result{}, err
 		}
-		return seq, h.proj.WaitFor(ctx, seq)
+		if dup {
+			// Another attempt with this id won the race on this aggregate.
+			ev, ok, err := h.store.Lookup(ctx, d.Event.Aggregate, commandID)
+			if err != nil {
+				return Result{}, err
+			}
+			if !ok || ev.Seq != seq {
+				return Result{}, fmt.Errorf("commands: duplicate of %s at seq %d not found", d.Event.Aggregate, seq)
+			}
+			return h.replayed(ctx, cmd, ev)
+		}
+		ev := d.Event
+		ev.Seq = seq
+		return Result{Seq: seq, Event: ev}, h.proj.WaitFor(ctx, seq)
 	}
 }
 
-func (h *Handler) commit(ctx context.Context, d Decision) (uint64, error) {
+// replayed answers a command whose id was already applied to its
+// aggregate: with the original event if it is cmd's, after the projection
+// has applied it.
+func (h *Handler) replayed(ctx context.Context, cmd Command, ev ledger.Event) (Result, error) {
+	if _, _, known := target(cmd); known && !sameCommand(cmd, ev) {
+		return Result{}, ErrCommandIDReused
+	}
+	h.log.Debug("command id replayed", "type", ev.Type, "subject", ev.Aggregate, "seq", ev.Seq)
+	return Result{Seq: ev.Seq, Event: ev, Replayed: true}, h.proj.WaitFor(ctx, ev.Seq)
+}
+
+// resolveTimeout bounds how long commit tries to learn whether an append
+// whose answer was lost was stored.
+const resolveTimeout = 5 * time.Second
+
+// commit stores d's sealed material, appends its event and erases what
+// the event destroys. dup reports that the command id was already applied
+// on the aggregate: nothing was appended and seq is the original event's.
+//
+// Material stored here is named for this attempt (ledger.AttemptSecretRef),
+// so it is erased whenever the event is not appended: after a refused put,
+// a conflict, a duplicate or any append error known to have written
+// nothing. When the append's outcome is unknown (its answer was lost),
+// commit looks the event up; if it still cannot tell, the material stays
+// for Reconcile, which erases it at the next start unless the event holds
+// it.
+func (h *Handler) commit(ctx context.Context, d Decision) (seq uint64, dup bool, err error) {
+	var stored []string
 	for ref, sealed := range d.Put {
 		if err := h.store.PutSecret(ctx, ref, sealed); err != nil {
-			return 0, fmt.Errorf("commands: store sealed material: %w", err)
+			h.eraseAttempt(ctx, stored)
+			return 0, false, fmt.Errorf("commands: store sealed material: %w", err)
 		}
+		stored = append(stored, ref)
 	}
-	seq, _, err := h.store.Append(ctx, d.Event, d.Expect)
-	if err != nil {
-		for ref := range d.Put {
-			if eerr := h.store.EraseSecret(context.WithoutCancel(ctx), ref); eerr != nil {
-				h.log.Error("erase unreferenced material", "ref", ref, "err", eerr)
+	seq, dup, err = h.store.Append(ctx, d.Event, d.Expect)
+	switch {
+	case err == nil && !dup:
+		// stored
+	case err == nil || errors.Is(err, ledger.ErrConflict) || errors.Is(err, ledger.ErrInvalid):
+		h.eraseAttempt(ctx, stored)
+		return seq, dup, err
+	default:
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+		ev, found, lerr := h.store.Lookup(rctx, d.Event.Aggregate, d.Event.CommandID)
+		cancel()
+		switch {
+		case lerr != nil:
+			if len(stored) > 0 {
+				h.log.Error("append outcome unknown: sealed material kept for Reconcile", "subject", d.Event.Aggregate, "refs", stored, "err", lerr)
 			}
+			return 0, false, err
+		case !found:
+			h.eraseAttempt(ctx, stored)
+			return 0, false, err
+		case ev.ID != d.Event.ID:
+			h.eraseAttempt(ctx, stored)
+			return ev.Seq, true, nil
 		}
-		return 0, err
+		seq = ev.Seq // this attempt's event was stored; only its answer was lost
 	}
 	for _, ref := range d.Erase {
 		// The event is stored: destruction is decided. A failure here
@@ -113,7 +217,17 @@ func (h *Handler) commit(ctx context.Context, d Decision) (uint64, error) {
 			h.log.Error("erase destroyed material", "ref", ref, "err", err)
 		}
 	}
-	return seq, nil
+	return seq, false, nil
+}
+
+// eraseAttempt erases the material an attempt stored for an event that
+// was not appended. Failures are logged; Reconcile erases the rest.
+func (h *Handler) eraseAttempt(ctx context.Context, refs []string) {
+	for _, ref := range refs {
+		if err := h.store.EraseSecret(context.WithoutCancel(ctx), ref); err != nil {
+			h.log.Error("erase unreferenced material", "ref", ref, "err", err)
+		}
+	}
 }
 
 func (h *Handler) seal(kt hsm.KeyType, raw, hmacKey, aad []byte) ([]byte, string, error) {

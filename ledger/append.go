@@ -31,15 +31,15 @@ const (
 )
 
 // Append publishes ev on its aggregate subject ev.Aggregate. The body is
-// the JSON envelope, Nats-Msg-Id is ev.CommandID and the Kmsledger-Type
-// header is ev.Type.
+// the JSON envelope, Nats-Msg-Id is ScopedMsgID(ev.Aggregate, ev.CommandID)
+// and the Kmsledger-Type header is ev.Type.
 //
 // Unless x.Any, the last sequence on x.Subject (ev.Aggregate if empty;
 // wildcards allowed) must equal x.Seq, otherwise nothing is written and the
 // error is a *ConflictError (errors.Is(err, ErrConflict)).
 //
-// If the CommandID was already appended within the 24 h duplicates window,
-// nothing is written and Append returns the original sequence with
+// If the CommandID was already appended on ev.Aggregate within the 24 h
+// duplicates window, nothing is written and Append returns the original sequence with
 // dup = true and a nil error, whatever the expectation.
 //
 // When Append returns without error the event is on disk (see doc.go).
@@ -52,7 +52,8 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 	if err != nil {
 		return 0, false, err
 	}
-	opts := []jetstream.PublishOpt{jetstream.WithMsgID(ev.CommandID), jetstream.WithExpectStream(ledgerStream)}
+	msgID := ScopedMsgID(ev.Aggregate, ev.CommandID)
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(msgID), jetstream.WithExpectStream(ledgerStream)}
 	subj := x.Subject
 	if subj == "" {
 		subj = ev.Aggregate
@@ -78,26 +79,11 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 	}
 	// JetStream checks expectations before duplicates, so a retried command
 	// whose first attempt succeeded fails its (now stale) expectation.
-	// Probe the duplicates window to tell the two apart.
-	if seq, ok := s.probeDuplicate(ctx, ev, body); ok {
+	// Probe the duplicates window to tell the two apart (see probe).
+	if seq, ok, _ := s.probe(ctx, ev.Aggregate, msgID, body); ok {
 		return seq, true, nil
 	}
 	return 0, false, &ConflictError{Subject: subj, Expected: x.Seq}
-}
-
-// probeDuplicate republishes ev with an expected last message id that can
-// never match. The server answers a duplicate Nats-Msg-Id with the
-// original sequence before it checks that expectation; any other message
-// is refused, so the probe never writes.
-func (s *Store) probeDuplicate(ctx context.Context, ev Event, body []byte) (uint64, bool) {
-	ack, err := s.js.PublishMsg(ctx, newMsg(ev, body),
-		jetstream.WithMsgID(ev.CommandID),
-		jetstream.WithExpectStream(ledgerStream),
-		jetstream.WithExpectLastMsgID(dedupeProbeID))
-	if err != nil || !ack.Duplicate {
-		return 0, false
-	}
-	return ack.Sequence, true
 }
 
 // newMsg builds the NATS message of ev.

@@ -6,8 +6,10 @@
 //     delete and purge and forbids rollups, so the ledger never deletes or
 //     rewrites a message and its sequence numbers have no gaps.
 //   - SECRETS (subjects "secrets.>") holds sealed key material, one message
-//     per reference "<enclave>.<key>.<version>". It is the only erasable
-//     stream: EraseSecret overwrites a message in place (crypto-shredding).
+//     per reference "<enclave>.<key>.<version>.<attempt>" (AttemptSecretRef;
+//     older events name "<enclave>.<key>.<version>"). It is the only
+//     erasable stream: EraseSecret overwrites a message in place
+//     (crypto-shredding).
 //   - AUDIT (subject "audit.records") holds one AuditRecord per API
 //     request, batched by an Auditor: one message per batch, one JSON
 //     record per line. Like LEDGER it has no limits and denies delete,
@@ -18,15 +20,25 @@
 //   - Subjects are built only in subjects.go, from names checked with
 //     ValidName at the edge; Append and the secret calls re-check the shape
 //     of every subject and refuse wildcards where they do not belong.
-//   - Every Append carries Nats-Msg-Id = Event.CommandID (deduplicated for
-//     24 h) and, unless Expect.Any, an expected-last-subject-sequence
-//     header, so a name is created once and racing writers get exactly one
-//     success and one *ConflictError. Conflicts are recognised by JetStream
-//     error code (10071 or 10164), never by message text.
-//   - A duplicate CommandID never writes: Append returns the original
-//     sequence with dup = true. JetStream checks expectations before
-//     duplicates, so after a conflict Append probes the duplicates window
-//     with an expected-last-msg-id that cannot match (see probeDuplicate).
+//   - Every Append carries Nats-Msg-Id = ScopedMsgID(Event.Aggregate,
+//     Event.CommandID) (deduplicated for 24 h) and, unless Expect.Any, an
+//     expected-last-subject-sequence header, so a name is created once and
+//     racing writers get exactly one success and one *ConflictError.
+//     Conflicts are recognised by JetStream error code (10071 or 10164),
+//     never by message text.
+//   - A command id is scoped to the aggregate it writes: the same id on
+//     another aggregate (another key, another enclave) is another command
+//     and is appended; on the same aggregate it is a duplicate, which never
+//     writes: Append returns the original sequence with dup = true.
+//     JetStream checks expectations before duplicates, so after a conflict
+//     Append probes the duplicates window with an expected-last-msg-id that
+//     cannot match (see probe); Lookup does the same before a command is
+//     decided, and returns the original event.
+//   - Sealed material is stored before the event that references it, under
+//     a reference unique to the attempt, so an attempt that appends nothing
+//     (conflict, duplicate, refused append) erases only its own material
+//     and never blocks or overwrites another attempt's (package commands
+//     does this; PutSecret never overwrites a reference).
 //   - Replay and Subscribe deliver events in stream order, without gaps or
 //     repeats, with Event.Seq set to the stream sequence.
 //   - Only package ledger imports nats.go or nats-server.

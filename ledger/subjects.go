@@ -13,7 +13,10 @@ import (
 //	ledger.<enclave>.key.<key>          one key
 //	ledger.<enclave>.identity.<id>      one identity (id is "h1:<base64url>")
 //	ledger.<enclave>.policy.<name>      one policy
-//	secrets.<enclave>.<key>.<version>   sealed key material (SECRETS stream)
+//	secrets.<enclave>.<key>.<version>.<attempt>
+//	                                    sealed key material (SECRETS stream)
+//	secrets.<enclave>.<key>.<version>   the same, as written before attempts
+//	                                    were part of the reference
 //
 // Enclave names cannot be "_", so enclave subjects never collide with the
 // system subjects.
@@ -80,10 +83,24 @@ func EnclaveWildcard(enclave string) string {
 	return ledgerPrefix + enclave + ".>"
 }
 
-// SecretRef returns the SECRETS reference of one key version:
-// "<enclave>.<key>.<version>".
+// SecretRef returns the SECRETS reference of one key version in the
+// layout written before references named an attempt:
+// "<enclave>.<key>.<version>". Events recorded with it stay valid; new
+// versions use AttemptSecretRef.
 func SecretRef(enclave, key string, version uint32) string {
 	return enclave + "." + key + "." + strconv.FormatUint(uint64(version), 10)
+}
+
+// AttemptSecretRef returns the SECRETS reference of the material that one
+// attempt to create a key version stores before it appends its event:
+// "<enclave>.<key>.<version>.<attempt>", where attempt is unique to the
+// attempt (the event id, a token without dots). Since no two attempts share
+// a reference, an attempt that loses (conflict, duplicate, failure) can
+// erase what it stored without touching the material of the attempt that
+// won, and material it left behind never blocks a later attempt. The
+// event records the reference; readers never rebuild it.
+func AttemptSecretRef(enclave, key string, version uint32, attempt string) string {
+	return SecretRef(enclave, key, version) + "." + attempt
 }
 
 // secretSubject maps a secret reference (or a wildcard filter) to its

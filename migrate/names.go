@@ -12,8 +12,8 @@
 // and the result is always valid (at most 71 + 9 = 80 bytes). The caller
 // records the original name in the import's provenance.
 //
-//	CommandID = hex(SHA-256("kmsledger/migrate/kes/v1" ‖ for each of
-//	            kind, location, name, material: u32BE len ‖ bytes))
+//	CommandID = hex(SHA-256("kmsledger/migrate/kes/v2" ‖ for each of
+//	            enclave, kind, location, name, material: u32BE len ‖ bytes))
 
 package migrate
 
@@ -30,7 +30,7 @@ import (
 const (
 	maxNameLen     = 80
 	nameHashHexLen = 8
-	commandIDLabel = "kmsledger/migrate/kes/v1"
+	commandIDLabel = "kmsledger/migrate/kes/v2"
 )
 
 // ErrName means a KES key name cannot be mapped to a kmsledger name (it is
@@ -65,13 +65,16 @@ func nameByte(c byte) bool {
 }
 
 // CommandID returns a deterministic id for the command that imports one
-// key: the same source, name and material always give the same id, so a
-// re-run migration is recognised as a duplicate. The id is a SHA-256 hash
+// key into enclave: the same enclave, source, name and material always
+// give the same id, so a migration re-run into the same enclave is
+// recognised as a duplicate, while the same store migrated into another
+// enclave is a new import there. (The ledger also scopes every command id
+// to the key it writes, see ledger.ScopedMsgID.) The id is a SHA-256 hash
 // and does not reveal the material.
-func CommandID(sourceKind, location, name string, material []byte) string {
+func CommandID(enclave, sourceKind, location, name string, material []byte) string {
 	h := sha256.New()
 	h.Write([]byte(commandIDLabel))
-	for _, f := range [][]byte{[]byte(sourceKind), []byte(location), []byte(name), material} {
+	for _, f := range [][]byte{[]byte(enclave), []byte(sourceKind), []byte(location), []byte(name), material} {
 		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
 		h.Write(f)
 	}

@@ -72,19 +72,20 @@ func FuzzMapName(f *testing.F) {
 func TestCommandID(t *testing.T) {
 	t.Parallel()
 	m := material0to31()
-	id := migrate.CommandID(migrate.KindFS, "/keys", "k", m)
+	id := migrate.CommandID("e1", migrate.KindFS, "/keys", "k", m)
 	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
 		t.Fatalf("CommandID = %q, want 64 lowercase hex characters", id)
 	}
-	if again := migrate.CommandID(migrate.KindFS, "/keys", "k", m); again != id {
+	if again := migrate.CommandID("e1", migrate.KindFS, "/keys", "k", m); again != id {
 		t.Errorf("CommandID not deterministic: %s, %s", id, again)
 	}
 	others := map[string]string{
-		"kind":     migrate.CommandID(migrate.KindVault, "/keys", "k", m),
-		"location": migrate.CommandID(migrate.KindFS, "/keys2", "k", m),
-		"name":     migrate.CommandID(migrate.KindFS, "/keys", "k2", m),
-		"material": migrate.CommandID(migrate.KindFS, "/keys", "k", material31to0()),
-		"boundary": migrate.CommandID(migrate.KindFS, "/key", "sk", m), // Same concatenation, other split.
+		"enclave":  migrate.CommandID("e2", migrate.KindFS, "/keys", "k", m),
+		"kind":     migrate.CommandID("e1", migrate.KindVault, "/keys", "k", m),
+		"location": migrate.CommandID("e1", migrate.KindFS, "/keys2", "k", m),
+		"name":     migrate.CommandID("e1", migrate.KindFS, "/keys", "k2", m),
+		"material": migrate.CommandID("e1", migrate.KindFS, "/keys", "k", material31to0()),
+		"boundary": migrate.CommandID("e1", migrate.KindFS, "/key", "sk", m), // Same concatenation, other split.
 	}
 	for what, other := range others {
 		if other == id {

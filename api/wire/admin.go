@@ -70,9 +70,14 @@ type KeyImportRequest struct {
 // KeyImportResponse says what an import did: "imported", "unchanged"
 // (the key holds this material already), "skipped" (other material,
 // on_conflict skip) or "replaced" (added as the new latest version).
+//
+// Replayed is set when the request's command_id was already applied to
+// this key: nothing was written, and Result and Version are those of the
+// first import.
 type KeyImportResponse struct {
-	Result  string `json:"result"`
-	Version uint32 `json:"version,omitempty"`
+	Result   string `json:"result"`
+	Version  uint32 `json:"version,omitempty"`
+	Replayed bool   `json:"replayed,omitempty"`
 }
 
 // HSMInfo describes an HSM of the root of trust (GET /v1/admin/hsm).

@@ -225,7 +225,7 @@ func (m *migration) one(ctx context.Context, kesName string) error {
 	}
 	req := &wire.KeyImportRequest{
 		Type: string(k.Type), Key: k.Material, HMACKey: k.HMACKey, OnConflict: m.onConflict,
-		CommandID: migrate.CommandID(m.src.Kind(), m.src.Location(), kesName, k.Material),
+		CommandID: migrate.CommandID(m.enclave, m.src.Kind(), m.src.Location(), kesName, k.Material),
 		Source: &wire.ImportSource{Kind: m.src.Kind(), Location: m.src.Location(), Name: kesName,
 			CreatedBy: k.CreatedBy, Format: k.Format},
 	}
@@ -241,15 +241,19 @@ func (m *migration) one(ctx context.Context, kesName string) error {
 	case err != nil:
 		return fail("%v", err)
 	}
-	switch r.Result {
-	case "imported":
-		m.stats.imported.Add(1)
-	case "unchanged":
+	switch {
+	case r.Replayed:
+		// Imported by an earlier run into this enclave (the same command
+		// id on the same key): nothing was written now.
 		m.stats.unchanged.Add(1)
-	case "skipped":
+	case r.Result == "imported":
+		m.stats.imported.Add(1)
+	case r.Result == "unchanged":
+		m.stats.unchanged.Add(1)
+	case r.Result == "skipped":
 		m.stats.skipped.Add(1)
 		m.say("skipped %s: exists with other material", name)
-	case "replaced":
+	case r.Result == "replaced":
 		m.stats.replaced.Add(1)
 		m.say("replaced %s: KES material added as version %d", name, r.Version)
 	}

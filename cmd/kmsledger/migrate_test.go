@@ -321,3 +321,85 @@ func TestMigrateBadInputAndConflicts(t *testing.T) {
 		t.Fatalf("missing ${ENV}: err = %v, want it named", err)
 	}
 }
+
+// TestMigrateIntoTwoEnclaves migrates one KES store into two enclaves
+// (the command ids name the enclave): both get every key, and its
+// vectors decrypt in both; a re-run into either writes nothing.
+func TestMigrateIntoTwoEnclaves(t *testing.T) {
+	t.Setenv("MINIO_IDENTITY", strings.Repeat("ab", 32))
+	m := newMigrateEnv(t)
+	ctx := context.Background()
+	dir := filepath.Join("..", "..", "testdata", "kes", "current", "fs-keystore")
+	files, err := os.ReadDir(dir)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("fixture %s: %d files, %v", dir, len(files), err)
+	}
+	cfg := kesConfig(t, dir)
+	enclaves := []string{"copy-a", "copy-b"}
+	for _, e := range enclaves {
+		if err := m.c.CreateEnclave(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, err := m.migrate("--from", cfg, "-e", e)
+		if err != nil || !strings.Contains(out, fmt.Sprintf("imported %d,", len(files))) {
+			t.Fatalf("migrate into %s: %v\n%s%s", e, err, out, errOut)
+		}
+		if got := m.countKeys(e); got != len(files) {
+			t.Fatalf("%s holds %d keys, want %d", e, got, len(files))
+		}
+	}
+	var vectors []struct {
+		KeyFile    string `json:"key_file"`
+		Context    string `json:"context_b64"`
+		Plaintext  string `json:"plaintext_hex"`
+		Ciphertext string `json:"ciphertext_b64"`
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "kes", "all-vectors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &vectors); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range vectors {
+		if !strings.HasPrefix(v.KeyFile, "current/") {
+			continue
+		}
+		ct, _ := base64.StdEncoding.DecodeString(v.Ciphertext)
+		ad, _ := base64.StdEncoding.DecodeString(v.Context)
+		want, _ := hex.DecodeString(v.Plaintext)
+		for _, e := range enclaves {
+			d, err := m.c.Decrypt(ctx, e, filepath.Base(v.KeyFile), 0, ct, ad)
+			if err != nil || !bytes.Equal(d.Plaintext, want) {
+				t.Errorf("vector %s in %s: Decrypt err = %v", v.KeyFile, e, err)
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no vectors of the current KES fixture")
+	}
+	before := map[string]string{}
+	for _, e := range enclaves {
+		keys, err := m.c.ListKeyInfo(ctx, e, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(keys)
+		before[e] = string(j)
+	}
+	for _, e := range enclaves {
+		out, _, err := m.migrate("--from", cfg, "-e", e)
+		if err != nil || !strings.Contains(out, fmt.Sprintf("imported 0, unchanged %d,", len(files))) {
+			t.Fatalf("second migrate into %s: %v %q", e, err, out)
+		}
+		keys, err := m.c.ListKeyInfo(ctx, e, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := json.Marshal(keys); string(j) != before[e] {
+			t.Errorf("second migrate changed the keys of %s", e)
+		}
+	}
+}
