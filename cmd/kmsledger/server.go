@@ -310,6 +310,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		rootID = init.RootIdentity
 	}
 	h := commands.NewHandler(store, proj, rek, log)
+	// Configured HSMs without a sealing get one now (as minkms does),
+	// unless removed with rm-hsm; a failure leaves the node running.
+	sealedNow, err := h.SealConfigured(ctx, rootID, hsms.list)
+	for _, name := range sealedNow {
+		log.Info("sealed the root encryption key under a configured HSM", "hsm", name)
+	}
+	if err != nil {
+		log.Error("could not seal the root encryption key under a configured HSM (it cannot start this node alone; see ls-hsm)", "err", err)
+	}
 	if n, err := h.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile sealed material: %w", err)
 	} else if n > 0 {
