@@ -26,6 +26,10 @@ type State struct {
 	Enclaves      map[string]*Enclave
 	// HSMs holds every live sealing of the REK, by HSM key id.
 	HSMs map[string]*HSMSealing
+	// RemovedHSMs holds the key ids of the HSMs whose sealing was removed
+	// (rm-hsm) and not added again since: they are not sealed again
+	// automatically at start.
+	RemovedHSMs map[string]bool
 
 	// Subjects holds the last sequence of every subject ever written, so
 	// that writers can append with optimistic concurrency even for
@@ -149,7 +153,7 @@ type Policy struct {
 
 // NewState returns an empty state.
 func NewState() *State {
-	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}, HSMs: map[string]*HSMSealing{}}
+	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}, HSMs: map[string]*HSMSealing{}, RemovedHSMs: map[string]bool{}}
 }
 
 // Apply folds one event into the state. Unknown event types are an error:
@@ -176,12 +180,14 @@ func (s *State) Apply(ev ledger.Event) error {
 			return err
 		}
 		s.HSMs[p.KeyID] = &HSMSealing{Name: p.Name, Kind: p.Kind, KeyID: p.KeyID, SealedREK: p.SealedREK, AddedAt: ev.Time, AddedBy: ev.Actor}
+		delete(s.RemovedHSMs, p.KeyID)
 	case ledger.TypeHSMRemoved:
 		var p ledger.HSMRemoved
 		if err := decode(ev, &p); err != nil {
 			return err
 		}
 		delete(s.HSMs, p.KeyID)
+		s.RemovedHSMs[p.KeyID] = true
 	case ledger.TypeEnclaveCreated:
 		var p ledger.EnclaveCreated
 		if err := decode(ev, &p); err != nil {

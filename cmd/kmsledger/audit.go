@@ -33,7 +33,7 @@ var errVerify = errors.New("audit verification FAILED")
 func auditLocalSubcommands() []*cli.Command {
 	hsmFlags := func() []cli.Flag {
 		return []cli.Flag{
-			&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "software HSM key (prefer the environment variable)"},
+			&cli.StringFlag{Name: "hsm-key", EnvVars: hsmKeyEnvVars(), Usage: "software HSM key (prefer the environment variable)"},
 			&cli.StringFlag{Name: "config", EnvVars: []string{"KMSLEDGER_CONFIG"}, Usage: "server configuration file, for its HSMs and data dir"},
 		}
 	}
@@ -127,7 +127,7 @@ func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf 
 }
 
 func auditConfig(c *cli.Context) (*Config, error) {
-	return loadServerConfig(c.String("config"), c.String("hsm-key"))
+	return loadServerConfig(c.String("config"), hsmKeyOnly(c))
 }
 
 func auditVerifyAction(c *cli.Context) error {

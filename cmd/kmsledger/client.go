@@ -111,14 +111,18 @@ func clientCommandList() []*cli.Command {
 			Flags: []cli.Flag{&cli.StringFlag{Name: "context", Usage: "associated data bound to the ciphertext"}},
 		},
 		{
-			Name: "decrypt", Usage: "decrypt a base64 ciphertext; print the plaintext",
+			Name: "decrypt", Usage: "decrypt a base64 ciphertext; print the plaintext (base64, like keygen)",
 			ArgsUsage: "KEY CIPHERTEXT", Action: decryptAction,
-			Flags: []cli.Flag{&cli.StringFlag{Name: "context", Usage: "associated data given at encryption"}},
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "context", Usage: "associated data given at encryption"},
+				&cli.BoolFlag{Name: "raw", Usage: "write the plaintext bytes as they are, without newline (for piping)"},
+			},
 		},
 	}
 	identity := []*cli.Command{
 		{
-			Name: "add-identity", Usage: "create or replace an identity", ArgsUsage: "IDENTITY", Action: addIdentityAction,
+			Name: "add-identity", Usage: "create or replace an identity; without IDENTITY, make a new API key and print it with its identity",
+			ArgsUsage: "[IDENTITY]", Action: addIdentityAction,
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "admin", Usage: "give the identity the Admin privilege of the enclave"},
 				&cli.BoolFlag{Name: "service", Usage: "mark the identity as a service account"},
@@ -139,7 +143,7 @@ func clientCommandList() []*cli.Command {
 	}
 
 	var all []*cli.Command
-	for _, group := range [][]*cli.Command{enclave, key, lifecycleCommands(), identity, policy, timeTravelCommands(), hsmCommands()} {
+	for _, group := range [][]*cli.Command{enclave, key, lifecycleCommands(), identity, policy, timeTravelCommands(), hsmCommands(), {envCommand()}} {
 		for _, c := range group {
 			c.Flags = append(c.Flags, connFlags()...)
 			all = append(all, c)
@@ -153,6 +157,8 @@ func clientCommandList() []*cli.Command {
 func connFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "api-key", Aliases: []string{"a"}, EnvVars: []string{"MINIO_KMS_API_KEY"}, Usage: "API key k1:... (prefer the environment variable: flags show in ps)"},
+		// minkms's spelling of --api-key in its documentation; hidden.
+		&cli.StringFlag{Name: "id", Hidden: true, Usage: "same as --api-key"},
 		&cli.StringFlag{Name: "enclave", Aliases: []string{"e"}, EnvVars: []string{"MINIO_KMS_ENCLAVE"}, Usage: "enclave"},
 		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, EnvVars: []string{"MINIO_KMS_SERVER"}, Value: client.DefaultEndpoint, Usage: "server host:port, comma-separated for several"},
 		&cli.BoolFlag{Name: "insecure", Aliases: []string{"k"}, Usage: "do not verify the server certificate"},
@@ -213,20 +219,50 @@ func lookupFlag(flags []cli.Flag, name string) cli.Flag {
 	return nil
 }
 
-// newClient builds a client from the connection flags.
-func newClient(c *cli.Context) (*client.Client, error) {
-	if c.String("api-key") == "" {
-		return nil, fmt.Errorf("%w: no API key: set --api-key or MINIO_KMS_API_KEY", errUsage)
+// apiKey returns the API key of the connection flags: --id (minkms's
+// spelling) or --api-key/-a/MINIO_KMS_API_KEY. --id wins over the
+// environment variable; --id and --api-key with different keys are
+// refused. "" when none is given.
+func apiKey(c *cli.Context) (string, error) {
+	key, id := c.String("api-key"), c.String("id")
+	switch {
+	case id == "" || id == key:
+		return key, nil
+	case key != "" && key != os.Getenv("MINIO_KMS_API_KEY"):
+		return "", fmt.Errorf("%w: --id and --api-key give different API keys", errUsage)
 	}
+	return id, nil
+}
+
+// serverList returns the endpoints of --server/MINIO_KMS_SERVER.
+func serverList(c *cli.Context) []string {
 	var endpoints []string
 	for _, s := range strings.Split(c.String("server"), ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			endpoints = append(endpoints, s)
 		}
 	}
+	return endpoints
+}
+
+// newClient builds a client from the connection flags.
+func newClient(c *cli.Context) (*client.Client, error) {
+	key, err := apiKey(c)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, fmt.Errorf("%w: no API key: set --api-key or MINIO_KMS_API_KEY", errUsage)
+	}
+	return newClientFor(c, serverList(c), key)
+}
+
+// newClientFor builds a client for endpoints with the TLS settings of
+// the connection flags; key may be "" (no client certificate).
+func newClientFor(c *cli.Context, endpoints []string, key string) (*client.Client, error) {
 	conf := client.Config{
 		Endpoints:          endpoints,
-		APIKey:             c.String("api-key"),
+		APIKey:             key,
 		InsecureSkipVerify: c.Bool("insecure"),
 		Timeout:            clientTimeout,
 	}

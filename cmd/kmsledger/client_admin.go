@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"strings"
@@ -82,13 +83,54 @@ func identityRequest(id string, admin, service bool, tags []string) (*wire.Creat
 }
 
 func addIdentityAction(c *cli.Context) error {
-	return runClient(c, 1, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		req, err := identityRequest(a[0], c.Bool("admin"), c.Bool("service"), c.StringSlice("tag"))
-		if err != nil {
-			return err
+	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
+		if len(a) == 1 {
+			req, err := identityRequest(a[0], c.Bool("admin"), c.Bool("service"), c.StringSlice("tag"))
+			if err != nil {
+				return err
+			}
+			return kc.CreateIdentity(ctx, c.String("enclave"), req)
 		}
-		return kc.CreateIdentity(ctx, c.String("enclave"), req)
+		return addNewIdentity(ctx, c, kc)
 	})
+}
+
+// addNewIdentity is add-identity without IDENTITY (as minkms does it):
+// it makes a new API key, creates its identity and prints both. The key
+// exists only in this process until it is printed, and it is printed
+// only once the identity exists; the server never sees it.
+func addNewIdentity(ctx context.Context, c *cli.Context, kc *client.Client) error {
+	key, err := wire.GenerateAPIKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	id, err := identityOfKey(key)
+	if err != nil {
+		return err
+	}
+	req, err := identityRequest(id, c.Bool("admin"), c.Bool("service"), c.StringSlice("tag"))
+	if err != nil {
+		return err
+	}
+	enclave := c.String("enclave")
+	if err := kc.CreateIdentity(ctx, enclave, req); err != nil {
+		return err
+	}
+	privilege := "User"
+	if c.Bool("admin") {
+		privilege = "Admin"
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, struct {
+			APIKey    string `json:"api_key"`
+			Identity  string `json:"identity"`
+			Enclave   string `json:"enclave"`
+			Privilege string `json:"privilege"`
+		}{key, id, enclave, privilege})
+	}
+	_, err = fmt.Fprintf(c.App.Writer, "API key:  %s\nIdentity: %s\n\n"+
+		"The API key is shown only this once: store it now (the server keeps only its identity).\n", key, id)
+	return err
 }
 
 func rmIdentityAction(c *cli.Context) error {

@@ -182,7 +182,11 @@ func decryptAction(c *cli.Context) error {
 				Plaintext []byte `json:"plaintext"`
 			}{resp.Plaintext})
 		}
-		_, err = fmt.Fprintf(c.App.Writer, "%s\n", resp.Plaintext)
+		if c.Bool("raw") {
+			_, err = c.App.Writer.Write(resp.Plaintext)
+			return err
+		}
+		_, err = fmt.Fprintln(c.App.Writer, base64.StdEncoding.EncodeToString(resp.Plaintext))
 		return err
 	})
 }

@@ -171,6 +171,10 @@ func (f *fakeKMS) handle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_, _ = w.Write(b)
 	}
+	if r.URL.Path == "/version" { // no client certificate needed
+		reply(http.StatusOK, (&wire.VersionResponse{Version: "fake-1.2", Commit: "c0ffee", APIVersion: "v1"}).MarshalProto())
+		return
+	}
 	if len(r.TLS.PeerCertificates) == 0 || wire.IdentityFromCert(r.TLS.PeerCertificates[0]) != cliTestIdentity {
 		reply(client.ErrPermission.Status, (&wire.ErrResponse{Message: client.ErrPermission.Message}).MarshalProto())
 		return
@@ -280,9 +284,11 @@ func TestClientCommands(t *testing.T) {
 		{"Encrypt", []string{"encrypt", "k", "hello", "--context", "ctx"}, "/v1/kms", wire.CmdKeyEncrypt,
 			&wire.EncryptRequest{Name: "k", Plaintext: []byte("hello"), AssociatedData: []byte("ctx")}, "+/8=\n"},
 		{"Decrypt", []string{"decrypt", "k", "+/8=", "--context", "ctx"}, "/v1/kms", wire.CmdKeyDecrypt,
-			&wire.DecryptRequest{Name: "k", Ciphertext: []byte{0xfb, 0xff}, AssociatedData: []byte("ctx")}, "hello\n"},
+			&wire.DecryptRequest{Name: "k", Ciphertext: []byte{0xfb, 0xff}, AssociatedData: []byte("ctx")}, "aGVsbG8=\n"},
+		{"DecryptRaw", []string{"decrypt", "k", "+/8=", "--raw"}, "/v1/kms", wire.CmdKeyDecrypt,
+			&wire.DecryptRequest{Name: "k", Ciphertext: []byte{0xfb, 0xff}}, "hello"},
 		{"DecryptDashArg", []string{"decrypt", "k", "--", "-_8"}, "/v1/kms", wire.CmdKeyDecrypt,
-			&wire.DecryptRequest{Name: "k", Ciphertext: []byte{0xfb, 0xff}}, "hello\n"},
+			&wire.DecryptRequest{Name: "k", Ciphertext: []byte{0xfb, 0xff}}, "aGVsbG8=\n"},
 		{"AddIdentity", []string{"add-identity", cliTestIdentity, "--admin", "--service", "--tag", "a=b", "--tag", "c=d", "-e", "e1"},
 			"/v1/kms/e1", wire.CmdIdentityCreate, &wire.CreateIdentityRequest{Identity: cliTestIdentity, Privilege: "Admin",
 				IsServiceAccount: true, Tags: map[string]string{"a": "b", "c": "d"}}, ""},

@@ -68,13 +68,18 @@ type PKCS11Config struct {
 }
 
 // MinKMSConfig is a key of another key manager used as HSM, the same
-// shape as the seed's hsm.minio.minkms section.
+// shape as minkms's hsm.NAME.minkms section. A server without a scheme
+// is reached over HTTPS (it always is). The API key is auth.key, as
+// minkms writes it, or auth_key.
 type MinKMSConfig struct {
 	Server  []string `yaml:"server"`
 	Enclave string   `yaml:"enclave"`
 	Key     string   `yaml:"key"`
 	AuthKey string   `yaml:"auth_key"`
-	CA      string   `yaml:"ca"` // PEM file to trust for the remote server
+	Auth    *struct {
+		Key string `yaml:"key"`
+	} `yaml:"auth"`
+	CA string `yaml:"ca"` // PEM file to trust for the remote server (default: the system roots)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -122,6 +127,9 @@ func ReadConfig(r io.Reader, getenv func(string) (string, bool)) (*Config, error
 	expandEnv(&doc, getenv, &missing)
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("config: environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	if err := hsmMapToList(&doc); err != nil { // minkms's map form (config_minkms.go)
+		return nil, err
 	}
 	var c Config
 	if doc.Kind == 0 {
@@ -184,6 +192,12 @@ func (c *Config) Validate() error {
 		names[h.Name] = true
 		if p := h.PKCS11; p != nil && p.PIN != "" && p.PINFile != "" {
 			return fmt.Errorf("config: hsm %q: pin and pin_file exclude each other", h.Name)
+		}
+		if m := h.MinKMS; m != nil && m.Auth != nil {
+			if m.AuthKey != "" && m.AuthKey != m.Auth.Key {
+				return fmt.Errorf("config: hsm %q: auth.key and auth_key exclude each other", h.Name)
+			}
+			m.AuthKey = m.Auth.Key
 		}
 	}
 	return nil

@@ -459,11 +459,12 @@ func TestHSMRemoteKMSLedger(t *testing.T) {
 
 // TestHSMSeedProcedure is the seed's procedure: a node with a local
 // software HSM key gets the remote kmsledger HSM in its config, is
-// restarted, add-hsm seals the REK under it, and the node then starts
-// without the local key with every key intact. Then the local key is
-// replaced (same name, new key): rm-hsm of the shared name is refused, the
-// key id picks the old sealing, the last HSM cannot be removed, and a
-// removed sealing no longer starts the node.
+// restarted, which seals the REK under it (no add-hsm), and the node then
+// starts without the local key with every key intact. Then the local key
+// is replaced (same name, new key, sealed at start): rm-hsm of the shared
+// name is refused, the key id picks the old sealing, the last HSM cannot
+// be removed, a removed HSM is not sealed again at start, and a removed
+// sealing no longer starts the node.
 func TestHSMSeedProcedure(t *testing.T) {
 	a := startRemoteHSM(t)
 	tmp := t.TempDir()
@@ -506,7 +507,10 @@ func TestHSMSeedProcedure(t *testing.T) {
 		}
 		return m
 	}
-	mustOK("add-hsm", "remote")
+	// No add-hsm: the configured remote HSM was sealed at start.
+	if out := n.output(); !strings.Contains(out, "sealed the root encryption key under a configured HSM") || !strings.Contains(out, "hsm=remote") {
+		t.Errorf("start with the remote HSM configured did not seal under it:\n%s", out)
+	}
 	oldID, remoteID := "soft:", "kmsledger:hsm/rek-wrapper"
 	for id := range lsHSM() {
 		if strings.HasPrefix(id, "soft:") {
@@ -530,7 +534,9 @@ func TestHSMSeedProcedure(t *testing.T) {
 	newKey, err := softkey.Generate(rand.Reader)
 	must(t, err)
 	n, addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey, a.env), "--config", conf)
-	mustOK("add-hsm", "soft")
+	if got := lsHSM(); len(got) != 3 {
+		t.Fatalf("sealings after a start with a new local key = %v, want it sealed at start beside the old one and remote", got)
+	}
 	refusals := []struct{ args, want string }{
 		{"rm-hsm soft", "several sealings"},
 		{"rm-hsm nope", "not sealed under an HSM of that name"},
@@ -548,6 +554,12 @@ func TestHSMSeedProcedure(t *testing.T) {
 	}
 	if got := lsHSM(); len(got) != 1 || got[oldID] != "" || got[remoteID] != "" {
 		t.Fatalf("sealings after rm-hsm = %v, want only the new soft key", got)
+	}
+	n.stop(t)
+	// A removed HSM stays removed at the next start, although configured.
+	n, addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey, a.env), "--config", conf)
+	if got := lsHSM(); len(got) != 1 || got[remoteID] != "" {
+		t.Fatalf("sealings after a restart = %v, want the removed remote HSM still removed", got)
 	}
 	n.stop(t)
 

@@ -48,7 +48,7 @@ func serverCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "dev", Usage: "throw-away data dir, self-signed certificate, random HSM key"},
 				&cli.StringFlag{Name: "config", EnvVars: []string{"KMSLEDGER_CONFIG"}, Usage: "configuration file (YAML, version: v1); flags and KMSLEDGER_* variables override it"},
 				&cli.StringFlag{Name: "address", Value: "127.0.0.1:7373", EnvVars: []string{"KMSLEDGER_ADDRESS"}, Usage: "listen address"},
-				&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "software HSM key hsm:aes256:... (prefer the environment variable: flags show in ps)"},
+				&cli.StringFlag{Name: "hsm-key", EnvVars: hsmKeyEnvVars(), Usage: "software HSM key hsm:aes256:... (prefer the environment variable: flags show in ps)"},
 				&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"KMSLEDGER_TLS_CERT"}, Usage: "server certificate (PEM); default: self-signed, kept in DIR/tls"},
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"KMSLEDGER_TLS_KEY"}, Usage: "server private key (PEM)"},
 				&cli.StringFlag{Name: "kes-enclave", EnvVars: []string{"KMSLEDGER_KES_ENCLAVE"}, Usage: "also serve the KES API; KES clients act in enclave `NAME`"},
@@ -62,7 +62,7 @@ func serverCommands() []*cli.Command {
 			Usage:     "show the h1: identity of an API key, or make a new API key",
 			ArgsUsage: "[k1:API-KEY]",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "hsm-key", EnvVars: []string{"KMSLEDGER_HSM_KEY"}, Usage: "print the root API key derived from this software HSM key"},
+				&cli.StringFlag{Name: "hsm-key", EnvVars: hsmKeyEnvVars(), Usage: "print the root API key derived from this software HSM key"},
 				&cli.StringFlag{Name: "config", EnvVars: []string{"KMSLEDGER_CONFIG"}, Usage: "print the root API key the server uses with this configuration"},
 			},
 			Action: identityAction,
@@ -86,7 +86,7 @@ func rootAction(c *cli.Context) error {
 func identityAction(c *cli.Context) error {
 	switch {
 	case c.String("config") != "":
-		conf, err := loadServerConfig(c.String("config"), c.String("hsm-key"))
+		conf, err := loadServerConfig(c.String("config"), hsmKeyOnly(c))
 		if err != nil {
 			return err
 		}
@@ -95,8 +95,8 @@ func identityAction(c *cli.Context) error {
 			return err
 		}
 		fmt.Printf("Root API key: %s\nIdentity:     %s\n", key, id)
-	case c.String("hsm-key") != "":
-		hk, err := softkey.Parse(c.String("hsm-key"))
+	case hsmKeyOnly(c) != "":
+		hk, err := softkey.Parse(hsmKeyOnly(c))
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,8 @@ func serverAction(c *cli.Context) error {
 	if dir != "" {
 		conf.Dir = dir
 	}
-	hsmKey := c.String("hsm-key")
+	hsmKey := hsmKeyOnly(c)
+	logHSMKeySource(c, log)
 	switch {
 	case dev && conf.Dir == "":
 		if conf.Dir, err = os.MkdirTemp("", "kmsledger-dev-"); err != nil {
@@ -219,7 +220,7 @@ func serverAction(c *cli.Context) error {
 		return err
 	}
 	if len(conf.HSM) == 0 {
-		return errors.New("no HSM: set KMSLEDGER_HSM_KEY (make one with `kmsledger --soft-hsm` and keep it safe), configure one in --config, or run with --dev")
+		return errors.New("no HSM: set KMSLEDGER_HSM_KEY or MINIO_KMS_HSM_KEY (make one with `kmsledger --soft-hsm` and keep it safe), configure one in --config, or run with --dev")
 	}
 	if err := os.MkdirAll(conf.Dir, 0o700); err != nil {
 		return err
@@ -309,6 +310,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		rootID = init.RootIdentity
 	}
 	h := commands.NewHandler(store, proj, rek, log)
+	// Configured HSMs without a sealing get one now (as minkms does),
+	// unless removed with rm-hsm; a failure leaves the node running.
+	sealedNow, err := h.SealConfigured(ctx, rootID, hsms.list)
+	for _, name := range sealedNow {
+		log.Info("sealed the root encryption key under a configured HSM", "hsm", name)
+	}
+	if err != nil {
+		log.Error("could not seal the root encryption key under a configured HSM (it cannot start this node alone; see ls-hsm)", "err", err)
+	}
 	if n, err := h.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile sealed material: %w", err)
 	} else if n > 0 {
