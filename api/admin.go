@@ -45,13 +45,9 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/admin/{enclave}/keys/{name}/{action}", s.handleAdminKeyAction)
 }
 
-// identityOf returns the client's identity, or "" without a certificate.
-func identityOf(r *http.Request) string {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return ""
-	}
-	return wire.IdentityFromCert(r.TLS.PeerCertificates[0])
-}
+// identityOf returns the client's identity, or "" without a certificate
+// (callerOf).
+func identityOf(r *http.Request) string { return callerOf(r) }
 
 func (s *Server) allowed(r *http.Request, enclave string, cmds []wire.Command, resource string) error {
 	id := identityOf(r)

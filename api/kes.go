@@ -209,27 +209,20 @@ func (k *kesAPI) serve(rt kesRoute, w http.ResponseWriter, r *http.Request) {
 	rt.handle(k, w, r, req)
 }
 
-// kesCaller returns the h1: identity of the request's client certificate:
-// the single non-CA certificate presented (kes.md §2).
+// kesCaller returns the h1: identity of the request's client: that of
+// the first certificate presented, the one whose key the handshake proved
+// (callerOf). KES took the single non-CA certificate of the chain, which
+// let a chain [own CA certificate, certificate with anyone's public key]
+// act as anyone; the KES errors for a missing certificate are kept.
 func kesCaller(r *http.Request) (string, error) {
 	if r.TLS == nil {
 		return "", badRequest("insecure connection: TLS is required")
 	}
-	var leaf []byte
-	for _, c := range r.TLS.PeerCertificates {
-		if c.IsCA {
-			continue
-		}
-		if leaf != nil {
-			return "", badRequest("tls: received more than one client certificate")
-		}
-		leaf = c.RawSubjectPublicKeyInfo
-	}
-	if leaf == nil {
+	id := callerOf(r)
+	if id == "" {
 		return "", badRequest("tls: client certificate is required")
 	}
-	sum := sha256.Sum256(leaf)
-	return "h1:" + base64.RawURLEncoding.EncodeToString(sum[:]), nil
+	return id, nil
 }
 
 // validateArg checks the path argument and turns an identity argument into
