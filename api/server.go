@@ -171,7 +171,10 @@ func (s *Server) handleLiveNoAuth(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReadyNoAuth answers 200 once the projection has caught up with
-// the ledger (and, with ?write, once the ledger accepts reads of its head).
+// the ledger, 503 before. Anyone may ask, so the answer says no more
+// than that ({"status":"ready"}); only to the root identity does it add
+// the configured HSMs and their health (an HSM's error names endpoints
+// and keys).
 func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
@@ -183,7 +186,7 @@ func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
 	// Ready means "serves crypto", which an HSM outage does not stop (the
 	// REK is unsealed): the HSMs' health is reported, not gating.
 	status := map[string]any{"status": "ready"}
-	if len(s.cfg.HSMs) > 0 {
+	if len(s.cfg.HSMs) > 0 && s.isRoot(callerOf(r)) {
 		hs := map[string]string{}
 		for _, c := range s.cfg.HSMs {
 			hs[c.Name] = s.health.statusOf(c.Name)
@@ -192,6 +195,13 @@ func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := json.Marshal(status)
 	writeBody(w, "application/json", b)
+}
+
+// isRoot reports whether id is the root identity.
+func (s *Server) isRoot(id string) bool {
+	var ok bool
+	s.proj.View(func(st *projections.State) { ok = id != "" && id == st.RootIdentity })
+	return ok
 }
 
 // verifyClientChain checks that a presented client certificate chains to
