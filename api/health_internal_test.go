@@ -68,13 +68,14 @@ func TestHSMOutageReported(t *testing.T) {
 
 	f := &flakyHSM{Key: k}
 	s := New(Config{Projection: proj, HSMs: []commands.NamedHSM{{Name: "remote", Kind: "kmsledger", W: f}}})
+	routes := s.Routes()
 	ready := func(c *tls.Certificate) (int, string, map[string]string) {
 		req := httptest.NewRequest("GET", "/v1/health/ready", nil)
 		if c != nil {
 			req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c.Leaf}}
 		}
 		rec := httptest.NewRecorder()
-		s.handleReadyNoAuth(rec, req)
+		routes.ServeHTTP(rec, req)
 		var body struct{ HSM map[string]string }
 		json.Unmarshal(rec.Body.Bytes(), &body)
 		return rec.Code, rec.Body.String(), body.HSM
