@@ -5,6 +5,10 @@ package api
 // configured for KES (MINIO_KMS_KES_ENDPOINT, MINIO_KMS_KES_KEY_NAME and a
 // kes:v1 API key or a client certificate) keeps working.
 //
+// The routes are rows of the server's route table (routes.go): the router
+// checks the method, the caller, the path argument and access, and reads
+// the body, before a handler runs.
+//
 // Identity. A KES identity is hex(SHA-256(SPKI of the client certificate));
 // the kmsledger identity of the same certificate is "h1:" ‖ base64url of the
 // same 32 bytes. A KES caller is authorised as that h1: identity in the KES
@@ -32,7 +36,9 @@ package api
 // command may list with any prefix; self/describe works for every identity
 // (KES answers 404 for non-admins) and returns the policy as "policy"
 // (name), "allow" and "deny", the shape the KES SDK decodes; the log
-// streams /v1/log/{error,audit} are not served.
+// streams /v1/log/{error,audit} are not served; the caller is the first
+// certificate the client presents, whatever follows it in the chain (KES
+// takes the single non-CA certificate, which the handshake does not prove).
 
 import (
 	"context"

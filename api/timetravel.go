@@ -33,8 +33,9 @@ import (
 // likewise (inclusive); type matches exactly or by a "prefix*" pattern;
 // tail=N returns the last N matches instead of the first limit ones.
 //
-// Access: the root identity reads everything. Anyone else must name an
-// enclave (enclave=E, 400 without) and be, in the current state, an Admin
+// Access (decided by the router before any parameter is parsed): the root
+// identity reads everything. Anyone else must name an enclave (enclave=E;
+// without it an identity of some enclave gets 400, anybody else 403) and be, in the current state, an Admin
 // of it, an auditor of it (AuditorTag) or a service account of one of
 // those; the answer is then restricted to that enclave, and to its
 // current incarnation: an enclave deleted and created again under the
