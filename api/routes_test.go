@@ -169,6 +169,7 @@ func TestBodyLimits(t *testing.T) {
 	n := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.Limits.RequestTimeout = 300 * time.Millisecond
+		c.KESEnclave = api.DefaultEnclave
 	}})
 	root := n.Client(t, "")
 	mustOK(t, root.CreateEnclave(ctx, api.DefaultEnclave))
@@ -196,6 +197,13 @@ func TestBodyLimits(t *testing.T) {
 		resp, body := c.answer()
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "shorter than its Content-Length") {
 			t.Fatalf("answer = %d %s, want 400 body shorter than its Content-Length", resp.StatusCode, body)
+		}
+		kes := []byte(`{"context":""}`)
+		c = dialRaw(t, n, &rootCert)
+		c.send("POST", "/v1/key/generate/k", len(kes)+10, kes)
+		mustOK(t, c.CloseWrite())
+		if resp, body := c.answer(); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "shorter than its Content-Length") {
+			t.Fatalf("KES answer = %d %s, want 400 body shorter than its Content-Length", resp.StatusCode, body)
 		}
 	})
 	t.Run("Slow", func(t *testing.T) {
