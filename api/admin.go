@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,53 +35,14 @@ import (
 //
 // Lifecycle changes need root or an Admin of the enclave; reads follow the
 // KEY:STATUS / KEY:LIST policy rules; rewrap needs KEY:DECRYPT and
-// KEY:ENCRYPT on the key.
+// KEY:ENCRYPT on the key. The router (routes.go) decides access before it
+// reads a body.
 
 const maxAdminBody = 64 << 10
 
-func (s *Server) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/admin/{enclave}/keys", s.handleAdminKeyList)
-	mux.HandleFunc("GET /v1/admin/{enclave}/keys/{name}", s.handleAdminKeyInfo)
-	mux.HandleFunc("POST /v1/admin/{enclave}/keys/{name}/import", s.handleAdminKeyImport)
-	mux.HandleFunc("POST /v1/admin/{enclave}/keys/{name}/{action}", s.handleAdminKeyAction)
-}
-
-// identityOf returns the client's identity, or "" without a certificate.
-func identityOf(r *http.Request) string {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return ""
-	}
-	return wire.IdentityFromCert(r.TLS.PeerCertificates[0])
-}
-
-func (s *Server) allowed(r *http.Request, enclave string, cmds []wire.Command, resource string) error {
-	id := identityOf(r)
-	if id == "" {
-		return errPermission
-	}
-	var err error
-	s.proj.View(func(st *projections.State) {
-		for _, c := range cmds {
-			if err = authorize(st, id, enclave, c, resource); err != nil {
-				return
-			}
-		}
-	})
-	return err
-}
-
-// requireAdmin allows root and Admins of the enclave (and their service
-// accounts). Lifecycle changes are not grantable by policy: the kms-go
-// client rejects policies naming commands it does not know.
-func (s *Server) requireAdmin(r *http.Request, enclave string) error {
-	id := identityOf(r)
-	var ok bool
-	s.proj.View(func(st *projections.State) { ok = isAdmin(st, id, enclave) })
-	if !ok {
-		return errPermission
-	}
-	return nil
-}
+// identityOf returns the client's identity, or "" without a certificate
+// (callerOf).
+func identityOf(r *http.Request) string { return callerOf(r) }
 
 func keyInfo(k *projections.Key) wire.KeyInfo {
 	info := wire.KeyInfo{Name: k.Name, State: "enabled", CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy}
@@ -110,13 +72,9 @@ func keyInfo(k *projections.Key) wire.KeyInfo {
 	return info
 }
 
-func (s *Server) handleAdminKeyList(w http.ResponseWriter, r *http.Request) {
-	enclave, prefix := r.PathValue("enclave"), r.URL.Query().Get("prefix")
-	if err := s.allowed(r, enclave, []wire.Command{wire.CmdKeyList}, ""); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	m, err := s.read(r.Context(), func(st *projections.State) (message, error) {
+func (s *Server) handleAdminKeyList(w http.ResponseWriter, r *http.Request, in routeReq) {
+	enclave, prefix := in.enclave, r.URL.Query().Get("prefix")
+	m, err := s.read(in.ctx, func(st *projections.State) (message, error) {
 		e, err := enclaveOf(st, enclave)
 		if err != nil {
 			return nil, err
@@ -132,13 +90,9 @@ func (s *Server) handleAdminKeyList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, s, m, err)
 }
 
-func (s *Server) handleAdminKeyInfo(w http.ResponseWriter, r *http.Request) {
-	enclave, name := r.PathValue("enclave"), r.PathValue("name")
-	if err := s.allowed(r, enclave, []wire.Command{wire.CmdKeyStatus}, name); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	m, err := s.read(r.Context(), func(st *projections.State) (message, error) {
+func (s *Server) handleAdminKeyInfo(w http.ResponseWriter, r *http.Request, in routeReq) {
+	enclave, name := in.enclave, in.arg
+	m, err := s.read(in.ctx, func(st *projections.State) (message, error) {
 		e, err := enclaveOf(st, enclave)
 		if err != nil {
 			return nil, err
@@ -152,29 +106,41 @@ func (s *Server) handleAdminKeyInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, s, m, err)
 }
 
-func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request) {
-	enclave, name, action := r.PathValue("enclave"), r.PathValue("name"), r.PathValue("action")
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	var body wire.KeyActionRequest
-	if r.ContentLength != 0 {
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			writeError(w, r, s.log, badRequest("malformed JSON body: %v", err))
-			return
-		}
+// decodeAction decodes the optional JSON body of a key action.
+func decodeAction(body []byte) (wire.KeyActionRequest, error) {
+	var req wire.KeyActionRequest
+	if len(body) == 0 {
+		return req, nil
 	}
-	if action == "rewrap" {
-		if err := s.allowed(r, enclave, []wire.Command{wire.CmdKeyDecrypt, wire.CmdKeyEncrypt}, name); err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		resp, err := s.rewrap(ctx, enclave, name, body.Ciphertext, body.AssociatedData)
-		writeJSON(w, r, s, jsonMessage{resp}, err)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, badRequest("malformed JSON body: %v", err)
+	}
+	return req, nil
+}
+
+// handleAdminKeyRewrap serves .../rewrap: the router has checked
+// KEY:DECRYPT and KEY:ENCRYPT on the key.
+func (s *Server) handleAdminKeyRewrap(w http.ResponseWriter, r *http.Request, in routeReq) {
+	body, err := decodeAction(in.body)
+	if err != nil {
+		writeError(w, r, s.log, err)
 		return
 	}
-	if err := s.requireAdmin(r, enclave); err != nil {
+	resp, err := s.rewrap(in.ctx, in.enclave, in.arg, body.Ciphertext, body.AssociatedData)
+	writeJSON(w, r, s, jsonMessage{resp}, err)
+}
+
+// handleAdminKeyAction serves the lifecycle actions: the router has
+// checked that the caller is root or an Admin of the enclave (lifecycle
+// changes are not grantable by policy: the kms-go client rejects policies
+// naming commands it does not know).
+func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request, in routeReq) {
+	enclave, name, action := in.enclave, in.arg, r.PathValue("action")
+	ctx := in.ctx
+	body, err := decodeAction(in.body)
+	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -199,7 +165,7 @@ func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &statusError{http.StatusNotFound, fmt.Sprintf("unknown key action %q", action)})
 		return
 	}
-	if _, err := s.h.Execute(ctx, identityOf(r), "", cmd); err != nil {
+	if _, err := s.h.Execute(ctx, in.identity, "", cmd); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -255,19 +221,16 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // handleAdminKeyImport imports key material with provenance (migrations):
-// root or an enclave Admin only. An import of material the key already
-// holds answers "unchanged", so re-running a migration changes nothing.
-// command_id is scoped to the key: replayed for the same key it answers
-// what the first import answered (with "replayed": true) and writes
-// nothing; for another key or enclave it is a new import.
-func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request) {
-	enclave, name := r.PathValue("enclave"), r.PathValue("name")
-	if err := s.requireAdmin(r, enclave); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
+// root or an enclave Admin only (decided by the router). An import of
+// material the key already holds answers "unchanged", so re-running a
+// migration changes nothing. command_id is scoped to the key: replayed for
+// the same key it answers what the first import answered (with
+// "replayed": true) and writes nothing; for another key or enclave it is a
+// new import.
+func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request, in routeReq) {
+	enclave, name := in.enclave, in.arg
 	var req wire.KeyImportRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec := json.NewDecoder(bytes.NewReader(in.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, r, s.log, badRequest("malformed JSON body: %v", err))
@@ -290,10 +253,9 @@ func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request) {
 		cmd.Source = &ledger.ImportSource{Kind: src.Kind, Location: src.Location, Name: src.Name,
 			CreatedAt: src.CreatedAt, CreatedBy: src.CreatedBy, Format: src.Format}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
+	ctx := in.ctx
 	resp := wire.KeyImportResponse{Result: "imported"}
-	res, err := s.h.Run(ctx, identityOf(r), req.CommandID, cmd)
+	res, err := s.h.Run(ctx, in.identity, req.CommandID, cmd)
 	switch {
 	case errors.Is(err, commands.ErrUnchanged):
 		resp.Result, err = "unchanged", nil

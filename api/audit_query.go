@@ -122,13 +122,10 @@ func (sc ledgerScope) seesRecord(r *ledger.AuditRecord) bool {
 	return r.Enclave == sc.enclave && (sc.root || !r.Time.Before(sc.created))
 }
 
-func (s *Server) handleAuditRequests(w http.ResponseWriter, r *http.Request) {
+// handleAuditRequests serves GET /v1/ledger/requests; the router has
+// decided access (ledgerAccess) and gives the scope.
+func (s *Server) handleAuditRequests(w http.ResponseWriter, r *http.Request, in routeReq) {
 	rq, err := parseRequestQuery(r.URL.Query())
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	sc, err := s.ledgerAccess(r, rq.enclave)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -137,9 +134,7 @@ func (s *Server) handleAuditRequests(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &statusError{http.StatusNotImplemented, "request audit is off on this server"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	out, err := s.auditRequests(ctx, sc, rq)
+	out, err := s.auditRequests(in.ctx, in.scope, rq)
 	writeJSON(w, r, s, jsonMessage{out}, err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
 	"github.com/kmsledger/kmsledger/ledger/ledgertest"
@@ -37,38 +39,69 @@ func (f *flakyHSM) Wrap(ctx context.Context, pt, aad []byte) ([]byte, error) {
 	return f.Key.Wrap(ctx, pt, aad)
 }
 
-// TestHSMOutageReported: an HSM that fails after start is reported by
-// /v1/health/ready (which stays 200: crypto goes on) and recovers.
+// TestHSMOutageReported: an HSM that fails after start is reported to
+// root by /v1/health/ready (which stays 200: crypto goes on) and
+// recovers; without a certificate, or with another one, the answer is
+// the bare status, with no HSM name or error.
 func TestHSMOutageReported(t *testing.T) {
 	store := ledgertest.Open(t)
+	ks, _ := softkey.Generate(rand.Reader)
+	k, _ := softkey.Parse(ks)
+	rootKey, err := wire.GenerateAPIKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := wire.ParseAPIKey(rootKey)
+	rootID, _ := wire.Identity(signer.Public())
+	if _, _, _, err := commands.Bootstrap(context.Background(), store, k, rootID, "AES256"); err != nil {
+		t.Fatal(err)
+	}
 	proj, err := projections.Open(context.Background(), store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proj.Close()
-	ks, _ := softkey.Generate(rand.Reader)
-	k, _ := softkey.Parse(ks)
+	rootCert, _ := wire.ClientCertificate(signer)
+	otherKey, _ := wire.GenerateAPIKey(rand.Reader)
+	otherSigner, _ := wire.ParseAPIKey(otherKey)
+	otherCert, _ := wire.ClientCertificate(otherSigner)
+
 	f := &flakyHSM{Key: k}
 	s := New(Config{Projection: proj, HSMs: []commands.NamedHSM{{Name: "remote", Kind: "kmsledger", W: f}}})
-	ready := func() (int, map[string]string) {
+	routes := s.Routes()
+	ready := func(c *tls.Certificate) (int, string, map[string]string) {
+		req := httptest.NewRequest("GET", "/v1/health/ready", nil)
+		if c != nil {
+			req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c.Leaf}}
+		}
 		rec := httptest.NewRecorder()
-		s.handleReadyNoAuth(rec, httptest.NewRequest("GET", "/v1/health/ready", nil))
+		routes.ServeHTTP(rec, req)
 		var body struct{ HSM map[string]string }
 		json.Unmarshal(rec.Body.Bytes(), &body)
-		return rec.Code, body.HSM
+		return rec.Code, rec.Body.String(), body.HSM
+	}
+	bare := func(when string) {
+		t.Helper()
+		for _, c := range []*tls.Certificate{nil, &otherCert} {
+			if code, body, _ := ready(c); code != 200 || body != `{"status":"ready"}` {
+				t.Fatalf("%s, not root: ready = %d %s, want 200 {\"status\":\"ready\"} only", when, code, body)
+			}
+		}
 	}
 	s.checkHSMs(context.Background())
-	if code, hs := ready(); code != 200 || hs["remote"] != "ok" {
+	if code, _, hs := ready(&rootCert); code != 200 || hs["remote"] != "ok" {
 		t.Fatalf("ready = %d %v, want 200 with remote ok", code, hs)
 	}
+	bare("HSM up")
 	f.down.Store(true)
 	s.checkHSMs(context.Background())
-	if code, hs := ready(); code != 200 || !strings.Contains(hs["remote"], "unreachable") {
+	if code, _, hs := ready(&rootCert); code != 200 || !strings.Contains(hs["remote"], "unreachable") {
 		t.Fatalf("ready during outage = %d %v, want 200 reporting remote unreachable", code, hs)
 	}
+	bare("HSM down")
 	f.down.Store(false)
 	s.checkHSMs(context.Background())
-	if _, hs := ready(); hs["remote"] != "ok" {
+	if _, _, hs := ready(&rootCert); hs["remote"] != "ok" {
 		t.Fatalf("ready after recovery = %v, want ok", hs)
 	}
 }

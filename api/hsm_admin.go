@@ -21,29 +21,10 @@ import (
 //	GET    /v1/admin/hsm          every HSM the REK is sealed under, and every configured one, with health
 //	POST   /v1/admin/hsm/{name}   seal the REK under the configured HSM {name} (add-hsm)
 //	DELETE /v1/admin/hsm/{name}   stop using the sealing under {name} (rm-hsm); the last one is refused
+//
+// The router (routes.go) lets only the root identity through.
 
-func (s *Server) hsmRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/admin/hsm", s.handleHSMList)
-	mux.HandleFunc("POST /v1/admin/hsm/{name}", s.handleHSMAdd)
-	mux.HandleFunc("DELETE /v1/admin/hsm/{name}", s.handleHSMRemove)
-}
-
-func (s *Server) requireRoot(r *http.Request) error {
-	id := identityOf(r)
-	var err error
-	s.proj.View(func(st *projections.State) {
-		if id == "" || id != st.RootIdentity {
-			err = errPermission
-		}
-	})
-	return err
-}
-
-func (s *Server) handleHSMList(w http.ResponseWriter, r *http.Request) {
-	if err := s.requireRoot(r); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
+func (s *Server) handleHSMList(w http.ResponseWriter, r *http.Request, _ routeReq) {
 	out := wire.HSMList{HSMs: []wire.HSMInfo{}}
 	seen := map[string]bool{}
 	s.proj.View(func(st *projections.State) {
@@ -76,20 +57,14 @@ func (s *Server) configuredHSM(keyID string) *commands.NamedHSM {
 	return nil
 }
 
-func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request) {
-	if err := s.requireRoot(r); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	name := r.PathValue("name")
+func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request, in routeReq) {
+	name := in.arg
 	i := slices.IndexFunc(s.cfg.HSMs, func(h commands.NamedHSM) bool { return h.Name == name })
 	if i < 0 {
 		writeError(w, r, s.log, &statusError{http.StatusNotFound, "no HSM named " + name + " is configured on this node (add it to the config and restart first)"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	if err := s.h.AddHSM(ctx, identityOf(r), s.cfg.HSMs[i]); err != nil {
+	if err := s.h.AddHSM(in.ctx, in.identity, s.cfg.HSMs[i]); err != nil {
 		if st := hsmStatus(err); st != err {
 			writeError(w, r, s.log, st)
 			return
@@ -103,14 +78,8 @@ func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, "application/json", []byte("{}"))
 }
 
-func (s *Server) handleHSMRemove(w http.ResponseWriter, r *http.Request) {
-	if err := s.requireRoot(r); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	if err := s.h.RemoveHSM(ctx, identityOf(r), r.PathValue("name")); err != nil {
+func (s *Server) handleHSMRemove(w http.ResponseWriter, r *http.Request, in routeReq) {
+	if err := s.h.RemoveHSM(in.ctx, in.identity, in.arg); err != nil {
 		writeError(w, r, s.log, hsmStatus(err))
 		return
 	}

@@ -5,6 +5,10 @@ package api
 // configured for KES (MINIO_KMS_KES_ENDPOINT, MINIO_KMS_KES_KEY_NAME and a
 // kes:v1 API key or a client certificate) keeps working.
 //
+// The routes are rows of the server's route table (routes.go): the router
+// checks the method, the caller, the path argument and access, and reads
+// the body, before a handler runs.
+//
 // Identity. A KES identity is hex(SHA-256(SPKI of the client certificate));
 // the kmsledger identity of the same certificate is "h1:" ‖ base64url of the
 // same 32 bytes. A KES caller is authorised as that h1: identity in the KES
@@ -32,7 +36,9 @@ package api
 // command may list with any prefix; self/describe works for every identity
 // (KES answers 404 for non-admins) and returns the policy as "policy"
 // (name), "allow" and "deny", the shape the KES SDK decodes; the log
-// streams /v1/log/{error,audit} are not served.
+// streams /v1/log/{error,audit} are not served; the caller is the first
+// certificate the client presents, whatever follows it in the chain (KES
+// takes the single non-CA certificate, which the handshake does not prove).
 
 import (
 	"context"
@@ -40,7 +46,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -58,15 +63,6 @@ const (
 	kesInfoTimeout = 10 * time.Second // /version and /v1/api
 )
 
-// kesAccess says who may call a route.
-type kesAccess int
-
-const (
-	kesNoAuth  kesAccess = iota // no client certificate needed
-	kesMember                   // root or any identity of the enclave
-	kesCommand                  // authorize(cmd, resource)
-)
-
 // kesArg says what follows a route's path.
 type kesArg int
 
@@ -76,27 +72,8 @@ const (
 	argKey             // the name of an existing key; legacy names are mapped
 	argPattern         // a list prefix, optionally ending in "*"; may be empty
 	argIdentity        // a KES (hex) or kmsledger (h1:) identity
+	argPathName        // (kms and admin routes) the {name} path value, as given
 )
-
-// kesRoute is one row of the KES route table.
-type kesRoute struct {
-	method  string // declared method; where it is PUT, POST is accepted too
-	path    string // API path as /v1/api lists it; argument routes end in "/"
-	arg     kesArg
-	maxBody int64
-	timeout time.Duration
-	access  kesAccess
-	cmd     wire.Command // for kesCommand
-	handle  func(k *kesAPI, w http.ResponseWriter, r *http.Request, req *kesRequest)
-}
-
-// kesRequest is an authenticated, validated KES request.
-type kesRequest struct {
-	ctx      context.Context
-	identity string // h1: identity of the caller ("" on kesNoAuth routes)
-	arg      string // the path argument; for argIdentity its h1: form
-	body     []byte
-}
 
 // kesAPI serves the KES API for one enclave and keeps its metrics.
 type kesAPI struct {
@@ -104,132 +81,101 @@ type kesAPI struct {
 	enclave string
 	start   time.Time
 	metrics kesMetrics
+	routes  []route // kesRoutes, in the order /v1/api lists them
 }
 
-// kesRoutes returns the route table in the order /v1/api lists it.
-// /version is served by the kms API's handler (its JSON carries "version"
-// and "commit", which is all KES clients read) and only listed here.
-func kesRoutes() []kesRoute {
+// kesRoutes returns the KES rows of the route table in the order /v1/api
+// lists them. /version is served by the kms API's handler (its JSON
+// carries "version" and "commit", which is all KES clients read) and only
+// listed here.
+func kesRoutes(k *kesAPI) []route {
 	const get, put, del = http.MethodGet, http.MethodPut, http.MethodDelete
-	return []kesRoute{
-		{get, "/version", argNone, 0, kesInfoTimeout, kesNoAuth, 0, nil},
-		{get, "/v1/ready", argNone, 0, kesTimeout, kesNoAuth, 0, (*kesAPI).ready},
-		{get, "/v1/status", argNone, 0, kesTimeout, kesMember, 0, (*kesAPI).status},
-		{get, "/v1/metrics", argNone, 0, kesTimeout, kesMember, 0, (*kesAPI).metricsText},
-		{get, "/v1/api", argNone, 0, kesInfoTimeout, kesMember, 0, (*kesAPI).apis},
-		{put, "/v1/key/create/", argName, 0, kesTimeout, kesCommand, wire.CmdKeyCreate, (*kesAPI).createKey},
-		{put, "/v1/key/import/", argName, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyImport, (*kesAPI).importKey},
-		{get, "/v1/key/describe/", argKey, 0, kesTimeout, kesCommand, wire.CmdKeyStatus, (*kesAPI).describeKey},
-		{del, "/v1/key/delete/", argKey, 0, kesTimeout, kesCommand, wire.CmdKeyDelete, (*kesAPI).deleteKey},
-		{get, "/v1/key/list/", argPattern, 0, kesTimeout, kesCommand, wire.CmdKeyList, (*kesAPI).listKeys},
-		{put, "/v1/key/generate/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyGenerate, (*kesAPI).generate},
-		{put, "/v1/key/encrypt/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyEncrypt, (*kesAPI).encrypt},
-		{put, "/v1/key/decrypt/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyDecrypt, (*kesAPI).decrypt},
-		{put, "/v1/key/bulk/decrypt/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyDecrypt, (*kesAPI).bulkDecrypt},
-		{put, "/v1/key/hmac/", argKey, kesMaxBody, kesTimeout, kesCommand, wire.CmdKeyMAC, (*kesAPI).hmac},
-		{get, "/v1/policy/describe/", argName, 0, kesTimeout, kesCommand, wire.CmdPolicyStatus, (*kesAPI).describePolicy},
-		{get, "/v1/policy/read/", argName, 0, kesTimeout, kesCommand, wire.CmdPolicyGet, (*kesAPI).readPolicy},
-		{get, "/v1/policy/list/", argPattern, 0, kesTimeout, kesCommand, wire.CmdPolicyList, (*kesAPI).listPolicies},
-		{get, "/v1/identity/describe/", argIdentity, 0, kesTimeout, kesCommand, wire.CmdIdentityStatus, (*kesAPI).describeIdentity},
-		{get, "/v1/identity/list/", argPattern, 0, kesTimeout, kesCommand, wire.CmdIdentityList, (*kesAPI).listIdentities},
-		{get, "/v1/identity/self/describe", argNone, 0, kesTimeout, kesMember, 0, (*kesAPI).describeSelf},
+	type h = func(k *kesAPI, w http.ResponseWriter, r *http.Request, req *kesRequest)
+	row := func(method, path string, arg kesArg, maxBody int64, timeout time.Duration, a access, cmd wire.Command, handle h) route {
+		rt := route{method: method, path: path, arg: arg, maxBody: maxBody, timeout: timeout, access: a, enclave: k.enclave, kes: k}
+		if cmd != 0 {
+			rt.cmds = []wire.Command{cmd}
+		}
+		if handle != nil {
+			rt.handle = func(w http.ResponseWriter, r *http.Request, in routeReq) { handle(k, w, r, &in) }
+		}
+		return rt
+	}
+	return []route{
+		row(get, "/version", argNone, 0, kesInfoTimeout, accessOpen, 0, nil),
+		row(get, "/v1/ready", argNone, 0, kesTimeout, accessOpen, 0, (*kesAPI).ready),
+		row(get, "/v1/status", argNone, 0, kesTimeout, accessMember, 0, (*kesAPI).status),
+		row(get, "/v1/metrics", argNone, 0, kesTimeout, accessMember, 0, (*kesAPI).metricsText),
+		row(get, "/v1/api", argNone, 0, kesInfoTimeout, accessMember, 0, (*kesAPI).apis),
+		row(put, "/v1/key/create/", argName, 0, kesTimeout, accessCommand, wire.CmdKeyCreate, (*kesAPI).createKey),
+		row(put, "/v1/key/import/", argName, kesMaxBody, kesTimeout, accessCommand, wire.CmdKeyImport, (*kesAPI).importKey),
+		row(get, "/v1/key/describe/", argKey, 0, kesTimeout, accessCommand, wire.CmdKeyStatus, (*kesAPI).describeKey),
+		row(del, "/v1/key/delete/", argKey, 0, kesTimeout, accessCommand, wire.CmdKeyDelete, (*kesAPI).deleteKey),
+		row(get, "/v1/key/list/", argPattern, 0, kesTimeout, accessCommand, wire.CmdKeyList, (*kesAPI).listKeys),
+		row(put, "/v1/key/generate/", argKey, kesMaxBody, kesTimeout, accessCommand, wire.CmdKeyGenerate, (*kesAPI).generate),
+		row(put, "/v1/key/encrypt/", argKey, kesMaxBody, kesTimeout, accessCommand, wire.CmdKeyEncrypt, (*kesAPI).encrypt),
+		row(put, "/v1/key/decrypt/", argKey, kesMaxBody, kesTimeout, accessCommand, wire.CmdKeyDecrypt, (*kesAPI).decrypt),
+		row(put, "/v1/key/bulk/decrypt/", argKey, kesMaxBody, kesTimeout, accessCommand, wire.CmdKeyDecrypt, (*kesAPI).bulkDecrypt),
+		row(put, "/v1/key/hmac/", argKey, kesMaxBody, kesTimeout, accessCommand, wire.CmdKeyMAC, (*kesAPI).hmac),
+		row(get, "/v1/policy/describe/", argName, 0, kesTimeout, accessCommand, wire.CmdPolicyStatus, (*kesAPI).describePolicy),
+		row(get, "/v1/policy/read/", argName, 0, kesTimeout, accessCommand, wire.CmdPolicyGet, (*kesAPI).readPolicy),
+		row(get, "/v1/policy/list/", argPattern, 0, kesTimeout, accessCommand, wire.CmdPolicyList, (*kesAPI).listPolicies),
+		row(get, "/v1/identity/describe/", argIdentity, 0, kesTimeout, accessCommand, wire.CmdIdentityStatus, (*kesAPI).describeIdentity),
+		row(get, "/v1/identity/list/", argPattern, 0, kesTimeout, accessCommand, wire.CmdIdentityList, (*kesAPI).listIdentities),
+		row(get, "/v1/identity/self/describe", argNone, 0, kesTimeout, accessMember, 0, (*kesAPI).describeSelf),
 	}
 }
 
-// kesRoutes registers the KES API on mux (spec kes.md §1).
-func (s *Server) kesRoutes(mux *http.ServeMux) {
-	k := &kesAPI{s: s, enclave: s.cfg.KESEnclave, start: time.Now()}
-	for _, rt := range kesRoutes() {
+// muxRoutes returns the KES rows as ServeMux routes: argument routes end
+// in "{arg...}"; the method is checked by the router (KES's 405).
+func (k *kesAPI) muxRoutes() []route {
+	var out []route
+	for _, rt := range k.routes {
 		if rt.handle == nil {
 			continue
 		}
-		h := k.handler(rt)
 		if rt.arg == argNone {
-			mux.Handle(rt.path, h)
+			rt.pattern = rt.path
+			out = append(out, rt)
 			continue
 		}
-		mux.Handle(rt.path+"{arg...}", h)
+		rt.pattern = rt.path + "{arg...}"
+		out = append(out, rt)
 		if rt.arg == argPattern {
 			// The KES SDK lists everything as ".../list" (path.Join drops
 			// the empty prefix and the slash).
-			mux.Handle(strings.TrimSuffix(rt.path, "/"), h)
+			rt.pattern = strings.TrimSuffix(rt.path, "/")
+			out = append(out, rt)
 		}
 	}
+	return out
 }
 
-// handler wraps a route: metrics, method, timeout, authentication,
-// argument validation, authorisation, body limit, then the handler.
-func (k *kesAPI) handler(rt kesRoute) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		k.metrics.active.Add(1)
-		defer func() {
-			k.metrics.active.Add(-1)
-			k.metrics.observe(rec.status, time.Since(start))
-		}()
-		k.serve(rt, rec, r)
-	})
+// begin and end count a KES request in the metrics.
+func (k *kesAPI) begin(w http.ResponseWriter) *statusRecorder {
+	k.metrics.active.Add(1)
+	return &statusRecorder{ResponseWriter: w, status: http.StatusOK, start: time.Now()}
 }
 
-func (k *kesAPI) serve(rt kesRoute, w http.ResponseWriter, r *http.Request) {
-	if r.Method != rt.method && (rt.method != http.MethodPut || r.Method != http.MethodPost) {
-		w.Header().Set("Accept", rt.method)
-		k.fail(w, r, &statusError{http.StatusMethodNotAllowed, "method not allowed"})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
-	defer cancel()
-	req := &kesRequest{ctx: ctx, arg: r.PathValue("arg")}
-	if rt.access != kesNoAuth {
-		id, err := kesCaller(r)
-		if err != nil {
-			k.fail(w, r, err)
-			return
-		}
-		req.identity = id
-	}
-	if err := req.validateArg(rt.arg); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	if err := k.authorize(rt, req); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	if rt.maxBody > 0 {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.maxBody))
-		if err != nil {
-			k.fail(w, r, err)
-			return
-		}
-		req.body = b
-		defer clear(b) // may hold plaintext or key material
-	}
-	rt.handle(k, w, r, req)
+func (k *kesAPI) end(rec *statusRecorder) {
+	k.metrics.active.Add(-1)
+	k.metrics.observe(rec.status, time.Since(rec.start))
 }
 
-// kesCaller returns the h1: identity of the request's client certificate:
-// the single non-CA certificate presented (kes.md §2).
+// kesCaller returns the h1: identity of the request's client: that of
+// the first certificate presented, the one whose key the handshake proved
+// (callerOf). KES took the single non-CA certificate of the chain, which
+// let a chain [own CA certificate, certificate with anyone's public key]
+// act as anyone; the KES errors for a missing certificate are kept.
 func kesCaller(r *http.Request) (string, error) {
 	if r.TLS == nil {
 		return "", badRequest("insecure connection: TLS is required")
 	}
-	var leaf []byte
-	for _, c := range r.TLS.PeerCertificates {
-		if c.IsCA {
-			continue
-		}
-		if leaf != nil {
-			return "", badRequest("tls: received more than one client certificate")
-		}
-		leaf = c.RawSubjectPublicKeyInfo
-	}
-	if leaf == nil {
+	id := callerOf(r)
+	if id == "" {
 		return "", badRequest("tls: client certificate is required")
 	}
-	sum := sha256.Sum256(leaf)
-	return "h1:" + base64.RawURLEncoding.EncodeToString(sum[:]), nil
+	return id, nil
 }
 
 // validateArg checks the path argument and turns an identity argument into
@@ -258,31 +204,6 @@ func (req *kesRequest) validateArg(arg kesArg) error {
 		req.arg = id
 	}
 	return nil
-}
-
-// authorize applies the route's access rule to the caller.
-func (k *kesAPI) authorize(rt kesRoute, req *kesRequest) error {
-	var err error
-	switch rt.access {
-	case kesCommand:
-		resource := req.arg
-		if rt.arg == argPattern {
-			resource = ""
-		}
-		k.s.proj.View(func(st *projections.State) {
-			err = authorize(st, req.identity, k.enclave, rt.cmd, resource)
-		})
-	case kesMember:
-		k.s.proj.View(func(st *projections.State) {
-			if req.identity == st.RootIdentity {
-				return
-			}
-			if e := st.Enclaves[k.enclave]; e == nil || e.Identities[req.identity] == nil {
-				err = errPermission
-			}
-		})
-	}
-	return err
 }
 
 // view runs f on the KES enclave under the projection's read lock; on a

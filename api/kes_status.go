@@ -148,7 +148,7 @@ func (k *kesAPI) apis(w http.ResponseWriter, r *http.Request, req *kesRequest) {
 		Timeout int64  `json:"timeout"`
 	}
 	var out []api
-	for _, rt := range kesRoutes() {
+	for _, rt := range k.routes {
 		out = append(out, api{rt.method, strings.TrimSuffix(rt.path, "/"), rt.maxBody, int64(rt.timeout / time.Second)})
 	}
 	k.reply(w, r, out, nil)
@@ -222,7 +222,11 @@ func (k *kesAPI) metricsText(w http.ResponseWriter, r *http.Request, req *kesReq
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	start  time.Time
 }
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code

@@ -39,26 +39,15 @@ type call struct {
 // authorises every frame, and only then runs them in order. The request
 // fails as a whole on the first error; a successful read answers with one
 // frame per request frame, same command code, in order.
-func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request) {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		writeError(w, r, s.log, errPermission)
-		return
-	}
-	req := request{identity: wire.IdentityFromCert(r.TLS.PeerCertificates[0]), enclave: r.PathValue("enclave")}
-	if req.enclave == "" {
-		// /v1/kms: enclave commands name their enclave in the message;
-		// everything else (MINIO_KMS_ENCLAVE="") goes to DefaultEnclave.
-		req.enclave = DefaultEnclave
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-
-	body, err := readBody(w, r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	frames, err := wire.DecodeFrames(body)
+//
+// The router has decided that the caller is root or an identity of the
+// enclave, and read the body (routes.go). /v1/kms: enclave commands name
+// their enclave in the message; everything else (MINIO_KMS_ENCLAVE="")
+// goes to DefaultEnclave, the route's enclave.
+func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request, in routeReq) {
+	req := request{identity: in.identity, enclave: in.enclave}
+	ctx := in.ctx
+	frames, err := wire.DecodeFrames(in.body)
 	if err != nil {
 		writeError(w, r, s.log, badRequest("malformed request: %s", clientText(err)))
 		return

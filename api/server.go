@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,8 +27,6 @@ const (
 	MaxBody = 1 << 20
 	// MaxDataKey is the largest data key GenerateKey returns (spec §2.4).
 	MaxDataKey = 1024
-	// requestTimeout bounds one request, including waiting for the ledger.
-	requestTimeout = 30 * time.Second
 	// hsmCheckInterval is how often the configured HSMs are probed.
 	hsmCheckInterval = 30 * time.Second
 )
@@ -58,6 +55,9 @@ type Config struct {
 	// Audit, if set, records every request in the AUDIT stream (audit.go);
 	// nil turns auditing off.
 	Audit *ledger.Auditor
+	// Limits bound connections, headers and deadlines (limits.go); the
+	// zero value takes the defaults.
+	Limits Limits
 }
 
 // Server serves the kms API over HTTPS with client certificates.
@@ -102,17 +102,24 @@ func (s *Server) TLSConfig() *tls.Config {
 }
 
 // Serve accepts HTTPS connections on ln until ctx ends, then shuts down
-// gracefully.
+// gracefully. Connections beyond the limits are closed when accepted;
+// the read and write deadlines of a request are its route's (routes.go),
+// and the server's own (ReadTimeout, WriteTimeout) bound what no route
+// serves (unknown paths).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	lim := s.cfg.Limits.withDefaults()
 	srv := &http.Server{
 		Handler:           s.Routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		ReadTimeout:       lim.HeaderTimeout + requestTimeout,
+		WriteTimeout:      requestTimeout + writeGrace,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(tls.NewListener(ln, s.TLSConfig())) }()
+	go func() { errc <- srv.Serve(tls.NewListener(newConnLimiter(ln, lim, s.log), s.TLSConfig())) }()
 	if len(s.cfg.HSMs) > 0 {
 		interval := s.cfg.HSMCheckInterval
 		if interval <= 0 {
@@ -134,29 +141,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// Routes returns the route table. Routes that skip client authentication
-// say so in their name.
-func (s *Server) Routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /version", s.handleVersionNoAuth)
-	mux.HandleFunc("GET /v1/health/live", s.handleLiveNoAuth)
-	mux.HandleFunc("GET /v1/health/ready", s.handleReadyNoAuth)
-	mux.HandleFunc("POST /v1/kms", s.handleKMS)
-	mux.HandleFunc("POST /v1/kms/", s.handleKMS)
-	mux.HandleFunc("POST /v1/kms/{enclave}", s.handleKMS)
-	s.adminRoutes(mux)
-	s.hsmRoutes(mux)
-	s.timeTravelRoutes(mux)
-	mux.HandleFunc("GET /v1/ledger/requests", s.handleAuditRequests) // the request audit (audit_query.go)
-	if s.cfg.KESEnclave != "" {
-		s.kesRoutes(mux)
-	}
-	return s.withAudit(mux) // one audit record per request, whatever the route (audit.go)
-}
-
 // handleVersionNoAuth serves GET /version: protobuf when the client asks
 // for exactly application/octet-stream, JSON otherwise.
-func (s *Server) handleVersionNoAuth(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleVersionNoAuth(w http.ResponseWriter, r *http.Request, _ routeReq) {
 	v := &wire.VersionResponse{Version: s.cfg.Version, Commit: s.cfg.Commit, APIVersion: "v1", Host: s.host}
 	if r.Header.Get("Accept") == "application/octet-stream" {
 		writeBody(w, "application/octet-stream", v.MarshalProto())
@@ -166,14 +153,17 @@ func (s *Server) handleVersionNoAuth(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, "application/json", b)
 }
 
-func (s *Server) handleLiveNoAuth(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLiveNoAuth(w http.ResponseWriter, r *http.Request, _ routeReq) {
 	writeBody(w, "text/plain", nil)
 }
 
 // handleReadyNoAuth answers 200 once the projection has caught up with
-// the ledger (and, with ?write, once the ledger accepts reads of its head).
-func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+// the ledger, 503 before. Anyone may ask, so the answer says no more
+// than that ({"status":"ready"}); only to the root identity does it add
+// the configured HSMs and their health (an HSM's error names endpoints
+// and keys).
+func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request, in routeReq) {
+	ctx, cancel := context.WithTimeout(in.ctx, 5*time.Second)
 	defer cancel()
 	if err := s.proj.CatchUp(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
@@ -183,7 +173,7 @@ func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
 	// Ready means "serves crypto", which an HSM outage does not stop (the
 	// REK is unsealed): the HSMs' health is reported, not gating.
 	status := map[string]any{"status": "ready"}
-	if len(s.cfg.HSMs) > 0 {
+	if len(s.cfg.HSMs) > 0 && s.isRoot(in.identity) {
 		hs := map[string]string{}
 		for _, c := range s.cfg.HSMs {
 			hs[c.Name] = s.health.statusOf(c.Name)
@@ -192,6 +182,13 @@ func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := json.Marshal(status)
 	writeBody(w, "application/json", b)
+}
+
+// isRoot reports whether id is the root identity.
+func (s *Server) isRoot(id string) bool {
+	var ok bool
+	s.proj.View(func(st *projections.State) { ok = id != "" && id == st.RootIdentity })
+	return ok
 }
 
 // verifyClientChain checks that a presented client certificate chains to
@@ -231,25 +228,4 @@ func writeBody(w http.ResponseWriter, contentType string, b []byte) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
-}
-
-// readBody reads a request body of at most MaxBody bytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > MaxBody {
-		return nil, &http.MaxBytesError{Limit: MaxBody}
-	}
-	body := http.MaxBytesReader(w, r.Body, MaxBody)
-	if r.ContentLength <= 0 {
-		return io.ReadAll(body)
-	}
-	// Known length (kms-go always sends one): read it in one allocation,
-	// and insist that the body ends there.
-	b := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, b); err != nil {
-		return nil, err
-	}
-	if n, _ := body.Read(make([]byte, 1)); n != 0 {
-		return nil, badRequest("request body longer than its Content-Length")
-	}
-	return b, nil
 }

@@ -33,8 +33,9 @@ import (
 // likewise (inclusive); type matches exactly or by a "prefix*" pattern;
 // tail=N returns the last N matches instead of the first limit ones.
 //
-// Access: the root identity reads everything. Anyone else must name an
-// enclave (enclave=E, 400 without) and be, in the current state, an Admin
+// Access (decided by the router before any parameter is parsed): the root
+// identity reads everything. Anyone else must name an enclave (enclave=E;
+// without it an identity of some enclave gets 400, anybody else 403) and be, in the current state, an Admin
 // of it, an auditor of it (AuditorTag) or a service account of one of
 // those; the answer is then restricted to that enclave, and to its
 // current incarnation: an enclave deleted and created again under the
@@ -63,13 +64,6 @@ const (
 	maxEventLimit     = 10000
 )
 
-func (s *Server) timeTravelRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/ledger/state", s.handleLedgerState)
-	mux.HandleFunc("GET /v1/ledger/who-can", s.handleWhoCan)
-	mux.HandleFunc("GET /v1/ledger/diff", s.handleLedgerDiff)
-	mux.HandleFunc("GET /v1/ledger/events", s.handleLedgerEvents)
-}
-
 // ledgerScope is the part of the history a caller may read.
 type ledgerScope struct {
 	root    bool
@@ -77,10 +71,12 @@ type ledgerScope struct {
 	created time.Time // non-root: creation time of the enclave's current incarnation
 }
 
-// ledgerAccess checks the caller against the current state and returns
-// what it may read of enclave ("" = everything, root only).
-func (s *Server) ledgerAccess(r *http.Request, enclave string) (ledgerScope, error) {
-	id := identityOf(r)
+// ledgerAccess checks the caller id against the current state and
+// returns what it may read of enclave ("" = everything, root only). The
+// router calls it before the handler parses anything (routes.go). Without
+// an enclave, a caller who is an identity of some enclave is told to name
+// one (400); anybody else is refused (403).
+func (s *Server) ledgerAccess(id, enclave string) (ledgerScope, error) {
 	if id == "" {
 		return ledgerScope{}, errPermission
 	}
@@ -94,7 +90,13 @@ func (s *Server) ledgerAccess(r *http.Request, enclave string) (ledgerScope, err
 			return
 		}
 		if enclave == "" {
-			err = badRequest("the enclave parameter is required")
+			err = errPermission
+			for _, e := range st.Enclaves {
+				if e.Identities[id] != nil {
+					err = badRequest("the enclave parameter is required")
+					return
+				}
+			}
 			return
 		}
 		e := st.Enclaves[enclave]
@@ -201,21 +203,13 @@ func (s *Server) pastState(ctx context.Context, sc ledgerScope, p client.Point) 
 	return st, nil
 }
 
-func (s *Server) handleLedgerState(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := pointParam(q)
+func (s *Server) handleLedgerState(w http.ResponseWriter, r *http.Request, in routeReq) {
+	p, err := pointParam(r.URL.Query())
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	sc, err := s.ledgerAccess(r, q.Get("enclave"))
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	st, err := s.pastState(ctx, sc, p)
+	st, err := s.pastState(in.ctx, in.scope, p)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -255,7 +249,7 @@ func ledgerState(st *projections.State) client.LedgerState {
 	return out
 }
 
-func (s *Server) handleLedgerDiff(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLedgerDiff(w http.ResponseWriter, r *http.Request, in routeReq) {
 	q := r.URL.Query()
 	from, err := client.ParsePoint(q.Get("from"))
 	if err != nil || from.IsZero() {
@@ -267,13 +261,7 @@ func (s *Server) handleLedgerDiff(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, badRequest("invalid to %q: want a sequence number or an RFC 3339 time", q.Get("to")))
 		return
 	}
-	sc, err := s.ledgerAccess(r, q.Get("enclave"))
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
+	ctx, sc := in.ctx, in.scope
 	if to.IsZero() {
 		if to.Seq, err = s.proj.Head(ctx); err != nil {
 			writeError(w, r, s.log, err)
@@ -358,19 +346,13 @@ func aggregateParts(subject string) (enclave, kind, name string) {
 	return parts[1], parts[2], parts[3]
 }
 
-func (s *Server) handleLedgerEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLedgerEvents(w http.ResponseWriter, r *http.Request, in routeReq) {
 	eq, err := parseEventQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	sc, err := s.ledgerAccess(r, eq.enclave)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
+	ctx, sc := in.ctx, in.scope
 	from := uint64(1)
 	if eq.since.Seq != 0 {
 		from = eq.since.Seq + 1

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -105,7 +104,7 @@ func firstMatch(patterns []string, name string) (string, bool) {
 	return "", false
 }
 
-func (s *Server) handleWhoCan(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleWhoCan(w http.ResponseWriter, r *http.Request, in routeReq) {
 	q := r.URL.Query()
 	enclave, key, command := q.Get("enclave"), q.Get("key"), q.Get("command")
 	p, err := pointParam(q)
@@ -127,14 +126,7 @@ func (s *Server) handleWhoCan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, badRequest("the key parameter is required for %s", c))
 		return
 	}
-	sc, err := s.ledgerAccess(r, enclave)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
-	st, err := s.pastState(ctx, sc, p)
+	st, err := s.pastState(in.ctx, in.scope, p)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

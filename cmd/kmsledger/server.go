@@ -54,6 +54,8 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "kes-enclave", EnvVars: []string{"KMSLEDGER_KES_ENCLAVE"}, Usage: "also serve the KES API; KES clients act in enclave `NAME`"},
 				&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"KMSLEDGER_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
+				&cli.IntFlag{Name: "max-conns", Value: api.DefaultMaxConns, EnvVars: []string{"KMSLEDGER_MAX_CONNS"}, Usage: "open client connections in all; more are closed when accepted (-1 = no limit)"},
+				&cli.IntFlag{Name: "max-conns-per-ip", Value: api.DefaultMaxConnsPerIP, EnvVars: []string{"KMSLEDGER_MAX_CONNS_PER_IP"}, Usage: "open client connections from one IP address (-1 = no limit; raise it behind a load balancer)"},
 			}, auditServerFlags()...), // audit.go: --audit*, --checkpoint-*
 			Action: serverAction,
 		},
@@ -232,6 +234,7 @@ func serverAction(c *cli.Context) error {
 		certFile: conf.TLS.Cert, keyFile: conf.TLS.Key, log: log,
 		kesEnclave: conf.KES.Enclave, audit: audit, clientCA: conf.TLS.ClientCA,
 		hsmCheck: c.Duration("hsm-check-interval"),
+		limits:   api.Limits{MaxConns: c.Int("max-conns"), MaxConnsPerIP: c.Int("max-conns-per-ip")},
 	})
 }
 
@@ -245,6 +248,7 @@ type serverConfig struct {
 	audit             auditSettings
 	clientCA          string        // PEM file: only client certificates it issued are accepted
 	hsmCheck          time.Duration // how often the configured HSMs are probed
+	limits            api.Limits    // connection caps (the rest: defaults)
 }
 
 func runServer(ctx context.Context, cfg serverConfig) error {
@@ -364,7 +368,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	version, commit := buildVersion()
 	srv := api.New(api.Config{Handler: h, Projection: proj, Certificate: cert, Version: version, Commit: commit, Logger: log,
-		KESEnclave: cfg.kesEnclave, HSMs: hsms.list, Audit: auditor, ClientCAs: clientCAs, HSMCheckInterval: cfg.hsmCheck})
+		KESEnclave: cfg.kesEnclave, HSMs: hsms.list, Audit: auditor, ClientCAs: clientCAs, HSMCheckInterval: cfg.hsmCheck,
+		Limits: cfg.limits})
 	addr := ln.Addr().String()
 	if cfg.dev {
 		if _, err := h.Execute(ctx, init.RootIdentity, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
