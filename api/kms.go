@@ -158,6 +158,9 @@ func (s *Server) decode(req request, f wire.Frame) (call, error) {
 	if err := m.UnmarshalProto(f.Body); err != nil {
 		return c, badRequest("malformed %s message: %s", f.Cmd, clientText(err))
 	}
+	if err := parseAtEdge(m); err != nil {
+		return c, err
+	}
 	c.resource, c.run = s.bind(req, f.Cmd, m)
 	c.msg = m
 	return c, nil

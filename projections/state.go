@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
@@ -317,7 +318,11 @@ func (e *Enclave) apply(ev ledger.Event) error {
 		if err := decode(ev, &p); err != nil {
 			return err
 		}
-		e.Policies[p.Name] = &Policy{Name: p.Name, Allow: p.Allow, Deny: p.Deny, CreatedAt: ev.Time, CreatedBy: ev.Actor}
+		// Policies written before command names were checked may hold
+		// names in another case ("key:decrypt"): they are enforced by
+		// their canonical name; unknown names are kept and match nothing.
+		e.Policies[p.Name] = &Policy{Name: p.Name, Allow: wire.CanonicalRules(p.Allow), Deny: wire.CanonicalRules(p.Deny),
+			CreatedAt: ev.Time, CreatedBy: ev.Actor}
 	case ledger.TypePolicyDeleted:
 		var p ledger.PolicyDeleted
 		if err := decode(ev, &p); err != nil {
