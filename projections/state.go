@@ -32,6 +32,8 @@ type State struct {
 	// that writers can append with optimistic concurrency even for
 	// aggregates that were deleted.
 	Subjects map[string]uint64
+
+	owned map[string]bool // enclaves a Fork has copied; nil if not a fork (fork.go)
 }
 
 // HSMSealing is the REK sealed under one HSM.
@@ -160,6 +162,7 @@ func (s *State) Apply(ev ledger.Event) error {
 		s.Seq = ev.Seq
 		s.Subjects[ev.Aggregate] = ev.Seq
 	}
+	s.own(ev.Enclave)
 	e := s.Enclaves[ev.Enclave]
 	switch ev.Type {
 	case ledger.TypeSigningKey, ledger.TypeCheckpoint: // audit trail only (ledger/checkpoint.go)
