@@ -22,3 +22,12 @@ func parseAtEdge(m message) error {
 	p.Allow, p.Deny = allow, deny
 	return nil
 }
+
+// truncate shortens a client-supplied string for an error message.
+func truncate(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -58,6 +58,9 @@ type Config struct {
 	// Audit, if set, records every request in the AUDIT stream (audit.go);
 	// nil turns auditing off.
 	Audit *ledger.Auditor
+	// MaxResponse bounds the answer of one kms read request, all frames
+	// together (0 = DefaultMaxResponse); a larger answer fails with 413.
+	MaxResponse int
 }
 
 // Server serves the kms API over HTTPS with client certificates.

@@ -39,6 +39,10 @@ func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 	if !s.Initialized {
 		return Decision{}, ErrNotInitialized
 	}
+	cmd, err := check(s, cmd) // authorisation first (batch.go)
+	if err != nil {
+		return Decision{}, err
+	}
 	if err := validate(cmd); err != nil {
 		return Decision{}, err
 	}

@@ -34,7 +34,7 @@ func (s *State) own(name string) {
 // alone: maps, keys, versions and identities are copied; policies and
 // tombstones are replaced, never changed, so they are shared.
 func (e *Enclave) clone() *Enclave {
-	c := *e
+	c := Enclave{Name: e.Name, CreatedAt: e.CreatedAt, CreatedBy: e.CreatedBy}
 	c.Keys = make(map[string]*Key, len(e.Keys))
 	for n, k := range e.Keys {
 		kc := *k

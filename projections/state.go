@@ -53,6 +53,8 @@ type Enclave struct {
 	Identities map[string]*Identity
 	Policies   map[string]*Policy
 	Tombstones map[string]*Tombstone // destroyed key names, reserved until released
+
+	keyIndex, identityIndex, policyIndex nameIndex // sorted names, for list pages (index.go)
 }
 
 // Tombstone records a destroyed key whose name is reserved.
@@ -212,6 +214,7 @@ func (s *State) Apply(ev ledger.Event) error {
 }
 
 func (e *Enclave) apply(ev ledger.Event) error {
+	e.resetIndexes()
 	switch ev.Type {
 	case ledger.TypeKeyCreated, ledger.TypeKeyImported:
 		var p ledger.KeyVersionCreated
