@@ -45,7 +45,9 @@ func (s *stack) mustBeUnchanged(before snapshot) {
 	}
 }
 
-func frame(cmd wire.Command, m wire.Message) wire.Frame { return wire.Frame{Cmd: cmd, Body: m.MarshalProto()} }
+func frame(cmd wire.Command, m wire.Message) wire.Frame {
+	return wire.Frame{Cmd: cmd, Body: m.MarshalProto()}
+}
 
 func createKey(name string) wire.Frame {
 	return frame(wire.CmdKeyCreate, &wire.CreateKeyRequest{Name: name})
@@ -136,7 +138,7 @@ func TestWriteBatchAtomicAndDurable(t *testing.T) {
 		frame(wire.CmdPolicyCreate, &wire.CreatePolicyRequest{Name: "p", Allow: map[string][]string{"key:generate": {"b"}}}),
 		frame(wire.CmdIdentityCreate, &wire.CreateIdentityRequest{Identity: userID}),
 		frame(wire.CmdPolicyAssign, &wire.AssignPolicyRequest{Identity: userID, Policy: "p"}), // sees frames 4 and 5
-		frame(wire.CmdKeyDelete, &wire.DeleteKeyRequest{Name: "a", AllVersions: true}),      // sees frame 1
+		frame(wire.CmdKeyDelete, &wire.DeleteKeyRequest{Name: "a", AllVersions: true}),        // sees frame 1
 	}
 	out, err := root.Send(ctx, "e", frames)
 	if err != nil || len(out) != 0 {
