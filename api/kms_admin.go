@@ -103,7 +103,7 @@ func (s *Server) identity(ctx context.Context, enclave, id string) (message, err
 		if x == nil {
 			return nil, commands.ErrIdentityNotFound
 		}
-		return identityResponse(x, serviceAccountsOf(e, []string{x.Identity})[x.Identity]), nil
+		return identityResponse(x, e.ServiceAccounts(x.Identity)), nil
 	})
 }
 
@@ -115,7 +115,7 @@ func identityResponse(x *projections.Identity, serviceAccounts []string) *wire.I
 	if x.Privilege == ledger.PrivilegeAdmin {
 		r.Privilege = 2
 	}
-	r.ServiceAccounts = slices.Sorted(slices.Values(serviceAccounts))
+	r.ServiceAccounts = slices.Clone(serviceAccounts)
 	return r
 }
 
@@ -140,8 +140,8 @@ func createIdentity(enclave string, m *wire.CreateIdentityRequest) (commands.Com
 // list answers the four list commands (spec §3): names sorted, only those
 // with the prefix, starting at ContinueAt (inclusive); the response's
 // ContinueAt is the first name of the next page. A page costs
-// O(log n + page) (the projection keeps the names sorted), IDENTITY:LIST
-// O(n + page) (one pass for the service accounts of the page).
+// O(log n + page): the projection keeps the names, and the service
+// accounts of every identity, indexed.
 func (s *Server) list(ctx context.Context, enclave string, cmd wire.Command, m *wire.ListRequest) (message, error) {
 	limit := int(m.Limit)
 	if limit == 0 || limit > maxPage {
@@ -185,29 +185,12 @@ func listPage(st *projections.State, enclave string, cmd wire.Command, m *wire.L
 	default:
 		names, next := page(e.IdentityNames(), m, limit)
 		r := &wire.ListIdentitiesResponse{ContinueAt: next, Identities: make([]wire.IdentityResponse, 0, len(names))}
-		sas := serviceAccountsOf(e, names)
 		for _, n := range names {
-			x := identityResponse(e.Identities[n], sas[n])
+			x := identityResponse(e.Identities[n], e.ServiceAccounts(n))
 			r.Identities = append(r.Identities, *x)
 		}
 		return r, nil
 	}
-}
-
-// serviceAccountsOf returns the service accounts of each of parents, in
-// one pass over the enclave's identities.
-func serviceAccountsOf(e *projections.Enclave, parents []string) map[string][]string {
-	want := make(map[string]bool, len(parents))
-	for _, p := range parents {
-		want[p] = true
-	}
-	out := map[string][]string{}
-	for _, o := range e.Identities {
-		if o.ServiceAccount && want[o.Parent] {
-			out[o.Parent] = append(out[o.Parent], o.Identity)
-		}
-	}
-	return out
 }
 
 // page returns at most limit of the sorted names that start with the

@@ -36,9 +36,31 @@ func (e *Enclave) IdentityNames() []string { return sortedNames(&e.identityIndex
 // shared: do not change it.
 func (e *Enclave) PolicyNames() []string { return sortedNames(&e.policyIndex, e.Policies) }
 
+// ServiceAccounts returns the service accounts of parent in e, sorted,
+// from an index built once per change of e. The slice is shared: do not
+// change it.
+func (e *Enclave) ServiceAccounts(parent string) []string {
+	idx := e.saIndex.Load()
+	if idx == nil {
+		m := map[string][]string{}
+		for _, x := range e.Identities {
+			if x.ServiceAccount {
+				m[x.Parent] = append(m[x.Parent], x.Identity)
+			}
+		}
+		for _, sas := range m {
+			slices.Sort(sas)
+		}
+		e.saIndex.CompareAndSwap(nil, &m)
+		idx = &m
+	}
+	return (*idx)[parent]
+}
+
 // resetIndexes drops the cached names after a change to e.
 func (e *Enclave) resetIndexes() {
 	e.keyIndex.reset()
 	e.identityIndex.reset()
 	e.policyIndex.reset()
+	e.saIndex.Store(nil)
 }

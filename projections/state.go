@@ -54,7 +54,8 @@ type Enclave struct {
 	Policies   map[string]*Policy
 	Tombstones map[string]*Tombstone // destroyed key names, reserved until released
 
-	keyIndex, identityIndex, policyIndex nameIndex // sorted names, for list pages (index.go)
+	keyIndex, identityIndex, policyIndex nameIndex                           // sorted names, for list pages (index.go)
+	saIndex                              atomic.Pointer[map[string][]string] // parent -> service accounts (index.go)
 }
 
 // Tombstone records a destroyed key whose name is reserved.
