@@ -255,3 +255,26 @@ func TestKeyListBatchBounded(t *testing.T) {
 	}
 	s.mustBeUnchanged(before)
 }
+
+// BenchmarkKeyListBatch1000 sends 1,000 KEY:LIST frames to an enclave of
+// 154 keys (a 6 KB request): the answer stops at the response budget with
+// 413, so time and memory are bounded by the budget, not by the frames.
+func BenchmarkKeyListBatch1000(b *testing.B) {
+	s := newStack(b)
+	root := s.client("")
+	mustOK(b, root.CreateEnclave(ctx, "e"))
+	var creates []wire.Frame
+	for i := range 154 {
+		creates = append(creates, createKey(fmt.Sprintf("key-%03d-%s", i, strings.Repeat("x", 60))))
+	}
+	_, err := root.Send(ctx, "e", creates)
+	mustOK(b, err)
+	frames := slices.Repeat([]wire.Frame{frame(wire.CmdKeyList, &wire.ListRequest{})}, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		var ce *client.Error
+		if _, err := root.Send(ctx, "e", frames); !errors.As(err, &ce) || ce.Status != http.StatusRequestEntityTooLarge {
+			b.Fatalf("err = %v, want 413", err)
+		}
+	}
+}
