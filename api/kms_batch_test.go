@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kmsledger/kmsledger/api"
@@ -276,5 +277,71 @@ func BenchmarkKeyListBatch1000(b *testing.B) {
 		if _, err := root.Send(ctx, "e", frames); !errors.As(err, &ce) || ce.Status != http.StatusRequestEntityTooLarge {
 			b.Fatalf("err = %v, want 413", err)
 		}
+	}
+}
+
+// Hostile write batches: a stranger, a User of another enclave, and a User
+// whose policy allows only some frames get 403 and change nothing.
+func TestWriteBatchHostileCallers(t *testing.T) {
+	s := newStack(t)
+	root := s.client("")
+	for _, e := range []string{"e", "f"} {
+		mustOK(t, root.CreateEnclave(ctx, e))
+	}
+	strangerKey, _ := newIdentity(t)
+	otherKey, otherID := newIdentity(t)
+	narrowKey, narrowID := newIdentity(t)
+	mustOK(t, root.CreateIdentity(ctx, "f", &wire.CreateIdentityRequest{Identity: otherID, Privilege: "Admin"}))
+	mustOK(t, root.CreateIdentity(ctx, "e", &wire.CreateIdentityRequest{Identity: narrowID}))
+	mustOK(t, root.CreatePolicy(ctx, "e", &wire.CreatePolicyRequest{Name: "narrow", Allow: map[string][]string{"KEY:CREATE": {"a*"}}}))
+	mustOK(t, root.AssignPolicy(ctx, "e", narrowID, "narrow"))
+	batch := []wire.Frame{createKey("a1"), createKey("b1")}
+	for name, key := range map[string]string{"Stranger": strangerKey, "AdminOfOtherEnclave": otherKey, "NarrowPolicy": narrowKey} {
+		t.Run(name, func(t *testing.T) {
+			before := s.snapshot()
+			if _, err := s.client(key).Send(ctx, "e", batch); !errors.Is(err, client.ErrPermission) {
+				t.Fatalf("batch err = %v, want 403", err)
+			}
+			s.mustBeUnchanged(before)
+		})
+	}
+	mustOK(t, s.client(narrowKey).CreateKey(ctx, "e", "a1", "", false))
+}
+
+// Racing batches that share a key: exactly one applies, wholly; the other
+// applies nothing.
+func TestWriteBatchesRace(t *testing.T) {
+	s := newStack(t)
+	root := s.client("")
+	mustOK(t, root.CreateEnclave(ctx, "e"))
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = root.Send(ctx, "e", []wire.Frame{createKey(fmt.Sprintf("own-%d", i)), createKey("shared")})
+		})
+	}
+	wg.Wait()
+	wins := 0
+	for i, err := range errs {
+		_, own := root.KeyStatus(ctx, "e", fmt.Sprintf("own-%d", i), 0)
+		switch {
+		case err == nil:
+			wins++
+			mustOK(t, own)
+		case errors.Is(err, client.ErrKeyExists):
+			if !errors.Is(own, client.ErrKeyNotFound) {
+				t.Fatalf("batch %d failed but its first frame applied (%v)", i, own)
+			}
+		default:
+			t.Fatalf("batch %d err = %v", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d batches won, want exactly 1", wins)
+	}
+	if secrets, _ := s.Store.ListSecrets(ctx, ">"); len(secrets) != 2 {
+		t.Fatalf("SECRETS = %v, want the winner's two keys only", secrets)
 	}
 }
