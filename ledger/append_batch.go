@@ -26,7 +26,7 @@ const (
 )
 
 // ErrBatchDuplicate reports an AppendBatch one of whose command ids was
-// already appended (within the duplicates window): nothing was written.
+// already appended (within the deduplication window): nothing was written.
 var ErrBatchDuplicate = errors.New("ledger: batch holds an already appended command id")
 
 // AppendBatch appends evs as one atomic batch: either every event is

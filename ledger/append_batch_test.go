@@ -39,7 +39,7 @@ func TestAppendBatchAllOrNothing(t *testing.T) {
 	if head, _ := s.Head(ctx); head != 6 {
 		t.Fatalf("Head after a refused batch = %d, want 6", head)
 	}
-	// The refused batch left nothing in the duplicates window either.
+	// The refused batch left no message id behind either.
 	if _, last, err := s.AppendBatch(ctx, evs, []Expect{{}, {}, {Seq: 4}}); err != nil || last != 9 {
 		t.Fatalf("AppendBatch of the corrected batch = (%d, %v), want (9, nil)", last, err)
 	}
