@@ -116,21 +116,24 @@ func isAdmin(st *projections.State, identity, enclave string) bool {
 	return x != nil && x.Privilege == ledger.PrivilegeAdmin
 }
 
-// guardAdmins refuses a change to Admin identities (creating one,
-// overwriting or deleting one) by anybody but root and the enclave's
-// Admins, so a User allowed IDENTITY:CREATE or IDENTITY:DELETE by policy
-// cannot escalate or lock the Admins out.
-func guardAdmins(st *projections.State, caller, enclave, target string, makesAdmin bool) error {
+// guardIdentity refuses a change to an identity the caller does not
+// outrank (creating, overwriting or deleting it, or assigning it a
+// policy): root and the enclave's Admin-class identities (Admins, and
+// service accounts of root or of an Admin) may change any identity of
+// the enclave; anybody else, a User allowed IDENTITY:CREATE,
+// IDENTITY:DELETE or POLICY:ASSIGN by policy, only User-class ones
+// (Users and their service accounts), and may not make an Admin. So a
+// User cannot escalate, lock the Admins out, or delete or re-parent a
+// service account of an Admin or of root.
+//
+// It runs inside the decision (commands.Checked), under the enclave's
+// lock, against the state the command applies to.
+func guardIdentity(st *projections.State, caller, enclave, target string, makesAdmin bool) error {
 	if isAdmin(st, caller, enclave) {
 		return nil
 	}
-	if makesAdmin {
+	if makesAdmin || target == st.RootIdentity || isAdmin(st, target, enclave) {
 		return errPermission
-	}
-	if e := st.Enclaves[enclave]; e != nil {
-		if x := e.Identities[target]; x != nil && x.Privilege == ledger.PrivilegeAdmin {
-			return errPermission
-		}
 	}
 	return nil
 }

@@ -69,6 +69,7 @@ var errorTable = []errorEntry{
 	{commands.ErrInvalidName, 400, ""},
 	{commands.ErrInvalidArgument, 400, ""},
 	{wire.ErrUnknownCommand, 400, ""},
+	{wire.ErrInvalidPattern, 400, ""},
 	{errMixedCommands, 400, "request mixes read and write commands"},
 	{errNotSupported, 501, "not supported"},
 }

@@ -140,6 +140,10 @@ func addKESPattern(rules map[string][]string, pattern string, allow bool) error 
 			// or nothing, and any allow pattern grants the listing.
 		}
 		name := api.cmd.String()
+		if _, err := wire.ParseRules(map[string][]string{name: {rest}}); err != nil {
+			// e.g. "/v1/key/generate/my.key": no kmsledger name has a '.'.
+			return fmt.Errorf("%w: %q: %q is not a kmsledger name pattern", ErrKESPolicy, pattern, rest)
+		}
 		rules[name] = append(rules[name], rest)
 		mapped = true
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/wire"
 )
 
 func TestKESPolicyRules(t *testing.T) {
@@ -67,5 +68,24 @@ func TestKESPolicyRules(t *testing.T) {
 				t.Fatalf("rules = allow %v deny %v, want allow %v deny %v", allow, deny, tt.wantAllow, tt.wantDeny)
 			}
 		})
+	}
+}
+
+// A KES pattern whose name part is no kmsledger name (KES ≤ v0.22 key
+// stores may hold "my.key") is reported, never handed on as a rule the
+// kms API would refuse; the rest of the policy still maps.
+func TestKESPolicyRulesRefuseInvalidNames(t *testing.T) {
+	allow, deny, err := api.KESPolicyRules([]string{"/v1/key/generate/my.key", "/v1/key/decrypt/ok-*"}, []string{"/v1/key/decrypt/a.b*"})
+	if !errors.Is(err, api.ErrKESPolicy) || !strings.Contains(err.Error(), "my.key") || !strings.Contains(err.Error(), "a.b*") {
+		t.Fatalf("err = %v, want both invalid names reported", err)
+	}
+	if want := map[string][]string{"KEY:DECRYPT": {"ok-*"}}; !reflect.DeepEqual(allow, want) {
+		t.Fatalf("allow = %v, want %v", allow, want)
+	}
+	if len(deny) != 0 {
+		t.Fatalf("deny = %v, want none", deny)
+	}
+	if _, err := wire.ParseRules(allow); err != nil {
+		t.Fatalf("mapped rules are refused by the edge: %v", err)
 	}
 }

@@ -31,14 +31,16 @@ type request struct {
 type call struct {
 	cmd      wire.Command
 	resource string                                     // what authorize matches patterns against
-	run      func(ctx context.Context) (message, error) // nil message for writes
+	run      func(ctx context.Context) (message, error) // reads only
+	write    commands.Command                           // writes only; nil for a write we do not serve
 	msg      message                                    // the decoded request, for the audit record (audit_kms.go)
 }
 
 // handleKMS serves POST /v1/kms[/{enclave}]: it decodes every frame,
-// authorises every frame, and only then runs them in order. The request
-// fails as a whole on the first error; a successful read answers with one
-// frame per request frame, same command code, in order.
+// authorises every frame, and only then runs them (kms_batch.go). The
+// request fails as a whole on the first error: writes are all or nothing,
+// and a successful read answers with one frame per request frame, same
+// command code, in order, within a size budget.
 //
 // The router has decided that the caller is root or an identity of the
 // enclave, and read the body (routes.go). /v1/kms: enclave commands name
@@ -79,19 +81,17 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request, in routeReq) 
 		writeError(w, r, s.log, err)
 		return
 	}
-	replies := make([]wire.Frame, 0, len(calls))
-	for i, c := range calls {
-		m, err := c.run(ctx)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		auditReply(w, i, m)
-		if m != nil {
-			replies = append(replies, wire.Frame{Cmd: c.cmd, Body: m.MarshalProto()})
-		}
+	var answer []byte
+	if frames[0].Cmd.IsWrite() {
+		err = s.runWrites(ctx, req, calls) // kms_batch.go
+	} else {
+		answer, err = s.runReads(ctx, w, calls)
 	}
-	writeBody(w, "application/octet-stream", wire.EncodeFrames(replies))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeBody(w, "application/octet-stream", answer)
 }
 
 // decode parses a frame into a call. Names are validated by commands (for
@@ -147,34 +147,28 @@ func (s *Server) decode(req request, f wire.Frame) (call, error) {
 	if err := m.UnmarshalProto(f.Body); err != nil {
 		return c, badRequest("malformed %s message: %s", f.Cmd, clientText(err))
 	}
-	c.resource, c.run = s.bind(req, f.Cmd, m)
+	if err := parseAtEdge(m); err != nil {
+		return c, err
+	}
+	if f.Cmd.IsWrite() {
+		var err error
+		if c.resource, c.write, err = writeCommand(req, m); err != nil {
+			return c, err
+		}
+	} else {
+		c.resource, c.run = s.bind(req, f.Cmd, m)
+	}
 	c.msg = m
 	return c, nil
 }
 
-// bind returns the authorisation resource of a decoded message and the
-// function that executes it.
+// bind returns the authorisation resource of a decoded read message and
+// the function that executes it.
 func (s *Server) bind(req request, cmd wire.Command, m message) (string, func(context.Context) (message, error)) {
-	exec := func(cmd commands.Command) func(context.Context) (message, error) {
-		return func(ctx context.Context) (message, error) {
-			_, err := s.h.Execute(ctx, req.identity, "", cmd)
-			return nil, err
-		}
-	}
 	e := req.enclave
 	switch m := m.(type) {
-	case *wire.CreateEnclaveRequest:
-		return m.Name, exec(commands.CreateEnclave{Name: m.Name})
-	case *wire.DeleteEnclaveRequest:
-		return m.Name, exec(commands.DeleteEnclave{Name: m.Name})
 	case *wire.EnclaveStatusRequest:
 		return m.Name, func(ctx context.Context) (message, error) { return s.enclaveStatus(ctx, m.Name) }
-	case *wire.CreateKeyRequest:
-		return m.Name, exec(commands.CreateKey{Enclave: e, Name: m.Name, Type: m.Type, AddVersion: m.AddVersion})
-	case *wire.ImportKeyRequest:
-		return m.Name, exec(commands.ImportKey{Enclave: e, Name: m.Name, Type: m.Type, Material: m.Key})
-	case *wire.DeleteKeyRequest:
-		return m.Name, exec(commands.DeleteKey{Enclave: e, Name: m.Name, Version: m.Version, All: m.AllVersions})
 	case *wire.KeyStatusRequest:
 		return m.Name, func(ctx context.Context) (message, error) { return s.keyStatus(ctx, e, m) }
 	case *wire.EncryptRequest:
@@ -185,25 +179,45 @@ func (s *Server) bind(req request, cmd wire.Command, m message) (string, func(co
 		return m.Name, func(ctx context.Context) (message, error) { return s.generateKey(ctx, e, m) }
 	case *wire.MACRequest:
 		return m.Name, func(ctx context.Context) (message, error) { return s.mac(ctx, e, m) }
-	case *wire.CreatePolicyRequest:
-		return m.Name, exec(commands.CreatePolicy{Enclave: e, Name: m.Name, Allow: m.Allow, Deny: m.Deny})
-	case *wire.DeletePolicyRequest:
-		return m.Name, exec(commands.DeletePolicy{Enclave: e, Name: m.Name})
-	case *wire.AssignPolicyRequest:
-		return m.Policy, exec(commands.AssignPolicy{Enclave: e, Identity: m.Identity, Policy: m.Policy})
 	case *wire.PolicyRequest:
 		if cmd == wire.CmdPolicyStatus {
 			return m.Name, func(ctx context.Context) (message, error) { return s.policyStatus(ctx, e, m.Name) }
 		}
 		return m.Name, func(ctx context.Context) (message, error) { return s.policy(ctx, e, m.Name) }
-	case *wire.CreateIdentityRequest:
-		return m.Identity, func(ctx context.Context) (message, error) { return nil, s.createIdentity(ctx, req, m) }
-	case *wire.DeleteIdentityRequest:
-		return m.Identity, func(ctx context.Context) (message, error) { return nil, s.deleteIdentity(ctx, req, m) }
 	case *wire.IdentityRequest:
 		return m.Identity, func(ctx context.Context) (message, error) { return s.identity(ctx, e, m.Identity) }
 	case *wire.ListRequest:
 		return "", func(ctx context.Context) (message, error) { return s.list(ctx, e, cmd, m) }
 	}
 	panic(fmt.Sprintf("api: bind: unhandled message %T", m))
+}
+
+// writeCommand returns the authorisation resource of a decoded write
+// message and the command it asks for.
+func writeCommand(req request, m message) (string, commands.Command, error) {
+	e := req.enclave
+	switch m := m.(type) {
+	case *wire.CreateEnclaveRequest:
+		return m.Name, commands.CreateEnclave{Name: m.Name}, nil
+	case *wire.DeleteEnclaveRequest:
+		return m.Name, commands.DeleteEnclave{Name: m.Name}, nil
+	case *wire.CreateKeyRequest:
+		return m.Name, commands.CreateKey{Enclave: e, Name: m.Name, Type: m.Type, AddVersion: m.AddVersion}, nil
+	case *wire.ImportKeyRequest:
+		return m.Name, commands.ImportKey{Enclave: e, Name: m.Name, Type: m.Type, Material: m.Key}, nil
+	case *wire.DeleteKeyRequest:
+		return m.Name, commands.DeleteKey{Enclave: e, Name: m.Name, Version: m.Version, All: m.AllVersions}, nil
+	case *wire.CreatePolicyRequest:
+		return m.Name, commands.CreatePolicy{Enclave: e, Name: m.Name, Allow: m.Allow, Deny: m.Deny}, nil
+	case *wire.DeletePolicyRequest:
+		return m.Name, commands.DeletePolicy{Enclave: e, Name: m.Name}, nil
+	case *wire.AssignPolicyRequest:
+		return m.Policy, commands.AssignPolicy{Enclave: e, Identity: m.Identity, Policy: m.Policy}, nil
+	case *wire.CreateIdentityRequest:
+		c, err := createIdentity(e, m)
+		return m.Identity, c, err
+	case *wire.DeleteIdentityRequest:
+		return m.Identity, commands.DeleteIdentity{Enclave: e, Identity: m.Identity}, nil
+	}
+	panic(fmt.Sprintf("api: writeCommand: unhandled message %T", m))
 }

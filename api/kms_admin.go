@@ -103,11 +103,11 @@ func (s *Server) identity(ctx context.Context, enclave, id string) (message, err
 		if x == nil {
 			return nil, commands.ErrIdentityNotFound
 		}
-		return identityResponse(e, x), nil
+		return identityResponse(x, e.ServiceAccounts(x.Identity)), nil
 	})
 }
 
-func identityResponse(e *projections.Enclave, x *projections.Identity) *wire.IdentityResponse {
+func identityResponse(x *projections.Identity, serviceAccounts []string) *wire.IdentityResponse {
 	r := &wire.IdentityResponse{
 		Identity: x.Identity, Privilege: 3, Policy: x.Policy, CreatedAt: x.CreatedAt, CreatedBy: x.CreatedBy,
 		IsServiceAccount: x.ServiceAccount, Tags: x.Tags,
@@ -115,19 +115,14 @@ func identityResponse(e *projections.Enclave, x *projections.Identity) *wire.Ide
 	if x.Privilege == ledger.PrivilegeAdmin {
 		r.Privilege = 2
 	}
-	for _, o := range e.Identities {
-		if o.ServiceAccount && o.Parent == x.Identity {
-			r.ServiceAccounts = append(r.ServiceAccounts, o.Identity)
-		}
-	}
-	slices.Sort(r.ServiceAccounts)
+	r.ServiceAccounts = slices.Clone(serviceAccounts)
 	return r
 }
 
-// createIdentity creates or overwrites an identity. Only root and Admins
-// may create or overwrite Admins (a User allowed IDENTITY:CREATE must not
-// escalate or demote them), and nobody creates another SysAdmin.
-func (s *Server) createIdentity(ctx context.Context, req request, m *wire.CreateIdentityRequest) error {
+// createIdentity returns the command of IDENTITY:CREATE, which creates or
+// overwrites an identity. Who may create or overwrite which identity is
+// checked inside the decision (guardIdentity).
+func createIdentity(enclave string, m *wire.CreateIdentityRequest) (commands.Command, error) {
 	priv := m.Privilege
 	switch strings.ToLower(priv) {
 	case "", "user":
@@ -135,97 +130,83 @@ func (s *Server) createIdentity(ctx context.Context, req request, m *wire.Create
 	case "admin":
 		priv = ledger.PrivilegeAdmin
 	default:
-		return badRequest("invalid privilege %q: want Admin or User", m.Privilege)
+		return nil, badRequest("invalid privilege %q: want Admin or User", truncate(m.Privilege))
 	}
-	var err error
-	s.proj.View(func(st *projections.State) {
-		err = guardAdmins(st, req.identity, req.enclave, m.Identity, priv == ledger.PrivilegeAdmin)
-	})
-	if err != nil {
-		return err
-	}
-	_, err = s.h.Execute(ctx, req.identity, "", commands.CreateIdentity{
-		Enclave: req.enclave, Identity: m.Identity, Privilege: priv, ServiceAccount: m.IsServiceAccount, Tags: m.Tags,
-	})
-	return err
+	return commands.CreateIdentity{
+		Enclave: enclave, Identity: m.Identity, Privilege: priv, ServiceAccount: m.IsServiceAccount, Tags: m.Tags,
+	}, nil
 }
 
 // list answers the four list commands (spec §3): names sorted, only those
 // with the prefix, starting at ContinueAt (inclusive); the response's
-// ContinueAt is the first name of the next page.
+// ContinueAt is the first name of the next page. A page costs
+// O(log n + page): the projection keeps the names, and the service
+// accounts of every identity, indexed.
 func (s *Server) list(ctx context.Context, enclave string, cmd wire.Command, m *wire.ListRequest) (message, error) {
 	limit := int(m.Limit)
 	if limit == 0 || limit > maxPage {
 		limit = defaultPage
 	}
-	return s.read(ctx, func(st *projections.State) (message, error) {
-		if cmd == wire.CmdEnclaveList {
-			names, next := page(slices.Collect(maps.Keys(st.Enclaves)), m, limit)
-			r := &wire.ListEnclavesResponse{ContinueAt: next}
-			for _, n := range names {
-				e := st.Enclaves[n]
-				r.Enclaves = append(r.Enclaves, wire.EnclaveStatusResponse{Name: n, CreatedAt: e.CreatedAt, CreatedBy: e.CreatedBy})
-			}
-			return r, nil
-		}
-		e, err := enclaveOf(st, enclave)
-		if err != nil {
-			return nil, err
-		}
-		switch cmd {
-		case wire.CmdKeyList:
-			names, next := page(slices.Collect(maps.Keys(e.Keys)), m, limit)
-			r := &wire.ListKeysResponse{ContinueAt: next}
-			for _, n := range names {
-				v := e.Keys[n].Latest()
-				r.Keys = append(r.Keys, wire.KeyStatusResponse{Name: n, Version: v.Version, Type: v.Type, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy})
-			}
-			return r, nil
-		case wire.CmdPolicyList:
-			names, next := page(slices.Collect(maps.Keys(e.Policies)), m, limit)
-			r := &wire.ListPoliciesResponse{ContinueAt: next}
-			for _, n := range names {
-				p := e.Policies[n]
-				r.Policies = append(r.Policies, wire.PolicyStatusResponse{Name: n, CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy})
-			}
-			return r, nil
-		default:
-			names, next := page(slices.Collect(maps.Keys(e.Identities)), m, limit)
-			r := &wire.ListIdentitiesResponse{ContinueAt: next}
-			for _, n := range names {
-				r.Identities = append(r.Identities, *identityResponse(e, e.Identities[n]))
-			}
-			return r, nil
-		}
-	})
+	return s.read(ctx, func(st *projections.State) (message, error) { return listPage(st, enclave, cmd, m, limit) })
 }
 
-// page sorts names and returns at most limit of those that start with the
+// listPage is one page of a list command on st.
+func listPage(st *projections.State, enclave string, cmd wire.Command, m *wire.ListRequest, limit int) (message, error) {
+	if cmd == wire.CmdEnclaveList {
+		names, next := page(slices.Sorted(maps.Keys(st.Enclaves)), m, limit)
+		r := &wire.ListEnclavesResponse{ContinueAt: next}
+		for _, n := range names {
+			e := st.Enclaves[n]
+			r.Enclaves = append(r.Enclaves, wire.EnclaveStatusResponse{Name: n, CreatedAt: e.CreatedAt, CreatedBy: e.CreatedBy})
+		}
+		return r, nil
+	}
+	e, err := enclaveOf(st, enclave)
+	if err != nil {
+		return nil, err
+	}
+	switch cmd {
+	case wire.CmdKeyList:
+		names, next := page(e.KeyNames(), m, limit)
+		r := &wire.ListKeysResponse{ContinueAt: next, Keys: make([]wire.KeyStatusResponse, 0, len(names))}
+		for _, n := range names {
+			v := e.Keys[n].Latest()
+			r.Keys = append(r.Keys, wire.KeyStatusResponse{Name: n, Version: v.Version, Type: v.Type, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy})
+		}
+		return r, nil
+	case wire.CmdPolicyList:
+		names, next := page(e.PolicyNames(), m, limit)
+		r := &wire.ListPoliciesResponse{ContinueAt: next, Policies: make([]wire.PolicyStatusResponse, 0, len(names))}
+		for _, n := range names {
+			p := e.Policies[n]
+			r.Policies = append(r.Policies, wire.PolicyStatusResponse{Name: n, CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy})
+		}
+		return r, nil
+	default:
+		names, next := page(e.IdentityNames(), m, limit)
+		r := &wire.ListIdentitiesResponse{ContinueAt: next, Identities: make([]wire.IdentityResponse, 0, len(names))}
+		for _, n := range names {
+			x := identityResponse(e.Identities[n], e.ServiceAccounts(n))
+			r.Identities = append(r.Identities, *x)
+		}
+		return r, nil
+	}
+}
+
+// page returns at most limit of the sorted names that start with the
 // prefix, from the first name >= ContinueAt, and the first name of the
 // next page ("" at the end).
 func page(names []string, m *wire.ListRequest, limit int) (out []string, next string) {
-	slices.Sort(names)
 	if m.ContinueAt != "" && !strings.HasPrefix(m.ContinueAt, m.Prefix) {
 		return nil, ""
 	}
 	start := max(m.Prefix, m.ContinueAt)
 	i, _ := slices.BinarySearch(names, start)
-	for ; i < len(names) && strings.HasPrefix(names[i], m.Prefix); i++ {
-		if len(out) == limit {
-			return out, names[i]
-		}
-		out = append(out, names[i])
+	j := i
+	for ; j < len(names) && j-i < limit && strings.HasPrefix(names[j], m.Prefix); j++ {
 	}
-	return out, ""
-}
-
-// deleteIdentity deletes an identity; only root and Admins delete Admins.
-func (s *Server) deleteIdentity(ctx context.Context, req request, m *wire.DeleteIdentityRequest) error {
-	var err error
-	s.proj.View(func(st *projections.State) { err = guardAdmins(st, req.identity, req.enclave, m.Identity, false) })
-	if err != nil {
-		return err
+	if j < len(names) && j-i == limit && strings.HasPrefix(names[j], m.Prefix) {
+		next = names[j]
 	}
-	_, err = s.h.Execute(ctx, req.identity, "", commands.DeleteIdentity{Enclave: req.enclave, Identity: m.Identity})
-	return err
+	return names[i:j], next
 }

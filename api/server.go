@@ -58,6 +58,9 @@ type Config struct {
 	// Limits bound connections, headers and deadlines (limits.go); the
 	// zero value takes the defaults.
 	Limits Limits
+	// MaxResponse bounds the answer of one kms read request, all frames
+	// together (0 = DefaultMaxResponse); a larger answer fails with 413.
+	MaxResponse int
 }
 
 // Server serves the kms API over HTTPS with client certificates.

@@ -2,10 +2,9 @@ package commands
 
 import (
 	"errors"
-	"github.com/kmsledger/kmsledger/ledger"
-	"maps"
-	"slices"
 	"time"
+
+	"github.com/kmsledger/kmsledger/ledger"
 )
 
 // Errors of Decide. The api package maps each to its wire status.
@@ -157,25 +156,3 @@ func (c DeleteIdentity) scope() string      { return c.Enclave }
 func (c CreatePolicy) scope() string        { return c.Enclave }
 func (c DeletePolicy) scope() string        { return c.Enclave }
 func (c AssignPolicy) scope() string        { return c.Enclave }
-
-// cleanRules drops empty patterns and returns sorted, de-duplicated
-// pattern lists, so that equal policies encode to equal events.
-func cleanRules(m map[string][]string) map[string][]string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string][]string, len(m))
-	for _, cmd := range slices.Sorted(maps.Keys(m)) {
-		var ps []string
-		for _, p := range m[cmd] {
-			if p != "" {
-				ps = append(ps, p)
-			}
-		}
-		slices.Sort(ps)
-		if ps = slices.Compact(ps); len(ps) > 0 {
-			out[cmd] = ps
-		}
-	}
-	return out
-}

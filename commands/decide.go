@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
@@ -37,6 +38,10 @@ type Decision struct {
 func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 	if !s.Initialized {
 		return Decision{}, ErrNotInitialized
+	}
+	cmd, err := check(s, cmd) // authorisation first (batch.go)
+	if err != nil {
+		return Decision{}, err
 	}
 	if err := validate(cmd); err != nil {
 		return Decision{}, err
@@ -158,8 +163,19 @@ func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 		return d.event(e.Name, ledger.IdentitySubject(e.Name, c.Identity), ledger.TypeIdentityDeleted,
 			ledger.IdentityDeleted{Identity: c.Identity, ServiceAccounts: sas})
 	case CreatePolicy:
+		// The API parses rules at its edge; parsing again here keeps
+		// every writer (migration, tools, tests) from storing a rule
+		// that would be ignored.
+		allow, err := wire.ParseRules(c.Allow)
+		if err != nil {
+			return Decision{}, fmt.Errorf("%w: allow rules: %w", ErrInvalidArgument, err)
+		}
+		deny, err := wire.ParseRules(c.Deny)
+		if err != nil {
+			return Decision{}, fmt.Errorf("%w: deny rules: %w", ErrInvalidArgument, err)
+		}
 		return d.event(e.Name, ledger.PolicySubject(e.Name, c.Name), ledger.TypePolicyCreated,
-			ledger.PolicyCreated{Name: c.Name, Allow: cleanRules(c.Allow), Deny: cleanRules(c.Deny)})
+			ledger.PolicyCreated{Name: c.Name, Allow: allow, Deny: deny})
 	case DeletePolicy:
 		if e.Policies[c.Name] == nil {
 			return Decision{}, ErrPolicyNotFound

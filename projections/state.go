@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
@@ -35,6 +36,8 @@ type State struct {
 	// that writers can append with optimistic concurrency even for
 	// aggregates that were deleted.
 	Subjects map[string]uint64
+
+	owned map[string]bool // enclaves a Fork has copied; nil if not a fork (fork.go)
 }
 
 // HSMSealing is the REK sealed under one HSM.
@@ -54,6 +57,9 @@ type Enclave struct {
 	Identities map[string]*Identity
 	Policies   map[string]*Policy
 	Tombstones map[string]*Tombstone // destroyed key names, reserved until released
+
+	keyIndex, identityIndex, policyIndex nameIndex                           // sorted names, for list pages (index.go)
+	saIndex                              atomic.Pointer[map[string][]string] // parent -> service accounts (index.go)
 }
 
 // Tombstone records a destroyed key whose name is reserved.
@@ -163,6 +169,7 @@ func (s *State) Apply(ev ledger.Event) error {
 		s.Seq = ev.Seq
 		s.Subjects[ev.Aggregate] = ev.Seq
 	}
+	s.own(ev.Enclave)
 	e := s.Enclaves[ev.Enclave]
 	switch ev.Type {
 	case ledger.TypeSigningKey, ledger.TypeCheckpoint: // audit trail only (ledger/checkpoint.go)
@@ -214,6 +221,7 @@ func (s *State) Apply(ev ledger.Event) error {
 }
 
 func (e *Enclave) apply(ev ledger.Event) error {
+	e.resetIndexes()
 	switch ev.Type {
 	case ledger.TypeKeyCreated, ledger.TypeKeyImported:
 		var p ledger.KeyVersionCreated
@@ -323,7 +331,11 @@ func (e *Enclave) apply(ev ledger.Event) error {
 		if err := decode(ev, &p); err != nil {
 			return err
 		}
-		e.Policies[p.Name] = &Policy{Name: p.Name, Allow: p.Allow, Deny: p.Deny, CreatedAt: ev.Time, CreatedBy: ev.Actor}
+		// Policies written before command names were checked may hold
+		// names in another case ("key:decrypt"): they are enforced by
+		// their canonical name; unknown names are kept and match nothing.
+		e.Policies[p.Name] = &Policy{Name: p.Name, Allow: wire.CanonicalRules(p.Allow), Deny: wire.CanonicalRules(p.Deny),
+			CreatedAt: ev.Time, CreatedBy: ev.Actor}
 	case ledger.TypePolicyDeleted:
 		var p ledger.PolicyDeleted
 		if err := decode(ev, &p); err != nil {
