@@ -165,6 +165,7 @@ func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request, in
 		writeError(w, r, s.log, &statusError{http.StatusNotFound, fmt.Sprintf("unknown key action %q", action)})
 		return
 	}
+	cmd = commands.Checked{Command: cmd, Check: adminCheck(in.identity, enclave)}
 	if _, err := s.h.Execute(ctx, in.identity, "", cmd); err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -255,7 +256,7 @@ func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request, in
 	}
 	ctx := in.ctx
 	resp := wire.KeyImportResponse{Result: "imported"}
-	res, err := s.h.Run(ctx, in.identity, req.CommandID, cmd)
+	res, err := s.h.Run(ctx, in.identity, req.CommandID, commands.Checked{Command: cmd, Check: adminCheck(in.identity, enclave)})
 	switch {
 	case errors.Is(err, commands.ErrUnchanged):
 		resp.Result, err = "unchanged", nil

@@ -137,3 +137,22 @@ func guardIdentity(st *projections.State, caller, enclave, target string, makesA
 	}
 	return nil
 }
+
+// adminCheck is the access rule of the key lifecycle and import routes
+// (root or an Admin of the enclave), decided again inside the command's
+// decision (commands.Checked), under the enclave's lock, so that an Admin
+// demoted or deleted meanwhile changes nothing.
+func adminCheck(identity, enclave string) func(*projections.State) error {
+	return func(st *projections.State) error {
+		if !isAdmin(st, identity, enclave) {
+			return errPermission
+		}
+		return nil
+	}
+}
+
+// commandCheck is authorize(cmd, resource), decided again inside the
+// command's decision (commands.Checked), under the enclave's lock.
+func commandCheck(identity, enclave string, cmd wire.Command, resource string) func(*projections.State) error {
+	return func(st *projections.State) error { return authorize(st, identity, enclave, cmd, resource) }
+}

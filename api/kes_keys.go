@@ -25,7 +25,8 @@ import (
 const kesImportSource = "kes-api"
 
 func (k *kesAPI) createKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
-	_, err := k.s.h.Execute(req.ctx, req.identity, "", commands.CreateKey{Enclave: k.enclave, Name: req.arg})
+	cmd := commands.CreateKey{Enclave: k.enclave, Name: req.arg}
+	_, err := k.s.h.Execute(req.ctx, req.identity, "", commands.Checked{Command: cmd, Check: commandCheck(req.identity, k.enclave, wire.CmdKeyCreate, req.arg)})
 	k.done(w, r, err)
 }
 
@@ -57,10 +58,11 @@ func (k *kesAPI) importKey(w http.ResponseWriter, r *http.Request, req *kesReque
 		k.fail(w, r, &statusError{http.StatusNotAcceptable, "invalid key size for '" + cipher + "'"})
 		return
 	}
-	_, err = k.s.h.Execute(req.ctx, req.identity, "", commands.ImportKey{
+	cmd := commands.ImportKey{
 		Enclave: k.enclave, Name: req.arg, Type: typ, Material: material,
 		Source: &ledger.ImportSource{Kind: kesImportSource},
-	})
+	}
+	_, err = k.s.h.Execute(req.ctx, req.identity, "", commands.Checked{Command: cmd, Check: commandCheck(req.identity, k.enclave, wire.CmdKeyImport, req.arg)})
 	k.done(w, r, err)
 }
 
@@ -103,7 +105,8 @@ func (k *kesAPI) describeKey(w http.ResponseWriter, r *http.Request, req *kesReq
 
 // deleteKey destroys every version of the key.
 func (k *kesAPI) deleteKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
-	_, err := k.s.h.Execute(req.ctx, req.identity, "", commands.DeleteKey{Enclave: k.enclave, Name: req.arg, All: true})
+	cmd := commands.DeleteKey{Enclave: k.enclave, Name: req.arg, All: true}
+	_, err := k.s.h.Execute(req.ctx, req.identity, "", commands.Checked{Command: cmd, Check: commandCheck(req.identity, k.enclave, wire.CmdKeyDelete, req.arg)})
 	k.done(w, r, err)
 }
 

@@ -89,16 +89,26 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 	l.Lock()
 	defer l.Unlock()
 
-	if err := validate(cmd); err != nil {
+	// A Checked command's check runs in Decide, under this lock; the
+	// replay of a command id runs it too, so that a replay answers only a
+	// caller who may still run the command.
+	inner := cmd
+	if c, ok := cmd.(Checked); ok {
+		inner = c.Command
+	}
+	if err := validate(inner); err != nil {
 		return Result{}, err // names are checked before they become subjects
 	}
-	if agg, _, ok := target(cmd); ok && replayable {
+	if agg, _, ok := target(inner); ok && replayable {
 		ev, dup, err := h.store.Lookup(ctx, agg, commandID)
 		if err != nil {
 			return Result{}, err
 		}
 		if dup {
-			return h.replayed(ctx, cmd, ev)
+			if err := h.checkOnly(ctx, cmd); err != nil {
+				return Result{}, err
+			}
+			return h.replayed(ctx, inner, ev)
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -115,9 +125,12 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		if err != nil && replayable {
 			// Another node may have applied this very command since the
 			// lookup above (its event is why Decide refuses): a replay.
-			if agg, _, ok := target(cmd); ok {
+			if agg, _, ok := target(inner); ok {
 				if ev, dup, lerr := h.store.Lookup(ctx, agg, commandID); lerr == nil && dup {
-					return h.replayed(ctx, cmd, ev)
+					if err := h.checkOnly(ctx, cmd); err != nil {
+						return Result{}, err
+					}
+					return h.replayed(ctx, inner, ev)
 				}
 			}
 		}
@@ -141,7 +154,7 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 			if !ok || ev.Seq != seq {
 				return Result{}, fmt.Errorf("commands: duplicate of %s at seq %d not found", d.Event.Aggregate, seq)
 			}
-			return h.replayed(ctx, cmd, ev)
+			return h.replayed(ctx, inner, ev)
 		}
 		ev := d.Event
 		ev.Seq = seq
@@ -175,6 +188,21 @@ const resolveTimeout = 5 * time.Second
 // commit looks the event up; if it still cannot tell, the material stays
 // for Reconcile, which erases it at the next start unless the event holds
 // it.
+// checkOnly runs the check of a Checked command on the caught-up state
+// (the caller holds the command's scope lock); other commands pass.
+func (h *Handler) checkOnly(ctx context.Context, cmd Command) error {
+	c, ok := cmd.(Checked)
+	if !ok || c.Check == nil {
+		return nil
+	}
+	if err := h.proj.CatchUp(ctx); err != nil {
+		return err
+	}
+	var err error
+	h.proj.View(func(s *projections.State) { err = c.Check(s) })
+	return err
+}
+
 func (h *Handler) commit(ctx context.Context, d Decision) (seq uint64, dup bool, err error) {
 	var stored []string
 	for ref, sealed := range d.Put {
