@@ -31,7 +31,7 @@ type goldenV01 struct {
 	} `json:"vectors"`
 }
 
-func unhex(t *testing.T, s string) []byte {
+func unhex(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
 	if err != nil {
