@@ -15,6 +15,7 @@ import (
 
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
 )
@@ -67,6 +68,9 @@ func keyInfo(k *projections.Key) wire.KeyInfo {
 			t := time.Unix(0, ns).UTC()
 			vi.LastUsed = &t
 		}
+		vi.CiphertextFormat, vi.CiphertextAEAD = hsm.CiphertextFormat, hsm.CiphertextAEAD(hsm.KeyType(v.Type))
+		u := v.Usage()
+		vi.Usage = wire.VersionUsage{Encryptions: u.Encryptions, Decryptions: u.Decryptions, OldFormatDecryptions: u.OldFormatDecryptions}
 		info.Versions = append(info.Versions, vi)
 	}
 	return info

@@ -1,6 +1,9 @@
 package hsm_test
 
 import (
+	"encoding/hex"
+	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/kmsledger/kmsledger/hsm"
@@ -52,6 +55,34 @@ func BenchmarkDecrypt(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := k.Decrypt(ct, benchAD); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecryptFormat1 decrypts a stored format-0x01 ciphertext
+// (testdata/ciphertext-v01.json), the path old ciphertexts take.
+func BenchmarkDecryptFormat1(b *testing.B) {
+	raw, err := os.ReadFile("testdata/ciphertext-v01.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var g goldenV01
+	if err := json.Unmarshal(raw, &g); err != nil {
+		b.Fatal(err)
+	}
+	rek := newREK(b)
+	for _, v := range g.Vectors[:2] { // 32-byte data keys, AES256 then ChaCha20
+		b.Run(v.KeyType, func(b *testing.B) {
+			material, _ := hex.DecodeString(v.KeyHex)
+			ct, _ := hex.DecodeString(v.CiphertextHex)
+			ad, _ := hex.DecodeString(v.ADHex)
+			k := importKey(b, rek, hsm.KeyType(v.KeyType), material, v.Enclave, v.Key, v.Version)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := k.Decrypt(ct, ad); err != nil {
 					b.Fatal(err)
 				}
 			}

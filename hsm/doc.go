@@ -22,7 +22,9 @@
 //     REK.Unseal can never be used to read a key version's keyset.
 //   - Client ciphertexts are self-describing: they start with a 6-byte
 //     header (magic, format, key version) that is authenticated as
-//     associated data, so the version cannot be swapped.
+//     associated data, so the version cannot be swapped. New ciphertexts
+//     use format 0x02 (XAES-256-GCM / XChaCha20-Poly1305, 192-bit random
+//     nonces: no per-version message limit); format 0x01 still decrypts.
 //   - Every data-key decrypt failure is reported as ErrDecrypt and nothing
 //     more, so callers cannot build a decryption oracle from error detail.
 //   - Only this package (and its subpackages) import crypto/aes,

@@ -32,6 +32,7 @@ func FuzzDecrypt(f *testing.F) {
 	f.Add([]byte{'K', 0x01, 0, 0, 0, 1}, ad)
 	f.Add(bytes.Repeat([]byte{0}, 44), ad)
 	f.Add(append([]byte{'K', 0x01, 0, 0, 0, 1}, make([]byte, 40)...), []byte(nil))
+	f.Add(append([]byte{'K', 0x02, 0, 0, 0, 1}, make([]byte, 40)...), []byte(nil))
 	f.Fuzz(func(t *testing.T, ct, ad2 []byte) {
 		for _, k := range keys {
 			pt, err := k.Decrypt(ct, ad2)

@@ -1,16 +1,20 @@
 // Data-plane cryptography with an unsealed key version.
 //
-// Summary: Encrypt seals client data with the version's Tink AEAD (AES-256-GCM
-// or ChaCha20-Poly1305, random 96-bit nonce) and prefixes a 6-byte header
-// that names the key version, because MinIO stores only the key name and the
-// ciphertext and always decrypts with version 0 (spec kms-api.md §4). The
-// header is part of the AEAD associated data, so changing the version field
-// (or anything else) makes decryption fail. Decrypt falls back to KES's
-// JSON and msgpack envelopes (kes.go) and to MinIO's built-in KMS / KES raw
-// format (legacy.go) for ciphertexts not in our format. Every decrypt
-// failure is ErrDecrypt, with no further detail.
+// Summary: Encrypt seals client data in format 0x02 (format02.go:
+// XAES-256-GCM or XChaCha20-Poly1305, random 192-bit nonce, safe for
+// unlimited messages per version) and prefixes a 6-byte header that names
+// the format and the key version, because MinIO stores only the key name
+// and the ciphertext and always decrypts with version 0 (spec kms-api.md
+// §4). The header is part of the AEAD associated data, so changing the
+// format or version field (or anything else) makes decryption fail. Decrypt
+// also opens format 0x01 (below; written by earlier releases, still
+// accepted), then falls back to KES's JSON and msgpack envelopes (kes.go)
+// and to MinIO's built-in KMS / KES raw format (legacy.go) for ciphertexts
+// not in our format. Every decrypt failure is ErrDecrypt, with no further
+// detail. A Key counts its successful encryptions and decryptions (Usage).
 //
-// Ciphertext (format 0x01):
+// Ciphertext (format 0x01, decrypt only: AES-256-GCM or ChaCha20-Poly1305
+// under the material itself, random 96-bit nonce):
 //
 //	 0      1      2                  6          18             len-16   len
 //	+------+------+------------------+----------+---------------+--------+
@@ -36,15 +40,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
 const (
-	ctMagic    = 'K'  // 0x4B: first byte of every kmsledger ciphertext.
-	ctFormat   = 0x01 // Ciphertext format version; a new layout gets a new value.
-	headerLen  = 6    // magic ‖ format ‖ uint32 key version.
-	minCTLen   = headerLen + nonceLen + tagLen
+	ctMagic    = 'K' // 0x4B: first byte of every kmsledger ciphertext.
+	headerLen  = 6   // magic ‖ format ‖ uint32 key version.
 	macLabel   = "kmsledger/mac/v1"
 	macKeyLen  = 32
 	maxDataKey = 1024 // spec kms-api.md §2.4 GenerateKeyRequest.Length maximum.
@@ -59,10 +62,33 @@ const MaxDataKeyLength = maxDataKey
 type Key struct {
 	version     uint32
 	kt          KeyType
-	aead        tink.AEAD // Tink RAW primitive over material.
+	aead        tink.AEAD // Format 0x01: Tink RAW primitive over material. Decrypt only.
+	aead2       tink.AEAD // Format 0x02: XAES-256-GCM / XChaCha20-Poly1305 over K2 (format02.go).
 	material    []byte    // 32 bytes; for the legacy formats and derived keys.
 	macKey      []byte    // The imported KES HMAC key, or HKDF(material, "kmsledger/mac/v1").
 	fingerprint string
+	usage       *usageCounters // Own allocation: counter writes do not share a cache line with the fields above.
+}
+
+// usageCounters are a Key's atomic use counts since it was opened.
+type usageCounters struct {
+	encryptions    atomic.Uint64
+	decryptions    atomic.Uint64
+	oldDecryptions atomic.Uint64
+}
+
+// Usage counts what a Key did since it was opened (normally: since the
+// node started or the version was first used). Only successful operations
+// count.
+type Usage struct {
+	// Encryptions counts ciphertexts produced (Encrypt, GenerateDataKey).
+	Encryptions uint64
+	// Decryptions counts ciphertexts opened, in any format.
+	Decryptions uint64
+	// OldFormatDecryptions counts the Decryptions of ciphertexts not in
+	// the current format (0x01, KES and MinIO formats): while it grows,
+	// old ciphertexts are still in use.
+	OldFormatDecryptions uint64
 }
 
 // newKey builds a Key; hmacKey nil means derive the MAC key.
@@ -74,14 +100,29 @@ func newKey(version uint32, kt KeyType, a tink.AEAD, material, hmacKey []byte) (
 			return nil, fmt.Errorf("hsm: derive MAC key: %w", err)
 		}
 	}
+	a2, err := newV2AEAD(kt, material)
+	if err != nil {
+		return nil, err
+	}
 	return &Key{
 		version:     version,
 		kt:          kt,
 		aead:        a,
+		aead2:       a2,
 		material:    material,
 		macKey:      macKey,
 		fingerprint: fingerprintOf(material),
+		usage:       new(usageCounters),
 	}, nil
+}
+
+// Usage returns the Key's use counts since it was opened.
+func (k *Key) Usage() Usage {
+	return Usage{
+		Encryptions:          k.usage.encryptions.Load(),
+		Decryptions:          k.usage.decryptions.Load(),
+		OldFormatDecryptions: k.usage.oldDecryptions.Load(),
+	}
 }
 
 // Version returns the key version number written into ciphertexts.
@@ -108,36 +149,44 @@ func (k *Key) LogValue() slog.Value {
 	)
 }
 
-func (k *Key) header() []byte {
-	h := make([]byte, headerLen)
-	h[0], h[1] = ctMagic, ctFormat
-	binary.BigEndian.PutUint32(h[2:], k.version)
-	return h
-}
-
 // Encrypt encrypts plaintext bound to ad and returns a self-describing
-// ciphertext (header ‖ nonce ‖ ciphertext ‖ tag) that names this version.
+// format-0x02 ciphertext (header ‖ nonce 24 ‖ ciphertext ‖ tag) that names
+// this version.
 func (k *Key) Encrypt(plaintext, ad []byte) ([]byte, error) {
-	h := k.header()
-	ct, err := k.aead.Encrypt(plaintext, append(h, ad...))
+	h := make([]byte, headerLen, headerLen+len(ad))
+	h[0], h[1] = ctMagic, ctFormatV2
+	binary.BigEndian.PutUint32(h[2:], k.version)
+	ct, err := k.aead2.Encrypt(plaintext, append(h, ad...))
 	if err != nil {
 		return nil, fmt.Errorf("hsm: encrypt: %w", err)
 	}
-	return append(h, ct...), nil
+	k.usage.encryptions.Add(1)
+	return append(h[:headerLen:headerLen], ct...), nil
 }
 
 // Decrypt decrypts a ciphertext made by Encrypt (or GenerateDataKey) with
-// this version and the same ad. A ciphertext not in our format is tried as
-// a KES JSON envelope, a KES msgpack envelope, then MinIO's built-in KMS /
-// KES raw format (kes.go). Every failure returns ErrDecrypt.
+// this version and the same ad, in format 0x02 or 0x01. A ciphertext not in
+// our format is tried as a KES JSON envelope, a KES msgpack envelope, then
+// MinIO's built-in KMS / KES raw format (kes.go). Every failure returns
+// ErrDecrypt.
 func (k *Key) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 	if v, ok := CiphertextVersion(ciphertext); ok && v == k.version {
 		h := ciphertext[:headerLen:headerLen]
-		if pt, err := k.aead.Decrypt(ciphertext[headerLen:], append(h, ad...)); err == nil {
+		a := k.aead
+		if h[1] == ctFormatV2 {
+			a = k.aead2
+		}
+		if pt, err := a.Decrypt(ciphertext[headerLen:], append(h, ad...)); err == nil {
+			k.usage.decryptions.Add(1)
+			if h[1] != CiphertextFormat {
+				k.usage.oldDecryptions.Add(1)
+			}
 			return pt, nil
 		}
 	}
 	if pt, ok := k.decryptKES(ciphertext, ad); ok {
+		k.usage.decryptions.Add(1)
+		k.usage.oldDecryptions.Add(1)
 		return pt, nil
 	}
 	return nil, ErrDecrypt
@@ -170,11 +219,21 @@ func (k *Key) MAC(msg []byte) []byte {
 	return m.Sum(nil)
 }
 
-// CiphertextVersion reads the key version from a ciphertext's header. ok is
-// false if ct is not in our format (wrong magic or format byte, or too short
-// to hold a header, nonce and tag); it does not authenticate anything.
+// CiphertextVersion reads the key version from a ciphertext's header, in
+// format 0x01 or 0x02. ok is false if ct is not in our format (wrong magic
+// or format byte, or too short to hold the format's header, nonce and tag);
+// it does not authenticate anything.
 func CiphertextVersion(ct []byte) (version uint32, ok bool) {
-	if len(ct) < minCTLen || ct[0] != ctMagic || ct[1] != ctFormat {
+	if len(ct) < minCTLenV1 || ct[0] != ctMagic {
+		return 0, false
+	}
+	switch ct[1] {
+	case ctFormatV1:
+	case ctFormatV2:
+		if len(ct) < minCTLenV2 {
+			return 0, false
+		}
+	default:
 		return 0, false
 	}
 	return binary.BigEndian.Uint32(ct[2:headerLen]), true

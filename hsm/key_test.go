@@ -29,11 +29,11 @@ func TestEncryptDecrypt(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Encrypt err = %v, want nil", err)
 				}
-				if want := 6 + 12 + n + 16; len(ct) != want {
+				if want := 6 + 24 + n + 16; len(ct) != want {
 					t.Errorf("len(ciphertext) = %d, want %d", len(ct), want)
 				}
-				if !bytes.Equal(ct[:6], []byte{'K', 0x01, 0, 0, 0, 7}) {
-					t.Errorf("header = % x, want 4b 01 00 00 00 07", ct[:6])
+				if !bytes.Equal(ct[:6], []byte{'K', 0x02, 0, 0, 0, 7}) {
+					t.Errorf("header = % x, want 4b 02 00 00 00 07", ct[:6])
 				}
 				if v, ok := hsm.CiphertextVersion(ct); !ok || v != 7 {
 					t.Errorf("CiphertextVersion = %d, %v, want 7, true", v, ok)
@@ -137,6 +137,7 @@ func TestDecryptVersionSwapped(t *testing.T) {
 func TestCiphertextVersion(t *testing.T) {
 	t.Parallel()
 	valid := append([]byte{'K', 0x01, 0x01, 0x02, 0x03, 0x04}, make([]byte, 28)...)
+	valid2 := append([]byte{'K', 0x02, 0x01, 0x02, 0x03, 0x04}, make([]byte, 40)...)
 	tests := []struct {
 		name string
 		ct   []byte
@@ -149,7 +150,13 @@ func TestCiphertextVersion(t *testing.T) {
 		{"header only", valid[:6], 0, false},
 		{"one byte short", valid[:33], 0, false},
 		{"wrong magic", append([]byte{'k'}, valid[1:]...), 0, false},
-		{"wrong format", append([]byte{'K', 0x02}, valid[2:]...), 0, false},
+		{"format 2 minimal", valid2, 0x01020304, true},
+		{"format 2 longer", append(bytes.Clone(valid2), 1), 0x01020304, true},
+		{"format 2 one byte short", valid2[:45], 0, false},
+		{"format 2 header only", valid2[:6], 0, false},
+		{"format 0", append([]byte{'K', 0x00}, valid2[2:]...), 0, false},
+		{"format 3", append([]byte{'K', 0x03}, valid2[2:]...), 0, false},
+		{"format 0x81", append([]byte{'K', 0x81}, valid2[2:]...), 0, false},
 	}
 	for _, tc := range tests {
 		if v, ok := hsm.CiphertextVersion(tc.ct); v != tc.want || ok != tc.ok {
@@ -256,7 +263,7 @@ func TestEncryptNonceUniqueness(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nonce := string(ct[6:18])
+			nonce := string(ct[6:30])
 			if seen[nonce] {
 				t.Fatalf("%s: Encrypt %d repeated a nonce", kt, i)
 			}

@@ -96,23 +96,24 @@ func TestDecryptMinIOWithOurHeader(t *testing.T) {
 	t.Parallel()
 	rek := newREK(t)
 	master := material0to31()
-	header := []byte{'K', 0x01, 0, 0, 0, 1}
-	for _, kt := range keyTypes {
-		k := importKey(t, rek, kt, master, "e", "k", 1)
-		iv, nonce := make([]byte, 16), make([]byte, 12)
-		rand.Read(iv)
-		rand.Read(nonce)
-		pt := make([]byte, 40)
-		keystream := minioSealWith(t, kt, master, iv, nonce, make([]byte, 6), nil)
-		for i := range header {
-			pt[i] = keystream[i] ^ header[i]
-		}
-		ct := minioSealWith(t, kt, master, iv, nonce, pt, nil)
-		if v, ok := hsm.CiphertextVersion(ct); !ok || v != 1 {
-			t.Fatalf("%s: CiphertextVersion(crafted MinIO ciphertext) = %d, %v, want 1, true", kt, v, ok)
-		}
-		if got, err := k.Decrypt(ct, nil); err != nil || !bytes.Equal(got, pt) {
-			t.Errorf("%s: Decrypt(MinIO ciphertext with our header) = %x, %v, want %x, nil", kt, got, err, pt)
+	for _, header := range [][]byte{{'K', 0x01, 0, 0, 0, 1}, {'K', 0x02, 0, 0, 0, 1}} {
+		for _, kt := range keyTypes {
+			k := importKey(t, rek, kt, master, "e", "k", 1)
+			iv, nonce := make([]byte, 16), make([]byte, 12)
+			rand.Read(iv)
+			rand.Read(nonce)
+			pt := make([]byte, 40)
+			keystream := minioSealWith(t, kt, master, iv, nonce, make([]byte, 6), nil)
+			for i := range header {
+				pt[i] = keystream[i] ^ header[i]
+			}
+			ct := minioSealWith(t, kt, master, iv, nonce, pt, nil)
+			if v, ok := hsm.CiphertextVersion(ct); !ok || v != 1 {
+				t.Fatalf("%s: CiphertextVersion(crafted MinIO ciphertext) = %d, %v, want 1, true", kt, v, ok)
+			}
+			if got, err := k.Decrypt(ct, nil); err != nil || !bytes.Equal(got, pt) {
+				t.Errorf("%s: Decrypt(MinIO ciphertext with our header % x) = %x, %v, want %x, nil", kt, header, got, err, pt)
+			}
 		}
 	}
 }

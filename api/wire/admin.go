@@ -25,6 +25,21 @@ type VersionInfo struct {
 	Fingerprint string        `json:"fingerprint"`         // commitment to the material, not the material
 	LastUsed    *time.Time    `json:"last_used,omitempty"` // last crypto use seen by the answering node since it started
 	Source      *ImportSource `json:"source,omitempty"`
+	// CiphertextFormat and CiphertextAEAD describe the ciphertexts this
+	// version produces now: format 2 (XAES-256-GCM or XChaCha20-Poly1305).
+	CiphertextFormat int    `json:"ciphertext_format"`
+	CiphertextAEAD   string `json:"ciphertext_aead"`
+	// Usage counts this version's crypto operations on the answering node
+	// since it started; other nodes count their own.
+	Usage VersionUsage `json:"usage"`
+}
+
+// VersionUsage counts successful crypto operations with one key version on
+// one node since it started (in memory; not stored, not summed over nodes).
+type VersionUsage struct {
+	Encryptions          uint64 `json:"encryptions"`            // GenerateKey, Encrypt, rewrap output
+	Decryptions          uint64 `json:"decryptions"`            // Decrypt and rewrap input, any format
+	OldFormatDecryptions uint64 `json:"old_format_decryptions"` // of them: format 1, KES or MinIO ciphertexts
 }
 
 // ImportSource is the provenance of imported key material.

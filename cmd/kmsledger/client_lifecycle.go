@@ -86,7 +86,8 @@ func printKeyInfo(w io.Writer, k *wire.KeyInfo, only uint32) error {
 	if err := printFields(w, fields); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %s\n", "VERSION", "TYPE", "STATE", "CREATED", "LAST USED", "CREATED BY")
+	fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %-11s %-11s %-11s %-24s %s\n", "VERSION", "TYPE", "STATE", "CREATED", "LAST USED",
+		"ENCRYPTED", "DECRYPTED", "OLD-FORMAT", "CIPHERTEXT FORMAT", "CREATED BY")
 	for _, v := range k.Versions {
 		if only != 0 && v.Version != only {
 			continue
@@ -95,8 +96,14 @@ func printKeyInfo(w io.Writer, k *wire.KeyInfo, only uint32) error {
 		if v.LastUsed != nil {
 			used = formatTime(*v.LastUsed)
 		}
-		fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %s\n", strconv.FormatUint(uint64(v.Version), 10), v.Type, v.State,
-			formatTime(v.CreatedAt), used, v.CreatedBy)
+		format := "-"
+		if v.CiphertextFormat != 0 {
+			format = fmt.Sprintf("v%02d %s", v.CiphertextFormat, v.CiphertextAEAD)
+		}
+		u := v.Usage
+		fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %-11d %-11d %-11d %-24s %s\n", strconv.FormatUint(uint64(v.Version), 10), v.Type, v.State,
+			formatTime(v.CreatedAt), used, u.Encryptions, u.Decryptions, u.OldFormatDecryptions, format, v.CreatedBy)
 	}
-	return nil
+	_, err := fmt.Fprintln(w, "ENCRYPTED, DECRYPTED and OLD-FORMAT (decryptions of format-1, KES or MinIO ciphertexts) count uses on the answering node since it started.")
+	return err
 }

@@ -53,9 +53,13 @@ func serverCertificate(cfg serverConfig) (cert tls.Certificate, caFile string, e
 	return cert, certFile, err
 }
 
-// selfSigned makes a P-256 certificate for localhost, the loopback
-// addresses, the host name and the listen address, valid for 10 years.
-// It is its own CA, so clients can trust it directly (MinIO: certs/CAs).
+// selfSigned makes a self-signed P-256 leaf certificate for localhost, the
+// loopback addresses, the host name and the listen address, valid for 10
+// years. It is not a CA (basic constraints CA:FALSE, no certificate
+// signing), so its key can sign nothing but TLS handshakes: a client that
+// trusts it (MinIO: <certs-dir>/CAs; the CLI: --ca or KMSLEDGER_CA_FILE) trusts this one
+// server and no certificate it could issue. Go, and so MinIO and kms-go,
+// accept a leaf that is itself in the root pool.
 func selfSigned(addr string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -70,10 +74,10 @@ func selfSigned(addr string) (certPEM, keyPEM []byte, err error) {
 		Subject:               pkix.Name{CommonName: "kmsledger"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		KeyUsage:              x509.KeyUsageDigitalSignature, // ECDSA: no KeyEncipherment
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		IsCA:                  true,
+		IsCA:                  false,
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
