@@ -242,6 +242,7 @@ func encodedRune(s string) (w, size int) {
 }
 
 const hexDigits = "0123456789abcdef"
+
 // appendString appends s as a JSON string with encoding/json's escaping:
 // '"' and '\\', control characters, '<', '>', '&', U+2028 and U+2029 are
 // escaped, invalid UTF-8 becomes U+FFFD.
