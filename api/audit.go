@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,32 +17,48 @@ import (
 // API (kms, admin, KES, time travel, health) and every outcome (denials,
 // bad requests, unknown routes) gets exactly one ledger.AuditRecord.
 //
-// The record is accepted by the Auditor before the answer leaves: the
-// response is buffered until then (a handler that flushes streams from
-// that point on, and its record follows its end). So in batched mode a
-// crash loses at most AuditConfig.Batch records of answered requests, and
-// in sync mode none. In sync mode a record that cannot be stored turns
-// the answer into 503: the request may have taken effect, but it is not
-// acknowledged unaudited.
+// A request first takes a slot of the Auditor (ledger.Auditor.Reserve):
+// one that cannot get one within AuditConfig.Wait (or its own deadline)
+// is not served at all but answered 503, and nothing happened. Once
+// served, its record is committed into the slot, which never waits for
+// room and does not depend on the client (a client that half-closes or
+// goes away still has its record accepted; in sync mode the store is
+// awaited under a context of its own). The response is buffered until
+// then: no answer leaves before its record is accepted (a handler that
+// flushes streams from that point on, and its record follows its end).
+// So in batched mode a crash loses at most AuditConfig.Batch records of
+// answered requests, and in sync mode none. A record that cannot be
+// accepted (sync mode: stored) turns the answer into 503: the request may
+// have taken effect, but it is not acknowledged unaudited.
 //
 // Handlers add what only they know through auditFrom(w): the kms
 // endpoint one item per frame (command, key, version, SHA-256 of the
 // associated data; see audit_kms.go); other handlers may set the enclave
 // or items. A record never holds a body, associated data, plaintext,
-// ciphertext or key.
+// ciphertext or key. Every field a client influences is cut by the
+// ledger to keep the record bounded (ledger.MaxAuditRecord), with the
+// original length recorded.
 
 // maxAuditItems bounds the items of one record (a kms batch may hold
-// thousands of frames); the rest is counted in the error text.
+// thousands of frames); the rest is counted in the record's "truncated"
+// list and in the error text.
 const maxAuditItems = 1000
 
-// maxAuditPath bounds the URL path kept in a record.
-const maxAuditPath = 512
+// auditCommitTimeout bounds how long a sync-mode request waits for its
+// record to be stored, whatever its client does.
+const auditCommitTimeout = requestTimeout
 
 // auditInfo is the part of a request's record that handlers fill in.
 type auditInfo struct {
 	enclave string // overrides the {enclave} path value when set
 	items   []ledger.AuditItem
 	omitted int // items beyond maxAuditItems
+
+	// Set by auditCalls for the kms endpoint (audit_kms.go).
+	kms       bool
+	scoped    bool   // a key, policy or identity command: acts in the request's enclave
+	named     string // the enclave that enclave commands name, if they all name one
+	namedMany bool   // enclave commands name several enclaves (or none)
 }
 
 // auditFrom returns the record under construction of the request that w
@@ -63,12 +81,29 @@ func (s *Server) withAudit(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		slot, err := a.Reserve(r.Context())
+		if err != nil {
+			// Not served: its record could not be kept.
+			s.log.Warn("request refused: no audit record slot", "method", r.Method, "remote", r.RemoteAddr, "err", err)
+			msg := "audit is busy: request not served"
+			if errors.Is(err, ledger.ErrClosed) {
+				msg = "audit is stopped: request not served"
+			} else {
+				w.Header().Set("Retry-After", "1")
+			}
+			writeError(w, r, s.log, &statusError{http.StatusServiceUnavailable, msg})
+			return
+		}
+		defer slot.Release() // gives the slot back if the handler panics; nothing after Commit
 		aw := &auditWriter{w: w}
 		h.ServeHTTP(aw, r) // the mux sets r.Pattern and the path values on r
 		rec := s.auditRecord(r, &aw.info, aw, start)
-		if err := a.Record(r.Context(), rec); err != nil {
-			s.log.Error("audit record not stored", "method", r.Method, "path", r.URL.Path, "err", err)
-			if a.Sync() && !aw.streaming {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditCommitTimeout)
+		err = slot.Commit(ctx, rec)
+		cancel()
+		if err != nil {
+			s.log.Error("audit record not stored", "method", r.Method, "route", r.Pattern, "remote", r.RemoteAddr, "err", err)
+			if !aw.streaming {
 				aw.status, aw.buf = http.StatusServiceUnavailable, nil
 				writeError(aw.w, r, s.log, &statusError{http.StatusServiceUnavailable, "audit record could not be stored"})
 				return
@@ -91,8 +126,8 @@ func (s *Server) auditRecord(r *http.Request, info *auditInfo, aw *auditWriter, 
 	if rec.Enclave == "" {
 		rec.Enclave = r.PathValue("enclave")
 	}
-	if len(rec.Path) > maxAuditPath {
-		rec.Path = rec.Path[:maxAuditPath]
+	if rec.Enclave == "" && (info.kms || isKMSWithoutEnclave(r)) {
+		rec.Enclave = s.kmsAuditEnclave(rec.Identity, info)
 	}
 	if rec.Items == nil {
 		if name := r.PathValue("name"); name != "" {
@@ -107,6 +142,7 @@ func (s *Server) auditRecord(r *http.Request, info *auditInfo, aw *auditWriter, 
 			rec.Error += "; "
 		}
 		rec.Error += strconv.Itoa(info.omitted) + " more items not recorded"
+		rec.Truncated = []ledger.AuditCut{{Field: "items", Len: len(info.items) + info.omitted}}
 	}
 	rec.Duration = time.Since(start).Microseconds()
 	return rec

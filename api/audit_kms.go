@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"strings"
 
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
 )
 
 // auditCalls records the decoded frames of a kms request, before they are
@@ -22,6 +24,65 @@ func auditCalls(w http.ResponseWriter, calls []call) {
 	for i, c := range calls[:n] {
 		info.items[i] = auditItem(c)
 	}
+	info.kms = true
+	for _, c := range calls {
+		if c.cmd >= 200 { // key, policy and identity commands
+			info.scoped = true
+			continue
+		}
+		name := enclaveNamed(c.msg)
+		switch {
+		case name == "" || (info.named != "" && name != info.named):
+			info.namedMany = true
+		default:
+			info.named = name
+		}
+	}
+}
+
+// enclaveNamed is the enclave an enclave command's message names ("" for
+// listings and cluster commands).
+func enclaveNamed(m message) string {
+	switch m := m.(type) {
+	case *wire.CreateEnclaveRequest:
+		return m.Name
+	case *wire.DeleteEnclaveRequest:
+		return m.Name
+	case *wire.EnclaveStatusRequest:
+		return m.Name
+	}
+	return ""
+}
+
+// isKMSWithoutEnclave reports whether r went to the kms endpoint without
+// an enclave in its path (POST /v1/kms, or a path under /v1/kms/ that
+// names none), where key, policy and identity commands act in
+// DefaultEnclave.
+func isKMSWithoutEnclave(r *http.Request) bool {
+	p := r.URL.Path
+	return r.Method == http.MethodPost && r.Pattern != "" && r.PathValue("enclave") == "" &&
+		(p == "/v1/kms" || strings.HasPrefix(p, "/v1/kms/"))
+}
+
+// kmsAuditEnclave is the enclave a kms request without an enclave in its
+// path acted in, for its audit record: DefaultEnclave when it holds a
+// key, policy or identity command (or when it failed before its frames
+// were read: that is where MinIO with an empty MINIO_KMS_ENCLAVE acts);
+// for enclave commands alone, sent by root, the one enclave they name;
+// otherwise none (only root reads such records).
+func (s *Server) kmsAuditEnclave(identity string, info *auditInfo) string {
+	if !info.kms || info.scoped {
+		return DefaultEnclave
+	}
+	if info.namedMany || info.named == "" || identity == "" {
+		return ""
+	}
+	root := false
+	s.proj.View(func(st *projections.State) { root = identity == st.RootIdentity })
+	if !root {
+		return ""
+	}
+	return info.named
 }
 
 // auditReply records the key version a frame actually used.

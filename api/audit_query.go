@@ -28,8 +28,12 @@ import (
 // Access is that of /v1/ledger/events (ledgerAccess): root reads every
 // record; an Admin or auditor of an enclave must name it and reads only
 // the records of its current incarnation. A record belongs to the enclave
-// of its path (kms and admin routes); records of other routes (KES, time
-// travel, health) belong to no enclave and only root reads them.
+// of its path (kms and admin routes); a kms request without one in its
+// path (/v1/kms) to DefaultEnclave, or, for enclave commands alone sent
+// by root, to the enclave they name; records of other routes (KES, time
+// travel, health) belong to no enclave and only root reads them. Records
+// written before fields were cut or /v1/kms records carried an enclave
+// read as they were stored.
 //
 // An answer ends at an AUDIT message boundary, so that "last" is a cursor
 // that loses nothing: it may exceed limit only when one message alone
@@ -206,8 +210,15 @@ func auditRequest(seq uint64, r *ledger.AuditRecord) client.AuditRequest {
 	if len(r.Items) > 0 {
 		out.Items = make([]client.AuditRequestItem, len(r.Items))
 		for i, it := range r.Items {
-			out.Items[i] = client.AuditRequestItem{Command: it.Command, Key: it.Key, Version: it.Version, ADSHA256: it.ADSHA256}
+			out.Items[i] = client.AuditRequestItem{Command: it.Command, Key: it.Key, Version: it.Version, ADSHA256: it.ADSHA256,
+				KeyLen: it.KeyLen}
 		}
+	}
+	for _, c := range r.Truncated {
+		out.Truncated = append(out.Truncated, client.AuditCut{Field: c.Field, Len: c.Len})
+	}
+	if d := r.Dropped; d != nil {
+		out.Dropped = &client.AuditDrop{Bytes: d.Bytes, Reason: d.Reason}
 	}
 	return out
 }

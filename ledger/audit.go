@@ -44,6 +44,10 @@ func auditConfig() jetstream.StreamConfig {
 // AuditRecord is one API request. It never holds associated data, a
 // plaintext, a ciphertext or key material: only SHA-256 digests of the
 // associated data. Records are contracts: fields are only ever added.
+//
+// Every string a client can influence is cut so that the record's JSON
+// line never exceeds MaxAuditRecord bytes, whatever the request (see
+// audit_encode.go); what was cut is listed in Truncated.
 type AuditRecord struct {
 	Time     time.Time   `json:"time"`               // when the request arrived (UTC)
 	Node     string      `json:"node"`               // host name of the node that served it
@@ -57,6 +61,31 @@ type AuditRecord struct {
 	Error    string      `json:"error,omitempty"` // message sent to the client on failure
 	Duration int64       `json:"duration_us"`     // time to the answer, microseconds
 	Client   string      `json:"client"`          // client address (host:port)
+	// Truncated lists the fields that were cut to keep the record within
+	// MaxAuditRecord, each with its original size (see AuditCut). Absent
+	// when nothing was cut, and in records written before it existed.
+	Truncated []AuditCut `json:"truncated,omitempty"`
+	// Dropped is set on a marker record that stands for a record the
+	// stream refused: it keeps the refused record's small fields and says
+	// why it was dropped (see Auditor).
+	Dropped *AuditDrop `json:"dropped,omitempty"`
+}
+
+// AuditCut says that a field of a record was cut, and how large it was.
+// Field is a field's JSON name ("path", "identity", "error", …); "items"
+// means items were left out and Len is how many there were in all;
+// "items.command" and "items.ad_sha256" mean that field was cut in at
+// least one item and Len is the largest original size. A cut key says so
+// in its own item (AuditItem.KeyLen).
+type AuditCut struct {
+	Field string `json:"field"`
+	Len   int    `json:"len"` // bytes (a count for "items")
+}
+
+// AuditDrop describes a record the stream refused.
+type AuditDrop struct {
+	Bytes  int    `json:"bytes"`  // size of the refused record's JSON line
+	Reason string `json:"reason"` // the stream's answer
 }
 
 // AuditItem is one command of a request: for the kms API one frame of the
@@ -66,6 +95,7 @@ type AuditItem struct {
 	Key      string `json:"key,omitempty"`
 	Version  uint32 `json:"version,omitempty"`   // key version used (or asked for); 0 = latest/unknown
 	ADSHA256 string `json:"ad_sha256,omitempty"` // hex SHA-256 of the associated data, if any
+	KeyLen   int    `json:"key_len,omitempty"`   // original size of Key in bytes, if Key was cut
 }
 
 // appendAudit stores one batch (JSON lines) as the next AUDIT message.

@@ -68,18 +68,44 @@
 //
 // # Audit records lost in a crash
 //
-// An Auditor accepts a record (Record returns) once it is in memory, and
-// at most AuditConfig.Batch records (default 512) are ever accepted and
-// not yet stored: a record takes one of Batch slots before it enters the
-// buffer and frees it only once its message is stored. The buffer is
-// stored every AuditConfig.Interval (default 1 s), and at once when it
-// holds Batch/2 records (so that the other half can fill meanwhile). So a
-// crash loses at most Batch records, all accepted within the last
-// Interval plus the time of one store (while stores succeed; when they
-// fail, Record waits instead), and never a record of an answered request
-// in Sync mode. The api package answers a request only after Record
-// returned for it. TestAuditorCrashLosesAtMostOneBatch (and cmd/kmsledger's
-// TestAuditKillDashNine, with kill -9 of a server) show it.
+// A request takes one of AuditConfig.Batch slots (Auditor.Reserve) before
+// it is served, and gives it back only once the message holding its
+// record is stored; a request that gets no slot within AuditConfig.Wait
+// (default 5 s) or its own deadline is not served at all. Its record is
+// accepted (AuditSlot.Commit returns) once it is in memory; Commit never
+// waits for room and does not depend on the client's context. So at most
+// Batch records (default 512) are ever accepted and not yet stored. The
+// buffer is stored every AuditConfig.Interval (default 1 s), and at once
+// when it holds Batch/2 records or one message's worth of bytes (so that
+// the rest can fill meanwhile). A crash loses at most Batch records, all
+// accepted within the last Interval plus the time of one store (while
+// stores succeed; when they fail, the slots stay taken and new requests
+// get no slot instead), and never a record of an answered request in
+// Sync mode. The api package answers a request only after Commit
+// returned for it. Close refuses new slots, waits (at most 30 s) for the
+// slots already taken to be committed, and stores every accepted record:
+// a normal shutdown loses none (Stats counts what was stored, dropped or
+// lost). TestAuditorCrashLosesAtMostOneBatch, TestAuditorCloseWaitsForSlots
+// (and cmd/kmsledger's TestAuditKillDashNine and
+// TestAuditSIGTERMStoresEveryRecord, with a server process) show it.
+//
+// # Audit records are bounded
+//
+// A record's JSON line is at most MaxAuditRecord (128 KiB) bytes, whatever
+// the client sent: appendRecord cuts every string to a limit on its
+// encoded size (escaping can make a string six times longer), at a
+// character boundary, and lists each cut field with its original length
+// in "truncated" (a cut key name in its item's "key_len"); items that do
+// not fit are left out and counted. A message holds whole records and at
+// most 512 KiB, half the server's message limit. Should the stream refuse
+// a message anyway (a smaller limit configured on it), the refusal is
+// permanent, not retried: the message is split in halves down to single
+// records, and a refused record is replaced by a marker record (its small
+// fields, its items counted, and "dropped" with the reason); a refused
+// marker is counted lost. Transient failures are retried with back-off.
+// TestAppendRecordBounded, FuzzAppendRecord and TestAuditorRefusedRecord
+// show it. Fields are only ever added to AuditRecord, so records written
+// before these fields existed read as they were.
 //
 // # Durability
 //

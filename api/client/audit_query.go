@@ -92,6 +92,26 @@ type AuditRequest struct {
 	Error    string             `json:"error,omitempty"`
 	Duration int64              `json:"duration_us"`
 	Client   string             `json:"client"`
+	// Truncated lists the fields the server cut to keep the record
+	// bounded, with their original sizes; absent when nothing was cut.
+	Truncated []AuditCut `json:"truncated,omitempty"`
+	// Dropped is set on a marker that stands for a record the ledger
+	// refused to store (its items are left out).
+	Dropped *AuditDrop `json:"dropped,omitempty"`
+}
+
+// AuditCut says that a field of a record was cut: Field is its JSON name
+// ("path", "error", …; "items" when items were left out, Len then being
+// how many there were) and Len its original size in bytes.
+type AuditCut struct {
+	Field string `json:"field"`
+	Len   int    `json:"len"`
+}
+
+// AuditDrop says why a record was replaced by a marker.
+type AuditDrop struct {
+	Bytes  int    `json:"bytes"`
+	Reason string `json:"reason"`
 }
 
 // AuditRequestItem is one command of an audited request (one kms frame,
@@ -101,6 +121,7 @@ type AuditRequestItem struct {
 	Key      string `json:"key,omitempty"`
 	Version  uint32 `json:"version,omitempty"`
 	ADSHA256 string `json:"ad_sha256,omitempty"`
+	KeyLen   int    `json:"key_len,omitempty"` // original size of Key, if it was cut
 }
 
 // AuditRequests returns the AUDIT records that match f.

@@ -20,6 +20,7 @@ type auditSettings struct {
 	interval           time.Duration
 	batch              int
 	sync               bool
+	wait               time.Duration
 	checkpointEvents   int
 	checkpointInterval time.Duration
 }
@@ -35,6 +36,8 @@ func auditServerFlags() []cli.Flag {
 			Usage: "at most this many audit records are accepted and not yet stored (a crash loses at most these); half a batch is stored at once"},
 		&cli.BoolFlag{Name: "audit-sync", EnvVars: []string{"KMSLEDGER_AUDIT_SYNC"},
 			Usage: "answer a request only once its audit record is stored"},
+		&cli.DurationFlag{Name: "audit-wait", Value: ledger.DefaultAuditWait, EnvVars: []string{"KMSLEDGER_AUDIT_WAIT"},
+			Usage: "a request waits at most this long for an audit record slot, then is answered 503 without being served"},
 		&cli.IntFlag{Name: "checkpoint-events", Value: ledger.DefaultCheckpointEvents, EnvVars: []string{"KMSLEDGER_CHECKPOINT_EVENTS"},
 			Usage: "sign a checkpoint of the hash chains after this many new events and audit batches"},
 		&cli.DurationFlag{Name: "checkpoint-interval", Value: ledger.DefaultCheckpointInterval, EnvVars: []string{"KMSLEDGER_CHECKPOINT_INTERVAL"},
@@ -46,17 +49,19 @@ func auditServerFlags() []cli.Flag {
 func auditSettingsOf(c *cli.Context) auditSettings {
 	return auditSettings{
 		off: !c.Bool("audit"), interval: c.Duration("audit-interval"), batch: c.Int("audit-batch"), sync: c.Bool("audit-sync"),
-		checkpointEvents: c.Int("checkpoint-events"), checkpointInterval: c.Duration("checkpoint-interval"),
+		wait: c.Duration("audit-wait"), checkpointEvents: c.Int("checkpoint-events"),
+		checkpointInterval: c.Duration("checkpoint-interval"),
 	}
 }
 
 // startAudit unseals (or creates) the checkpoint signing key, starts the
 // checkpoints and, unless turned off, the Auditor. stop closes the
-// Auditor (storing what is buffered) and then the checkpoints (writing a
-// last one that covers it).
+// Auditor (storing every accepted record; it logs how many were stored,
+// dropped and lost) and then the checkpoints (writing a last one that
+// covers it).
 func startAudit(ctx context.Context, cfg auditSettings, store *ledger.Store, proj *projections.Projection, rek *hsm.REK,
 	actor string, log *slog.Logger) (_ *ledger.Auditor, stop func(), err error) {
-	if cfg.batch < 0 || cfg.interval < 0 || cfg.checkpointEvents < 0 || cfg.checkpointInterval < 0 {
+	if cfg.batch < 0 || cfg.interval < 0 || cfg.wait < 0 || cfg.checkpointEvents < 0 || cfg.checkpointInterval < 0 {
 		return nil, nil, fmt.Errorf("%w: audit and checkpoint settings must not be negative", errUsage)
 	}
 	signer, err := commands.SigningKey(ctx, store, proj, rek, actor)
@@ -66,13 +71,18 @@ func startAudit(ctx context.Context, cfg auditSettings, store *ledger.Store, pro
 	cp := store.StartCheckpoints(signer, ledger.CheckpointConfig{Events: cfg.checkpointEvents, Interval: cfg.checkpointInterval, Logger: log})
 	var a *ledger.Auditor
 	if !cfg.off {
-		a = store.NewAuditor(ledger.AuditConfig{Interval: cfg.interval, Batch: cfg.batch, Sync: cfg.sync, Logger: log})
-		log.Info("auditing every request", "interval", cfg.interval, "batch", cfg.batch, "sync", cfg.sync)
+		a = store.NewAuditor(ledger.AuditConfig{Interval: cfg.interval, Batch: cfg.batch, Sync: cfg.sync, Wait: cfg.wait, Logger: log})
+		log.Info("auditing every request", "interval", cfg.interval, "batch", cfg.batch, "sync", cfg.sync, "wait", cfg.wait)
 	}
 	return a, func() {
 		if a != nil {
-			if err := a.Close(); err != nil {
-				log.Error("audit records lost at shutdown", "err", err)
+			err := a.Close()
+			st := a.Stats()
+			attrs := []any{"stored", st.Stored, "dropped", st.Dropped, "lost", st.Lost, "busy", st.Busy}
+			if err != nil || st.Lost > 0 {
+				log.Error("audit stopped; records lost", append(attrs, "err", err)...)
+			} else {
+				log.Info("audit stopped; every accepted record stored", attrs...)
 			}
 		}
 		if err := cp.Close(); err != nil {

@@ -170,8 +170,35 @@ func newRequestWriter(w io.Writer, asJSON bool) *requestWriter {
 		if r.Error != "" {
 			line += "  " + r.Error
 		}
-		return line
+		return line + requestCuts(r)
 	}}
+}
+
+// requestCuts notes what the server cut from a record or that it stands
+// for a dropped one: "  [cut path 900017 bytes, items 5000]".
+func requestCuts(r client.AuditRequest) string {
+	var parts []string
+	for _, c := range r.Truncated {
+		unit := " bytes"
+		if c.Field == "items" {
+			unit = ""
+		}
+		parts = append(parts, c.Field+" "+strconv.Itoa(c.Len)+unit)
+	}
+	for _, it := range r.Items {
+		if it.KeyLen > 0 {
+			parts = append(parts, "key "+strconv.Itoa(it.KeyLen)+" bytes")
+			break
+		}
+	}
+	out := ""
+	if len(parts) > 0 {
+		out = "  [cut " + strings.Join(parts, ", ") + "]"
+	}
+	if r.Dropped != nil {
+		out += "  [record dropped: " + r.Dropped.Reason + "]"
+	}
+	return out
 }
 
 // requestItems describes what a request asked: "KEY:DECRYPT k1 v2, …",

@@ -30,6 +30,20 @@ func cannedRequests(*http.Request, int) any {
 	}}
 }
 
+// TestRequestCutsText: the text line of a record says what the server
+// cut from it, and that a marker stands for a dropped record.
+func TestRequestCutsText(t *testing.T) {
+	r := client.AuditRequest{Truncated: []client.AuditCut{{Field: "path", Len: 900017}, {Field: "items", Len: 5000}},
+		Items: []client.AuditRequestItem{{Command: "KEY:STATUS", Key: "<<<", KeyLen: 1000000}}, Dropped: &client.AuditDrop{Reason: "too large"}}
+	want := "  [cut path 900017 bytes, items 5000, key 1000000 bytes]  [record dropped: too large]"
+	if got := requestCuts(r); got != want {
+		t.Errorf("requestCuts = %q, want %q", got, want)
+	}
+	if got := requestCuts(client.AuditRequest{Items: []client.AuditRequestItem{{Command: "KEY:STATUS", Key: "k"}}}); got != "" {
+		t.Errorf("requestCuts of an uncut record = %q, want nothing", got)
+	}
+}
+
 func TestAuditRequestsCLI(t *testing.T) {
 	tests := []struct {
 		name    string

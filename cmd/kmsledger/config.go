@@ -36,6 +36,7 @@ type Config struct {
 		Interval time.Duration `yaml:"interval"`
 		Batch    int           `yaml:"batch"`
 		Sync     bool          `yaml:"sync"`
+		Wait     time.Duration `yaml:"wait"`
 	} `yaml:"audit"`
 	KES struct {
 		Enclave string `yaml:"enclave"`

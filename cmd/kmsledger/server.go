@@ -195,6 +195,9 @@ func serverAction(c *cli.Context) error {
 	if !c.IsSet("audit-sync") && conf.Audit.Sync {
 		audit.sync = true
 	}
+	if !c.IsSet("audit-wait") && conf.Audit.Wait > 0 {
+		audit.wait = conf.Audit.Wait
+	}
 	override(c, &conf.Address, "address")
 	override(c, &conf.TLS.Cert, "tls-cert")
 	override(c, &conf.TLS.Key, "tls-key")
