@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
@@ -34,7 +35,14 @@ type auditStack struct {
 // (nil: auditing off) and checkpoints, as the kmsledger server runs it.
 func startAuditStack(t testing.TB, cfg *ledger.AuditConfig) *auditStack {
 	t.Helper()
-	n := apitest.Start(t, apitest.Options{Audit: cfg, Checkpoints: true})
+	return startAuditStackWith(t, cfg, nil)
+}
+
+// startAuditStackWith is startAuditStack with configure applied to the
+// API configuration last.
+func startAuditStackWith(t testing.TB, cfg *ledger.AuditConfig, configure func(*api.Config)) *auditStack {
+	t.Helper()
+	n := apitest.Start(t, apitest.Options{Audit: cfg, Checkpoints: true, Configure: configure})
 	return &auditStack{stack: fromNode(t, n), auditor: n.Auditor, keys: n.SigningKeys}
 }
 
