@@ -80,7 +80,7 @@ var errorTable = []errorEntry{
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (status int) {
 	status, msg := resolveError(err, errorTable)
 	if status == http.StatusInternalServerError {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		log.Error("request failed", "method", r.Method, "route", r.Pattern, "path", logPath(r), "remote", r.RemoteAddr, "err", err)
 	}
 	writeMessage(w, status, msg)
 	return status
@@ -134,4 +134,18 @@ func clientText(err error) string {
 		}
 	}
 	return s
+}
+
+// maxLogPath bounds the request path in a log line: the path is the
+// client's, and a log line must not be an amplifier.
+const maxLogPath = 256
+
+// logPath is the request's path for a log line, cut to maxLogPath bytes
+// (with its length when cut).
+func logPath(r *http.Request) string {
+	p := r.URL.Path
+	if len(p) <= maxLogPath {
+		return p
+	}
+	return p[:maxLogPath] + "…(" + strconv.Itoa(len(p)) + " bytes)"
 }

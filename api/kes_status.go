@@ -53,7 +53,7 @@ func (k *kesAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := kesErrorOf(err)
 	if status == http.StatusInternalServerError {
 		k.metrics.errorEvents.Add(1)
-		k.s.log.Error("KES request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		k.s.log.Error("KES request failed", "method", r.Method, "route", r.Pattern, "path", logPath(r), "remote", r.RemoteAddr, "err", err)
 	}
 	writeMessage(w, status, msg)
 }

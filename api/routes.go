@@ -190,7 +190,10 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.refuse(w, r, err)
 		return
 	}
-	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	// Once admitted, a request runs until it is done or its deadline
+	// passes, not until its client goes away: a write cancelled halfway
+	// would leave its outcome unknown to the server itself.
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
 	defer cancel()
 	in.ctx = ctx
 	if rt.maxBody > 0 {
