@@ -24,20 +24,19 @@ var fuzzMethods = []string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPT
 
 // FuzzRouter sends random methods, paths, headers and bodies, with no
 // certificate, a random certificate, a narrow User's or root's, to a whole
-// node (TLS, router, audit in sync mode, KES API on) and checks that
+// node (TLS, router, audit in sync mode, KES API on). It checks:
 //
 //   - every request gets an HTTP answer (no panic, no dropped connection);
-//
 //   - no answer is a 5xx other than 501 (a client's mistake is never the
 //     server's error);
-//
 //   - every request is audited: nothing dropped or lost, and at the end
 //     every stored record is at most ledger.MaxAuditRecord bytes and there
 //     is at least one per request;
-//
 //   - afterwards the server still answers /v1/health/live.
 //
-//     go test ./api -run '^$' -fuzz FuzzRouter -fuzztime 60s
+// Run it with:
+//
+//	go test ./api -run '^$' -fuzz FuzzRouter -fuzztime 60s
 func FuzzRouter(f *testing.F) {
 	n := apitest.Start(f, apitest.Options{Audit: &ledger.AuditConfig{Sync: true}, Configure: func(c *api.Config) {
 		c.KESEnclave = "e1"
