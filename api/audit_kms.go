@@ -26,7 +26,7 @@ func auditCalls(w http.ResponseWriter, calls []call) {
 	}
 	info.kms = true
 	for _, c := range calls {
-		if c.cmd >= 200 { // key, policy and identity commands
+		if c.cmd.Scope().InEnclave() { // key, policy and identity commands
 			info.scoped = true
 			continue
 		}

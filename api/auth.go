@@ -25,7 +25,7 @@ func authorize(st *projections.State, identity, enclave string, cmd wire.Command
 	if identity != "" && identity == st.RootIdentity {
 		return nil
 	}
-	if cmd < 100 || (cmd >= 100 && cmd < 200) {
+	if !cmd.Scope().InEnclave() {
 		return errPermission
 	}
 	e := st.Enclaves[enclave]

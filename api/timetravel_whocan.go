@@ -35,7 +35,7 @@ func WhoCan(st *projections.State, enclave, key string, cmd string) []Grant {
 	}
 	out := []Grant{{Identity: st.RootIdentity, Via: client.ViaRoot, Reason: "the root identity may do everything"}}
 	e := st.Enclaves[enclave]
-	if e == nil || c < 200 { // cluster and enclave commands: root only
+	if e == nil || !c.Scope().InEnclave() { // cluster and enclave commands: root only
 		return out
 	}
 	for _, id := range slices.Sorted(maps.Keys(e.Identities)) {

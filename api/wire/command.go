@@ -52,6 +52,7 @@ const (
 type commandInfo struct {
 	name  string
 	write bool
+	scope Scope
 }
 
 // commandTable returns the name and kind of c, and whether c is known.
@@ -59,65 +60,65 @@ type commandInfo struct {
 func commandTable(c Command) (commandInfo, bool) {
 	switch c {
 	case CmdClusterAddNode:
-		return commandInfo{"CLUSTER:ADDNODE", true}, true
+		return commandInfo{"CLUSTER:ADDNODE", true, ScopeCluster}, true
 	case CmdClusterRemoveNode:
-		return commandInfo{"CLUSTER:REMOVENODE", true}, true
+		return commandInfo{"CLUSTER:REMOVENODE", true, ScopeCluster}, true
 	case CmdClusterStatus:
-		return commandInfo{"CLUSTER:STATUS", false}, true
+		return commandInfo{"CLUSTER:STATUS", false, ScopeCluster}, true
 	case CmdClusterEdit:
-		return commandInfo{"CLUSTER:EDIT", true}, true
+		return commandInfo{"CLUSTER:EDIT", true, ScopeCluster}, true
 	case CmdClusterAddHSM:
-		return commandInfo{"CLUSTER:ADDHSM", true}, true
+		return commandInfo{"CLUSTER:ADDHSM", true, ScopeCluster}, true
 	case CmdClusterRemoveHSM:
-		return commandInfo{"CLUSTER:REMOVEHSM", true}, true
+		return commandInfo{"CLUSTER:REMOVEHSM", true, ScopeCluster}, true
 	case CmdEnclaveCreate:
-		return commandInfo{"ENCLAVE:CREATE", true}, true
+		return commandInfo{"ENCLAVE:CREATE", true, ScopeEnclave}, true
 	case CmdEnclaveDelete:
-		return commandInfo{"ENCLAVE:DELETE", true}, true
+		return commandInfo{"ENCLAVE:DELETE", true, ScopeEnclave}, true
 	case CmdEnclaveStatus:
-		return commandInfo{"ENCLAVE:STATUS", false}, true
+		return commandInfo{"ENCLAVE:STATUS", false, ScopeEnclave}, true
 	case CmdEnclaveList:
-		return commandInfo{"ENCLAVE:LIST", false}, true
+		return commandInfo{"ENCLAVE:LIST", false, ScopeEnclave}, true
 	case CmdKeyCreate:
-		return commandInfo{"KEY:CREATE", true}, true
+		return commandInfo{"KEY:CREATE", true, ScopeKey}, true
 	case CmdKeyDelete:
-		return commandInfo{"KEY:DELETE", true}, true
+		return commandInfo{"KEY:DELETE", true, ScopeKey}, true
 	case CmdKeyImport:
-		return commandInfo{"KEY:IMPORT", true}, true
+		return commandInfo{"KEY:IMPORT", true, ScopeKey}, true
 	case CmdKeyStatus:
-		return commandInfo{"KEY:STATUS", false}, true
+		return commandInfo{"KEY:STATUS", false, ScopeKey}, true
 	case CmdKeyEncrypt:
-		return commandInfo{"KEY:ENCRYPT", false}, true
+		return commandInfo{"KEY:ENCRYPT", false, ScopeKey}, true
 	case CmdKeyDecrypt:
-		return commandInfo{"KEY:DECRYPT", false}, true
+		return commandInfo{"KEY:DECRYPT", false, ScopeKey}, true
 	case CmdKeyGenerate:
-		return commandInfo{"KEY:GENERATE", false}, true
+		return commandInfo{"KEY:GENERATE", false, ScopeKey}, true
 	case CmdKeyList:
-		return commandInfo{"KEY:LIST", false}, true
+		return commandInfo{"KEY:LIST", false, ScopeKey}, true
 	case CmdKeyListVersions:
-		return commandInfo{"KEY:LISTVERSIONS", false}, true
+		return commandInfo{"KEY:LISTVERSIONS", false, ScopeKey}, true
 	case CmdKeyMAC:
-		return commandInfo{"KEY:MAC", false}, true
+		return commandInfo{"KEY:MAC", false, ScopeKey}, true
 	case CmdPolicyCreate:
-		return commandInfo{"POLICY:CREATE", true}, true
+		return commandInfo{"POLICY:CREATE", true, ScopePolicy}, true
 	case CmdPolicyDelete:
-		return commandInfo{"POLICY:DELETE", true}, true
+		return commandInfo{"POLICY:DELETE", true, ScopePolicy}, true
 	case CmdPolicyAssign:
-		return commandInfo{"POLICY:ASSIGN", true}, true
+		return commandInfo{"POLICY:ASSIGN", true, ScopePolicy}, true
 	case CmdPolicyGet:
-		return commandInfo{"POLICY:GET", false}, true
+		return commandInfo{"POLICY:GET", false, ScopePolicy}, true
 	case CmdPolicyStatus:
-		return commandInfo{"POLICY:STATUS", false}, true
+		return commandInfo{"POLICY:STATUS", false, ScopePolicy}, true
 	case CmdPolicyList:
-		return commandInfo{"POLICY:LIST", false}, true
+		return commandInfo{"POLICY:LIST", false, ScopePolicy}, true
 	case CmdIdentityCreate:
-		return commandInfo{"IDENTITY:CREATE", true}, true
+		return commandInfo{"IDENTITY:CREATE", true, ScopeIdentity}, true
 	case CmdIdentityDelete:
-		return commandInfo{"IDENTITY:DELETE", true}, true
+		return commandInfo{"IDENTITY:DELETE", true, ScopeIdentity}, true
 	case CmdIdentityStatus:
-		return commandInfo{"IDENTITY:STATUS", false}, true
+		return commandInfo{"IDENTITY:STATUS", false, ScopeIdentity}, true
 	case CmdIdentityList:
-		return commandInfo{"IDENTITY:LIST", false}, true
+		return commandInfo{"IDENTITY:LIST", false, ScopeIdentity}, true
 	}
 	return commandInfo{}, false
 }
@@ -156,6 +157,14 @@ func (c Command) Known() bool {
 func (c Command) IsWrite() bool {
 	info, _ := commandTable(c)
 	return info.write
+}
+
+// Scope returns what c acts on: the cluster, enclaves, or the keys,
+// policies or identities inside one enclave. Unknown commands have
+// ScopeUnknown.
+func (c Command) Scope() Scope {
+	info, _ := commandTable(c)
+	return info.scope
 }
 
 // ParseCommand returns the command whose text name equals text, ignoring case.
