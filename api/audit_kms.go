@@ -10,6 +10,7 @@ import (
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
+	authz "github.com/kmsledger/kmsledger/projections/access"
 )
 
 // auditCalls records the decoded frames of a kms request, before they are
@@ -78,7 +79,7 @@ func (s *Server) kmsAuditEnclave(identity string, info *auditInfo) string {
 		return ""
 	}
 	root := false
-	s.proj.View(func(st *projections.State) { root = identity == st.RootIdentity })
+	s.proj.View(func(st *projections.State) { root = authz.IsRoot(st, identity) })
 	if !root {
 		return ""
 	}

@@ -15,6 +15,6 @@
 //   - Besides the kms framing, the same listener serves a JSON admin API
 //     (admin.go: key lifecycle, migration imports; hsm_admin.go: the root of
 //     trust), time travel (timetravel*.go) and, optionally, the KES API
-//     (kes*.go). All of them authorise through authorize() or the
-//     root/Admin checks next to it.
+//     (kes*.go). All of them authorise through the rules of package
+//     projections/access (auth.go names them for this package).
 package api

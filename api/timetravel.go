@@ -15,6 +15,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
+	authz "github.com/kmsledger/kmsledger/projections/access"
 )
 
 // The time-travel API answers questions about the past from the LEDGER,
@@ -43,19 +44,11 @@ import (
 
 // AuditorTag and AuditorRole mark a read-only auditor: a User identity
 // with the tag AuditorTag=AuditorRole, created by the root identity or by
-// an Admin of the enclave, may read the time-travel API for its enclave.
-// It gets no key operation from the tag; its policy (if any) alone
-// decides those, as for every User. (The tag set by anyone else, e.g. a
-// User whose policy allows IDENTITY:CREATE, grants nothing.)
-//
-// Why a tag: the kms privilege enum (Admin, User) is part of the wire
-// contract and kms-go rejects values it does not know, so a third
-// privilege would break GetIdentity and ListIdentities for kms-go
-// clients; and a new policy command would make kms-go's GetPolicy reject
-// the policy. A tag is plain data that every client already round-trips.
+// an Admin of the enclave, may read the time-travel API for its enclave
+// (authz.IsAuditor, which says why it is a tag).
 const (
-	AuditorTag  = "kmsledger.role"
-	AuditorRole = "auditor"
+	AuditorTag  = authz.AuditorTag
+	AuditorRole = authz.AuditorRole
 )
 
 // Limits of the events endpoint.
@@ -85,57 +78,18 @@ func (s *Server) ledgerAccess(id, enclave string) (ledgerScope, error) {
 		err error
 	)
 	s.proj.View(func(st *projections.State) {
-		if id == st.RootIdentity {
+		switch authz.ReadLedger(st, id, enclave) {
+		case authz.LedgerAll:
 			sc = ledgerScope{root: true, enclave: enclave}
-			return
-		}
-		if enclave == "" {
+		case authz.LedgerEnclave:
+			sc = ledgerScope{enclave: enclave, created: st.Enclaves[enclave].CreatedAt}
+		case authz.LedgerNameEnclave:
+			err = badRequest("the enclave parameter is required")
+		default:
 			err = errPermission
-			for _, e := range st.Enclaves {
-				if e.Identities[id] != nil {
-					err = badRequest("the enclave parameter is required")
-					return
-				}
-			}
-			return
 		}
-		e := st.Enclaves[enclave]
-		if e == nil || !mayReadLedger(st, e, id) {
-			err = errPermission
-			return
-		}
-		sc = ledgerScope{enclave: enclave, created: e.CreatedAt}
 	})
 	return sc, err
-}
-
-// mayReadLedger reports whether id is an Admin or an auditor of e, or a
-// service account of one (or of root).
-func mayReadLedger(st *projections.State, e *projections.Enclave, id string) bool {
-	x := e.Identities[id]
-	if x != nil && x.ServiceAccount {
-		if x.Parent == st.RootIdentity {
-			return true
-		}
-		x = e.Identities[x.Parent]
-	}
-	return x != nil && (x.Privilege == ledger.PrivilegeAdmin || isAuditor(st, e, x))
-}
-
-// isAuditor reports whether x carries the auditor tag and was created by
-// someone who may create Admins (root, or an Admin of e that is not a
-// service account): a User allowed IDENTITY:CREATE can set any tag, and
-// must not be able to mint auditors. An auditor whose creator has since
-// lost the Admin privilege must be created again by a current Admin.
-func isAuditor(st *projections.State, e *projections.Enclave, x *projections.Identity) bool {
-	if x.Tags[AuditorTag] != AuditorRole || x.Privilege != ledger.PrivilegeUser {
-		return false
-	}
-	if x.CreatedBy == st.RootIdentity {
-		return true
-	}
-	c := e.Identities[x.CreatedBy]
-	return c != nil && !c.ServiceAccount && c.Privilege == ledger.PrivilegeAdmin
 }
 
 // restrict removes from st (a private past state) every enclave outside

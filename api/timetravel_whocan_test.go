@@ -11,6 +11,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
+	authz "github.com/kmsledger/kmsledger/projections/access"
 )
 
 // grantState is a state with every kind of identity authorize knows.
@@ -157,6 +158,16 @@ func TestWhoCanReasons(t *testing.T) {
 	for _, g := range WhoCan(st, "e", "k1", "KEY:DECRYPT") {
 		if g.Identity == "sa-user" && g.Reason != `service account of user, which is a User whose policy "p" allows KEY:DECRYPT on "k*"` {
 			t.Errorf("reason = %q", g.Reason)
+		}
+	}
+}
+
+// TestGrantViaNames: the who-can endpoint answers with the grants of the
+// access rules; their Via values are the client's.
+func TestGrantViaNames(t *testing.T) {
+	for _, v := range [][2]string{{authz.ViaRoot, client.ViaRoot}, {authz.ViaAdmin, client.ViaAdmin}, {authz.ViaPolicy, client.ViaPolicy}} {
+		if v[0] != v[1] {
+			t.Errorf("access names a grant %q, the client %q", v[0], v[1])
 		}
 	}
 }
