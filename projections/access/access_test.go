@@ -61,7 +61,7 @@ func given(t *testing.T, events ...event) *projections.State {
 // world is a state with every kind of identity the rules know: in
 // enclave e an Admin, Users with a narrow policy, a broad policy whose
 // deny wins, no policy and a deleted policy, auditors made by root, by
-// the Admin and by a User, and service accounts of the Admin, a User,
+// the Admin, by a User and by service accounts, and service accounts of the Admin, a User,
 // root, a deleted parent and another service account; in enclave f the
 // identity "user" is an Admin.
 func world(t *testing.T) *projections.State {
@@ -87,6 +87,8 @@ func world(t *testing.T) *projections.State {
 		identityCreated("e", "admin", "auditor-by-admin", user, "", auditor),
 		identityCreated("e", "user", "auditor-by-user", user, "", auditor),
 		identityCreated("e", "sa-admin", "auditor-by-sa", user, "", auditor),
+		identityCreated("e", "admin", "sa-admin-privileged", admin, "admin", nil),
+		identityCreated("e", "sa-admin-privileged", "auditor-by-privileged-sa", user, "", auditor),
 		identityCreated("e", "root", "admin-tagged", admin, "", auditor),
 		identityCreated("e", "admin", "sa-admin", user, "admin", nil),
 		identityCreated("e", "user", "sa-user", user, "user", nil),
@@ -331,28 +333,29 @@ func TestReadLedger(t *testing.T) {
 		{"admin", "f", access.LedgerDenied},
 		{"auditor", "e", access.LedgerEnclave},
 		{"auditor-by-admin", "e", access.LedgerEnclave},
-		{"auditor-by-user", "e", access.LedgerDenied},      // a User cannot mint auditors
-		{"auditor-by-sa", "e", access.LedgerDenied},        // nor can a service account
-		{"admin-tagged", "e", access.LedgerEnclave},        // as an Admin
-		{"sa-auditor", "e", access.LedgerEnclave},          // service account of an auditor
-		{"sa-admin", "e", access.LedgerEnclave},            // service account of an Admin
-		{"sa-root", "e", access.LedgerEnclave},             // service account of root
-		{"sa-orphan", "e", access.LedgerDenied},            // parent gone
-		{"user", "e", access.LedgerDenied},                 // a policy grants no history
-		{"user", "f", access.LedgerEnclave},                // where it is an Admin
-		{"user", "", access.LedgerNameEnclave},             // must name one
-		{"stranger", "", access.LedgerDenied},              // not told to name one
-		{"stranger", "e", access.LedgerDenied},             //
-		{"", "", access.LedgerDenied},                      // no certificate
-		{"", "e", access.LedgerDenied},                     //
-		{"admin", "nope", access.LedgerDenied},             // no such enclave
-		{"auditor", "f", access.LedgerDenied},              // auditor of another enclave
-		{"sa-sa", "e", access.LedgerDenied},                // service accounts do not chain
-		{"lostpolicy", "e", access.LedgerDenied},           //
-		{"nopolicy", "e", access.LedgerDenied},             //
-		{"all", "e", access.LedgerDenied},                  //
-		{"sa-user", "e", access.LedgerDenied},              //
-		{"auditor-by-admin", "", access.LedgerNameEnclave}, //
+		{"auditor-by-user", "e", access.LedgerDenied},          // a User cannot mint auditors
+		{"auditor-by-sa", "e", access.LedgerDenied},            // nor can a service account
+		{"auditor-by-privileged-sa", "e", access.LedgerDenied}, // even one recorded as Admin
+		{"admin-tagged", "e", access.LedgerEnclave},            // as an Admin
+		{"sa-auditor", "e", access.LedgerEnclave},              // service account of an auditor
+		{"sa-admin", "e", access.LedgerEnclave},                // service account of an Admin
+		{"sa-root", "e", access.LedgerEnclave},                 // service account of root
+		{"sa-orphan", "e", access.LedgerDenied},                // parent gone
+		{"user", "e", access.LedgerDenied},                     // a policy grants no history
+		{"user", "f", access.LedgerEnclave},                    // where it is an Admin
+		{"user", "", access.LedgerNameEnclave},                 // must name one
+		{"stranger", "", access.LedgerDenied},                  // not told to name one
+		{"stranger", "e", access.LedgerDenied},                 //
+		{"", "", access.LedgerDenied},                          // no certificate
+		{"", "e", access.LedgerDenied},                         //
+		{"admin", "nope", access.LedgerDenied},                 // no such enclave
+		{"auditor", "f", access.LedgerDenied},                  // auditor of another enclave
+		{"sa-sa", "e", access.LedgerDenied},                    // service accounts do not chain
+		{"lostpolicy", "e", access.LedgerDenied},               //
+		{"nopolicy", "e", access.LedgerDenied},                 //
+		{"all", "e", access.LedgerDenied},                      //
+		{"sa-user", "e", access.LedgerDenied},                  //
+		{"auditor-by-admin", "", access.LedgerNameEnclave},     //
 	}
 	for _, tt := range tests {
 		if got := access.ReadLedger(st, tt.identity, tt.enclave); got != tt.want {

@@ -34,6 +34,19 @@ const (
 	LedgerAll                           // everything the caller asks for (the root identity)
 )
 
+// String names r ("denied", "name-enclave", "enclave", "all").
+func (r LedgerRead) String() string {
+	switch r {
+	case LedgerNameEnclave:
+		return "name-enclave"
+	case LedgerEnclave:
+		return "enclave"
+	case LedgerAll:
+		return "all"
+	}
+	return "denied"
+}
+
 // ReadLedger decides what identity may read of enclave's history ("" =
 // every enclave and the system events). The root identity reads
 // everything. Anyone else must name an enclave and be, in st, an Admin or
