@@ -77,37 +77,27 @@ func keyInfo(k *projections.Key) wire.KeyInfo {
 }
 
 func (s *Server) handleAdminKeyList(w http.ResponseWriter, r *http.Request, in routeReq) {
-	enclave, prefix := in.enclave, r.URL.Query().Get("prefix")
-	m, err := s.read(in.ctx, func(st *projections.State) (message, error) {
-		e, err := enclaveOf(st, enclave)
-		if err != nil {
-			return nil, err
-		}
-		out := wire.KeyInfoList{Keys: []wire.KeyInfo{}}
+	prefix := r.URL.Query().Get("prefix")
+	out := wire.KeyInfoList{Keys: []wire.KeyInfo{}}
+	err := s.keys.ReadEnclave(in.ctx, in.enclave, func(e *projections.Enclave) error {
+		out.Keys = out.Keys[:0]
 		for _, n := range slices.Sorted(maps.Keys(e.Keys)) {
 			if strings.HasPrefix(n, prefix) {
 				out.Keys = append(out.Keys, keyInfo(e.Keys[n]))
 			}
 		}
-		return jsonMessage{out}, nil
+		return nil
 	})
-	writeJSON(w, r, s, m, err)
+	writeJSON(w, r, s, jsonMessage{out}, err)
 }
 
 func (s *Server) handleAdminKeyInfo(w http.ResponseWriter, r *http.Request, in routeReq) {
-	enclave, name := in.enclave, in.arg
-	m, err := s.read(in.ctx, func(st *projections.State) (message, error) {
-		e, err := enclaveOf(st, enclave)
-		if err != nil {
-			return nil, err
-		}
-		k := e.Keys[name]
-		if k == nil {
-			return nil, commands.ErrKeyNotFound
-		}
-		return jsonMessage{keyInfo(k)}, nil
+	var info wire.KeyInfo
+	err := s.keys.ReadKey(in.ctx, in.enclave, in.arg, func(k *projections.Key) error {
+		info = keyInfo(k)
+		return nil
 	})
-	writeJSON(w, r, s, m, err)
+	writeJSON(w, r, s, jsonMessage{info}, err)
 }
 
 // decodeAction decodes the optional JSON body of a key action.
@@ -178,26 +168,16 @@ func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request, in
 }
 
 // rewrap decrypts a ciphertext and encrypts the plaintext under the
-// latest version of the same key; the plaintext never leaves the server.
+// latest version of the same key (keys.Service.Rewrap).
 func (s *Server) rewrap(ctx context.Context, enclave, name string, ciphertext, ad []byte) (*wire.RewrapResponse, error) {
-	m, err := s.decrypt(ctx, enclave, &wire.DecryptRequest{Name: name, Ciphertext: ciphertext, AssociatedData: ad})
+	v, ct, err := s.keys.Rewrap(ctx, enclave, name, ciphertext, ad)
 	if err != nil {
 		return nil, err
 	}
-	pt := m.(*wire.DecryptResponse).Plaintext
-	defer clear(pt)
-	k, _, err := s.usableKey(ctx, enclave, name, 0)
-	if err != nil {
-		return nil, err
-	}
-	ct, err := k.Encrypt(pt, ad)
-	if err != nil {
-		return nil, err
-	}
-	return &wire.RewrapResponse{Version: k.Version(), Ciphertext: ct}, nil
+	return &wire.RewrapResponse{Version: v, Ciphertext: ct}, nil
 }
 
-// jsonMessage lets JSON answers go through read(), which deals in messages.
+// jsonMessage lets JSON answers go through writeJSON, which deals in messages.
 type jsonMessage struct{ v any }
 
 func (j jsonMessage) MarshalProto() []byte { b, _ := json.Marshal(j.v); return b }

@@ -2,13 +2,12 @@ package api
 
 // Key endpoints of the KES API (spec kes.md §1). Byte fields are standard,
 // padded base64 in JSON (Go []byte); an absent, null or empty "context" is
-// empty associated data. Crypto goes through the same helpers as the kms
-// API, so new ciphertexts are kmsledger's format and every format hsm can
+// empty associated data. Crypto goes through the same service as the kms
+// API (projections/keys), so new ciphertexts are kmsledger's format and every format hsm can
 // open (KES raw/msgpack/JSON, MinIO built-in KMS) decrypts.
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -78,11 +77,7 @@ type kesKeyInfo struct {
 // KES, created_at and created_by are those KES recorded.
 func (k *kesAPI) describeKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
 	var info kesKeyInfo
-	err := k.view(req.ctx, func(_ *projections.State, e *projections.Enclave) error {
-		key := e.Keys[req.arg]
-		if key == nil {
-			return commands.ErrKeyNotFound
-		}
+	err := k.s.keys.ReadKey(req.ctx, k.enclave, req.arg, func(key *projections.Key) error {
 		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt, CreatedBy: h1ToKES(key.CreatedBy)}
 		vs := key.SortedVersions()
 		if len(vs) == 0 {
@@ -117,12 +112,8 @@ type kesNameList struct {
 }
 
 func (k *kesAPI) listKeys(w http.ResponseWriter, r *http.Request, req *kesRequest) {
-	var out kesNameList
-	err := k.view(req.ctx, func(_ *projections.State, e *projections.Enclave) error {
-		out.Names = matchPrefix(slices.Collect(maps.Keys(e.Keys)), req.arg)
-		return nil
-	})
-	k.reply(w, r, out, err)
+	names, err := k.s.keys.KeyNames(req.ctx, k.enclave, strings.TrimSuffix(req.arg, "*"))
+	k.reply(w, r, kesNameList{Names: names}, err)
 }
 
 // matchPrefix returns the sorted names that start with pattern (without a
@@ -168,12 +159,11 @@ func (k *kesAPI) generate(w http.ResponseWriter, r *http.Request, req *kesReques
 		k.fail(w, r, err)
 		return
 	}
-	m, err := k.s.generateKey(req.ctx, k.enclave, &wire.GenerateKeyRequest{Name: req.arg, AssociatedData: body.Context})
+	g, err := k.s.keys.GenerateDataKey(req.ctx, k.enclave, req.arg, 0, body.Context, 0)
 	if err != nil {
 		k.fail(w, r, err)
 		return
 	}
-	g := m.(*wire.GenerateKeyResponse)
 	defer clear(g.Plaintext)
 	k.reply(w, r, struct {
 		Plaintext  []byte `json:"plaintext"`
@@ -188,14 +178,14 @@ func (k *kesAPI) encrypt(w http.ResponseWriter, r *http.Request, req *kesRequest
 		return
 	}
 	defer clear(body.Plaintext)
-	m, err := k.s.encrypt(req.ctx, k.enclave, &wire.EncryptRequest{Name: req.arg, Plaintext: body.Plaintext, AssociatedData: body.Context})
+	_, ct, err := k.s.keys.Encrypt(req.ctx, k.enclave, req.arg, 0, body.Plaintext, body.Context)
 	if err != nil {
 		k.fail(w, r, err)
 		return
 	}
 	k.reply(w, r, struct {
 		Ciphertext []byte `json:"ciphertext"`
-	}{m.(*wire.EncryptResponse).Ciphertext}, nil)
+	}{ct}, nil)
 }
 
 func (k *kesAPI) decrypt(w http.ResponseWriter, r *http.Request, req *kesRequest) {
@@ -218,11 +208,7 @@ type kesPlaintext struct {
 }
 
 func (k *kesAPI) open(req *kesRequest, ciphertext, context []byte) ([]byte, error) {
-	m, err := k.s.decrypt(req.ctx, k.enclave, &wire.DecryptRequest{Name: req.arg, Ciphertext: ciphertext, AssociatedData: context})
-	if err != nil {
-		return nil, err
-	}
-	return m.(*wire.DecryptResponse).Plaintext, nil
+	return k.s.keys.Decrypt(req.ctx, k.enclave, req.arg, 0, ciphertext, context)
 }
 
 // bulkDecrypt serves the KES ≤ v0.22 endpoint: a JSON array of
@@ -259,12 +245,12 @@ func (k *kesAPI) hmac(w http.ResponseWriter, r *http.Request, req *kesRequest) {
 		k.fail(w, r, err)
 		return
 	}
-	m, err := k.s.mac(req.ctx, k.enclave, &wire.MACRequest{Name: req.arg, Message: body.Message})
+	_, mac, err := k.s.keys.MAC(req.ctx, k.enclave, req.arg, 0, body.Message)
 	if err != nil {
 		k.fail(w, r, err)
 		return
 	}
 	k.reply(w, r, struct {
 		HMAC []byte `json:"hmac"`
-	}{m.(*wire.MACResponse).MAC}, nil)
+	}{mac}, nil)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
+	"github.com/kmsledger/kmsledger/projections/keys"
 )
 
 // Limits of the kms endpoint.
@@ -67,6 +68,7 @@ type Config struct {
 type Server struct {
 	h    *commands.Handler
 	proj *projections.Projection
+	keys *keys.Service // reads and crypto (projections/keys)
 	cfg  Config
 	log  *slog.Logger
 	host string
@@ -81,7 +83,7 @@ func New(cfg Config) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	host, _ := os.Hostname()
-	return &Server{h: cfg.Handler, proj: cfg.Projection, cfg: cfg, log: log, host: host, health: hsmHealth{status: map[string]string{}}}
+	return &Server{h: cfg.Handler, proj: cfg.Projection, keys: keys.New(cfg.Projection), cfg: cfg, log: log, host: host, health: hsmHealth{status: map[string]string{}}}
 }
 
 // TLSConfig returns the server's TLS configuration: client certificates

@@ -1,4 +1,4 @@
-package api
+package keys
 
 import (
 	"encoding/json"
@@ -6,7 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
 )
@@ -44,17 +43,13 @@ func listState(tb testing.TB, n int) *projections.State {
 func TestIdentityListPages(t *testing.T) {
 	st := listState(t, 2500)
 	var got []string
-	req := &wire.ListRequest{Prefix: "id-"}
+	req := Page{Prefix: "id-"}
 	for pages := 0; ; pages++ {
-		m, err := listPage(st, "e", wire.CmdIdentityList, req, 1000)
-		if err != nil {
-			t.Fatal(err)
+		ids, next := listIdentitiesIn(st.Enclaves["e"], req)
+		if len(ids) > 1000 {
+			t.Fatalf("page of %d", len(ids))
 		}
-		r := m.(*wire.ListIdentitiesResponse)
-		if len(r.Identities) > 1000 {
-			t.Fatalf("page of %d", len(r.Identities))
-		}
-		for _, x := range r.Identities {
+		for _, x := range ids {
 			got = append(got, x.Identity)
 			var i int
 			fmt.Sscanf(x.Identity, "id-%05d", &i)
@@ -62,25 +57,25 @@ func TestIdentityListPages(t *testing.T) {
 				t.Fatalf("%s: service accounts %v", x.Identity, x.ServiceAccounts)
 			}
 		}
-		if r.ContinueAt == "" {
+		if next == "" {
 			if pages != 2 {
 				t.Fatalf("%d pages, want 3", pages+1)
 			}
 			break
 		}
-		req = &wire.ListRequest{Prefix: "id-", ContinueAt: r.ContinueAt}
+		req = Page{Prefix: "id-", ContinueAt: next}
 	}
 	if len(got) != 2500 || !slices.IsSorted(got) || slices.Compact(slices.Clone(got)) == nil {
 		t.Fatalf("walked %d identities, sorted %v", len(got), slices.IsSorted(got))
 	}
 	// ContinueAt outside the prefix: an empty page; a name between two.
-	m, _ := listPage(st, "e", wire.CmdIdentityList, &wire.ListRequest{Prefix: "id-", ContinueAt: "sa-"}, 10)
-	if r := m.(*wire.ListIdentitiesResponse); len(r.Identities) != 0 || r.ContinueAt != "" {
-		t.Fatalf("ContinueAt outside the prefix = %d items, next %q", len(r.Identities), r.ContinueAt)
+	ids, next := listIdentitiesIn(st.Enclaves["e"], Page{Prefix: "id-", ContinueAt: "sa-", Limit: 10})
+	if len(ids) != 0 || next != "" {
+		t.Fatalf("ContinueAt outside the prefix = %d items, next %q", len(ids), next)
 	}
-	m, _ = listPage(st, "e", wire.CmdKeyList, &wire.ListRequest{ContinueAt: "key-00005x", Limit: 2}, 2)
-	if r := m.(*wire.ListKeysResponse); len(r.Keys) != 2 || r.Keys[0].Name != "key-00006" || r.ContinueAt != "key-00008" {
-		t.Fatalf("KEY:LIST from key-00005x = %+v, next %q", r.Keys, r.ContinueAt)
+	ks, next := listKeysIn(st.Enclaves["e"], Page{ContinueAt: "key-00005x", Limit: 2})
+	if len(ks) != 2 || ks[0].Name != "key-00006" || next != "key-00008" {
+		t.Fatalf("KEY:LIST from key-00005x = %+v, next %q", ks, next)
 	}
 }
 
@@ -90,11 +85,10 @@ func BenchmarkIdentityListPage(b *testing.B) {
 	st := listState(b, 10000)
 	for _, limit := range []int{1000, 10} {
 		b.Run(fmt.Sprintf("page%d", limit), func(b *testing.B) {
-			req := &wire.ListRequest{ContinueAt: "id-05000"}
+			req := Page{ContinueAt: "id-05000", Limit: limit}
+			e := st.Enclaves["e"]
 			for b.Loop() {
-				if _, err := listPage(st, "e", wire.CmdIdentityList, req, limit); err != nil {
-					b.Fatal(err)
-				}
+				listIdentitiesIn(e, req)
 			}
 		})
 	}
@@ -104,10 +98,9 @@ func BenchmarkIdentityListPage(b *testing.B) {
 // nothing in an enclave of 10,000 keys: O(log n) with the sorted index.
 func BenchmarkKeyListPage(b *testing.B) {
 	st := listState(b, 10000)
-	req := &wire.ListRequest{Prefix: "nothing-"}
+	req := Page{Prefix: "nothing-"}
+	e := st.Enclaves["e"]
 	for b.Loop() {
-		if _, err := listPage(st, "e", wire.CmdKeyList, req, 1000); err != nil {
-			b.Fatal(err)
-		}
+		listKeysIn(e, req)
 	}
 }
