@@ -17,6 +17,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
@@ -83,7 +84,7 @@ func (k *kesAPI) describeKey(w http.ResponseWriter, r *http.Request, req *kesReq
 		if key == nil {
 			return commands.ErrKeyNotFound
 		}
-		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt, CreatedBy: h1ToKES(key.CreatedBy)}
+		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt, CreatedBy: kescompat.KESIdentity(key.CreatedBy)}
 		vs := key.SortedVersions()
 		if len(vs) == 0 {
 			return nil

@@ -5,8 +5,8 @@
 // key store the config names (OpenFS, OpenVault) and parses every stored
 // value format KES ever wrote (ParseKeyValue). It never writes to the
 // ledger: it yields Keys, and the caller imports them through commands,
-// with CommandID as the idempotency key and MapName for names the ledger's
-// subjects cannot carry. The formats are described in spec/kes.md and were
+// with CommandID as the idempotency key and kescompat.KeyName for names
+// the ledger's subjects cannot carry. The formats are described in spec/kes.md and were
 // re-implemented from that description and real KES fixtures
 // (testdata/kes/), never from KES code.
 //
@@ -19,7 +19,7 @@
 //     GoString, LogValue and MarshalJSON never reveal it. Callers clear it
 //     (Key.Clear) once it has been sealed.
 //   - Sources only read: nothing here modifies a KES key store.
-//   - MapName and CommandID are pure and deterministic, so re-running a
+//   - kescompat.KeyName and CommandID are pure and deterministic, so re-running a
 //     migration yields the same names and command ids.
 //   - Environment variables are read only through the getenv function the
 //     caller passes to ReadConfig.

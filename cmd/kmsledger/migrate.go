@@ -17,6 +17,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/migrate"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
 // migrateWorkers import keys concurrently: the server serialises the
@@ -213,7 +214,7 @@ func (m *migration) one(ctx context.Context, kesName string) error {
 		return fail("%v", err)
 	}
 	defer k.Clear()
-	name, err := migrate.MapName(kesName)
+	name, err := kescompat.KeyName(kesName)
 	if err != nil {
 		return fail("%v", err)
 	}

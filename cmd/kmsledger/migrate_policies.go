@@ -2,33 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"maps"
 	"reflect"
 	"slices"
 
-	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/migrate"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
 // policyStats counts what the policy part of a migration did.
 type policyStats struct {
 	policies, identities, unchanged, unmappable int
-}
-
-// kesIdentity turns a KES identity (hex SHA-256 of the certificate's
-// public key) into the kmsledger identity of the same key; ok is false
-// for placeholders such as "disabled" or "${ADMIN}" left unset.
-func kesIdentity(hexID string) (string, bool) {
-	b, err := hex.DecodeString(hexID)
-	if err != nil || len(b) != 32 {
-		return "", false
-	}
-	return "h1:" + base64.RawURLEncoding.EncodeToString(b), true
 }
 
 // migratePolicies imports the policies of a KES config, and its
@@ -40,11 +27,11 @@ func (m *migration) migratePolicies(ctx context.Context, cfg *migrate.Config) (p
 	var st policyStats
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		p := cfg.Policies[name]
-		pname, err := migrate.MapName(name)
+		pname, err := kescompat.KeyName(name)
 		if err != nil {
 			return st, err
 		}
-		allow, deny, err := api.KESPolicyRules(p.Allow, p.Deny)
+		allow, deny, err := kescompat.PolicyRules(p.Allow, p.Deny)
 		if err != nil {
 			// Report and go on: the identities lose exactly these rights.
 			st.unmappable++
@@ -61,7 +48,7 @@ func (m *migration) migratePolicies(ctx context.Context, cfg *migrate.Config) (p
 			st.unchanged++
 		}
 		for _, hexID := range p.Identities {
-			id, ok := kesIdentity(hexID)
+			id, ok := kescompat.H1(hexID)
 			if !ok {
 				m.say("policy %q: identity %q is not a KES identity: skipped", name, hexID)
 				continue
@@ -71,7 +58,7 @@ func (m *migration) migratePolicies(ctx context.Context, cfg *migrate.Config) (p
 			}
 		}
 	}
-	if id, ok := kesIdentity(cfg.Admin); ok {
+	if id, ok := kescompat.H1(cfg.Admin); ok {
 		if err := m.putIdentity(ctx, &st, id, "Admin", ""); err != nil {
 			return st, err
 		}
