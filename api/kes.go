@@ -26,7 +26,7 @@ package api
 //
 // The resource is the key or policy name, or the h1: form of the identity.
 // A key name that only older KES key stores allowed ("my.key") reaches the
-// key the migration imported it as (kesLegacyName).
+// key the migration imported it as (kescompat.KeyName).
 // /v1/status, /v1/metrics, /v1/api and /v1/identity/self/describe are open
 // to every identity of the enclave (and root); /version and /v1/ready need
 // no certificate (they reveal nothing but liveness).
@@ -42,9 +42,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -53,6 +50,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
@@ -186,9 +184,11 @@ func (req *kesRequest) validateArg(arg kesArg) error {
 		if ledger.ValidName(req.arg) {
 			return nil
 		}
-		if name, ok := kesLegacyName(req.arg); ok && arg == argKey {
-			req.arg = name
-			return nil
+		if arg == argKey && len(req.arg) <= kesMaxLegacyName {
+			if name, err := kescompat.KeyName(req.arg); err == nil {
+				req.arg = name
+				return nil
+			}
 		}
 		return badRequest("key name '%s' is empty, too long or contains invalid characters", req.arg)
 	case argPattern:
@@ -197,7 +197,7 @@ func (req *kesRequest) validateArg(arg kesArg) error {
 			return badRequest("pattern '%s' is too long or contains invalid characters", req.arg)
 		}
 	case argIdentity:
-		id, ok := kesToH1(req.arg)
+		id, ok := kescompat.ParseIdentity(req.arg)
 		if !ok {
 			return badRequest("identity '%s' is invalid: want 64 hex characters", req.arg)
 		}
@@ -230,68 +230,19 @@ func (k *kesAPI) view(ctx context.Context, f func(st *projections.State, e *proj
 	return err
 }
 
-// kesLegacyName maps a key name that older KES key stores could hold but
-// kmsledger names cannot (e.g. "my.key") to the name `kmsledger migrate`
-// imported it under (migrate/names.go, tested against migrate.MapName):
-//
-//	sanitize(name)[:71] ‖ "-" ‖ hex(SHA-256(name))[:8]
-//	sanitize: every byte outside [A-Za-z0-9_-] becomes '_'
-//
-// so clients keep using the old name for existing keys; new keys still
-// need a valid name.
-func kesLegacyName(name string) (string, bool) {
-	if name == "" || len(name) > 1024 {
-		return "", false
-	}
-	b := []byte(name)
-	for i, c := range b {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			b[i] = '_'
-		}
-	}
-	b = b[:min(len(b), 71)]
-	sum := sha256.Sum256([]byte(name))
-	return string(b) + "-" + hex.EncodeToString(sum[:4]), true
-}
-
-// kesToH1 converts a KES identity (64 hex digits) to the h1: form; an h1:
-// identity is returned unchanged.
-func kesToH1(id string) (string, bool) {
-	if wire.ValidIdentity(id) {
-		return id, true
-	}
-	b, err := hex.DecodeString(id)
-	if err != nil || len(b) != sha256.Size {
-		return "", false
-	}
-	return "h1:" + base64.RawURLEncoding.EncodeToString(b), true
-}
-
-// h1ToKES converts an h1: identity to the KES (lowercase hex) form; any
-// other string is returned unchanged.
-func h1ToKES(id string) string {
-	enc, ok := strings.CutPrefix(id, "h1:")
-	if !ok {
-		return id
-	}
-	b, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil || len(b) != sha256.Size {
-		return id
-	}
-	return hex.EncodeToString(b)
-}
+// kesMaxLegacyName bounds the names the KES API maps to the name of a
+// migrated key (kescompat.KeyName), so that no request hashes more.
+const kesMaxLegacyName = 1024
 
 // errKESBody is the answer to a request body that is not the JSON the
 // route expects.
 var errKESBody = &statusError{http.StatusBadRequest, "invalid request body"}
 
-// kesCipherType maps a KES cipher or algorithm name to a key type.
+// kesCipherType maps a KES cipher or algorithm name to a key type
+// (kescompat.KeyType); any other name is KES's 406.
 func kesCipherType(cipher string) (string, error) {
-	switch cipher {
-	case "AES256", "AES256-GCM_SHA256", "":
-		return "AES256", nil
-	case "ChaCha20", "XCHACHA20-POLY1305":
-		return "ChaCha20", nil
+	if typ, ok := kescompat.KeyType(cipher); ok {
+		return typ, nil
 	}
 	return "", &statusError{http.StatusNotAcceptable, fmt.Sprintf("algorithm '%s' is not supported", cipher)}
 }

@@ -2,7 +2,7 @@ package api
 
 // Policy and identity endpoints of the KES API (spec kes.md §1). Identities
 // appear in KES form (lowercase hex); policies as KES path patterns
-// converted from the enclave's command rules (kesPolicyPaths).
+// converted from the enclave's command rules (kescompat.PolicyPaths).
 
 import (
 	"maps"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
@@ -33,9 +34,9 @@ func (k *kesAPI) policy(w http.ResponseWriter, r *http.Request, req *kesRequest,
 		if p == nil {
 			return commands.ErrPolicyNotFound
 		}
-		out = kesPolicy{Name: p.Name, CreatedAt: p.CreatedAt, CreatedBy: h1ToKES(p.CreatedBy)}
+		out = kesPolicy{Name: p.Name, CreatedAt: p.CreatedAt, CreatedBy: kescompat.KESIdentity(p.CreatedBy)}
 		if rules {
-			out.Allow, out.Deny = kesPolicyPaths(p.Allow), kesPolicyPaths(p.Deny)
+			out.Allow, out.Deny = kescompat.PolicyPaths(p.Allow), kescompat.PolicyPaths(p.Deny)
 		}
 		return nil
 	})
@@ -82,7 +83,7 @@ func kesDescribe(st *projections.State, e *projections.Enclave, id string) (kesI
 		return kesIdentityInfo{}, nil, commands.ErrIdentityNotFound
 	}
 	created := x.CreatedAt
-	info := kesIdentityInfo{CreatedAt: &created, CreatedBy: h1ToKES(x.CreatedBy)}
+	info := kesIdentityInfo{CreatedAt: &created, CreatedBy: kescompat.KESIdentity(x.CreatedBy)}
 	rights := x
 	if x.ServiceAccount {
 		if x.Parent == st.RootIdentity {
@@ -120,9 +121,9 @@ func (k *kesAPI) describeSelf(w http.ResponseWriter, r *http.Request, req *kesRe
 			return err
 		}
 		out = info
-		out.Identity = h1ToKES(req.identity)
+		out.Identity = kescompat.KESIdentity(req.identity)
 		if p != nil {
-			out.Allow, out.Deny = kesPolicyPaths(p.Allow), kesPolicyPaths(p.Deny)
+			out.Allow, out.Deny = kescompat.PolicyPaths(p.Allow), kescompat.PolicyPaths(p.Deny)
 		}
 		return nil
 	})
@@ -139,10 +140,10 @@ func (k *kesAPI) listIdentities(w http.ResponseWriter, r *http.Request, req *kes
 	err := k.view(req.ctx, func(st *projections.State, e *projections.Enclave) error {
 		ids := make([]string, 0, len(e.Identities)+1)
 		if st.RootIdentity != "" {
-			ids = append(ids, h1ToKES(st.RootIdentity))
+			ids = append(ids, kescompat.KESIdentity(st.RootIdentity))
 		}
 		for id := range e.Identities {
-			ids = append(ids, h1ToKES(id))
+			ids = append(ids, kescompat.KESIdentity(id))
 		}
 		out.Identities = slices.Compact(matchPrefix(ids, strings.ToLower(req.arg)))
 		return nil

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
 // kesMinIOPolicy is a typical KES policy for MinIO (kes.md §2).
@@ -26,7 +26,7 @@ var (
 
 func TestKESPolicyEnforcement(t *testing.T) {
 	s := startStackKES(t)
-	allow, deny, err := api.KESPolicyRules(kesMinIOAllow, kesMinIODeny)
+	allow, deny, err := kescompat.PolicyRules(kesMinIOAllow, kesMinIODeny)
 	mustOK(t, err)
 	mustOK(t, s.root.CreatePolicy(ctx, kesEnclave, &wire.CreatePolicyRequest{Name: "minio", Allow: allow, Deny: deny}))
 	root := s.kesRoot()
@@ -98,7 +98,7 @@ func TestKESPolicyEnforcement(t *testing.T) {
 
 func TestKESPoliciesAndIdentities(t *testing.T) {
 	s := startStackKES(t)
-	allow, deny, err := api.KESPolicyRules(kesMinIOAllow, kesMinIODeny)
+	allow, deny, err := kescompat.PolicyRules(kesMinIOAllow, kesMinIODeny)
 	mustOK(t, err)
 	mustOK(t, s.root.CreatePolicy(ctx, kesEnclave, &wire.CreatePolicyRequest{Name: "minio", Allow: allow, Deny: deny}))
 	mustOK(t, s.root.CreatePolicy(ctx, kesEnclave, &wire.CreatePolicyRequest{Name: "monitor", Allow: map[string][]string{"KEY:LIST": {"*"}}}))

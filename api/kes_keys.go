@@ -16,6 +16,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
@@ -78,7 +79,7 @@ type kesKeyInfo struct {
 func (k *kesAPI) describeKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
 	var info kesKeyInfo
 	err := k.s.keys.ReadKey(req.ctx, k.enclave, req.arg, func(key *projections.Key) error {
-		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt, CreatedBy: h1ToKES(key.CreatedBy)}
+		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt, CreatedBy: kescompat.KESIdentity(key.CreatedBy)}
 		vs := key.SortedVersions()
 		if len(vs) == 0 {
 			return nil

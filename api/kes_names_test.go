@@ -9,11 +9,11 @@ import (
 
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
-	"github.com/kmsledger/kmsledger/migrate"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
 // TestKESLegacyKeyNames: a key an older KES store held under a name
-// kmsledger cannot carry is imported under migrate.MapName(name); KES
+// kmsledger cannot carry is imported under kescompat.KeyName(name); KES
 // clients still reach it under the old name, but cannot create new keys
 // with such names.
 func TestKESLegacyKeyNames(t *testing.T) {
@@ -21,7 +21,7 @@ func TestKESLegacyKeyNames(t *testing.T) {
 	admin, _ := s.addIdentity("Admin", "")
 	for _, old := range []string{"my.key", "tenant:a@b", strings.Repeat("x.", 60), "minio default key"} {
 		t.Run(old, func(t *testing.T) {
-			mapped, err := migrate.MapName(old)
+			mapped, err := kescompat.KeyName(old)
 			mustOK(t, err)
 			key := make([]byte, 32)
 			rand.Read(key)

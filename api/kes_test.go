@@ -27,6 +27,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
 // kesEnclave is the enclave the KES API of startStackKES serves.
@@ -91,9 +92,11 @@ func kesIdentity(t testing.TB, key ed25519.PrivateKey) string {
 // h1Of converts a KES identity to the kmsledger identity of the same hash.
 func h1Of(t testing.TB, kesID string) string {
 	t.Helper()
-	b, err := hex.DecodeString(kesID)
-	mustOK(t, err)
-	return "h1:" + base64.RawURLEncoding.EncodeToString(b)
+	id, ok := kescompat.H1(kesID)
+	if !ok {
+		t.Fatalf("%q is not a KES identity", kesID)
+	}
+	return id
 }
 
 // kesCertificate makes the self-signed client certificate the KES SDK

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kmsledger/kmsledger/migrate"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 	"github.com/kmsledger/kmsledger/migrate/migratetest"
 )
 
@@ -143,7 +144,7 @@ func TestFSBadEntries(t *testing.T) {
 		}
 	}
 	k, ok := parsed["legacy.name"]
-	if mapped, err := migrate.MapName("legacy.name"); !ok || err != nil || mapped != "legacy_name-"+hash8("legacy.name") || !bytes.Equal(k.Material, material0to31()) {
+	if mapped, err := kescompat.KeyName("legacy.name"); !ok || err != nil || mapped != "legacy_name-"+hash8("legacy.name") || !bytes.Equal(k.Material, material0to31()) {
 		t.Errorf("legacy.name: parsed %v, mapped to %q, %v", ok, mapped, err)
 	}
 	if len(parsed) != len(good)+1 {

@@ -37,6 +37,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
 // Stored value formats, as recorded in Key.Format and in provenance.
@@ -65,7 +66,7 @@ var (
 
 // Key is one key read from a KES key store. Material and HMACKey are secret.
 type Key struct {
-	Name      string      // KES name, verbatim (see MapName).
+	Name      string      // KES name, verbatim (see kescompat.KeyName).
 	Type      hsm.KeyType // AES256 or ChaCha20.
 	Material  []byte      // 32-byte master key.
 	HMACKey   []byte      // 32-byte HMAC-SHA256 key; nil before protobuf-era KES.
@@ -197,13 +198,11 @@ func parseNameSecret(str map[string]string) (Key, error) {
 
 // parseAlgorithm maps every algorithm label KES stored to a key type.
 func parseAlgorithm(s string) (hsm.KeyType, error) {
-	switch s {
-	case "", "AES256", "AES256-GCM_SHA256":
-		return hsm.AES256, nil
-	case "ChaCha20", "XCHACHA20-POLY1305":
-		return hsm.ChaCha20, nil
+	typ, ok := kescompat.KeyType(s)
+	if !ok {
+		return "", fmt.Errorf("%w %q", ErrUnknownAlgorithm, s)
 	}
-	return "", fmt.Errorf("%w %q", ErrUnknownAlgorithm, s)
+	return hsm.KeyType(typ), nil
 }
 
 func decodeKey(field, s string) ([]byte, error) {

@@ -1,27 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/api/client"
-	"github.com/kmsledger/kmsledger/api/wire"
-	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/migrate"
 )
-
-// migrateWorkers import keys concurrently: the server serialises the
-// writes of one enclave, but reading and parsing overlap with them.
-const migrateWorkers = 4
 
 func migrateCommand() *cli.Command {
 	return &cli.Command{
@@ -43,41 +34,10 @@ func migrateCommand() *cli.Command {
 	}
 }
 
-// migrateStats counts the outcome of a migration.
-type migrateStats struct {
-	found, imported, unchanged, skipped, replaced, failed atomic.Int64
-}
-
-func (s *migrateStats) String() string {
-	return fmt.Sprintf("found %d, imported %d, unchanged %d, skipped %d, replaced %d, failed %d",
-		s.found.Load(), s.imported.Load(), s.unchanged.Load(), s.skipped.Load(), s.replaced.Load(), s.failed.Load())
-}
-
 func migrateAction(c *cli.Context) error {
-	pos, err := args(c, 0, 1)
+	opts, err := migrateOptions(c)
 	if err != nil {
 		return err
-	}
-	pattern := "*"
-	if len(pos) == 1 {
-		pattern = pos[0]
-	}
-	if _, err := path.Match(pattern, ""); err != nil {
-		return fmt.Errorf("%w: pattern %q: %v", errUsage, pattern, err)
-	}
-	if c.Bool("merge") && c.Bool("force") {
-		return fmt.Errorf("%w: --merge and --force exclude each other", errUsage)
-	}
-	onConflict := "abort"
-	switch {
-	case c.Bool("merge"):
-		onConflict = "skip"
-	case c.Bool("force"):
-		onConflict = "replace"
-	}
-	enclave := c.String("enclave")
-	if enclave == "" {
-		return fmt.Errorf("%w: --enclave is required", errUsage)
 	}
 	f, err := os.Open(c.String("from"))
 	if err != nil {
@@ -98,42 +58,67 @@ func migrateAction(c *cli.Context) error {
 		return err
 	}
 	defer kc.Close()
-	names, err := src.List(ctx)
+	if !c.Bool("no-policies") {
+		opts.Policies = cfg
+	}
+	var start time.Time // once the keys are listed
+	opts.Progress = func(st *migrate.Stats) func() {
+		start = time.Now()
+		return progress(c.App.ErrWriter, st, start)
+	}
+	st, err := migrate.Run(ctx, src, kc, opts)
+	if start.IsZero() || errors.Is(err, migrate.ErrPolicies) {
+		return err // nothing was imported, or the policies failed
+	}
+	printMigration(c.App.Writer, src, opts, st, time.Since(start))
 	if err != nil {
 		return err
 	}
-	var todo []string
-	for _, n := range names {
-		if ok, _ := path.Match(pattern, n); ok {
-			todo = append(todo, n)
-		}
-	}
-	m := &migration{kc: kc, src: src, enclave: enclave, onConflict: onConflict, dryRun: c.Bool("dry-run"),
-		out: c.App.Writer, log: c.App.ErrWriter}
-	m.stats.found.Store(int64(len(todo)))
-	start := time.Now()
-	stopProgress := progress(m.log, &m.stats, len(todo), start)
-	err = m.run(ctx, todo)
-	stopProgress()
-	if err == nil && !c.Bool("no-policies") {
-		ps, perr := m.migratePolicies(ctx, cfg)
-		if perr != nil {
-			return fmt.Errorf("policies: %w", perr)
-		}
-		fmt.Fprintf(m.out, "%spolicies and identities: %d policies imported, %d identities imported, %d unchanged, %d policies with unmappable rules\n",
-			dryRunPrefix(m.dryRun), ps.policies, ps.identities, ps.unchanged, ps.unmappable)
-	}
-	elapsed := time.Since(start)
-	rate := float64(m.stats.imported.Load()+m.stats.unchanged.Load()+m.stats.replaced.Load()) / elapsed.Seconds()
-	fmt.Fprintf(m.out, "%s%s from %s %s into enclave %s in %s (%.0f keys/s)\n", dryRunPrefix(m.dryRun), &m.stats,
-		src.Kind(), src.Location(), enclave, elapsed.Round(time.Millisecond), rate)
-	if err != nil {
-		return err
-	}
-	if m.stats.failed.Load() > 0 {
-		return fmt.Errorf("%d keys failed (see above)", m.stats.failed.Load())
+	if st.Failed.Load() > 0 {
+		return fmt.Errorf("%d keys failed (see above)", st.Failed.Load())
 	}
 	return nil
+}
+
+// migrateOptions maps the arguments and flags of migrate.
+func migrateOptions(c *cli.Context) (migrate.Options, error) {
+	opts := migrate.Options{Enclave: c.String("enclave"), Pattern: "*", OnConflict: migrate.OnConflictAbort,
+		DryRun: c.Bool("dry-run"), Log: c.App.ErrWriter}
+	pos, err := args(c, 0, 1)
+	if err != nil {
+		return opts, err
+	}
+	if len(pos) == 1 {
+		opts.Pattern = pos[0]
+	}
+	if _, err := path.Match(opts.Pattern, ""); err != nil {
+		return opts, fmt.Errorf("%w: pattern %q: %v", errUsage, opts.Pattern, err)
+	}
+	if c.Bool("merge") && c.Bool("force") {
+		return opts, fmt.Errorf("%w: --merge and --force exclude each other", errUsage)
+	}
+	switch {
+	case c.Bool("merge"):
+		opts.OnConflict = migrate.OnConflictSkip
+	case c.Bool("force"):
+		opts.OnConflict = migrate.OnConflictReplace
+	}
+	if opts.Enclave == "" {
+		return opts, fmt.Errorf("%w: --enclave is required", errUsage)
+	}
+	return opts, nil
+}
+
+// printMigration writes the summary of a run: the policy line (if the
+// policies were imported) and the key line.
+func printMigration(out io.Writer, src migrate.Source, opts migrate.Options, st *migrate.Stats, elapsed time.Duration) {
+	if ps := st.Policies; ps != nil {
+		fmt.Fprintf(out, "%spolicies and identities: %d policies imported, %d identities imported, %d unchanged, %d policies with unmappable rules\n",
+			dryRunPrefix(opts.DryRun), ps.Policies, ps.Identities, ps.Unchanged, ps.Unmappable)
+	}
+	rate := float64(st.Imported.Load()+st.Unchanged.Load()+st.Replaced.Load()) / elapsed.Seconds()
+	fmt.Fprintf(out, "%s%s from %s %s into enclave %s in %s (%.0f keys/s)\n", dryRunPrefix(opts.DryRun), st,
+		src.Kind(), src.Location(), opts.Enclave, elapsed.Round(time.Millisecond), rate)
 }
 
 func dryRunPrefix(dry bool) string {
@@ -143,160 +128,9 @@ func dryRunPrefix(dry bool) string {
 	return ""
 }
 
-type migration struct {
-	kc         *client.Client
-	src        migrate.Source
-	enclave    string
-	onConflict string
-	dryRun     bool
-	out, log   io.Writer
-	stats      migrateStats
-	mu         sync.Mutex // serialises output lines
-}
-
-func (m *migration) say(format string, args ...any) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fmt.Fprintf(m.log, format+"\n", args...)
-}
-
-// run imports names with a few workers. A conflict under "abort" stops
-// the whole run: no further keys are started.
-func (m *migration) run(ctx context.Context, names []string) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range migrateWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range work {
-				if err := m.one(ctx, n); err != nil {
-					cancel(err)
-				}
-			}
-		}()
-	}
-	for _, n := range names {
-		select {
-		case work <- n:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return ctx.Err()
-}
-
-// one migrates one key. It returns an error only for a conflict that
-// must stop the run; other failures are counted and reported.
-func (m *migration) one(ctx context.Context, kesName string) error {
-	fail := func(format string, args ...any) error {
-		m.stats.failed.Add(1)
-		m.say("FAILED %s: "+format, append([]any{kesName}, args...)...)
-		return nil
-	}
-	value, err := m.src.Read(ctx, kesName)
-	if err != nil {
-		return fail("%v", err)
-	}
-	k, err := migrate.ParseKeyValue(kesName, value)
-	clear(value)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer k.Clear()
-	name, err := migrate.MapName(kesName)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if name != kesName {
-		m.say("mapped %q to %q (the original name is kept as provenance)", kesName, name)
-	}
-	if m.dryRun {
-		return m.dry(ctx, name, k)
-	}
-	req := &wire.KeyImportRequest{
-		Type: string(k.Type), Key: k.Material, HMACKey: k.HMACKey, OnConflict: m.onConflict,
-		CommandID: migrate.CommandID(m.enclave, m.src.Kind(), m.src.Location(), kesName, k.Material),
-		Source: &wire.ImportSource{Kind: m.src.Kind(), Location: m.src.Location(), Name: kesName,
-			CreatedBy: k.CreatedBy, Format: k.Format},
-	}
-	if !k.CreatedAt.IsZero() {
-		req.Source.CreatedAt = k.CreatedAt.UTC().Format(time.RFC3339Nano)
-	}
-	r, err := m.kc.ImportKeyWithSource(ctx, m.enclave, name, req)
-	switch {
-	case errors.Is(err, client.ErrKeyExists):
-		m.stats.failed.Add(1)
-		return fmt.Errorf("key %q exists in enclave %s with other material: nothing more was imported; "+
-			"re-run with --merge to skip such keys or --force to import the KES material as their new latest version", name, m.enclave)
-	case err != nil:
-		return fail("%v", err)
-	}
-	switch {
-	case r.Replayed:
-		// Imported by an earlier run into this enclave (the same command
-		// id on the same key): nothing was written now.
-		m.stats.unchanged.Add(1)
-	case r.Result == "imported":
-		m.stats.imported.Add(1)
-	case r.Result == "unchanged":
-		m.stats.unchanged.Add(1)
-	case r.Result == "skipped":
-		m.stats.skipped.Add(1)
-		m.say("skipped %s: exists with other material", name)
-	case r.Result == "replaced":
-		m.stats.replaced.Add(1)
-		m.say("replaced %s: KES material added as version %d", name, r.Version)
-	}
-	return nil
-}
-
-// dry reports what an import would do, comparing fingerprints.
-func (m *migration) dry(ctx context.Context, name string, k migrate.Key) error {
-	info, err := m.kc.KeyInfo(ctx, m.enclave, name)
-	switch {
-	case errors.Is(err, client.ErrKeyNotFound):
-		m.stats.imported.Add(1)
-		m.say("would import %s (%s, %s)", name, k.Type, k.Format)
-		return nil
-	case err != nil:
-		m.stats.failed.Add(1)
-		m.say("FAILED %s: %v", name, err)
-		return nil
-	}
-	fp := hsm.Fingerprint(k.Material)
-	for _, v := range info.Versions {
-		if v.Fingerprint == fp {
-			m.stats.unchanged.Add(1)
-			return nil
-		}
-	}
-	switch m.onConflict {
-	case "skip":
-		m.stats.skipped.Add(1)
-		m.say("would skip %s: exists with other material", name)
-	case "replace":
-		m.stats.replaced.Add(1)
-		m.say("would replace %s: exists with other material", name)
-	default:
-		m.stats.failed.Add(1)
-		m.say("CONFLICT %s: exists with other material (the real run would abort here)", name)
-	}
-	return nil
-}
-
 // progress draws a progress bar on a terminal, or writes one line per
 // second otherwise, until the returned function is called.
-func progress(w io.Writer, s *migrateStats, total int, start time.Time) func() {
+func progress(w io.Writer, s *migrate.Stats, start time.Time) func() {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
@@ -319,13 +153,13 @@ func progress(w io.Writer, s *migrateStats, total int, start time.Time) func() {
 				return
 			case <-t.C:
 			}
-			n := s.imported.Load() + s.unchanged.Load() + s.skipped.Load() + s.replaced.Load() + s.failed.Load()
+			n, total := s.Done(), s.Found.Load()
 			rate := float64(n) / time.Since(start).Seconds()
 			if tty {
 				const width = 30
 				filled := 0
 				if total > 0 {
-					filled = int(n) * width / total
+					filled = int(n * width / total)
 				}
 				bar := make([]byte, width)
 				for i := range bar {

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 	"github.com/kmsledger/kmsledger/migrate/migratetest"
 )
 
@@ -129,7 +130,7 @@ func TestMigrateKESVectors(t *testing.T) {
 	if err != nil || len(pol.Allow["KEY:GENERATE"]) == 0 || len(pol.Allow["KEY:DECRYPT"]) == 0 || len(pol.Allow["KEY:CREATE"]) == 0 {
 		t.Fatalf("migrated policy = %+v, %v", pol, err)
 	}
-	kesID, _ := kesIdentity(strings.Repeat("ab", 32))
+	kesID, _ := kescompat.H1(strings.Repeat("ab", 32))
 	id, err := m.c.GetIdentity(ctx, "kes-current", kesID)
 	if err != nil || id.Policy != "minio" || id.Privilege != 3 {
 		t.Fatalf("migrated identity = %+v, %v; want a User with policy minio", id, err)

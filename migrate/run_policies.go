@@ -1,67 +1,59 @@
-package main
+// The policy part of a run: the policies of a KES config, and its
+// identities with their policy assignments (the admin becomes an Admin of
+// the enclave), so the same clients keep the same rights.
+
+package migrate
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"maps"
 	"reflect"
 	"slices"
 
-	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
-	"github.com/kmsledger/kmsledger/migrate"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
-// policyStats counts what the policy part of a migration did.
-type policyStats struct {
-	policies, identities, unchanged, unmappable int
+// PolicyStats count what the policy part of a run did.
+type PolicyStats struct {
+	Policies   int // policies created or changed
+	Identities int // identities created or changed
+	Unchanged  int // policies and identities that already held what KES says
+	Unmappable int // policies with rules that have no kmsledger equivalent
 }
 
-// kesIdentity turns a KES identity (hex SHA-256 of the certificate's
-// public key) into the kmsledger identity of the same key; ok is false
-// for placeholders such as "disabled" or "${ADMIN}" left unset.
-func kesIdentity(hexID string) (string, bool) {
-	b, err := hex.DecodeString(hexID)
-	if err != nil || len(b) != 32 {
-		return "", false
-	}
-	return "h1:" + base64.RawURLEncoding.EncodeToString(b), true
-}
-
-// migratePolicies imports the policies of a KES config, and its
-// identities with their policy assignments (the admin becomes an Admin of
-// the enclave), so the same clients keep the same rights. Policies and
-// identities that already hold what KES says are left alone, so a re-run
-// appends nothing.
-func (m *migration) migratePolicies(ctx context.Context, cfg *migrate.Config) (policyStats, error) {
-	var st policyStats
+// migratePolicies imports the policies of cfg and its identities.
+// Policies and identities that already hold what KES says are left alone,
+// so a re-run appends nothing. A policy with unmappable rules is imported
+// with the rules that map, and reported.
+func (m *migration) migratePolicies(ctx context.Context, cfg *Config) (PolicyStats, error) {
+	var st PolicyStats
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		p := cfg.Policies[name]
-		pname, err := migrate.MapName(name)
+		pname, err := kescompat.KeyName(name)
 		if err != nil {
 			return st, err
 		}
-		allow, deny, err := api.KESPolicyRules(p.Allow, p.Deny)
+		allow, deny, err := kescompat.PolicyRules(p.Allow, p.Deny)
 		if err != nil {
 			// Report and go on: the identities lose exactly these rights.
-			st.unmappable++
+			st.Unmappable++
 			m.say("policy %q: %v", name, err)
 		}
 		want := &wire.CreatePolicyRequest{Name: pname, Allow: allow, Deny: deny}
-		if m.dryRun {
+		if m.opts.DryRun {
 			m.say("would import policy %s", pname)
 		} else if changed, err := m.putPolicy(ctx, want); err != nil {
 			return st, err
 		} else if changed {
-			st.policies++
+			st.Policies++
 		} else {
-			st.unchanged++
+			st.Unchanged++
 		}
 		for _, hexID := range p.Identities {
-			id, ok := kesIdentity(hexID)
+			id, ok := kescompat.H1(hexID)
 			if !ok {
 				m.say("policy %q: identity %q is not a KES identity: skipped", name, hexID)
 				continue
@@ -71,7 +63,7 @@ func (m *migration) migratePolicies(ctx context.Context, cfg *migrate.Config) (p
 			}
 		}
 	}
-	if id, ok := kesIdentity(cfg.Admin); ok {
+	if id, ok := kescompat.H1(cfg.Admin); ok {
 		if err := m.putIdentity(ctx, &st, id, "Admin", ""); err != nil {
 			return st, err
 		}
@@ -81,14 +73,14 @@ func (m *migration) migratePolicies(ctx context.Context, cfg *migrate.Config) (p
 
 // putPolicy creates the policy unless an equal one exists.
 func (m *migration) putPolicy(ctx context.Context, want *wire.CreatePolicyRequest) (bool, error) {
-	have, err := m.kc.GetPolicy(ctx, m.enclave, want.Name)
+	have, err := m.imp.GetPolicy(ctx, m.opts.Enclave, want.Name)
 	switch {
 	case err == nil && equalRules(have.Allow, want.Allow) && equalRules(have.Deny, want.Deny):
 		return false, nil
 	case err != nil && !errors.Is(err, client.ErrPolicyNotFound):
 		return false, err
 	}
-	return true, m.kc.CreatePolicy(ctx, m.enclave, want)
+	return true, m.imp.CreatePolicy(ctx, m.opts.Enclave, want)
 }
 
 func equalRules(a, b map[string][]string) bool {
@@ -100,29 +92,29 @@ func equalRules(a, b map[string][]string) bool {
 
 // putIdentity creates the identity (and assigns policy) unless it is
 // there with that privilege and policy already.
-func (m *migration) putIdentity(ctx context.Context, st *policyStats, id, privilege, policy string) error {
-	if m.dryRun {
+func (m *migration) putIdentity(ctx context.Context, st *PolicyStats, id, privilege, policy string) error {
+	if m.opts.DryRun {
 		m.say("would import identity %s (%s, policy %q)", id, privilege, policy)
 		return nil
 	}
-	have, err := m.kc.GetIdentity(ctx, m.enclave, id)
+	have, err := m.imp.GetIdentity(ctx, m.opts.Enclave, id)
 	switch {
 	case err == nil && wire.PrivilegeName(have.Privilege) == privilege && have.Policy == policy:
-		st.unchanged++
+		st.Unchanged++
 		return nil
 	case err != nil && !errors.Is(err, client.ErrIdentityNotFound):
 		return err
 	}
 	if err != nil || wire.PrivilegeName(have.Privilege) != privilege {
-		if err := m.kc.CreateIdentity(ctx, m.enclave, &wire.CreateIdentityRequest{Identity: id, Privilege: privilege}); err != nil {
+		if err := m.imp.CreateIdentity(ctx, m.opts.Enclave, &wire.CreateIdentityRequest{Identity: id, Privilege: privilege}); err != nil {
 			return err
 		}
 	}
 	if policy != "" {
-		if err := m.kc.AssignPolicy(ctx, m.enclave, id, policy); err != nil {
+		if err := m.imp.AssignPolicy(ctx, m.opts.Enclave, id, policy); err != nil {
 			return err
 		}
 	}
-	st.identities++
+	st.Identities++
 	return nil
 }

@@ -1,4 +1,4 @@
-package api_test
+package kescompat_test
 
 import (
 	"errors"
@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
-func TestKESPolicyRules(t *testing.T) {
+func TestPolicyRules(t *testing.T) {
 	const hexID = "54cd2e2f0410061385ce7dda7fcd46f95c1f93c53eab4fe03225f6f20153fff9"
 	const h1ID = "h1:VM0uLwQQBhOFzn3af81G-Vwfk8U-q0_gMiX28gFT__k"
 	all := func(cmds ...string) map[string][]string {
@@ -57,12 +57,12 @@ func TestKESPolicyRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			allow, deny, err := api.KESPolicyRules(tt.allow, tt.deny)
+			allow, deny, err := kescompat.PolicyRules(tt.allow, tt.deny)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("err = %v, want nil", err)
-			case tt.wantErr != "" && (!errors.Is(err, api.ErrKESPolicy) || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("err = %v, want ErrKESPolicy naming %s", err, tt.wantErr)
+			case tt.wantErr != "" && (!errors.Is(err, kescompat.ErrPolicy) || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want ErrPolicy naming %s", err, tt.wantErr)
 			}
 			if !reflect.DeepEqual(allow, tt.wantAllow) || !reflect.DeepEqual(deny, tt.wantDeny) {
 				t.Fatalf("rules = allow %v deny %v, want allow %v deny %v", allow, deny, tt.wantAllow, tt.wantDeny)
@@ -74,9 +74,9 @@ func TestKESPolicyRules(t *testing.T) {
 // A KES pattern whose name part is no kmsledger name (KES ≤ v0.22 key
 // stores may hold "my.key") is reported, never handed on as a rule the
 // kms API would refuse; the rest of the policy still maps.
-func TestKESPolicyRulesRefuseInvalidNames(t *testing.T) {
-	allow, deny, err := api.KESPolicyRules([]string{"/v1/key/generate/my.key", "/v1/key/decrypt/ok-*"}, []string{"/v1/key/decrypt/a.b*"})
-	if !errors.Is(err, api.ErrKESPolicy) || !strings.Contains(err.Error(), "my.key") || !strings.Contains(err.Error(), "a.b*") {
+func TestPolicyRulesRefuseInvalidNames(t *testing.T) {
+	allow, deny, err := kescompat.PolicyRules([]string{"/v1/key/generate/my.key", "/v1/key/decrypt/ok-*"}, []string{"/v1/key/decrypt/a.b*"})
+	if !errors.Is(err, kescompat.ErrPolicy) || !strings.Contains(err.Error(), "my.key") || !strings.Contains(err.Error(), "a.b*") {
 		t.Fatalf("err = %v, want both invalid names reported", err)
 	}
 	if want := map[string][]string{"KEY:DECRYPT": {"ok-*"}}; !reflect.DeepEqual(allow, want) {
@@ -87,5 +87,38 @@ func TestKESPolicyRulesRefuseInvalidNames(t *testing.T) {
 	}
 	if _, err := wire.ParseRules(allow); err != nil {
 		t.Fatalf("mapped rules are refused by the edge: %v", err)
+	}
+}
+
+// PolicyPaths is the inverse of PolicyRules for what KES can express:
+// identities come back in hex, bulk decrypt folds into decrypt, and
+// commands without a KES API are left out.
+func TestPolicyPaths(t *testing.T) {
+	const hexID = "54cd2e2f0410061385ce7dda7fcd46f95c1f93c53eab4fe03225f6f20153fff9"
+	kes := []string{"/v1/key/create/minio-*", "/v1/key/decrypt/minio-*", "/v1/key/generate/k1", "/v1/identity/describe/" + hexID, "/v1/policy/list/*"}
+	rules, _, err := kescompat.PolicyRules(append(kes, "/v1/key/bulk/decrypt/minio-*"), nil)
+	if err != nil {
+		t.Fatalf("PolicyRules err = %v, want nil", err)
+	}
+	rules["ENCLAVE:CREATE"] = []string{"*"} // no KES API
+	got := kescompat.PolicyPaths(rules)
+	want := map[string]struct{}{}
+	for _, p := range kes {
+		want[p] = struct{}{}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("PolicyPaths = %v, want %v", got, want)
+	}
+	if got := kescompat.PolicyPaths(map[string][]string{"ENCLAVE:CREATE": {"*"}}); got != nil {
+		t.Fatalf("PolicyPaths(no KES command) = %v, want nil", got)
+	}
+}
+
+// An identity pattern may name the identity in either form.
+func TestPolicyRulesIdentityForms(t *testing.T) {
+	const h1ID = "h1:VM0uLwQQBhOFzn3af81G-Vwfk8U-q0_gMiX28gFT__k"
+	allow, _, err := kescompat.PolicyRules([]string{"/v1/identity/describe/" + h1ID}, nil)
+	if err != nil || !reflect.DeepEqual(allow, map[string][]string{"IDENTITY:STATUS": {h1ID}}) {
+		t.Fatalf("PolicyRules(h1: identity) = %v, %v, want IDENTITY:STATUS %s", allow, err, h1ID)
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package kescompat
 
 // KES policies (allow/deny lists of API path patterns, spec kes.md §2) and
 // kmsledger policies (command → name patterns) converted both ways.
@@ -40,21 +40,21 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
-// ErrKESPolicy means a KES policy pattern has no kmsledger equivalent.
-var ErrKESPolicy = errors.New("api: KES policy pattern cannot be mapped")
+// ErrPolicy means a KES policy pattern has no kmsledger equivalent.
+var ErrPolicy = errors.New("kescompat: KES policy pattern cannot be mapped")
 
-// kesPolicyAPI is a KES API path that maps to a command.
-type kesPolicyAPI struct {
+// policyAPI is a KES API path that maps to a command.
+type policyAPI struct {
 	path     string
 	cmd      wire.Command
 	identity bool // the argument is a hex identity
 	list     bool // the argument is a list prefix
 }
 
-// kesPolicyAPIs lists the KES APIs with a command. Bulk decrypt comes after
+// policyAPIs lists the KES APIs with a command. Bulk decrypt comes after
 // decrypt so that converting rules back yields "/v1/key/decrypt/…".
-func kesPolicyAPIs() []kesPolicyAPI {
-	return []kesPolicyAPI{
+func policyAPIs() []policyAPI {
+	return []policyAPI{
 		{"/v1/key/create/", wire.CmdKeyCreate, false, false},
 		{"/v1/key/import/", wire.CmdKeyImport, false, false},
 		{"/v1/key/describe/", wire.CmdKeyStatus, false, false},
@@ -73,40 +73,40 @@ func kesPolicyAPIs() []kesPolicyAPI {
 	}
 }
 
-// kesOpenAPIs are served to every identity of the enclave.
-func kesOpenAPIs() []string {
+// openAPIs are served to every identity of the enclave.
+func openAPIs() []string {
 	return []string{"/version", "/v1/ready", "/v1/status", "/v1/metrics", "/v1/api", "/v1/identity/self/describe"}
 }
 
-// KESPolicyRules converts the allow and deny path patterns of a KES policy
+// PolicyRules converts the allow and deny path patterns of a KES policy
 // into command → name pattern rules for commands.CreatePolicy (see the
 // mapping above). Unmappable patterns are reported together in err, each
-// wrapping ErrKESPolicy and naming the pattern; the returned rules then hold
+// wrapping ErrPolicy and naming the pattern; the returned rules then hold
 // everything that did map, so a caller may report and go on, knowing the
 // identity loses exactly the rights named in err.
-func KESPolicyRules(allow, deny []string) (allowRules, denyRules map[string][]string, err error) {
+func PolicyRules(allow, deny []string) (allowRules, denyRules map[string][]string, err error) {
 	var errs []error
 	allowRules, denyRules = map[string][]string{}, map[string][]string{}
 	for _, p := range allow {
-		if e := addKESPattern(allowRules, p, true); e != nil {
+		if e := addPattern(allowRules, p, true); e != nil {
 			errs = append(errs, e)
 		}
 	}
 	for _, p := range deny {
-		if e := addKESPattern(denyRules, p, false); e != nil {
+		if e := addPattern(denyRules, p, false); e != nil {
 			errs = append(errs, e)
 		}
 	}
 	return compactRules(allowRules), compactRules(denyRules), errors.Join(errs...)
 }
 
-func addKESPattern(rules map[string][]string, pattern string, allow bool) error {
+func addPattern(rules map[string][]string, pattern string, allow bool) error {
 	prefix, star := strings.CutSuffix(pattern, "*")
 	if pattern == "" || strings.ContainsAny(prefix, "*?[]\\") {
-		return fmt.Errorf("%w: %q: only a final '*' is supported (not the glob syntax of KES ≤ v0.22)", ErrKESPolicy, pattern)
+		return fmt.Errorf("%w: %q: only a final '*' is supported (not the glob syntax of KES ≤ v0.22)", ErrPolicy, pattern)
 	}
 	mapped := false
-	for _, api := range kesPolicyAPIs() {
+	for _, api := range policyAPIs() {
 		// rest is the name pattern the KES pattern implies for api; ok is
 		// false if the pattern matches no path of api.
 		var rest string
@@ -117,15 +117,15 @@ func addKESPattern(rules map[string][]string, pattern string, allow bool) error 
 		case star && strings.HasPrefix(prefix, api.path):
 			rest, ok = prefix[len(api.path):]+"*", true
 			if api.identity {
-				return fmt.Errorf("%w: %q: a prefix of a hex identity has no h1: equivalent", ErrKESPolicy, pattern)
+				return fmt.Errorf("%w: %q: a prefix of a hex identity has no h1: equivalent", ErrPolicy, pattern)
 			}
 		case !star && api.list && (pattern == api.path || pattern+"/" == api.path):
 			rest, ok = "*", true // the whole listing (the SDK asks for ".../list")
 		case !star && strings.HasPrefix(pattern, api.path) && len(pattern) > len(api.path):
 			rest, ok = pattern[len(api.path):], true
 			if api.identity {
-				if rest, ok = kesToH1(rest); !ok {
-					return fmt.Errorf("%w: %q: not a hex identity", ErrKESPolicy, pattern)
+				if rest, ok = ParseIdentity(rest); !ok {
+					return fmt.Errorf("%w: %q: not a hex identity", ErrPolicy, pattern)
 				}
 			}
 		}
@@ -134,7 +134,7 @@ func addKESPattern(rules map[string][]string, pattern string, allow bool) error 
 		}
 		if api.list && rest != "*" {
 			if !allow {
-				return fmt.Errorf("%w: %q: listing cannot be denied for some prefixes only", ErrKESPolicy, pattern)
+				return fmt.Errorf("%w: %q: listing cannot be denied for some prefixes only", ErrPolicy, pattern)
 			}
 			// Allowed to list some names: kmsledger list rights are all
 			// or nothing, and any allow pattern grants the listing.
@@ -142,7 +142,7 @@ func addKESPattern(rules map[string][]string, pattern string, allow bool) error 
 		name := api.cmd.String()
 		if _, err := wire.ParseRules(map[string][]string{name: {rest}}); err != nil {
 			// e.g. "/v1/key/generate/my.key": no kmsledger name has a '.'.
-			return fmt.Errorf("%w: %q: %q is not a kmsledger name pattern", ErrKESPolicy, pattern, rest)
+			return fmt.Errorf("%w: %q: %q is not a kmsledger name pattern", ErrPolicy, pattern, rest)
 		}
 		rules[name] = append(rules[name], rest)
 		mapped = true
@@ -150,15 +150,15 @@ func addKESPattern(rules map[string][]string, pattern string, allow bool) error 
 	if mapped || !allow {
 		return nil
 	}
-	for _, api := range kesOpenAPIs() {
+	for _, api := range openAPIs() {
 		if star && (strings.HasPrefix(api, prefix) || strings.HasPrefix(prefix, api)) || pattern == api {
 			return nil
 		}
 	}
 	if strings.HasPrefix(pattern, "/") {
-		return fmt.Errorf("%w: %q grants no API that kmsledger serves", ErrKESPolicy, pattern)
+		return fmt.Errorf("%w: %q grants no API that kmsledger serves", ErrPolicy, pattern)
 	}
-	return fmt.Errorf("%w: %q is not an API path", ErrKESPolicy, pattern)
+	return fmt.Errorf("%w: %q is not an API path", ErrPolicy, pattern)
 }
 
 // compactRules sorts and de-duplicates each command's patterns; "*"
@@ -175,20 +175,20 @@ func compactRules(rules map[string][]string) map[string][]string {
 	return rules
 }
 
-// kesPolicyPaths converts command rules into KES path patterns (the
-// inverse of KESPolicyRules for everything KES can express; rules of
+// PolicyPaths converts command rules into KES path patterns (the
+// inverse of PolicyRules for everything KES can express; rules of
 // commands without a KES API are left out). h1: identities become hex.
-func kesPolicyPaths(rules map[string][]string) map[string]struct{} {
+func PolicyPaths(rules map[string][]string) map[string]struct{} {
 	out := map[string]struct{}{}
 	done := map[wire.Command]bool{}
-	for _, api := range kesPolicyAPIs() {
+	for _, api := range policyAPIs() {
 		if done[api.cmd] {
 			continue
 		}
 		done[api.cmd] = true
 		for _, p := range rules[api.cmd.String()] {
 			if api.identity && p != "*" {
-				p = h1ToKES(p)
+				p = KESIdentity(p)
 			}
 			out[api.path+p] = struct{}{}
 		}
