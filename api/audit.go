@@ -98,9 +98,13 @@ func (s *Server) withAudit(h http.Handler) http.Handler {
 		aw := &auditWriter{w: w}
 		h.ServeHTTP(aw, r) // the mux sets r.Pattern and the path values on r
 		rec := s.auditRecord(r, &aw.info, aw, start)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditCommitTimeout)
-		err = slot.Commit(ctx, rec)
-		cancel()
+		if a.Sync() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditCommitTimeout)
+			err = slot.Commit(ctx, rec)
+			cancel()
+		} else {
+			err = slot.Commit(context.Background(), rec) // batched: Commit buffers, it never waits
+		}
 		if err != nil {
 			s.log.Error("audit record not stored", "method", r.Method, "route", r.Pattern, "remote", r.RemoteAddr, "err", err)
 			if !aw.streaming {
