@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -95,16 +96,23 @@ func (s *Server) withAudit(h http.Handler) http.Handler {
 			return
 		}
 		defer slot.Release() // gives the slot back if the handler panics; nothing after Commit
-		aw := &auditWriter{w: w}
+		aw := auditWriters.Get().(*auditWriter)
+		defer aw.release()
+		aw.w = w
 		h.ServeHTTP(aw, r) // the mux sets r.Pattern and the path values on r
 		rec := s.auditRecord(r, &aw.info, aw, start)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditCommitTimeout)
-		err = slot.Commit(ctx, rec)
-		cancel()
+		if a.Sync() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditCommitTimeout)
+			err = slot.Commit(ctx, rec)
+			cancel()
+		} else {
+			err = slot.Commit(context.Background(), rec) // batched: Commit buffers, it never waits
+		}
 		if err != nil {
 			s.log.Error("audit record not stored", "method", r.Method, "route", r.Pattern, "remote", r.RemoteAddr, "err", err)
 			if !aw.streaming {
-				aw.status, aw.buf = http.StatusServiceUnavailable, nil
+				clear(aw.buf) // the answer that is not sent may hold a data key
+				aw.status, aw.buf = http.StatusServiceUnavailable, aw.buf[:0]
 				writeError(aw.w, r, s.log, &statusError{http.StatusServiceUnavailable, "audit record could not be stored"})
 				return
 			}
@@ -237,7 +245,28 @@ func (a *auditWriter) finish() {
 	}
 	a.w.WriteHeader(a.status)
 	if len(a.buf) > 0 {
-		a.w.Write(a.buf)
+		a.w.Write(a.buf) // copied into the connection's buffer
 	}
-	a.buf = nil
+	clear(a.buf) // may hold a data key
+	a.buf = a.buf[:0]
+}
+
+// auditWriters are reused: one per request would be garbage, and so
+// would the buffer of each answer.
+var auditWriters = sync.Pool{New: func() any { return new(auditWriter) }}
+
+// maxPooledAnswer is the largest answer buffer kept for the next request.
+const maxPooledAnswer = 64 << 10
+
+// release clears a (its buffer may hold a data key) and gives it back
+// for another request. It runs when the request is over, after a panic
+// too; a is not used afterwards.
+func (a *auditWriter) release() {
+	buf := a.buf[:cap(a.buf)]
+	clear(buf)
+	if cap(buf) > maxPooledAnswer {
+		buf = nil
+	}
+	*a = auditWriter{buf: buf[:0]}
+	auditWriters.Put(a)
 }

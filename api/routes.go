@@ -8,7 +8,12 @@ package api
 //  1. deadline: the row's timeout (capped by Limits.RequestTimeout) sets
 //     the connection's read deadline (which covers the body), its write
 //     deadline (plus writeGrace, so that a late error still goes out) and
-//     the deadline of the request context;
+//     the deadline of the request context. Under Serve, the deadlines
+//     net/http sets for every request (http.Server.ReadTimeout and
+//     WriteTimeout: requestTimeout plus HeaderTimeout from the request's
+//     start, requestTimeout plus writeGrace after its header) already
+//     bound the rows of timeout requestTimeout: those set no write
+//     deadline, and a read deadline only when they read a body;
 //  2. method (KES rows; other rows match their method in the pattern);
 //  3. caller: the first client certificate (callerOf);
 //  4. access: the row's rule, decided on the current state;
@@ -86,6 +91,11 @@ type route struct {
 	path   string  // KES rows: the path as /v1/api lists it
 	kes    *kesAPI // KES rows: KES errors, method rule and metrics
 	srv    *Server
+
+	// ownDeadlines: the row sets the connection's deadlines whether or
+	// not it reads a body (false when the server's ReadTimeout and
+	// WriteTimeout already are the row's).
+	ownDeadlines bool
 }
 
 // routeReq is what the router hands a handler once access is decided.
@@ -103,7 +113,12 @@ type kesRequest = routeReq
 
 // routeTable returns every route of the server. Handlers are bound here,
 // once; nothing in it is built per request.
-func (s *Server) routeTable() []route {
+func (s *Server) routeTable() []route { return s.routeRows(false) }
+
+// routeRows is routeTable; serveBounded says the routes run under Serve,
+// whose http.Server sets the read and write deadlines of the longest
+// rows for each request (Serve: ReadTimeout, WriteTimeout).
+func (s *Server) routeRows(serveBounded bool) []route {
 	kmsRoute := func(pattern, enclave string) route {
 		return route{pattern: pattern, access: accessMember, enclave: enclave, maxBody: MaxBody, timeout: requestTimeout, handle: s.handleKMS}
 	}
@@ -154,15 +169,19 @@ func (s *Server) routeTable() []route {
 		if limit := s.cfg.Limits.RequestTimeout; limit > 0 && rows[i].timeout > limit {
 			rows[i].timeout = limit
 		}
+		rows[i].ownDeadlines = !serveBounded || rows[i].timeout < requestTimeout
 	}
 	return rows
 }
 
 // Routes returns the handler of every route, inside the audit middleware
 // (one audit record per request, whatever the route: audit.go).
-func (s *Server) Routes() http.Handler {
+func (s *Server) Routes() http.Handler { return s.routes(false) }
+
+// routes is Routes; serveBounded: see routeRows.
+func (s *Server) routes(serveBounded bool) http.Handler {
 	mux := http.NewServeMux()
-	rows := s.routeTable()
+	rows := s.routeRows(serveBounded)
 	for i := range rows {
 		mux.Handle(rows[i].pattern, &rows[i])
 	}
@@ -172,9 +191,15 @@ func (s *Server) Routes() http.Handler {
 // ServeHTTP implements http.Handler: the one serve path of every route.
 func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	deadline := time.Now().Add(rt.timeout)
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(deadline) // not supported by test recorders: then the context alone bounds the request
-	rc.SetWriteDeadline(deadline.Add(writeGrace))
+	if rt.maxBody > 0 || rt.ownDeadlines {
+		// Not supported by test recorders: then the context alone bounds
+		// the request.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(deadline)
+		if rt.ownDeadlines {
+			rc.SetWriteDeadline(deadline.Add(writeGrace))
+		}
+	}
 	if rt.kes != nil {
 		rec := rt.kes.begin(w)
 		defer rt.kes.end(rec)
@@ -193,8 +218,8 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Once admitted, a request runs until it is done or its deadline
 	// passes, not until its client goes away: a write cancelled halfway
 	// would leave its outcome unknown to the server itself.
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
-	defer cancel()
+	ctx := newReqContext(r.Context(), deadline) // reqctx.go
+	defer ctx.end()
 	in.ctx = ctx
 	if rt.maxBody > 0 {
 		b, err := readBody(r, rt.maxBody)

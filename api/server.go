@@ -116,7 +116,7 @@ func (s *Server) TLSConfig() *tls.Config {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	lim := s.cfg.Limits.withDefaults()
 	srv := &http.Server{
-		Handler:           s.Routes(),
+		Handler:           s.routes(true), // WriteTimeout below is the write deadline of the longest routes
 		ReadHeaderTimeout: lim.HeaderTimeout,
 		ReadTimeout:       lim.HeaderTimeout + requestTimeout,
 		WriteTimeout:      requestTimeout + writeGrace,

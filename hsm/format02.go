@@ -20,8 +20,13 @@
 //     ChaCha20-Poly1305 (RFC 8439) encrypts with the last 64 bits. 192-bit
 //     random nonces can be drawn without practical limit.
 //
-// Both are Tink primitives (aead/xaesgcm with 12-byte salt, which is exactly
-// C2SP XAES-256-GCM; aead/xchacha20poly1305), RAW output.
+// Both are implemented here from their specifications on the standard
+// library's AES-GCM and x/crypto's XChaCha20-Poly1305 (the Tink primitives
+// of the same names, aead/xaesgcm with a 12-byte salt and
+// aead/xchacha20poly1305 in RAW output, give the very same bytes): XAES
+// keeps the AES-256 block cipher of K2 and its CMAC subkey per version, so
+// a message costs two AES blocks for its key, one AES-256-GCM key
+// schedule, and one allocation for the ciphertext.
 //
 // The key: stored key versions are not re-sealed or migrated. The same
 // 32 bytes of material that format 0x01, the MAC and the KES/MinIO formats
@@ -61,27 +66,24 @@
 package hsm
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
-	"github.com/tink-crypto/tink-go/v2/aead"
-	"github.com/tink-crypto/tink-go/v2/aead/xaesgcm"
-	"github.com/tink-crypto/tink-go/v2/aead/xchacha20poly1305"
-	"github.com/tink-crypto/tink-go/v2/insecuresecretdataaccess"
-	"github.com/tink-crypto/tink-go/v2/key"
-	"github.com/tink-crypto/tink-go/v2/secretdata"
-	"github.com/tink-crypto/tink-go/v2/tink"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 const (
-	ctFormatV1  = 0x01 // Format 0x01: AES-256-GCM / ChaCha20-Poly1305, 96-bit nonce. Decrypt only.
-	ctFormatV2  = 0x02 // Format 0x02: XAES-256-GCM / XChaCha20-Poly1305, 192-bit nonce.
-	xNonceLen   = 24   // 192-bit nonces: XAES-256-GCM and XChaCha20-Poly1305.
-	xaesSaltLen = 12   // Tink's salt size that makes xaesgcm exactly C2SP XAES-256-GCM.
-	minCTLenV1  = headerLen + nonceLen + tagLen
-	minCTLenV2  = headerLen + xNonceLen + tagLen
-	v2KeyLabel  = "kmsledger/ciphertext/v2/" // ‖ key type; HKDF info for K2.
+	ctFormatV1 = 0x01 // Format 0x01: AES-256-GCM / ChaCha20-Poly1305, 96-bit nonce. Decrypt only.
+	ctFormatV2 = 0x02 // Format 0x02: XAES-256-GCM / XChaCha20-Poly1305, 192-bit nonce.
+	xNonceLen  = 24   // 192-bit nonces: XAES-256-GCM and XChaCha20-Poly1305.
+	minCTLenV1 = headerLen + nonceLen + tagLen
+	minCTLenV2 = headerLen + xNonceLen + tagLen
+	v2KeyLabel = "kmsledger/ciphertext/v2/" // ‖ key type; HKDF info for K2.
 )
 
 // CiphertextFormat is the format byte of every ciphertext Encrypt and
@@ -100,9 +102,24 @@ func CiphertextAEAD(kt KeyType) string {
 	return ""
 }
 
+// v2AEAD is the format-0x02 AEAD of one key version, keyed with K2. It is
+// safe for concurrent use.
+type v2AEAD interface {
+	// seal draws a fresh 24-byte nonce and appends nonce ‖ ciphertext ‖
+	// tag of pt, bound to aad, to dst (in place when dst has room).
+	seal(dst, pt, aad []byte) []byte
+	// open authenticates and decrypts body (nonce ‖ ciphertext ‖ tag)
+	// bound to aad and appends the plaintext to dst.
+	open(dst, body, aad []byte) ([]byte, error)
+}
+
+// errV2Short is the error of a format-0x02 body too short for its nonce
+// and tag.
+var errV2Short = errors.New("hsm: format-2 ciphertext too short")
+
 // newV2AEAD returns the format-0x02 AEAD of a version of type kt: XAES-256-GCM
 // or XChaCha20-Poly1305 keyed with K2 = HKDF-SHA256(material, info label ‖ kt).
-func newV2AEAD(kt KeyType, material []byte) (tink.AEAD, error) {
+func newV2AEAD(kt KeyType, material []byte) (v2AEAD, error) {
 	if len(material) != materialLen {
 		return nil, ErrInvalidKeyMaterial
 	}
@@ -111,35 +128,109 @@ func newV2AEAD(kt KeyType, material []byte) (tink.AEAD, error) {
 		return nil, fmt.Errorf("hsm: derive format-2 key: %w", err)
 	}
 	defer clear(k2)
-	sd := secretdata.NewBytesFromData(k2, insecuresecretdataaccess.Token{}) // copies k2
-	var k key.Key
 	switch kt {
 	case AES256:
-		p, err := xaesgcm.NewParameters(xaesgcm.VariantNoPrefix, xaesSaltLen)
-		if err != nil {
-			return nil, fmt.Errorf("hsm: XAES-256-GCM parameters: %w", err)
-		}
-		if k, err = xaesgcm.NewKey(sd, 0, p); err != nil {
-			return nil, fmt.Errorf("hsm: XAES-256-GCM key: %w", err)
-		}
+		return newXAES(k2)
 	case ChaCha20:
-		p, err := xchacha20poly1305.NewParameters(xchacha20poly1305.VariantNoPrefix)
+		a, err := chacha20poly1305.NewX(k2) // copies k2
 		if err != nil {
-			return nil, fmt.Errorf("hsm: XChaCha20-Poly1305 parameters: %w", err)
-		}
-		if k, err = xchacha20poly1305.NewKey(sd, 0, p); err != nil {
 			return nil, fmt.Errorf("hsm: XChaCha20-Poly1305 key: %w", err)
 		}
-	default:
-		return nil, fmt.Errorf("%w %q", ErrInvalidKeyType, kt)
+		return xchacha{a}, nil
 	}
-	h, err := newHandle(k)
+	return nil, fmt.Errorf("%w %q", ErrInvalidKeyType, kt)
+}
+
+// xaes is XAES-256-GCM (c2sp.org/XAES-256-GCM) under one key K:
+//
+//	L  = AES-256_K(0^128), K1 = L·x in GF(2^128)   (the CMAC subkey, once)
+//	Kx = AES-256_K(00 01 'X' 00 ‖ N[:12] ⊕ K1) ‖ AES-256_K(00 02 'X' 00 ‖ N[:12] ⊕ K1)
+//	ciphertext = AES-256-GCM(Kx, nonce N[12:])
+//
+// which is AES-CMAC-KDF in counter mode over one full block per half key.
+type xaes struct {
+	block cipher.Block // AES-256 with K
+	k1    [16]byte     // CMAC subkey K1
+}
+
+func newXAES(k []byte) (*xaes, error) {
+	b, err := aes.NewCipher(k) // expands k: k is not kept
+	if err != nil {
+		return nil, fmt.Errorf("hsm: XAES-256-GCM key: %w", err)
+	}
+	x := &xaes{block: b}
+	var l [16]byte
+	b.Encrypt(l[:], l[:])
+	for i := range 15 {
+		x.k1[i] = l[i]<<1 | l[i+1]>>7
+	}
+	x.k1[15] = l[15] << 1
+	if l[0]&0x80 != 0 {
+		x.k1[15] ^= 0x87
+	}
+	clear(l[:])
+	return x, nil
+}
+
+// gcm returns AES-256-GCM under the per-message key of nonce (24 bytes).
+func (x *xaes) gcm(nonce []byte) (cipher.AEAD, error) {
+	var m [48]byte // two KDF input blocks, then Kx
+	for i, c := range [2]byte{1, 2} {
+		blk := m[16*i : 16*i+16]
+		blk[0], blk[1], blk[2], blk[3] = 0, c, 'X', 0
+		copy(blk[4:], nonce[:12])
+		for j := range blk {
+			blk[j] ^= x.k1[j]
+		}
+	}
+	kx := m[16:48]
+	x.block.Encrypt(m[32:48], m[16:32]) // second block first: its input is overwritten by the first's output
+	x.block.Encrypt(m[16:32], m[0:16])
+	defer clear(m[:])
+	b, err := aes.NewCipher(kx)
 	if err != nil {
 		return nil, err
 	}
-	a, err := aead.New(h)
+	return cipher.NewGCM(b)
+}
+
+func (x *xaes) seal(dst, pt, aad []byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, xNonceLen)...)
+	nonce := dst[n : n+xNonceLen]
+	rand.Read(nonce) // never fails (crypto/rand, Go ≥ 1.24)
+	g, err := x.gcm(nonce)
 	if err != nil {
-		return nil, fmt.Errorf("hsm: format-2 AEAD primitive: %w", err)
+		panic("hsm: XAES-256-GCM: " + err.Error()) // a 32-byte key and the standard nonce size cannot fail
 	}
-	return a, nil
+	return g.Seal(dst, nonce[12:], pt, aad)
+}
+
+func (x *xaes) open(dst, body, aad []byte) ([]byte, error) {
+	if len(body) < xNonceLen+tagLen {
+		return nil, errV2Short
+	}
+	g, err := x.gcm(body[:xNonceLen])
+	if err != nil {
+		return nil, err
+	}
+	return g.Open(dst, body[12:xNonceLen], body[xNonceLen:], aad)
+}
+
+// xchacha is XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) under K2.
+type xchacha struct{ a cipher.AEAD }
+
+func (x xchacha) seal(dst, pt, aad []byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, xNonceLen)...)
+	nonce := dst[n : n+xNonceLen]
+	rand.Read(nonce)
+	return x.a.Seal(dst, nonce, pt, aad)
+}
+
+func (x xchacha) open(dst, body, aad []byte) ([]byte, error) {
+	if len(body) < xNonceLen+tagLen {
+		return nil, errV2Short
+	}
+	return x.a.Open(dst, body[:xNonceLen], body[xNonceLen:], aad)
 }

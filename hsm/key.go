@@ -63,7 +63,7 @@ type Key struct {
 	version     uint32
 	kt          KeyType
 	aead        tink.AEAD // Format 0x01: Tink RAW primitive over material. Decrypt only.
-	aead2       tink.AEAD // Format 0x02: XAES-256-GCM / XChaCha20-Poly1305 over K2 (format02.go).
+	aead2       v2AEAD    // Format 0x02: XAES-256-GCM / XChaCha20-Poly1305 over K2 (format02.go).
 	material    []byte    // 32 bytes; for the legacy formats and derived keys.
 	macKey      []byte    // The imported KES HMAC key, or HKDF(material, "kmsledger/mac/v1").
 	fingerprint string
@@ -153,15 +153,19 @@ func (k *Key) LogValue() slog.Value {
 // format-0x02 ciphertext (header ‖ nonce 24 ‖ ciphertext ‖ tag) that names
 // this version.
 func (k *Key) Encrypt(plaintext, ad []byte) ([]byte, error) {
-	h := make([]byte, headerLen, headerLen+len(ad))
+	// One allocation: the ciphertext, followed by the AEAD's associated
+	// data (header ‖ ad, public) beyond the returned slice's capacity.
+	n := headerLen + xNonceLen + len(plaintext) + tagLen
+	buf := make([]byte, n+headerLen+len(ad))
+	h := buf[:headerLen:n]
 	h[0], h[1] = ctMagic, ctFormatV2
 	binary.BigEndian.PutUint32(h[2:], k.version)
-	ct, err := k.aead2.Encrypt(plaintext, append(h, ad...))
-	if err != nil {
-		return nil, fmt.Errorf("hsm: encrypt: %w", err)
-	}
+	aad := buf[n:]
+	copy(aad, h)
+	copy(aad[headerLen:], ad)
+	ct := k.aead2.seal(h, plaintext, aad)
 	k.usage.encryptions.Add(1)
-	return append(h[:headerLen:headerLen], ct...), nil
+	return ct[:n:n], nil
 }
 
 // Decrypt decrypts a ciphertext made by Encrypt (or GenerateDataKey) with
@@ -172,11 +176,14 @@ func (k *Key) Encrypt(plaintext, ad []byte) ([]byte, error) {
 func (k *Key) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 	if v, ok := CiphertextVersion(ciphertext); ok && v == k.version {
 		h := ciphertext[:headerLen:headerLen]
-		a := k.aead
+		var pt []byte
+		var err error
 		if h[1] == ctFormatV2 {
-			a = k.aead2
+			pt, err = k.aead2.open(nil, ciphertext[headerLen:], append(h, ad...))
+		} else {
+			pt, err = k.aead.Decrypt(ciphertext[headerLen:], append(h, ad...))
 		}
-		if pt, err := a.Decrypt(ciphertext[headerLen:], append(h, ad...)); err == nil {
+		if err == nil {
 			k.usage.decryptions.Add(1)
 			if h[1] != CiphertextFormat {
 				k.usage.oldDecryptions.Add(1)
