@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm/pkcs11"
 	"github.com/kmsledger/kmsledger/hsm/remotekms"
@@ -38,7 +39,7 @@ func (o *openedHSMs) Close() {
 // here, by a switch: there is no registry. An HSM that fails to open is
 // reported (by name, with the reason) and left out; the caller decides
 // whether the ones that opened are enough.
-func openHSMs(ctx context.Context, cfgs []HSMConfig, log *slog.Logger) (*openedHSMs, []error) {
+func openHSMs(ctx context.Context, cfgs []config.HSM, log *slog.Logger) (*openedHSMs, []error) {
 	o := &openedHSMs{}
 	var errs []error
 	for _, c := range cfgs {
@@ -59,7 +60,7 @@ func openHSMs(ctx context.Context, cfgs []HSMConfig, log *slog.Logger) (*openedH
 	return o, errs
 }
 
-func openHSM(ctx context.Context, c HSMConfig) (commands.NamedHSM, error) {
+func openHSM(ctx context.Context, c config.HSM) (commands.NamedHSM, error) {
 	switch {
 	case c.Soft != nil:
 		k, err := softkey.Parse(c.Soft.Key)
@@ -104,25 +105,15 @@ func openHSM(ctx context.Context, c HSMConfig) (commands.NamedHSM, error) {
 
 // loadServerConfig reads --config (if any) and puts the software HSM key
 // of KMSLEDGER_HSM_KEY/--hsm-key first, as the server does.
-func loadServerConfig(file, hsmKey string) (*Config, error) {
-	conf := &Config{Version: "v1"}
+func loadServerConfig(file, hsmKey string) (*config.Config, error) {
+	conf := &config.Config{Version: "v1"}
 	if file != "" {
 		var err error
-		if conf, err = ReadConfigFile(file); err != nil {
+		if conf, err = config.ReadFile(file); err != nil {
 			return nil, err
 		}
 	}
-	return conf, conf.prependSoftKey(hsmKey)
-}
-
-// prependSoftKey puts the software HSM key of the flag or
-// KMSLEDGER_HSM_KEY ("" = none) in front of the configured HSMs, named
-// "soft", and validates the result.
-func (c *Config) prependSoftKey(hsmKey string) error {
-	if hsmKey != "" {
-		c.HSM = append([]HSMConfig{{Name: "soft", Soft: &SoftConfig{Key: hsmKey}}}, c.HSM...)
-	}
-	return c.Validate()
+	return conf, conf.PrependSoftKey(hsmKey)
 }
 
 // identityFromConfig returns the root API key and identity the server
@@ -132,7 +123,7 @@ func (c *Config) prependSoftKey(hsmKey string) error {
 // key is sealed in it), so the (stopped) node's ledger is read, read-only,
 // whenever it exists; while a server holds it, a derived root is
 // returned unchecked and any other is refused.
-func identityFromConfig(ctx context.Context, conf *Config, dir string) (key, id string, err error) {
+func identityFromConfig(ctx context.Context, conf *config.Config, dir string) (key, id string, err error) {
 	if len(conf.HSM) == 0 {
 		return "", "", errors.New("the configuration has no HSM")
 	}
@@ -207,7 +198,7 @@ func hsmInitCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Usage: "only the HSM of this name"},
 			},
 			Action: func(c *cli.Context) error {
-				conf, err := ReadConfigFile(c.String("config"))
+				conf, err := config.ReadFile(c.String("config"))
 				if err != nil {
 					return err
 				}

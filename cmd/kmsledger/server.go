@@ -20,6 +20,7 @@ import (
 
 	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
@@ -221,7 +222,7 @@ func serverAction(c *cli.Context) error {
 	case conf.Dir == "":
 		conf.Dir = "kmsledger-data"
 	}
-	if err := conf.prependSoftKey(hsmKey); err != nil {
+	if err := conf.PrependSoftKey(hsmKey); err != nil {
 		return err
 	}
 	if len(conf.HSM) == 0 {
@@ -244,7 +245,7 @@ func serverAction(c *cli.Context) error {
 type serverConfig struct {
 	dir, addr         string
 	dev               bool
-	hsms              []HSMConfig
+	hsms              []config.HSM
 	certFile, keyFile string
 	log               *slog.Logger
 	kesEnclave        string // serve the KES API for this enclave ("" = off)
