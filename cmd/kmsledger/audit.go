@@ -21,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kmsledger/kmsledger/cmd/config"
+	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
@@ -106,9 +107,9 @@ func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf 
 	if len(conf.HSM) == 0 {
 		return nil, errors.New("no HSM: set KMSLEDGER_HSM_KEY or --config; the HSM vouches for the checkpoint key")
 	}
-	hsms, errs := openHSMs(ctx, conf.HSM, log)
+	hsms, errs := node.OpenHSMs(ctx, conf.HSM, log)
 	defer hsms.Close()
-	if len(hsms.list) == 0 {
+	if len(hsms.List) == 0 {
 		return nil, errors.Join(errs...)
 	}
 	proj, err := projections.Open(ctx, store, nil, log)
@@ -116,7 +117,7 @@ func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf 
 		return nil, err
 	}
 	defer proj.Close()
-	rek, _, err := commands.Unseal(ctx, store, proj, hsms.list, commands.InitParams{})
+	rek, _, err := commands.Unseal(ctx, store, proj, hsms.List, commands.InitParams{})
 	if err != nil {
 		return nil, err
 	}
