@@ -53,14 +53,15 @@ func TestHSMOutageReported(t *testing.T) {
 	}
 	signer, _ := wire.ParseAPIKey(rootKey)
 	rootID, _ := wire.Identity(signer.Public())
-	if _, _, _, err := commands.Bootstrap(context.Background(), store, k, rootID, "AES256"); err != nil {
-		t.Fatal(err)
-	}
 	proj, err := projections.Open(context.Background(), store, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proj.Close()
+	if _, _, err := commands.Unseal(context.Background(), store, proj, []commands.NamedHSM{{Name: "soft", Kind: "soft", W: k}},
+		commands.InitParams{RootIdentity: rootID, DefaultType: "AES256"}); err != nil {
+		t.Fatal(err)
+	}
 	rootCert, _ := wire.ClientCertificate(signer)
 	otherKey, _ := wire.GenerateAPIKey(rand.Reader)
 	otherSigner, _ := wire.ParseAPIKey(otherKey)

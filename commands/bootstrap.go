@@ -247,22 +247,3 @@ func RootKey(rek *hsm.REK, init ledger.SystemInitialized) (string, error) {
 	}
 	return string(b), nil
 }
-
-// Bootstrap opens (or, on an empty ledger, creates) the REK with a single
-// HSM. It is Unseal for callers without a projection of their own.
-func Bootstrap(ctx context.Context, store *ledger.Store, w hsm.Wrapper, rootIdentity, defaultType string) (*hsm.REK, ledger.SystemInitialized, bool, error) {
-	proj, err := projections.Open(ctx, store, nil, nil)
-	if err != nil {
-		return nil, ledger.SystemInitialized{}, false, err
-	}
-	defer proj.Close()
-	rek, info, err := Unseal(ctx, store, proj, []NamedHSM{{Name: "default", Kind: kindOf(w), W: w}},
-		InitParams{RootIdentity: rootIdentity, DefaultType: defaultType})
-	return rek, info.Init, info.Created, err
-}
-
-// kindOf names the backend of w from its key id prefix ("soft:", ...).
-func kindOf(w hsm.Wrapper) string {
-	kind, _, _ := strings.Cut(w.KeyID(), ":")
-	return kind
-}

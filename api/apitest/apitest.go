@@ -1,7 +1,8 @@
 // Package apitest runs a whole kmsledger node in process for tests: a
 // real embedded JetStream ledger in a temp dir, a software HSM key, real
 // Tink, and the HTTPS API on a loopback port with a self-signed
-// certificate. It is what cmd/kmsledger's server wires, minus flags.
+// certificate. The node is opened by cmd/node, the function that opens
+// the server's node: only flags and output are left out.
 package apitest
 
 import (
@@ -13,7 +14,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"math/big"
 	"net"
 	"sync"
@@ -23,22 +23,25 @@ import (
 	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/cmd/config"
+	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
-// RootKeyLabel is the HKDF label cmd/kmsledger derives the root API key
-// from a software HSM key with.
-const RootKeyLabel = "kmsledger/root-api-key/v1"
+// RootKeyLabel is the HKDF label the node derives the root API key from a
+// software HSM key with.
+const RootKeyLabel = node.RootAPIKeyLabel
 
 // Options of a node; the zero value is a fresh node without auditing.
 type Options struct {
 	Dir    string // data dir; "" = a new temp dir
 	HSMKey string // software HSM key; "" = a new one
 	// Audit, if set, audits every request and checkpoints the ledger
-	// (every CheckpointEvents events, default 50), as the server does.
+	// (every CheckpointEvents events, 0 = the node's default), as the
+	// server does.
 	Audit            *ledger.AuditConfig
 	CheckpointEvents int
 	Checkpoints      bool // checkpoint the ledger also without auditing
@@ -58,7 +61,8 @@ type Node struct {
 	Auditor           *ledger.Auditor              // nil without auditing
 	SigningKeys       map[string]ed25519.PublicKey // checkpoint keys, with auditing
 
-	stop func()
+	stop     func()
+	stopOnce sync.Once
 }
 
 // certificate is one self-signed certificate for 127.0.0.1 and localhost
@@ -94,99 +98,60 @@ func Certificate(tb testing.TB) tls.Certificate {
 	return c
 }
 
-// Start starts a node and stops it when the test ends.
+// Start starts a node and stops it when the test ends. The node is
+// opened by node.Open, as the server opens its own, with the software HSM
+// key as its only HSM (as `kmsledger server` with KMSLEDGER_HSM_KEY); it
+// runs no background scheduler, since tests move the handler's clock.
 func Start(tb testing.TB, o Options) *Node {
 	tb.Helper()
-	ctx := context.Background()
-	must := func(err error) {
-		tb.Helper()
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
 	cert, err := certificate()
-	must(err)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	if o.Dir == "" {
 		o.Dir = tb.TempDir()
 	}
 	if o.HSMKey == "" {
-		o.HSMKey, err = softkey.Generate(rand.Reader)
-		must(err)
+		if o.HSMKey, err = softkey.Generate(rand.Reader); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	hk, err := softkey.Parse(o.HSMKey)
-	must(err)
-	seed := hk.DeriveSeed(RootKeyLabel)
-	n := &Node{Dir: o.Dir, HSMKey: o.HSMKey, Certificate: cert, RootKey: "k1:" + base64.RawURLEncoding.EncodeToString(seed)}
-	n.RootID = Identity(tb, n.RootKey)
-
-	n.Store, err = ledger.Open(ctx, ledger.Config{Dir: o.Dir})
-	must(err)
-	closeStore := func() { n.Store.Close() }
-	rek, _, _, err := commands.Bootstrap(ctx, n.Store, hk, n.RootID, "AES256")
+	cfg := node.Config{Dir: o.Dir, HSMs: []config.HSM{{Name: "soft", Soft: &config.Soft{Key: o.HSMKey}}},
+		Certificate: &cert, Version: "test", Audit: o.Audit, SchedulerInterval: -1, ConfigureAPI: o.Configure}
+	if o.Audit != nil || o.Checkpoints {
+		cfg.Checkpoints = &ledger.CheckpointConfig{Events: o.CheckpointEvents}
+	}
+	nd, err := node.Open(context.Background(), cfg)
 	if err != nil {
-		closeStore()
 		tb.Fatal(err)
 	}
-	n.Proj, err = projections.Open(ctx, n.Store, rek, nil)
-	must(err)
-	n.Handler = commands.NewHandler(n.Store, n.Proj, rek, nil)
-	_, err = n.Handler.Reconcile(ctx)
-	must(err)
-	cfg := api.Config{Handler: n.Handler, Projection: n.Proj, Certificate: cert, Version: "test"}
-	closeAudit := func() error { return nil }
-	if o.Audit != nil || o.Checkpoints {
-		signer, err := commands.SigningKey(ctx, n.Store, n.Proj, rek, n.RootID)
-		must(err)
-		pub := signer.Public().(ed25519.PublicKey)
-		n.SigningKeys = map[string]ed25519.PublicKey{ledger.KeyID(pub): pub}
-		events := o.CheckpointEvents
-		if events == 0 {
-			events = 50
-		}
-		cp := n.Store.StartCheckpoints(signer, ledger.CheckpointConfig{Events: events})
-		if o.Audit != nil {
-			n.Auditor = n.Store.NewAuditor(*o.Audit)
-			cfg.Audit = n.Auditor
-		}
-		closeAudit = func() error {
-			if n.Auditor != nil {
-				if err := n.Auditor.Close(); err != nil {
-					return err
-				}
-			}
-			return cp.Close()
-		}
+	n := &Node{Dir: o.Dir, HSMKey: o.HSMKey, Certificate: cert, RootKey: nd.RootKey, RootID: nd.RootID,
+		Store: nd.Store, Proj: nd.Proj, Handler: nd.Handler, Auditor: nd.Auditor}
+	if nd.SigningKey != nil {
+		n.SigningKeys = map[string]ed25519.PublicKey{ledger.KeyID(nd.SigningKey): nd.SigningKey}
 	}
-	if o.Configure != nil {
-		o.Configure(&cfg)
-	}
-	srv := api.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	sctx, cancel := context.WithCancel(ctx)
+	if err != nil {
+		nd.Close()
+		tb.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
+	go func() { done <- nd.Serve(context.Background(), ln) }()
 	n.Addr = ln.Addr().String()
 	n.Roots = x509.NewCertPool()
 	n.Roots.AddCert(cert.Leaf)
-	var once sync.Once
-	n.stop = func() { // the shutdown order of cmd/kmsledger: server, auditor, checkpoints, ledger
-		once.Do(func() {
-			cancel()
-			<-done
-			if err := closeAudit(); err != nil {
-				tb.Error(err)
-			}
-			n.Proj.Close()
-			n.Store.Close()
-		})
+	n.stop = func() { // node.Close: server, auditor, checkpoints, ledger
+		if err := nd.Close(); err != nil {
+			tb.Error(err)
+		}
+		<-done
 	}
-	tb.Cleanup(n.stop)
+	tb.Cleanup(n.Stop)
 	return n
 }
 
 // Stop stops the node (again: a no-op).
-func (n *Node) Stop() { n.stop() }
+func (n *Node) Stop() { n.stopOnce.Do(n.stop) }
 
 // Client returns a client of the node authenticated with apiKey ("" = root).
 func (n *Node) Client(tb testing.TB, apiKey string) *client.Client {

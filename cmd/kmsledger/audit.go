@@ -20,6 +20,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kmsledger/kmsledger/cmd/config"
+	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
@@ -72,7 +74,7 @@ func auditLocalSubcommands() []*cli.Command {
 }
 
 // auditDir returns the data dir of an offline audit command.
-func auditDir(c *cli.Context, conf *Config) (string, error) {
+func auditDir(c *cli.Context, conf *config.Config) (string, error) {
 	pos, err := args(c, 0, 1)
 	if err != nil {
 		return "", err
@@ -100,14 +102,14 @@ func openAudit(ctx context.Context, dir string) (*ledger.Store, error) {
 
 // trustedKeys unseals the REK with the configured HSMs and returns the
 // signing keys it vouches for.
-func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf *Config) (map[string]ed25519.PublicKey, error) {
+func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf *config.Config) (map[string]ed25519.PublicKey, error) {
 	log := slog.New(slog.DiscardHandler)
 	if len(conf.HSM) == 0 {
 		return nil, errors.New("no HSM: set KMSLEDGER_HSM_KEY or --config; the HSM vouches for the checkpoint key")
 	}
-	hsms, errs := openHSMs(ctx, conf.HSM, log)
+	hsms, errs := node.OpenHSMs(ctx, conf.HSM, log)
 	defer hsms.Close()
-	if len(hsms.list) == 0 {
+	if len(hsms.List) == 0 {
 		return nil, errors.Join(errs...)
 	}
 	proj, err := projections.Open(ctx, store, nil, log)
@@ -115,7 +117,7 @@ func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf 
 		return nil, err
 	}
 	defer proj.Close()
-	rek, _, err := commands.Unseal(ctx, store, proj, hsms.list, commands.InitParams{})
+	rek, _, err := commands.Unseal(ctx, store, proj, hsms.List, commands.InitParams{})
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +128,7 @@ func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf 
 	return keys, err
 }
 
-func auditConfig(c *cli.Context) (*Config, error) {
+func auditConfig(c *cli.Context) (*config.Config, error) {
 	return loadServerConfig(c.String("config"), hsmKeyOnly(c))
 }
 

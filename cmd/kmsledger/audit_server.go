@@ -1,29 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/commands"
-	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/ledger"
-	"github.com/kmsledger/kmsledger/projections"
 )
-
-// auditSettings are the server's audit and checkpoint flags.
-type auditSettings struct {
-	off                bool
-	interval           time.Duration
-	batch              int
-	sync               bool
-	wait               time.Duration
-	checkpointEvents   int
-	checkpointInterval time.Duration
-}
 
 // auditServerFlags returns the audit and checkpoint flags of `server`.
 func auditServerFlags() []cli.Flag {
@@ -45,48 +29,30 @@ func auditServerFlags() []cli.Flag {
 	}
 }
 
-// auditSettingsOf reads the flags.
-func auditSettingsOf(c *cli.Context) auditSettings {
-	return auditSettings{
-		off: !c.Bool("audit"), interval: c.Duration("audit-interval"), batch: c.Int("audit-batch"), sync: c.Bool("audit-sync"),
-		wait: c.Duration("audit-wait"), checkpointEvents: c.Int("checkpoint-events"),
-		checkpointInterval: c.Duration("checkpoint-interval"),
+// auditConfigOf maps the audit and checkpoint flags, and the audit:
+// section of the configuration file where a flag was not given, to the
+// node's settings (audit nil: --audit=false).
+func auditConfigOf(c *cli.Context, conf *config.Config) (audit *ledger.AuditConfig, cp *ledger.CheckpointConfig, err error) {
+	a := ledger.AuditConfig{Interval: c.Duration("audit-interval"), Batch: c.Int("audit-batch"), Sync: c.Bool("audit-sync"),
+		Wait: c.Duration("audit-wait")}
+	if !c.IsSet("audit-interval") && conf.Audit.Interval > 0 {
+		a.Interval = conf.Audit.Interval
 	}
-}
-
-// startAudit unseals (or creates) the checkpoint signing key, starts the
-// checkpoints and, unless turned off, the Auditor. stop closes the
-// Auditor (storing every accepted record; it logs how many were stored,
-// dropped and lost) and then the checkpoints (writing a last one that
-// covers it).
-func startAudit(ctx context.Context, cfg auditSettings, store *ledger.Store, proj *projections.Projection, rek *hsm.REK,
-	actor string, log *slog.Logger) (_ *ledger.Auditor, stop func(), err error) {
-	if cfg.batch < 0 || cfg.interval < 0 || cfg.wait < 0 || cfg.checkpointEvents < 0 || cfg.checkpointInterval < 0 {
+	if !c.IsSet("audit-batch") && conf.Audit.Batch > 0 {
+		a.Batch = conf.Audit.Batch
+	}
+	if !c.IsSet("audit-sync") && conf.Audit.Sync {
+		a.Sync = true
+	}
+	if !c.IsSet("audit-wait") && conf.Audit.Wait > 0 {
+		a.Wait = conf.Audit.Wait
+	}
+	cp = &ledger.CheckpointConfig{Events: c.Int("checkpoint-events"), Interval: c.Duration("checkpoint-interval")}
+	if a.Batch < 0 || a.Interval < 0 || a.Wait < 0 || cp.Events < 0 || cp.Interval < 0 {
 		return nil, nil, fmt.Errorf("%w: audit and checkpoint settings must not be negative", errUsage)
 	}
-	signer, err := commands.SigningKey(ctx, store, proj, rek, actor)
-	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint signing key: %w", err)
+	if c.Bool("audit") {
+		audit = &a
 	}
-	cp := store.StartCheckpoints(signer, ledger.CheckpointConfig{Events: cfg.checkpointEvents, Interval: cfg.checkpointInterval, Logger: log})
-	var a *ledger.Auditor
-	if !cfg.off {
-		a = store.NewAuditor(ledger.AuditConfig{Interval: cfg.interval, Batch: cfg.batch, Sync: cfg.sync, Wait: cfg.wait, Logger: log})
-		log.Info("auditing every request", "interval", cfg.interval, "batch", cfg.batch, "sync", cfg.sync, "wait", cfg.wait)
-	}
-	return a, func() {
-		if a != nil {
-			err := a.Close()
-			st := a.Stats()
-			attrs := []any{"stored", st.Stored, "dropped", st.Dropped, "lost", st.Lost, "busy", st.Busy}
-			if err != nil || st.Lost > 0 {
-				log.Error("audit stopped; records lost", append(attrs, "err", err)...)
-			} else {
-				log.Info("audit stopped; every accepted record stored", attrs...)
-			}
-		}
-		if err := cp.Close(); err != nil {
-			log.Error("last checkpoint", "err", err)
-		}
-	}, nil
+	return audit, cp, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
 )
 
@@ -110,7 +111,7 @@ func newHSMKey(t *testing.T) (hsmKey, rootKey string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rootKey, _, err = rootAPIKey(hk); err != nil {
+	if rootKey, _, err = node.DeriveRootAPIKey(hk); err != nil {
 		t.Fatal(err)
 	}
 	return hsmKey, rootKey

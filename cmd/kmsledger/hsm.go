@@ -1,198 +1,27 @@
 package main
 
 import (
-	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/cmd/config"
+	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/hsm/pkcs11"
-	"github.com/kmsledger/kmsledger/hsm/remotekms"
-	"github.com/kmsledger/kmsledger/hsm/softkey"
-	"github.com/kmsledger/kmsledger/ledger"
-	"github.com/kmsledger/kmsledger/projections"
 )
-
-// openedHSMs are the configured HSMs that could be opened.
-type openedHSMs struct {
-	list   []commands.NamedHSM
-	soft   *softkey.Key // the first software HSM key, for the root API key derivation
-	closer []func() error
-}
-
-func (o *openedHSMs) Close() {
-	for _, c := range o.closer {
-		c()
-	}
-}
-
-// openHSMs opens every configured HSM, in order. The backend is chosen
-// here, by a switch: there is no registry. An HSM that fails to open is
-// reported (by name, with the reason) and left out; the caller decides
-// whether the ones that opened are enough.
-func openHSMs(ctx context.Context, cfgs []HSMConfig, log *slog.Logger) (*openedHSMs, []error) {
-	o := &openedHSMs{}
-	var errs []error
-	for _, c := range cfgs {
-		h, err := openHSM(ctx, c)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("HSM %q: %w", c.Name, err))
-			log.Warn("HSM not available", "hsm", c.Name, "err", err)
-			continue
-		}
-		o.list = append(o.list, h)
-		if k, ok := h.W.(*softkey.Key); ok && o.soft == nil {
-			o.soft = k
-		}
-		if cl, ok := h.W.(interface{ Close() error }); ok {
-			o.closer = append(o.closer, cl.Close)
-		}
-	}
-	return o, errs
-}
-
-func openHSM(ctx context.Context, c HSMConfig) (commands.NamedHSM, error) {
-	switch {
-	case c.Soft != nil:
-		k, err := softkey.Parse(c.Soft.Key)
-		if err != nil {
-			return commands.NamedHSM{}, err
-		}
-		return commands.NamedHSM{Name: c.Name, Kind: "soft", W: k}, nil
-	case c.PKCS11 != nil:
-		pin := c.PKCS11.PIN
-		if c.PKCS11.PINFile != "" {
-			b, err := os.ReadFile(c.PKCS11.PINFile)
-			if err != nil {
-				return commands.NamedHSM{}, fmt.Errorf("read pin_file: %w", err)
-			}
-			pin = strings.TrimRight(string(b), "\r\n")
-		}
-		h, err := pkcs11.Open(pkcs11.Config{Module: c.PKCS11.Module, TokenLabel: c.PKCS11.Token, Slot: c.PKCS11.Slot, PIN: pin, KeyLabel: c.PKCS11.Key})
-		if err != nil {
-			return commands.NamedHSM{}, err
-		}
-		return commands.NamedHSM{Name: c.Name, Kind: "pkcs11", W: h}, nil
-	case c.MinKMS != nil:
-		cfg := remotekms.Config{Endpoints: c.MinKMS.Server, Enclave: c.MinKMS.Enclave, Key: c.MinKMS.Key, APIKey: c.MinKMS.AuthKey, Timeout: 10 * time.Second}
-		if c.MinKMS.CA != "" {
-			pem, err := os.ReadFile(c.MinKMS.CA)
-			if err != nil {
-				return commands.NamedHSM{}, fmt.Errorf("read ca: %w", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return commands.NamedHSM{}, fmt.Errorf("ca %s: no PEM certificate", c.MinKMS.CA)
-			}
-		}
-		h, err := remotekms.Open(ctx, cfg)
-		if err != nil {
-			return commands.NamedHSM{}, err
-		}
-		return commands.NamedHSM{Name: c.Name, Kind: "kmsledger", W: h}, nil
-	}
-	return commands.NamedHSM{}, errors.New("no backend configured")
-}
 
 // loadServerConfig reads --config (if any) and puts the software HSM key
 // of KMSLEDGER_HSM_KEY/--hsm-key first, as the server does.
-func loadServerConfig(file, hsmKey string) (*Config, error) {
-	conf := &Config{Version: "v1"}
+func loadServerConfig(file, hsmKey string) (*config.Config, error) {
+	conf := &config.Config{Version: "v1"}
 	if file != "" {
 		var err error
-		if conf, err = ReadConfigFile(file); err != nil {
+		if conf, err = config.ReadFile(file); err != nil {
 			return nil, err
 		}
 	}
-	return conf, conf.prependSoftKey(hsmKey)
-}
-
-// prependSoftKey puts the software HSM key of the flag or
-// KMSLEDGER_HSM_KEY ("" = none) in front of the configured HSMs, named
-// "soft", and validates the result.
-func (c *Config) prependSoftKey(hsmKey string) error {
-	if hsmKey != "" {
-		c.HSM = append([]HSMConfig{{Name: "soft", Soft: &SoftConfig{Key: hsmKey}}}, c.HSM...)
-	}
-	return c.Validate()
-}
-
-// identityFromConfig returns the root API key and identity the server
-// uses with this configuration. A first software HSM key derives them;
-// that is the root of a new ledger. An initialised ledger says which root
-// it has (it may have been initialised by another HSM, whose random root
-// key is sealed in it), so the (stopped) node's ledger is read, read-only,
-// whenever it exists; while a server holds it, a derived root is
-// returned unchecked and any other is refused.
-func identityFromConfig(ctx context.Context, conf *Config, dir string) (key, id string, err error) {
-	if len(conf.HSM) == 0 {
-		return "", "", errors.New("the configuration has no HSM")
-	}
-	if dir == "" {
-		dir = conf.Dir
-	}
-	var derivedKey, derivedID string
-	if s := conf.HSM[0].Soft; s != nil {
-		k, err := softkey.Parse(s.Key)
-		if err != nil {
-			return "", "", err
-		}
-		if derivedKey, derivedID, err = rootAPIKey(k); err != nil {
-			return "", "", err
-		}
-		if _, err := os.Stat(filepath.Join(dir, "jetstream")); dir == "" || err != nil {
-			return derivedKey, derivedID, nil // no ledger yet
-		}
-	}
-	if dir == "" {
-		return "", "", errors.New("no data dir: give DIR or dir: in the config")
-	}
-	log := slog.New(slog.DiscardHandler)
-	hsms, errs := openHSMs(ctx, conf.HSM, log)
-	defer hsms.Close()
-	if len(hsms.list) == 0 {
-		return "", "", errors.Join(errs...)
-	}
-	store, err := ledger.Open(ctx, ledger.Config{Dir: dir, Logger: log, ReadOnly: true})
-	if errors.Is(err, ledger.ErrLocked) && derivedKey != "" {
-		return derivedKey, derivedID, nil
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("open %s (is the server running? stop it first): %w", dir, err)
-	}
-	defer store.Close()
-	proj, err := projections.Open(ctx, store, nil, log)
-	if err != nil {
-		return "", "", err
-	}
-	defer proj.Close()
-	var initialized bool
-	proj.View(func(s *projections.State) { initialized = s.Initialized })
-	switch {
-	case !initialized && derivedKey != "":
-		return derivedKey, derivedID, nil
-	case !initialized:
-		return "", "", fmt.Errorf("%s holds no initialised ledger", dir)
-	}
-	rek, u, err := commands.Unseal(ctx, store, proj, hsms.list, commands.InitParams{})
-	if err != nil {
-		return "", "", err
-	}
-	if key, err = commands.RootKey(rek, u.Init); err != nil || key != "" {
-		return key, u.Init.RootIdentity, err
-	}
-	if derivedID == u.Init.RootIdentity {
-		return derivedKey, derivedID, nil
-	}
-	return "", "", errors.New("the root API key of this ledger is derived from a software HSM key that is not the first HSM of this configuration")
+	return conf, conf.PrependSoftKey(hsmKey)
 }
 
 func hsmInitCommand() *cli.Command {
@@ -207,7 +36,7 @@ func hsmInitCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Usage: "only the HSM of this name"},
 			},
 			Action: func(c *cli.Context) error {
-				conf, err := ReadConfigFile(c.String("config"))
+				conf, err := config.ReadFile(c.String("config"))
 				if err != nil {
 					return err
 				}
@@ -217,15 +46,11 @@ func hsmInitCommand() *cli.Command {
 						continue
 					}
 					n++
-					pin := h.PKCS11.PIN
-					if h.PKCS11.PINFile != "" {
-						b, err := os.ReadFile(h.PKCS11.PINFile)
-						if err != nil {
-							return err
-						}
-						pin = strings.TrimRight(string(b), "\r\n")
+					pin, err := node.PIN(h.PKCS11)
+					if err != nil {
+						return err
 					}
-					err := pkcs11.CreateKey(pkcs11.Config{Module: h.PKCS11.Module, TokenLabel: h.PKCS11.Token, Slot: h.PKCS11.Slot, PIN: pin, KeyLabel: h.PKCS11.Key})
+					err = pkcs11.CreateKey(pkcs11.Config{Module: h.PKCS11.Module, TokenLabel: h.PKCS11.Token, Slot: h.PKCS11.Slot, PIN: pin, KeyLabel: h.PKCS11.Key})
 					switch {
 					case errors.Is(err, pkcs11.ErrKeyExists):
 						fmt.Fprintf(c.App.Writer, "%s: key %q exists on token %q\n", h.Name, h.PKCS11.Key, h.PKCS11.Token)

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ type Config struct {
 		Key      string `yaml:"key"`
 		ClientCA string `yaml:"client_ca"` // optional: only client certificates issued by it are accepted
 	} `yaml:"tls"`
-	HSM []HSMConfig `yaml:"hsm"`
+	HSM []HSM `yaml:"hsm"`
 	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"` // text or json
@@ -43,23 +43,23 @@ type Config struct {
 	} `yaml:"kes"`
 }
 
-// HSMConfig is one root-of-trust backend; exactly one of Soft, PKCS11 and
+// HSM is one root-of-trust backend; exactly one of Soft, PKCS11 and
 // MinKMS is set. Name identifies it in add-hsm/rm-hsm/ls-hsm.
-type HSMConfig struct {
-	Name   string        `yaml:"name"`
-	Soft   *SoftConfig   `yaml:"soft"`
-	PKCS11 *PKCS11Config `yaml:"pkcs11"`
-	MinKMS *MinKMSConfig `yaml:"minkms"` // another kmsledger (or minkms) deployment
+type HSM struct {
+	Name   string  `yaml:"name"`
+	Soft   *Soft   `yaml:"soft"`
+	PKCS11 *PKCS11 `yaml:"pkcs11"`
+	MinKMS *MinKMS `yaml:"minkms"` // another kmsledger (or minkms) deployment
 }
 
-// SoftConfig is a software HSM key hsm:aes256:<base64>.
-type SoftConfig struct {
+// Soft is a software HSM key hsm:aes256:<base64>.
+type Soft struct {
 	Key string `yaml:"key"`
 }
 
-// PKCS11Config names a key on a PKCS#11 token. The PIN comes from the
+// PKCS11 names a key on a PKCS#11 token. The PIN comes from the
 // environment (pin: ${VAR}) or a file (pin_file), never from a flag.
-type PKCS11Config struct {
+type PKCS11 struct {
 	Module  string `yaml:"module"`
 	Token   string `yaml:"token"`
 	Slot    *uint  `yaml:"slot"`
@@ -68,11 +68,11 @@ type PKCS11Config struct {
 	Key     string `yaml:"key"`
 }
 
-// MinKMSConfig is a key of another key manager used as HSM, the same
+// MinKMS is a key of another key manager used as HSM, the same
 // shape as minkms's hsm.NAME.minkms section. A server without a scheme
 // is reached over HTTPS (it always is). The API key is auth.key, as
 // minkms writes it, or auth_key.
-type MinKMSConfig struct {
+type MinKMS struct {
 	Server  []string `yaml:"server"`
 	Enclave string   `yaml:"enclave"`
 	Key     string   `yaml:"key"`
@@ -112,8 +112,9 @@ func expandEnv(n *yaml.Node, getenv func(string) (string, bool), missing *[]stri
 	}
 }
 
-// ReadConfig parses a configuration file.
-func ReadConfig(r io.Reader, getenv func(string) (string, bool)) (*Config, error) {
+// Read parses a configuration file. getenv looks up the variables of
+// ${NAME} references (os.LookupEnv in the server).
+func Read(r io.Reader, getenv func(string) (string, bool)) (*Config, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func ReadConfig(r io.Reader, getenv func(string) (string, bool)) (*Config, error
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("config: environment variable %s is not set", strings.Join(missing, ", "))
 	}
-	if err := hsmMapToList(&doc); err != nil { // minkms's map form (config_minkms.go)
+	if err := hsmMapToList(&doc); err != nil { // minkms's map form (minkms.go)
 		return nil, err
 	}
 	var c Config
@@ -147,14 +148,14 @@ func ReadConfig(r io.Reader, getenv func(string) (string, bool)) (*Config, error
 	return &c, c.Validate()
 }
 
-// ReadConfigFile parses the configuration file at path.
-func ReadConfigFile(path string) (*Config, error) {
+// ReadFile parses the configuration file at path.
+func ReadFile(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	c, err := ReadConfig(f, os.LookupEnv)
+	c, err := Read(f, os.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -202,4 +203,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// PrependSoftKey puts the software HSM key of the flag or
+// KMSLEDGER_HSM_KEY ("" = none) in front of the configured HSMs, named
+// "soft", and validates the result.
+func (c *Config) PrependSoftKey(hsmKey string) error {
+	if hsmKey != "" {
+		c.HSM = append([]HSM{{Name: "soft", Soft: &Soft{Key: hsmKey}}}, c.HSM...)
+	}
+	return c.Validate()
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto/ecdsa"
@@ -20,16 +20,16 @@ import (
 // serverCertificate loads the configured certificate, or the self-signed
 // one kept in DIR/tls (made on first start). caFile is the PEM file a
 // client should trust ("" when the operator supplied a certificate).
-func serverCertificate(cfg serverConfig) (cert tls.Certificate, caFile string, err error) {
-	if cfg.certFile != "" || cfg.keyFile != "" {
-		if cfg.certFile == "" || cfg.keyFile == "" {
+func serverCertificate(dataDir, addr, certFile, keyFile string) (cert tls.Certificate, caFile string, err error) {
+	if certFile != "" || keyFile != "" {
+		if certFile == "" || keyFile == "" {
 			return cert, "", errors.New("--tls-cert and --tls-key go together")
 		}
-		cert, err = tls.LoadX509KeyPair(cfg.certFile, cfg.keyFile)
+		cert, err = tls.LoadX509KeyPair(certFile, keyFile)
 		return cert, "", err
 	}
-	dir := filepath.Join(cfg.dir, "tls")
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	dir := filepath.Join(dataDir, "tls")
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err == nil {
 		return cert, certFile, nil
 	}
@@ -39,7 +39,7 @@ func serverCertificate(cfg serverConfig) (cert tls.Certificate, caFile string, e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return cert, "", err
 	}
-	certPEM, keyPEM, err := selfSigned(cfg.addr)
+	certPEM, keyPEM, err := selfSigned(addr)
 	if err != nil {
 		return cert, "", err
 	}

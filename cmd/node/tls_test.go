@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto/ecdsa"
@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -23,8 +24,8 @@ import (
 // name and by IP address. A client without it fails.
 func TestGeneratedCertificateIsLeaf(t *testing.T) {
 	dir := t.TempDir()
-	cfg := serverConfig{dir: dir, addr: "192.0.2.7:7373"}
-	cert, caFile, err := serverCertificate(cfg)
+	const addr = "192.0.2.7:7373"
+	cert, caFile, err := serverCertificate(dir, addr, "", "")
 	if err != nil {
 		t.Fatalf("serverCertificate err = %v", err)
 	}
@@ -81,7 +82,7 @@ func TestGeneratedCertificateIsLeaf(t *testing.T) {
 	}
 
 	// Reused on the next start, not regenerated.
-	again, _, err := serverCertificate(cfg)
+	again, _, err := serverCertificate(dir, addr, "", "")
 	if err != nil || !slices.Equal(again.Certificate[0], cert.Certificate[0]) {
 		t.Errorf("second serverCertificate = new certificate, %v; want the stored one", err)
 	}
@@ -123,4 +124,21 @@ func TestGeneratedCertificateIsLeaf(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tls", "key.pem")); err != nil {
 		t.Errorf("key.pem: %v", err)
 	}
+}
+
+// loadCAs is what the CLI's --ca does: the system roots plus the
+// certificates of a PEM file.
+func loadCAs(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New("no PEM certificate")
+	}
+	return pool, nil
 }
