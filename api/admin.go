@@ -274,7 +274,7 @@ func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request, in
 	if res.Seq != 0 {
 		// The answer of the event appended, or for a replayed command id
 		// the answer of the first execution.
-		var p ledger.KeyVersionCreated
+		var p ledger.KeyCreated
 		if json.Unmarshal(res.Event.Payload, &p) == nil {
 			resp.Version = p.Version
 			if p.Source != nil && p.Source.Replaced {

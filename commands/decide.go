@@ -250,24 +250,26 @@ func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw, hma
 	if raw != nil {
 		typEv = ledger.TypeKeyImported
 	}
-	return d.event(e.Name, ledger.KeySubject(e.Name, name), typEv, ledger.KeyVersionCreated{
+	return d.event(e.Name, ledger.KeySubject(e.Name, name), typEv, ledger.KeyCreated{
 		Name: name, Version: version, Type: string(kt), SecretRef: ref, Fingerprint: fp, Source: src,
 	})
 }
 
 func (d *decision) setKeyState(e *projections.Enclave, cmd Command) (Decision, error) {
-	name, version, typ := "", uint32(0), ledger.TypeKeyDisabled
+	var name, typ string
+	var version uint32
+	var payload any
 	switch c := cmd.(type) {
 	case DisableKey:
-		name, version = c.Name, c.Version
+		name, version, typ, payload = c.Name, c.Version, ledger.TypeKeyDisabled, ledger.KeyDisabled{Name: c.Name, Version: c.Version}
 	case EnableKey:
-		name, version, typ = c.Name, c.Version, ledger.TypeKeyEnabled
+		name, version, typ, payload = c.Name, c.Version, ledger.TypeKeyEnabled, ledger.KeyEnabled{Name: c.Name, Version: c.Version}
 	}
 	k := e.Keys[name]
 	if k == nil || (version != 0 && k.Versions[version] == nil) {
 		return Decision{}, ErrKeyNotFound
 	}
-	return d.event(e.Name, ledger.KeySubject(e.Name, name), typ, ledger.KeyStateChanged{Name: name, Version: version})
+	return d.event(e.Name, ledger.KeySubject(e.Name, name), typ, payload)
 }
 
 func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey, reason string) (Decision, error) {
