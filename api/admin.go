@@ -160,7 +160,7 @@ func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request, in
 			writeError(w, r, s.log, badRequest("invalid \"after\" %q: want a positive duration such as 7d or 36h", body.After))
 			return
 		}
-		cmd = commands.ScheduleKeyDeletion{Enclave: enclave, Name: name, Deadline: time.Now().Add(d)}
+		cmd = commands.ScheduleKeyDeletion{Enclave: enclave, Name: name, Deadline: s.h.Now().Add(d)}
 	case "restore":
 		cmd = commands.RestoreKey{Enclave: enclave, Name: name}
 	case "release":
