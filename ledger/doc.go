@@ -49,7 +49,8 @@
 // in event.go), the code that writes it, and how a user makes it
 // happen. kms means POST /v1/kms/{enclave} with that command; admin
 // means /v1/admin/{enclave}/keys/{name}/...; KES means the KES API.
-// Decide is commands.Decide with that command (commands/decide.go).
+// Decide is commands.Decide with that command (one method per command,
+// commands/decide_<aggregate>.go).
 //
 //	event type                   payload               writer                                    route                                CLI
 //	system.initialized.v1        SystemInitialized     commands.Unseal (empty ledger)            -                                    server (first start)
