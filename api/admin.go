@@ -150,7 +150,7 @@ func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request, in
 			writeError(w, r, s.log, badRequest("invalid \"after\" %q: want a positive duration such as 7d or 36h", body.After))
 			return
 		}
-		cmd = commands.ScheduleKeyDeletion{Enclave: enclave, Name: name, Deadline: time.Now().Add(d)}
+		cmd = commands.ScheduleKeyDeletion{Enclave: enclave, Name: name, Deadline: s.h.Now().Add(d)}
 	case "restore":
 		cmd = commands.RestoreKey{Enclave: enclave, Name: name}
 	case "release":
@@ -254,7 +254,7 @@ func (s *Server) handleAdminKeyImport(w http.ResponseWriter, r *http.Request, in
 	if res.Seq != 0 {
 		// The answer of the event appended, or for a replayed command id
 		// the answer of the first execution.
-		var p ledger.KeyVersionCreated
+		var p ledger.KeyCreated
 		if json.Unmarshal(res.Event.Payload, &p) == nil {
 			resp.Version = p.Version
 			if p.Source != nil && p.Source.Replaced {

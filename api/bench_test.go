@@ -26,7 +26,7 @@ import (
 //	go test ./api -run '^$' -bench . -benchtime 3s
 //
 // Client and server share the process and this machine's cores, so ops/s
-// is for "client and server on one host", as in DESIGN.md.
+// is for "client and server on one host" (README.md, Benchmarks).
 
 const (
 	benchEnclave     = "bench"

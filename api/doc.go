@@ -1,4 +1,4 @@
-// Package api serves the kms HTTP API (spec/kms-api.md): HTTPS with
+// Package api serves the kms HTTP API (package wire documents it): HTTPS with
 // client certificates, identity = "h1:" + base64url(sha256(SPKI)), and the
 // binary framing on POST /v1/kms[/{enclave}].
 //

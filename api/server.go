@@ -90,7 +90,7 @@ func New(cfg Config) *Server {
 // are requested but not chain-verified (the identity is the hash of the
 // certificate's public key; the handshake proves possession), their
 // validity dates are not enforced, and only HTTP/1.1 is offered, which
-// the kms-go client serves about twice as fast as HTTP/2 (DESIGN.md).
+// the kms-go client serves about twice as fast as HTTP/2.
 // TLS 1.2 and 1.3 only, and TLS 1.2 with ECDHE and AEAD suites only.
 func (s *Server) TLSConfig() *tls.Config {
 	c := &tls.Config{

@@ -49,7 +49,5 @@ func (s *stack) stateJSON() string {
 	return string(b)
 }
 
-func identityOf(t testing.TB, apiKey string) string { return apitest.Identity(t, apiKey) }
-
 // newIdentity returns a fresh API key and its identity.
 func newIdentity(t testing.TB) (apiKey, id string) { return apitest.NewIdentity(t) }

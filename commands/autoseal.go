@@ -48,7 +48,7 @@ func (h *Handler) sealIfNew(ctx context.Context, actor string, x NamedHSM) (bool
 	if want, err := wanted(); err != nil || !want {
 		return false, err
 	}
-	err := addHSM(ctx, h.store, h.proj, h.rek, actor, x)
+	err := addHSM(ctx, h.store, h.proj, h.rek, h.Now(), actor, x)
 	if err != nil {
 		// Another node of a cluster may have sealed it (or removed
 		// it) at the same time: then there is nothing left to do.

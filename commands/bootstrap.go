@@ -47,6 +47,17 @@ type InitParams struct {
 	// software HSM key.
 	RootKey     string
 	DefaultType string
+	// Now is the clock that dates the events written at initialisation;
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// now returns the time of p's clock.
+func (p InitParams) now() time.Time {
+	if p.Now == nil {
+		return time.Now()
+	}
+	return p.Now()
 }
 
 // Unsealed describes how the REK was opened.
@@ -127,11 +138,11 @@ func initialize(ctx context.Context, store *ledger.Store, proj *projections.Proj
 			return nil, Unsealed{}, err
 		}
 	}
-	if err := appendSystem(ctx, store, proj, p.RootIdentity, "system-init", ledger.TypeSystemInitialized, init); err != nil {
+	if err := appendSystem(ctx, store, proj, p.now(), p.RootIdentity, "system-init", ledger.TypeSystemInitialized, init); err != nil {
 		return nil, Unsealed{}, fmt.Errorf("commands: initialise ledger: %w", err)
 	}
 	for _, h := range hsms[1:] {
-		if err := addHSM(ctx, store, proj, rek, p.RootIdentity, h); err != nil {
+		if err := addHSM(ctx, store, proj, rek, p.now(), p.RootIdentity, h); err != nil {
 			return nil, Unsealed{}, err
 		}
 	}
@@ -139,9 +150,9 @@ func initialize(ctx context.Context, store *ledger.Store, proj *projections.Proj
 	return rek, Unsealed{Init: init, Created: true, OpenedBy: first.Name}, nil
 }
 
-// appendSystem appends one event on the system subject with
+// appendSystem appends one event, dated now, on the system subject with
 // compare-and-set on that subject, and waits for the projection.
-func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Projection, actor, cmdID, typ string, payload any) error {
+func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Projection, now time.Time, actor, cmdID, typ string, payload any) error {
 	if err := proj.CatchUp(ctx); err != nil {
 		return err
 	}
@@ -154,7 +165,7 @@ func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Pr
 	if cmdID == "" {
 		cmdID = NewID()
 	}
-	ev := ledger.Event{Type: typ, ID: NewID(), Time: time.Now().UTC(), Actor: actor,
+	ev := ledger.Event{Type: typ, ID: NewID(), Time: now.UTC(), Actor: actor,
 		Aggregate: ledger.SystemSubject(), CommandID: cmdID, Payload: b}
 	seq, _, err := store.Append(ctx, ev, ledger.Expect{Subject: ledger.SystemSubject(), Seq: last})
 	if err != nil {
@@ -163,8 +174,9 @@ func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Pr
 	return proj.WaitFor(ctx, seq)
 }
 
-// addHSM seals rek under h, checks that h opens it again, and records it.
-func addHSM(ctx context.Context, store *ledger.Store, proj *projections.Projection, rek *hsm.REK, actor string, h NamedHSM) error {
+// addHSM seals rek under h, checks that h opens it again, and records it
+// (dated now).
+func addHSM(ctx context.Context, store *ledger.Store, proj *projections.Projection, rek *hsm.REK, now time.Time, actor string, h NamedHSM) error {
 	sealed, err := rek.SealFor(ctx, h.W)
 	if err != nil {
 		return fmt.Errorf("commands: add HSM %q: %w", h.Name, err)
@@ -172,7 +184,7 @@ func addHSM(ctx context.Context, store *ledger.Store, proj *projections.Projecti
 	if _, err := hsm.OpenREK(ctx, h.W, sealed); err != nil {
 		return fmt.Errorf("commands: add HSM %q: the sealed REK does not open again: %w", h.Name, err)
 	}
-	return appendSystem(ctx, store, proj, actor, "", ledger.TypeHSMAdded,
+	return appendSystem(ctx, store, proj, now, actor, "", ledger.TypeHSMAdded,
 		ledger.HSMAdded{Name: h.Name, Kind: h.Kind, KeyID: h.W.KeyID(), SealedREK: sealed})
 }
 
@@ -190,7 +202,7 @@ func (h *Handler) AddHSM(ctx context.Context, actor string, x NamedHSM) error {
 	if exists {
 		return ErrHSMExists
 	}
-	return addHSM(ctx, h.store, h.proj, h.rek, actor, x)
+	return addHSM(ctx, h.store, h.proj, h.rek, h.Now(), actor, x)
 }
 
 // RemoveHSM records that the REK sealed under the HSM with this key id,
@@ -232,7 +244,7 @@ func (h *Handler) RemoveHSM(ctx context.Context, actor, name string) error {
 	case n == 1:
 		return ErrLastHSM
 	}
-	return appendSystem(ctx, h.store, h.proj, actor, "", ledger.TypeHSMRemoved, ledger.HSMRemoved{Name: target.Name, KeyID: target.KeyID})
+	return appendSystem(ctx, h.store, h.proj, h.Now(), actor, "", ledger.TypeHSMRemoved, ledger.HSMRemoved{Name: target.Name, KeyID: target.KeyID})
 }
 
 // RootKey returns the root API key sealed in the ledger, or "" if it is

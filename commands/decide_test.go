@@ -85,7 +85,7 @@ func TestDecide(t *testing.T) {
 		{name: "KeyInDeletedEnclave", given: []Command{enc, DeleteEnclave{Name: "e1"}}, when: key, wantErr: ErrEnclaveNotFound},
 		{name: "CreateKeyDefaultType", given: []Command{enc}, when: key, want: ledger.TypeKeyCreated,
 			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyVersionCreated
+				var p ledger.KeyCreated
 				json.Unmarshal(d.Event.Payload, &p)
 				if p.Type != "AES256" || p.Version != 1 || p.SecretRef != "e1.k1.1.ev" || d.Put["e1.k1.1.ev"] == nil {
 					t.Errorf("payload = %+v, put = %v", p, d.Put)
@@ -101,7 +101,7 @@ func TestDecide(t *testing.T) {
 		{name: "CreateKeyLongName", given: []Command{enc}, when: CreateKey{Enclave: "e1", Name: string(make([]byte, 81))}, wantErr: ErrInvalidName},
 		{name: "AddVersion", given: []Command{enc, key}, when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, want: ledger.TypeKeyCreated,
 			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyVersionCreated
+				var p ledger.KeyCreated
 				json.Unmarshal(d.Event.Payload, &p)
 				if p.Version != 2 || d.Expect.Seq == 0 {
 					t.Errorf("version = %d, expect = %+v; want version 2 and the key's last sequence", p.Version, d.Expect)
@@ -111,7 +111,7 @@ func TestDecide(t *testing.T) {
 		{name: "VersionsNeverReused", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, DeleteKey{Enclave: "e1", Name: "k1", Version: 2}},
 			when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, want: ledger.TypeKeyCreated,
 			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyVersionCreated
+				var p ledger.KeyCreated
 				json.Unmarshal(d.Event.Payload, &p)
 				if p.Version != 3 {
 					t.Errorf("version = %d, want 3", p.Version)
@@ -119,7 +119,7 @@ func TestDecide(t *testing.T) {
 			}},
 		{name: "Import", given: []Command{enc}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material}, want: ledger.TypeKeyImported,
 			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyVersionCreated
+				var p ledger.KeyCreated
 				json.Unmarshal(d.Event.Payload, &p)
 				if p.Source == nil || p.Source.Kind != "api" || p.Fingerprint != hsm.Fingerprint(material) {
 					t.Errorf("payload = %+v", p)
@@ -133,7 +133,7 @@ func TestDecide(t *testing.T) {
 		{name: "ImportConflictReplace", given: []Command{enc, key}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material, OnConflict: ConflictReplace},
 			want: ledger.TypeKeyImported,
 			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyVersionCreated
+				var p ledger.KeyCreated
 				json.Unmarshal(d.Event.Payload, &p)
 				if p.Version != 2 || !p.Source.Replaced {
 					t.Errorf("payload = %+v, want version 2 recorded as replaced", p)

@@ -99,16 +99,9 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 	if err := validate(inner); err != nil {
 		return Result{}, err // names are checked before they become subjects
 	}
-	if agg, _, ok := target(inner); ok && replayable {
-		ev, dup, err := h.store.Lookup(ctx, agg, commandID)
-		if err != nil {
-			return Result{}, err
-		}
-		if dup {
-			if err := h.checkOnly(ctx, cmd); err != nil {
-				return Result{}, err
-			}
-			return h.replayed(ctx, inner, ev)
+	if replayable {
+		if r, ok, err := h.replayOf(ctx, cmd, inner, commandID); ok || err != nil {
+			return r, err
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -125,13 +118,9 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		if err != nil && replayable {
 			// Another node may have applied this very command since the
 			// lookup above (its event is why Decide refuses): a replay.
-			if agg, _, ok := target(inner); ok {
-				if ev, dup, lerr := h.store.Lookup(ctx, agg, commandID); lerr == nil && dup {
-					if err := h.checkOnly(ctx, cmd); err != nil {
-						return Result{}, err
-					}
-					return h.replayed(ctx, inner, ev)
-				}
+			// A failed lookup leaves Decide's error to answer.
+			if r, ok, rerr := h.replayOf(ctx, cmd, inner, commandID); ok {
+				return r, rerr
 			}
 		}
 		if err != nil {
@@ -160,6 +149,26 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		ev.Seq = seq
 		return Result{Seq: seq, Event: ev}, h.proj.WaitFor(ctx, seq)
 	}
+}
+
+// replayOf looks commandID up on the aggregate inner writes. If it was
+// applied there (ok), it answers with the original event, once the
+// caller is shown to still be allowed to run cmd (checkOnly). err alone
+// is a failed lookup.
+func (h *Handler) replayOf(ctx context.Context, cmd, inner Command, commandID string) (r Result, ok bool, err error) {
+	agg, _, known := target(inner)
+	if !known {
+		return Result{}, false, nil
+	}
+	ev, dup, err := h.store.Lookup(ctx, agg, commandID)
+	if err != nil || !dup {
+		return Result{}, false, err
+	}
+	if err := h.checkOnly(ctx, cmd); err != nil {
+		return Result{}, true, err
+	}
+	r, err = h.replayed(ctx, inner, ev)
+	return r, true, err
 }
 
 // replayed answers a command whose id was already applied to its

@@ -79,7 +79,7 @@ func sameCommand(cmd Command, ev ledger.Event) bool {
 		return false
 	}
 	if c, ok := cmd.(ImportKey); ok {
-		var p ledger.KeyVersionCreated
+		var p ledger.KeyCreated
 		if err := json.Unmarshal(ev.Payload, &p); err != nil {
 			return false
 		}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
@@ -76,7 +77,8 @@ func newSigningKey(ctx context.Context, store *ledger.Store, proj *projections.P
 	id := ledger.KeyID(pub)
 	k := ledger.SigningKey{KeyID: id, Algorithm: ledger.SigningAlgorithm, PublicKey: pub, SealedPrivateKey: sealed}
 	cmdID := "signing-key-" + strings.TrimPrefix(id, "ed25519:")
-	if err := appendSystem(ctx, store, proj, actor, cmdID, ledger.TypeSigningKey, k); err != nil {
+	// SigningKey runs at start, before a Handler (and its clock) exists.
+	if err := appendSystem(ctx, store, proj, time.Now(), actor, cmdID, ledger.TypeSigningKey, k); err != nil {
 		return fmt.Errorf("commands: record signing key: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
@@ -92,7 +93,7 @@ func TestForgedSigningKeysAreNotTrusted(t *testing.T) {
 		{KeyID: ledger.KeyID(fpub), Algorithm: ledger.SigningAlgorithm, PublicKey: fpub, SealedPrivateKey: keys[0].SealedPrivateKey},
 	}
 	for i, k := range forged {
-		if err := appendSystem(ctx, store, proj, "h1:forger", "", ledger.TypeSigningKey, k); err != nil {
+		if err := appendSystem(ctx, store, proj, time.Now(), "h1:forger", "", ledger.TypeSigningKey, k); err != nil {
 			t.Fatalf("append forged key %d: %v", i, err)
 		}
 	}

@@ -8,7 +8,8 @@
 //	+-----------+----------------------------+-----------+---------+
 //	… | u32BE len | key name | u32BE version |
 //
-// References: spec/kms-api.md §2.4 (key types); STYLE.md G10, G11.
+// References: the kms API's key types AES256 and ChaCha20 (KeyType);
+// README.md, sections "How it works" and "Security model".
 
 package hsm
 
@@ -20,7 +21,8 @@ import (
 )
 
 // Wrapper seals and unseals the Root Encryption Key with a key held by an
-// HSM. Backends: hsm/softkey (now), PKCS#11 and a remote kmsledger (later).
+// HSM. Backends: hsm/softkey, hsm/pkcs11 and hsm/remotekms (another
+// kmsledger).
 // Implementations must be safe for concurrent use.
 type Wrapper interface {
 	// Wrap encrypts and authenticates plaintext, binding it to aad.

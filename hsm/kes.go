@@ -32,7 +32,8 @@
 //
 //	subkey = E(LE32(0)‖IV[0:12]) ⊕ E(LE32(1)‖IV[4:16]) ‖ E(LE32(2)‖IV[0:12]) ⊕ E(LE32(3)‖IV[4:16])
 //
-// References: spec/kes.md §3, §4; msgpack spec (str/bin families);
+// References: KES's ciphertext and stored-key formats (vectors in
+// testdata/kes/); msgpack spec (str/bin families);
 // RFC 2104 (HMAC); RFC 8439 (ChaCha20-Poly1305); NIST SP 800-38D (GCM).
 
 package hsm

@@ -28,7 +28,8 @@
 //	MAC(msg) = HMAC-SHA256(MAC key, msg)
 //
 // References: NIST SP 800-38D (GCM); RFC 8439 (ChaCha20-Poly1305);
-// RFC 5869 (HKDF); RFC 2104 (HMAC); spec/kms-api.md §2.4, §4.
+// RFC 5869 (HKDF); RFC 2104 (HMAC); the key types and ciphertexts of the
+// kms API (README.md, "Ciphertext format").
 
 package hsm
 

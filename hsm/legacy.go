@@ -18,7 +18,8 @@
 // KES's older JSON/msgpack envelopes (spec kes.md §3.2) are parsed in
 // kes.go, which reuses legacyAEAD with the cipher their label names.
 //
-// References: spec/kms-api.md §4; spec/kes.md §3.1; RFC 2104 (HMAC);
+// References: the ciphertexts of MinIO's built-in KMS and of KES (README.md,
+// "Ciphertext format"; vectors in testdata/kes/); RFC 2104 (HMAC);
 // NIST SP 800-38D (GCM); RFC 8439 (ChaCha20-Poly1305); HChaCha20:
 // draft-irtf-cfrg-xchacha §2.2.
 

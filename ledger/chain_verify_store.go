@@ -113,27 +113,33 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 			Reason: "the ledger has checkpoints but the witness " + witnessFile + " is missing"}
 	}
 
+	return rep, s.verifyAudit(ctx, v, rep, aLast)
+}
+
+// verifyAudit checks the AUDIT chain after the ledger, from the first
+// record the checkpoints do not cover (or the start) to aLast.
+func (s *Store) verifyAudit(ctx context.Context, v *verifier, rep *VerifyReport, aLast uint64) error {
 	aFrom := v.auditFrom()
 	if aFrom > 1 && aFrom <= aLast {
 		m, err := s.audit.GetMsg(ctx, aFrom)
 		if err != nil {
-			return rep, &TamperError{Stream: auditStream, Seq: aFrom, Reason: "unreadable", Err: err}
+			return &TamperError{Stream: auditStream, Seq: aFrom, Reason: "unreadable", Err: err}
 		}
 		if err := v.audit.startAt(aFrom, m.Header.Get(PrevHeader)); err != nil {
-			return rep, err
+			return err
 		}
 	}
 	if err := v.claimAudit(); err != nil {
-		return rep, err
+		return err
 	}
 	rep.Audit.From, rep.Audit.Last = v.audit.seq+1, aLast
-	err = scanStream(ctx, s.audit, auditStream, v.audit.seq+1, aLast, func(m RawMessage) error {
+	err := scanStream(ctx, s.audit, auditStream, v.audit.seq+1, aLast, func(m RawMessage) error {
 		return v.audit.add(m.Seq, m.Prev, m.Leaf())
 	})
 	if err != nil {
-		return rep, unreadable(err)
+		return unreadable(err)
 	}
-	return rep, v.finishAudit(aLast)
+	return v.finishAudit(aLast)
 }
 
 // streamLast returns the last sequence of a stream.

@@ -43,6 +43,43 @@
 //     repeats, with Event.Seq set to the stream sequence.
 //   - Only package ledger imports nats.go or nats-server.
 //
+// # Event types
+//
+// Every event type, its payload (the Go type named after it; the table
+// in event.go), the code that writes it, and how a user makes it
+// happen. kms means POST /v1/kms/{enclave} with that command; admin
+// means /v1/admin/{enclave}/keys/{name}/...; KES means the KES API.
+// Decide is commands.Decide with that command (one method per command,
+// commands/decide_<aggregate>.go).
+//
+//	event type                   payload               writer                                    route                                CLI
+//	system.initialized.v1        SystemInitialized     commands.Unseal (empty ledger)            -                                    server (first start)
+//	system.hsm_added.v1          HSMAdded              Handler.AddHSM, Handler.SealConfigured    POST /v1/admin/hsm/{name}            add-hsm; server (configured HSMs)
+//	system.hsm_removed.v1        HSMRemoved            Handler.RemoveHSM                         DELETE /v1/admin/hsm/{name}          rm-hsm
+//	system.signing_key.v1        SigningKey            commands.SigningKey (once)                -                                    server
+//	system.checkpoint.v1         Checkpoint            Store.Checkpoint (Checkpointer)           -                                    server
+//	enclave.created.v1           EnclaveCreated        Decide CreateEnclave                      kms ENCLAVE:CREATE                   add-enclave
+//	enclave.deleted.v1           EnclaveDeleted        Decide DeleteEnclave                      kms ENCLAVE:DELETE                   rm-enclave
+//	key.created.v1               KeyCreated            Decide CreateKey                          kms KEY:CREATE; KES /v1/key/create/  add-key [--version]
+//	key.imported.v1              KeyImported           Decide ImportKey                          kms KEY:IMPORT; admin import;        add-key --import; migrate
+//	                                                                                             KES /v1/key/import/
+//	key.version_deleted.v1       KeyVersionDeleted     Decide DeleteKey (one of several)         kms KEY:DELETE                       rm-key [--version]
+//	key.deleted.v1               KeyDeleted            Decide DeleteKey, DestroyScheduledKey     kms KEY:DELETE; KES /v1/key/delete/  rm-key --all; server (due deletions)
+//	key.disabled.v1              KeyDisabled           Decide DisableKey                         admin disable                        disable-key
+//	key.enabled.v1               KeyEnabled            Decide EnableKey                          admin enable                         enable-key
+//	key.deletion_scheduled.v1    KeyDeletionScheduled  Decide ScheduleKeyDeletion                admin schedule-deletion              rm-key --schedule
+//	key.restored.v1              KeyRestored           Decide RestoreKey                         admin restore                        restore-key
+//	key.name_released.v1         KeyNameReleased       Decide ReleaseKeyName                     admin release                        release-key
+//	identity.created.v1          IdentityCreated       Decide CreateIdentity                     kms IDENTITY:CREATE                  add-identity
+//	identity.deleted.v1          IdentityDeleted       Decide DeleteIdentity                     kms IDENTITY:DELETE                  rm-identity
+//	identity.policy_assigned.v1  PolicyAssigned        Decide AssignPolicy                       kms POLICY:ASSIGN                    set-policy
+//	policy.created.v1            PolicyCreated         Decide CreatePolicy                       kms POLICY:CREATE                    add-policy
+//	policy.deleted.v1            PolicyDeleted         Decide DeletePolicy                       kms POLICY:DELETE                    rm-policy
+//
+// projections.State.Apply folds each type with one function named after
+// it (projections/apply.go). commands.TestEveryEventType checks that
+// every type has a writer, an apply function and a golden file.
+//
 // # Hash chain and checkpoints
 //
 // LEDGER and AUDIT are each a hash chain in stream order (chain.go): every

@@ -26,3 +26,64 @@ type Event struct {
 	// back and is not part of the encoded envelope.
 	Seq uint64 `json:"-"`
 }
+
+// eventTypes is every event type this version writes or reads, with its
+// payload: the Go type named after the event (key.disabled.v1 carries a
+// KeyDisabled). Each has a golden file testdata/events/<type>.json that
+// the tests decode; the table in doc.go names the command, route and CLI
+// command that write it. It is read-only.
+var eventTypes = []struct {
+	Type       string
+	newPayload func() any
+}{
+	// system events (system_events.go, hsm_events.go, checkpoint.go)
+	{TypeSystemInitialized, payload[SystemInitialized]},
+	{TypeHSMAdded, payload[HSMAdded]},
+	{TypeHSMRemoved, payload[HSMRemoved]},
+	{TypeSigningKey, payload[SigningKey]},
+	{TypeCheckpoint, payload[Checkpoint]},
+	// enclave aggregate (system_events.go)
+	{TypeEnclaveCreated, payload[EnclaveCreated]},
+	{TypeEnclaveDeleted, payload[EnclaveDeleted]},
+	// key aggregate (key_events.go)
+	{TypeKeyCreated, payload[KeyCreated]},
+	{TypeKeyImported, payload[KeyImported]},
+	{TypeKeyVersionDeleted, payload[KeyVersionDeleted]},
+	{TypeKeyDeleted, payload[KeyDeleted]},
+	{TypeKeyDisabled, payload[KeyDisabled]},
+	{TypeKeyEnabled, payload[KeyEnabled]},
+	{TypeKeyDeletionScheduled, payload[KeyDeletionScheduled]},
+	{TypeKeyRestored, payload[KeyRestored]},
+	{TypeKeyNameReleased, payload[KeyNameReleased]},
+	// identity aggregate (identity_events.go)
+	{TypeIdentityCreated, payload[IdentityCreated]},
+	{TypeIdentityDeleted, payload[IdentityDeleted]},
+	{TypePolicyAssigned, payload[PolicyAssigned]},
+	// policy aggregate (policy_events.go)
+	{TypePolicyCreated, payload[PolicyCreated]},
+	{TypePolicyDeleted, payload[PolicyDeleted]},
+}
+
+// Types returns every event type this version writes or reads, in the
+// order of the table above.
+func Types() []string {
+	out := make([]string, len(eventTypes))
+	for i, t := range eventTypes {
+		out[i] = t.Type
+	}
+	return out
+}
+
+// NewPayload returns a pointer to a new zero payload of the Go type named
+// after event type typ (a *KeyDisabled for key.disabled.v1), for decoding
+// an Event's Payload; ok is false for a type this version does not know.
+func NewPayload(typ string) (p any, ok bool) {
+	for _, t := range eventTypes {
+		if t.Type == typ {
+			return t.newPayload(), true
+		}
+	}
+	return nil, false
+}
+
+func payload[T any]() any { return new(T) }

@@ -10,11 +10,11 @@ const (
 	TypeKeyDeleted        = "key.deleted.v1"         // every version destroyed
 )
 
-// KeyVersionCreated is the payload of key.created.v1 and key.imported.v1.
-// The material itself lives sealed in SECRETS under SecretRef; the event
-// carries only a reference and a fingerprint (a commitment that does not
-// reveal the material).
-type KeyVersionCreated struct {
+// KeyCreated is the payload of key.created.v1: a new version (the first
+// one of a new key, or one more). The material itself lives sealed in
+// SECRETS under SecretRef; the event carries only a reference and a
+// fingerprint (a commitment that does not reveal the material).
+type KeyCreated struct {
 	Name        string `json:"name"`
 	Version     uint32 `json:"version"`
 	Type        string `json:"type"` // "AES256" or "ChaCha20"
@@ -25,6 +25,11 @@ type KeyVersionCreated struct {
 	// only); empty for the kms API's ImportKey.
 	Source *ImportSource `json:"source,omitempty"`
 }
+
+// KeyImported is the payload of key.imported.v1: a version whose material
+// the caller supplied. It has the fields of KeyCreated; Source says where
+// the material came from.
+type KeyImported = KeyCreated
 
 // ImportSource is the provenance of imported key material.
 type ImportSource struct {
@@ -57,8 +62,8 @@ type KeyDeleted struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Event types of the key lifecycle (issue: disable, scheduled deletion,
-// tombstones). A destroyed key's name stays reserved (a tombstone) until
+// Event types of the key lifecycle: disable, scheduled deletion,
+// tombstones. A destroyed key's name stays reserved (a tombstone) until
 // an admin releases it, so a client cannot silently re-create it.
 const (
 	TypeKeyDisabled          = "key.disabled.v1"
@@ -68,9 +73,16 @@ const (
 	TypeKeyNameReleased      = "key.name_released.v1"
 )
 
-// KeyStateChanged is the payload of key.disabled.v1 and key.enabled.v1.
+// KeyDisabled is the payload of key.disabled.v1. Version 0 means the whole
+// key; otherwise only that version.
+type KeyDisabled struct {
+	Name    string `json:"name"`
+	Version uint32 `json:"version,omitempty"`
+}
+
+// KeyEnabled is the payload of key.enabled.v1, the reverse of KeyDisabled.
 // Version 0 means the whole key; otherwise only that version.
-type KeyStateChanged struct {
+type KeyEnabled struct {
 	Name    string `json:"name"`
 	Version uint32 `json:"version,omitempty"`
 }

@@ -36,17 +36,3 @@ type EnclaveDeleted struct {
 	Name         string   `json:"name"`
 	Fingerprints []string `json:"fingerprints,omitempty"`
 }
-
-// Types returns every event type this version writes or reads. Each has
-// a golden file testdata/events/<type>.json that the tests decode.
-func Types() []string {
-	return []string{
-		TypeSystemInitialized, TypeEnclaveCreated, TypeEnclaveDeleted,
-		TypeKeyCreated, TypeKeyImported, TypeKeyVersionDeleted, TypeKeyDeleted,
-		TypeIdentityCreated, TypeIdentityDeleted, TypePolicyAssigned,
-		TypePolicyCreated, TypePolicyDeleted,
-		TypeHSMAdded, TypeHSMRemoved,
-		TypeKeyDisabled, TypeKeyEnabled, TypeKeyDeletionScheduled, TypeKeyRestored, TypeKeyNameReleased,
-		TypeSigningKey, TypeCheckpoint, // checkpoint.go
-	}
-}

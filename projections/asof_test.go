@@ -34,8 +34,8 @@ func event(t *testing.T, minute int, typ, enclave, aggregate string, p any) ledg
 
 // history is a scripted ledger: each event is one step.
 func history(t *testing.T) []ledger.Event {
-	key := func(n string, v uint32) ledger.KeyVersionCreated {
-		return ledger.KeyVersionCreated{Name: n, Version: v, Type: "AES256", SecretRef: ledger.SecretRef("e", n, v), Fingerprint: "fp"}
+	key := func(n string, v uint32) ledger.KeyCreated {
+		return ledger.KeyCreated{Name: n, Version: v, Type: "AES256", SecretRef: ledger.SecretRef("e", n, v), Fingerprint: "fp"}
 	}
 	return []ledger.Event{
 		event(t, 0, ledger.TypeSystemInitialized, "", ledger.SystemSubject(), ledger.SystemInitialized{RootIdentity: asofRoot, DefaultType: "AES256"}),
@@ -45,7 +45,7 @@ func history(t *testing.T) []ledger.Event {
 		event(t, 4, ledger.TypePolicyCreated, "e", ledger.PolicySubject("e", "p"), ledger.PolicyCreated{Name: "p", Allow: map[string][]string{"KEY:DECRYPT": {"k"}}}),
 		event(t, 5, ledger.TypePolicyAssigned, "e", ledger.IdentitySubject("e", asofUser), ledger.PolicyAssigned{Identity: asofUser, Policy: "p"}),
 		event(t, 6, ledger.TypeKeyCreated, "e", ledger.KeySubject("e", "k"), key("k", 2)),
-		event(t, 7, ledger.TypeKeyDisabled, "e", ledger.KeySubject("e", "k"), ledger.KeyStateChanged{Name: "k", Version: 1}),
+		event(t, 7, ledger.TypeKeyDisabled, "e", ledger.KeySubject("e", "k"), ledger.KeyDisabled{Name: "k", Version: 1}),
 		event(t, 8, ledger.TypePolicyCreated, "e", ledger.PolicySubject("e", "p"), ledger.PolicyCreated{Name: "p", Allow: map[string][]string{"KEY:DECRYPT": {"k*"}}}),
 		event(t, 9, ledger.TypeKeyDeleted, "e", ledger.KeySubject("e", "k"), ledger.KeyDeleted{Name: "k", Versions: []uint32{1, 2}}),
 		event(t, 10, ledger.TypeIdentityDeleted, "e", ledger.IdentitySubject("e", asofUser), ledger.IdentityDeleted{Identity: asofUser}),

@@ -25,14 +25,14 @@ func TestForkLeavesTheStateAlone(t *testing.T) {
 	}
 	apply(st, ledger.TypeSystemInitialized, "", ledger.SystemSubject(), ledger.SystemInitialized{RootIdentity: "root"})
 	apply(st, ledger.TypeEnclaveCreated, "", ledger.EnclaveSubject("e"), ledger.EnclaveCreated{Name: "e"})
-	apply(st, ledger.TypeKeyCreated, "e", ledger.KeySubject("e", "k"), ledger.KeyVersionCreated{Name: "k", Version: 1, SecretRef: "r"})
+	apply(st, ledger.TypeKeyCreated, "e", ledger.KeySubject("e", "k"), ledger.KeyCreated{Name: "k", Version: 1, SecretRef: "r"})
 	apply(st, ledger.TypeIdentityCreated, "e", ledger.IdentitySubject("e", "u"), ledger.IdentityCreated{Identity: "u", Privilege: ledger.PrivilegeUser})
 	apply(st, ledger.TypePolicyCreated, "e", ledger.PolicySubject("e", "p"), ledger.PolicyCreated{Name: "p"})
 	before, _ := json.Marshal(st)
 
 	f := st.Fork()
-	apply(f, ledger.TypeKeyDisabled, "e", ledger.KeySubject("e", "k"), ledger.KeyStateChanged{Name: "k", Version: 1})
-	apply(f, ledger.TypeKeyCreated, "e", ledger.KeySubject("e", "k"), ledger.KeyVersionCreated{Name: "k", Version: 2, SecretRef: "r2"})
+	apply(f, ledger.TypeKeyDisabled, "e", ledger.KeySubject("e", "k"), ledger.KeyDisabled{Name: "k", Version: 1})
+	apply(f, ledger.TypeKeyCreated, "e", ledger.KeySubject("e", "k"), ledger.KeyCreated{Name: "k", Version: 2, SecretRef: "r2"})
 	apply(f, ledger.TypePolicyAssigned, "e", ledger.IdentitySubject("e", "u"), ledger.PolicyAssigned{Identity: "u", Policy: "p"})
 	apply(f, ledger.TypePolicyDeleted, "e", ledger.PolicySubject("e", "p"), ledger.PolicyDeleted{Name: "p"})
 	apply(f, ledger.TypeEnclaveCreated, "", ledger.EnclaveSubject("f"), ledger.EnclaveCreated{Name: "f"})

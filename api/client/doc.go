@@ -1,5 +1,5 @@
 // Package client is kmsledger's Go client for the MinIO KMS (minkms) wire
-// protocol (/work/shared/spec/kms-api.md). It speaks the same protocol as the
+// protocol (the kms API; package wire documents it). It speaks the same protocol as the
 // kms-go SDK, so it can drive kmsledger or any other minkms-compatible server,
 // but it depends only on package wire.
 //

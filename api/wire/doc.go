@@ -22,5 +22,7 @@
 //   - Identities are "h1:" + base64url_nopad(SHA-256(DER SubjectPublicKeyInfo)),
 //     always 46 characters.
 //
-// Reference: /work/shared/spec/kms-api.md §1 and §2.2–2.4.
+// Reference: the kms API of MinIO AIStor Key Manager (minkms), as the
+// kms-go SDK (github.com/minio/kms-go/kms) speaks it: framing, commands and
+// their messages, key types.
 package wire

@@ -20,13 +20,6 @@ type (
 		CreatedAt string `json:"created_at,omitempty"`
 		CreatedBy string `json:"created_by,omitempty"`
 	}
-	keyJSON struct {
-		Name      string `json:"name"`
-		Version   uint32 `json:"version"`
-		Type      string `json:"type"`
-		CreatedAt string `json:"created_at,omitempty"`
-		CreatedBy string `json:"created_by,omitempty"`
-	}
 	policyJSON struct {
 		Name      string              `json:"name"`
 		Allow     map[string][]string `json:"allow,omitempty"`
@@ -50,10 +43,6 @@ func enclaveOut(e *wire.EnclaveStatusResponse) enclaveJSON {
 	return enclaveJSON{Name: e.Name, CreatedAt: formatTime(e.CreatedAt), CreatedBy: e.CreatedBy}
 }
 
-func keyOut(k *wire.KeyStatusResponse) keyJSON {
-	return keyJSON{Name: k.Name, Version: k.Version, Type: k.Type, CreatedAt: formatTime(k.CreatedAt), CreatedBy: k.CreatedBy}
-}
-
 func policyOut(p *wire.PolicyResponse) policyJSON {
 	return policyJSON{Name: p.Name, Allow: p.Allow, Deny: p.Deny, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
 }
@@ -71,13 +60,6 @@ func identityOut(i *wire.IdentityResponse) identityJSON {
 
 func (e enclaveJSON) fields() [][2]string {
 	return [][2]string{{"Name", e.Name}, {"Created", e.CreatedAt}, {"Created by", e.CreatedBy}}
-}
-
-func (k keyJSON) fields() [][2]string {
-	return [][2]string{
-		{"Name", k.Name}, {"Version", strconv.FormatUint(uint64(k.Version), 10)}, {"Type", k.Type},
-		{"Created", k.CreatedAt}, {"Created by", k.CreatedBy},
-	}
 }
 
 func (p policyJSON) fields() [][2]string {

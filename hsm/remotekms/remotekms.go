@@ -13,8 +13,8 @@
 //	+------+-----------------------------------------------+
 //	remote associated data = 0x01 ‖ aad
 //
-// References: /work/shared/spec/kms-api.md §2.3 (205 KEY:ENCRYPT,
-// 206 KEY:DECRYPT), §2.5 (errors), §4 (ciphertexts), §5 (retries).
+// References: the kms API (package api/wire): commands 205 KEY:ENCRYPT and
+// 206 KEY:DECRYPT, its errors, ciphertexts and retries.
 
 package remotekms
 

@@ -33,7 +33,7 @@ func listState(tb testing.TB, n int) *projections.State {
 			apply(ledger.TypeIdentityCreated, "e", "ledger.e.identity."+sa, ledger.IdentityCreated{Identity: sa, Privilege: ledger.PrivilegeUser, ServiceAccount: true, Parent: id})
 		}
 		k := fmt.Sprintf("key-%05d", i)
-		apply(ledger.TypeKeyCreated, "e", ledger.KeySubject("e", k), ledger.KeyVersionCreated{Name: k, Version: 1, Type: "AES256"})
+		apply(ledger.TypeKeyCreated, "e", ledger.KeySubject("e", k), ledger.KeyCreated{Name: k, Version: 1, Type: "AES256"})
 	}
 	return st
 }
