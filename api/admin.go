@@ -126,45 +126,75 @@ func (s *Server) handleAdminKeyRewrap(w http.ResponseWriter, r *http.Request, in
 	writeJSON(w, r, s, jsonMessage{resp}, err)
 }
 
-// handleAdminKeyAction serves the lifecycle actions: the router has
-// checked that the caller is root or an Admin of the enclave (lifecycle
-// changes are not grantable by policy: the kms-go client rejects policies
-// naming commands it does not know).
-func (s *Server) handleAdminKeyAction(w http.ResponseWriter, r *http.Request, in routeReq) {
-	enclave, name, action := in.enclave, in.arg, r.PathValue("action")
-	ctx := in.ctx
-	body, err := decodeAction(in.body)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	var cmd commands.Command
-	switch action {
-	case "disable":
-		cmd = commands.DisableKey{Enclave: enclave, Name: name, Version: body.Version}
-	case "enable":
-		cmd = commands.EnableKey{Enclave: enclave, Name: name, Version: body.Version}
-	case "schedule-deletion":
-		d, err := ParseDuration(body.After)
-		if err != nil || d <= 0 {
-			writeError(w, r, s.log, badRequest("invalid \"after\" %q: want a positive duration such as 7d or 36h", body.After))
+// keyAction builds the command of one key lifecycle action from the key
+// and the request body; a bad body is a 400 error.
+type keyAction func(s *Server, enclave, name string, body wire.KeyActionRequest) (commands.Command, error)
+
+// handleKeyAction returns the handler of one lifecycle action route: the
+// router has checked that the caller is root or an Admin of the enclave
+// (lifecycle changes are not grantable by policy: the kms-go client
+// rejects policies naming commands it does not know).
+func (s *Server) handleKeyAction(build keyAction) func(http.ResponseWriter, *http.Request, routeReq) {
+	return func(w http.ResponseWriter, r *http.Request, in routeReq) {
+		body, err := decodeAction(in.body)
+		if err != nil {
+			writeError(w, r, s.log, err)
 			return
 		}
-		cmd = commands.ScheduleKeyDeletion{Enclave: enclave, Name: name, Deadline: s.h.Now().Add(d)}
-	case "restore":
-		cmd = commands.RestoreKey{Enclave: enclave, Name: name}
-	case "release":
-		cmd = commands.ReleaseKeyName{Enclave: enclave, Name: name}
-	default:
-		writeError(w, r, s.log, &statusError{http.StatusNotFound, fmt.Sprintf("unknown key action %q", action)})
-		return
+		cmd, err := build(s, in.enclave, in.arg, body)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		cmd = commands.Checked{Command: cmd, Check: adminCheck(in.identity, in.enclave)}
+		if _, err := s.h.Execute(in.ctx, in.identity, "", cmd); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		writeBody(w, "application/json", []byte("{}"))
 	}
-	cmd = commands.Checked{Command: cmd, Check: adminCheck(in.identity, enclave)}
-	if _, err := s.h.Execute(ctx, in.identity, "", cmd); err != nil {
+}
+
+// handleUnknownKeyAction answers a POST to .../keys/{name}/{action} whose
+// action no route names: 404, once the caller passed the Admin check and
+// the body decoded, as every action route would.
+func (s *Server) handleUnknownKeyAction(w http.ResponseWriter, r *http.Request, in routeReq) {
+	if _, err := decodeAction(in.body); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeBody(w, "application/json", []byte("{}"))
+	writeError(w, r, s.log, &statusError{http.StatusNotFound, fmt.Sprintf("unknown key action %q", r.PathValue("action"))})
+}
+
+// disableKey is POST .../disable {"version":N} (0 = the whole key).
+func disableKey(_ *Server, enclave, name string, body wire.KeyActionRequest) (commands.Command, error) {
+	return commands.DisableKey{Enclave: enclave, Name: name, Version: body.Version}, nil
+}
+
+// enableKey is POST .../enable {"version":N} (0 = the whole key).
+func enableKey(_ *Server, enclave, name string, body wire.KeyActionRequest) (commands.Command, error) {
+	return commands.EnableKey{Enclave: enclave, Name: name, Version: body.Version}, nil
+}
+
+// scheduleKeyDeletion is POST .../schedule-deletion {"after":"7d"}: the
+// deadline is the handler's clock plus a positive duration.
+func scheduleKeyDeletion(s *Server, enclave, name string, body wire.KeyActionRequest) (commands.Command, error) {
+	d, err := ParseDuration(body.After)
+	if err != nil || d <= 0 {
+		return nil, badRequest("invalid \"after\" %q: want a positive duration such as 7d or 36h", body.After)
+	}
+	return commands.ScheduleKeyDeletion{Enclave: enclave, Name: name, Deadline: s.h.Now().Add(d)}, nil
+}
+
+// restoreKey is POST .../restore: it cancels a scheduled deletion.
+func restoreKey(_ *Server, enclave, name string, _ wire.KeyActionRequest) (commands.Command, error) {
+	return commands.RestoreKey{Enclave: enclave, Name: name}, nil
+}
+
+// releaseKeyName is POST .../release: the name of a destroyed key may be
+// used again.
+func releaseKeyName(_ *Server, enclave, name string, _ wire.KeyActionRequest) (commands.Command, error) {
+	return commands.ReleaseKeyName{Enclave: enclave, Name: name}, nil
 }
 
 // rewrap decrypts a ciphertext and encrypts the plaintext under the

@@ -145,7 +145,13 @@ func (s *Server) routeRows(serveBounded bool) []route {
 		admin("POST /v1/admin/{enclave}/keys/{name}/import", accessAdmin, argPathName, maxAdminBody, s.handleAdminKeyImport),
 		admin("POST /v1/admin/{enclave}/keys/{name}/rewrap", accessCommand, argPathName, maxAdminBody, s.handleAdminKeyRewrap,
 			wire.CmdKeyDecrypt, wire.CmdKeyEncrypt),
-		admin("POST /v1/admin/{enclave}/keys/{name}/{action}", accessAdmin, argPathName, maxAdminBody, s.handleAdminKeyAction),
+		admin("POST /v1/admin/{enclave}/keys/{name}/disable", accessAdmin, argPathName, maxAdminBody, s.handleKeyAction(disableKey)),
+		admin("POST /v1/admin/{enclave}/keys/{name}/enable", accessAdmin, argPathName, maxAdminBody, s.handleKeyAction(enableKey)),
+		admin("POST /v1/admin/{enclave}/keys/{name}/schedule-deletion", accessAdmin, argPathName, maxAdminBody, s.handleKeyAction(scheduleKeyDeletion)),
+		admin("POST /v1/admin/{enclave}/keys/{name}/restore", accessAdmin, argPathName, maxAdminBody, s.handleKeyAction(restoreKey)),
+		admin("POST /v1/admin/{enclave}/keys/{name}/release", accessAdmin, argPathName, maxAdminBody, s.handleKeyAction(releaseKeyName)),
+		// Any other action: 404 "unknown key action" (after the Admin check).
+		admin("POST /v1/admin/{enclave}/keys/{name}/{action}", accessAdmin, argPathName, maxAdminBody, s.handleUnknownKeyAction),
 
 		// HSM admin API (hsm_admin.go).
 		admin("GET /v1/admin/hsm", accessRoot, argNone, 0, s.handleHSMList),

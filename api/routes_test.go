@@ -337,7 +337,7 @@ func TestRouteTable(t *testing.T) {
 	routes := api.New(api.Config{Handler: s.Handler, Projection: s.Proj, KESEnclave: kesEnclave}).RouteInfos()
 	open := map[string]bool{"GET /version": true, "GET /v1/health/live": true, "GET /v1/health/ready": true, "GET /v1/ready": true}
 	accesses := map[string]bool{"open": true, "identity": true, "root": true, "admin": true, "member": true, "command": true, "ledger": true}
-	concrete := strings.NewReplacer("{enclave}", kesEnclave, "{name}", "k", "{action}", "disable", "{arg...}", "k")
+	concrete := strings.NewReplacer("{enclave}", kesEnclave, "{name}", "k", "{action}", "no-such-action", "{arg...}", "k")
 	noCert, random := s.kesClient(""), s.kesClient("", randomCert(t))
 	seenOpen := 0
 	for _, rt := range routes {

@@ -67,13 +67,30 @@ func clientCommands() []*cli.Command {
 // clientCommandList returns new instances of the hyphenated client commands,
 // each with the connection flags.
 func clientCommandList() []*cli.Command {
-	enclave := []*cli.Command{
+	var all []*cli.Command
+	for _, group := range [][]*cli.Command{enclaveCommands(), keyCommands(), lifecycleCommands(), identityCommands(), policyCommands(), timeTravelCommands(), hsmCommands(), {envCommand()}} {
+		for _, c := range group {
+			c.Flags = append(c.Flags, connFlags()...)
+			all = append(all, c)
+		}
+	}
+	return all
+}
+
+// enclaveCommands returns new instances of the enclave commands.
+func enclaveCommands() []*cli.Command {
+	return []*cli.Command{
 		{Name: "add-enclave", Usage: "create an enclave", ArgsUsage: "NAME", Action: addEnclaveAction},
 		{Name: "rm-enclave", Usage: "delete an enclave", ArgsUsage: "NAME", Action: rmEnclaveAction},
 		{Name: "ls-enclave", Usage: "list enclaves", ArgsUsage: "[PREFIX]", Action: lsEnclaveAction},
 		{Name: "stat-enclave", Usage: "show an enclave", ArgsUsage: "NAME", Action: statEnclaveAction},
 	}
-	key := []*cli.Command{
+}
+
+// keyCommands returns new instances of the key and crypto commands
+// (lifecycle commands are lifecycleCommands).
+func keyCommands() []*cli.Command {
+	return []*cli.Command{
 		{
 			Name: "add-key", Usage: "create a key, add a version (--version) or import key material (--import)",
 			ArgsUsage: "NAME", Action: addKeyAction,
@@ -119,7 +136,11 @@ func clientCommandList() []*cli.Command {
 			},
 		},
 	}
-	identity := []*cli.Command{
+}
+
+// identityCommands returns new instances of the identity commands.
+func identityCommands() []*cli.Command {
+	return []*cli.Command{
 		{
 			Name: "add-identity", Usage: "create or replace an identity; without IDENTITY, make a new API key and print it with its identity",
 			ArgsUsage: "[IDENTITY]", Action: addIdentityAction,
@@ -133,7 +154,11 @@ func clientCommandList() []*cli.Command {
 		{Name: "ls-identity", Usage: "list identities", ArgsUsage: "[PREFIX]", Action: lsIdentityAction},
 		{Name: "get-identity", Usage: "show an identity", ArgsUsage: "IDENTITY", Action: getIdentityAction},
 	}
-	policy := []*cli.Command{
+}
+
+// policyCommands returns new instances of the policy commands.
+func policyCommands() []*cli.Command {
+	return []*cli.Command{
 		{Name: "add-policy", Usage: "create or replace a policy from a JSON file", ArgsUsage: "NAME FILE", Action: addPolicyAction},
 		{Name: "set-policy", Usage: "assign a policy to an identity", ArgsUsage: "POLICY IDENTITY", Action: setPolicyAction},
 		{Name: "rm-policy", Usage: "delete a policy", ArgsUsage: "NAME", Action: rmPolicyAction},
@@ -141,15 +166,6 @@ func clientCommandList() []*cli.Command {
 		{Name: "get-policy", Usage: "show a policy with its rules", ArgsUsage: "NAME", Action: getPolicyAction},
 		{Name: "stat-policy", Usage: "show a policy's status", ArgsUsage: "NAME", Action: statPolicyAction},
 	}
-
-	var all []*cli.Command
-	for _, group := range [][]*cli.Command{enclave, key, lifecycleCommands(), identity, policy, timeTravelCommands(), hsmCommands(), {envCommand()}} {
-		for _, c := range group {
-			c.Flags = append(c.Flags, connFlags()...)
-			all = append(all, c)
-		}
-	}
-	return all
 }
 
 // connFlags returns new instances of the flags that say how to reach the
