@@ -48,13 +48,11 @@ type errorEntry struct {
 var errorTable = []errorEntry{
 	{errPermission, 403, "access denied: insufficient permissions"},
 	{commands.ErrEnclaveExists, 409, "enclave already exists"},
-	{commands.ErrEnclaveNotFound, 404, "enclave does not exist"},
 	{projections.ErrEnclaveNotFound, 404, "enclave does not exist"},
 	{commands.ErrKeyExists, 409, "key already exists"},
 	{commands.ErrUnchanged, 409, "key already exists"},
 	{commands.ErrSkipped, 409, "key already exists"},
 	{commands.ErrCommandIDReused, 409, "command id already used for another command on this key"},
-	{commands.ErrKeyNotFound, 404, "key does not exist"},
 	{projections.ErrKeyNotFound, 404, "key does not exist"},
 	{commands.ErrKeyTombstoned, 409, "key was destroyed: its name stays reserved until an admin releases it"},
 	{projections.ErrKeyDisabled, 409, "key is disabled"},
