@@ -43,18 +43,17 @@ type errorEntry struct {
 }
 
 // errorTable maps domain errors to the exact status and message pairs
-// that kms-go clients match on (spec kms-api.md §2.5). It is the only
-// place where errors meet HTTP statuses.
+// that kms-go clients match on (spec kms-api.md §2.5). With
+// kesErrorTable, an overlay of it for the KES API (kes_status.go), it is
+// the only place where errors meet HTTP statuses.
 var errorTable = []errorEntry{
 	{errPermission, 403, "access denied: insufficient permissions"},
 	{commands.ErrEnclaveExists, 409, "enclave already exists"},
-	{commands.ErrEnclaveNotFound, 404, "enclave does not exist"},
 	{projections.ErrEnclaveNotFound, 404, "enclave does not exist"},
 	{commands.ErrKeyExists, 409, "key already exists"},
 	{commands.ErrUnchanged, 409, "key already exists"},
 	{commands.ErrSkipped, 409, "key already exists"},
 	{commands.ErrCommandIDReused, 409, "command id already used for another command on this key"},
-	{commands.ErrKeyNotFound, 404, "key does not exist"},
 	{projections.ErrKeyNotFound, 404, "key does not exist"},
 	{commands.ErrKeyTombstoned, 409, "key was destroyed: its name stays reserved until an admin releases it"},
 	{projections.ErrKeyDisabled, 409, "key is disabled"},
@@ -71,7 +70,19 @@ var errorTable = []errorEntry{
 	{wire.ErrUnknownCommand, 400, ""},
 	{wire.ErrInvalidPattern, 400, ""},
 	{errMixedCommands, 400, "request mixes read and write commands"},
+	// Refusals of add-hsm and rm-hsm, in the error's own words.
+	{commands.ErrHSMExists, 409, ""},
+	{commands.ErrLastHSM, 409, ""},
+	{commands.ErrHSMAmbiguous, 409, ""},
+	{commands.ErrHSMNotFound, 404, ""},
 	{errNotSupported, 501, "not supported"},
+}
+
+// refused reports whether err is a refusal the tables give a status
+// (a 4xx or 501), not a failure answered with 500.
+func refused(err error) bool {
+	status, _ := resolveError(err, errorTable)
+	return status != http.StatusInternalServerError
 }
 
 // writeError answers with the status and message for err. Unknown errors

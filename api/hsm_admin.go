@@ -3,7 +3,6 @@ package api
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -65,8 +64,8 @@ func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request, in routeRe
 		return
 	}
 	if err := s.h.AddHSM(in.ctx, in.identity, s.cfg.HSMs[i]); err != nil {
-		if st := hsmStatus(err); st != err {
-			writeError(w, r, s.log, st)
+		if refused(err) {
+			writeError(w, r, s.log, err)
 			return
 		}
 		// The HSM itself failed (unreachable, locked, ...): say which and
@@ -80,23 +79,10 @@ func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request, in routeRe
 
 func (s *Server) handleHSMRemove(w http.ResponseWriter, r *http.Request, in routeReq) {
 	if err := s.h.RemoveHSM(in.ctx, in.identity, in.arg); err != nil {
-		writeError(w, r, s.log, hsmStatus(err))
+		writeError(w, r, s.log, err)
 		return
 	}
 	writeBody(w, "application/json", []byte("{}"))
-}
-
-// hsmStatus gives the refusals of add-hsm and rm-hsm their status and
-// text (409 already sealed / last HSM / ambiguous name, 404 unknown name); other errors
-// are left to writeError.
-func hsmStatus(err error) error {
-	switch {
-	case errors.Is(err, commands.ErrLastHSM), errors.Is(err, commands.ErrHSMExists), errors.Is(err, commands.ErrHSMAmbiguous):
-		return &statusError{http.StatusConflict, clientText(err)}
-	case errors.Is(err, commands.ErrHSMNotFound):
-		return &statusError{http.StatusNotFound, clientText(err)}
-	}
-	return err
 }
 
 // hsmHealth checks the configured HSMs now and then. An HSM outage after

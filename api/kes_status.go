@@ -18,27 +18,21 @@ import (
 
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm"
-	"github.com/kmsledger/kmsledger/projections"
 )
 
-// kesErrorTable maps domain errors to the status and message pairs KES
-// clients match on (kes.md §1, "Well-known errors"). statusError and
-// http.MaxBytesError are handled before it, the kms table after it
-// (kesErrorOf); anything else is a logged 500.
+// kesErrorTable is an overlay of errorTable for the KES API: it holds
+// only the rows where KES clients expect another status or message
+// (kes.md §1, "Well-known errors"), e.g. every "key already exists" is
+// KES's 400 and a refusal is "not authorized". kesErrorOf looks an error
+// up here first and then in errorTable, so every domain error of the kms
+// API has a KES answer too; statusError and http.MaxBytesError are
+// handled before both, and anything else is a logged 500.
 var kesErrorTable = []errorEntry{
 	{errPermission, http.StatusForbidden, "not authorized: insufficient permissions"},
 	{commands.ErrKeyExists, http.StatusBadRequest, "key already exists"},
 	{commands.ErrUnchanged, http.StatusBadRequest, "key already exists"},
 	{commands.ErrSkipped, http.StatusBadRequest, "key already exists"},
 	{commands.ErrKeyTombstoned, http.StatusBadRequest, "key already exists: the name belongs to a destroyed key and stays reserved until an admin releases it"},
-	{commands.ErrKeyNotFound, http.StatusNotFound, "key does not exist"},
-	{projections.ErrKeyNotFound, http.StatusNotFound, "key does not exist"},
-	{projections.ErrKeyDisabled, http.StatusConflict, "key is disabled"},
-	{projections.ErrKeyPendingDeletion, http.StatusConflict, "key is pending deletion"},
-	{commands.ErrPolicyNotFound, http.StatusNotFound, "policy does not exist"},
-	{commands.ErrIdentityNotFound, http.StatusNotFound, "identity does not exist"},
-	{commands.ErrEnclaveNotFound, http.StatusNotFound, "enclave does not exist"},
-	{projections.ErrEnclaveNotFound, http.StatusNotFound, "enclave does not exist"},
 	{hsm.ErrDecrypt, http.StatusBadRequest, "decryption failed: ciphertext is not authentic"},
 	{hsm.ErrInvalidKeyType, http.StatusNotAcceptable, "algorithm is not supported"},
 	{hsm.ErrInvalidKeyMaterial, http.StatusNotAcceptable, "invalid key size"},

@@ -5,14 +5,17 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
 )
 
 // Errors of Decide. The api package maps each to its wire status.
+// ErrEnclaveNotFound and ErrKeyNotFound are the projections' own sentinels:
+// a name that does not exist is one error, whichever layer finds it.
 var (
 	ErrEnclaveExists    = errors.New("commands: enclave already exists")
-	ErrEnclaveNotFound  = errors.New("commands: enclave does not exist")
+	ErrEnclaveNotFound  = projections.ErrEnclaveNotFound
 	ErrKeyExists        = errors.New("commands: key already exists")
-	ErrKeyNotFound      = errors.New("commands: key does not exist")
+	ErrKeyNotFound      = projections.ErrKeyNotFound
 	ErrIdentityNotFound = errors.New("commands: identity does not exist")
 	ErrPolicyNotFound   = errors.New("commands: policy does not exist")
 	ErrInvalidName      = errors.New("commands: invalid name")

@@ -13,7 +13,9 @@ import (
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
-// Errors returned by Projection lookups.
+// Errors returned by Projection lookups. ErrEnclaveNotFound and
+// ErrKeyNotFound are also the commands package's not-found errors
+// (commands.ErrEnclaveNotFound, commands.ErrKeyNotFound are these values).
 var (
 	ErrEnclaveNotFound = errors.New("projections: enclave does not exist")
 	ErrKeyNotFound     = errors.New("projections: key does not exist")

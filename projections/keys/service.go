@@ -18,10 +18,9 @@ type Service struct {
 func New(proj *projections.Projection) *Service { return &Service{proj: proj} }
 
 // IsNotFound reports whether err says that an enclave, key, policy or
-// identity does not exist (in the projection's or the commands' words).
+// identity does not exist.
 func IsNotFound(err error) bool {
 	return errors.Is(err, projections.ErrKeyNotFound) || errors.Is(err, projections.ErrEnclaveNotFound) ||
-		errors.Is(err, commands.ErrEnclaveNotFound) || errors.Is(err, commands.ErrKeyNotFound) ||
 		errors.Is(err, commands.ErrPolicyNotFound) || errors.Is(err, commands.ErrIdentityNotFound)
 }
 
@@ -66,7 +65,7 @@ func (s *Service) Read(ctx context.Context, fn func(*projections.State) error) e
 	return err
 }
 
-// ReadEnclave is Read on one enclave: commands.ErrEnclaveNotFound if it
+// ReadEnclave is Read on one enclave: projections.ErrEnclaveNotFound if it
 // does not exist (after catching up).
 func (s *Service) ReadEnclave(ctx context.Context, enclave string, fn func(*projections.Enclave) error) error {
 	return s.Read(ctx, func(st *projections.State) error {
@@ -78,13 +77,13 @@ func (s *Service) ReadEnclave(ctx context.Context, enclave string, fn func(*proj
 	})
 }
 
-// ReadKey is Read on one key: commands.ErrEnclaveNotFound or
-// commands.ErrKeyNotFound if it does not exist (after catching up).
+// ReadKey is Read on one key: projections.ErrEnclaveNotFound or
+// projections.ErrKeyNotFound if it does not exist (after catching up).
 func (s *Service) ReadKey(ctx context.Context, enclave, name string, fn func(*projections.Key) error) error {
 	return s.ReadEnclave(ctx, enclave, func(e *projections.Enclave) error {
 		k := e.Keys[name]
 		if k == nil {
-			return commands.ErrKeyNotFound
+			return projections.ErrKeyNotFound
 		}
 		return fn(k)
 	})
@@ -94,5 +93,5 @@ func enclaveOf(st *projections.State, name string) (*projections.Enclave, error)
 	if e := st.Enclaves[name]; e != nil {
 		return e, nil
 	}
-	return nil, commands.ErrEnclaveNotFound
+	return nil, projections.ErrEnclaveNotFound
 }
