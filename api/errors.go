@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
@@ -35,7 +36,7 @@ func badRequest(format string, args ...any) error {
 }
 
 // errorEntry maps one domain error to a status and message; msg "" means
-// the error's own text after its package prefix.
+// the error's own client message (clientMessage).
 type errorEntry struct {
 	err    error
 	status int
@@ -113,7 +114,10 @@ func resolveError(err error, tables ...[]errorEntry) (status int, msg string) {
 		for _, e := range t {
 			if errors.Is(err, e.err) {
 				if e.msg == "" {
-					return e.status, clientText(err)
+					if m, ok := clientMessage(err); ok {
+						return e.status, m
+					}
+					return e.status, strings.ToLower(http.StatusText(e.status))
 				}
 				return e.status, e.msg
 			}
@@ -135,16 +139,40 @@ func writeMessage(w http.ResponseWriter, status int, msg string) {
 	w.Write(b)
 }
 
-// clientText strips the "pkg: " prefixes of wrapped sentinel errors so
-// that a client sees e.g. `invalid name: "a.b"`.
-func clientText(err error) string {
-	s := err.Error()
-	for _, p := range []string{"commands: ", "wire: ", "api: "} {
-		for len(s) > len(p) && s[:len(p)] == p {
-			s = s[len(p):]
+// clientMessager is an error with a text for clients: the domain
+// packages' refusals (commands, wire, projections) implement it, with
+// their detail and without their package prefix.
+type clientMessager interface {
+	ClientMessage() string
+}
+
+// clientMessage is the client text of the first error in err's tree that
+// has one, e.g. `invalid name: "a.b"` for commands.ErrInvalidName with
+// its detail. A wrapper that only appends detail to that error's text
+// (fmt.Errorf("%w: detail", sentinel)) keeps its detail; any other
+// wrapper's text is not sent.
+func clientMessage(err error) (string, bool) {
+	var cm clientMessager
+	if !errors.As(err, &cm) {
+		return "", false
+	}
+	msg := cm.ClientMessage()
+	if e, ok := cm.(error); ok {
+		if rest, ok := strings.CutPrefix(err.Error(), e.Error()); ok {
+			msg += rest
 		}
 	}
-	return s
+	return msg, true
+}
+
+// inputDetail is the client text of a refused input for a 400 message
+// that names it: the error's client message, or a generic phrase for an
+// error without one, so that no internal text reaches the client.
+func inputDetail(err error) string {
+	if m, ok := clientMessage(err); ok {
+		return m
+	}
+	return "invalid input"
 }
 
 // maxLogPath bounds the request path in a log line: the path is the

@@ -71,7 +71,11 @@ func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request, in routeRe
 		// The HSM itself failed (unreachable, locked, ...): say which and
 		// why; HSM errors name no secrets.
 		s.log.Error("add-hsm failed", "hsm", name, "err", err)
-		writeError(w, r, s.log, &statusError{http.StatusBadGateway, fmt.Sprintf("HSM %q failed: %s", name, clientText(err))})
+		why, ok := clientMessage(err)
+		if !ok {
+			why = err.Error()
+		}
+		writeError(w, r, s.log, &statusError{http.StatusBadGateway, fmt.Sprintf("HSM %q failed: %s", name, why)})
 		return
 	}
 	writeBody(w, "application/json", []byte("{}"))

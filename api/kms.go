@@ -51,7 +51,7 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request, in routeReq) 
 	ctx := in.ctx
 	frames, err := wire.DecodeFrames(in.body)
 	if err != nil {
-		writeError(w, r, s.log, badRequest("malformed request: %s", clientText(err)))
+		writeError(w, r, s.log, badRequest("malformed request: %s", inputDetail(err)))
 		return
 	}
 	calls := make([]call, len(frames))
@@ -145,7 +145,7 @@ func (s *Server) decode(req request, f wire.Frame) (call, error) {
 		return c, nil
 	}
 	if err := m.UnmarshalProto(f.Body); err != nil {
-		return c, badRequest("malformed %s message: %s", f.Cmd, clientText(err))
+		return c, badRequest("malformed %s message: %s", f.Cmd, inputDetail(err))
 	}
 	if err := parseAtEdge(m); err != nil {
 		return c, err

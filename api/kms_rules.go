@@ -13,11 +13,11 @@ func parseAtEdge(m message) error {
 	}
 	allow, err := wire.ParseRules(p.Allow)
 	if err != nil {
-		return badRequest("invalid policy: allow: %s", clientText(err))
+		return badRequest("invalid policy: allow: %s", inputDetail(err))
 	}
 	deny, err := wire.ParseRules(p.Deny)
 	if err != nil {
-		return badRequest("invalid policy: deny: %s", clientText(err))
+		return badRequest("invalid policy: deny: %s", inputDetail(err))
 	}
 	p.Allow, p.Deny = allow, deny
 	return nil

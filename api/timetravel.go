@@ -148,7 +148,7 @@ func pointParam(q url.Values) (client.Point, error) {
 func (s *Server) pastState(ctx context.Context, sc ledgerScope, p client.Point) (*projections.State, error) {
 	st, err := s.proj.StateAt(ctx, p.Seq, p.Time)
 	if errors.Is(err, projections.ErrBeyondHead) || errors.Is(err, projections.ErrPointInTime) {
-		return nil, badRequest("%s", clientText(err))
+		return nil, badRequest("%s", inputDetail(err))
 	}
 	if err != nil {
 		return nil, err

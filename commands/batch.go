@@ -35,7 +35,7 @@ func check(s *projections.State, cmd Command) (Command, error) {
 		}
 	}
 	if _, nested := c.Command.(Checked); nested || c.Command == nil {
-		return nil, fmt.Errorf("%w: checked command %T", ErrInvalidArgument, c.Command)
+		return nil, refuse(ErrInvalidArgument, "checked command %T", c.Command)
 	}
 	return c.Command, nil
 }
@@ -59,7 +59,7 @@ func (h *Handler) ExecuteBatch(ctx context.Context, actor string, cmds []Command
 	case len(cmds) == 1:
 		return h.Execute(ctx, actor, "", cmds[0])
 	case len(cmds) > ledger.MaxBatch:
-		return 0, fmt.Errorf("%w: %d commands in one batch: at most %d", ErrInvalidArgument, len(cmds), ledger.MaxBatch)
+		return 0, refuse(ErrInvalidArgument, "%d commands in one batch: at most %d", len(cmds), ledger.MaxBatch)
 	}
 	var scopes []string
 	for _, c := range cmds {
@@ -114,7 +114,7 @@ func (h *Handler) decideBatch(s *projections.State, actor string, cmds []Command
 		}
 		for ref := range d.Put {
 			if slices.ContainsFunc(erased, func(pattern string) bool { return refMatches(pattern, ref) }) {
-				return nil, fmt.Errorf("%w: command %d stores key material under a name an earlier command of the batch destroys: send them in separate requests", ErrInvalidArgument, i+1)
+				return nil, refuse(ErrInvalidArgument, "command %d stores key material under a name an earlier command of the batch destroys: send them in separate requests", i+1)
 			}
 		}
 		erased = append(erased, d.Erase...)

@@ -20,13 +20,13 @@ var (
 	// ErrNoHSM: none of the configured HSMs opens the ledger's REK.
 	ErrNoHSM = errors.New("commands: no configured HSM can unseal the root encryption key")
 	// ErrLastHSM: removing the only HSM the REK is sealed under.
-	ErrLastHSM = errors.New("commands: refusing to remove the last HSM the root encryption key is sealed under")
+	ErrLastHSM = newClientError("refusing to remove the last HSM the root encryption key is sealed under")
 	// ErrHSMExists / ErrHSMNotFound: add-hsm of a sealed HSM, rm-hsm of an unknown one.
-	ErrHSMExists   = errors.New("commands: the root encryption key is already sealed under this HSM")
-	ErrHSMNotFound = errors.New("commands: the root encryption key is not sealed under an HSM of that name")
+	ErrHSMExists   = newClientError("the root encryption key is already sealed under this HSM")
+	ErrHSMNotFound = newClientError("the root encryption key is not sealed under an HSM of that name")
 	// ErrHSMAmbiguous: rm-hsm of a name that several sealings have (an
 	// HSM key replaced under the same name); the key id picks one.
-	ErrHSMAmbiguous = errors.New("commands: several sealings of the root encryption key have that name: give the key id")
+	ErrHSMAmbiguous = newClientError("several sealings of the root encryption key have that name: give the key id")
 )
 
 // rootKeyAAD binds the sealed root API key in system.initialized.v1.
@@ -179,10 +179,10 @@ func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Pr
 func addHSM(ctx context.Context, store *ledger.Store, proj *projections.Projection, rek *hsm.REK, now time.Time, actor string, h NamedHSM) error {
 	sealed, err := rek.SealFor(ctx, h.W)
 	if err != nil {
-		return fmt.Errorf("commands: add HSM %q: %w", h.Name, err)
+		return &clientError{msg: fmt.Sprintf("add HSM %q: %v", h.Name, err), wrapped: []error{err}}
 	}
 	if _, err := hsm.OpenREK(ctx, h.W, sealed); err != nil {
-		return fmt.Errorf("commands: add HSM %q: the sealed REK does not open again: %w", h.Name, err)
+		return &clientError{msg: fmt.Sprintf("add HSM %q: the sealed REK does not open again: %v", h.Name, err), wrapped: []error{err}}
 	}
 	return appendSystem(ctx, store, proj, now, actor, "", ledger.TypeHSMAdded,
 		ledger.HSMAdded{Name: h.Name, Kind: h.Kind, KeyID: h.W.KeyID(), SealedREK: sealed})
@@ -240,7 +240,7 @@ func (h *Handler) RemoveHSM(ctx context.Context, actor, name string) error {
 		return ErrHSMNotFound
 	case len(named) > 1:
 		slices.Sort(named)
-		return fmt.Errorf("%w: %q is %s", ErrHSMAmbiguous, name, strings.Join(named, ", "))
+		return refuse(ErrHSMAmbiguous, "%q is %s", name, strings.Join(named, ", "))
 	case n == 1:
 		return ErrLastHSM
 	}

@@ -18,8 +18,8 @@ var (
 	ErrKeyNotFound      = projections.ErrKeyNotFound
 	ErrIdentityNotFound = errors.New("commands: identity does not exist")
 	ErrPolicyNotFound   = errors.New("commands: policy does not exist")
-	ErrInvalidName      = errors.New("commands: invalid name")
-	ErrInvalidArgument  = errors.New("commands: invalid argument")
+	ErrInvalidName      = newClientError("invalid name")
+	ErrInvalidArgument  = newClientError("invalid argument")
 	ErrNotInitialized   = errors.New("commands: ledger is not initialized")
 	// ErrKeyTombstoned: the name belonged to a destroyed key and stays
 	// reserved until an admin releases it.

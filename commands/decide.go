@@ -86,7 +86,7 @@ func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 	case DeletePolicy:
 		return d.deletePolicy(e, c)
 	}
-	return Decision{}, fmt.Errorf("%w: unknown command %T", ErrInvalidArgument, cmd)
+	return Decision{}, refuse(ErrInvalidArgument, "unknown command %T", cmd)
 }
 
 // decision builds the Decision of one command: one method per command,

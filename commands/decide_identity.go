@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/kmsledger/kmsledger/ledger"
@@ -11,7 +10,7 @@ import (
 // createIdentity decides CreateIdentity: identity.created.v1.
 func (d *decision) createIdentity(e *projections.Enclave, c CreateIdentity) (Decision, error) {
 	if c.Identity == d.s.RootIdentity {
-		return Decision{}, fmt.Errorf("%w: the root identity cannot be an enclave identity", ErrInvalidArgument)
+		return Decision{}, refuse(ErrInvalidArgument, "the root identity cannot be an enclave identity")
 	}
 	p := ledger.IdentityCreated{Identity: c.Identity, Privilege: c.Privilege, ServiceAccount: c.ServiceAccount, Tags: c.Tags}
 	if p.Privilege == "" {

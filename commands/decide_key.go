@@ -18,7 +18,7 @@ func (d *decision) createKey(e *projections.Enclave, c CreateKey) (Decision, err
 // material, or ErrUnchanged / ErrSkipped as c.OnConflict says.
 func (d *decision) importKey(e *projections.Enclave, c ImportKey) (Decision, error) {
 	if len(c.Material) != 32 {
-		return Decision{}, fmt.Errorf("%w: imported key must be 32 bytes, got %d", ErrInvalidArgument, len(c.Material))
+		return Decision{}, refuse(ErrInvalidArgument, "imported key must be 32 bytes, got %d", len(c.Material))
 	}
 	src := ledger.ImportSource{Kind: "api"}
 	if c.Source != nil {
@@ -72,7 +72,7 @@ func (d *decision) scheduleKeyDeletion(e *projections.Enclave, c ScheduleKeyDele
 		return Decision{}, ErrKeyNotFound
 	}
 	if !c.Deadline.After(d.env.Now) {
-		return Decision{}, fmt.Errorf("%w: deletion deadline %s is not in the future", ErrInvalidArgument, c.Deadline.Format(time.RFC3339))
+		return Decision{}, refuse(ErrInvalidArgument, "deletion deadline %s is not in the future", c.Deadline.Format(time.RFC3339))
 	}
 	return d.event(e.Name, ledger.KeySubject(e.Name, c.Name), ledger.TypeKeyDeletionScheduled,
 		ledger.KeyDeletionScheduled{Name: c.Name, Deadline: c.Deadline.UTC()})
@@ -122,7 +122,7 @@ func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw, hma
 	}
 	kt, err := hsm.ParseKeyType(typ)
 	if err != nil {
-		return Decision{}, fmt.Errorf("%w: key type %q: want AES256 or ChaCha20", ErrInvalidArgument, typ)
+		return Decision{}, refuse(ErrInvalidArgument, "key type %q: want AES256 or ChaCha20", typ)
 	}
 	k := e.Keys[name]
 	version := uint32(1)

@@ -1,8 +1,6 @@
 package commands
 
 import (
-	"fmt"
-
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
@@ -15,11 +13,11 @@ func (d *decision) createPolicy(e *projections.Enclave, c CreatePolicy) (Decisio
 	// ignored.
 	allow, err := wire.ParseRules(c.Allow)
 	if err != nil {
-		return Decision{}, fmt.Errorf("%w: allow rules: %w", ErrInvalidArgument, err)
+		return Decision{}, refuseCause(ErrInvalidArgument, "allow rules", err)
 	}
 	deny, err := wire.ParseRules(c.Deny)
 	if err != nil {
-		return Decision{}, fmt.Errorf("%w: deny rules: %w", ErrInvalidArgument, err)
+		return Decision{}, refuseCause(ErrInvalidArgument, "deny rules", err)
 	}
 	return d.event(e.Name, ledger.PolicySubject(e.Name, c.Name), ledger.TypePolicyCreated,
 		ledger.PolicyCreated{Name: c.Name, Allow: allow, Deny: deny})

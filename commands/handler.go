@@ -83,7 +83,7 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		commandID = NewID()
 	}
 	if !ledger.ValidCommandID(commandID) {
-		return Result{}, fmt.Errorf("%w: command id must be 1 to 256 printable ASCII characters without spaces", ErrInvalidArgument)
+		return Result{}, refuse(ErrInvalidArgument, "command id must be 1 to 256 printable ASCII characters without spaces")
 	}
 	l := h.scopeLock(cmd.scope())
 	l.Lock()

@@ -1,8 +1,6 @@
 package commands
 
 import (
-	"fmt"
-
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
@@ -21,20 +19,20 @@ func validate(cmd Command) error {
 		names = []string{c.Enclave, c.Name}
 	case DeleteKey:
 		if c.All && c.Version != 0 {
-			return fmt.Errorf("%w: a version together with all versions", ErrInvalidArgument)
+			return refuse(ErrInvalidArgument, "a version together with all versions")
 		}
 		names = []string{c.Enclave, c.Name}
 	case CreateIdentity:
 		if c.Privilege != "" && c.Privilege != ledger.PrivilegeAdmin && c.Privilege != ledger.PrivilegeUser {
-			return fmt.Errorf("%w: privilege %q: want Admin or User", ErrInvalidArgument, c.Privilege)
+			return refuse(ErrInvalidArgument, "privilege %q: want Admin or User", c.Privilege)
 		}
 		if !validIdentity(c.Identity) {
-			return fmt.Errorf("%w: identity %q", ErrInvalidName, c.Identity)
+			return refuse(ErrInvalidName, "identity %q", c.Identity)
 		}
 		names = []string{c.Enclave}
 	case DeleteIdentity:
 		if !validIdentity(c.Identity) {
-			return fmt.Errorf("%w: identity %q", ErrInvalidName, c.Identity)
+			return refuse(ErrInvalidName, "identity %q", c.Identity)
 		}
 		names = []string{c.Enclave}
 	case DisableKey:
@@ -55,13 +53,13 @@ func validate(cmd Command) error {
 		names = []string{c.Enclave, c.Name}
 	case AssignPolicy:
 		if !validIdentity(c.Identity) {
-			return fmt.Errorf("%w: identity %q", ErrInvalidName, c.Identity)
+			return refuse(ErrInvalidName, "identity %q", c.Identity)
 		}
 		names = []string{c.Enclave, c.Policy}
 	}
 	for _, n := range names {
 		if !ledger.ValidName(n) {
-			return fmt.Errorf("%w: %q", ErrInvalidName, n)
+			return refuse(ErrInvalidName, "%q", n)
 		}
 	}
 	return nil

@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/kmsledger/kmsledger/ledger"
@@ -12,9 +11,9 @@ import (
 // Errors of the time-travel functions.
 var (
 	// ErrPointInTime: neither or both of a sequence and a time were given.
-	ErrPointInTime = errors.New("projections: give exactly one of a sequence and a time")
+	ErrPointInTime = newClientError("give exactly one of a sequence and a time")
 	// ErrBeyondHead: the sequence asked for is not in the ledger yet.
-	ErrBeyondHead = errors.New("projections: sequence is beyond the ledger head")
+	ErrBeyondHead = newClientError("sequence is beyond the ledger head")
 )
 
 // errStop ends a replay early; it never leaves this file.
@@ -44,7 +43,7 @@ func StateAt(ctx context.Context, store *ledger.Store, seq uint64, at time.Time)
 			return nil, err
 		}
 		if seq > head {
-			return nil, fmt.Errorf("%w: %d > %d", ErrBeyondHead, seq, head)
+			return nil, refuse(ErrBeyondHead, "%d > %d", seq, head)
 		}
 	}
 	st := NewState()

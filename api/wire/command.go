@@ -1,13 +1,12 @@
 package wire
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
 
 // ErrUnknownCommand is returned by ParseCommand for a text that names no command.
-var ErrUnknownCommand = errors.New("wire: unknown command")
+var ErrUnknownCommand = newClientError("unknown command")
 
 // Command is the 16-bit code that starts every frame and names the operation
 // the frame's message belongs to. Policies refer to commands by their text
@@ -175,5 +174,5 @@ func ParseCommand(text string) (Command, error) {
 			return c, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: %q", ErrUnknownCommand, text)
+	return 0, refuse(ErrUnknownCommand, "%q", text)
 }

@@ -2,8 +2,6 @@ package wire
 
 import (
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"math"
 )
 
@@ -25,10 +23,10 @@ const (
 
 // Errors returned by DecodeFrames.
 var (
-	ErrNoFrames       = errors.New("wire: body contains no frames")
-	ErrTruncatedFrame = errors.New("wire: truncated frame header")
-	ErrFrameLength    = errors.New("wire: frame length exceeds body")
-	ErrTooManyFrames  = errors.New("wire: too many frames")
+	ErrNoFrames       = newClientError("body contains no frames")
+	ErrTruncatedFrame = newClientError("truncated frame header")
+	ErrFrameLength    = newClientError("frame length exceeds body")
+	ErrTooManyFrames  = newClientError("too many frames")
 )
 
 // Frame is one command frame: a command code and the proto3 encoding of the
@@ -51,16 +49,16 @@ func DecodeFrames(body []byte) ([]Frame, error) {
 	frames := make([]Frame, 0, countFrames(body))
 	for off := 0; off < len(body); {
 		if len(frames) == MaxFrames {
-			return nil, fmt.Errorf("%w: more than %d", ErrTooManyFrames, MaxFrames)
+			return nil, refuse(ErrTooManyFrames, "more than %d", MaxFrames)
 		}
 		if len(body)-off < FrameHeaderSize {
-			return nil, fmt.Errorf("%w: frame %d at offset %d", ErrTruncatedFrame, len(frames), off)
+			return nil, refuse(ErrTruncatedFrame, "frame %d at offset %d", len(frames), off)
 		}
 		cmd := Command(binary.BigEndian.Uint16(body[off:]))
 		n := uint64(binary.BigEndian.Uint32(body[off+2:]))
 		off += FrameHeaderSize
 		if n > uint64(len(body)-off) {
-			return nil, fmt.Errorf("%w: frame %d wants %d bytes, %d left", ErrFrameLength, len(frames), n, len(body)-off)
+			return nil, refuse(ErrFrameLength, "frame %d wants %d bytes, %d left", len(frames), n, len(body)-off)
 		}
 		end := off + int(n)
 		frames = append(frames, Frame{Cmd: cmd, Body: body[off:end:end]})

@@ -1,8 +1,6 @@
 package wire
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -14,7 +12,7 @@ import (
 
 // ErrMalformed is wrapped by every UnmarshalProto error: truncated or
 // otherwise invalid protobuf, or a string field that is not valid UTF-8.
-var ErrMalformed = errors.New("wire: malformed message")
+var ErrMalformed = newClientError("malformed message")
 
 // Message is implemented by every request and response message of the
 // protocol.
@@ -189,7 +187,7 @@ func decode(b []byte, fn func(f field) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
+			return refuse(ErrMalformed, "%v", protowire.ParseError(n))
 		}
 		b = b[n:]
 		f := field{num: num, typ: typ}
@@ -208,7 +206,7 @@ func decode(b []byte, fn func(f field) error) error {
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
+			return refuse(ErrMalformed, "field %d: %v", num, protowire.ParseError(n))
 		}
 		b = b[n:]
 		if typ == protowire.StartGroupType {
@@ -230,7 +228,7 @@ func (f field) string(old string) (string, error) {
 		return old, nil
 	}
 	if !utf8.Valid(f.b) {
-		return old, fmt.Errorf("%w: field %d: invalid UTF-8", ErrMalformed, f.num)
+		return old, refuse(ErrMalformed, "field %d: invalid UTF-8", f.num)
 	}
 	return string(f.b), nil
 }
@@ -448,7 +446,7 @@ func (f field) packedUint32(v []uint32) ([]uint32, error) {
 		for b := f.b; len(b) > 0; {
 			x, n := protowire.ConsumeVarint(b)
 			if n < 0 {
-				return v, fmt.Errorf("%w: field %d: %v", ErrMalformed, f.num, protowire.ParseError(n))
+				return v, refuse(ErrMalformed, "field %d: %v", f.num, protowire.ParseError(n))
 			}
 			v = append(v, uint32(x))
 			b = b[n:]

@@ -1,8 +1,6 @@
 package wire
 
 import (
-	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -10,7 +8,7 @@ import (
 
 // ErrInvalidPattern is returned by ParseRules for a pattern that is not a
 // name, "prefix*" or "*".
-var ErrInvalidPattern = errors.New("wire: invalid policy pattern")
+var ErrInvalidPattern = newClientError("invalid policy pattern")
 
 // maxPatternLen bounds a pattern: the longest name (80) plus the '*'.
 const maxPatternLen = 81
@@ -35,14 +33,14 @@ func ParseRules(rules map[string][]string) (map[string][]string, error) {
 	for _, name := range slices.Sorted(maps.Keys(rules)) {
 		cmd, err := ParseCommand(name)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, truncate(name))
+			return nil, refuse(ErrUnknownCommand, "%q", truncate(name))
 		}
 		for _, p := range rules[name] {
 			if p == "" {
 				continue
 			}
 			if !validPattern(p) {
-				return nil, fmt.Errorf("%w: %s: %q: want a name, prefix* or *", ErrInvalidPattern, cmd, truncate(p))
+				return nil, refuse(ErrInvalidPattern, "%s: %q: want a name, prefix* or *", cmd, truncate(p))
 			}
 			out[cmd.String()] = append(out[cmd.String()], p)
 		}
