@@ -11,7 +11,7 @@ import (
 // are their HTTP-side names, which turn a refusal into errPermission.
 
 // authorize decides whether identity may run cmd on resource in enclave
-// (authz.Authorize; spec kms-api.md §7). resource is the command's
+// (authz.Authorize; the rules are in its package doc). resource is the command's
 // argument: a key name for KEY:*, a policy name for POLICY:*, an identity
 // for IDENTITY:*, "" for listings.
 func authorize(st *projections.State, identity, enclave string, cmd wire.Command, resource string) error {

@@ -44,7 +44,7 @@ type errorEntry struct {
 }
 
 // errorTable maps domain errors to the exact status and message pairs
-// that kms-go clients match on (spec kms-api.md §2.5). With
+// that kms-go clients match on (the same pairs as client.Err*). With
 // kesErrorTable, an overlay of it for the KES API (kes_status.go), it is
 // the only place where errors meet HTTP statuses.
 var errorTable = []errorEntry{

@@ -20,6 +20,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
+	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/ledger/ledgertest"
 	"github.com/kmsledger/kmsledger/projections"
 )
@@ -68,7 +69,7 @@ func TestHSMOutageReported(t *testing.T) {
 	otherCert, _ := wire.ClientCertificate(otherSigner)
 
 	f := &flakyHSM{Key: k}
-	s := New(Config{Projection: proj, HSMs: []commands.NamedHSM{{Name: "remote", Kind: "kmsledger", W: f}}})
+	s := New(Config{Projection: proj, HSMs: []commands.NamedHSM{{Name: "remote", Kind: ledger.HSMKindRemote, W: f}}})
 	routes := s.Routes()
 	ready := func(c *tls.Certificate) (int, string, map[string]string) {
 		req := httptest.NewRequest("GET", "/v1/health/ready", nil)

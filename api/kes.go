@@ -1,6 +1,6 @@
 package api
 
-// The KES HTTP API (spec kes.md §1–§2), served next to the kms API on the
+// The KES HTTP API (README.md, "Migrating from KES, and the KES API"), served next to the kms API on the
 // same listener when Config.KESEnclave is set, so that an unmodified MinIO
 // configured for KES (MINIO_KMS_KES_ENDPOINT, MINIO_KMS_KES_KEY_NAME and a
 // kes:v1 API key or a client certificate) keeps working.
@@ -54,7 +54,7 @@ import (
 	"github.com/kmsledger/kmsledger/projections"
 )
 
-// Limits of the KES API (kes.md §1).
+// Limits of the KES API (README.md, "Limits").
 const (
 	kesMaxBody     = 1_000_000
 	kesTimeout     = 15 * time.Second

@@ -1,6 +1,7 @@
 package api
 
-// Policy and identity endpoints of the KES API (spec kes.md §1). Identities
+// Policy and identity endpoints of the KES API (README.md, "Migrating from KES, and the KES API").
+// Identities
 // appear in KES form (lowercase hex); policies as KES path patterns
 // converted from the enclave's command rules (kescompat.PolicyPaths).
 

@@ -17,7 +17,8 @@ import (
 	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
 
-// kesMinIOPolicy is a typical KES policy for MinIO (kes.md §2).
+// kesMinIOPolicy is a typical KES policy for MinIO: create, generate and
+// decrypt minio-* keys, describe and list any, status and metrics.
 var (
 	kesMinIOAllow = []string{"/v1/key/create/minio-*", "/v1/key/generate/minio-*", "/v1/key/decrypt/minio-*",
 		"/v1/key/describe/*", "/v1/key/list/*", "/v1/status", "/v1/metrics"}

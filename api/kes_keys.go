@@ -1,6 +1,7 @@
 package api
 
-// Key endpoints of the KES API (spec kes.md §1). Byte fields are standard,
+// Key endpoints of the KES API (README.md, "Migrating from KES, and the KES API").
+// Byte fields are standard,
 // padded base64 in JSON (Go []byte); an absent, null or empty "context" is
 // empty associated data. Crypto goes through the same service as the kms
 // API (projections/keys), so new ciphertexts are kmsledger's format and every format hsm can

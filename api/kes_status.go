@@ -1,7 +1,7 @@
 package api
 
 // Server endpoints of the KES API (/v1/ready, /v1/status, /v1/metrics,
-// /v1/api), its metrics, and its error answers (spec kes.md §1).
+// /v1/api), its metrics, and its error answers (README.md, "Migrating from KES, and the KES API").
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 
 // kesErrorTable is an overlay of errorTable for the KES API: it holds
 // only the rows where KES clients expect another status or message
-// (kes.md §1, "Well-known errors"), e.g. every "key already exists" is
+// (the well-known errors of the KES SDK), e.g. every "key already exists" is
 // KES's 400 and a refusal is "not authorized". kesErrorOf looks an error
 // up here first and then in errorTable, so every domain error of the kms
 // API has a KES answer too; statusError and http.MaxBytesError are

@@ -58,8 +58,7 @@ func startStackKES(t *testing.T) *kesStack {
 	return &kesStack{stack: s, kesAddr: ln.Addr().String(), root: root}
 }
 
-// parseKESAPIKey derives the Ed25519 key of a "kes:v1:" API key (kes.md
-// §2): std base64 of 33 bytes, type 0x00 (Ed25519) then the 32-byte seed.
+// parseKESAPIKey derives the Ed25519 key of a "kes:v1:" API key: std base64 of 33 bytes, type 0x00 (Ed25519) then the 32-byte seed.
 func parseKESAPIKey(t testing.TB, s string) ed25519.PrivateKey {
 	t.Helper()
 	enc, ok := strings.CutPrefix(s, "kes:v1:")
@@ -224,8 +223,8 @@ func (c *kesClient) fails(method, path, body string, status int, msg string) kes
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-// kesRawCiphertext encrypts pt like KES since 2024 (kes.md §3.1, §3.2
-// "raw"): AES-256-GCM under HMAC-SHA256(key, iv), sealed ‖ iv ‖ nonce.
+// kesRawCiphertext encrypts pt like KES since 2024 (the "raw" format,
+// vectors in testdata/kes/): AES-256-GCM under HMAC-SHA256(key, iv), sealed ‖ iv ‖ nonce.
 func kesRawCiphertext(t testing.TB, key, pt, context []byte) []byte {
 	t.Helper()
 	iv, nonce := make([]byte, 16), make([]byte, 12)

@@ -364,7 +364,7 @@ func TestRouteTable(t *testing.T) {
 			r := noCert.on(t).do(rt.Method, path, body)
 			want := http.StatusForbidden
 			if rt.KES {
-				want = http.StatusBadRequest // KES clients read "tls: client certificate is required" (kes.md §1)
+				want = http.StatusBadRequest // KES clients read "tls: client certificate is required"
 			}
 			if r.status != want {
 				t.Errorf("no certificate: %s %s = %d %s, want %d", rt.Method, path, r.status, r.body, want)

@@ -248,12 +248,13 @@ func (h *Handler) RemoveHSM(ctx context.Context, actor, name string) error {
 }
 
 // RootKey returns the root API key sealed in the ledger, or "" if it is
-// derived from a software HSM key instead.
-func RootKey(rek *hsm.REK, init ledger.SystemInitialized) (string, error) {
+// derived from a software HSM key instead. The key is a plaintext secret,
+// so like REK.Unseal it requires hsm.InsecureSecretAccess() at the call.
+func RootKey(rek *hsm.REK, init ledger.SystemInitialized, access hsm.SecretAccess) (string, error) {
 	if len(init.SealedRootKey) == 0 {
 		return "", nil
 	}
-	b, err := rek.Unseal(init.SealedRootKey, []byte(rootKeyAAD))
+	b, err := rek.Unseal(init.SealedRootKey, []byte(rootKeyAAD), access)
 	if err != nil {
 		return "", err
 	}

@@ -20,6 +20,9 @@
 //     the HSM key. A blob moved elsewhere fails to open with ErrUnseal.
 //   - REK-sealed key versions and REK.Seal blobs use separate domains, so
 //     REK.Unseal can never be used to read a key version's keyset.
+//   - REK.Unseal returns plaintext secrets (root API key, checkpoint
+//     signing seed) only for a SecretAccess from InsecureSecretAccess, so
+//     every such read is one grep away.
 //   - Client ciphertexts are self-describing: they start with a 6-byte
 //     header (magic, format, key version) that is authenticated as
 //     associated data, so the version cannot be swapped. New ciphertexts

@@ -56,7 +56,7 @@ var ErrInvalidKeyMaterial = errors.New("hsm: key material must be exactly 32 byt
 var ErrInvalidLength = errors.New("hsm: data key length must be between 1 and 1024 bytes")
 
 // KeyType is the cipher of a key version, spelled as on the wire
-// (spec kms-api.md §2.4 KeyStatusResponse.Type).
+// (the Type of a KEY:STATUS answer, wire.KeyStatusResponse).
 type KeyType string
 
 const (

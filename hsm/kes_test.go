@@ -345,8 +345,11 @@ func with(e testEnvelope, f func(*testEnvelope)) testEnvelope {
 	return e
 }
 
-// oldKESSeal implements the KES ≤ v0.6.0 KDF of spec kes.md §3.4 on its
-// own. No real vector exists: this pins our reading of the spec.
+// oldKESSeal implements the KES ≤ v0.6.0 key derivation on its own: the
+// AES-256 subkey is the two blocks E(i‖iv[:12]) ⊕ E(i+1‖iv[4:]) for i = 0
+// and 2, E being AES under the key material and i a little-endian uint32;
+// the subkey then seals with AES-256-GCM. No real vector
+// exists: this pins our reading of that format.
 func oldKESSeal(t *testing.T, material, pt, ad []byte) testEnvelope {
 	t.Helper()
 	iv, nonce := bytes.Repeat([]byte{0xa5}, 16), bytes.Repeat([]byte{0x5a}, 12)

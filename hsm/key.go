@@ -4,8 +4,8 @@
 // XAES-256-GCM or XChaCha20-Poly1305, random 192-bit nonce, safe for
 // unlimited messages per version) and prefixes a 6-byte header that names
 // the format and the key version, because MinIO stores only the key name
-// and the ciphertext and always decrypts with version 0 (spec kms-api.md
-// §4). The header is part of the AEAD associated data, so changing the
+// and the ciphertext and always decrypts with version 0 (README.md,
+// "Ciphertext format"). The header is part of the AEAD associated data, so changing the
 // format or version field (or anything else) makes decryption fail. Decrypt
 // also opens format 0x01 (below; written by earlier releases, still
 // accepted), then falls back to KES's JSON and msgpack envelopes (kes.go)
@@ -51,7 +51,7 @@ const (
 	headerLen  = 6   // magic ‖ format ‖ uint32 key version.
 	macLabel   = "kmsledger/mac/v1"
 	macKeyLen  = 32
-	maxDataKey = 1024 // spec kms-api.md §2.4 GenerateKeyRequest.Length maximum.
+	maxDataKey = 1024 // the largest GenerateKeyRequest.Length the kms API accepts.
 	minDataKey = 1
 )
 

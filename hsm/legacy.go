@@ -15,7 +15,7 @@
 //	+-------------------------+--------+-------+----------+
 //
 // The cipher is the stored key's type: the raw format carries no label.
-// KES's older JSON/msgpack envelopes (spec kes.md §3.2) are parsed in
+// KES's older JSON/msgpack envelopes (vectors in testdata/kes/) are parsed in
 // kes.go, which reuses legacyAEAD with the cipher their label names.
 //
 // References: the ciphertexts of MinIO's built-in KMS and of KES (README.md,

@@ -20,8 +20,8 @@ import (
 	"github.com/kmsledger/kmsledger/hsm"
 )
 
-// minioSeal builds a MinIO built-in KMS ciphertext as spec kms-api.md §4
-// describes it: AEAD ct‖tag16 ‖ IV16 ‖ nonce12, with the AEAD key
+// minioSeal builds a MinIO built-in KMS ciphertext (README.md, "Ciphertext
+// format"): AEAD ct‖tag16 ‖ IV16 ‖ nonce12, with the AEAD key
 // HMAC-SHA256(master, IV) for AES256 or HChaCha20(master, IV) for ChaCha20.
 func minioSeal(t *testing.T, kt hsm.KeyType, master, pt, ad []byte) []byte {
 	t.Helper()

@@ -123,9 +123,14 @@ func (r *REK) Seal(plaintext, aad []byte) ([]byte, error) {
 	return r.seal(domainSeal, plaintext, aad)
 }
 
-// Unseal opens a blob made by Seal. It returns an error wrapping ErrUnseal
-// if the blob was sealed under another REK, modified, or aad differs.
-func (r *REK) Unseal(ct, aad []byte) ([]byte, error) {
+// Unseal opens a blob made by Seal and returns the plaintext secret, so it
+// requires a SecretAccess from InsecureSecretAccess (a zero one is refused
+// with an error that is not ErrUnseal). It returns an error wrapping ErrUnseal if the blob was
+// sealed under another REK, modified, or aad differs.
+func (r *REK) Unseal(ct, aad []byte, access SecretAccess) ([]byte, error) {
+	if !access.granted {
+		return nil, errNoSecretAccess
+	}
 	return r.unseal(domainSeal, ct, aad)
 }
 

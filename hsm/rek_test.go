@@ -49,7 +49,7 @@ func TestREKSealOpen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OpenREK(NewREK sealed) err = %v, want nil", err)
 	}
-	got, err := reopened.Unseal(blob, []byte("aad"))
+	got, err := reopened.Unseal(blob, []byte("aad"), hsm.InsecureSecretAccess())
 	if err != nil || !bytes.Equal(got, []byte("signing key")) {
 		t.Errorf("reopened REK Unseal = %q, %v, want %q, nil", got, err, "signing key")
 	}
@@ -156,10 +156,10 @@ func TestNewREKUsesInjectedRandomness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Unseal(blob, nil); err != nil || string(got) != "x" {
+	if got, err := b.Unseal(blob, nil, hsm.InsecureSecretAccess()); err != nil || string(got) != "x" {
 		t.Errorf("Unseal under a REK from the same randomness = %q, %v, want x, nil", got, err)
 	}
-	if _, err := newREK(t).Unseal(blob, nil); !errors.Is(err, hsm.ErrUnseal) {
+	if _, err := newREK(t).Unseal(blob, nil, hsm.InsecureSecretAccess()); !errors.Is(err, hsm.ErrUnseal) {
 		t.Errorf("Unseal under an unrelated REK err = %v, want ErrUnseal", err)
 	}
 }
@@ -232,7 +232,7 @@ func TestSealUnseal(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := tc.rek.Unseal(tc.blob, tc.aad); !errors.Is(err, hsm.ErrUnseal) {
+			if _, err := tc.rek.Unseal(tc.blob, tc.aad, hsm.InsecureSecretAccess()); !errors.Is(err, hsm.ErrUnseal) {
 				t.Errorf("Unseal(%s) err = %v, want ErrUnseal", tc.name, err)
 			}
 		})
@@ -240,7 +240,7 @@ func TestSealUnseal(t *testing.T) {
 	for i := range len(blob) * 8 {
 		bad := bytes.Clone(blob)
 		bad[i/8] ^= 1 << (i % 8)
-		if _, err := rek.Unseal(bad, aad); !errors.Is(err, hsm.ErrUnseal) {
+		if _, err := rek.Unseal(bad, aad, hsm.InsecureSecretAccess()); !errors.Is(err, hsm.ErrUnseal) {
 			t.Fatalf("Unseal(bit %d flipped) err = %v, want ErrUnseal", i, err)
 		}
 	}
@@ -256,7 +256,7 @@ func TestSealDomains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pt, err := rek.Unseal(sealed, aad); !errors.Is(err, hsm.ErrUnseal) {
+	if pt, err := rek.Unseal(sealed, aad, hsm.InsecureSecretAccess()); !errors.Is(err, hsm.ErrUnseal) {
 		t.Errorf("Unseal(sealed key version) = %d bytes, err = %v, want ErrUnseal", len(pt), err)
 	}
 	blob, err := rek.Seal(append([]byte{0x01}, make([]byte, 64)...), aad)
@@ -272,5 +272,27 @@ func TestREKString(t *testing.T) {
 	t.Parallel()
 	if s := fmt.Sprint(newREK(t)); s != "hsm.REK(redacted)" {
 		t.Errorf("fmt.Sprint(REK) = %q, want hsm.REK(redacted)", s)
+	}
+}
+
+// TestUnsealNeedsSecretAccess shows REK.Unseal hands out nothing for a zero
+// SecretAccess, even for an authentic blob, and that the refusal is not
+// mistaken for a tampered blob (ErrUnseal); the same blob opens with the
+// token from InsecureSecretAccess.
+func TestUnsealNeedsSecretAccess(t *testing.T) {
+	t.Parallel()
+	rek := newREK(t)
+	blob, err := rek.Seal([]byte("root api key"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, access := range map[string]hsm.SecretAccess{"zero literal": {}, "zero var": *new(hsm.SecretAccess)} {
+		pt, err := rek.Unseal(blob, []byte("aad"), access)
+		if err == nil || errors.Is(err, hsm.ErrUnseal) || pt != nil {
+			t.Errorf("Unseal(%s SecretAccess) = %q, %v, want nil and an error other than ErrUnseal", name, pt, err)
+		}
+	}
+	if pt, err := rek.Unseal(blob, []byte("aad"), hsm.InsecureSecretAccess()); err != nil || string(pt) != "root api key" {
+		t.Errorf("Unseal(InsecureSecretAccess()) = %q, %v, want the plaintext", pt, err)
 	}
 }

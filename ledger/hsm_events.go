@@ -8,11 +8,24 @@ const (
 	TypeHSMRemoved = "system.hsm_removed.v1"
 )
 
+// The kinds of HSM backend, as recorded in HSMAdded.Kind and
+// SystemInitialized.HSMKind and shown by ls-hsm.
+const (
+	HSMKindSoft   = "soft"   // a software HSM key (hsm/softkey)
+	HSMKindPKCS11 = "pkcs11" // a key on a PKCS#11 token (hsm/pkcs11)
+	// HSMKindRemote is a key held by another kmsledger (or minkms) server
+	// (hsm/remotekms; `minkms:` in the configuration file, minkms's
+	// spelling). Its recorded value stays "kmsledger": events already
+	// written carry it (testdata/events/system.hsm_added.v1.json) and must
+	// replay to the same state and the same ls-hsm output.
+	HSMKindRemote = "kmsledger"
+)
+
 // HSMAdded records the REK sealed under one more HSM. The sealed REK is
 // useless without that HSM.
 type HSMAdded struct {
 	Name      string `json:"name"`       // name in the server configuration
-	Kind      string `json:"kind"`       // soft, pkcs11 or kmsledger
+	Kind      string `json:"kind"`       // HSMKindSoft, HSMKindPKCS11 or HSMKindRemote
 	KeyID     string `json:"key_id"`     // non-secret id of the HSM key
 	SealedREK []byte `json:"sealed_rek"` // REK keyset sealed by that HSM
 }

@@ -20,7 +20,7 @@ type SystemInitialized struct {
 
 	// Optional (absent in ledgers initialised before HSM management):
 	HSMName       string `json:"hsm_name,omitempty"`        // configured name of the sealing HSM
-	HSMKind       string `json:"hsm_kind,omitempty"`        // soft, pkcs11 or kmsledger
+	HSMKind       string `json:"hsm_kind,omitempty"`        // HSMKindSoft, HSMKindPKCS11 or HSMKindRemote
 	SealedRootKey []byte `json:"sealed_root_key,omitempty"` // root API key sealed under the REK (when not derived from a soft HSM key)
 }
 

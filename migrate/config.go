@@ -1,4 +1,5 @@
-// KES server config files (spec kes.md §5).
+// KES server config files (README.md, "Migrating from KES, and the KES
+// API").
 //
 // The whole file must parse as KES would read it, but only three parts are
 // used: keystore (where the keys are), policy and admin.identity (for a

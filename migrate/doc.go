@@ -9,9 +9,9 @@
 // cannot carry, then the config's policies and identities
 // (kescompat.PolicyRules, kescompat.H1). It never writes to the ledger
 // itself: every import goes through the server, so imported keys obey the
-// same rules and are audited. The formats are described in spec/kes.md
-// and were re-implemented from that description and real KES fixtures
-// (testdata/kes/), never from KES code.
+// same rules and are audited. The formats are described in value.go,
+// source.go and vault.go and were re-implemented from their public
+// description and real KES fixtures (testdata/kes/), never from KES code.
 //
 // Invariants:
 //

@@ -1,6 +1,6 @@
 // Key stores a migration reads from, and the fs key store.
 //
-// The fs key store (spec kes.md §4) is a directory with one file per key:
+// The fs key store is a directory with one file per key:
 // the file name is the key name and the content is the stored value, with
 // no trailing newline. Sub-directories are not keys and are not listed.
 

@@ -2,7 +2,7 @@
 //
 // The value is the same for every backend (the backend only wraps it). KES
 // decides by content: valid JSON is one of the JSON formats, anything else
-// is base64 of a protobuf KeyVersion (spec kes.md §4):
+// is base64 of a protobuf KeyVersion (vectors in testdata/kes/):
 //
 //	Format          Writer                     Value
 //	json-name-secret  v0.1.0–v0.4.0 (fs)       {"name":N,"secret":b64}

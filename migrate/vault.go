@@ -1,7 +1,7 @@
 // The Vault key store, read over Vault's HTTP API.
 //
 // KES keeps each key as one secret whose data is {"<name>": "<value>"}
-// (spec kes.md §4), at these paths under the engine mount:
+// (the value as in value.go), at these paths under the engine mount:
 //
 //	          list (LIST)                  read (GET)
 //	KV v1     <engine>/<prefix>            <engine>/<prefix>/<name>

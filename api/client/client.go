@@ -20,7 +20,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
-// Defaults and limits of the client (kms-api.md §1, §5).
+// Defaults and limits of the client (the server's: README.md, "Limits").
 const (
 	// DefaultEndpoint is used when Config.Endpoints is empty.
 	DefaultEndpoint = "127.0.0.1:7373"

@@ -33,8 +33,9 @@ func (e *Error) Is(target error) bool {
 	return ok && t != nil && t.Status == e.Status && t.Message == e.Message
 }
 
-// The well-known errors of the protocol (kms-api.md §2.5). Servers return
-// them with exactly this status and message.
+// The well-known errors of the protocol: kms-go clients match on them, so
+// servers return them with exactly this status and message (the server's
+// side is api's errorTable).
 var (
 	ErrPermission       = &Error{Status: http.StatusForbidden, Message: "access denied: insufficient permissions"}
 	ErrEnclaveExists    = &Error{Status: http.StatusConflict, Message: "enclave already exists"}

@@ -13,7 +13,9 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
-// testAPIKey and testIdentity are the vector of kms-api.md §1.
+// testAPIKey and testIdentity are a known pair: testIdentity is the h1:
+// identity of testAPIKey (the root actor of the golden events in
+// testdata/events).
 const (
 	testAPIKey   = "k1:2COl4dS3G-cjHa3Q-9fUmOrq8yL0Q7a12HH_Yi0oiLw"
 	testIdentity = "h1:1XtC8x9-VpkRibo1WuzcIAXzrpKIxLjlMErH9zkZkQE"

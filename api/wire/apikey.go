@@ -1,6 +1,6 @@
 package wire
 
-// API keys and identities (kms-api.md §1).
+// API keys and identities of the kms API.
 //
 // An API key is a private key in text form:
 //

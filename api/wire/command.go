@@ -13,7 +13,8 @@ var ErrUnknownCommand = newClientError("unknown command")
 // name (String).
 type Command uint16
 
-// The command codes of the minkms protocol (kms-api.md §2.3).
+// The command codes of the minkms protocol: the uint16 that starts each
+// frame (frame.go), each scope in its own hundred (scope.go).
 const (
 	CmdClusterAddNode    Command = 1   // CLUSTER:ADDNODE
 	CmdClusterRemoveNode Command = 2   // CLUSTER:REMOVENODE

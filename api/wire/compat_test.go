@@ -16,7 +16,7 @@ import (
 	_ "google.golang.org/protobuf/types/known/timestamppb" // registers google/protobuf/timestamp.proto
 )
 
-// compatProto is a subset of the minio.kms schema (kms-api.md §2.4) in text
+// compatProto is a subset of the minio.kms schema (the messages of msg_*.go) in text
 // descriptor form. protobuf-go encodes and decodes it dynamically, so the
 // hand-written codecs are checked against the reference implementation.
 const compatProto = `

@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// Frame layout (kms-api.md §2.2), repeated back to back until the body ends:
+// Frame layout of a kms API body, repeated back to back until the body ends:
 //
 //	+----------------+------------------+----------------------+
 //	| command uint16 | length N uint32  | N bytes proto3 msg   |

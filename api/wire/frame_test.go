@@ -8,7 +8,8 @@ import (
 
 func TestDecodeFramesGolden(t *testing.T) {
 	t.Parallel()
-	// MinIO's startup KEY:GENERATE (kms-api.md §2.2).
+	// MinIO's startup KEY:GENERATE: command 207, a 14-byte
+	// GenerateKeyRequest{Name: "my-key", AssociatedData: "{}", Length: 32}.
 	golden := []byte{0x00, 0xcf, 0x00, 0x00, 0x00, 0x0e, 0x0a, 0x06, 'm', 'y', '-', 'k', 'e', 'y', 0x1a, 0x02, '{', '}', 0x20, 0x20}
 	frames, err := DecodeFrames(golden)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// ErrResponse is the body of an error response (kms-api.md §2.5), as
+// ErrResponse is the body of an error response (see client.Err*), as
 // protobuf or as JSON {"message":"..."}.
 type ErrResponse struct {
 	Message string // 1

@@ -2,7 +2,7 @@ package wire
 
 // Scope is what a command acts on, named after the part of its text name
 // before the colon (KEY:DECRYPT acts on a key). The protocol numbers the
-// commands of each scope in their own hundred (kms-api.md §2.3); code
+// commands of each scope in their own hundred (command.go); code
 // outside this file asks Command.Scope instead of comparing codes.
 type Scope uint8
 

@@ -44,12 +44,12 @@ type Config struct {
 }
 
 // HSM is one root-of-trust backend; exactly one of Soft, PKCS11 and
-// MinKMS is set. Name identifies it in add-hsm/rm-hsm/ls-hsm.
+// Remote is set. Name identifies it in add-hsm/rm-hsm/ls-hsm.
 type HSM struct {
 	Name   string  `yaml:"name"`
 	Soft   *Soft   `yaml:"soft"`
 	PKCS11 *PKCS11 `yaml:"pkcs11"`
-	MinKMS *MinKMS `yaml:"minkms"` // another kmsledger (or minkms) deployment
+	Remote *Remote `yaml:"minkms"` // another kmsledger (or minkms) deployment; the key is minkms's spelling
 }
 
 // Soft is a software HSM key hsm:aes256:<base64>.
@@ -68,11 +68,11 @@ type PKCS11 struct {
 	Key     string `yaml:"key"`
 }
 
-// MinKMS is a key of another key manager used as HSM, the same
+// Remote is a key of another key manager used as HSM (hsm/remotekms), the same
 // shape as minkms's hsm.NAME.minkms section. A server without a scheme
 // is reached over HTTPS (it always is). The API key is auth.key, as
 // minkms writes it, or auth_key.
-type MinKMS struct {
+type Remote struct {
 	Server  []string `yaml:"server"`
 	Enclave string   `yaml:"enclave"`
 	Key     string   `yaml:"key"`
@@ -177,7 +177,7 @@ func (c *Config) Validate() error {
 	names := map[string]bool{}
 	for i, h := range c.HSM {
 		n := 0
-		for _, set := range []bool{h.Soft != nil, h.PKCS11 != nil, h.MinKMS != nil} {
+		for _, set := range []bool{h.Soft != nil, h.PKCS11 != nil, h.Remote != nil} {
 			if set {
 				n++
 			}
@@ -195,7 +195,7 @@ func (c *Config) Validate() error {
 		if p := h.PKCS11; p != nil && p.PIN != "" && p.PINFile != "" {
 			return fmt.Errorf("config: hsm %q: pin and pin_file exclude each other", h.Name)
 		}
-		if m := h.MinKMS; m != nil && m.Auth != nil {
+		if m := h.Remote; m != nil && m.Auth != nil {
 			if m.AuthKey != "" && m.AuthKey != m.Auth.Key {
 				return fmt.Errorf("config: hsm %q: auth.key and auth_key exclude each other", h.Name)
 			}

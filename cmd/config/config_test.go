@@ -23,7 +23,7 @@ func TestHSMConfigEnv(t *testing.T) {
 		}, ""},
 		{"InsideString", "version: v1\nhsm:\n  - name: r\n    minkms: {server: [\"${HOST}:7373\"], enclave: e, key: k, auth_key: \"${EMPTY}\"}\n",
 			func(c *Config) bool {
-				return c.HSM[0].MinKMS.Server[0] == "a.example:7373" && c.HSM[0].MinKMS.AuthKey == ""
+				return c.HSM[0].Remote.Server[0] == "a.example:7373" && c.HSM[0].Remote.AuthKey == ""
 			}, ""},
 		{"NullAndBool", "version: v1\naudit:\n  sync: ${T}\nhsm:\n  - name: t\n    pkcs11:\n      module: m\n      pin: ${N}\n      key: k\n",
 			func(c *Config) bool { return c.Audit.Sync && c.HSM[0].PKCS11.PIN == "null" }, ""},

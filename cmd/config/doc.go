@@ -1,6 +1,6 @@
 // Package config owns the server configuration file of kmsledger
 // (`kmsledger server --config FILE`): its types (Config, HSM and the
-// backends Soft, PKCS11 and MinKMS), reading it (YAML, version: v1,
+// backends Soft, PKCS11 and Remote), reading it (YAML, version: v1,
 // ${NAME} expanded from the environment, unknown fields refused, the
 // hsm: section also in minkms's map form) and validating it.
 //

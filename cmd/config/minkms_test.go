@@ -31,7 +31,7 @@ hsm:
 		wantErr    []string
 	}{
 		{"Page", page, func(c *Config) bool {
-			m := c.HSM[0].MinKMS
+			m := c.HSM[0].Remote
 			return len(c.HSM) == 1 && c.HSM[0].Name == "minio" && m != nil &&
 				slices.Equal(m.Server, []string{"kms0.hsm-cluster.example.net:7373", "kms1.hsm-cluster.example.net:7373"}) &&
 				m.Enclave == "aistor-key-manager" && m.Key == "aistor-key-manager-hsm" && m.AuthKey == "k1:abc"
@@ -39,10 +39,10 @@ hsm:
 		{"EveryKindInOrder", "version: v1\nhsm:\n  local:\n    soft:\n      key: ${SOFT}\n  tok:\n    pkcs11: {module: m, token: t, pin: \"${PIN}\", key: rek}\n" +
 			"  remote:\n    minkms: {server: [a:7373], enclave: e, key: k, auth_key: k1:x}\n", func(c *Config) bool {
 			return len(c.HSM) == 3 && c.HSM[0].Name == "local" && c.HSM[0].Soft.Key == env["SOFT"] &&
-				c.HSM[1].Name == "tok" && c.HSM[1].PKCS11.PIN == "1234" && c.HSM[2].Name == "remote" && c.HSM[2].MinKMS.AuthKey == "k1:x"
+				c.HSM[1].Name == "tok" && c.HSM[1].PKCS11.PIN == "1234" && c.HSM[2].Name == "remote" && c.HSM[2].Remote.AuthKey == "k1:x"
 		}, nil},
 		{"ListFormWithAuthKey", "version: v1\nhsm:\n  - name: r\n    minkms: {server: [a], enclave: e, key: k, auth: {key: k1:y}}\n",
-			func(c *Config) bool { return c.HSM[0].MinKMS.AuthKey == "k1:y" }, nil},
+			func(c *Config) bool { return c.HSM[0].Remote.AuthKey == "k1:y" }, nil},
 		{"UnknownField", strings.Replace(page, "      enclave:", "      tls_ca: x\n      enclave:", 1), nil, []string{"tls_ca"}},
 		{"UnknownAuthField", strings.Replace(page, "        key: k1:abc", "        token: abc", 1), nil, []string{"token"}},
 		{"UnknownKind", "version: v1\nhsm:\n  v:\n    vault:\n      server: https://vault:8200\n", nil, []string{`"vault"`, "hsm.v"}},

@@ -15,6 +15,7 @@ import (
 	"github.com/kmsledger/kmsledger/hsm/pkcs11"
 	"github.com/kmsledger/kmsledger/hsm/remotekms"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
+	"github.com/kmsledger/kmsledger/ledger"
 )
 
 // HSMs are the configured HSMs that could be opened.
@@ -60,7 +61,7 @@ func openHSM(ctx context.Context, c config.HSM) (commands.NamedHSM, error) {
 		if err != nil {
 			return commands.NamedHSM{}, err
 		}
-		return commands.NamedHSM{Name: c.Name, Kind: "soft", W: k}, nil
+		return commands.NamedHSM{Name: c.Name, Kind: ledger.HSMKindSoft, W: k}, nil
 	case c.PKCS11 != nil:
 		pin, err := PIN(c.PKCS11)
 		if err != nil {
@@ -70,13 +71,13 @@ func openHSM(ctx context.Context, c config.HSM) (commands.NamedHSM, error) {
 		if err != nil {
 			return commands.NamedHSM{}, err
 		}
-		return commands.NamedHSM{Name: c.Name, Kind: "pkcs11", W: h}, nil
-	case c.MinKMS != nil:
-		h, err := openRemote(ctx, c.MinKMS)
+		return commands.NamedHSM{Name: c.Name, Kind: ledger.HSMKindPKCS11, W: h}, nil
+	case c.Remote != nil:
+		h, err := openRemote(ctx, c.Remote)
 		if err != nil {
 			return commands.NamedHSM{}, err
 		}
-		return commands.NamedHSM{Name: c.Name, Kind: "kmsledger", W: h}, nil
+		return commands.NamedHSM{Name: c.Name, Kind: ledger.HSMKindRemote, W: h}, nil
 	}
 	return commands.NamedHSM{}, errors.New("no backend configured")
 }
@@ -95,7 +96,7 @@ func PIN(c *config.PKCS11) (string, error) {
 }
 
 // openRemote opens a key of another key manager as HSM.
-func openRemote(ctx context.Context, c *config.MinKMS) (*remotekms.HSM, error) {
+func openRemote(ctx context.Context, c *config.Remote) (*remotekms.HSM, error) {
 	cfg := remotekms.Config{Endpoints: c.Server, Enclave: c.Enclave, Key: c.Key, APIKey: c.AuthKey, Timeout: 10 * time.Second}
 	if c.CA != "" {
 		pem, err := os.ReadFile(c.CA)

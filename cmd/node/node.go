@@ -188,7 +188,7 @@ func (n *Node) unseal(ctx context.Context, errs []error) error {
 	n.log.Info("root encryption key unsealed", "hsm", unsealed.OpenedBy)
 	n.rek, n.Created, n.OpenedBy = rek, unsealed.Created, unsealed.OpenedBy
 	if !unsealed.Created {
-		if key, err := commands.RootKey(rek, unsealed.Init); err == nil && key != "" {
+		if key, err := commands.RootKey(rek, unsealed.Init, hsm.InsecureSecretAccess()); err == nil && key != "" {
 			rootKey = key
 		} else if unsealed.Init.RootIdentity != rootID {
 			rootKey = "" // not derivable from this configuration

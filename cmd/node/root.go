@@ -13,6 +13,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
@@ -122,7 +123,7 @@ func rootOfLedger(ctx context.Context, cfgs []config.HSM, dir, derivedKey, deriv
 	if err != nil {
 		return "", "", err
 	}
-	if key, err = commands.RootKey(rek, u.Init); err != nil || key != "" {
+	if key, err = commands.RootKey(rek, u.Init, hsm.InsecureSecretAccess()); err != nil || key != "" {
 		return key, u.Init.RootIdentity, err
 	}
 	if derivedID == u.Init.RootIdentity {

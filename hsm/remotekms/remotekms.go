@@ -6,7 +6,7 @@
 // format byte; Unwrap strips it and calls Decrypt with version 0, so the
 // server takes the key version from its self-describing ciphertext and a
 // rotated remote key still opens old blobs. The remote ciphertext is
-// opaque here; its integrity is the remote key's AEAD (kms-api.md §4).
+// opaque here; its integrity is the remote key's AEAD.
 //
 //	+------+-----------------------------------------------+
 //	| 0x01 | remote kms ciphertext (opaque, self-describing)|

@@ -1,6 +1,6 @@
 package kescompat
 
-// KES policies (allow/deny lists of API path patterns, spec kes.md §2) and
+// KES policies (allow/deny lists of API path patterns) and
 // kmsledger policies (command → name patterns) converted both ways.
 //
 // A KES pattern matches a request path exactly, or, when it ends in "*",

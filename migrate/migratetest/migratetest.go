@@ -122,7 +122,8 @@ func Value(k migrate.Key) ([]byte, error) {
 	return nil, fmt.Errorf("migratetest: unknown format %q", k.Format)
 }
 
-// keyVersion encodes the protobuf KeyVersion of spec kes.md §4.
+// keyVersion encodes the protobuf KeyVersion that KES stores (the
+// protobuf format of migrate/value.go).
 func keyVersion(k migrate.Key) ([]byte, error) {
 	var typ uint64
 	switch k.Type {

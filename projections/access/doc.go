@@ -11,7 +11,7 @@
 // construction. The HTTP layer (package api) maps a refusal to its
 // permission error; the rules never see a request.
 //
-// The rules (kms-api.md §7):
+// The rules (README.md, "Security model"):
 //   - the root (SysAdmin) identity may do everything;
 //   - cluster and enclave commands (wire.ScopeCluster, wire.ScopeEnclave)
 //     are for the root identity only;

@@ -1,7 +1,7 @@
 // Package interop drives a real kmsledger server with MinIO's official KMS
 // SDK (github.com/minio/kms-go/kms, pinned to the version MinIO itself pins)
 // and checks that every SDK call MinIO and `mc` can make behaves as the wire
-// contract (spec/kms-api.md) says.
+// contract (README.md, "Coming from minkms", and package api/wire) says.
 //
 // It is a separate Go module on purpose: the SDK is AGPL-licensed and the
 // main module must never import it. Nothing here is imported by kmsledger.

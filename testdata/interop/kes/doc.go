@@ -1,7 +1,7 @@
 // Package kesinterop drives a real kmsledger server through its KES API
 // with the KES Go SDK (github.com/minio/kms-go/kes), the way MinIO does when
 // configured with MINIO_KMS_KES_ENDPOINT, MINIO_KMS_KES_KEY_NAME and either
-// MINIO_KMS_KES_API_KEY or a client certificate (spec kes.md §1, §2, §7).
+// MINIO_KMS_KES_API_KEY or a client certificate (README.md, "Migrating from KES, and the KES API").
 //
 // It lives in the interop module because the SDK is AGPL-licensed: the main
 // module never imports it.

@@ -30,7 +30,7 @@ import (
 	"github.com/minio/kms-go/kms/cmds"
 )
 
-// minioContext encodes a context as MinIO does (kes.md §7): compact JSON
+// minioContext encodes a context as MinIO does: compact JSON
 // with sorted keys.
 func minioContext(t *testing.T, kv map[string]string) []byte {
 	t.Helper()
@@ -156,7 +156,7 @@ func TestKeyAdministration(t *testing.T) {
 		t.Fatalf("ListKeys(\"\") = %v: want sorted names including %s", all, names[0])
 	}
 
-	// Import a key and decrypt what KES made with it (raw format, kes.md §3).
+	// Import a key and decrypt what KES made with it (raw format, vectors in testdata/kes/).
 	key := make([]byte, 32)
 	rand.Read(key)
 	imported := prefix + "-imported"

@@ -41,8 +41,8 @@ const (
 // (400) to mc, spelling included: the same for a real KES and kmsledger.
 const keyExistsText = "key with given key ID already exits"
 
-// hmacMessages are the messages MinIO derives root credentials from
-// (kes.md §7).
+// hmacMessages are the messages MinIO derives its root credentials from
+// with the KES key (KES HMAC).
 var hmacMessages = []string{"root access key", "root secret key"}
 
 // kesFigures are the migration's numbers, reported at the end.
@@ -352,7 +352,7 @@ func (h *e2e) realKESMigration(t *testing.T, kesBin string, mf *kesFigures) {
 	m.p.Stop()
 }
 
-// kesValueFormat names the KES key-store value format of b (kes.md §4),
+// kesValueFormat names the KES key-store value format of b (as migrate/value.go names them),
 // without revealing the value.
 func kesValueFormat(b []byte) string {
 	switch {

@@ -25,7 +25,7 @@ import (
 )
 
 // kesIdentity is a KES client identity: the hex SHA-256 of the SPKI of its
-// certificate (kes.md §2), and the kmsledger identity of the same hash.
+// certificate, and the kmsledger identity of the same hash.
 type kesIdentity struct {
 	hex string // KES form
 	h1  string // kmsledger form: "h1:" + base64url of the same 32 bytes
@@ -160,7 +160,7 @@ type kesServer struct {
 	p                                       *harness.Proc
 }
 
-// kesConfig is a KES server config (kes.md §5): TLS with its own
+// kesConfig is a KES server config: TLS with its own
 // certificate (client certificates are required but not verified, as by
 // default), admin disabled, one policy for MinIO whose identity comes from
 // ${KES_MINIO_IDENTITY}, and an fs key store.
