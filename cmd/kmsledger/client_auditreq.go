@@ -52,12 +52,8 @@ func requestFilter(c *cli.Context) (client.RequestFilter, error) {
 	now := time.Now()
 	f := client.RequestFilter{Enclave: c.String("enclave"), Key: c.String("key"), Identity: c.String("identity"),
 		Command: c.String("command"), Result: c.String("result")}
-	switch f.Result {
-	case "", client.ResultOK, client.ResultDenied, client.ResultError:
-	default:
-		if n, err := strconv.Atoi(f.Result); err != nil || n < 100 || n > 599 {
-			return f, fmt.Errorf("%w: --result %q: want ok, denied, error or an HTTP status", errUsage, f.Result)
-		}
+	if client.CheckResult(f.Result) != nil {
+		return f, fmt.Errorf("%w: --result %q: want ok, denied, error or an HTTP status", errUsage, f.Result)
 	}
 	var err error
 	f.Since, f.Until, err = timeRange(c, now)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/client"
 )
 
@@ -95,22 +94,7 @@ func auditClientSubcommands() []*cli.Command {
 
 // parsePoint reads a point of the ledger given on the command line.
 func parsePoint(flag, s string, now time.Time) (client.Point, error) {
-	switch {
-	case s == "":
-		return client.Point{}, nil
-	case s == "now":
-		return client.Point{Time: now}, nil
-	case strings.HasPrefix(s, "-"):
-		d, err := api.ParseDuration(s[1:])
-		if err != nil || d <= 0 {
-			return client.Point{}, fmt.Errorf("%w: --%s %q: want %s", errUsage, flag, s, pointUsage)
-		}
-		return client.Point{Time: now.Add(-d)}, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return client.Point{Time: t}, nil
-	}
-	p, err := client.ParsePoint(s)
+	p, err := client.ParsePointAt(s, now)
 	if err != nil {
 		return client.Point{}, fmt.Errorf("%w: --%s %q: want %s", errUsage, flag, s, pointUsage)
 	}
