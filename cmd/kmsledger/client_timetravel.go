@@ -271,23 +271,7 @@ func auditEventsAction(c *cli.Context) error {
 			return fmt.Errorf("%w: --limit %d", errUsage, limit)
 		}
 		ew := newEventWriter(c.App.Writer, c.Bool("json"))
-		for range maxPages {
-			if limit > 0 {
-				f.Limit = min(limit-ew.n, 10000)
-			}
-			l, err := kc.LedgerEvents(ctx, f)
-			if err != nil {
-				return err
-			}
-			if err := ew.write(l.Events); err != nil {
-				return err
-			}
-			if !l.More || (limit > 0 && ew.n >= limit) {
-				return nil
-			}
-			f.Since = client.Point{Seq: l.Last}
-		}
-		return fmt.Errorf("events: more than %d pages", maxPages)
+		return kc.EachLedgerEvents(ctx, f, limit, ew.write)
 	})
 }
 
@@ -309,35 +293,8 @@ func auditTailAction(c *cli.Context) error {
 		if err := ew.write(l.Events); err != nil || !c.Bool("follow") {
 			return err
 		}
-		return followEvents(ctx, kc, f, l.Last, c.Duration("interval"), ew)
+		return kc.FollowLedgerEvents(ctx, f, l.Last, c.Duration("interval"), ew.write)
 	})
-}
-
-// followEvents polls for the events after sequence last every interval,
-// and prints them, until ctx ends (which is not an error).
-func followEvents(ctx context.Context, kc *client.Client, f client.EventFilter, last uint64, interval time.Duration, ew *eventWriter) error {
-	f.Tail = 0
-	tick := time.NewTicker(max(interval, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		f.Since = client.Point{Seq: last}
-		l, err := kc.LedgerEvents(ctx, f)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := ew.write(l.Events); err != nil {
-			return err
-		}
-		last = max(last, l.Last)
-	}
 }
 
 // lineWriter prints items one per line: as JSON with --json, otherwise
