@@ -6,15 +6,8 @@ package main
 // or the HSM.
 
 import (
-	"bufio"
-	"context"
-	"crypto/ed25519"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -22,13 +15,8 @@ import (
 
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/cmd/node"
-	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
-	"github.com/kmsledger/kmsledger/projections"
 )
-
-// errVerify reports a history that does not verify (exit status 1).
-var errVerify = errors.New("audit verification FAILED")
 
 // auditLocalSubcommands returns the audit subcommands that read a data
 // directory or an export file.
@@ -88,44 +76,11 @@ func auditDir(c *cli.Context, conf *config.Config) (string, error) {
 	return "kmsledger-data", nil
 }
 
-// openAudit opens dir read-only (refusing corrupt message blocks).
-func openAudit(ctx context.Context, dir string) (*ledger.Store, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return nil, err
-	}
-	s, err := ledger.Open(ctx, ledger.Config{Dir: dir, ReadOnly: true})
-	if errors.Is(err, ledger.ErrLocked) {
-		return nil, fmt.Errorf("%s is in use: stop the server first: %w", dir, err)
-	}
-	return s, err
-}
-
-// trustedKeys unseals the REK with the configured HSMs and returns the
-// signing keys it vouches for.
-func trustedKeys(ctx context.Context, c *cli.Context, store *ledger.Store, conf *config.Config) (map[string]ed25519.PublicKey, error) {
-	log := slog.New(slog.DiscardHandler)
-	if len(conf.HSM) == 0 {
-		return nil, errors.New("no HSM: set KMSLEDGER_HSM_KEY or --config; the HSM vouches for the checkpoint key")
-	}
-	hsms, errs := node.OpenHSMs(ctx, conf.HSM, log)
-	defer hsms.Close()
-	if len(hsms.List) == 0 {
-		return nil, errors.Join(errs...)
-	}
-	proj, err := projections.Open(ctx, store, nil, log)
-	if err != nil {
-		return nil, err
-	}
-	defer proj.Close()
-	rek, _, err := commands.Unseal(ctx, store, proj, hsms.List, commands.InitParams{})
-	if err != nil {
-		return nil, err
-	}
-	keys, bad, err := commands.TrustedSigningKeys(ctx, store, rek)
-	for _, e := range bad {
+// warnRejected prints the recorded signing keys the HSMs do not vouch for.
+func warnRejected(c *cli.Context, rejected []error) {
+	for _, e := range rejected {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", e)
 	}
-	return keys, err
 }
 
 func auditConfig(c *cli.Context) (*config.Config, error) {
@@ -133,7 +88,6 @@ func auditConfig(c *cli.Context) (*config.Config, error) {
 }
 
 func auditVerifyAction(c *cli.Context) error {
-	ctx := c.Context
 	if f := c.String("file"); f != "" {
 		return verifyExportFile(c, f)
 	}
@@ -145,25 +99,14 @@ func auditVerifyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := openAudit(ctx, dir)
+	res, err := node.VerifyOffline(c.Context, dir, conf.HSM, c.Uint64("from"))
+	warnRejected(c, res.Rejected)
+	if res.KeyErr != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: no trusted checkpoint key (%v); checking the chains only\n", res.KeyErr)
+	}
+	printReport(c.App.Writer, res.Report)
 	if err != nil {
-		if errors.Is(err, ledger.ErrCorruptBlock) {
-			return fmt.Errorf("%w: %w", errVerify, err)
-		}
 		return err
-	}
-	defer store.Close()
-	keys, kerr := trustedKeys(ctx, c, store, conf)
-	if kerr != nil {
-		fmt.Fprintf(c.App.ErrWriter, "warning: no trusted checkpoint key (%v); checking the chains only\n", kerr)
-	}
-	rep, err := store.Verify(ctx, ledger.VerifyOptions{From: c.Uint64("from"), Keys: keys})
-	printReport(c.App.Writer, rep)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errVerify, err)
-	}
-	if kerr != nil {
-		return fmt.Errorf("%w: %w", errVerify, kerr)
 	}
 	fmt.Fprintln(c.App.Writer, "OK")
 	return nil
@@ -174,7 +117,12 @@ func verifyExportFile(c *cli.Context, file string) error {
 	if c.String("public-key") == "" {
 		return fmt.Errorf("%w: --file needs --public-key", errUsage)
 	}
-	keys, err := readPublicKeys(c.String("public-key"))
+	pk := c.String("public-key")
+	b, err := os.ReadFile(pk)
+	if err != nil {
+		return err
+	}
+	keys, err := node.ParsePublicKeys(pk, b)
 	if err != nil {
 		return err
 	}
@@ -183,10 +131,10 @@ func verifyExportFile(c *cli.Context, file string) error {
 		return err
 	}
 	defer f.Close()
-	rep, err := ledger.VerifyExport(bufio.NewReader(f), ledger.VerifyOptions{Keys: keys})
+	rep, err := node.VerifyExport(f, keys)
 	printReport(c.App.Writer, rep)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errVerify, err)
+		return err
 	}
 	fmt.Fprintln(c.App.Writer, "OK")
 	return nil
@@ -227,21 +175,7 @@ func auditExportAction(c *cli.Context) error {
 		return err
 	}
 	f.Enclave = c.String("enclave")
-	store, err := openAudit(c.Context, dir)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	out := c.App.Writer
-	if o := c.String("output"); o != "" {
-		file, err := os.OpenFile(o, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return err
-		}
-		defer file.Close()
-		out = file
-	}
-	events, records, err := store.Export(c.Context, out, f)
+	events, records, err := node.ExportOffline(c.Context, dir, f, c.String("output"), c.App.Writer)
 	if err != nil {
 		return err
 	}
@@ -272,58 +206,10 @@ func auditExportKeyAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := openAudit(c.Context, dir)
+	keys, rejected, err := node.OfflineKeys(c.Context, dir, conf.HSM)
+	warnRejected(c, rejected)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	keys, err := trustedKeys(c.Context, c, store, conf)
-	if err != nil {
-		return err
-	}
-	if len(keys) == 0 {
-		return errors.New("the ledger records no checkpoint signing key the HSM vouches for")
-	}
-	for id, pub := range keys {
-		der, err := x509.MarshalPKIXPublicKey(pub)
-		if err != nil {
-			return err
-		}
-		if err := pem.Encode(c.App.Writer, &pem.Block{Type: "PUBLIC KEY", Headers: map[string]string{"Key-Id": id}, Bytes: der}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readPublicKeys reads Ed25519 public keys (PEM "PUBLIC KEY" blocks).
-func readPublicKeys(file string) (map[string]ed25519.PublicKey, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string]ed25519.PublicKey{}
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "PUBLIC KEY" {
-			continue
-		}
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
-		pub, ok := k.(ed25519.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("%s: not an Ed25519 public key", file)
-		}
-		keys[ledger.KeyID(pub)] = pub
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s: no PEM PUBLIC KEY block", file)
-	}
-	return keys, nil
+	return node.WritePublicKeys(c.App.Writer, keys)
 }

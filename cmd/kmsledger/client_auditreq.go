@@ -52,12 +52,8 @@ func requestFilter(c *cli.Context) (client.RequestFilter, error) {
 	now := time.Now()
 	f := client.RequestFilter{Enclave: c.String("enclave"), Key: c.String("key"), Identity: c.String("identity"),
 		Command: c.String("command"), Result: c.String("result")}
-	switch f.Result {
-	case "", client.ResultOK, client.ResultDenied, client.ResultError:
-	default:
-		if n, err := strconv.Atoi(f.Result); err != nil || n < 100 || n > 599 {
-			return f, fmt.Errorf("%w: --result %q: want ok, denied, error or an HTTP status", errUsage, f.Result)
-		}
+	if client.CheckResult(f.Result) != nil {
+		return f, fmt.Errorf("%w: --result %q: want ok, denied, error or an HTTP status", errUsage, f.Result)
 	}
 	var err error
 	f.Since, f.Until, err = timeRange(c, now)
@@ -94,7 +90,7 @@ func auditRequestsAction(c *cli.Context) error {
 			}
 			f.Tail, last = 0, l.Last
 		} else {
-			n, err := listRequests(ctx, kc, f, limit, rw)
+			n, err := kc.EachAuditRequests(ctx, f, limit, rw.write)
 			if err != nil || (limit > 0 && rw.n >= limit) {
 				return err
 			}
@@ -103,62 +99,8 @@ func auditRequestsAction(c *cli.Context) error {
 		if !follow {
 			return nil
 		}
-		return followRequests(ctx, kc, f, last, c.Duration("interval"), rw)
+		return kc.FollowAuditRequests(ctx, f, last, c.Duration("interval"), rw.write)
 	})
-}
-
-// listRequests prints every request that f selects (at most limit, 0 =
-// all), page by page, and returns the cursor after them.
-func listRequests(ctx context.Context, kc *client.Client, f client.RequestFilter, limit int, rw *requestWriter) (uint64, error) {
-	for range maxPages {
-		if limit > 0 {
-			f.Limit = min(limit-rw.n, maxRequestLines)
-		}
-		l, err := kc.AuditRequests(ctx, f)
-		if err != nil {
-			return 0, err
-		}
-		if limit > 0 && len(l.Records) > limit-rw.n {
-			l.Records = l.Records[:limit-rw.n] // one batch held more than the limit
-		}
-		if err := rw.write(l.Records); err != nil {
-			return 0, err
-		}
-		if !l.More || (limit > 0 && rw.n >= limit) {
-			return l.Last, nil
-		}
-		f.After = l.Last
-	}
-	return 0, fmt.Errorf("requests: more than %d pages", maxPages)
-}
-
-// followRequests polls for the requests after the cursor last every
-// interval and prints them, until ctx ends (which is not an error).
-func followRequests(ctx context.Context, kc *client.Client, f client.RequestFilter, last uint64, interval time.Duration, rw *requestWriter) error {
-	tick := time.NewTicker(max(interval, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		for more := true; more; {
-			f.After = last
-			l, err := kc.AuditRequests(ctx, f)
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := rw.write(l.Records); err != nil {
-				return err
-			}
-			more = l.More && l.Last > last
-			last = max(last, l.Last)
-		}
-	}
 }
 
 // requestWriter prints audited requests.

@@ -112,13 +112,17 @@ func lsKeyAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		return printList(c.App.Writer, c.Bool("json"), keys, func(k wire.KeyInfo) string {
-			if k.State != "enabled" {
-				return k.Name + " (" + k.State + ")"
-			}
-			return k.Name
-		})
+		return printList(c.App.Writer, c.Bool("json"), keys, keyListName)
 	})
+}
+
+// keyListName is a key's line in ls-key: its name, and its state unless
+// enabled.
+func keyListName(k wire.KeyInfo) string {
+	if k.State != "enabled" {
+		return k.Name + " (" + k.State + ")"
+	}
+	return k.Name
 }
 
 // keygenAction prints a new data key: on purpose, since that is what the

@@ -16,7 +16,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/client"
 )
 
@@ -95,22 +94,7 @@ func auditClientSubcommands() []*cli.Command {
 
 // parsePoint reads a point of the ledger given on the command line.
 func parsePoint(flag, s string, now time.Time) (client.Point, error) {
-	switch {
-	case s == "":
-		return client.Point{}, nil
-	case s == "now":
-		return client.Point{Time: now}, nil
-	case strings.HasPrefix(s, "-"):
-		d, err := api.ParseDuration(s[1:])
-		if err != nil || d <= 0 {
-			return client.Point{}, fmt.Errorf("%w: --%s %q: want %s", errUsage, flag, s, pointUsage)
-		}
-		return client.Point{Time: now.Add(-d)}, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return client.Point{Time: t}, nil
-	}
-	p, err := client.ParsePoint(s)
+	p, err := client.ParsePointAt(s, now)
 	if err != nil {
 		return client.Point{}, fmt.Errorf("%w: --%s %q: want %s", errUsage, flag, s, pointUsage)
 	}
@@ -287,23 +271,7 @@ func auditEventsAction(c *cli.Context) error {
 			return fmt.Errorf("%w: --limit %d", errUsage, limit)
 		}
 		ew := newEventWriter(c.App.Writer, c.Bool("json"))
-		for range maxPages {
-			if limit > 0 {
-				f.Limit = min(limit-ew.n, 10000)
-			}
-			l, err := kc.LedgerEvents(ctx, f)
-			if err != nil {
-				return err
-			}
-			if err := ew.write(l.Events); err != nil {
-				return err
-			}
-			if !l.More || (limit > 0 && ew.n >= limit) {
-				return nil
-			}
-			f.Since = client.Point{Seq: l.Last}
-		}
-		return fmt.Errorf("events: more than %d pages", maxPages)
+		return kc.EachLedgerEvents(ctx, f, limit, ew.write)
 	})
 }
 
@@ -325,35 +293,8 @@ func auditTailAction(c *cli.Context) error {
 		if err := ew.write(l.Events); err != nil || !c.Bool("follow") {
 			return err
 		}
-		return followEvents(ctx, kc, f, l.Last, c.Duration("interval"), ew)
+		return kc.FollowLedgerEvents(ctx, f, l.Last, c.Duration("interval"), ew.write)
 	})
-}
-
-// followEvents polls for the events after sequence last every interval,
-// and prints them, until ctx ends (which is not an error).
-func followEvents(ctx context.Context, kc *client.Client, f client.EventFilter, last uint64, interval time.Duration, ew *eventWriter) error {
-	f.Tail = 0
-	tick := time.NewTicker(max(interval, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		f.Since = client.Point{Seq: last}
-		l, err := kc.LedgerEvents(ctx, f)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := ew.write(l.Events); err != nil {
-			return err
-		}
-		last = max(last, l.Last)
-	}
 }
 
 // lineWriter prints items one per line: as JSON with --json, otherwise

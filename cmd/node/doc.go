@@ -16,7 +16,10 @@
 //     DIR/tls);
 //   - the shutdown order (Close): stop serving, stop the scheduler, store
 //     every accepted audit record, write a last checkpoint covering them,
-//     close the projection, the ledger and the HSMs.
+//     close the projection, the ledger and the HSMs;
+//   - the offline audit of a stopped node's data dir (OpenOffline,
+//     VerifyOffline, ExportOffline, OfflineKeys) and the verification of
+//     an export with PEM public keys (ParsePublicKeys, VerifyExport).
 //
 // Flags, environment variables and printing are not its business: the
 // binary maps them to a Config and prints what a Node reports.
