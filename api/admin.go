@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -179,7 +178,7 @@ func enableKey(_ *Server, enclave, name string, body wire.KeyActionRequest) (com
 // scheduleKeyDeletion is POST .../schedule-deletion {"after":"7d"}: the
 // deadline is the handler's clock plus a positive duration.
 func scheduleKeyDeletion(s *Server, enclave, name string, body wire.KeyActionRequest) (commands.Command, error) {
-	d, err := ParseDuration(body.After)
+	d, err := wire.ParseDuration(body.After)
 	if err != nil || d <= 0 {
 		return nil, badRequest("invalid \"after\" %q: want a positive duration such as 7d or 36h", body.After)
 	}
@@ -221,18 +220,6 @@ func writeJSON(w http.ResponseWriter, r *http.Request, s *Server, m message, err
 		return
 	}
 	writeBody(w, "application/json", m.MarshalProto())
-}
-
-// ParseDuration is time.ParseDuration that also accepts whole days ("7d").
-func ParseDuration(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > 3650 {
-			return 0, fmt.Errorf("api: invalid duration %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
 }
 
 // handleAdminKeyImport imports key material with provenance (migrations):

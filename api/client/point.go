@@ -2,13 +2,11 @@ package client
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-)
 
-// maxPointDays bounds a "-Nd" point (as the server bounds day durations).
-const maxPointDays = 3650
+	"github.com/kmsledger/kmsledger/api/wire"
+)
 
 // ParsePointAt reads a point of the ledger as a person gives it: what
 // ParsePoint reads (a sequence number or an RFC 3339 time), a date
@@ -22,7 +20,7 @@ func ParsePointAt(s string, now time.Time) (Point, error) {
 	case s == "now":
 		return Point{Time: now}, nil
 	case strings.HasPrefix(s, "-"):
-		d, err := parseAgo(s[1:])
+		d, err := wire.ParseDuration(s[1:])
 		if err != nil || d <= 0 {
 			return Point{}, fmt.Errorf("%w: %q is no positive duration", ErrInvalidPoint, s)
 		}
@@ -32,16 +30,4 @@ func ParsePointAt(s string, now time.Time) (Point, error) {
 		return Point{Time: t}, nil
 	}
 	return ParsePoint(s)
-}
-
-// parseAgo reads a Go duration or a number of days ("7d").
-func parseAgo(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > maxPointDays {
-			return 0, fmt.Errorf("invalid duration %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
 }
