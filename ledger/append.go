@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,7 +54,9 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 		return 0, false, err
 	}
 	msgID := ScopedMsgID(ev.Aggregate, ev.CommandID)
-	opts := []jetstream.PublishOpt{jetstream.WithMsgID(msgID), jetstream.WithExpectStream(ledgerStream)}
+	msg := newMsg(ev, body)
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Header.Set(jetstream.ExpectedStreamHeader, ledgerStream)
 	subj := x.Subject
 	if subj == "" {
 		subj = ev.Aggregate
@@ -62,10 +65,10 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 		if !validSubject(subj, ledgerPrefix, true) {
 			return 0, false, fmt.Errorf("ledger: expectation subject %q: %w", subj, ErrInvalid)
 		}
-		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(x.Seq, subj))
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(x.Seq, 10))
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, subj)
 	}
-	msg := newMsg(ev, body)
-	ack, err := s.publishLedger(ctx, msg, opts...) // hash chain: chain.go
+	ack, err := s.publishLedger(ctx, msg) // hash chain: chain.go
 	if err == nil {
 		if !ack.Duplicate {
 			if err := s.ledgerBlocks.sync(); err != nil {

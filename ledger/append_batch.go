@@ -77,7 +77,11 @@ func (s *Store) AppendBatch(ctx context.Context, evs []Event, xs []Expect) (firs
 		written[ev.Aggregate] = true
 		msgs[i] = msg
 	}
-	last, err = s.chains.ledger.publishBatch(ctx, s.nc, msgs)
+	if w := s.chains.ledger.w; w != nil && !w.writes(ledgerStream) {
+		last, err = w.forwardBatch(ctx, ledgerStream, msgs) // cluster_writer.go
+	} else {
+		last, err = s.chains.ledger.publishBatch(ctx, s.nc, msgs)
+	}
 	if err != nil {
 		var apiErr *jetstream.APIError
 		switch {

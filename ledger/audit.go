@@ -34,8 +34,8 @@ const (
 
 // auditConfig is the AUDIT stream: kept forever, no delete, no purge, no
 // rollup, like LEDGER.
-func auditConfig() jetstream.StreamConfig {
-	c := fileStream(auditStream, "kmsledger audit records, one per API request; append-only", auditPrefix)
+func auditConfig(replicas int) jetstream.StreamConfig {
+	c := fileStream(auditStream, "kmsledger audit records, one per API request; append-only", auditPrefix, replicas)
 	c.Duplicates = auditDuplicateWindow
 	c.DenyDelete, c.DenyPurge = true, true
 	return c
@@ -110,7 +110,9 @@ func (s *Store) appendAudit(ctx context.Context, id string, body []byte) (uint64
 	msg := nats.NewMsg(auditSubject)
 	msg.Data = body
 	msg.Header.Set(TypeHeader, TypeAuditBatch)
-	ack, err := s.chains.audit.publish(ctx, s.js, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(auditStream))
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(jetstream.ExpectedStreamHeader, auditStream)
+	ack, err := s.chains.audit.publish(ctx, s.js, msg)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: append audit batch: %w", s.mapErr(err))
 	}

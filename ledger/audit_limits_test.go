@@ -14,7 +14,7 @@ import (
 // small).
 func limitAuditMessages(t *testing.T, s *Store, limit int32) {
 	t.Helper()
-	cfg := auditConfig()
+	cfg := auditConfig(1)
 	cfg.MaxMsgSize = limit
 	if _, err := s.js.UpdateStream(context.Background(), cfg); err != nil {
 		t.Fatalf("UpdateStream(AUDIT, MaxMsgSize %d) err = %v", limit, err)

@@ -43,7 +43,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -143,6 +145,9 @@ type chainHead struct {
 
 	notify chan<- struct{} // told (without blocking) after every append; may be nil
 
+	clustered bool    // other nodes append too: the head moves, and outcomes may be unknown
+	w         *writer // in an embedded cluster, one node appends to the stream (cluster_writer.go)
+
 	mu    sync.Mutex
 	seq   uint64 // last sequence of the stream
 	sum   Sum    // chain_seq
@@ -194,70 +199,138 @@ func (c *chainHead) head() (uint64, Sum) {
 
 // publish appends msg as the next link: it sets the Prev header and
 // expects the stream's last sequence to be the head's.
-func (c *chainHead) publish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+func (c *chainHead) publish(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetstream.PubAck, error) {
+	if c.w != nil && !c.w.writes(c.name) {
+		return c.w.forward(ctx, c.name, msg) // cluster_writer.go
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.publishLocked(ctx, js, msg, true, opts...)
+	return c.publishLocked(ctx, js, msg, true)
 }
+
+// Bounds of the retries of a clustered append.
+const (
+	publishAttempt = 3 * time.Second // one publish; an R3 commit takes about a millisecond
+	maxMoved       = 64              // reloads of a head that other nodes keep moving
+)
 
 // publishLocked is publish with c.mu held.
 //
 // A "wrong last sequence" error is either the caller's own expectation
 // or the head's; if the stream moved (something else wrote to it, or an
 // earlier publish whose outcome was unknown was stored) the head is
-// reloaded and, if retry, the publish tried once more. An error that is not a
-// JetStream API error leaves the outcome unknown, so the head is reloaded
-// before the next publish.
-func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, retry bool, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	for attempt := 0; ; attempt++ {
-		if c.stale {
-			if err := c.load(ctx); err != nil {
-				return nil, err
-			}
-		}
-		msg.Header.Set(PrevHeader, c.sum.String())
-		o := append(opts[:len(opts):len(opts)], jetstream.WithExpectLastSequence(c.seq))
-		ack, err := js.PublishMsg(ctx, msg, o...)
-		if err != nil {
-			var apiErr *jetstream.APIError
-			switch {
-			case isWrongLastSeq(err) && attempt == 0:
-				info, ierr := c.stream.Info(ctx)
-				if ierr != nil {
-					c.stale = true
-					return nil, err
-				}
-				if info.State.LastSeq != c.seq {
-					c.log.Warn("ledger: stream moved under the chain head; reloading", "stream", c.name,
-						"head", c.seq, "last", info.State.LastSeq)
-					c.stale = true
-					if retry {
-						continue
-					}
-				}
-			case !errors.As(err, &apiErr):
-				c.stale = true
-			}
-			return nil, err
-		}
-		if ack.Duplicate {
+// reloaded and, if retry, the publish tried again: once on a single
+// server, up to maxMoved times in a cluster, where every node appends.
+// An error that is not a JetStream API error leaves the outcome unknown,
+// so the head is reloaded before the next publish; in a cluster such a
+// publish (a timeout, no leader during an election) is retried with the
+// same message id until ctx ends, and the answer is then ErrUnavailable.
+// A retry of a message that was stored gets the duplicate's ack.
+func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, retry bool) (*jetstream.PubAck, error) {
+	moved := 0
+	backoff := 50 * time.Millisecond
+	for {
+		ack, err := c.publishOnce(ctx, js, msg)
+		if err == nil {
 			return ack, nil
 		}
-		if ack.Sequence != c.seq+1 {
-			// Cannot happen with the expectation above; never chain past it.
-			c.stale = true
-			return nil, fmt.Errorf("ledger: %s: stored at %d, chain head at %d", c.name, ack.Sequence, c.seq)
-		}
-		raw := RawMessage{Seq: ack.Sequence, Subject: msg.Subject, Type: msg.Header.Get(TypeHeader),
-			MsgID: msg.Header.Get(nats.MsgIdHdr), Body: msg.Data}
-		c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
-		if c.notify != nil {
-			select {
-			case c.notify <- struct{}{}:
-			default:
+		var apiErr *jetstream.APIError
+		switch {
+		case isWrongLastSeq(err):
+			info, ierr := c.stream.Info(ctx)
+			if ierr != nil {
+				c.stale = true
+				if c.clustered && isUnknownOutcome(ierr) && c.wait(ctx, &backoff) {
+					continue
+				}
+				return nil, err
 			}
+			if info.State.LastSeq != c.seq {
+				c.log.Debug("ledger: stream moved under the chain head; reloading", "stream", c.name,
+					"head", c.seq, "last", info.State.LastSeq)
+				c.stale = true
+				moved++
+				if retry && (moved == 1 || (c.clustered && moved < maxMoved)) {
+					continue
+				}
+			}
+		case c.clustered && isUnknownOutcome(err):
+			c.log.Debug("ledger: publish outcome unknown; retrying", "stream", c.name, "err", err)
+			c.stale = true
+			if c.wait(ctx, &backoff) {
+				continue
+			}
+			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.name, err)
+		case !errors.As(err, &apiErr):
+			c.stale = true
 		}
+		return nil, err
+	}
+}
+
+// wait sleeps before the next attempt of a clustered publish; it reports
+// false when ctx ends first.
+func (c *chainHead) wait(ctx context.Context, backoff *time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(*backoff):
+	}
+	*backoff = min(2**backoff, time.Second)
+	return true
+}
+
+// publishOnce reloads a stale head and publishes msg as its next link.
+func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetstream.PubAck, error) {
+	if c.stale {
+		if err := c.load(ctx); err != nil {
+			return nil, err
+		}
+	}
+	msg.Header.Set(PrevHeader, c.sum.String())
+	msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(c.seq, 10))
+	pctx := ctx
+	if c.clustered {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, publishAttempt)
+		defer cancel()
+	}
+	ack, err := js.PublishMsg(pctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	if ack.Duplicate {
+		// Stored before: by an attempt whose ack was lost, in a cluster
+		// maybe after other nodes' appends.
+		c.stale = c.stale || c.clustered
 		return ack, nil
+	}
+	if ack.Sequence != c.seq+1 {
+		// Cannot happen with the expectation above; never chain past it.
+		c.stale = true
+		return nil, fmt.Errorf("ledger: %s: stored at %d, chain head at %d", c.name, ack.Sequence, c.seq)
+	}
+	raw := RawMessage{Seq: ack.Sequence, Subject: msg.Subject, Type: msg.Header.Get(TypeHeader),
+		MsgID: msg.Header.Get(nats.MsgIdHdr), Body: msg.Data}
+	c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
+	if c.notify != nil {
+		select {
+		case c.notify <- struct{}{}:
+		default:
+		}
+	}
+	return ack, nil
+}
+
+// loadWait is load, retried in a cluster until ctx ends while the stream
+// has no leader.
+func (c *chainHead) loadWait(ctx context.Context) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := c.load(ctx)
+		if err == nil || !c.clustered || !isUnknownOutcome(err) || !c.wait(ctx, &backoff) {
+			return err
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,50 +46,79 @@ func checkBeforeStart(cfg Config) error {
 func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 	s.chains = &chains{dir: cfg.Dir, readOnly: cfg.ReadOnly, appended: make(chan struct{}, 1)}
 	open := func(c jetstream.StreamConfig) (jetstream.Stream, error) {
-		if cfg.ReadOnly {
-			st, err := s.js.Stream(ctx, c.Name)
-			if err != nil {
-				return nil, fmt.Errorf("ledger: open: stream %s: %w", c.Name, err)
-			}
-			return st, nil
-		}
-		st, err := s.js.CreateOrUpdateStream(ctx, c)
+		st, err := s.openStream(ctx, c, cfg.ReadOnly)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: open: stream %s: %w", c.Name, err)
 		}
+		if s.clustered {
+			return &leaderStream{Stream: st, nc: s.nc, name: c.Name}, nil
+		}
 		return st, nil
 	}
-	if s.ledger, err = open(ledgerConfig()); err != nil {
+	if s.ledger, err = open(ledgerConfig(s.replicas)); err != nil {
 		return err
 	}
-	if s.secrets, err = open(secretsConfig()); err != nil {
+	if s.secrets, err = open(secretsConfig(s.replicas)); err != nil {
 		return err
 	}
-	if s.audit, err = open(auditConfig()); err != nil {
+	if s.audit, err = open(auditConfig(s.replicas)); err != nil {
 		return err
 	}
-	if s.chains.auditBlocks, err = newBlockWatch(cfg.Dir, auditStream); err != nil {
-		return err
+	if !s.clustered {
+		if s.chains.auditBlocks, err = newBlockWatch(cfg.Dir, auditStream); err != nil {
+			return err
+		}
 	}
-	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended}
-	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended}
+	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended, clustered: s.clustered}
+	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended, clustered: s.clustered}
 	if cfg.ReadOnly {
 		return nil
 	}
 	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
-		if err := c.load(ctx); err != nil {
+		if err := c.loadWait(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// openStream creates or updates a stream (or, read-only, finds it). A
+// cluster node waits, until ctx ends, for the cluster to be able to do
+// it: a lone node of a new cluster has no meta leader until a majority of
+// the nodes is up.
+func (s *Store) openStream(ctx context.Context, c jetstream.StreamConfig, readOnly bool) (jetstream.Stream, error) {
+	waited := time.Now()
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var st jetstream.Stream
+		var err error
+		if readOnly {
+			st, err = s.js.Stream(actx, c.Name)
+		} else {
+			st, err = s.js.CreateOrUpdateStream(actx, c)
+		}
+		cancel()
+		if err == nil || !s.clustered || ctx.Err() != nil {
+			return st, err
+		}
+		if attempt%20 == 0 {
+			s.log.Info("waiting for the cluster (a majority of its nodes must be up)", "stream", c.Name,
+				"waited", time.Since(waited).Round(time.Second), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (waited %s for the cluster)", err, time.Since(waited).Round(time.Second))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // publishLedger appends msg to LEDGER as the next link of its chain.
-func (s *Store) publishLedger(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+func (s *Store) publishLedger(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
 	if s.chains.readOnly {
 		return nil, ErrReadOnly
 	}
-	return s.chains.ledger.publish(ctx, s.js, msg, opts...)
+	return s.chains.ledger.publish(ctx, s.js, msg)
 }
 
 // ChainHead returns the last sequence of LEDGER (stream "LEDGER") or

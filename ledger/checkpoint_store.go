@@ -60,7 +60,10 @@ func (s *Store) Checkpoint(ctx context.Context, signer crypto.Signer) (uint64, e
 	if err := s.loadLastCheckpoint(ctx); err != nil {
 		return 0, err
 	}
-	aseq, asum := s.chains.audit.head()
+	aseq, asum, err := s.auditHead(ctx)
+	if err != nil {
+		return 0, err
+	}
 	last := &s.chains.last
 	if last.known && last.ledger == l.seq && last.audit == aseq {
 		return 0, nil
@@ -82,7 +85,9 @@ func (s *Store) Checkpoint(ctx context.Context, signer crypto.Signer) (uint64, e
 		return 0, err
 	}
 	msg := newMsg(ev, body)
-	ack, err := l.publishLocked(ctx, s.js, msg, false, jetstream.WithMsgID(ev.CommandID), jetstream.WithExpectStream(ledgerStream))
+	msg.Header.Set(jetstream.MsgIDHeader, ev.CommandID)
+	msg.Header.Set(jetstream.ExpectedStreamHeader, ledgerStream)
+	ack, err := l.publishLocked(ctx, s.js, msg, false)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: append checkpoint: %w", s.mapErr(err))
 	}
@@ -99,6 +104,22 @@ func (s *Store) Checkpoint(ctx context.Context, signer crypto.Signer) (uint64, e
 		return 0, err
 	}
 	return ack.Sequence, nil
+}
+
+// auditHead is the AUDIT chain head to checkpoint: in a cluster, where
+// another node may write AUDIT, as the stream's leader has it now.
+func (s *Store) auditHead(ctx context.Context) (uint64, Sum, error) {
+	a := s.chains.audit
+	if !s.clustered {
+		seq, sum := a.head()
+		return seq, sum, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.load(ctx); err != nil {
+		return 0, Sum{}, err
+	}
+	return a.seq, a.sum, nil
 }
 
 // loadLastCheckpoint finds out, once, whether the last LEDGER message is a
@@ -248,6 +269,9 @@ func (c *Checkpointer) newEvents() uint64 {
 }
 
 func (c *Checkpointer) checkpoint() {
+	if !c.s.IsLeader() {
+		return // in a cluster, the node that writes LEDGER checkpoints
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	seq, err := c.s.Checkpoint(ctx, c.signer)
@@ -265,6 +289,9 @@ func (c *Checkpointer) Close() error {
 	c.once.Do(func() {
 		close(c.stop)
 		<-c.done
+		if !c.s.IsLeader() {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_, c.err = c.s.Checkpoint(ctx, c.signer)

@@ -56,6 +56,9 @@ func newBlockWatch(dir, stream string) (*blockWatch, error) {
 // call. It runs after the write was acknowledged, and before the write is
 // reported to the caller.
 func (w *blockWatch) sync() error {
+	if w == nil { // a replicated stream: durable through its Raft log
+		return nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	last := w.last

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,10 +76,20 @@ func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Eve
 func (s *Store) probe(ctx context.Context, subject, msgID string, body []byte) (uint64, bool, error) {
 	msg := nats.NewMsg(subject)
 	msg.Data = body
+	never := jetstream.WithExpectLastMsgID(dedupeProbeID)
+	if s.clustered {
+		// A replicated stream checks the last message id only when it
+		// applies a message, on every replica, and a failed check there
+		// resets the stream's Raft group (nats-server v2.15): the probe
+		// would be proposed and cost an election. The expected last
+		// stream sequence is checked by the leader before it proposes
+		// (after the duplicates), and no stream ever has this one.
+		never = jetstream.WithExpectLastSequence(math.MaxUint64)
+	}
 	ack, err := s.js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID(msgID),
 		jetstream.WithExpectStream(ledgerStream),
-		jetstream.WithExpectLastMsgID(dedupeProbeID))
+		never)
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr):

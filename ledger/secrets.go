@@ -2,10 +2,13 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,7 +30,11 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 	}
 	msg := nats.NewMsg(subj)
 	msg.Data = sealed
-	_, err := s.js.PublishMsg(ctx, msg,
+	// The id makes a retry of this very put (same reference, same bytes)
+	// a duplicate rather than "exists" when its first ack was lost.
+	sum := sha256.Sum256(sealed)
+	_, err := s.publishRetry(ctx, msg,
+		jetstream.WithMsgID("secret/"+ref+"/"+hex.EncodeToString(sum[:16])),
 		jetstream.WithExpectStream(secretsStream),
 		jetstream.WithExpectLastSequencePerSubject(0))
 	switch {
@@ -53,7 +60,18 @@ func (s *Store) GetSecret(ctx context.Context, ref string) ([]byte, error) {
 	if !validSubject(subj, secretsPrefix, false) {
 		return nil, fmt.Errorf("ledger: get secret %q: %w", ref, ErrInvalid)
 	}
-	m, err := s.secrets.GetLastMsgForSubject(ctx, subj)
+	var m *jetstream.RawStreamMsg
+	var err error
+	if ls, ok := s.secrets.(*leaderStream); ok {
+		// Material never changes once stored: any replica may answer
+		// (a direct get), which keeps crypto going during an election;
+		// one that has not applied it yet defers to the leader.
+		if m, err = ls.Stream.GetLastMsgForSubject(ctx, subj); err != nil {
+			m, err = ls.GetLastMsgForSubject(ctx, subj)
+		}
+	} else {
+		m, err = s.secrets.GetLastMsgForSubject(ctx, subj)
+	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, fmt.Errorf("ledger: get secret %s: %w", ref, ErrSecretNotFound)
 	}
@@ -87,9 +105,12 @@ func (s *Store) EraseSecret(ctx context.Context, ref string) error {
 			// The server renamed the rewritten block over the old one
 			// without syncing the directory; until this sync a power cut
 			// could bring the old block back.
-			if err := syncDir(s.secretsBlocks.dir); err != nil {
-				return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
+			if s.secretsBlocks != nil {
+				if err := syncDir(s.secretsBlocks.dir); err != nil {
+					return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
+				}
 			}
+			_ = s.compactSecrets() // a cluster node's Raft log still holds the material (cluster_admin.go)
 			return nil
 		}
 		if err != nil {
@@ -100,7 +121,7 @@ func (s *Store) EraseSecret(ctx context.Context, ref string) error {
 			return fmt.Errorf("ledger: erase secret %s: seq %d still present after erase", ref, prev)
 		}
 		prev = m.Sequence
-		err = s.secrets.SecureDeleteMsg(ctx, m.Sequence)
+		err = s.secureDelete(ctx, m.Sequence)
 		if err != nil && !isSeqNotFound(err) {
 			return fmt.Errorf("ledger: erase secret %s seq %d: %w", ref, m.Sequence, s.mapErr(err))
 		}
@@ -143,4 +164,49 @@ func (s *Store) ListSecrets(ctx context.Context, filter string) ([]string, error
 	}
 	slices.Sort(refs)
 	return refs, nil
+}
+
+// publishRetry publishes msg (outside the hash chains); in a cluster a
+// publish whose outcome is unknown is retried with the same message id
+// until ctx ends (the caller's options must carry one).
+func (s *Store) publishRetry(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if !s.clustered {
+		return s.js.PublishMsg(ctx, msg, opts...)
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		ack, err := s.js.PublishMsg(actx, msg, opts...)
+		cancel()
+		if err == nil || !isUnknownOutcome(err) {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// secureDelete erases message seq of SECRETS; in a cluster it retries an
+// unknown outcome until ctx ends (an erase is idempotent: a second one
+// finds nothing, which the caller accepts).
+func (s *Store) secureDelete(ctx context.Context, seq uint64) error {
+	backoff := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		err := s.secrets.SecureDeleteMsg(actx, seq)
+		cancel()
+		if err == nil || !s.clustered || !isUnknownOutcome(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }

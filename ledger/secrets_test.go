@@ -319,7 +319,7 @@ func TestEraseAcrossBlocks(t *testing.T) {
 	if err := s.js.DeleteStream(ctx, secretsStream); err != nil {
 		t.Fatal(err)
 	}
-	cfg := secretsConfig()
+	cfg := secretsConfig(1)
 	cfg.MaxBytes = 120_000
 	var err error
 	if s.secrets, err = s.js.CreateStream(ctx, cfg); err != nil {

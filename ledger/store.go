@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,6 +42,12 @@ type Config struct {
 	// and refuses appends (ErrReadOnly): for the audit tools, which read
 	// a stopped server's data directory (chain_open.go).
 	ReadOnly bool
+
+	// Cluster, if set, makes the embedded server a node of a cluster
+	// (cluster.go). External, if set, uses an existing NATS cluster and
+	// starts no server. At most one of them may be set.
+	Cluster  *ClusterConfig
+	External *ExternalConfig
 }
 
 // Store is the event store: an embedded NATS server with JetStream, the
@@ -56,6 +64,13 @@ type Store struct {
 	chains  *chains          // hash chains of LEDGER and AUDIT (chain.go)
 	unlock  func() error
 
+	clustered  bool          // other nodes may append: reads that must be current go to the leader
+	replicas   int           // of every stream
+	sysNC      *nats.Conn    // system account (embedded cluster only): peer removal
+	node       string        // this node's name
+	stopWriter func()        // stops the writer of an embedded cluster node (cluster_writer.go)
+	eraseSeen  atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
+
 	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
 	secretsBlocks *blockWatch // same for SECRETS; also fsynced after an erase
 
@@ -66,7 +81,7 @@ type Store struct {
 
 // fileStream is the part every stream shares: file storage, one replica,
 // and no limit of any kind (a limit would delete data behind our back).
-func fileStream(name, description, prefix string) jetstream.StreamConfig {
+func fileStream(name, description, prefix string, replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              name,
 		Description:       description,
@@ -79,15 +94,15 @@ func fileStream(name, description, prefix string) jetstream.StreamConfig {
 		MaxMsgsPerSubject: -1,
 		MaxMsgSize:        -1,
 		Discard:           jetstream.DiscardNew,
-		Replicas:          1,
+		Replicas:          max(replicas, 1),
 		AllowDirect:       true,
 	}
 }
 
 // ledgerConfig is the LEDGER stream: every fact, kept forever. No limits
 // (a limit would delete history), no delete, no purge, no rollup.
-func ledgerConfig() jetstream.StreamConfig {
-	c := fileStream(ledgerStream, "kmsledger events; append-only", ledgerPrefix)
+func ledgerConfig(replicas int) jetstream.StreamConfig {
+	c := fileStream(ledgerStream, "kmsledger events; append-only", ledgerPrefix, replicas)
 	c.Duplicates = duplicateWindow
 	c.DenyDelete, c.DenyPurge, c.AllowRollup = true, true, false
 	c.AllowAtomicPublish = true
@@ -97,8 +112,8 @@ func ledgerConfig() jetstream.StreamConfig {
 // secretsConfig is the SECRETS stream: sealed key material, one message per
 // reference, erasable message by message. Purge stays denied so that
 // material only disappears through EraseSecret.
-func secretsConfig() jetstream.StreamConfig {
-	c := fileStream(secretsStream, "kmsledger sealed key material; erasable", secretsPrefix)
+func secretsConfig(replicas int) jetstream.StreamConfig {
+	c := fileStream(secretsStream, "kmsledger sealed key material; erasable", secretsPrefix, replicas)
 	c.DenyPurge = true
 	return c
 }
@@ -131,33 +146,16 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		}
 	}()
 
-	if err := checkBeforeStart(cfg); err != nil { // read-only: refuse corrupt blocks (chain_open.go)
-		return nil, err
+	if cfg.Cluster != nil && cfg.External != nil {
+		return nil, fmt.Errorf("ledger: open: a cluster node and an external NATS cluster at once: %w", ErrInvalid)
 	}
-	opts, err := serverOptions(cfg)
+	if cfg.External != nil {
+		err = s.connectExternal(cfg.External)
+	} else {
+		err = s.startServer(ctx, cfg)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if s.ns, err = server.NewServer(opts); err != nil {
-		return nil, fmt.Errorf("ledger: open: new server: %w", err)
-	}
-	s.ns.SetLoggerV2(natsLogger{log}, false, false, false)
-	s.ns.Start()
-	wait := defaultStartTimeout
-	if d, ok := ctx.Deadline(); ok {
-		wait = time.Until(d)
-	}
-	if !s.ns.ReadyForConnections(wait) {
-		return nil, fmt.Errorf("ledger: open: server not ready after %s", wait)
-	}
-	if !s.ns.JetStreamEnabled() {
-		return nil, errors.New("ledger: open: jetstream did not start")
-	}
-
-	s.nc, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("kmsledger-ledger"),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Debug("nats client", "err", err) }))
-	if err != nil {
-		return nil, fmt.Errorf("ledger: open: connect: %w", err)
 	}
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
@@ -165,14 +163,106 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err := s.openStreams(ctx, cfg); err != nil { // LEDGER, SECRETS, AUDIT; chain heads
 		return nil, err
 	}
-	if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream); err != nil {
-		return nil, err
+	if s.clustered && s.ns != nil && !cfg.ReadOnly {
+		s.startWriter()
 	}
-	if s.secretsBlocks, err = newBlockWatch(cfg.Dir, secretsStream); err != nil {
-		return nil, err
+	if !s.clustered {
+		// Replicated streams are durable through their Raft logs (doc.go).
+		if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream); err != nil {
+			return nil, err
+		}
+		if s.secretsBlocks, err = newBlockWatch(cfg.Dir, secretsStream); err != nil {
+			return nil, err
+		}
 	}
 	log.Info("ledger open", "dir", cfg.Dir, "listen", s.ClientURL())
 	return s, nil
+}
+
+// startServer starts the embedded server (a cluster node with
+// cfg.Cluster) and connects to it in process.
+func (s *Store) startServer(ctx context.Context, cfg Config) error {
+	if err := checkBeforeStart(cfg); err != nil { // read-only: refuse corrupt blocks (chain_open.go)
+		return err
+	}
+	opts, err := serverOptions(cfg)
+	if err != nil {
+		return err
+	}
+	var cred *clusterCred
+	s.replicas = 1
+	if cc := cfg.Cluster; cc != nil {
+		if cred, err = clusterOptions(opts, cc, cfg.Listen); err != nil {
+			return err
+		}
+		if s.replicas, err = replicas(cc.Replicas, cc.ClusterSize()); err != nil {
+			return err
+		}
+		s.clustered, s.node = true, cc.Node
+	}
+	if s.ns, err = server.NewServer(opts); err != nil {
+		return fmt.Errorf("ledger: open: new server: %w", err)
+	}
+	s.ns.SetLoggerV2(natsLogger{s.log}, false, false, false)
+	s.ns.Start()
+	wait := defaultStartTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	if !s.ns.ReadyForConnections(wait) {
+		return fmt.Errorf("ledger: open: server not ready after %s", wait)
+	}
+	if !s.ns.JetStreamEnabled() {
+		return errors.New("ledger: open: jetstream did not start")
+	}
+	connOpts := []nats.Option{nats.InProcessServer(s.ns), nats.Name("kmsledger-ledger"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { s.log.Debug("nats client", "err", err) })}
+	if cred != nil {
+		connOpts = append(connOpts, nats.UserInfo(clientUser, cred.clientPassword))
+	}
+	if s.nc, err = nats.Connect("", connOpts...); err != nil {
+		return fmt.Errorf("ledger: open: connect: %w", err)
+	}
+	if cred != nil {
+		if s.sysNC, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("kmsledger-system"),
+			nats.UserInfo(systemUser, cred.systemPassword)); err != nil {
+			return fmt.Errorf("ledger: open: connect to the system account: %w", err)
+		}
+	}
+	return nil
+}
+
+// connectExternal connects to an existing NATS cluster.
+func (s *Store) connectExternal(x *ExternalConfig) error {
+	if len(x.URLs) == 0 {
+		return fmt.Errorf("ledger: open: no NATS URL: %w", ErrInvalid)
+	}
+	r, err := replicas(x.Replicas, 0)
+	if err != nil {
+		return err
+	}
+	if x.Replicas == 0 {
+		r = 3
+	}
+	s.replicas, s.clustered = r, true
+	opts := []nats.Option{nats.Name("kmsledger-ledger"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { s.log.Debug("nats client", "err", err) })}
+	if x.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(x.CredsFile))
+	}
+	if x.User != "" {
+		opts = append(opts, nats.UserInfo(x.User, x.Password))
+	}
+	if x.CAFile != "" {
+		opts = append(opts, nats.RootCAs(x.CAFile))
+	}
+	if x.CertFile != "" || x.KeyFile != "" {
+		opts = append(opts, nats.ClientCert(x.CertFile, x.KeyFile))
+	}
+	if s.nc, err = nats.Connect(strings.Join(x.URLs, ","), opts...); err != nil {
+		return fmt.Errorf("ledger: open: connect to %s: %w", strings.Join(x.URLs, ","), err)
+	}
+	return nil
 }
 
 // serverOptions turns cfg into embedded server options.
@@ -228,12 +318,18 @@ func (s *Store) Close() error {
 	for _, sub := range subs {
 		sub.stop()
 	}
+	if s.stopWriter != nil {
+		s.stopWriter()
+	}
 	return s.shutdown()
 }
 
 // shutdown releases whatever Open managed to acquire.
 func (s *Store) shutdown() error {
 	var errs []error
+	if s.sysNC != nil {
+		s.sysNC.Close()
+	}
 	if s.nc != nil {
 		if err := drain(s.nc); err != nil {
 			errs = append(errs, fmt.Errorf("ledger: close: drain: %w", err))

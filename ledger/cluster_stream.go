@@ -1,0 +1,139 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrUnavailable reports that the cluster could not confirm an operation:
+// the stream has no leader (an election is running, or this node is cut
+// off from the majority). A write that fails with it may or may not have
+// been stored; retrying it with the same command id is safe.
+var ErrUnavailable = errors.New("ledger: cluster unavailable")
+
+// leaderStream is a replicated stream whose reads go to its leader.
+//
+// nats.go reads messages with direct gets whenever a stream allows them,
+// and any replica may answer a direct get, including one that has not
+// yet applied what the leader acknowledged (no read-after-write). The
+// chain head, verification, the duplicates probe and erasure need the
+// leader's view, so on a replicated stream they read through the
+// stream's MSG.GET API, which only the leader answers. Info insists on a
+// leader too: a leaderless replica answers from its own state.
+type leaderStream struct {
+	jetstream.Stream
+	nc   *nats.Conn
+	name string
+}
+
+// storedMsg is a message in a MSG.GET answer.
+type storedMsg struct {
+	Subject  string    `json:"subject"`
+	Sequence uint64    `json:"seq"`
+	Header   []byte    `json:"hdrs,omitempty"`
+	Data     []byte    `json:"data,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// msgGetResponse is the MSG.GET answer.
+type msgGetResponse struct {
+	Error   *jetstream.APIError `json:"error,omitempty"`
+	Message *storedMsg          `json:"message,omitempty"`
+}
+
+// codeNoMessageFound is JetStream's JSNoMessageFoundErr.
+const codeNoMessageFound jetstream.ErrorCode = 10037
+
+func (l *leaderStream) get(ctx context.Context, req map[string]any) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	m, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.name, body)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %s has no leader: %w", ErrUnavailable, l.name, err)
+		}
+		return nil, err
+	}
+	var r msgGetResponse
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return nil, fmt.Errorf("ledger: %s msg get: %w", l.name, err)
+	}
+	if r.Error != nil {
+		if r.Error.ErrorCode == codeNoMessageFound || r.Error.Code == 404 {
+			return nil, jetstream.ErrMsgNotFound
+		}
+		return nil, r.Error
+	}
+	if r.Message == nil {
+		return nil, fmt.Errorf("ledger: %s msg get: empty answer", l.name)
+	}
+	out := &jetstream.RawStreamMsg{Subject: r.Message.Subject, Sequence: r.Message.Sequence,
+		Data: r.Message.Data, Time: r.Message.Time}
+	if len(r.Message.Header) > 0 {
+		h, err := nats.DecodeHeadersMsg(r.Message.Header)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: %s msg get headers: %w", l.name, err)
+		}
+		out.Header = h
+	}
+	return out, nil
+}
+
+// GetMsg reads message seq from the leader.
+func (l *leaderStream) GetMsg(ctx context.Context, seq uint64, _ ...jetstream.GetMsgOpt) (*jetstream.RawStreamMsg, error) {
+	return l.get(ctx, map[string]any{"seq": seq})
+}
+
+// GetLastMsgForSubject reads the last message on subject from the leader.
+func (l *leaderStream) GetLastMsgForSubject(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	return l.get(ctx, map[string]any{"last_by_subj": subject})
+}
+
+// Info returns the leader's view of the stream, or ErrUnavailable when
+// the stream has no leader.
+func (l *leaderStream) Info(ctx context.Context, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
+	info, err := l.Stream.Info(ctx, opts...)
+	if err != nil {
+		if isUnknownOutcome(err) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, l.name, err)
+		}
+		return nil, err
+	}
+	if info.Cluster != nil && info.Cluster.Leader == "" {
+		return nil, fmt.Errorf("%w: %s has no leader", ErrUnavailable, l.name)
+	}
+	return info, nil
+}
+
+// codeMsgIDInProcess is JetStream's "duplicate message id is in process"
+// (a retry while the first attempt is still being proposed).
+const codeMsgIDInProcess jetstream.ErrorCode = 10158
+
+// codeClusterNotAvailable is JetStream's JSClusterNotAvailErr.
+const codeClusterNotAvailable jetstream.ErrorCode = 10008
+
+// isUnknownOutcome reports whether a publish or API call failed without
+// an answer that says what happened: a timeout, no leader to answer, an
+// id still in flight. A publish that failed so may have been stored.
+func isUnknownOutcome(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == codeMsgIDInProcess || apiErr.ErrorCode == codeClusterNotAvailable || apiErr.Code == 503
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, ErrUnavailable) || errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionReconnecting)
+}

@@ -1,0 +1,272 @@
+// One writer per chained stream in an embedded cluster.
+//
+// Every LEDGER and AUDIT message is a link of its stream's hash chain and
+// is published with the expected last stream sequence of the writer's
+// head. Nodes appending at once would keep failing each other's
+// expectations, each failure costing a reload of the head from the
+// leader and another try. So each chained stream has one writer: the
+// node that leads the stream's Raft group. It serves the request subject
+// writerSubject(stream) in a queue group; the other nodes forward their
+// messages to it (headers and body as they would publish them) and get
+// the PubAck back. The writer publishes them one after another, as its
+// own.
+//
+// When the leader changes, the old leader stops serving and the new one
+// starts within writerPoll. A forwarded message whose outcome is unknown
+// (no writer yet, a timeout) is sent again with the same Nats-Msg-Id, so
+// it is stored once.
+
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// writerPoll is how often a node checks whether it leads a stream.
+const writerPoll = 50 * time.Millisecond
+
+// writerTimeout bounds the writer's work on one forwarded request; the
+// forwarding node waits a little longer.
+const writerTimeout = 4 * time.Second
+
+// Headers of a forwarded message.
+const (
+	fwdSubjectHeader = "Kmsledger-Fwd-Subject" // the subject to publish on
+	fwdBatchHeader   = "Kmsledger-Fwd-Batch"   // "1": the body is a fwdBatch
+)
+
+// writerSubject is the request subject of stream's writer. It is outside
+// every stream's subjects.
+func writerSubject(stream string) string { return "kmsledger.writer." + stream }
+
+// fwdAnswer is the writer's answer.
+type fwdAnswer struct {
+	Seq       uint64              `json:"seq,omitempty"`
+	Duplicate bool                `json:"duplicate,omitempty"`
+	APIError  *jetstream.APIError `json:"api_error,omitempty"`
+	Error     string              `json:"error,omitempty"`
+	Unknown   bool                `json:"unknown,omitempty"` // the outcome is unknown: retry
+}
+
+// fwdMsg is one message of a forwarded batch.
+type fwdMsg struct {
+	Subject string      `json:"subject"`
+	Header  nats.Header `json:"header"`
+	Data    []byte      `json:"data"`
+}
+
+// writer decides which chained streams this node writes and forwards
+// the rest.
+type writer struct {
+	s      *Store
+	mu     sync.Mutex
+	serves map[string]*nats.Subscription // streams this node writes
+}
+
+// startWriter starts the leadership watch of an embedded cluster node.
+func (s *Store) startWriter() {
+	w := &writer{s: s, serves: map[string]*nats.Subscription{}}
+	s.chains.ledger.w, s.chains.audit.w = w, w
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(writerPoll)
+		defer t.Stop()
+		for {
+			w.update()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	s.stopWriter = func() { cancel(); <-done; w.stopAll() }
+}
+
+// writes reports whether this node writes stream now.
+func (w *writer) writes(stream string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.serves[stream] != nil
+}
+
+// update serves the streams this node leads and stops serving the others.
+func (w *writer) update() {
+	for _, c := range []*chainHead{w.s.chains.ledger, w.s.chains.audit} {
+		lead := w.s.ns.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, c.name)
+		w.mu.Lock()
+		sub := w.serves[c.name]
+		w.mu.Unlock()
+		switch {
+		case lead && sub == nil:
+			// A new writer starts from the stream as it is.
+			c.mu.Lock()
+			c.stale = true
+			c.mu.Unlock()
+			sub, err := w.s.nc.QueueSubscribe(writerSubject(c.name), "writer", func(m *nats.Msg) { w.serve(c, m) })
+			if err != nil {
+				w.s.log.Warn("ledger: cannot serve as writer", "stream", c.name, "err", err)
+				continue
+			}
+			w.mu.Lock()
+			w.serves[c.name] = sub
+			w.mu.Unlock()
+			w.s.log.Info("ledger: this node now writes the stream", "stream", c.name)
+		case !lead && sub != nil:
+			sub.Unsubscribe()
+			w.mu.Lock()
+			delete(w.serves, c.name)
+			w.mu.Unlock()
+			w.s.log.Info("ledger: another node now writes the stream", "stream", c.name)
+		}
+	}
+}
+
+func (w *writer) stopAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, sub := range w.serves {
+		sub.Unsubscribe()
+		delete(w.serves, name)
+	}
+}
+
+// serve publishes a forwarded message (or batch) as the next link of c
+// and answers with its ack.
+func (w *writer) serve(c *chainHead, m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), writerTimeout)
+	defer cancel()
+	var ans fwdAnswer
+	var err error
+	if m.Header.Get(fwdBatchHeader) == "1" {
+		var msgs []*nats.Msg
+		if msgs, err = decodeBatch(m.Data); err == nil {
+			ans.Seq, err = c.publishBatch(ctx, w.s.nc, msgs)
+		}
+	} else {
+		msg := nats.NewMsg(m.Header.Get(fwdSubjectHeader))
+		msg.Data = m.Data
+		for k, v := range m.Header {
+			if k != fwdSubjectHeader {
+				msg.Header[k] = v
+			}
+		}
+		var ack *jetstream.PubAck
+		c.mu.Lock()
+		ack, err = c.publishLocked(ctx, w.s.js, msg, true)
+		c.mu.Unlock()
+		if err == nil {
+			ans.Seq, ans.Duplicate = ack.Sequence, ack.Duplicate
+		}
+	}
+	if err != nil {
+		var apiErr *jetstream.APIError
+		switch {
+		case errors.As(err, &apiErr) && !isUnknownOutcome(err):
+			ans.APIError = apiErr
+		case isUnknownOutcome(err):
+			ans.Unknown, ans.Error = true, err.Error()
+		default:
+			ans.Error = err.Error()
+		}
+	}
+	b, _ := json.Marshal(ans)
+	m.Respond(b)
+}
+
+// decodeBatch reads a forwarded batch.
+func decodeBatch(b []byte) ([]*nats.Msg, error) {
+	var in []fwdMsg
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("ledger: forwarded batch: %w", err)
+	}
+	msgs := make([]*nats.Msg, len(in))
+	for i, f := range in {
+		msgs[i] = &nats.Msg{Subject: f.Subject, Header: f.Header, Data: f.Data}
+	}
+	return msgs, nil
+}
+
+// forward sends msg to stream's writer and returns its ack, retrying an
+// unknown outcome with the same message until ctx ends.
+func (w *writer) forward(ctx context.Context, stream string, msg *nats.Msg) (*jetstream.PubAck, error) {
+	req := nats.NewMsg(writerSubject(stream))
+	for k, v := range msg.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set(fwdSubjectHeader, msg.Subject)
+	req.Data = msg.Data
+	ans, err := w.request(ctx, stream, req)
+	if err != nil {
+		return nil, err
+	}
+	return &jetstream.PubAck{Stream: stream, Sequence: ans.Seq, Duplicate: ans.Duplicate}, nil
+}
+
+// forwardBatch sends a batch to stream's writer; it returns the last
+// sequence.
+func (w *writer) forwardBatch(ctx context.Context, stream string, msgs []*nats.Msg) (uint64, error) {
+	out := make([]fwdMsg, len(msgs))
+	for i, m := range msgs {
+		out[i] = fwdMsg{Subject: m.Subject, Header: m.Header, Data: m.Data}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return 0, err
+	}
+	req := nats.NewMsg(writerSubject(stream))
+	req.Header.Set(fwdBatchHeader, "1")
+	req.Data = b
+	ans, err := w.request(ctx, stream, req)
+	if err != nil {
+		return 0, err
+	}
+	return ans.Seq, nil
+}
+
+// request sends req until the writer gives an answer that is not
+// "unknown", or ctx ends (ErrUnavailable).
+func (w *writer) request(ctx context.Context, stream string, req *nats.Msg) (*fwdAnswer, error) {
+	backoff := 20 * time.Millisecond
+	var last error
+	for {
+		actx, cancel := context.WithTimeout(ctx, writerTimeout+time.Second)
+		m, err := w.s.nc.RequestMsgWithContext(actx, req)
+		cancel()
+		if err == nil {
+			var ans fwdAnswer
+			if err := json.Unmarshal(m.Data, &ans); err != nil {
+				return nil, fmt.Errorf("ledger: %s writer answer: %w", stream, err)
+			}
+			switch {
+			case ans.APIError != nil:
+				return nil, ans.APIError
+			case ans.Unknown:
+				last = errors.New(ans.Error)
+			case ans.Error != "":
+				return nil, fmt.Errorf("ledger: %s writer: %s", stream, ans.Error)
+			default:
+				return &ans, nil
+			}
+		} else {
+			last = err // no writer yet (an election), or no answer in time
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %s: no writer stored it: %w", ErrUnavailable, stream, last)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
