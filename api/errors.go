@@ -12,6 +12,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
@@ -77,6 +78,7 @@ var errorTable = []errorEntry{
 	{commands.ErrHSMAmbiguous, 409, ""},
 	{commands.ErrHSMNotFound, 404, ""},
 	{errNotSupported, 501, "not supported"},
+	{ledger.ErrUnavailable, 503, "cluster unavailable: the write could not be confirmed by a majority of the nodes; retry"},
 }
 
 // refused reports whether err is a refusal the tables give a status

@@ -276,9 +276,10 @@ func (rt *route) admit(r *http.Request, in *routeReq) error {
 		in.scope, err = s.ledgerAccess(in.identity, r.URL.Query().Get("enclave"))
 		return err
 	}
-	var err error
-	s.proj.View(func(st *projections.State) { err = rt.decide(st, r, in) })
-	return err
+	if err := s.checkFresh(); err != nil { // cluster.go
+		return err
+	}
+	return s.decideCurrent(r.Context(), func(st *projections.State) error { return rt.decide(st, r, in) })
 }
 
 // decide applies the route's access rule to the caller in st. Who is

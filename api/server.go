@@ -62,6 +62,8 @@ type Config struct {
 	// MaxResponse bounds the answer of one kms read request, all frames
 	// together (0 = DefaultMaxResponse); a larger answer fails with 413.
 	MaxResponse int
+	// Cluster, if set, is this node's view of its cluster (cluster.go).
+	Cluster *ClusterView
 }
 
 // Server serves the kms API over HTTPS with client certificates.
@@ -177,6 +179,14 @@ func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request, in ro
 		s.log.Warn("not ready", "err", err)
 		writeError(w, r, s.log, &statusError{http.StatusServiceUnavailable, "not ready"})
 		return
+	}
+	if c := s.cfg.Cluster; c != nil && r.URL.Query().Has("write") && c.WriteReady != nil {
+		// ?write: ready only when a write would be stored now.
+		if err := c.WriteReady(ctx); err != nil {
+			s.log.Warn("not ready for writes", "err", err)
+			writeError(w, r, s.log, &statusError{http.StatusServiceUnavailable, "not ready for writes"})
+			return
+		}
 	}
 	// Ready means "serves crypto", which an HSM outage does not stop (the
 	// REK is unsealed): the HSMs' health is reported, not gating.

@@ -300,7 +300,7 @@ func (h *Handler) Reconcile(ctx context.Context) (erased int, err error) {
 		}
 	})
 	for _, ref := range refs {
-		if live[ref] {
+		if live[ref] || h.inFlight(ctx, ref) {
 			continue
 		}
 		if err := h.store.EraseSecret(ctx, ref); err != nil {
@@ -309,6 +309,21 @@ func (h *Handler) Reconcile(ctx context.Context) (erased int, err error) {
 		erased++
 	}
 	return erased, nil
+}
+
+// reconcileGrace is how old unreferenced material must be before a
+// clustered node's Reconcile erases it: material is stored before the
+// event that references it, and another node may be between the two.
+const reconcileGrace = 10 * time.Minute
+
+// inFlight reports whether ref may belong to a command another node is
+// still carrying out (only in a cluster; errors count as "may").
+func (h *Handler) inFlight(ctx context.Context, ref string) bool {
+	if !h.store.Clustered() {
+		return false
+	}
+	at, err := h.store.SecretStoredAt(ctx, ref)
+	return err != nil || h.Now().Sub(at) < reconcileGrace
 }
 
 // NewID returns a random 128-bit id in hex.

@@ -210,3 +210,20 @@ func (s *Store) secureDelete(ctx context.Context, seq uint64) error {
 		backoff = min(2*backoff, time.Second)
 	}
 }
+
+// SecretStoredAt returns when the material under ref was stored.
+func (s *Store) SecretStoredAt(ctx context.Context, ref string) (time.Time, error) {
+	subj := secretSubject(ref)
+	if !validSubject(subj, secretsPrefix, false) {
+		return time.Time{}, fmt.Errorf("ledger: secret time %q: %w", ref, ErrInvalid)
+	}
+	m, err := s.secrets.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, fmt.Errorf("ledger: secret time %s: %w", ref, ErrSecretNotFound)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("ledger: secret time %s: %w", ref, s.mapErr(err))
+	}
+	clear(m.Data)
+	return m.Time, nil
+}

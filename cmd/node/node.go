@@ -60,6 +60,16 @@ type Config struct {
 
 	// ConfigureAPI, if set, may change the API configuration last.
 	ConfigureAPI func(*api.Config)
+
+	// Cluster, if set, makes the node one of a cluster of nodes
+	// (cluster.go); External, if set, keeps the ledger on an existing
+	// NATS cluster instead of an embedded server. At most one is set.
+	Cluster  *ClusterConfig
+	External *ledger.ExternalConfig
+	// Staleness bounds how long a clustered node that cannot confirm it
+	// is current with the cluster keeps serving crypto from what it has
+	// (0: DefaultStaleness).
+	Staleness time.Duration
 }
 
 // Node is an open kmsledger node. Its fields are read-only.
@@ -81,6 +91,7 @@ type Node struct {
 
 	cfg     Config
 	log     *slog.Logger
+	fresh   freshness // a clustered node's last confirmation that it is current (cluster.go)
 	rek     *hsm.REK
 	srv     *api.Server
 	closers []func() error // in the order they were opened
@@ -142,7 +153,11 @@ func (n *Node) openLedger(ctx context.Context) error {
 		return fmt.Errorf("no HSM could be opened (nothing was changed): %w", errors.Join(errs...))
 	}
 	n.HSMs = hsms.List
-	store, err := ledger.Open(ctx, ledger.Config{Dir: n.cfg.Dir, Logger: n.log})
+	lcfg, err := n.ledgerConfig(ctx)
+	if err != nil {
+		return err
+	}
+	store, err := ledger.Open(ctx, lcfg)
 	if err != nil {
 		return err
 	}
@@ -179,6 +194,10 @@ func (n *Node) unseal(ctx context.Context, errs []error) error {
 		params.RootKey = rootKey
 	}
 	rek, unsealed, err := commands.Unseal(ctx, n.Store, n.Proj, n.HSMs, params)
+	if errors.Is(err, ledger.ErrConflict) && n.Store.Clustered() {
+		// Another node of a new cluster initialised it first: use its REK.
+		rek, unsealed, err = commands.Unseal(ctx, n.Store, n.Proj, n.HSMs, params)
+	}
 	if err != nil {
 		if len(errs) > 0 {
 			err = fmt.Errorf("%w; HSMs that could not be opened: %w", err, errors.Join(errs...))
@@ -228,6 +247,7 @@ func (n *Node) startCommands(ctx context.Context) error {
 		n.log.Info("carried out scheduled key deletions whose deadline passed while stopped", "count", c)
 	}
 	n.startScheduler(ctx)
+	n.startCluster()
 	return nil
 }
 
@@ -263,7 +283,7 @@ func (n *Node) newServer() error {
 	}
 	cfg := api.Config{Handler: n.Handler, Projection: n.Proj, Certificate: cert, Version: n.cfg.Version, Commit: n.cfg.Commit,
 		Logger: n.log, KESEnclave: n.cfg.KESEnclave, HSMs: n.HSMs, ClientCAs: clientCAs,
-		HSMCheckInterval: n.cfg.HSMCheckInterval, Limits: n.cfg.Limits}
+		HSMCheckInterval: n.cfg.HSMCheckInterval, Limits: n.cfg.Limits, Cluster: n.clusterView()}
 	if n.Auditor != nil {
 		cfg.Audit = n.Auditor
 	}
