@@ -179,7 +179,7 @@ func addPolicyAction(c *cli.Context) error {
 			return err
 		}
 		defer f.Close()
-		req, err := parsePolicy(f)
+		req, err := client.ParsePolicyFile(f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a[1], err)
 		}
