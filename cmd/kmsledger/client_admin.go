@@ -39,20 +39,13 @@ func statEnclaveAction(c *cli.Context) error {
 
 func lsEnclaveAction(c *cli.Context) error {
 	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		prefix := first(a)
-		items, err := listAll(ctx, func(ctx context.Context, at string) ([]enclaveJSON, string, error) {
-			resp, err := kc.ListEnclaves(ctx, prefix, at, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]enclaveJSON, len(resp.Enclaves))
-			for i := range resp.Enclaves {
-				out[i] = enclaveOut(&resp.Enclaves[i])
-			}
-			return out, resp.ContinueAt, nil
-		})
+		l, err := kc.AllEnclaves(ctx, first(a))
 		if err != nil {
 			return err
+		}
+		items := make([]enclaveJSON, len(l))
+		for i := range l {
+			items[i] = enclaveOut(&l[i])
 		}
 		return printList(c.App.Writer, c.Bool("json"), items, func(e enclaveJSON) string { return e.Name })
 	})
@@ -151,20 +144,13 @@ func getIdentityAction(c *cli.Context) error {
 
 func lsIdentityAction(c *cli.Context) error {
 	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		prefix, enclave := first(a), c.String("enclave")
-		items, err := listAll(ctx, func(ctx context.Context, at string) ([]identityJSON, string, error) {
-			resp, err := kc.ListIdentities(ctx, enclave, prefix, at, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]identityJSON, len(resp.Identities))
-			for i := range resp.Identities {
-				out[i] = identityOut(&resp.Identities[i])
-			}
-			return out, resp.ContinueAt, nil
-		})
+		l, err := kc.AllIdentities(ctx, c.String("enclave"), first(a))
 		if err != nil {
 			return err
+		}
+		items := make([]identityJSON, len(l))
+		for i := range l {
+			items[i] = identityOut(&l[i])
 		}
 		return printList(c.App.Writer, c.Bool("json"), items, func(i identityJSON) string { return i.Identity })
 	})
@@ -223,20 +209,13 @@ func statPolicyAction(c *cli.Context) error {
 
 func lsPolicyAction(c *cli.Context) error {
 	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		prefix, enclave := first(a), c.String("enclave")
-		items, err := listAll(ctx, func(ctx context.Context, at string) ([]policyJSON, string, error) {
-			resp, err := kc.ListPolicies(ctx, enclave, prefix, at, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]policyJSON, len(resp.Policies))
-			for i, p := range resp.Policies {
-				out[i] = policyJSON{Name: p.Name, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
-			}
-			return out, resp.ContinueAt, nil
-		})
+		l, err := kc.AllPolicies(ctx, c.String("enclave"), first(a))
 		if err != nil {
 			return err
+		}
+		items := make([]policyJSON, len(l))
+		for i, p := range l {
+			items[i] = policyJSON{Name: p.Name, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
 		}
 		return printList(c.App.Writer, c.Bool("json"), items, func(p policyJSON) string { return p.Name })
 	})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -115,29 +114,4 @@ func printList[T any](w io.Writer, asJSON bool, items []T, name func(T) string) 
 		}
 	}
 	return nil
-}
-
-// maxPages bounds listing loops in case a server never ends a listing.
-const maxPages = 1 << 20
-
-// listAll pages through a listing: page returns the items starting at
-// continueAt and the first name of the next page, "" at the end.
-func listAll[T any](ctx context.Context, page func(ctx context.Context, continueAt string) ([]T, string, error)) ([]T, error) {
-	var all []T
-	continueAt := ""
-	for range maxPages {
-		items, next, err := page(ctx, continueAt)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if next == "" || len(items) == 0 {
-			return all, nil
-		}
-		if next == continueAt {
-			return nil, fmt.Errorf("listing does not advance past %q", next)
-		}
-		continueAt = next
-	}
-	return nil, fmt.Errorf("listing has more than %d pages", maxPages)
 }
