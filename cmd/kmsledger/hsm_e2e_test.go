@@ -399,7 +399,9 @@ func startRemoteHSM(t *testing.T) *remoteHSM {
 	must(t, c.CreateKey(ctx, "hsm", "other", "", false))
 	a.authKey, err = wire.GenerateAPIKey(rand.Reader)
 	must(t, err)
-	id, err := identityOfKey(a.authKey)
+	signer, err := wire.ParseAPIKey(a.authKey)
+	must(t, err)
+	id, err := wire.Identity(signer.Public())
 	must(t, err)
 	must(t, c.CreateIdentity(ctx, "hsm", &wire.CreateIdentityRequest{Identity: id}))
 	must(t, c.CreatePolicy(ctx, "hsm", &wire.CreatePolicyRequest{Name: "rek-wrapper",

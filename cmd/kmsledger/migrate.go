@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kmsledger/kmsledger/cmd/clientcmd"
 	"github.com/kmsledger/kmsledger/migrate"
 )
 
@@ -29,7 +30,7 @@ func migrateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "merge", Usage: "skip keys that exist with other material"},
 			&cli.BoolFlag{Name: "force", Usage: "import keys that exist with other material as their new latest version"},
 			&cli.BoolFlag{Name: "no-policies", Usage: "do not import the config's policies and identities"},
-		}, connFlags()...),
+		}, clientcmd.ConnFlags()...),
 		Action: migrateAction,
 	}
 }
@@ -53,7 +54,7 @@ func migrateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	kc, err := newClient(c)
+	kc, err := clientcmd.NewClient(c)
 	if err != nil {
 		return err
 	}

@@ -152,3 +152,21 @@ func fieldOf(out, prefix string) string {
 	}
 	return ""
 }
+
+// printedKey returns the API key and identity printed by add-identity
+// without IDENTITY (or by identity without argument).
+func printedKey(t *testing.T, out string) (key, id string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "API key:"); ok {
+			key = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "Identity:"); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	if !strings.HasPrefix(key, "k1:") || !strings.HasPrefix(id, "h1:") {
+		t.Fatalf("no API key and identity in:\n%s", out)
+	}
+	return key, id
+}

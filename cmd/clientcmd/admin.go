@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func lsEnclaveAction(c *cli.Context) error {
 func identityRequest(id string, admin, service bool, tags []string) (*wire.CreateIdentityRequest, error) {
 	req := &wire.CreateIdentityRequest{Identity: id, IsServiceAccount: service}
 	if !wire.ValidIdentity(id) {
-		return nil, fmt.Errorf("%w: %q is not an identity (h1:...)", errUsage, id)
+		return nil, fmt.Errorf("%w: %q is not an identity (h1:...)", ErrUsage, id)
 	}
 	if admin {
 		req.Privilege = wire.PrivilegeName(wire.PrivilegeAdmin)
@@ -65,7 +65,7 @@ func identityRequest(id string, admin, service bool, tags []string) (*wire.Creat
 	for _, t := range tags {
 		k, v, ok := strings.Cut(t, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%w: --tag %q: want KEY=VALUE", errUsage, t)
+			return nil, fmt.Errorf("%w: --tag %q: want KEY=VALUE", ErrUsage, t)
 		}
 		if req.Tags == nil {
 			req.Tags = make(map[string]string)
@@ -114,7 +114,7 @@ func addNewIdentity(ctx context.Context, c *cli.Context, kc *client.Client) erro
 		privilege = "Admin"
 	}
 	if c.Bool("json") {
-		return printJSON(c.App.Writer, struct {
+		return PrintJSON(c.App.Writer, struct {
 			APIKey    string `json:"api_key"`
 			Identity  string `json:"identity"`
 			Enclave   string `json:"enclave"`
@@ -192,7 +192,7 @@ func getPolicyAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		return printOne(c.App.Writer, c.Bool("json"), policyOut(p))
+		return PrintPolicy(c.App.Writer, c.Bool("json"), p)
 	})
 }
 

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bufio"
@@ -101,8 +101,8 @@ func TestAuditRequestsCLIUsage(t *testing.T) {
 		{"audit", "requests", "-n", "0"},
 		{"audit", "requests", "-n", "10001"},
 	} {
-		if _, err := f.run(context.Background(), args...); !errors.Is(err, errUsage) {
-			t.Errorf("%v: err = %v, want errUsage", args, err)
+		if _, err := f.run(context.Background(), args...); !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: err = %v, want ErrUsage", args, err)
 		}
 	}
 	if reqs := f.requests(); len(reqs) != 0 {
@@ -206,7 +206,7 @@ func TestAuditRequestsCLIServer(t *testing.T) {
 		t.Fatalf("user GenerateKey err = %v, want access denied", err)
 	}
 	run := func(ctx context.Context, w io.Writer, args ...string) error {
-		app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: w, ErrWriter: io.Discard}
+		app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: w, ErrWriter: io.Discard}
 		argv := append([]string{"kmsledger", "audit", "requests", "-a", n.RootKey, "--server", n.Addr, "--ca", ca}, args...)
 		return app.RunContext(ctx, argv)
 	}

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func TestStatKeyUsage(t *testing.T) {
 	statKey := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
-		app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+		app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 		argv := append([]string{"kmsledger", "stat-key", "-a", n.RootKey, "--server", n.Addr, "--ca", ca, "-e", "t"}, args...)
 		must(app.RunContext(ctx, argv))
 		return out.String()

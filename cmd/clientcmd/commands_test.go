@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 // The CLI tests run one at a time: urfave/cli writes its global help
 // flag on every run, which the race detector rightly reports.
@@ -46,8 +46,8 @@ func TestIdentityRequest(t *testing.T) {
 		id  string
 		tag string
 	}{{"h1:short", "a=b"}, {cliTestIdentity, "novalue"}, {cliTestIdentity, "=v"}} {
-		if _, err := identityRequest(bad.id, false, false, []string{bad.tag}); !errors.Is(err, errUsage) {
-			t.Errorf("identityRequest(%q, tag %q) err = %v, want errUsage", bad.id, bad.tag, err)
+		if _, err := identityRequest(bad.id, false, false, []string{bad.tag}); !errors.Is(err, ErrUsage) {
+			t.Errorf("identityRequest(%q, tag %q) err = %v, want ErrUsage", bad.id, bad.tag, err)
 		}
 	}
 }
@@ -58,35 +58,16 @@ func TestKeyTypeAndBase64(t *testing.T) {
 			t.Errorf("keyType(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := keyType("AES128"); !errors.Is(err, errUsage) {
-		t.Errorf("keyType(AES128) err = %v, want errUsage", err)
+	if _, err := keyType("AES128"); !errors.Is(err, ErrUsage) {
+		t.Errorf("keyType(AES128) err = %v, want ErrUsage", err)
 	}
 	for _, in := range []string{"+/8=", "+/8", "-_8=", "-_8"} {
 		if got, err := decodeBase64(in); err != nil || !bytes.Equal(got, []byte{0xfb, 0xff}) {
 			t.Errorf("decodeBase64(%q) = % x, %v; want fb ff", in, got, err)
 		}
 	}
-	if _, err := decodeBase64("!!"); !errors.Is(err, errUsage) {
-		t.Errorf("decodeBase64(!!) err = %v, want errUsage", err)
-	}
-}
-
-func TestCommandNamesUnique(t *testing.T) {
-	seen := map[string]bool{}
-	for _, c := range append(serverCommands(), clientCommands()...) {
-		for _, n := range c.Names() {
-			if seen[n] {
-				t.Errorf("command name %q defined twice", n)
-			}
-			seen[n] = true
-		}
-	}
-	for _, n := range []string{"identity", "server"} {
-		for _, c := range clientCommands() {
-			if c.Name == n {
-				t.Errorf("clientCommands defines %q", n)
-			}
-		}
+	if _, err := decodeBase64("!!"); !errors.Is(err, ErrUsage) {
+		t.Errorf("decodeBase64(!!) err = %v, want ErrUsage", err)
 	}
 }
 
@@ -181,7 +162,7 @@ func (f *fakeKMS) handle(w http.ResponseWriter, r *http.Request) {
 func (f *fakeKMS) run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 	conn := []string{"-a", cliTestAPIKey, "--server", "https://" + f.Listener.Addr().String(), "--ca", f.caFile}
 	argv := append([]string{"kmsledger"}, args[:1]...)
 	if args[0] == "add" || args[0] == "rm" || args[0] == "ls" || args[0] == "stat" || args[0] == "get" || args[0] == "set" {
@@ -283,15 +264,15 @@ func TestClientCommandErrors(t *testing.T) {
 		args []string
 		want error
 	}{
-		{"MissingArg", []string{"add-key"}, errUsage},
-		{"ExtraArg", []string{"rm-enclave", "a", "b"}, errUsage},
-		{"UnknownFlagAfterArg", []string{"add-key", "k", "--colour", "red"}, errUsage},
-		{"FlagWithoutValue", []string{"add-key", "k", "--type"}, errUsage},
-		{"BadType", []string{"add-key", "k", "--type", "AES128"}, errUsage},
-		{"ImportAndVersion", []string{"add-key", "k", "--import", "AQID", "--version"}, errUsage},
-		{"VersionAndAll", []string{"rm-key", "k", "--version", "2", "--all"}, errUsage},
-		{"BadIdentity", []string{"add-identity", "h1:nope"}, errUsage},
-		{"BadCiphertext", []string{"decrypt", "k", "!!"}, errUsage},
+		{"MissingArg", []string{"add-key"}, ErrUsage},
+		{"ExtraArg", []string{"rm-enclave", "a", "b"}, ErrUsage},
+		{"UnknownFlagAfterArg", []string{"add-key", "k", "--colour", "red"}, ErrUsage},
+		{"FlagWithoutValue", []string{"add-key", "k", "--type"}, ErrUsage},
+		{"BadType", []string{"add-key", "k", "--type", "AES128"}, ErrUsage},
+		{"ImportAndVersion", []string{"add-key", "k", "--import", "AQID", "--version"}, ErrUsage},
+		{"VersionAndAll", []string{"rm-key", "k", "--version", "2", "--all"}, ErrUsage},
+		{"BadIdentity", []string{"add-identity", "h1:nope"}, ErrUsage},
+		{"BadCiphertext", []string{"decrypt", "k", "!!"}, ErrUsage},
 		{"BadPolicy", []string{"add-policy", "p", "testdata-does-not-exist.json"}, os.ErrNotExist},
 	}
 	for _, tt := range tests {
@@ -312,7 +293,7 @@ func TestClientCommandErrors(t *testing.T) {
 func TestClientServerError(t *testing.T) {
 	f := newFakeKMS(t)
 	var out bytes.Buffer
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 	other, _ := wire.GenerateAPIKey(bytes.NewReader(bytes.Repeat([]byte{9}, 32)))
 	err := app.Run([]string{"kmsledger", "ls-key", "-a", other, "-s", f.Listener.Addr().String(), "--ca", f.caFile})
 	if !errors.Is(err, client.ErrPermission) {
@@ -329,7 +310,7 @@ func TestClientEnvironment(t *testing.T) {
 	t.Setenv("MINIO_KMS_SERVER", "https://127.0.0.1:1,"+f.Listener.Addr().String())
 	t.Setenv("MINIO_KMS_ENCLAVE", "env-enclave")
 	t.Setenv("KMSLEDGER_CA_FILE", f.caFile)
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: io.Discard, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: io.Discard, ErrWriter: io.Discard}
 	if err := app.Run([]string{"kmsledger", "add-key", "k"}); err != nil {
 		t.Fatalf("add-key with environment err = %v", err)
 	}
