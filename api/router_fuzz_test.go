@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api"
-	"github.com/kmsledger/kmsledger/api/apitest"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 )
@@ -38,7 +38,7 @@ var fuzzMethods = []string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPT
 //
 //	go test ./api -run '^$' -fuzz FuzzRouter -fuzztime 60s
 func FuzzRouter(f *testing.F) {
-	n := apitest.Start(f, apitest.Options{Audit: &ledger.AuditConfig{Sync: true}, Configure: func(c *api.Config) {
+	n := nodetest.Start(f, nodetest.Options{Audit: &ledger.AuditConfig{Sync: true}, Configure: func(c *api.Config) {
 		c.KESEnclave = "e1"
 	}})
 	ctx := context.Background()
@@ -49,7 +49,7 @@ func FuzzRouter(f *testing.F) {
 	if err := root.CreateKey(ctx, "e1", "k", "", false); err != nil {
 		f.Fatal(err)
 	}
-	userKey, userID := apitest.NewIdentity(f)
+	userKey, userID := nodetest.NewIdentity(f)
 	if err := root.CreatePolicy(ctx, "e1", &wire.CreatePolicyRequest{Name: "narrow", Allow: map[string][]string{"KEY:GENERATE": {"k"}}}); err != nil {
 		f.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 )
@@ -185,14 +185,14 @@ func TestAuditRequestsCLIFollow(t *testing.T) {
 // audits in sync mode: the denied and the failed requests are listed
 // with their reason, and -f prints a new request as it is made.
 func TestAuditRequestsCLIServer(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{Audit: &ledger.AuditConfig{Sync: true}})
+	n := nodetest.Start(t, nodetest.Options{Audit: &ledger.AuditConfig{Sync: true}})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: n.Certificate.Leaf.Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	root := n.Client(t, "")
-	userKey, userID := apitest.NewIdentity(t)
+	userKey, userID := nodetest.NewIdentity(t)
 	mustNil := func(err error) {
 		t.Helper()
 		if err != nil {

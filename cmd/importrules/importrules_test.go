@@ -47,7 +47,7 @@ func (g graph) rel(p string) string {
 func under(r, dir string) bool { return r == dir || strings.HasPrefix(r, dir+"/") }
 
 // harness reports whether r is a test harness package (ledger/ledgertest,
-// api/apitest, …): those wire real components together for tests.
+// api/nodetest, …): those wire real components together for tests.
 func harness(r string) bool { return strings.HasSuffix(path.Base(r), "test") }
 
 func (g graph) std(p string) bool { q := g.pkgs[p]; return q != nil && q.Standard }
@@ -250,7 +250,7 @@ func TestImportRulesReport(t *testing.T) {
 		mk("commands", "commands", "projections", "ledger", "api/wire"),
 		mk("api", "api", "commands", "projections", "api/client"),
 		mk("cmd/node", "node", "api"),
-		mk("api/apitest", "apitest", "cmd/node", "api"),
+		mk("api/nodetest", "nodetest", "cmd/node", "api"),
 		mk("cmd/clientcmd", "clientcmd", "api/client", "api/wire"),
 		mk("cmd/kmsledger", "main", "cmd/node", "cmd/clientcmd", "api"),
 	}
