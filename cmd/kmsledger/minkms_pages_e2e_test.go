@@ -68,34 +68,18 @@ func TestMinKMSHSMPage(t *testing.T) {
 	bKey, bRoot := newHSMKey(t)
 	tmp := t.TempDir()
 	bData := filepath.Join(tmp, "b")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	bAddr := ln.Addr().String()
-	ln.Close()
+	bAddr := freeAddr(t)
 	local := "MINIO_KMS_HSM_KEY=" + bKey
 	b, _ := startServer(t, childEnv(local), bData, "--address", bAddr)
 	bEnv := childEnv("MINIO_KMS_SERVER="+bAddr, "MINIO_KMS_API_KEY="+bRoot, "KMSLEDGER_CA_FILE="+filepath.Join(bData, "tls", "cert.pem"))
 	mustCLI(t, bEnv, "add-enclave", "minio")
-	type dataKey struct{ name, plaintext, ciphertext string }
-	var dataKeys []dataKey
-	for _, name := range []string{"sse-1", "sse-2"} {
-		mustCLI(t, bEnv, "add-key", "-e", "minio", name)
-		out := mustCLI(t, bEnv, "keygen", "-e", "minio", name)
-		d := dataKey{name, fieldOf(out, "plaintext:"), fieldOf(out, "ciphertext:")}
-		if d.plaintext == "" || d.ciphertext == "" {
-			t.Fatalf("keygen printed no plaintext and ciphertext")
-		}
-		dataKeys = append(dataKeys, d)
-	}
+	dataKeys := makeDataKeys(t, bEnv, "minio", "sse-1", "sse-2")
 	b.stop(t)
 
 	// The page's section, with the two addresses of the HSM Key Manager
 	// (the first one is down). B trusts A's certificate through the
 	// system roots (SSL_CERT_FILE).
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	down := ln.Addr().String()
-	ln.Close()
+	down := freeAddr(t)
 	conf := writeFile(t, filepath.Join(tmp, "config.yaml"), `version: v1
 address: `+bAddr+`
 dir: `+bData+`
@@ -140,6 +124,36 @@ hsm:
 	if !strings.Contains(out, `HSM "minio"`) {
 		t.Errorf("start with A down: %q, want a refusal naming HSM minio", out)
 	}
+}
+
+// freeAddr returns a loopback address no one listens on (it was free a
+// moment ago).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// cliDataKey is a data key made by keygen, as printed.
+type cliDataKey struct{ name, plaintext, ciphertext string }
+
+// makeDataKeys creates each key of names in enclave with the CLI of env
+// and returns a data key made under it with keygen.
+func makeDataKeys(t *testing.T, env []string, enclave string, names ...string) []cliDataKey {
+	t.Helper()
+	var keys []cliDataKey
+	for _, name := range names {
+		mustCLI(t, env, "add-key", "-e", enclave, name)
+		out := mustCLI(t, env, "keygen", "-e", enclave, name)
+		d := cliDataKey{name, fieldOf(out, "plaintext:"), fieldOf(out, "ciphertext:")}
+		if d.plaintext == "" || d.ciphertext == "" {
+			t.Fatalf("keygen printed no plaintext and ciphertext")
+		}
+		keys = append(keys, d)
+	}
+	return keys
 }
 
 // fieldOf returns the value after prefix on the first line that starts
