@@ -6,6 +6,7 @@ package clientcmd
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -139,6 +140,8 @@ func (f *fakeKMS) handle(w http.ResponseWriter, r *http.Request) {
 				resp.ContinueAt = f.keyNames[i]
 			}
 			msg = resp
+		case wire.CmdEnclaveList, wire.CmdIdentityList, wire.CmdPolicyList:
+			msg = f.namePage(fr)
 		case wire.CmdKeyStatus:
 			msg = &wire.KeyStatusResponse{Name: "k", Version: 3, Type: wire.KeyTypeChaCha20}
 		case wire.CmdKeyGenerate:
@@ -155,6 +158,39 @@ func (f *fakeKMS) handle(w http.ResponseWriter, r *http.Request) {
 		out = wire.AppendFrame(out, fr.Cmd, msg.MarshalProto())
 	}
 	reply(http.StatusOK, out)
+}
+
+// namePage answers ENCLAVE:LIST, IDENTITY:LIST and POLICY:LIST with
+// the page of keyNames (two per page) that starts at the request's
+// ContinueAt.
+func (f *fakeKMS) namePage(fr wire.Frame) wire.Message {
+	var req wire.ListRequest
+	_ = req.UnmarshalProto(fr.Body)
+	i := sort.SearchStrings(f.keyNames, req.ContinueAt)
+	page := f.keyNames[i:min(i+2, len(f.keyNames))]
+	next := ""
+	if i+2 < len(f.keyNames) {
+		next = f.keyNames[i+2]
+	}
+	switch fr.Cmd {
+	case wire.CmdEnclaveList:
+		r := &wire.ListEnclavesResponse{ContinueAt: next}
+		for _, n := range page {
+			r.Enclaves = append(r.Enclaves, wire.EnclaveStatusResponse{Name: n})
+		}
+		return r
+	case wire.CmdIdentityList:
+		r := &wire.ListIdentitiesResponse{ContinueAt: next}
+		for _, n := range page {
+			r.Identities = append(r.Identities, wire.IdentityResponse{Identity: n, Privilege: wire.PrivilegeUser})
+		}
+		return r
+	}
+	r := &wire.ListPoliciesResponse{ContinueAt: next}
+	for _, n := range page {
+		r.Policies = append(r.Policies, wire.PolicyStatusResponse{Name: n})
+	}
+	return r
 }
 
 // run runs the client CLI with args plus the connection flags for f and
@@ -255,6 +291,30 @@ func TestClientCommands(t *testing.T) {
 				t.Fatalf("output %q, want %q", out, tt.out)
 			}
 		})
+	}
+}
+
+// TestClientListCommands: ls-enclave, ls-identity and ls-policy follow
+// the listing over its pages and print one name per line, or a JSON
+// array with --json.
+func TestClientListCommands(t *testing.T) {
+	for _, args := range [][]string{{"ls-enclave"}, {"ls", "identity"}, {"ls-policy", "-e", "e1"}} {
+		f := newFakeKMS(t)
+		out, err := f.run(t, args...)
+		if err != nil || out != "a\nb\nc\nd\ne\n" {
+			t.Errorf("%q = %q, %v; want a to e, one per line", args, out, err)
+		}
+		f.mu.Lock()
+		n := len(f.frames)
+		f.mu.Unlock()
+		if n != 3 {
+			t.Errorf("%q sent %d requests, want 3 (pages of two)", args, n)
+		}
+		out, err = f.run(t, append(args, "--json")...)
+		var items []map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &items) != nil || len(items) != 5 {
+			t.Errorf("%q --json = %q, %v; want an array of 5", args, out, err)
+		}
 	}
 }
 
