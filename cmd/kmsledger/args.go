@@ -1,8 +1,12 @@
 package main
 
+// The helpers of package clientcmd that the binary's own commands
+// (server, the offline audit commands, migrate) share, under short names.
+
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/cmd/clientcmd"
 )
 
@@ -21,3 +25,14 @@ func first(a []string) string {
 	}
 	return a[0]
 }
+
+// connFlags returns new instances of the flags that say how to reach a
+// server (clientcmd.ConnFlags).
+func connFlags() []cli.Flag { return clientcmd.ConnFlags() }
+
+// newClient builds a client from the connection flags (clientcmd.NewClient).
+func newClient(c *cli.Context) (*client.Client, error) { return clientcmd.NewClient(c) }
+
+// clientCommands returns the client commands of package clientcmd, with
+// the offline audit subcommands (audit.go) under their audit command.
+func clientCommands() []*cli.Command { return clientcmd.Commands(auditLocalSubcommands) }

@@ -12,7 +12,7 @@ import (
 // alias, and the client commands do not define the server's.
 func TestCommandNamesUnique(t *testing.T) {
 	seen := map[string]bool{}
-	all := append(append(serverCommands(), clientcmd.Commands(auditLocalSubcommands)...), migrateCommand())
+	all := append(append(serverCommands(), clientCommands()...), migrateCommand())
 	for _, c := range all {
 		for _, n := range c.Names() {
 			if seen[n] {

@@ -6,8 +6,6 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/kmsledger/kmsledger/cmd/clientcmd"
 )
 
 func main() {
@@ -18,7 +16,7 @@ func main() {
 			&cli.BoolFlag{Name: "soft-hsm", Usage: "print a new software HSM key and exit"},
 		},
 		Action:   rootAction,
-		Commands: append(append(serverCommands(), clientcmd.Commands(auditLocalSubcommands)...), migrateCommand()),
+		Commands: append(append(serverCommands(), clientCommands()...), migrateCommand()),
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsledger:", err)

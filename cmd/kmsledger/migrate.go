@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/cmd/clientcmd"
 	"github.com/kmsledger/kmsledger/migrate"
 )
 
@@ -30,7 +29,7 @@ func migrateCommand() *cli.Command {
 			&cli.BoolFlag{Name: "merge", Usage: "skip keys that exist with other material"},
 			&cli.BoolFlag{Name: "force", Usage: "import keys that exist with other material as their new latest version"},
 			&cli.BoolFlag{Name: "no-policies", Usage: "do not import the config's policies and identities"},
-		}, clientcmd.ConnFlags()...),
+		}, connFlags()...),
 		Action: migrateAction,
 	}
 }
@@ -54,7 +53,7 @@ func migrateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	kc, err := clientcmd.NewClient(c)
+	kc, err := newClient(c)
 	if err != nil {
 		return err
 	}
