@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api"
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
@@ -42,7 +42,7 @@ func startAuditStack(t testing.TB, cfg *ledger.AuditConfig) *auditStack {
 // API configuration last.
 func startAuditStackWith(t testing.TB, cfg *ledger.AuditConfig, configure func(*api.Config)) *auditStack {
 	t.Helper()
-	n := apitest.Start(t, apitest.Options{Audit: cfg, Checkpoints: true, Configure: configure})
+	n := nodetest.Start(t, nodetest.Options{Audit: cfg, Checkpoints: true, Configure: configure})
 	return &auditStack{stack: fromNode(t, n), auditor: n.Auditor, keys: n.SigningKeys}
 }
 

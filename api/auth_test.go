@@ -10,7 +10,19 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
-func TestAuthorization(t *testing.T) {
+// authWorld is the setting of TestAuthorization: enclaves a and b with
+// keys minio-a and other; in a, an Admin, a User with policy minio
+// (generate and decrypt minio-*, decrypt other but denied, list), a User
+// without policy; and a stranger known nowhere.
+type authWorld struct {
+	s                                  *stack
+	root, admin, user, nopol, stranger *client.Client
+	adminID, nopolID                   string
+	otherCiphertext                    []byte // of key other in a
+}
+
+func newAuthWorld(t *testing.T) *authWorld {
+	t.Helper()
 	s := newStack(t)
 	root := s.client("")
 	for _, e := range []string{"a", "b"} {
@@ -32,10 +44,16 @@ func TestAuthorization(t *testing.T) {
 	}))
 	mustOK(t, root.AssignPolicy(ctx, "a", userID, "minio"))
 
-	admin, user, nopol, stranger := s.client(adminKey), s.client(userKey), s.client(nopolKey), s.client(strangerKey)
 	g, err := root.GenerateKey(ctx, "a", "other", 0, nil, 0)
 	mustOK(t, err)
+	return &authWorld{s: s, root: root, admin: s.client(adminKey), user: s.client(userKey), nopol: s.client(nopolKey),
+		stranger: s.client(strangerKey), adminID: adminID, nopolID: nopolID, otherCiphertext: g.Ciphertext}
 
+}
+
+func TestAuthorization(t *testing.T) {
+	w := newAuthWorld(t)
+	root, admin, user, nopol, stranger, nopolID := w.root, w.admin, w.user, w.nopol, w.stranger, w.nopolID
 	tests := []struct {
 		name string
 		call func() error
@@ -43,7 +61,7 @@ func TestAuthorization(t *testing.T) {
 	}{
 		{"UserGenerateAllowed", func() error { _, err := user.GenerateKey(ctx, "a", "minio-a", 0, nil, 0); return err }, nil},
 		{"UserGenerateOtherKey", func() error { _, err := user.GenerateKey(ctx, "a", "other", 0, nil, 0); return err }, client.ErrPermission},
-		{"UserDecryptDenyWins", func() error { _, err := user.Decrypt(ctx, "a", "other", 0, g.Ciphertext, nil); return err }, client.ErrPermission},
+		{"UserDecryptDenyWins", func() error { _, err := user.Decrypt(ctx, "a", "other", 0, w.otherCiphertext, nil); return err }, client.ErrPermission},
 		{"UserListAllowed", func() error { _, err := user.ListKeys(ctx, "a", "", "", 0); return err }, nil},
 		{"UserCreateDenied", func() error { return user.CreateKey(ctx, "a", "minio-new", "", false) }, client.ErrPermission},
 		{"UserOtherEnclave", func() error { _, err := user.GenerateKey(ctx, "b", "minio-a", 0, nil, 0); return err }, client.ErrPermission},
@@ -75,7 +93,13 @@ func TestAuthorization(t *testing.T) {
 		})
 	}
 
-	// A service account has its parent's rights and goes with it.
+	t.Run("Revocation", func(t *testing.T) { checkRevocation(t, w) })
+}
+
+// checkRevocation: a service account has its parent's rights and goes
+// with it; deleting a policy revokes its users' rights.
+func checkRevocation(t *testing.T, w *authWorld) {
+	s, root, admin, user, adminID := w.s, w.root, w.admin, w.user, w.adminID
 	saKey, saID := newIdentity(t)
 	mustOK(t, admin.CreateIdentity(ctx, "a", &wire.CreateIdentityRequest{Identity: saID, IsServiceAccount: true}))
 	sa := s.client(saKey)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
@@ -77,7 +77,7 @@ func bareServer(b *testing.B, s *stack, body []byte) *client.Client {
 	}
 	tlsConf := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{apitest.Certificate(b)},
+		Certificates: []tls.Certificate{nodetest.Certificate(b)},
 		ClientAuth:   tls.RequestClientCert,
 		NextProtos:   []string{"http/1.1"},
 	}

@@ -106,7 +106,20 @@ func TestKESPoliciesAndIdentities(t *testing.T) {
 	admin, adminID := s.addIdentity("Admin", "")
 	user, userID := s.addIdentity("User", "minio")
 	root := s.kesRoot()
+	checkKESPolicies(t, admin, root)
+	checkKESIdentities(t, admin, user, root, adminID, userID)
+}
 
+// kesMinIOWantAllow are the KES allow rules of policy minio as read
+// back: open APIs (/v1/status, /v1/metrics) are not policy rules, so
+// they drop out.
+var kesMinIOWantAllow = []string{"/v1/key/create/minio-*", "/v1/key/decrypt/minio-*", "/v1/key/describe/*", "/v1/key/generate/minio-*", "/v1/key/list/*"}
+
+// checkKESPolicies reads, describes and lists the policies minio and
+// monitor as an Admin.
+func checkKESPolicies(t *testing.T, admin, root *kesClient) {
+	t.Helper()
+	wantAllow := kesMinIOWantAllow
 	var pol struct {
 		Name        string
 		Allow, Deny map[string]struct{}
@@ -114,8 +127,6 @@ func TestKESPoliciesAndIdentities(t *testing.T) {
 		CreatedBy   string    `json:"created_by"`
 	}
 	admin.ok("GET", "/v1/policy/read/minio", "", &pol)
-	// Open APIs (/v1/status, /v1/metrics) are not policy rules: they drop out.
-	wantAllow := []string{"/v1/key/create/minio-*", "/v1/key/decrypt/minio-*", "/v1/key/describe/*", "/v1/key/generate/minio-*", "/v1/key/list/*"}
 	if got := slices.Sorted(maps.Keys(pol.Allow)); pol.Name != "minio" || !slices.Equal(got, wantAllow) ||
 		!reflect.DeepEqual(pol.Deny, map[string]struct{}{"/v1/key/decrypt/minio-secret": {}}) || pol.CreatedBy != root.id {
 		t.Fatalf("policy read = %+v, want allow %v, deny the secret, created by root %s", pol, wantAllow, root.id)
@@ -132,6 +143,12 @@ func TestKESPoliciesAndIdentities(t *testing.T) {
 		t.Fatalf("policy list = %v", names.Names)
 	}
 
+}
+
+// checkKESIdentities describes and lists the identities as an Admin, and
+// the caller itself as a User and as root.
+func checkKESIdentities(t *testing.T, admin, user, root *kesClient, adminID, userID string) {
+	t.Helper()
 	var id struct {
 		Admin     bool
 		Policy    string
@@ -174,7 +191,7 @@ func TestKESPoliciesAndIdentities(t *testing.T) {
 		Allow, Deny map[string]struct{}
 	}
 	user.ok("GET", "/v1/identity/self/describe", "", &self)
-	if self.Identity != userID || self.Admin || self.Policy != "minio" || len(self.Allow) != len(wantAllow) || len(self.Deny) != 1 {
+	if self.Identity != userID || self.Admin || self.Policy != "minio" || len(self.Allow) != len(kesMinIOWantAllow) || len(self.Deny) != 1 {
 		t.Fatalf("self describe (user) = %+v", self)
 	}
 	self.Policy, self.Allow, self.Deny = "", nil, nil

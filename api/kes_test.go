@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api"
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/migrate/kescompat"
 )
@@ -48,7 +48,7 @@ func startStackKES(t *testing.T) *kesStack {
 	s := newStack(t)
 	root := s.client("")
 	mustOK(t, root.CreateEnclave(ctx, kesEnclave))
-	srv := api.New(api.Config{Handler: s.Handler, Projection: s.Proj, Certificate: apitest.Certificate(t), Version: "test", KESEnclave: kesEnclave})
+	srv := api.New(api.Config{Handler: s.Handler, Projection: s.Proj, Certificate: nodetest.Certificate(t), Version: "test", KESEnclave: kesEnclave})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	mustOK(t, err)
 	sctx, cancel := context.WithCancel(ctx)

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/kmsledger/kmsledger/api"
-	"github.com/kmsledger/kmsledger/api/apitest"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
@@ -47,7 +47,7 @@ func TestKeyActionRouteRows(t *testing.T) {
 // random one, a User allowed every key command, the Admin of another
 // enclave), 413 to a body over the limit; nothing changes.
 func TestUnknownKeyAction(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{})
+	n := nodetest.Start(t, nodetest.Options{})
 	root := n.Client(t, "")
 	mustOK(t, root.CreateEnclave(ctx, "e"))
 	mustOK(t, root.CreateEnclave(ctx, "o"))

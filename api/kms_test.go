@@ -36,38 +36,7 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatalf("CreateEnclave twice err = %v, want ErrEnclaveExists", err)
 	}
 	for _, typ := range []string{"", "AES256", "ChaCha20"} {
-		name := "key-" + strings.ToLower(typ)
-		mustOK(t, c.CreateKey(ctx, "e1", name, typ, false))
-		st, err := c.KeyStatus(ctx, "e1", name, 0)
-		mustOK(t, err)
-		want := typ
-		if want == "" {
-			want = "AES256"
-		}
-		if st.Type != want || st.Version != 1 || st.CreatedBy != s.RootID {
-			t.Fatalf("KeyStatus(%s) = %+v, want type %s version 1 by root", name, st, want)
-		}
-		ad := []byte(`{"bucket":"bucket/object"}`)
-		g, err := c.GenerateKey(ctx, "e1", name, 0, ad, 0)
-		mustOK(t, err)
-		if len(g.Plaintext) != 32 || g.Version != 1 {
-			t.Fatalf("GenerateKey = %d bytes v%d, want 32 bytes v1", len(g.Plaintext), g.Version)
-		}
-		d, err := c.Decrypt(ctx, "e1", name, 0, g.Ciphertext, ad)
-		mustOK(t, err)
-		if !bytes.Equal(d.Plaintext, g.Plaintext) {
-			t.Fatal("Decrypt(GenerateKey) != plaintext")
-		}
-		if _, err := c.Decrypt(ctx, "e1", name, 0, g.Ciphertext, []byte(`{"bucket":"bucket/other"}`)); !errors.Is(err, client.ErrDecrypt) {
-			t.Fatalf("Decrypt with wrong AD err = %v, want ErrDecrypt", err)
-		}
-		e, err := c.Encrypt(ctx, "e1", name, 0, []byte("hello"), nil)
-		mustOK(t, err)
-		d, err = c.Decrypt(ctx, "e1", name, 0, e.Ciphertext, nil)
-		mustOK(t, err)
-		if string(d.Plaintext) != "hello" {
-			t.Fatalf("Decrypt(Encrypt(hello)) = %q", d.Plaintext)
-		}
+		checkNewKey(t, s, c, typ)
 	}
 	if err := c.CreateKey(ctx, "e1", "key-aes256", "", false); !errors.Is(err, client.ErrKeyExists) {
 		t.Fatalf("CreateKey twice err = %v, want ErrKeyExists", err)
@@ -88,7 +57,62 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatal("GenerateKey(length 1025) err = nil, want 400")
 	}
 
-	// Rotation: new data keys use the latest version; old ciphertexts decrypt with version 0.
+	checkRotation(t, c)
+
+	// Enclave deletion takes the keys with it.
+	mustOK(t, c.DeleteEnclave(ctx, "e1"))
+	if _, err := c.EnclaveStatus(ctx, "e1"); !errors.Is(err, client.ErrEnclaveNotFound) {
+		t.Fatalf("EnclaveStatus(deleted) err = %v, want ErrEnclaveNotFound", err)
+	}
+	if err := c.CreateKey(ctx, "e1", "k", "", false); !errors.Is(err, client.ErrEnclaveNotFound) {
+		t.Fatalf("CreateKey in deleted enclave err = %v, want ErrEnclaveNotFound", err)
+	}
+}
+
+// checkNewKey creates a key of type typ ("" = the default) in e1 and
+// checks its status, data keys and encryption, and that a wrong
+// associated data fails.
+func checkNewKey(t *testing.T, s *stack, c *client.Client, typ string) {
+	t.Helper()
+	name := "key-" + strings.ToLower(typ)
+	mustOK(t, c.CreateKey(ctx, "e1", name, typ, false))
+	st, err := c.KeyStatus(ctx, "e1", name, 0)
+	mustOK(t, err)
+	want := typ
+	if want == "" {
+		want = "AES256"
+	}
+	if st.Type != want || st.Version != 1 || st.CreatedBy != s.RootID {
+		t.Fatalf("KeyStatus(%s) = %+v, want type %s version 1 by root", name, st, want)
+	}
+	ad := []byte(`{"bucket":"bucket/object"}`)
+	g, err := c.GenerateKey(ctx, "e1", name, 0, ad, 0)
+	mustOK(t, err)
+	if len(g.Plaintext) != 32 || g.Version != 1 {
+		t.Fatalf("GenerateKey = %d bytes v%d, want 32 bytes v1", len(g.Plaintext), g.Version)
+	}
+	d, err := c.Decrypt(ctx, "e1", name, 0, g.Ciphertext, ad)
+	mustOK(t, err)
+	if !bytes.Equal(d.Plaintext, g.Plaintext) {
+		t.Fatal("Decrypt(GenerateKey) != plaintext")
+	}
+	if _, err := c.Decrypt(ctx, "e1", name, 0, g.Ciphertext, []byte(`{"bucket":"bucket/other"}`)); !errors.Is(err, client.ErrDecrypt) {
+		t.Fatalf("Decrypt with wrong AD err = %v, want ErrDecrypt", err)
+	}
+	e, err := c.Encrypt(ctx, "e1", name, 0, []byte("hello"), nil)
+	mustOK(t, err)
+	d, err = c.Decrypt(ctx, "e1", name, 0, e.Ciphertext, nil)
+	mustOK(t, err)
+	if string(d.Plaintext) != "hello" {
+		t.Fatalf("Decrypt(Encrypt(hello)) = %q", d.Plaintext)
+	}
+}
+
+// checkRotation: new data keys use the latest version of key-aes256 and
+// old ciphertexts still decrypt; deleting a version makes its
+// ciphertexts fail, deleting the key all of them.
+func checkRotation(t *testing.T, c *client.Client) {
+	t.Helper()
 	g1, err := c.GenerateKey(ctx, "e1", "key-aes256", 0, nil, 0)
 	mustOK(t, err)
 	mustOK(t, c.CreateKey(ctx, "e1", "key-aes256", "", true))
@@ -118,15 +142,6 @@ func TestKeyLifecycle(t *testing.T) {
 	}
 	if _, err := c.KeyStatus(ctx, "e1", "key-aes256", 0); !errors.Is(err, client.ErrKeyNotFound) {
 		t.Fatalf("KeyStatus(deleted key) err = %v, want ErrKeyNotFound", err)
-	}
-
-	// Enclave deletion takes the keys with it.
-	mustOK(t, c.DeleteEnclave(ctx, "e1"))
-	if _, err := c.EnclaveStatus(ctx, "e1"); !errors.Is(err, client.ErrEnclaveNotFound) {
-		t.Fatalf("EnclaveStatus(deleted) err = %v, want ErrEnclaveNotFound", err)
-	}
-	if err := c.CreateKey(ctx, "e1", "k", "", false); !errors.Is(err, client.ErrEnclaveNotFound) {
-		t.Fatalf("CreateKey in deleted enclave err = %v, want ErrEnclaveNotFound", err)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api"
-	"github.com/kmsledger/kmsledger/api/apitest"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 )
@@ -38,59 +38,9 @@ var fuzzMethods = []string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPT
 //
 //	go test ./api -run '^$' -fuzz FuzzRouter -fuzztime 60s
 func FuzzRouter(f *testing.F) {
-	n := apitest.Start(f, apitest.Options{Audit: &ledger.AuditConfig{Sync: true}, Configure: func(c *api.Config) {
-		c.KESEnclave = "e1"
-	}})
-	ctx := context.Background()
-	root := n.Client(f, "")
-	if err := root.CreateEnclave(ctx, "e1"); err != nil {
-		f.Fatal(err)
-	}
-	if err := root.CreateKey(ctx, "e1", "k", "", false); err != nil {
-		f.Fatal(err)
-	}
-	userKey, userID := apitest.NewIdentity(f)
-	if err := root.CreatePolicy(ctx, "e1", &wire.CreatePolicyRequest{Name: "narrow", Allow: map[string][]string{"KEY:GENERATE": {"k"}}}); err != nil {
-		f.Fatal(err)
-	}
-	if err := root.CreateIdentity(ctx, "e1", &wire.CreateIdentityRequest{Identity: userID}); err != nil {
-		f.Fatal(err)
-	}
-	if err := root.AssignPolicy(ctx, "e1", userID, "narrow"); err != nil {
-		f.Fatal(err)
-	}
-	clients := []*http.Client{
-		fuzzClient(f, n.Roots),
-		fuzzClient(f, n.Roots, randomCert(f)),
-		fuzzClient(f, n.Roots, apiKeyCert(f, userKey)),
-		fuzzClient(f, n.Roots, apiKeyCert(f, n.RootKey)),
-	}
+	n, clients := fuzzRouterNode(f)
 	var sent atomic.Int64
-	f.Cleanup(func() {
-		resp, err := clients[0].Get("https://" + n.Addr + "/v1/health/live")
-		if err != nil {
-			f.Errorf("/v1/health/live after fuzzing: %v", err)
-		} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
-			f.Errorf("/v1/health/live after fuzzing: status %d", resp.StatusCode)
-		}
-		if st := n.Auditor.Stats(); st.Dropped != 0 || st.Lost != 0 || st.Busy != 0 {
-			f.Errorf("auditor stats %+v, want nothing dropped, lost or busy", st)
-		}
-		var records int64
-		err = n.Store.AuditRecords(ctx, 1, 0, func(seq uint64, r ledger.AuditRecord) error {
-			records++
-			if b, _ := json.Marshal(r); len(b) > ledger.MaxAuditRecord {
-				f.Errorf("audit record at %d is %d bytes, more than %d", seq, len(b), ledger.MaxAuditRecord)
-			}
-			return nil
-		})
-		if err != nil {
-			f.Error(err)
-		}
-		if records < sent.Load() {
-			f.Errorf("%d audit records for %d fuzzed requests", records, sent.Load())
-		}
-	})
+	f.Cleanup(func() { checkAfterFuzzing(f, n, clients[0], sent.Load()) })
 
 	kmsBody := wire.AppendFrame(nil, wire.CmdKeyGenerate, (&wire.GenerateKeyRequest{Name: "k", Length: 32}).MarshalProto())
 	f.Add(uint8(1), "v1/kms/e1", "Content-Type", "application/octet-stream", kmsBody, uint8(2))
@@ -127,6 +77,71 @@ func FuzzRouter(f *testing.F) {
 			t.Fatalf("%s /%.200s (header %q): status %d, want no 5xx for a client's request", m, path, hdrName, resp.StatusCode)
 		}
 	})
+}
+
+// fuzzRouterNode starts the node of FuzzRouter (audit in sync mode, KES
+// API on enclave e1 with key k) and returns it with its clients: no
+// certificate, a random certificate, a User allowed only KEY:GENERATE on
+// k, and root.
+func fuzzRouterNode(f *testing.F) (*nodetest.Node, []*http.Client) {
+	n := nodetest.Start(f, nodetest.Options{Audit: &ledger.AuditConfig{Sync: true}, Configure: func(c *api.Config) {
+		c.KESEnclave = "e1"
+	}})
+	f.Helper()
+	ctx := context.Background()
+	root := n.Client(f, "")
+	if err := root.CreateEnclave(ctx, "e1"); err != nil {
+		f.Fatal(err)
+	}
+	if err := root.CreateKey(ctx, "e1", "k", "", false); err != nil {
+		f.Fatal(err)
+	}
+	userKey, userID := nodetest.NewIdentity(f)
+	if err := root.CreatePolicy(ctx, "e1", &wire.CreatePolicyRequest{Name: "narrow", Allow: map[string][]string{"KEY:GENERATE": {"k"}}}); err != nil {
+		f.Fatal(err)
+	}
+	if err := root.CreateIdentity(ctx, "e1", &wire.CreateIdentityRequest{Identity: userID}); err != nil {
+		f.Fatal(err)
+	}
+	if err := root.AssignPolicy(ctx, "e1", userID, "narrow"); err != nil {
+		f.Fatal(err)
+	}
+	clients := []*http.Client{
+		fuzzClient(f, n.Roots),
+		fuzzClient(f, n.Roots, randomCert(f)),
+		fuzzClient(f, n.Roots, apiKeyCert(f, userKey)),
+		fuzzClient(f, n.Roots, apiKeyCert(f, n.RootKey)),
+	}
+	return n, clients
+}
+
+// checkAfterFuzzing checks, after sent fuzzed requests, that the node
+// still answers and audited every request within the record size limit.
+func checkAfterFuzzing(f *testing.F, n *nodetest.Node, c *http.Client, sent int64) {
+	ctx := context.Background()
+	resp, err := c.Get("https://" + n.Addr + "/v1/health/live")
+	if err != nil {
+		f.Errorf("/v1/health/live after fuzzing: %v", err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+		f.Errorf("/v1/health/live after fuzzing: status %d", resp.StatusCode)
+	}
+	if st := n.Auditor.Stats(); st.Dropped != 0 || st.Lost != 0 || st.Busy != 0 {
+		f.Errorf("auditor stats %+v, want nothing dropped, lost or busy", st)
+	}
+	var records int64
+	err = n.Store.AuditRecords(ctx, 1, 0, func(seq uint64, r ledger.AuditRecord) error {
+		records++
+		if b, _ := json.Marshal(r); len(b) > ledger.MaxAuditRecord {
+			f.Errorf("audit record at %d is %d bytes, more than %d", seq, len(b), ledger.MaxAuditRecord)
+		}
+		return nil
+	})
+	if err != nil {
+		f.Error(err)
+	}
+	if records < sent {
+		f.Errorf("%d audit records for %d fuzzed requests", records, sent)
+	}
 }
 
 // validHeader reports whether a fuzzed header is one an HTTP client can

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api"
-	"github.com/kmsledger/kmsledger/api/apitest"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
@@ -52,7 +52,7 @@ type rawConn struct {
 }
 
 // dialRaw connects to node n presenting cert (nil: none).
-func dialRaw(t testing.TB, n *apitest.Node, cert *tls.Certificate) *rawConn {
+func dialRaw(t testing.TB, n *nodetest.Node, cert *tls.Certificate) *rawConn {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: n.Roots, MinVersion: tls.VersionTLS12}
 	if cert != nil {
@@ -117,7 +117,7 @@ func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 // the connection is closed, so the body is never read; a member's request
 // is served.
 func TestKMSAccessBeforeBody(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{})
+	n := nodetest.Start(t, nodetest.Options{})
 	root := n.Client(t, "")
 	mustOK(t, root.CreateEnclave(ctx, api.DefaultEnclave))
 	mustOK(t, root.CreateKey(ctx, api.DefaultEnclave, "k", "", false))
@@ -166,7 +166,7 @@ func ptr[T any](v T) *T { return &v }
 // works.
 func TestBodyLimits(t *testing.T) {
 	var logs logBuffer
-	n := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+	n := nodetest.Start(t, nodetest.Options{Configure: func(c *api.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.Limits.RequestTimeout = 300 * time.Millisecond
 		c.KESEnclave = api.DefaultEnclave
@@ -233,7 +233,7 @@ func TestBodyLimits(t *testing.T) {
 // a User allowed other commands, the Admin of another enclave), and 400
 // only for an Admin; nothing changes.
 func TestAdminAccessBeforeParse(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{})
+	n := nodetest.Start(t, nodetest.Options{})
 	root := n.Client(t, "")
 	mustOK(t, root.CreateEnclave(ctx, "e"))
 	mustOK(t, root.CreateEnclave(ctx, "o"))
@@ -279,7 +279,7 @@ func TestAdminAccessBeforeParse(t *testing.T) {
 // are closed at once while another address still gets through, up to
 // MaxConns in all; a closed connection gives its place back.
 func TestConnectionCaps(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) {
+	n := nodetest.Start(t, nodetest.Options{Configure: func(c *api.Config) {
 		c.Limits.MaxConnsPerIP, c.Limits.MaxConns = 2, 3
 	}})
 	dialFrom := func(ip string) (*tls.Conn, error) {

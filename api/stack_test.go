@@ -4,15 +4,15 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
-// stack is a whole kmsledger node in process (apitest.Node) with the
+// stack is a whole kmsledger node in process (nodetest.Node) with the
 // short names these tests use.
 type stack struct {
-	*apitest.Node
+	*nodetest.Node
 	t      testing.TB
 	dir    string
 	hsmKey string
@@ -20,15 +20,15 @@ type stack struct {
 }
 
 // newStack starts a node on a fresh data dir.
-func newStack(t testing.TB) *stack { return fromNode(t, apitest.Start(t, apitest.Options{})) }
+func newStack(t testing.TB) *stack { return fromNode(t, nodetest.Start(t, nodetest.Options{})) }
 
 // startStack starts a node on dir with the software HSM key hsmKey.
 func startStack(t testing.TB, dir, hsmKey string) *stack {
 	t.Helper()
-	return fromNode(t, apitest.Start(t, apitest.Options{Dir: dir, HSMKey: hsmKey}))
+	return fromNode(t, nodetest.Start(t, nodetest.Options{Dir: dir, HSMKey: hsmKey}))
 }
 
-func fromNode(t testing.TB, n *apitest.Node) *stack {
+func fromNode(t testing.TB, n *nodetest.Node) *stack {
 	return &stack{Node: n, t: t, dir: n.Dir, hsmKey: n.HSMKey, addr: n.Addr}
 }
 
@@ -50,4 +50,4 @@ func (s *stack) stateJSON() string {
 }
 
 // newIdentity returns a fresh API key and its identity.
-func newIdentity(t testing.TB) (apiKey, id string) { return apitest.NewIdentity(t) }
+func newIdentity(t testing.TB) (apiKey, id string) { return nodetest.NewIdentity(t) }

@@ -16,6 +16,19 @@ import (
 // enclave read that enclave only (and only its current incarnation);
 // nobody else reads anything; the auditor cannot use keys.
 func TestTimeTravelAccess(t *testing.T) {
+	h, head := newAccessHistory(t)
+	t.Run("Grid", func(t *testing.T) { checkTimeTravelGrid(t, h, head) })
+	t.Run("Auditor", func(t *testing.T) { checkAuditorReads(t, h, head) })
+	// Last: it deletes and recreates enclave o.
+	t.Run("Reincarnation", func(t *testing.T) { checkReincarnatedEnclave(t, h) })
+}
+
+// newAccessHistory makes enclaves t and o with the callers of the access
+// grid: A the Admin of t, U a User of t allowed IDENTITY:CREATE, D an
+// auditor of t, D2 a would-be auditor made by U, S a service account of
+// A, O the Admin of o. It returns the head of the ledger after them.
+func newAccessHistory(t *testing.T) (*history, uint64) {
+	t.Helper()
 	h := newHistory(t)
 	r := h.root
 	mustOK(t, r.CreateEnclave(ctx, "t"))
@@ -33,7 +46,13 @@ func TestTimeTravelAccess(t *testing.T) {
 	mustOK(t, r.CreateIdentity(ctx, "o", &wire.CreateIdentityRequest{Identity: h.ids["O"], Privilege: "Admin"}))
 	head, err := h.s.Store.Head(ctx)
 	mustOK(t, err)
+	return h, head
 
+}
+
+// checkTimeTravelGrid calls every time-travel read as every caller and
+// checks the status each gets.
+func checkTimeTravelGrid(t *testing.T, h *history, head uint64) {
 	type call func(c *client.Client) error
 	state := func(enclave string) call {
 		return func(c *client.Client) error {
@@ -74,7 +93,7 @@ func TestTimeTravelAccess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.who, func(t *testing.T) {
-			c := r
+			c := h.root
 			if tt.who != "root" {
 				c = h.client(tt.who)
 			}
@@ -95,11 +114,16 @@ func TestTimeTravelAccess(t *testing.T) {
 		})
 	}
 
-	// The auditor reads, but has no key operation, and kms clients still
-	// read it as a plain User with a tag.
+}
+
+// checkAuditorReads: the auditor reads, but has no key operation, and
+// kms clients still read it as a plain User with a tag; a non-root
+// answer is restricted to its enclave.
+func checkAuditorReads(t *testing.T, h *history, head uint64) {
 	if _, err := h.client("D").GenerateKey(ctx, "t", "k", 0, nil, 0); err == nil || !strings.Contains(err.Error(), "access denied") {
 		t.Errorf("auditor GenerateKey err = %v, want access denied", err)
 	}
+	r := h.root
 	id, err := r.GetIdentity(ctx, "t", h.ids["D"])
 	mustOK(t, err)
 	if id.Privilege != wire.PrivilegeUser || id.Tags[api.AuditorTag] != api.AuditorRole {
@@ -124,8 +148,12 @@ func TestTimeTravelAccess(t *testing.T) {
 		}
 	}
 
-	// An enclave deleted and created again is another tenant: its new
-	// Admin does not see the old incarnation.
+}
+
+// checkReincarnatedEnclave: an enclave deleted and created again is
+// another tenant: its new Admin does not see the old incarnation.
+func checkReincarnatedEnclave(t *testing.T, h *history) {
+	r := h.root
 	h.clock.set(h.base.Add(time.Minute))
 	mustOK(t, r.CreateKey(ctx, "o", "old-key", "", false))
 	old, err := h.s.Store.Head(ctx)
@@ -134,7 +162,7 @@ func TestTimeTravelAccess(t *testing.T) {
 	h.clock.set(h.base.Add(2 * time.Minute))
 	mustOK(t, r.CreateEnclave(ctx, "o"))
 	mustOK(t, r.CreateIdentity(ctx, "o", &wire.CreateIdentityRequest{Identity: h.ids["B"], Privilege: "Admin"}))
-	st, err = h.client("B").LedgerState(ctx, client.Point{Seq: old}, "o")
+	st, err := h.client("B").LedgerState(ctx, client.Point{Seq: old}, "o")
 	mustOK(t, err)
 	if len(st.Enclaves) != 0 {
 		t.Errorf("new admin of o sees the old incarnation: %+v", st.Enclaves)
@@ -144,7 +172,7 @@ func TestTimeTravelAccess(t *testing.T) {
 	if len(st.Enclaves) != 1 || len(st.Enclaves[0].Keys) != 1 {
 		t.Errorf("root state of old o = %+v, want it with old-key", st.Enclaves)
 	}
-	evs, err = h.client("B").LedgerEvents(ctx, client.EventFilter{Enclave: "o", Key: "old-key"})
+	evs, err := h.client("B").LedgerEvents(ctx, client.EventFilter{Enclave: "o", Key: "old-key"})
 	mustOK(t, err)
 	if len(evs.Events) != 0 {
 		t.Errorf("new admin of o sees old events: %+v", evs.Events)

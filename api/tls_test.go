@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 )
 
 // handshake dials the node with cfg (roots and server name filled in) and
 // returns the negotiated state.
-func handshake(t *testing.T, n *apitest.Node, cfg *tls.Config) (tls.ConnectionState, error) {
+func handshake(t *testing.T, n *nodetest.Node, cfg *tls.Config) (tls.ConnectionState, error) {
 	t.Helper()
 	cfg.RootCAs, cfg.ServerName = n.Roots, "127.0.0.1"
 	d := &net.Dialer{Timeout: 10 * time.Second}
@@ -36,7 +36,7 @@ func isAEAD(name string) bool {
 // ECDSA ones); CBC, RC4, 3DES and RSA key exchange fail. A client offering
 // only CBC suites fails; TLS 1.3 works; TLS 1.1 does not.
 func TestTLSAEADSuitesOnly(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{})
+	n := nodetest.Start(t, nodetest.Options{})
 	all := append(tls.CipherSuites(), tls.InsecureCipherSuites()...)
 	ok := 0
 	for _, s := range all {
@@ -88,7 +88,7 @@ func TestTLSAEADSuitesOnly(t *testing.T) {
 // TestTLSServerCertificateIsLeaf: the node's self-signed certificate is a
 // leaf (not a CA) and a client that puts it into its root pool verifies it.
 func TestTLSServerCertificateIsLeaf(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{})
+	n := nodetest.Start(t, nodetest.Options{})
 	st, err := handshake(t, n, &tls.Config{})
 	if err != nil {
 		t.Fatalf("handshake with the certificate as root: %v", err)

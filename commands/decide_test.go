@@ -58,125 +58,28 @@ func env(actor string) Env {
 	return Env{Now: time.Unix(1700000000, 0), Actor: actor, CommandID: "cmd", EventID: "ev", Seal: fakeSeal}
 }
 
-func TestDecide(t *testing.T) {
-	enc := CreateEnclave{Name: "e1"}
-	key := CreateKey{Enclave: "e1", Name: "k1"}
-	material := []byte("0123456789abcdef0123456789abcdef")
-	tests := []struct {
-		name    string
-		given   []Command
-		when    Command
-		wantErr error
-		want    string // event type
-		check   func(t *testing.T, d Decision)
-	}{
-		{name: "CreateEnclave", when: enc, want: ledger.TypeEnclaveCreated},
-		{name: "CreateEnclaveTwice", given: []Command{enc}, when: enc, wantErr: ErrEnclaveExists},
-		{name: "CreateEnclaveBadName", when: CreateEnclave{Name: "a.b"}, wantErr: ErrInvalidName},
-		{name: "CreateEnclaveReservedName", when: CreateEnclave{Name: "_"}, wantErr: ErrInvalidName},
-		{name: "DeleteEnclaveMissing", when: DeleteEnclave{Name: "e1"}, wantErr: ErrEnclaveNotFound},
-		{name: "DeleteEnclaveErasesMaterial", given: []Command{enc, key}, when: DeleteEnclave{Name: "e1"}, want: ledger.TypeEnclaveDeleted,
-			check: func(t *testing.T, d Decision) {
-				if !slices.Equal(d.Erase, []string{"e1.>"}) {
-					t.Errorf("Erase = %v, want [e1.>]", d.Erase)
-				}
-			}},
-		{name: "KeyInMissingEnclave", when: key, wantErr: ErrEnclaveNotFound},
-		{name: "KeyInDeletedEnclave", given: []Command{enc, DeleteEnclave{Name: "e1"}}, when: key, wantErr: ErrEnclaveNotFound},
-		{name: "CreateKeyDefaultType", given: []Command{enc}, when: key, want: ledger.TypeKeyCreated,
-			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyCreated
-				json.Unmarshal(d.Event.Payload, &p)
-				if p.Type != "AES256" || p.Version != 1 || p.SecretRef != "e1.k1.1.ev" || d.Put["e1.k1.1.ev"] == nil {
-					t.Errorf("payload = %+v, put = %v", p, d.Put)
-				}
-				if d.Expect.Subject != "ledger.e1.key.k1" || d.Expect.Seq != 0 {
-					t.Errorf("Expect = %+v, want create-once on ledger.e1.key.k1", d.Expect)
-				}
-			}},
-		{name: "CreateKeyChaCha", given: []Command{enc}, when: CreateKey{Enclave: "e1", Name: "k1", Type: "ChaCha20"}, want: ledger.TypeKeyCreated},
-		{name: "CreateKeyBadType", given: []Command{enc}, when: CreateKey{Enclave: "e1", Name: "k1", Type: "DES"}, wantErr: ErrInvalidArgument},
-		{name: "CreateKeyTwice", given: []Command{enc, key}, when: key, wantErr: ErrKeyExists},
-		{name: "CreateKeyBadName", given: []Command{enc}, when: CreateKey{Enclave: "e1", Name: "a b"}, wantErr: ErrInvalidName},
-		{name: "CreateKeyLongName", given: []Command{enc}, when: CreateKey{Enclave: "e1", Name: string(make([]byte, 81))}, wantErr: ErrInvalidName},
-		{name: "AddVersion", given: []Command{enc, key}, when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, want: ledger.TypeKeyCreated,
-			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyCreated
-				json.Unmarshal(d.Event.Payload, &p)
-				if p.Version != 2 || d.Expect.Seq == 0 {
-					t.Errorf("version = %d, expect = %+v; want version 2 and the key's last sequence", p.Version, d.Expect)
-				}
-			}},
-		{name: "AddVersionMissingKey", given: []Command{enc}, when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, wantErr: ErrKeyNotFound},
-		{name: "VersionsNeverReused", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, DeleteKey{Enclave: "e1", Name: "k1", Version: 2}},
-			when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, want: ledger.TypeKeyCreated,
-			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyCreated
-				json.Unmarshal(d.Event.Payload, &p)
-				if p.Version != 3 {
-					t.Errorf("version = %d, want 3", p.Version)
-				}
-			}},
-		{name: "Import", given: []Command{enc}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material}, want: ledger.TypeKeyImported,
-			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyCreated
-				json.Unmarshal(d.Event.Payload, &p)
-				if p.Source == nil || p.Source.Kind != "api" || p.Fingerprint != hsm.Fingerprint(material) {
-					t.Errorf("payload = %+v", p)
-				}
-			}},
-		{name: "ImportShort", given: []Command{enc}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material[:16]}, wantErr: ErrInvalidArgument},
-		{name: "ImportExisting", given: []Command{enc, key}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material}, wantErr: ErrKeyExists},
-		{name: "ImportSameMaterialUnchanged", given: []Command{enc, ImportKey{Enclave: "e1", Name: "k1", Material: material}},
-			when: ImportKey{Enclave: "e1", Name: "k1", Material: material, OnConflict: ConflictReplace}, wantErr: ErrUnchanged},
-		{name: "ImportConflictSkip", given: []Command{enc, key}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material, OnConflict: ConflictSkip}, wantErr: ErrSkipped},
-		{name: "ImportConflictReplace", given: []Command{enc, key}, when: ImportKey{Enclave: "e1", Name: "k1", Material: material, OnConflict: ConflictReplace},
-			want: ledger.TypeKeyImported,
-			check: func(t *testing.T, d Decision) {
-				var p ledger.KeyCreated
-				json.Unmarshal(d.Event.Payload, &p)
-				if p.Version != 2 || !p.Source.Replaced {
-					t.Errorf("payload = %+v, want version 2 recorded as replaced", p)
-				}
-			}},
-		{name: "DeleteLastVersionDeletesKey", given: []Command{enc, key}, when: DeleteKey{Enclave: "e1", Name: "k1"}, want: ledger.TypeKeyDeleted},
-		{name: "DeleteOneVersion", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}},
-			when: DeleteKey{Enclave: "e1", Name: "k1", Version: 1}, want: ledger.TypeKeyVersionDeleted,
-			check: func(t *testing.T, d Decision) {
-				if !slices.Equal(d.Erase, []string{"e1.k1.1.ev"}) {
-					t.Errorf("Erase = %v, want [e1.k1.1.ev]", d.Erase)
-				}
-			}},
-		{name: "DeleteAll", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}},
-			when: DeleteKey{Enclave: "e1", Name: "k1", All: true}, want: ledger.TypeKeyDeleted,
-			check: func(t *testing.T, d Decision) {
-				if !slices.Equal(d.Erase, []string{"e1.k1.1.ev", "e1.k1.2.ev"}) {
-					t.Errorf("Erase = %v", d.Erase)
-				}
-			}},
-		{name: "DeleteAllWithVersion", given: []Command{enc, key}, when: DeleteKey{Enclave: "e1", Name: "k1", All: true, Version: 1}, wantErr: ErrInvalidArgument},
-		{name: "DeleteMissingVersion", given: []Command{enc, key, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}}, when: DeleteKey{Enclave: "e1", Name: "k1", Version: 7}, wantErr: ErrKeyNotFound},
-		{name: "DeleteMissingKey", given: []Command{enc}, when: DeleteKey{Enclave: "e1", Name: "k1"}, wantErr: ErrKeyNotFound},
-		{name: "CreateIdentity", given: []Command{enc}, when: CreateIdentity{Enclave: "e1", Identity: alice}, want: ledger.TypeIdentityCreated},
-		{name: "CreateIdentityBad", given: []Command{enc}, when: CreateIdentity{Enclave: "e1", Identity: "alice"}, wantErr: ErrInvalidName},
-		{name: "CreateIdentityRoot", given: []Command{enc}, when: CreateIdentity{Enclave: "e1", Identity: root}, wantErr: ErrInvalidArgument},
-		{name: "CreateIdentitySysAdmin", given: []Command{enc}, when: CreateIdentity{Enclave: "e1", Identity: alice, Privilege: "SysAdmin"}, wantErr: ErrInvalidArgument},
-		{name: "DeleteIdentityMissing", given: []Command{enc}, when: DeleteIdentity{Enclave: "e1", Identity: alice}, wantErr: ErrIdentityNotFound},
-		{name: "AssignMissingPolicy", given: []Command{enc, CreateIdentity{Enclave: "e1", Identity: alice}}, when: AssignPolicy{Enclave: "e1", Identity: alice, Policy: "p"}, wantErr: ErrPolicyNotFound},
-		{name: "AssignMissingIdentity", given: []Command{enc, CreatePolicy{Enclave: "e1", Name: "p"}}, when: AssignPolicy{Enclave: "e1", Identity: alice, Policy: "p"}, wantErr: ErrIdentityNotFound},
-		{name: "Assign", given: []Command{enc, CreatePolicy{Enclave: "e1", Name: "p"}, CreateIdentity{Enclave: "e1", Identity: alice}},
-			when: AssignPolicy{Enclave: "e1", Identity: alice, Policy: "p"}, want: ledger.TypePolicyAssigned},
-		{name: "PolicyRulesCleaned", given: []Command{enc}, when: CreatePolicy{Enclave: "e1", Name: "p", Allow: map[string][]string{"KEY:GENERATE": {"b", "", "a", "b"}, "KEY:DECRYPT": {""}}},
-			want: ledger.TypePolicyCreated,
-			check: func(t *testing.T, d Decision) {
-				var p ledger.PolicyCreated
-				json.Unmarshal(d.Event.Payload, &p)
-				if len(p.Allow) != 1 || !slices.Equal(p.Allow["KEY:GENERATE"], []string{"a", "b"}) {
-					t.Errorf("Allow = %v, want only KEY:GENERATE [a b]", p.Allow)
-				}
-			}},
-		{name: "DeletePolicyMissing", given: []Command{enc}, when: DeletePolicy{Enclave: "e1", Name: "p"}, wantErr: ErrPolicyNotFound},
-	}
+// decideCase is one given/when/then case of Decide: the commands
+// already decided and applied, the command, and the error or the type of
+// the event it decides (checked further by check).
+type decideCase struct {
+	name    string
+	given   []Command
+	when    Command
+	wantErr error
+	want    string // event type
+	check   func(t *testing.T, d Decision)
+}
+
+// The commands and key material the cases share.
+var (
+	e1          = CreateEnclave{Name: "e1"}
+	k1          = CreateKey{Enclave: "e1", Name: "k1"}
+	keyMaterial = []byte("0123456789abcdef0123456789abcdef")
+)
+
+// runDecide runs each case by root and applies the decided event.
+func runDecide(t *testing.T, tests []decideCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := given(t, tt.given...)
@@ -201,6 +104,137 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDecideEnclave(t *testing.T) {
+	runDecide(t, []decideCase{
+		{name: "CreateEnclave", when: e1, want: ledger.TypeEnclaveCreated},
+		{name: "CreateEnclaveTwice", given: []Command{e1}, when: e1, wantErr: ErrEnclaveExists},
+		{name: "CreateEnclaveBadName", when: CreateEnclave{Name: "a.b"}, wantErr: ErrInvalidName},
+		{name: "CreateEnclaveReservedName", when: CreateEnclave{Name: "_"}, wantErr: ErrInvalidName},
+		{name: "DeleteEnclaveMissing", when: DeleteEnclave{Name: "e1"}, wantErr: ErrEnclaveNotFound},
+		{name: "DeleteEnclaveErasesMaterial", given: []Command{e1, k1}, when: DeleteEnclave{Name: "e1"}, want: ledger.TypeEnclaveDeleted,
+			check: func(t *testing.T, d Decision) {
+				if !slices.Equal(d.Erase, []string{"e1.>"}) {
+					t.Errorf("Erase = %v, want [e1.>]", d.Erase)
+				}
+			}},
+		{name: "KeyInMissingEnclave", when: k1, wantErr: ErrEnclaveNotFound},
+		{name: "KeyInDeletedEnclave", given: []Command{e1, DeleteEnclave{Name: "e1"}}, when: k1, wantErr: ErrEnclaveNotFound},
+	})
+}
+
+func TestDecideCreateKey(t *testing.T) {
+	runDecide(t, []decideCase{
+		{name: "CreateKeyDefaultType", given: []Command{e1}, when: k1, want: ledger.TypeKeyCreated,
+			check: func(t *testing.T, d Decision) {
+				var p ledger.KeyCreated
+				json.Unmarshal(d.Event.Payload, &p)
+				if p.Type != "AES256" || p.Version != 1 || p.SecretRef != "e1.k1.1.ev" || d.Put["e1.k1.1.ev"] == nil {
+					t.Errorf("payload = %+v, put = %v", p, d.Put)
+				}
+				if d.Expect.Subject != "ledger.e1.key.k1" || d.Expect.Seq != 0 {
+					t.Errorf("Expect = %+v, want create-once on ledger.e1.key.k1", d.Expect)
+				}
+			}},
+		{name: "CreateKeyChaCha", given: []Command{e1}, when: CreateKey{Enclave: "e1", Name: "k1", Type: "ChaCha20"}, want: ledger.TypeKeyCreated},
+		{name: "CreateKeyBadType", given: []Command{e1}, when: CreateKey{Enclave: "e1", Name: "k1", Type: "DES"}, wantErr: ErrInvalidArgument},
+		{name: "CreateKeyTwice", given: []Command{e1, k1}, when: k1, wantErr: ErrKeyExists},
+		{name: "CreateKeyBadName", given: []Command{e1}, when: CreateKey{Enclave: "e1", Name: "a b"}, wantErr: ErrInvalidName},
+		{name: "CreateKeyLongName", given: []Command{e1}, when: CreateKey{Enclave: "e1", Name: string(make([]byte, 81))}, wantErr: ErrInvalidName},
+		{name: "AddVersion", given: []Command{e1, k1}, when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, want: ledger.TypeKeyCreated,
+			check: func(t *testing.T, d Decision) {
+				var p ledger.KeyCreated
+				json.Unmarshal(d.Event.Payload, &p)
+				if p.Version != 2 || d.Expect.Seq == 0 {
+					t.Errorf("version = %d, expect = %+v; want version 2 and the key's last sequence", p.Version, d.Expect)
+				}
+			}},
+		{name: "AddVersionMissingKey", given: []Command{e1}, when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, wantErr: ErrKeyNotFound},
+		{name: "VersionsNeverReused", given: []Command{e1, k1, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, DeleteKey{Enclave: "e1", Name: "k1", Version: 2}},
+			when: CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}, want: ledger.TypeKeyCreated,
+			check: func(t *testing.T, d Decision) {
+				var p ledger.KeyCreated
+				json.Unmarshal(d.Event.Payload, &p)
+				if p.Version != 3 {
+					t.Errorf("version = %d, want 3", p.Version)
+				}
+			}},
+	})
+}
+
+func TestDecideImportKey(t *testing.T) {
+	runDecide(t, []decideCase{
+		{name: "Import", given: []Command{e1}, when: ImportKey{Enclave: "e1", Name: "k1", Material: keyMaterial}, want: ledger.TypeKeyImported,
+			check: func(t *testing.T, d Decision) {
+				var p ledger.KeyCreated
+				json.Unmarshal(d.Event.Payload, &p)
+				if p.Source == nil || p.Source.Kind != "api" || p.Fingerprint != hsm.Fingerprint(keyMaterial) {
+					t.Errorf("payload = %+v", p)
+				}
+			}},
+		{name: "ImportShort", given: []Command{e1}, when: ImportKey{Enclave: "e1", Name: "k1", Material: keyMaterial[:16]}, wantErr: ErrInvalidArgument},
+		{name: "ImportExisting", given: []Command{e1, k1}, when: ImportKey{Enclave: "e1", Name: "k1", Material: keyMaterial}, wantErr: ErrKeyExists},
+		{name: "ImportSameMaterialUnchanged", given: []Command{e1, ImportKey{Enclave: "e1", Name: "k1", Material: keyMaterial}},
+			when: ImportKey{Enclave: "e1", Name: "k1", Material: keyMaterial, OnConflict: ConflictReplace}, wantErr: ErrUnchanged},
+		{name: "ImportConflictSkip", given: []Command{e1, k1}, when: ImportKey{Enclave: "e1", Name: "k1", Material: keyMaterial, OnConflict: ConflictSkip}, wantErr: ErrSkipped},
+		{name: "ImportConflictReplace", given: []Command{e1, k1}, when: ImportKey{Enclave: "e1", Name: "k1", Material: keyMaterial, OnConflict: ConflictReplace},
+			want: ledger.TypeKeyImported,
+			check: func(t *testing.T, d Decision) {
+				var p ledger.KeyCreated
+				json.Unmarshal(d.Event.Payload, &p)
+				if p.Version != 2 || !p.Source.Replaced {
+					t.Errorf("payload = %+v, want version 2 recorded as replaced", p)
+				}
+			}},
+	})
+}
+
+func TestDecideDeleteKey(t *testing.T) {
+	runDecide(t, []decideCase{
+		{name: "DeleteLastVersionDeletesKey", given: []Command{e1, k1}, when: DeleteKey{Enclave: "e1", Name: "k1"}, want: ledger.TypeKeyDeleted},
+		{name: "DeleteOneVersion", given: []Command{e1, k1, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}},
+			when: DeleteKey{Enclave: "e1", Name: "k1", Version: 1}, want: ledger.TypeKeyVersionDeleted,
+			check: func(t *testing.T, d Decision) {
+				if !slices.Equal(d.Erase, []string{"e1.k1.1.ev"}) {
+					t.Errorf("Erase = %v, want [e1.k1.1.ev]", d.Erase)
+				}
+			}},
+		{name: "DeleteAll", given: []Command{e1, k1, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}},
+			when: DeleteKey{Enclave: "e1", Name: "k1", All: true}, want: ledger.TypeKeyDeleted,
+			check: func(t *testing.T, d Decision) {
+				if !slices.Equal(d.Erase, []string{"e1.k1.1.ev", "e1.k1.2.ev"}) {
+					t.Errorf("Erase = %v", d.Erase)
+				}
+			}},
+		{name: "DeleteAllWithVersion", given: []Command{e1, k1}, when: DeleteKey{Enclave: "e1", Name: "k1", All: true, Version: 1}, wantErr: ErrInvalidArgument},
+		{name: "DeleteMissingVersion", given: []Command{e1, k1, CreateKey{Enclave: "e1", Name: "k1", AddVersion: true}}, when: DeleteKey{Enclave: "e1", Name: "k1", Version: 7}, wantErr: ErrKeyNotFound},
+		{name: "DeleteMissingKey", given: []Command{e1}, when: DeleteKey{Enclave: "e1", Name: "k1"}, wantErr: ErrKeyNotFound},
+	})
+}
+
+func TestDecideIdentitiesAndPolicies(t *testing.T) {
+	runDecide(t, []decideCase{
+		{name: "CreateIdentity", given: []Command{e1}, when: CreateIdentity{Enclave: "e1", Identity: alice}, want: ledger.TypeIdentityCreated},
+		{name: "CreateIdentityBad", given: []Command{e1}, when: CreateIdentity{Enclave: "e1", Identity: "alice"}, wantErr: ErrInvalidName},
+		{name: "CreateIdentityRoot", given: []Command{e1}, when: CreateIdentity{Enclave: "e1", Identity: root}, wantErr: ErrInvalidArgument},
+		{name: "CreateIdentitySysAdmin", given: []Command{e1}, when: CreateIdentity{Enclave: "e1", Identity: alice, Privilege: "SysAdmin"}, wantErr: ErrInvalidArgument},
+		{name: "DeleteIdentityMissing", given: []Command{e1}, when: DeleteIdentity{Enclave: "e1", Identity: alice}, wantErr: ErrIdentityNotFound},
+		{name: "AssignMissingPolicy", given: []Command{e1, CreateIdentity{Enclave: "e1", Identity: alice}}, when: AssignPolicy{Enclave: "e1", Identity: alice, Policy: "p"}, wantErr: ErrPolicyNotFound},
+		{name: "AssignMissingIdentity", given: []Command{e1, CreatePolicy{Enclave: "e1", Name: "p"}}, when: AssignPolicy{Enclave: "e1", Identity: alice, Policy: "p"}, wantErr: ErrIdentityNotFound},
+		{name: "Assign", given: []Command{e1, CreatePolicy{Enclave: "e1", Name: "p"}, CreateIdentity{Enclave: "e1", Identity: alice}},
+			when: AssignPolicy{Enclave: "e1", Identity: alice, Policy: "p"}, want: ledger.TypePolicyAssigned},
+		{name: "PolicyRulesCleaned", given: []Command{e1}, when: CreatePolicy{Enclave: "e1", Name: "p", Allow: map[string][]string{"KEY:GENERATE": {"b", "", "a", "b"}, "KEY:DECRYPT": {""}}},
+			want: ledger.TypePolicyCreated,
+			check: func(t *testing.T, d Decision) {
+				var p ledger.PolicyCreated
+				json.Unmarshal(d.Event.Payload, &p)
+				if len(p.Allow) != 1 || !slices.Equal(p.Allow["KEY:GENERATE"], []string{"a", "b"}) {
+					t.Errorf("Allow = %v, want only KEY:GENERATE [a b]", p.Allow)
+				}
+			}},
+		{name: "DeletePolicyMissing", given: []Command{e1}, when: DeletePolicy{Enclave: "e1", Name: "p"}, wantErr: ErrPolicyNotFound},
+	})
 }
 
 func TestDeleteIdentityTakesServiceAccounts(t *testing.T) {

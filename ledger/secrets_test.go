@@ -223,6 +223,37 @@ func blobPresent(t *testing.T, dir string, blob []byte) bool {
 	return found
 }
 
+// putAroundVictim puts before random secrets, a random blob at
+// victim.k.1, events ledger events and after random secrets; it returns
+// the other secrets and the victim's blob.
+func putAroundVictim(t *testing.T, s *Store, before, after, events int) (kept [][]byte, blob []byte) {
+	t.Helper()
+	ctx := context.Background()
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b
+	}
+	put := func(ref string, b []byte) {
+		t.Helper()
+		if err := s.PutSecret(ctx, ref, b); err != nil {
+			t.Fatalf("PutSecret(%s) err = %v", ref, err)
+		}
+	}
+	for i := range before {
+		kept = append(kept, random(512))
+		put(SecretRef("enc", "before", uint32(i)), kept[len(kept)-1])
+	}
+	blob = random(1024)
+	put("victim.k.1", blob)
+	mustAppend(t, s, KeySubject("enc", "k"), events)
+	for i := range after {
+		kept = append(kept, random(512))
+		put(SecretRef("enc", "after", uint32(i)), kept[len(kept)-1])
+	}
+	return kept, blob
+}
+
 func TestEraseLeavesNoBytes(t *testing.T) {
 	t.Parallel()
 	// Each case erases one blob among others, in a different position of
@@ -247,29 +278,7 @@ func TestEraseLeavesNoBytes(t *testing.T) {
 			dir := t.TempDir()
 			ctx := context.Background()
 			s := openTestStore(t, dir)
-			random := func(n int) []byte {
-				b := make([]byte, n)
-				rand.Read(b)
-				return b
-			}
-			put := func(ref string, b []byte) {
-				t.Helper()
-				if err := s.PutSecret(ctx, ref, b); err != nil {
-					t.Fatalf("PutSecret(%s) err = %v", ref, err)
-				}
-			}
-			var kept [][]byte
-			for i := range tc.before {
-				kept = append(kept, random(512))
-				put(SecretRef("enc", "before", uint32(i)), kept[len(kept)-1])
-			}
-			blob := random(1024)
-			put("victim.k.1", blob)
-			mustAppend(t, s, KeySubject("enc", "k"), tc.events)
-			for i := range tc.after {
-				kept = append(kept, random(512))
-				put(SecretRef("enc", "after", uint32(i)), kept[len(kept)-1])
-			}
+			kept, blob := putAroundVictim(t, s, tc.before, tc.after, tc.events)
 			if !blobPresent(t, dir, blob) {
 				t.Fatalf("blob not found on disk before erase: the scan would prove nothing")
 			}

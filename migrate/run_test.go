@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/migrate"
 	"github.com/kmsledger/kmsledger/migrate/kescompat"
@@ -56,7 +56,7 @@ type runEnv struct {
 
 func newRunEnv(t *testing.T, n int, enclaves ...string) *runEnv {
 	t.Helper()
-	node := apitest.Start(t, apitest.Options{})
+	node := nodetest.Start(t, nodetest.Options{})
 	c := node.Client(t, node.RootKey)
 	for _, e := range enclaves {
 		if err := c.CreateEnclave(t.Context(), e); err != nil {

@@ -336,14 +336,7 @@ func TestVaultErrors(t *testing.T) {
 	})
 	t.Run("PerKey", func(t *testing.T) {
 		fv := newFake()
-		srv := httptest.NewServer(fv)
-		defer srv.Close()
-		cfg := approle
-		cfg.Endpoint = srv.URL
-		v, err := migrate.OpenVault(t.Context(), cfg, srv.Client())
-		if err != nil {
-			t.Fatal(err)
-		}
+		v := openFakeVault(t, fv, approle)
 		for name, want := range map[string]error{
 			"key-00001": migrate.ErrPermission, // Denied by policy, even after a fresh login.
 			"key-00002": migrate.ErrNotFound,   // Version 1 deleted.
@@ -366,14 +359,7 @@ func TestVaultErrors(t *testing.T) {
 	t.Run("EmptyList", func(t *testing.T) {
 		fv := newFake()
 		fv.values = nil
-		srv := httptest.NewServer(fv)
-		defer srv.Close()
-		cfg := approle
-		cfg.Endpoint = srv.URL
-		v, err := migrate.OpenVault(t.Context(), cfg, srv.Client())
-		if err != nil {
-			t.Fatal(err)
-		}
+		v := openFakeVault(t, fv, approle)
 		if names, err := v.List(t.Context()); err != nil || len(names) != 0 {
 			t.Errorf("List(empty) = %q, %v, want none, nil", names, err)
 		}
@@ -381,30 +367,42 @@ func TestVaultErrors(t *testing.T) {
 	t.Run("ServerError", func(t *testing.T) {
 		fv := newFake()
 		fv.fail500 = true
-		srv := httptest.NewServer(fv)
-		defer srv.Close()
-		cfg := approle
-		cfg.Endpoint = srv.URL
-		v, err := migrate.OpenVault(t.Context(), cfg, srv.Client())
-		if err != nil {
-			t.Fatal(err)
-		}
+		v := openFakeVault(t, fv, approle)
 		if _, err := v.List(t.Context()); !errors.Is(err, migrate.ErrVault) || !strings.Contains(err.Error(), "500") {
 			t.Errorf("List err = %v, want ErrVault (500)", err)
 		}
 	})
-	t.Run("Config", func(t *testing.T) {
-		for _, cfg := range []migrate.VaultConfig{
-			{Endpoint: "http://127.0.0.1:1", Engine: "kv", Version: "v1"}, // No credentials.
-			{Endpoint: "vault:8200", Engine: "kv", Version: "v1", Token: "t"},
-			{Endpoint: "http://127.0.0.1:1", Engine: "kv", Version: "v9", Token: "t"},
-			{Endpoint: "https://127.0.0.1:1", Engine: "kv", Version: "v1", Token: "t", TLS: migrate.VaultTLS{CA: "/nonexistent/ca.pem"}},
-		} {
-			if _, err := migrate.OpenVault(t.Context(), cfg, nil); !errors.Is(err, migrate.ErrConfig) {
-				t.Errorf("OpenVault(%+v) err = %v, want ErrConfig", cfg, err)
-			}
+}
+
+// openFakeVault serves fv and opens it with cfg (its endpoint set to
+// the server); the server stops at the end of the test.
+func openFakeVault(t *testing.T, fv *fakeVault, cfg migrate.VaultConfig) *migrate.Vault {
+	t.Helper()
+	srv := httptest.NewServer(fv)
+	t.Cleanup(srv.Close)
+	cfg.Endpoint = srv.URL
+	v, err := migrate.OpenVault(t.Context(), cfg, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestVaultConfigErrors: a configuration without credentials, with an
+// endpoint that is no URL, an unknown KV version or a missing CA file is
+// refused before anything is sent.
+func TestVaultConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []migrate.VaultConfig{
+		{Endpoint: "http://127.0.0.1:1", Engine: "kv", Version: "v1"}, // No credentials.
+		{Endpoint: "vault:8200", Engine: "kv", Version: "v1", Token: "t"},
+		{Endpoint: "http://127.0.0.1:1", Engine: "kv", Version: "v9", Token: "t"},
+		{Endpoint: "https://127.0.0.1:1", Engine: "kv", Version: "v1", Token: "t", TLS: migrate.VaultTLS{CA: "/nonexistent/ca.pem"}},
+	} {
+		if _, err := migrate.OpenVault(t.Context(), cfg, nil); !errors.Is(err, migrate.ErrConfig) {
+			t.Errorf("OpenVault(%+v) err = %v, want ErrConfig", cfg, err)
 		}
-	})
+	}
 }
 
 // TestVaultTLS talks to a TLS Vault whose CA is given as a file and as a

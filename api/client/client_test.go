@@ -83,93 +83,21 @@ func TestClientIdentity(t *testing.T) {
 	}
 }
 
-func TestCommands(t *testing.T) {
-	t.Parallel()
-	ts0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	enclave := wire.EnclaveStatusResponse{Name: "e", CreatedAt: ts0, CreatedBy: testIdentity}
-	key := wire.KeyStatusResponse{Name: "k", Version: 2, Type: wire.KeyTypeAES256, CreatedAt: ts0, CreatedBy: testIdentity}
-	policy := wire.PolicyResponse{Name: "p", Allow: map[string][]string{"KEY:GENERATE": {"minio-*"}}}
-	identity := wire.IdentityResponse{Identity: testIdentity, Privilege: wire.PrivilegeAdmin, Tags: map[string]string{"a": "b"}}
-	createPolicy := &wire.CreatePolicyRequest{Name: "p", Allow: policy.Allow, Deny: map[string][]string{"KEY:DELETE": {"*"}}}
-	createIdentity := &wire.CreateIdentityRequest{Identity: testIdentity, Privilege: "Admin", Tags: map[string]string{"a": "b"}}
-	ctx := context.Background()
+// commandCase is one command of the client: the request the server must
+// receive for call, and what call returns from the server's answer.
+type commandCase struct {
+	name string
+	path string
+	cmd  wire.Command
+	req  wire.Message // the request the server must receive
+	resp wire.Message // the server's answer; nil for write commands
+	call func(c *Client) (any, error)
+	want any // what call must return
+}
 
-	tests := []struct {
-		name string
-		path string
-		cmd  wire.Command
-		req  wire.Message // the request the server must receive
-		resp wire.Message // the server's answer; nil for write commands
-		call func(c *Client) (any, error)
-		want any // what call must return
-	}{
-		{"CreateEnclave", "/v1/kms", wire.CmdEnclaveCreate, &wire.CreateEnclaveRequest{Name: "e"}, nil,
-			func(c *Client) (any, error) { return nil, c.CreateEnclave(ctx, "e") }, nil},
-		{"DeleteEnclave", "/v1/kms", wire.CmdEnclaveDelete, &wire.DeleteEnclaveRequest{Name: "e"}, nil,
-			func(c *Client) (any, error) { return nil, c.DeleteEnclave(ctx, "e") }, nil},
-		{"EnclaveStatus", "/v1/kms", wire.CmdEnclaveStatus, &wire.EnclaveStatusRequest{Name: "e"}, &enclave,
-			func(c *Client) (any, error) { return c.EnclaveStatus(ctx, "e") }, &enclave},
-		{"ListEnclaves", "/v1/kms", wire.CmdEnclaveList, &wire.ListRequest{Prefix: "a", ContinueAt: "ab", Limit: 5},
-			&wire.ListEnclavesResponse{Enclaves: []wire.EnclaveStatusResponse{enclave}, ContinueAt: "f"},
-			func(c *Client) (any, error) { return c.ListEnclaves(ctx, "a", "ab", 5) },
-			&wire.ListEnclavesResponse{Enclaves: []wire.EnclaveStatusResponse{enclave}, ContinueAt: "f"}},
-		{"ClusterStatus", "/v1/kms", wire.CmdClusterStatus, &wire.ClusterStatusRequest{},
-			&wire.ClusterStatusResponse{NodesDown: map[uint32]string{1: "h"}},
-			func(c *Client) (any, error) { return c.ClusterStatus(ctx) },
-			&wire.ClusterStatusResponse{NodesDown: map[uint32]string{1: "h"}}},
-		{"CreateKey", "/v1/kms/e1", wire.CmdKeyCreate, &wire.CreateKeyRequest{Name: "k", Type: "ChaCha20", AddVersion: true}, nil,
-			func(c *Client) (any, error) { return nil, c.CreateKey(ctx, "e1", "k", "ChaCha20", true) }, nil},
-		{"ImportKey", "/v1/kms/e1", wire.CmdKeyImport, &wire.ImportKeyRequest{Name: "k", Type: "AES256", Key: []byte("0123")}, nil,
-			func(c *Client) (any, error) { return nil, c.ImportKey(ctx, "e1", "k", "AES256", []byte("0123")) }, nil},
-		{"DeleteKey", "/v1/kms/e1", wire.CmdKeyDelete, &wire.DeleteKeyRequest{Name: "k", AllVersions: true}, nil,
-			func(c *Client) (any, error) { return nil, c.DeleteKey(ctx, "e1", "k", 0, true) }, nil},
-		{"KeyStatus", "/v1/kms/e1", wire.CmdKeyStatus, &wire.KeyStatusRequest{Name: "k", Version: 2}, &key,
-			func(c *Client) (any, error) { return c.KeyStatus(ctx, "e1", "k", 2) }, &key},
-		{"ListKeys", "/v1/kms/e1", wire.CmdKeyList, &wire.ListRequest{Prefix: "k"},
-			&wire.ListKeysResponse{Keys: []wire.KeyStatusResponse{key}},
-			func(c *Client) (any, error) { return c.ListKeys(ctx, "e1", "k", "", 0) },
-			&wire.ListKeysResponse{Keys: []wire.KeyStatusResponse{key}}},
-		{"Encrypt", "/v1/kms/e1", wire.CmdKeyEncrypt, &wire.EncryptRequest{Name: "k", Plaintext: []byte("pt"), AssociatedData: []byte("ad")},
-			&wire.EncryptResponse{Version: 2, Ciphertext: []byte("ct")},
-			func(c *Client) (any, error) { return c.Encrypt(ctx, "e1", "k", 0, []byte("pt"), []byte("ad")) },
-			&wire.EncryptResponse{Version: 2, Ciphertext: []byte("ct")}},
-		{"Decrypt", "/v1/kms/e1", wire.CmdKeyDecrypt, &wire.DecryptRequest{Name: "k", Ciphertext: []byte("ct"), AssociatedData: []byte("{}")},
-			&wire.DecryptResponse{Plaintext: []byte("pt")},
-			func(c *Client) (any, error) { return c.Decrypt(ctx, "e1", "k", 0, []byte("ct"), []byte("{}")) },
-			&wire.DecryptResponse{Plaintext: []byte("pt")}},
-		{"GenerateKey", "/v1/kms/e1", wire.CmdKeyGenerate, &wire.GenerateKeyRequest{Name: "my-key", AssociatedData: []byte("{}"), Length: 32},
-			&wire.GenerateKeyResponse{Version: 1, Plaintext: bytes.Repeat([]byte{1}, 32), Ciphertext: []byte("ct")},
-			func(c *Client) (any, error) { return c.GenerateKey(ctx, "e1", "my-key", 0, []byte("{}"), 32) },
-			&wire.GenerateKeyResponse{Version: 1, Plaintext: bytes.Repeat([]byte{1}, 32), Ciphertext: []byte("ct")}},
-		{"MAC", "/v1/kms/e1", wire.CmdKeyMAC, &wire.MACRequest{Name: "k", Version: 3, Message: []byte("m")},
-			&wire.MACResponse{Version: 3, MAC: []byte("mac")},
-			func(c *Client) (any, error) { return c.MAC(ctx, "e1", "k", 3, []byte("m")) },
-			&wire.MACResponse{Version: 3, MAC: []byte("mac")}},
-		{"CreatePolicy", "/v1/kms/e1", wire.CmdPolicyCreate, createPolicy, nil,
-			func(c *Client) (any, error) { return nil, c.CreatePolicy(ctx, "e1", createPolicy) }, nil},
-		{"DeletePolicy", "/v1/kms/e1", wire.CmdPolicyDelete, &wire.DeletePolicyRequest{Name: "p"}, nil,
-			func(c *Client) (any, error) { return nil, c.DeletePolicy(ctx, "e1", "p") }, nil},
-		{"AssignPolicy", "/v1/kms/e1", wire.CmdPolicyAssign, &wire.AssignPolicyRequest{Identity: testIdentity, Policy: "p"}, nil,
-			func(c *Client) (any, error) { return nil, c.AssignPolicy(ctx, "e1", testIdentity, "p") }, nil},
-		{"GetPolicy", "/v1/kms/e1", wire.CmdPolicyGet, &wire.PolicyRequest{Name: "p"}, &policy,
-			func(c *Client) (any, error) { return c.GetPolicy(ctx, "e1", "p") }, &policy},
-		{"PolicyStatus", "/v1/kms/e1", wire.CmdPolicyStatus, &wire.PolicyRequest{Name: "p"}, &wire.PolicyStatusResponse{Name: "p"},
-			func(c *Client) (any, error) { return c.PolicyStatus(ctx, "e1", "p") }, &wire.PolicyStatusResponse{Name: "p"}},
-		{"ListPolicies", "/v1/kms/e1", wire.CmdPolicyList, &wire.ListRequest{ContinueAt: "p"},
-			&wire.ListPoliciesResponse{Policies: []wire.PolicyStatusResponse{{Name: "p"}}},
-			func(c *Client) (any, error) { return c.ListPolicies(ctx, "e1", "", "p", 0) },
-			&wire.ListPoliciesResponse{Policies: []wire.PolicyStatusResponse{{Name: "p"}}}},
-		{"CreateIdentity", "/v1/kms/e1", wire.CmdIdentityCreate, createIdentity, nil,
-			func(c *Client) (any, error) { return nil, c.CreateIdentity(ctx, "e1", createIdentity) }, nil},
-		{"DeleteIdentity", "/v1/kms/e1", wire.CmdIdentityDelete, &wire.DeleteIdentityRequest{Identity: testIdentity}, nil,
-			func(c *Client) (any, error) { return nil, c.DeleteIdentity(ctx, "e1", testIdentity) }, nil},
-		{"GetIdentity", "/v1/kms/e1", wire.CmdIdentityStatus, &wire.IdentityRequest{Identity: testIdentity}, &identity,
-			func(c *Client) (any, error) { return c.GetIdentity(ctx, "e1", testIdentity) }, &identity},
-		{"ListIdentities", "/v1/kms/e1", wire.CmdIdentityList, &wire.ListRequest{Limit: 1},
-			&wire.ListIdentitiesResponse{Identities: []wire.IdentityResponse{identity}, ContinueAt: "h1:z"},
-			func(c *Client) (any, error) { return c.ListIdentities(ctx, "e1", "", "", 1) },
-			&wire.ListIdentitiesResponse{Identities: []wire.IdentityResponse{identity}, ContinueAt: "h1:z"}},
-	}
+// runCommands runs each case against its own test server.
+func runCommands(t *testing.T, tests []commandCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -202,6 +130,109 @@ func TestCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ts0 is the creation time of the test server's objects.
+var ts0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func TestCommandsEnclaves(t *testing.T) {
+	t.Parallel()
+	enclave := wire.EnclaveStatusResponse{Name: "e", CreatedAt: ts0, CreatedBy: testIdentity}
+	ctx := context.Background()
+	runCommands(t, []commandCase{
+		{"CreateEnclave", "/v1/kms", wire.CmdEnclaveCreate, &wire.CreateEnclaveRequest{Name: "e"}, nil,
+			func(c *Client) (any, error) { return nil, c.CreateEnclave(ctx, "e") }, nil},
+		{"DeleteEnclave", "/v1/kms", wire.CmdEnclaveDelete, &wire.DeleteEnclaveRequest{Name: "e"}, nil,
+			func(c *Client) (any, error) { return nil, c.DeleteEnclave(ctx, "e") }, nil},
+		{"EnclaveStatus", "/v1/kms", wire.CmdEnclaveStatus, &wire.EnclaveStatusRequest{Name: "e"}, &enclave,
+			func(c *Client) (any, error) { return c.EnclaveStatus(ctx, "e") }, &enclave},
+		{"ListEnclaves", "/v1/kms", wire.CmdEnclaveList, &wire.ListRequest{Prefix: "a", ContinueAt: "ab", Limit: 5},
+			&wire.ListEnclavesResponse{Enclaves: []wire.EnclaveStatusResponse{enclave}, ContinueAt: "f"},
+			func(c *Client) (any, error) { return c.ListEnclaves(ctx, "a", "ab", 5) },
+			&wire.ListEnclavesResponse{Enclaves: []wire.EnclaveStatusResponse{enclave}, ContinueAt: "f"}},
+		{"ClusterStatus", "/v1/kms", wire.CmdClusterStatus, &wire.ClusterStatusRequest{},
+			&wire.ClusterStatusResponse{NodesDown: map[uint32]string{1: "h"}},
+			func(c *Client) (any, error) { return c.ClusterStatus(ctx) },
+			&wire.ClusterStatusResponse{NodesDown: map[uint32]string{1: "h"}}},
+	})
+}
+
+func TestCommandsKeys(t *testing.T) {
+	t.Parallel()
+	key := wire.KeyStatusResponse{Name: "k", Version: 2, Type: wire.KeyTypeAES256, CreatedAt: ts0, CreatedBy: testIdentity}
+	ctx := context.Background()
+	runCommands(t, []commandCase{
+		{"CreateKey", "/v1/kms/e1", wire.CmdKeyCreate, &wire.CreateKeyRequest{Name: "k", Type: "ChaCha20", AddVersion: true}, nil,
+			func(c *Client) (any, error) { return nil, c.CreateKey(ctx, "e1", "k", "ChaCha20", true) }, nil},
+		{"ImportKey", "/v1/kms/e1", wire.CmdKeyImport, &wire.ImportKeyRequest{Name: "k", Type: "AES256", Key: []byte("0123")}, nil,
+			func(c *Client) (any, error) { return nil, c.ImportKey(ctx, "e1", "k", "AES256", []byte("0123")) }, nil},
+		{"DeleteKey", "/v1/kms/e1", wire.CmdKeyDelete, &wire.DeleteKeyRequest{Name: "k", AllVersions: true}, nil,
+			func(c *Client) (any, error) { return nil, c.DeleteKey(ctx, "e1", "k", 0, true) }, nil},
+		{"KeyStatus", "/v1/kms/e1", wire.CmdKeyStatus, &wire.KeyStatusRequest{Name: "k", Version: 2}, &key,
+			func(c *Client) (any, error) { return c.KeyStatus(ctx, "e1", "k", 2) }, &key},
+		{"ListKeys", "/v1/kms/e1", wire.CmdKeyList, &wire.ListRequest{Prefix: "k"},
+			&wire.ListKeysResponse{Keys: []wire.KeyStatusResponse{key}},
+			func(c *Client) (any, error) { return c.ListKeys(ctx, "e1", "k", "", 0) },
+			&wire.ListKeysResponse{Keys: []wire.KeyStatusResponse{key}}},
+		{"Encrypt", "/v1/kms/e1", wire.CmdKeyEncrypt, &wire.EncryptRequest{Name: "k", Plaintext: []byte("pt"), AssociatedData: []byte("ad")},
+			&wire.EncryptResponse{Version: 2, Ciphertext: []byte("ct")},
+			func(c *Client) (any, error) { return c.Encrypt(ctx, "e1", "k", 0, []byte("pt"), []byte("ad")) },
+			&wire.EncryptResponse{Version: 2, Ciphertext: []byte("ct")}},
+		{"Decrypt", "/v1/kms/e1", wire.CmdKeyDecrypt, &wire.DecryptRequest{Name: "k", Ciphertext: []byte("ct"), AssociatedData: []byte("{}")},
+			&wire.DecryptResponse{Plaintext: []byte("pt")},
+			func(c *Client) (any, error) { return c.Decrypt(ctx, "e1", "k", 0, []byte("ct"), []byte("{}")) },
+			&wire.DecryptResponse{Plaintext: []byte("pt")}},
+		{"GenerateKey", "/v1/kms/e1", wire.CmdKeyGenerate, &wire.GenerateKeyRequest{Name: "my-key", AssociatedData: []byte("{}"), Length: 32},
+			&wire.GenerateKeyResponse{Version: 1, Plaintext: bytes.Repeat([]byte{1}, 32), Ciphertext: []byte("ct")},
+			func(c *Client) (any, error) { return c.GenerateKey(ctx, "e1", "my-key", 0, []byte("{}"), 32) },
+			&wire.GenerateKeyResponse{Version: 1, Plaintext: bytes.Repeat([]byte{1}, 32), Ciphertext: []byte("ct")}},
+		{"MAC", "/v1/kms/e1", wire.CmdKeyMAC, &wire.MACRequest{Name: "k", Version: 3, Message: []byte("m")},
+			&wire.MACResponse{Version: 3, MAC: []byte("mac")},
+			func(c *Client) (any, error) { return c.MAC(ctx, "e1", "k", 3, []byte("m")) },
+			&wire.MACResponse{Version: 3, MAC: []byte("mac")}},
+	})
+}
+
+func TestCommandsPolicies(t *testing.T) {
+	t.Parallel()
+	policy := wire.PolicyResponse{Name: "p", Allow: map[string][]string{"KEY:GENERATE": {"minio-*"}}}
+	createPolicy := &wire.CreatePolicyRequest{Name: "p", Allow: policy.Allow, Deny: map[string][]string{"KEY:DELETE": {"*"}}}
+	ctx := context.Background()
+	runCommands(t, []commandCase{
+		{"CreatePolicy", "/v1/kms/e1", wire.CmdPolicyCreate, createPolicy, nil,
+			func(c *Client) (any, error) { return nil, c.CreatePolicy(ctx, "e1", createPolicy) }, nil},
+		{"DeletePolicy", "/v1/kms/e1", wire.CmdPolicyDelete, &wire.DeletePolicyRequest{Name: "p"}, nil,
+			func(c *Client) (any, error) { return nil, c.DeletePolicy(ctx, "e1", "p") }, nil},
+		{"AssignPolicy", "/v1/kms/e1", wire.CmdPolicyAssign, &wire.AssignPolicyRequest{Identity: testIdentity, Policy: "p"}, nil,
+			func(c *Client) (any, error) { return nil, c.AssignPolicy(ctx, "e1", testIdentity, "p") }, nil},
+		{"GetPolicy", "/v1/kms/e1", wire.CmdPolicyGet, &wire.PolicyRequest{Name: "p"}, &policy,
+			func(c *Client) (any, error) { return c.GetPolicy(ctx, "e1", "p") }, &policy},
+		{"PolicyStatus", "/v1/kms/e1", wire.CmdPolicyStatus, &wire.PolicyRequest{Name: "p"}, &wire.PolicyStatusResponse{Name: "p"},
+			func(c *Client) (any, error) { return c.PolicyStatus(ctx, "e1", "p") }, &wire.PolicyStatusResponse{Name: "p"}},
+		{"ListPolicies", "/v1/kms/e1", wire.CmdPolicyList, &wire.ListRequest{ContinueAt: "p"},
+			&wire.ListPoliciesResponse{Policies: []wire.PolicyStatusResponse{{Name: "p"}}},
+			func(c *Client) (any, error) { return c.ListPolicies(ctx, "e1", "", "p", 0) },
+			&wire.ListPoliciesResponse{Policies: []wire.PolicyStatusResponse{{Name: "p"}}}},
+	})
+}
+
+func TestCommandsIdentities(t *testing.T) {
+	t.Parallel()
+	identity := wire.IdentityResponse{Identity: testIdentity, Privilege: wire.PrivilegeAdmin, Tags: map[string]string{"a": "b"}}
+	createIdentity := &wire.CreateIdentityRequest{Identity: testIdentity, Privilege: "Admin", Tags: map[string]string{"a": "b"}}
+	ctx := context.Background()
+	runCommands(t, []commandCase{
+		{"CreateIdentity", "/v1/kms/e1", wire.CmdIdentityCreate, createIdentity, nil,
+			func(c *Client) (any, error) { return nil, c.CreateIdentity(ctx, "e1", createIdentity) }, nil},
+		{"DeleteIdentity", "/v1/kms/e1", wire.CmdIdentityDelete, &wire.DeleteIdentityRequest{Identity: testIdentity}, nil,
+			func(c *Client) (any, error) { return nil, c.DeleteIdentity(ctx, "e1", testIdentity) }, nil},
+		{"GetIdentity", "/v1/kms/e1", wire.CmdIdentityStatus, &wire.IdentityRequest{Identity: testIdentity}, &identity,
+			func(c *Client) (any, error) { return c.GetIdentity(ctx, "e1", testIdentity) }, &identity},
+		{"ListIdentities", "/v1/kms/e1", wire.CmdIdentityList, &wire.ListRequest{Limit: 1},
+			&wire.ListIdentitiesResponse{Identities: []wire.IdentityResponse{identity}, ContinueAt: "h1:z"},
+			func(c *Client) (any, error) { return c.ListIdentities(ctx, "e1", "", "", 1) },
+			&wire.ListIdentitiesResponse{Identities: []wire.IdentityResponse{identity}, ContinueAt: "h1:z"}},
+	})
 }
 
 func TestErrorResponses(t *testing.T) {

@@ -13,6 +13,8 @@
 //     server package api;
 //   - outside cmd, only test harnesses import a package below cmd, and no
 //     package imports a main package.
+//   - cmd/clientcmd (the client commands) imports only api/client and
+//     api/wire of this module: the client never links the server.
 //
 // It may import nothing; its test uses the standard library only.
 package importrules

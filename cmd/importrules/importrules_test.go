@@ -47,7 +47,7 @@ func (g graph) rel(p string) string {
 func under(r, dir string) bool { return r == dir || strings.HasPrefix(r, dir+"/") }
 
 // harness reports whether r is a test harness package (ledger/ledgertest,
-// api/apitest, …): those wire real components together for tests.
+// api/nodetest, …): those wire real components together for tests.
 func harness(r string) bool { return strings.HasSuffix(path.Base(r), "test") }
 
 func (g graph) std(p string) bool { q := g.pkgs[p]; return q != nil && q.Standard }
@@ -144,6 +144,12 @@ var rules = []rule{
 		}
 		return bad
 	}},
+	{"cmd/clientcmd imports only api/client and api/wire of the module", func(g graph, r string, p *pkg) []string {
+		if !under(r, "cmd/clientcmd") {
+			return nil
+		}
+		return moduleDeps(g, p, func(d string) bool { return d == "api/client" || d == "api/wire" })
+	}},
 }
 
 // violations applies every rule to every package of the module and
@@ -203,7 +209,7 @@ func TestImportRules(t *testing.T) {
 	g := loadGraph(t)
 	// The graph must be the module's: a rule over an empty or foreign
 	// graph would pass without looking at anything.
-	for _, want := range []string{"ledger", "hsm", "api", "api/wire", "api/client", "projections", "commands", "cmd/kmsledger"} {
+	for _, want := range []string{"ledger", "hsm", "api", "api/wire", "api/client", "projections", "commands", "cmd/clientcmd", "cmd/kmsledger"} {
 		if g.pkgs[g.module+"/"+want] == nil {
 			t.Fatalf("go list did not report %s/%s", g.module, want)
 		}
@@ -244,8 +250,9 @@ func TestImportRulesReport(t *testing.T) {
 		mk("commands", "commands", "projections", "ledger", "api/wire"),
 		mk("api", "api", "commands", "projections", "api/client"),
 		mk("cmd/node", "node", "api"),
-		mk("api/apitest", "apitest", "cmd/node", "api"),
-		mk("cmd/kmsledger", "main", "cmd/node", "api"),
+		mk("api/nodetest", "nodetest", "cmd/node", "api"),
+		mk("cmd/clientcmd", "clientcmd", "api/client", "api/wire"),
+		mk("cmd/kmsledger", "main", "cmd/node", "cmd/clientcmd", "api"),
 	}
 	g := graph{module: m, pkgs: map[string]*pkg{}}
 	for _, p := range clean {
@@ -265,6 +272,7 @@ func TestImportRulesReport(t *testing.T) {
 		mk("migrate/kes", "kes", "api"),
 		mk("projections/access", "access", "cmd/node"),
 		mk("api/v", "v", "cmd/kmsledger"),
+		mk("cmd/clientcmd/u", "u", "cmd/node"),
 	}
 	for _, p := range breaks {
 		g.pkgs[p.ImportPath] = p
@@ -286,6 +294,7 @@ func TestImportRulesReport(t *testing.T) {
 		"only api, cmd and test harnesses import the server package api: migrate/kes: depends on api",
 		"outside cmd only test harnesses import cmd; nothing imports a main package: projections/access: depends on cmd/node",
 		"nothing imports a main package: api/v: imports the main package cmd/kmsledger",
+		"cmd/clientcmd imports only api/client and api/wire of the module: cmd/clientcmd/u: depends on cmd/node",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("violation not reported: %s\ngot:\n%s", want, got)

@@ -18,40 +18,7 @@ func TestDevQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := exec.Command(bin, "server", "--dev", "--address", "127.0.0.1:0", "--log-level", "warn")
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Signal(os.Interrupt); srv.Wait() })
-
-	env := map[string]string{}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "="); ok && strings.HasPrefix(sc.Text(), "export ") {
-				env[k] = v
-				if k == "KMSLEDGER_CA_FILE" {
-					close(ready)
-				}
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(60 * time.Second):
-		t.Fatal("dev server did not print its export block")
-	}
-	for _, k := range []string{"MINIO_KMS_SERVER", "MINIO_KMS_API_KEY", "MINIO_KMS_ENCLAVE", "MINIO_KMS_SSE_KEY"} {
-		if env[k] == "" {
-			t.Fatalf("export block lacks %s: %v", k, env)
-		}
-	}
+	env := startDevServer(t, bin)
 	run := func(apiKey string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
@@ -105,4 +72,45 @@ func TestDevQuickStart(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "access denied") {
 		t.Fatalf("admin add-enclave: err = %v, out %q; want access denied", err, out)
 	}
+}
+
+// startDevServer starts `server --dev` on a free port until the test
+// ends, and returns the variables of the export block it prints.
+func startDevServer(t *testing.T, bin string) map[string]string {
+	t.Helper()
+	srv := exec.Command(bin, "server", "--dev", "--address", "127.0.0.1:0", "--log-level", "warn")
+	stdout, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Signal(os.Interrupt); srv.Wait() })
+
+	env := map[string]string{}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "="); ok && strings.HasPrefix(sc.Text(), "export ") {
+				env[k] = v
+				if k == "KMSLEDGER_CA_FILE" {
+					close(ready)
+				}
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		t.Fatal("dev server did not print its export block")
+	}
+	for _, k := range []string{"MINIO_KMS_SERVER", "MINIO_KMS_API_KEY", "MINIO_KMS_ENCLAVE", "MINIO_KMS_SSE_KEY"} {
+		if env[k] == "" {
+			t.Fatalf("export block lacks %s: %v", k, env)
+		}
+	}
+	return env
 }

@@ -130,66 +130,10 @@ func TestKillDashNine(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type acked struct {
-		name string
-		ct   []byte
-		pt   []byte
-	}
-	var (
-		mu   sync.Mutex
-		keys []acked
-		wg   sync.WaitGroup
-	)
-	stop := make(chan struct{})
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				name := fmt.Sprintf("k-%d-%d", w, i)
-				if err := c.CreateKey(ctx, "e1", name, "", false); err != nil {
-					return // the server is gone
-				}
-				mu.Lock()
-				keys = append(keys, acked{name: name})
-				mu.Unlock()
-				pt := []byte("secret of " + name)
-				e, err := c.Encrypt(ctx, "e1", name, 0, pt, []byte(name))
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				keys = append(keys, acked{name: name, ct: e.Ciphertext, pt: pt})
-				mu.Unlock()
-			}
-		}()
-	}
-	// Let the writers run until a good number of keys is acknowledged.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := len(keys)
-		mu.Unlock()
-		if n >= 200 {
-			break
-		}
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	close(stop)
-	wg.Wait()
-	p.cmd.Wait()
-	c.Close()
+	keys := writeUntilKilled(t, p, c)
 
 	p = startProcess(t, dir, hsmKey)
 	c = p.client(t, dir, rootKey)
-	mu.Lock()
-	defer mu.Unlock()
 	created, decrypted := 0, 0
 	for _, k := range keys {
 		if k.ct == nil {
@@ -213,4 +157,70 @@ func TestKillDashNine(t *testing.T) {
 	if _, err := c.KeyStatus(ctx, "e1", "never-created", 0); !errors.Is(err, client.ErrKeyNotFound) {
 		t.Fatalf("KeyStatus(never-created) err = %v, want ErrKeyNotFound", err)
 	}
+}
+
+// ackedKey is a key whose creation the server acknowledged and, if ct is
+// set, a plaintext it acknowledged encrypting under it.
+type ackedKey struct {
+	name   string
+	ct, pt []byte
+}
+
+// writeUntilKilled creates keys in e1 from four writers, encrypting under
+// each, until about 200 are acknowledged; then it kills p with SIGKILL
+// and returns what was acknowledged.
+func writeUntilKilled(t *testing.T, p *process, c *client.Client) []ackedKey {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		mu   sync.Mutex
+		keys []ackedKey
+		wg   sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("k-%d-%d", w, i)
+				if err := c.CreateKey(ctx, "e1", name, "", false); err != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				keys = append(keys, ackedKey{name: name})
+				mu.Unlock()
+				pt := []byte("secret of " + name)
+				e, err := c.Encrypt(ctx, "e1", name, 0, pt, []byte(name))
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				keys = append(keys, ackedKey{name: name, ct: e.Ciphertext, pt: pt})
+				mu.Unlock()
+			}
+		}()
+	}
+	// Let the writers run until a good number of keys is acknowledged.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(keys)
+		mu.Unlock()
+		if n >= 200 {
+			break
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	p.cmd.Wait()
+	c.Close()
+	return keys
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api/wire"
+	"github.com/kmsledger/kmsledger/cmd/clientcmd"
 )
 
 // update rewrites the golden files: go test ./cmd/kmsledger -run TestGolden -update
@@ -55,13 +56,13 @@ func goldenKey() *wire.KeyInfo {
 func TestGoldenStatKey(t *testing.T) {
 	for name, only := range map[string]uint32{"stat-key": 0, "stat-key-version": 2} {
 		var b bytes.Buffer
-		if err := printKeyInfo(&b, goldenKey(), only); err != nil {
+		if err := clientcmd.PrintKeyInfo(&b, goldenKey(), only); err != nil {
 			t.Fatal(err)
 		}
 		golden(t, name, b.Bytes())
 	}
 	var b bytes.Buffer
-	if err := printJSON(&b, goldenKey()); err != nil {
+	if err := clientcmd.PrintJSON(&b, goldenKey()); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "stat-key-json", b.Bytes())
@@ -77,7 +78,7 @@ func TestGoldenLsKey(t *testing.T) {
 		asJSON bool
 		keys   []wire.KeyInfo
 	}{{&text, false, keys}, {&empty, false, nil}, {&emptyJSON, true, nil}} {
-		if err := printList(r.w, r.asJSON, r.keys, keyListName); err != nil {
+		if err := clientcmd.PrintKeyList(r.w, r.asJSON, r.keys); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,7 +94,7 @@ func TestGoldenGetPolicy(t *testing.T) {
 		Deny: map[string][]string{"KEY:DELETE": {"*"}}, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), CreatedBy: "h1:root"}
 	for name, asJSON := range map[string]bool{"get-policy": false, "get-policy-json": true} {
 		var b bytes.Buffer
-		if err := printOne(&b, asJSON, policyOut(p)); err != nil {
+		if err := clientcmd.PrintPolicy(&b, asJSON, p); err != nil {
 			t.Fatal(err)
 		}
 		golden(t, name, b.Bytes())

@@ -399,7 +399,9 @@ func startRemoteHSM(t *testing.T) *remoteHSM {
 	must(t, c.CreateKey(ctx, "hsm", "other", "", false))
 	a.authKey, err = wire.GenerateAPIKey(rand.Reader)
 	must(t, err)
-	id, err := identityOfKey(a.authKey)
+	signer, err := wire.ParseAPIKey(a.authKey)
+	must(t, err)
+	id, err := wire.Identity(signer.Public())
 	must(t, err)
 	must(t, c.CreateIdentity(ctx, "hsm", &wire.CreateIdentityRequest{Identity: id}))
 	must(t, c.CreatePolicy(ctx, "hsm", &wire.CreatePolicyRequest{Name: "rek-wrapper",
@@ -478,46 +480,19 @@ func TestHSMSeedProcedure(t *testing.T) {
 	n.stop(t)
 
 	conf := writeFile(t, filepath.Join(tmp, "n.yaml"), "version: v1\naddress: 127.0.0.1:0\ndir: "+data+"\nhsm:\n"+a.conf)
-	n, addr = startServer(t, childEnv(local, a.env), "--config", conf)
-	cli := func(args ...string) (string, error) {
-		return runCLI(t, childEnv("MINIO_KMS_SERVER="+addr, "MINIO_KMS_API_KEY="+rootKey, "KMSLEDGER_CA_FILE="+caFile), args...)
-	}
-	mustOK := func(args ...string) {
-		t.Helper()
-		if out, err := cli(args...); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	// lsHSM lists the sealings: "name kind" by key id.
-	lsHSM := func() map[string]string {
-		t.Helper()
-		out, err := cli("ls-hsm", "--json")
-		var list []wire.HSMInfo
-		if err == nil {
-			err = json.Unmarshal([]byte(out), &list)
-		}
-		if err != nil {
-			t.Fatalf("ls-hsm --json: %v\n%s", err, out)
-		}
-		m := map[string]string{}
-		for _, h := range list {
-			if h.Sealed {
-				m[h.KeyID] = h.Name + " " + h.Kind
-			}
-		}
-		return m
-	}
+	sn := &seedNode{t: t, caFile: caFile, rootKey: rootKey}
+	n, sn.addr = startServer(t, childEnv(local, a.env), "--config", conf)
 	// No add-hsm: the configured remote HSM was sealed at start.
 	if out := n.output(); !strings.Contains(out, "sealed the root encryption key under a configured HSM") || !strings.Contains(out, "hsm=remote") {
 		t.Errorf("start with the remote HSM configured did not seal under it:\n%s", out)
 	}
 	oldID, remoteID := "soft:", "kmsledger:hsm/rek-wrapper"
-	for id := range lsHSM() {
+	for id := range sn.sealings() {
 		if strings.HasPrefix(id, "soft:") {
 			oldID = id
 		}
 	}
-	if got, want := lsHSM(), map[string]string{oldID: "soft soft", remoteID: "remote kmsledger"}; !maps.Equal(got, want) {
+	if got, want := sn.sealings(), map[string]string{oldID: "soft soft", remoteID: "remote kmsledger"}; !maps.Equal(got, want) {
 		t.Fatalf("sealings after add-hsm = %v, want %v", got, want)
 	}
 	n.stop(t)
@@ -530,38 +505,7 @@ func TestHSMSeedProcedure(t *testing.T) {
 	sealed.check(t, newKMSClient(t, addr, caFile, rootKey))
 	n.stop(t)
 
-	// A new local key under the same name "soft".
-	newKey, err := softkey.Generate(rand.Reader)
-	must(t, err)
-	n, addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey, a.env), "--config", conf)
-	if got := lsHSM(); len(got) != 3 {
-		t.Fatalf("sealings after a start with a new local key = %v, want it sealed at start beside the old one and remote", got)
-	}
-	refusals := []struct{ args, want string }{
-		{"rm-hsm soft", "several sealings"},
-		{"rm-hsm nope", "not sealed under an HSM of that name"},
-		{"add-hsm remote", "already sealed under this HSM"},
-	}
-	for _, r := range refusals {
-		if out, err := cli(strings.Fields(r.args)...); err == nil || !strings.Contains(out, r.want) {
-			t.Errorf("%s: err = %v, output %q; want a refusal saying %q", r.args, err, out, r.want)
-		}
-	}
-	mustOK("rm-hsm", oldID)
-	mustOK("rm-hsm", "remote")
-	if out, err := cli("rm-hsm", "soft"); err == nil || !strings.Contains(out, "refusing to remove the last HSM") {
-		t.Errorf("rm-hsm of the last HSM: err = %v, output %q; want a refusal", err, out)
-	}
-	if got := lsHSM(); len(got) != 1 || got[oldID] != "" || got[remoteID] != "" {
-		t.Fatalf("sealings after rm-hsm = %v, want only the new soft key", got)
-	}
-	n.stop(t)
-	// A removed HSM stays removed at the next start, although configured.
-	n, addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey, a.env), "--config", conf)
-	if got := lsHSM(); len(got) != 1 || got[remoteID] != "" {
-		t.Fatalf("sealings after a restart = %v, want the removed remote HSM still removed", got)
-	}
-	n.stop(t)
+	newKey := sn.replaceLocalKey(conf, a.env, oldID, remoteID)
 
 	// The removed sealings no longer start the node; the new key does.
 	out := failServer(t, childEnv(local, a.env), "--config", conf)
@@ -573,6 +517,84 @@ func TestHSMSeedProcedure(t *testing.T) {
 	n, addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey), data, "--address", "127.0.0.1:0")
 	sealed.check(t, newKMSClient(t, addr, caFile, rootKey))
 	n.stop(t)
+}
+
+// seedNode is the node of TestHSMSeedProcedure as the CLI reaches it, as
+// root; addr changes at each start.
+type seedNode struct {
+	t                     *testing.T
+	addr, caFile, rootKey string
+}
+
+// cli runs the CLI against the node.
+func (sn *seedNode) cli(args ...string) (string, error) {
+	return runCLI(sn.t, childEnv("MINIO_KMS_SERVER="+sn.addr, "MINIO_KMS_API_KEY="+sn.rootKey, "KMSLEDGER_CA_FILE="+sn.caFile), args...)
+}
+
+// sealings lists the sealings of ls-hsm: "name kind" by key id.
+func (sn *seedNode) sealings() map[string]string {
+	sn.t.Helper()
+	out, err := sn.cli("ls-hsm", "--json")
+	var list []wire.HSMInfo
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &list)
+	}
+	if err != nil {
+		sn.t.Fatalf("ls-hsm --json: %v\n%s", err, out)
+	}
+	m := map[string]string{}
+	for _, h := range list {
+		if h.Sealed {
+			m[h.KeyID] = h.Name + " " + h.Kind
+		}
+	}
+	return m
+}
+
+// replaceLocalKey starts the node of conf with a new local key under the
+// same name "soft" (sealed at start beside the old one and remote),
+// checks the refusals of rm-hsm and add-hsm, removes the old soft
+// sealing oldID and the remote one, and checks a restart keeps them
+// removed. It returns the new key.
+func (sn *seedNode) replaceLocalKey(conf, remoteEnv, oldID, remoteID string) string {
+	t := sn.t
+	t.Helper()
+	newKey, err := softkey.Generate(rand.Reader)
+	must(t, err)
+	var n *child
+	n, sn.addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey, remoteEnv), "--config", conf)
+	if got := sn.sealings(); len(got) != 3 {
+		t.Fatalf("sealings after a start with a new local key = %v, want it sealed at start beside the old one and remote", got)
+	}
+	refusals := []struct{ args, want string }{
+		{"rm-hsm soft", "several sealings"},
+		{"rm-hsm nope", "not sealed under an HSM of that name"},
+		{"add-hsm remote", "already sealed under this HSM"},
+	}
+	for _, r := range refusals {
+		if out, err := sn.cli(strings.Fields(r.args)...); err == nil || !strings.Contains(out, r.want) {
+			t.Errorf("%s: err = %v, output %q; want a refusal saying %q", r.args, err, out, r.want)
+		}
+	}
+	for _, id := range []string{oldID, "remote"} {
+		if out, err := sn.cli("rm-hsm", id); err != nil {
+			t.Fatalf("rm-hsm %s: %v\n%s", id, err, out)
+		}
+	}
+	if out, err := sn.cli("rm-hsm", "soft"); err == nil || !strings.Contains(out, "refusing to remove the last HSM") {
+		t.Errorf("rm-hsm of the last HSM: err = %v, output %q; want a refusal", err, out)
+	}
+	if got := sn.sealings(); len(got) != 1 || got[oldID] != "" || got[remoteID] != "" {
+		t.Fatalf("sealings after rm-hsm = %v, want only the new soft key", got)
+	}
+	n.stop(t)
+	// A removed HSM stays removed at the next start, although configured.
+	n, sn.addr = startServer(t, childEnv("KMSLEDGER_HSM_KEY="+newKey, remoteEnv), "--config", conf)
+	if got := sn.sealings(); len(got) != 1 || got[remoteID] != "" {
+		t.Fatalf("sealings after a restart = %v, want the removed remote HSM still removed", got)
+	}
+	n.stop(t)
+	return newKey
 }
 
 // TestHSMIdentityConfigSoft: for a configuration whose first HSM is a

@@ -101,28 +101,7 @@ func TestMigrateKESVectors(t *testing.T) {
 		"kes-current": "current", "kes-v0191": "legacy/v0.19.1-aes", "kes-v0223": "legacy/v0.22.3-noaes", "kes-v0230": "legacy/v0.23.0-aes",
 	}
 	for enclave, dir := range stores {
-		if err := m.c.CreateEnclave(ctx, enclave); err != nil {
-			t.Fatal(err)
-		}
-		cfg := kesConfig(t, filepath.Join("..", "..", "testdata", "kes", dir, "fs-keystore"))
-		out, errOut, err := m.migrate("--from", cfg, "-e", enclave)
-		if err != nil {
-			t.Fatalf("migrate %s: %v\n%s%s", dir, err, out, errOut)
-		}
-		files, _ := os.ReadDir(filepath.Join("..", "..", "testdata", "kes", dir, "fs-keystore"))
-		if got := m.countKeys(enclave); got != len(files) || !strings.Contains(out, fmt.Sprintf("imported %d,", len(files))) {
-			t.Fatalf("%s: %d keys in enclave, %d in KES; output %q", dir, got, len(files), out)
-		}
-		// Idempotent: a second run changes nothing.
-		head := ledgerHead(t, m)
-		out, _, err = m.migrate("--from", cfg, "-e", enclave)
-		if err != nil || !strings.Contains(out, fmt.Sprintf("imported 0, unchanged %d,", len(files))) ||
-			!strings.Contains(out, "0 policies imported, 0 identities imported, 2 unchanged") {
-			t.Fatalf("second migrate %s: %v %q", dir, err, out)
-		}
-		if h := ledgerHead(t, m); h != head {
-			t.Fatal("second migrate changed the keys")
-		}
+		migrateStore(t, m, enclave, dir)
 	}
 	// The KES policy and its identity came along: the same client keeps
 	// the same rights.
@@ -145,6 +124,50 @@ func TestMigrateKESVectors(t *testing.T) {
 		t.Fatalf("provenance = %+v", src)
 	}
 
+	n := checkKESVectors(t, m, stores)
+	// The KES HMAC vector (kes-vectors/README.md).
+	mac, err := m.c.MAC(ctx, "kes-current", "minio-default-key", 0, []byte("message"))
+	if err != nil || hex.EncodeToString(mac.MAC) != "82ff2f9e89eeffbf380dbc47c11a6169555e4c66e050e3db846b64428936653e" {
+		t.Fatalf("MAC(minio-default-key, message) = %x, %v", mac, err)
+	}
+	t.Logf("%d KES vectors decrypt after migration", n)
+}
+
+// migrateStore migrates the KES fs keystore testdata/kes/dir into a new
+// enclave, checks every key came, and that a second run changes nothing.
+func migrateStore(t *testing.T, m *migrateEnv, enclave, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := m.c.CreateEnclave(ctx, enclave); err != nil {
+		t.Fatal(err)
+	}
+	cfg := kesConfig(t, filepath.Join("..", "..", "testdata", "kes", dir, "fs-keystore"))
+	out, errOut, err := m.migrate("--from", cfg, "-e", enclave)
+	if err != nil {
+		t.Fatalf("migrate %s: %v\n%s%s", dir, err, out, errOut)
+	}
+	files, _ := os.ReadDir(filepath.Join("..", "..", "testdata", "kes", dir, "fs-keystore"))
+	if got := m.countKeys(enclave); got != len(files) || !strings.Contains(out, fmt.Sprintf("imported %d,", len(files))) {
+		t.Fatalf("%s: %d keys in enclave, %d in KES; output %q", dir, got, len(files), out)
+	}
+	// Idempotent: a second run changes nothing.
+	head := ledgerHead(t, m)
+	out, _, err = m.migrate("--from", cfg, "-e", enclave)
+	if err != nil || !strings.Contains(out, fmt.Sprintf("imported 0, unchanged %d,", len(files))) ||
+		!strings.Contains(out, "0 policies imported, 0 identities imported, 2 unchanged") {
+		t.Fatalf("second migrate %s: %v %q", dir, err, out)
+	}
+	if h := ledgerHead(t, m); h != head {
+		t.Fatal("second migrate changed the keys")
+	}
+}
+
+// checkKESVectors decrypts the ciphertext of every KES vector with its
+// context, in the enclave its keystore was migrated to (stores: enclave
+// -> keystore dir), and returns how many there are.
+func checkKESVectors(t *testing.T, m *migrateEnv, stores map[string]string) int {
+	t.Helper()
+	ctx := context.Background()
 	var vectors []struct {
 		KeyFile    string `json:"key_file"`
 		Context    string `json:"context_b64"`
@@ -175,12 +198,7 @@ func TestMigrateKESVectors(t *testing.T) {
 			t.Errorf("vector %s (%s): Decrypt err = %v", v.KeyFile, v.Format, err)
 		}
 	}
-	// The KES HMAC vector (kes-vectors/README.md).
-	mac, err := m.c.MAC(ctx, "kes-current", "minio-default-key", 0, []byte("message"))
-	if err != nil || hex.EncodeToString(mac.MAC) != "82ff2f9e89eeffbf380dbc47c11a6169555e4c66e050e3db846b64428936653e" {
-		t.Fatalf("MAC(minio-default-key, message) = %x, %v", mac, err)
-	}
-	t.Logf("%d KES vectors decrypt after migration", len(vectors))
+	return len(vectors)
 }
 
 func ledgerHead(t *testing.T, m *migrateEnv) string {
@@ -283,15 +301,30 @@ func TestMigrateBadInputAndConflicts(t *testing.T) {
 	}
 
 	// A key that exists with other material.
-	victim := keys[1].Name
+	checkConflictingKey(t, m, store, cfg, keys[1].Name)
+
+	// Config with a missing ${ENV}.
+	os.Unsetenv("MINIO_IDENTITY")
+	if _, _, err := m.migrate("--from", cfg, "-e", "conflicts"); err == nil || !strings.Contains(err.Error(), "MINIO_IDENTITY") {
+		t.Fatalf("missing ${ENV}: err = %v, want it named", err)
+	}
+}
+
+// checkConflictingKey replaces the KES key victim of store (config cfg)
+// with other material: a migration into enclave conflicts aborts naming
+// the conflict, --merge skips the key, --force adds the KES material as
+// its version 2.
+func checkConflictingKey(t *testing.T, m *migrateEnv, store, cfg, victim string) {
+	t.Helper()
+	ctx := context.Background()
 	other := filepath.Join(t.TempDir(), "other")
 	if _, err := migratetest.WriteFSKeystore(other, 1, rand.Reader); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(other)
-	b, _ = os.ReadFile(filepath.Join(other, entries[0].Name()))
+	b, _ := os.ReadFile(filepath.Join(other, entries[0].Name()))
 	os.WriteFile(filepath.Join(store, victim), b, 0o600)
-	out, _, err = m.migrate("--from", cfg, "-e", "conflicts")
+	out, _, err := m.migrate("--from", cfg, "-e", "conflicts")
 	if err == nil || !strings.Contains(err.Error(), "with other material") {
 		t.Fatalf("conflict: err %v out %q, want an abort naming the conflict", err, out)
 	}
@@ -315,11 +348,6 @@ func TestMigrateBadInputAndConflicts(t *testing.T) {
 	}
 	if !replaced {
 		t.Fatalf("version 2 of %s is not the KES import: %+v", victim, info.Versions)
-	}
-	// Config with a missing ${ENV}.
-	os.Unsetenv("MINIO_IDENTITY")
-	if _, _, err := m.migrate("--from", cfg, "-e", "conflicts"); err == nil || !strings.Contains(err.Error(), "MINIO_IDENTITY") {
-		t.Fatalf("missing ${ENV}: err = %v, want it named", err)
 	}
 }
 

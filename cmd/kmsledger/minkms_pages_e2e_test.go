@@ -68,34 +68,18 @@ func TestMinKMSHSMPage(t *testing.T) {
 	bKey, bRoot := newHSMKey(t)
 	tmp := t.TempDir()
 	bData := filepath.Join(tmp, "b")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	bAddr := ln.Addr().String()
-	ln.Close()
+	bAddr := freeAddr(t)
 	local := "MINIO_KMS_HSM_KEY=" + bKey
 	b, _ := startServer(t, childEnv(local), bData, "--address", bAddr)
 	bEnv := childEnv("MINIO_KMS_SERVER="+bAddr, "MINIO_KMS_API_KEY="+bRoot, "KMSLEDGER_CA_FILE="+filepath.Join(bData, "tls", "cert.pem"))
 	mustCLI(t, bEnv, "add-enclave", "minio")
-	type dataKey struct{ name, plaintext, ciphertext string }
-	var dataKeys []dataKey
-	for _, name := range []string{"sse-1", "sse-2"} {
-		mustCLI(t, bEnv, "add-key", "-e", "minio", name)
-		out := mustCLI(t, bEnv, "keygen", "-e", "minio", name)
-		d := dataKey{name, fieldOf(out, "plaintext:"), fieldOf(out, "ciphertext:")}
-		if d.plaintext == "" || d.ciphertext == "" {
-			t.Fatalf("keygen printed no plaintext and ciphertext")
-		}
-		dataKeys = append(dataKeys, d)
-	}
+	dataKeys := makeDataKeys(t, bEnv, "minio", "sse-1", "sse-2")
 	b.stop(t)
 
 	// The page's section, with the two addresses of the HSM Key Manager
 	// (the first one is down). B trusts A's certificate through the
 	// system roots (SSL_CERT_FILE).
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	down := ln.Addr().String()
-	ln.Close()
+	down := freeAddr(t)
 	conf := writeFile(t, filepath.Join(tmp, "config.yaml"), `version: v1
 address: `+bAddr+`
 dir: `+bData+`
@@ -142,6 +126,36 @@ hsm:
 	}
 }
 
+// freeAddr returns a loopback address no one listens on (it was free a
+// moment ago).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// cliDataKey is a data key made by keygen, as printed.
+type cliDataKey struct{ name, plaintext, ciphertext string }
+
+// makeDataKeys creates each key of names in enclave with the CLI of env
+// and returns a data key made under it with keygen.
+func makeDataKeys(t *testing.T, env []string, enclave string, names ...string) []cliDataKey {
+	t.Helper()
+	var keys []cliDataKey
+	for _, name := range names {
+		mustCLI(t, env, "add-key", "-e", enclave, name)
+		out := mustCLI(t, env, "keygen", "-e", enclave, name)
+		d := cliDataKey{name, fieldOf(out, "plaintext:"), fieldOf(out, "ciphertext:")}
+		if d.plaintext == "" || d.ciphertext == "" {
+			t.Fatalf("keygen printed no plaintext and ciphertext")
+		}
+		keys = append(keys, d)
+	}
+	return keys
+}
+
 // fieldOf returns the value after prefix on the first line that starts
 // with it.
 func fieldOf(out, prefix string) string {
@@ -151,4 +165,22 @@ func fieldOf(out, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// printedKey returns the API key and identity printed by add-identity
+// without IDENTITY (or by identity without argument).
+func printedKey(t *testing.T, out string) (key, id string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "API key:"); ok {
+			key = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "Identity:"); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	if !strings.HasPrefix(key, "k1:") || !strings.HasPrefix(id, "h1:") {
+		t.Fatalf("no API key and identity in:\n%s", out)
+	}
+	return key, id
 }

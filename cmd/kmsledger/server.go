@@ -287,15 +287,6 @@ func printBanner(n *node.Node, cfg node.Config, addr string, dev bool) {
 	os.Stdout.Sync()
 }
 
-// identityOfKey returns the h1: identity of an API key.
-func identityOfKey(apiKey string) (string, error) {
-	signer, err := wire.ParseAPIKey(apiKey)
-	if err != nil {
-		return "", err
-	}
-	return wire.Identity(signer.Public())
-}
-
 // buildVersion reports the module version and VCS revision of this build.
 func buildVersion() (version, commit string) {
 	version, commit = "(devel)", ""

@@ -1,6 +1,6 @@
 // Package node is the composition root of a kmsledger node: the one
 // place that wires the parts together and takes them apart again. The
-// server (cmd/kmsledger) and the test harness (api/apitest) both start
+// server (cmd/kmsledger) and the test harness (api/nodetest) both start
 // their node with Open, so the tests run the server's start-up path.
 //
 // It owns:
@@ -26,5 +26,5 @@
 //
 // It may import ledger, projections, commands, hsm and its backends, api,
 // api/wire and cmd/config. Nothing but cmd/kmsledger and test harnesses
-// (api/apitest) imports it.
+// (api/nodetest) imports it.
 package node

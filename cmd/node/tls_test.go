@@ -36,6 +36,30 @@ func TestGeneratedCertificateIsLeaf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkLeafFields(t, leaf)
+	pool, err := loadCAs(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLeafCannotSign(t, cert, leaf, pool)
+
+	// Reused on the next start, not regenerated.
+	again, _, err := serverCertificate(dir, addr, "", "")
+	if err != nil || !slices.Equal(again.Certificate[0], cert.Certificate[0]) {
+		t.Errorf("second serverCertificate = new certificate, %v; want the stored one", err)
+	}
+
+	checkHandshakes(t, cert, pool)
+	if _, err := os.Stat(filepath.Join(dir, "tls", "key.pem")); err != nil {
+		t.Errorf("key.pem: %v", err)
+	}
+}
+
+// checkLeafFields: leaf is a self-signed ECDSA leaf (CA:FALSE,
+// DigitalSignature only, ServerAuth) for the loopback names and
+// 192.0.2.7.
+func checkLeafFields(t *testing.T, leaf *x509.Certificate) {
+	t.Helper()
 	if leaf.IsCA || !leaf.BasicConstraintsValid {
 		t.Errorf("IsCA = %v, BasicConstraintsValid = %v, want a leaf with CA:FALSE", leaf.IsCA, leaf.BasicConstraintsValid)
 	}
@@ -56,13 +80,13 @@ func TestGeneratedCertificateIsLeaf(t *testing.T) {
 			t.Errorf("IPAddresses = %v, want %s", leaf.IPAddresses, ip)
 		}
 	}
-	// The key cannot vouch for another certificate: one it signs (as an
-	// attacker holding a copy of key.pem might) does not verify against a
-	// pool that trusts cert.pem.
-	pool, err := loadCAs(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+}
+
+// checkLeafCannotSign: the key cannot vouch for another certificate: one
+// it signs (as an attacker holding a copy of key.pem might) does not
+// verify against a pool that trusts cert.pem.
+func checkLeafCannotSign(t *testing.T, cert tls.Certificate, leaf *x509.Certificate, pool *x509.CertPool) {
+	t.Helper()
 	child := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "evil"}, DNSNames: []string{"evil.example"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
@@ -80,13 +104,13 @@ func TestGeneratedCertificateIsLeaf(t *testing.T) {
 	if _, err := childCert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "evil.example"}); err == nil {
 		t.Errorf("a certificate signed by the server key verifies against cert.pem, want an error")
 	}
+}
 
-	// Reused on the next start, not regenerated.
-	again, _, err := serverCertificate(dir, addr, "", "")
-	if err != nil || !slices.Equal(again.Certificate[0], cert.Certificate[0]) {
-		t.Errorf("second serverCertificate = new certificate, %v; want the stored one", err)
-	}
-
+// checkHandshakes serves cert and checks that a client trusting pool
+// completes a handshake by name and by IP address, and that one without
+// it, or for another name, fails.
+func checkHandshakes(t *testing.T, cert tls.Certificate, pool *x509.CertPool) {
+	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		t.Fatal(err)
@@ -120,9 +144,6 @@ func TestGeneratedCertificateIsLeaf(t *testing.T) {
 	if c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "example.com"}); err == nil {
 		c.Close()
 		t.Errorf("handshake for a name not in the certificate succeeded")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "tls", "key.pem")); err != nil {
-		t.Errorf("key.pem: %v", err)
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/hsm/hsmtest"
@@ -24,7 +24,7 @@ import (
 
 const enclave = "hsm"
 
-// node is a whole kmsledger server in process (apitest): embedded
+// node is a whole kmsledger server in process (nodetest): embedded
 // JetStream under a temp dir, a software HSM key, real TLS on a loopback
 // port. It has an enclave "hsm".
 type node struct {
@@ -37,7 +37,7 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	a := apitest.Start(t, apitest.Options{})
+	a := nodetest.Start(t, nodetest.Options{})
 	n := &node{addr: a.Addr, roots: a.Roots, rootKey: a.RootKey, admin: a.Client(t, ""), stop: a.Stop}
 	if err := n.admin.CreateEnclave(context.Background(), enclave); err != nil {
 		t.Fatalf("CreateEnclave err = %v", err)

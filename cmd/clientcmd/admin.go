@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -39,20 +39,13 @@ func statEnclaveAction(c *cli.Context) error {
 
 func lsEnclaveAction(c *cli.Context) error {
 	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		prefix := first(a)
-		items, err := listAll(ctx, func(ctx context.Context, at string) ([]enclaveJSON, string, error) {
-			resp, err := kc.ListEnclaves(ctx, prefix, at, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]enclaveJSON, len(resp.Enclaves))
-			for i := range resp.Enclaves {
-				out[i] = enclaveOut(&resp.Enclaves[i])
-			}
-			return out, resp.ContinueAt, nil
-		})
+		l, err := kc.AllEnclaves(ctx, first(a))
 		if err != nil {
 			return err
+		}
+		items := make([]enclaveJSON, len(l))
+		for i := range l {
+			items[i] = enclaveOut(&l[i])
 		}
 		return printList(c.App.Writer, c.Bool("json"), items, func(e enclaveJSON) string { return e.Name })
 	})
@@ -64,7 +57,7 @@ func lsEnclaveAction(c *cli.Context) error {
 func identityRequest(id string, admin, service bool, tags []string) (*wire.CreateIdentityRequest, error) {
 	req := &wire.CreateIdentityRequest{Identity: id, IsServiceAccount: service}
 	if !wire.ValidIdentity(id) {
-		return nil, fmt.Errorf("%w: %q is not an identity (h1:...)", errUsage, id)
+		return nil, fmt.Errorf("%w: %q is not an identity (h1:...)", ErrUsage, id)
 	}
 	if admin {
 		req.Privilege = wire.PrivilegeName(wire.PrivilegeAdmin)
@@ -72,7 +65,7 @@ func identityRequest(id string, admin, service bool, tags []string) (*wire.Creat
 	for _, t := range tags {
 		k, v, ok := strings.Cut(t, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%w: --tag %q: want KEY=VALUE", errUsage, t)
+			return nil, fmt.Errorf("%w: --tag %q: want KEY=VALUE", ErrUsage, t)
 		}
 		if req.Tags == nil {
 			req.Tags = make(map[string]string)
@@ -121,7 +114,7 @@ func addNewIdentity(ctx context.Context, c *cli.Context, kc *client.Client) erro
 		privilege = "Admin"
 	}
 	if c.Bool("json") {
-		return printJSON(c.App.Writer, struct {
+		return PrintJSON(c.App.Writer, struct {
 			APIKey    string `json:"api_key"`
 			Identity  string `json:"identity"`
 			Enclave   string `json:"enclave"`
@@ -151,20 +144,13 @@ func getIdentityAction(c *cli.Context) error {
 
 func lsIdentityAction(c *cli.Context) error {
 	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		prefix, enclave := first(a), c.String("enclave")
-		items, err := listAll(ctx, func(ctx context.Context, at string) ([]identityJSON, string, error) {
-			resp, err := kc.ListIdentities(ctx, enclave, prefix, at, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]identityJSON, len(resp.Identities))
-			for i := range resp.Identities {
-				out[i] = identityOut(&resp.Identities[i])
-			}
-			return out, resp.ContinueAt, nil
-		})
+		l, err := kc.AllIdentities(ctx, c.String("enclave"), first(a))
 		if err != nil {
 			return err
+		}
+		items := make([]identityJSON, len(l))
+		for i := range l {
+			items[i] = identityOut(&l[i])
 		}
 		return printList(c.App.Writer, c.Bool("json"), items, func(i identityJSON) string { return i.Identity })
 	})
@@ -179,7 +165,7 @@ func addPolicyAction(c *cli.Context) error {
 			return err
 		}
 		defer f.Close()
-		req, err := parsePolicy(f)
+		req, err := client.ParsePolicyFile(f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a[1], err)
 		}
@@ -206,7 +192,7 @@ func getPolicyAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		return printOne(c.App.Writer, c.Bool("json"), policyOut(p))
+		return PrintPolicy(c.App.Writer, c.Bool("json"), p)
 	})
 }
 
@@ -223,20 +209,13 @@ func statPolicyAction(c *cli.Context) error {
 
 func lsPolicyAction(c *cli.Context) error {
 	return runClient(c, 0, 1, func(ctx context.Context, kc *client.Client, a []string) error {
-		prefix, enclave := first(a), c.String("enclave")
-		items, err := listAll(ctx, func(ctx context.Context, at string) ([]policyJSON, string, error) {
-			resp, err := kc.ListPolicies(ctx, enclave, prefix, at, 0)
-			if err != nil {
-				return nil, "", err
-			}
-			out := make([]policyJSON, len(resp.Policies))
-			for i, p := range resp.Policies {
-				out[i] = policyJSON{Name: p.Name, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
-			}
-			return out, resp.ContinueAt, nil
-		})
+		l, err := kc.AllPolicies(ctx, c.String("enclave"), first(a))
 		if err != nil {
 			return err
+		}
+		items := make([]policyJSON, len(l))
+		for i, p := range l {
+			items[i] = policyJSON{Name: p.Name, CreatedAt: formatTime(p.CreatedAt), CreatedBy: p.CreatedBy}
 		}
 		return printList(c.App.Writer, c.Bool("json"), items, func(p policyJSON) string { return p.Name })
 	})

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bytes"
@@ -47,8 +47,8 @@ func TestParsePoint(t *testing.T) {
 	for _, tt := range tests {
 		got, err := parsePoint("at", tt.in, now)
 		if tt.err {
-			if !errors.Is(err, errUsage) {
-				t.Errorf("parsePoint(%q) err = %v, want errUsage", tt.in, err)
+			if !errors.Is(err, ErrUsage) {
+				t.Errorf("parsePoint(%q) err = %v, want ErrUsage", tt.in, err)
 			}
 			continue
 		}
@@ -113,7 +113,7 @@ func (f *fakeLedger) requests() []string {
 // writes its global help flag on every run.
 func (f *fakeLedger) run(ctx context.Context, args ...string) (string, error) {
 	var out bytes.Buffer
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 	conn := []string{"-a", cliTestAPIKey, "--server", f.Listener.Addr().String(), "--ca", f.caFile}
 	n := 1
 	if args[0] == "audit" {
@@ -208,8 +208,8 @@ func TestTimeTravelCLIUsage(t *testing.T) {
 		{"audit", "events", "--limit", "-1"},
 		{"audit", "tail", "-n", "0"},
 	} {
-		if _, err := f.run(context.Background(), args...); !errors.Is(err, errUsage) {
-			t.Errorf("%v: err = %v, want errUsage", args, err)
+		if _, err := f.run(context.Background(), args...); !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: err = %v, want ErrUsage", args, err)
 		}
 	}
 	if reqs := f.requests(); len(reqs) != 0 {

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 // The CLI tests run one at a time: urfave/cli writes its global help
 // flag on every run, which the race detector rightly reports.
@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -16,7 +17,6 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -30,52 +30,6 @@ const (
 	cliTestAPIKey   = "k1:2COl4dS3G-cjHa3Q-9fUmOrq8yL0Q7a12HH_Yi0oiLw"
 	cliTestIdentity = "h1:1XtC8x9-VpkRibo1WuzcIAXzrpKIxLjlMErH9zkZkQE"
 )
-
-func TestParsePolicy(t *testing.T) {
-	tests := []struct {
-		name  string
-		in    string
-		allow map[string][]string
-		deny  map[string][]string
-		err   bool
-	}{
-		{"String", `{"allow":{"KEY:GENERATE":"minio-*"}}`, map[string][]string{"KEY:GENERATE": {"minio-*"}}, nil, false},
-		{"Array", `{"allow":{"KEY:DECRYPT":["b*","a","a",""]}}`, map[string][]string{"KEY:DECRYPT": {"a", "b*"}}, nil, false},
-		{"Object", `{"deny":{"KEY:DELETE":{"*":{},"x":{}}}}`, nil, map[string][]string{"KEY:DELETE": {"*", "x"}}, false},
-		{"Mixed", `{"allow":{"KEY:GENERATE":"minio-*","KEY:DECRYPT":["a","b*"]},"deny":{"key:delete":{"*":{}}}}`,
-			map[string][]string{"KEY:GENERATE": {"minio-*"}, "KEY:DECRYPT": {"a", "b*"}},
-			map[string][]string{"KEY:DELETE": {"*"}}, false},
-		{"CaseMerged", `{"allow":{"key:list":"a","KEY:LIST":["b"]}}`, map[string][]string{"KEY:LIST": {"a", "b"}}, nil, false},
-		{"EmptyPattern", `{"allow":{"KEY:LIST":""}}`, map[string][]string{"KEY:LIST": nil}, nil, false},
-		{"Empty", `{}`, nil, nil, false},
-		{"GetPolicyOutput", `{"name":"p","allow":{"KEY:LIST":["*"]},"created_at":"2025-01-01T00:00:00Z","created_by":"h1:x"}`,
-			map[string][]string{"KEY:LIST": {"*"}}, nil, false},
-		{"UnknownCommand", `{"allow":{"KEY:STEAL":"*"}}`, nil, nil, true},
-		{"NumberRuleSet", `{"allow":{"KEY:LIST":1}}`, nil, nil, true},
-		{"NumberInArray", `{"allow":{"KEY:LIST":[1]}}`, nil, nil, true},
-		{"NonObjectRule", `{"allow":{"KEY:LIST":{"a":1}}}`, nil, nil, true},
-		{"UnknownField", `{"allow":{},"alow":{}}`, nil, nil, true},
-		{"Trailing", `{"allow":{}} {}`, nil, nil, true},
-		{"NotJSON", `allow`, nil, nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parsePolicy(strings.NewReader(tt.in))
-			if tt.err {
-				if !errors.Is(err, errPolicy) {
-					t.Fatalf("parsePolicy(%s) err = %v, want errPolicy", tt.in, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parsePolicy(%s) err = %v", tt.in, err)
-			}
-			if !reflect.DeepEqual(got.Allow, tt.allow) || !reflect.DeepEqual(got.Deny, tt.deny) {
-				t.Fatalf("parsePolicy(%s) = allow %v deny %v; want %v %v", tt.in, got.Allow, got.Deny, tt.allow, tt.deny)
-			}
-		})
-	}
-}
 
 func TestIdentityRequest(t *testing.T) {
 	got, err := identityRequest(cliTestIdentity, true, true, []string{"team=a", "env=x=y", "empty="})
@@ -93,8 +47,8 @@ func TestIdentityRequest(t *testing.T) {
 		id  string
 		tag string
 	}{{"h1:short", "a=b"}, {cliTestIdentity, "novalue"}, {cliTestIdentity, "=v"}} {
-		if _, err := identityRequest(bad.id, false, false, []string{bad.tag}); !errors.Is(err, errUsage) {
-			t.Errorf("identityRequest(%q, tag %q) err = %v, want errUsage", bad.id, bad.tag, err)
+		if _, err := identityRequest(bad.id, false, false, []string{bad.tag}); !errors.Is(err, ErrUsage) {
+			t.Errorf("identityRequest(%q, tag %q) err = %v, want ErrUsage", bad.id, bad.tag, err)
 		}
 	}
 }
@@ -105,35 +59,16 @@ func TestKeyTypeAndBase64(t *testing.T) {
 			t.Errorf("keyType(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := keyType("AES128"); !errors.Is(err, errUsage) {
-		t.Errorf("keyType(AES128) err = %v, want errUsage", err)
+	if _, err := keyType("AES128"); !errors.Is(err, ErrUsage) {
+		t.Errorf("keyType(AES128) err = %v, want ErrUsage", err)
 	}
 	for _, in := range []string{"+/8=", "+/8", "-_8=", "-_8"} {
 		if got, err := decodeBase64(in); err != nil || !bytes.Equal(got, []byte{0xfb, 0xff}) {
 			t.Errorf("decodeBase64(%q) = % x, %v; want fb ff", in, got, err)
 		}
 	}
-	if _, err := decodeBase64("!!"); !errors.Is(err, errUsage) {
-		t.Errorf("decodeBase64(!!) err = %v, want errUsage", err)
-	}
-}
-
-func TestCommandNamesUnique(t *testing.T) {
-	seen := map[string]bool{}
-	for _, c := range append(serverCommands(), clientCommands()...) {
-		for _, n := range c.Names() {
-			if seen[n] {
-				t.Errorf("command name %q defined twice", n)
-			}
-			seen[n] = true
-		}
-	}
-	for _, n := range []string{"identity", "server"} {
-		for _, c := range clientCommands() {
-			if c.Name == n {
-				t.Errorf("clientCommands defines %q", n)
-			}
-		}
+	if _, err := decodeBase64("!!"); !errors.Is(err, ErrUsage) {
+		t.Errorf("decodeBase64(!!) err = %v, want ErrUsage", err)
 	}
 }
 
@@ -205,6 +140,8 @@ func (f *fakeKMS) handle(w http.ResponseWriter, r *http.Request) {
 				resp.ContinueAt = f.keyNames[i]
 			}
 			msg = resp
+		case wire.CmdEnclaveList, wire.CmdIdentityList, wire.CmdPolicyList:
+			msg = f.namePage(fr)
 		case wire.CmdKeyStatus:
 			msg = &wire.KeyStatusResponse{Name: "k", Version: 3, Type: wire.KeyTypeChaCha20}
 		case wire.CmdKeyGenerate:
@@ -223,12 +160,45 @@ func (f *fakeKMS) handle(w http.ResponseWriter, r *http.Request) {
 	reply(http.StatusOK, out)
 }
 
+// namePage answers ENCLAVE:LIST, IDENTITY:LIST and POLICY:LIST with
+// the page of keyNames (two per page) that starts at the request's
+// ContinueAt.
+func (f *fakeKMS) namePage(fr wire.Frame) wire.Message {
+	var req wire.ListRequest
+	_ = req.UnmarshalProto(fr.Body)
+	i := sort.SearchStrings(f.keyNames, req.ContinueAt)
+	page := f.keyNames[i:min(i+2, len(f.keyNames))]
+	next := ""
+	if i+2 < len(f.keyNames) {
+		next = f.keyNames[i+2]
+	}
+	switch fr.Cmd {
+	case wire.CmdEnclaveList:
+		r := &wire.ListEnclavesResponse{ContinueAt: next}
+		for _, n := range page {
+			r.Enclaves = append(r.Enclaves, wire.EnclaveStatusResponse{Name: n})
+		}
+		return r
+	case wire.CmdIdentityList:
+		r := &wire.ListIdentitiesResponse{ContinueAt: next}
+		for _, n := range page {
+			r.Identities = append(r.Identities, wire.IdentityResponse{Identity: n, Privilege: wire.PrivilegeUser})
+		}
+		return r
+	}
+	r := &wire.ListPoliciesResponse{ContinueAt: next}
+	for _, n := range page {
+		r.Policies = append(r.Policies, wire.PolicyStatusResponse{Name: n})
+	}
+	return r
+}
+
 // run runs the client CLI with args plus the connection flags for f and
 // returns its output.
 func (f *fakeKMS) run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 	conn := []string{"-a", cliTestAPIKey, "--server", "https://" + f.Listener.Addr().String(), "--ca", f.caFile}
 	argv := append([]string{"kmsledger"}, args[:1]...)
 	if args[0] == "add" || args[0] == "rm" || args[0] == "ls" || args[0] == "stat" || args[0] == "get" || args[0] == "set" {
@@ -324,21 +294,45 @@ func TestClientCommands(t *testing.T) {
 	}
 }
 
+// TestClientListCommands: ls-enclave, ls-identity and ls-policy follow
+// the listing over its pages and print one name per line, or a JSON
+// array with --json.
+func TestClientListCommands(t *testing.T) {
+	for _, args := range [][]string{{"ls-enclave"}, {"ls", "identity"}, {"ls-policy", "-e", "e1"}} {
+		f := newFakeKMS(t)
+		out, err := f.run(t, args...)
+		if err != nil || out != "a\nb\nc\nd\ne\n" {
+			t.Errorf("%q = %q, %v; want a to e, one per line", args, out, err)
+		}
+		f.mu.Lock()
+		n := len(f.frames)
+		f.mu.Unlock()
+		if n != 3 {
+			t.Errorf("%q sent %d requests, want 3 (pages of two)", args, n)
+		}
+		out, err = f.run(t, append(args, "--json")...)
+		var items []map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &items) != nil || len(items) != 5 {
+			t.Errorf("%q --json = %q, %v; want an array of 5", args, out, err)
+		}
+	}
+}
+
 func TestClientCommandErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
 		want error
 	}{
-		{"MissingArg", []string{"add-key"}, errUsage},
-		{"ExtraArg", []string{"rm-enclave", "a", "b"}, errUsage},
-		{"UnknownFlagAfterArg", []string{"add-key", "k", "--colour", "red"}, errUsage},
-		{"FlagWithoutValue", []string{"add-key", "k", "--type"}, errUsage},
-		{"BadType", []string{"add-key", "k", "--type", "AES128"}, errUsage},
-		{"ImportAndVersion", []string{"add-key", "k", "--import", "AQID", "--version"}, errUsage},
-		{"VersionAndAll", []string{"rm-key", "k", "--version", "2", "--all"}, errUsage},
-		{"BadIdentity", []string{"add-identity", "h1:nope"}, errUsage},
-		{"BadCiphertext", []string{"decrypt", "k", "!!"}, errUsage},
+		{"MissingArg", []string{"add-key"}, ErrUsage},
+		{"ExtraArg", []string{"rm-enclave", "a", "b"}, ErrUsage},
+		{"UnknownFlagAfterArg", []string{"add-key", "k", "--colour", "red"}, ErrUsage},
+		{"FlagWithoutValue", []string{"add-key", "k", "--type"}, ErrUsage},
+		{"BadType", []string{"add-key", "k", "--type", "AES128"}, ErrUsage},
+		{"ImportAndVersion", []string{"add-key", "k", "--import", "AQID", "--version"}, ErrUsage},
+		{"VersionAndAll", []string{"rm-key", "k", "--version", "2", "--all"}, ErrUsage},
+		{"BadIdentity", []string{"add-identity", "h1:nope"}, ErrUsage},
+		{"BadCiphertext", []string{"decrypt", "k", "!!"}, ErrUsage},
 		{"BadPolicy", []string{"add-policy", "p", "testdata-does-not-exist.json"}, os.ErrNotExist},
 	}
 	for _, tt := range tests {
@@ -359,7 +353,7 @@ func TestClientCommandErrors(t *testing.T) {
 func TestClientServerError(t *testing.T) {
 	f := newFakeKMS(t)
 	var out bytes.Buffer
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 	other, _ := wire.GenerateAPIKey(bytes.NewReader(bytes.Repeat([]byte{9}, 32)))
 	err := app.Run([]string{"kmsledger", "ls-key", "-a", other, "-s", f.Listener.Addr().String(), "--ca", f.caFile})
 	if !errors.Is(err, client.ErrPermission) {
@@ -376,7 +370,7 @@ func TestClientEnvironment(t *testing.T) {
 	t.Setenv("MINIO_KMS_SERVER", "https://127.0.0.1:1,"+f.Listener.Addr().String())
 	t.Setenv("MINIO_KMS_ENCLAVE", "env-enclave")
 	t.Setenv("KMSLEDGER_CA_FILE", f.caFile)
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: io.Discard, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: io.Discard, ErrWriter: io.Discard}
 	if err := app.Run([]string{"kmsledger", "add-key", "k"}); err != nil {
 		t.Fatalf("add-key with environment err = %v", err)
 	}

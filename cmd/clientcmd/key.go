@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func keyType(s string) (string, error) {
 			return t, nil
 		}
 	}
-	return "", fmt.Errorf("%w: --type %q: want AES256 or ChaCha20", errUsage, s)
+	return "", fmt.Errorf("%w: --type %q: want AES256 or ChaCha20", ErrUsage, s)
 }
 
 // decodeBase64 accepts standard and URL base64, with or without padding.
@@ -33,14 +33,14 @@ func decodeBase64(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: not base64", errUsage)
+	return nil, fmt.Errorf("%w: not base64", ErrUsage)
 }
 
 // uint32Flag returns the value of a uint flag, checked to fit in 32 bits.
 func uint32Flag(c *cli.Context, name string) (uint32, error) {
 	v := c.Uint(name)
 	if v > math.MaxUint32 {
-		return 0, fmt.Errorf("%w: --%s %d is too large", errUsage, name, v)
+		return 0, fmt.Errorf("%w: --%s %d is too large", ErrUsage, name, v)
 	}
 	return uint32(v), nil
 }
@@ -54,7 +54,7 @@ func addKeyAction(c *cli.Context) error {
 		enclave := c.String("enclave")
 		if c.IsSet("import") {
 			if c.Bool("version") {
-				return fmt.Errorf("%w: --import and --version exclude each other", errUsage)
+				return fmt.Errorf("%w: --import and --version exclude each other", ErrUsage)
 			}
 			key, err := decodeBase64(c.String("import"))
 			if err != nil {
@@ -74,11 +74,11 @@ func rmKeyAction(c *cli.Context) error {
 			return err
 		}
 		if version > 0 && c.Bool("all") {
-			return fmt.Errorf("%w: --version and --all exclude each other", errUsage)
+			return fmt.Errorf("%w: --version and --all exclude each other", ErrUsage)
 		}
 		if after := c.String("schedule"); after != "" {
 			if version > 0 {
-				return fmt.Errorf("%w: --schedule applies to the whole key, not to --version", errUsage)
+				return fmt.Errorf("%w: --schedule applies to the whole key, not to --version", ErrUsage)
 			}
 			return kc.ScheduleKeyDeletion(ctx, c.String("enclave"), a[0], after)
 		}
@@ -100,9 +100,9 @@ func statKeyAction(c *cli.Context) error {
 			return client.ErrKeyNotFound
 		}
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, k)
+			return PrintJSON(c.App.Writer, k)
 		}
-		return printKeyInfo(c.App.Writer, k, version)
+		return PrintKeyInfo(c.App.Writer, k, version)
 	})
 }
 
@@ -112,17 +112,8 @@ func lsKeyAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		return printList(c.App.Writer, c.Bool("json"), keys, keyListName)
+		return PrintKeyList(c.App.Writer, c.Bool("json"), keys)
 	})
-}
-
-// keyListName is a key's line in ls-key: its name, and its state unless
-// enabled.
-func keyListName(k wire.KeyInfo) string {
-	if k.State != "enabled" {
-		return k.Name + " (" + k.State + ")"
-	}
-	return k.Name
 }
 
 // keygenAction prints a new data key: on purpose, since that is what the
@@ -144,7 +135,7 @@ func keygenAction(c *cli.Context) error {
 			Ciphertext []byte `json:"ciphertext"`
 		}{resp.Version, resp.Plaintext, resp.Ciphertext}
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, out)
+			return PrintJSON(c.App.Writer, out)
 		}
 		return printFields(c.App.Writer, [][2]string{
 			{"plaintext", base64.StdEncoding.EncodeToString(out.Plaintext)},
@@ -160,7 +151,7 @@ func encryptAction(c *cli.Context) error {
 			return err
 		}
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, struct {
+			return PrintJSON(c.App.Writer, struct {
 				Version    uint32 `json:"version"`
 				Ciphertext []byte `json:"ciphertext"`
 			}{resp.Version, resp.Ciphertext})
@@ -182,7 +173,7 @@ func decryptAction(c *cli.Context) error {
 		}
 		defer clear(resp.Plaintext)
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, struct {
+			return PrintJSON(c.App.Writer, struct {
 				Plaintext []byte `json:"plaintext"`
 			}{resp.Plaintext})
 		}

@@ -1,9 +1,9 @@
-// Package apitest runs a whole kmsledger node in process for tests: a
+// Package nodetest runs a whole kmsledger node in process for tests: a
 // real embedded JetStream ledger in a temp dir, a software HSM key, real
 // Tink, and the HTTPS API on a loopback port with a self-signed
 // certificate. The node is opened by cmd/node, the function that opens
 // the server's node: only flags and output are left out.
-package apitest
+package nodetest
 
 import (
 	"context"

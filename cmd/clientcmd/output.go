@@ -1,7 +1,6 @@
-package main
+package clientcmd
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -96,7 +95,7 @@ type fielder interface{ fields() [][2]string }
 // printOne writes one object as JSON or as label/value lines.
 func printOne(w io.Writer, asJSON bool, v fielder) error {
 	if asJSON {
-		return printJSON(w, v)
+		return PrintJSON(w, v)
 	}
 	return printFields(w, v.fields())
 }
@@ -107,7 +106,7 @@ func printList[T any](w io.Writer, asJSON bool, items []T, name func(T) string) 
 		if items == nil {
 			items = []T{}
 		}
-		return printJSON(w, items)
+		return PrintJSON(w, items)
 	}
 	for _, it := range items {
 		if _, err := fmt.Fprintln(w, name(it)); err != nil {
@@ -117,27 +116,56 @@ func printList[T any](w io.Writer, asJSON bool, items []T, name func(T) string) 
 	return nil
 }
 
-// maxPages bounds listing loops in case a server never ends a listing.
-const maxPages = 1 << 20
+// PrintPolicy writes a policy as get-policy does: JSON, or label/value
+// lines with one line per command.
+func PrintPolicy(w io.Writer, asJSON bool, p *wire.PolicyResponse) error {
+	return printOne(w, asJSON, policyOut(p))
+}
 
-// listAll pages through a listing: page returns the items starting at
-// continueAt and the first name of the next page, "" at the end.
-func listAll[T any](ctx context.Context, page func(ctx context.Context, continueAt string) ([]T, string, error)) ([]T, error) {
-	var all []T
-	continueAt := ""
-	for range maxPages {
-		items, next, err := page(ctx, continueAt)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if next == "" || len(items) == 0 {
-			return all, nil
-		}
-		if next == continueAt {
-			return nil, fmt.Errorf("listing does not advance past %q", next)
-		}
-		continueAt = next
+// PrintKeyList writes keys as ls-key does: a JSON array, or one line per
+// key (keyListName).
+func PrintKeyList(w io.Writer, asJSON bool, keys []wire.KeyInfo) error {
+	return printList(w, asJSON, keys, keyListName)
+}
+
+// keyListName is a key's line in ls-key: its name, and its state unless
+// enabled.
+func keyListName(k wire.KeyInfo) string {
+	if k.State != "enabled" {
+		return k.Name + " (" + k.State + ")"
 	}
-	return nil, fmt.Errorf("listing has more than %d pages", maxPages)
+	return k.Name
+}
+
+// PrintKeyInfo writes a key as stat-key does: its fields, then one line
+// per version (only that version if only is not 0).
+func PrintKeyInfo(w io.Writer, k *wire.KeyInfo, only uint32) error {
+	fields := [][2]string{{"Name", k.Name}, {"State", k.State}}
+	if k.DeletionDeadline != nil {
+		fields = append(fields, [2]string{"Deletion at", formatTime(*k.DeletionDeadline)})
+	}
+	fields = append(fields, [2]string{"Created", formatTime(k.CreatedAt)}, [2]string{"Created by", k.CreatedBy})
+	if err := printFields(w, fields); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %-11s %-11s %-11s %-24s %s\n", "VERSION", "TYPE", "STATE", "CREATED", "LAST USED",
+		"ENCRYPTED", "DECRYPTED", "OLD-FORMAT", "CIPHERTEXT FORMAT", "CREATED BY")
+	for _, v := range k.Versions {
+		if only != 0 && v.Version != only {
+			continue
+		}
+		used := "-"
+		if v.LastUsed != nil {
+			used = formatTime(*v.LastUsed)
+		}
+		format := "-"
+		if v.CiphertextFormat != 0 {
+			format = fmt.Sprintf("v%02d %s", v.CiphertextFormat, v.CiphertextAEAD)
+		}
+		u := v.Usage
+		fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %-11d %-11d %-11d %-24s %s\n", strconv.FormatUint(uint64(v.Version), 10), v.Type, v.State,
+			formatTime(v.CreatedAt), used, u.Encryptions, u.Decryptions, u.OldFormatDecryptions, format, v.CreatedBy)
+	}
+	_, err := fmt.Fprintln(w, "ENCRYPTED, DECRYPTED and OLD-FORMAT (decryptions of format-1, KES or MinIO ciphertexts) count uses on the answering node since it started.")
+	return err
 }

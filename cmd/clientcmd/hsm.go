@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func hsmCommands() []*cli.Command {
 						return err
 					}
 					if c.Bool("json") {
-						return printJSON(c.App.Writer, hs)
+						return PrintJSON(c.App.Writer, hs)
 					}
 					return printList(c.App.Writer, false, hs, func(h wire.HSMInfo) string {
 						sealed := "not sealed"

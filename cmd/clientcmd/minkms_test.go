@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 // CLI spellings of minkms's documentation (issue 10): --id, add-identity
 // without IDENTITY, env.
@@ -24,7 +24,7 @@ import (
 func runBare(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+	app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 	err := app.Run(append([]string{"kmsledger"}, args...))
 	return out.String(), err
 }
@@ -57,7 +57,7 @@ func TestClientIDFlag(t *testing.T) {
 		if args[0] == "ls-hsm" {
 			// Admin JSON routes the fake does not serve: it must have
 			// been reached with the right identity (404, not 403).
-			if err == nil || errors.Is(err, client.ErrPermission) || errors.Is(err, errUsage) {
+			if err == nil || errors.Is(err, client.ErrPermission) || errors.Is(err, ErrUsage) {
 				t.Errorf("kmsledger %q: err = %v, want a non-permission server error", args, err)
 			}
 			continue
@@ -69,7 +69,7 @@ func TestClientIDFlag(t *testing.T) {
 
 	f := newFakeKMS(t)
 	t.Setenv("MINIO_KMS_API_KEY", "")
-	if _, err := runBare(t, "add-enclave", "e", "--id", cliTestAPIKey, "-a", other, "-s", f.Listener.Addr().String(), "--ca", f.caFile); !errors.Is(err, errUsage) {
+	if _, err := runBare(t, "add-enclave", "e", "--id", cliTestAPIKey, "-a", other, "-s", f.Listener.Addr().String(), "--ca", f.caFile); !errors.Is(err, ErrUsage) {
 		t.Errorf("--id and -a with different keys: err = %v, want a usage error", err)
 	}
 	if _, err := runBare(t, "add-enclave", "e", "--id", other, "-s", f.Listener.Addr().String(), "--ca", f.caFile); !errors.Is(err, client.ErrPermission) {
@@ -198,7 +198,7 @@ func TestEnvCommand(t *testing.T) {
 	if out, err := runBare(t, "env"); err == nil || !strings.Contains(out, "offline") {
 		t.Errorf("env with an untrusted certificate: err = %v\n%s", err, out)
 	}
-	if _, err := runBare(t, "env", "-a", "k1:garbage"); !errors.Is(err, errUsage) {
+	if _, err := runBare(t, "env", "-a", "k1:garbage"); !errors.Is(err, ErrUsage) {
 		t.Errorf("env with a malformed API key: err = %v, want a usage error", err)
 	}
 }
@@ -219,4 +219,11 @@ func printedKey(t *testing.T, out string) (key, id string) {
 		t.Fatalf("no API key and identity in:\n%s", out)
 	}
 	return key, id
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

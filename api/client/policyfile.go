@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
-// errPolicy is wrapped by errors about policy files.
-var errPolicy = errors.New("invalid policy")
+// ErrPolicyFile is wrapped by the errors of ParsePolicyFile.
+var ErrPolicyFile = errors.New("invalid policy")
 
 // policyFile is the JSON policy format of the kms-go SDK:
 //
@@ -30,18 +30,19 @@ type policyFile struct {
 	CreatedBy string                     `json:"created_by"`
 }
 
-// parsePolicy reads a JSON policy. Command names are matched ignoring case
-// and stored in canonical form; empty patterns are dropped; patterns are
-// sorted and deduplicated. The returned request has no Name.
-func parsePolicy(r io.Reader) (*wire.CreatePolicyRequest, error) {
+// ParsePolicyFile reads a JSON policy file (policyFile), as `kmsledger
+// add-policy` sends it with CreatePolicy. Command names are matched
+// ignoring case and stored in canonical form; empty patterns are dropped;
+// patterns are sorted and deduplicated. The returned request has no Name.
+func ParsePolicyFile(r io.Reader) (*wire.CreatePolicyRequest, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var doc policyFile
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%w: %w", errPolicy, err)
+		return nil, fmt.Errorf("%w: %w", ErrPolicyFile, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the policy object", errPolicy)
+		return nil, fmt.Errorf("%w: data after the policy object", ErrPolicyFile)
 	}
 	allow, err := parseRuleSets(doc.Allow)
 	if err != nil {
@@ -62,11 +63,11 @@ func parseRuleSets(raw map[string]json.RawMessage) (map[string][]string, error) 
 	for name, rs := range raw {
 		cmd, err := wire.ParseCommand(name)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errPolicy, err)
+			return nil, fmt.Errorf("%w: %w", ErrPolicyFile, err)
 		}
 		patterns, err := parseRuleSet(rs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", errPolicy, name, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrPolicyFile, name, err)
 		}
 		key := cmd.String()
 		merged := append(out[key], patterns...)

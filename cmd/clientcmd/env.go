@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/wire"
 )
 
 // envProbeTimeout bounds the /version request to each server of `env`.
@@ -41,7 +42,7 @@ type envJSON struct {
 }
 
 func envAction(c *cli.Context) error {
-	if _, err := args(c, 0, 0); err != nil {
+	if _, err := Args(c, 0, 0); err != nil {
 		return err
 	}
 	key, err := apiKey(c)
@@ -51,7 +52,7 @@ func envAction(c *cli.Context) error {
 	out := envJSON{Enclave: c.String("enclave"), CAFile: c.String("ca"), Insecure: c.Bool("insecure")}
 	if key != "" {
 		if out.Identity, err = identityOfKey(key); err != nil {
-			return fmt.Errorf("%w: API key: %w", errUsage, err)
+			return fmt.Errorf("%w: API key: %w", ErrUsage, err)
 		}
 	}
 	endpoints := serverList(c)
@@ -80,7 +81,7 @@ func envAction(c *cli.Context) error {
 		out.Servers = append(out.Servers, s)
 	}
 	if c.Bool("json") {
-		if err := printJSON(c.App.Writer, out); err != nil {
+		if err := PrintJSON(c.App.Writer, out); err != nil {
 			return err
 		}
 	} else if err := printEnv(c, out); err != nil {
@@ -128,4 +129,13 @@ func printEnv(c *cli.Context, e envJSON) error {
 		}
 	}
 	return nil
+}
+
+// identityOfKey returns the h1: identity of an API key.
+func identityOfKey(apiKey string) (string, error) {
+	signer, err := wire.ParseAPIKey(apiKey)
+	if err != nil {
+		return "", err
+	}
+	return wire.Identity(signer.Public())
 }

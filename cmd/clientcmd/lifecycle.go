@@ -1,16 +1,13 @@
-package main
+package clientcmd
 
 import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/kmsledger/kmsledger/api/client"
-	"github.com/kmsledger/kmsledger/api/wire"
 )
 
 // lifecycleCommands are the key lifecycle commands of the admin API.
@@ -69,41 +66,9 @@ func rewrapAction(c *cli.Context) error {
 			return err
 		}
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, r)
+			return PrintJSON(c.App.Writer, r)
 		}
 		_, err = fmt.Fprintf(c.App.Writer, "version:    %d\nciphertext: %s\n", r.Version, base64.StdEncoding.EncodeToString(r.Ciphertext))
 		return err
 	})
-}
-
-// printKeyInfo writes a key with one line per version.
-func printKeyInfo(w io.Writer, k *wire.KeyInfo, only uint32) error {
-	fields := [][2]string{{"Name", k.Name}, {"State", k.State}}
-	if k.DeletionDeadline != nil {
-		fields = append(fields, [2]string{"Deletion at", formatTime(*k.DeletionDeadline)})
-	}
-	fields = append(fields, [2]string{"Created", formatTime(k.CreatedAt)}, [2]string{"Created by", k.CreatedBy})
-	if err := printFields(w, fields); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %-11s %-11s %-11s %-24s %s\n", "VERSION", "TYPE", "STATE", "CREATED", "LAST USED",
-		"ENCRYPTED", "DECRYPTED", "OLD-FORMAT", "CIPHERTEXT FORMAT", "CREATED BY")
-	for _, v := range k.Versions {
-		if only != 0 && v.Version != only {
-			continue
-		}
-		used := "-"
-		if v.LastUsed != nil {
-			used = formatTime(*v.LastUsed)
-		}
-		format := "-"
-		if v.CiphertextFormat != 0 {
-			format = fmt.Sprintf("v%02d %s", v.CiphertextFormat, v.CiphertextAEAD)
-		}
-		u := v.Usage
-		fmt.Fprintf(w, "%-8s %-9s %-9s %-20s %-20s %-11d %-11d %-11d %-24s %s\n", strconv.FormatUint(uint64(v.Version), 10), v.Type, v.State,
-			formatTime(v.CreatedAt), used, u.Encryptions, u.Decryptions, u.OldFormatDecryptions, format, v.CreatedBy)
-	}
-	_, err := fmt.Fprintln(w, "ENCRYPTED, DECRYPTED and OLD-FORMAT (decryptions of format-1, KES or MinIO ciphertexts) count uses on the answering node since it started.")
-	return err
 }

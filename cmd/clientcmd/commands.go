@@ -1,8 +1,4 @@
-package main
-
-// Client subcommands: talk to a kmsledger (or any minkms-compatible) server
-// over the kms wire protocol, with the same flags and environment variables
-// as MinIO (MINIO_KMS_SERVER, MINIO_KMS_ENCLAVE, MINIO_KMS_API_KEY).
+package clientcmd
 
 import (
 	"context"
@@ -23,20 +19,22 @@ import (
 // clientTimeout bounds each request of a client subcommand.
 const clientTimeout = 60 * time.Second
 
-// errUsage is wrapped by errors about command-line arguments.
-var errUsage = errors.New("usage")
+// ErrUsage is wrapped by errors about command-line arguments.
+var ErrUsage = errors.New("usage")
 
-// clientCommands returns the client subcommands, in hyphenated form
-// (add-key) and spaced form (add key).
-func clientCommands() []*cli.Command {
-	all := clientCommandList()
+// Commands returns new instances of the client subcommands, in
+// hyphenated form (add-key) and spaced form (add key). auditLocal, if not
+// nil, returns the subcommands of `audit` that work without a server
+// (the binary's offline verify and export); they follow the client ones.
+func Commands(auditLocal func() []*cli.Command) []*cli.Command {
+	all := commandList(auditLocal)
 	for _, c := range all {
 		c.Category = "client"
 	}
 	// The spaced forms: "add key NAME" runs "add-key NAME". They get their
 	// own command and flag values.
 	byName := make(map[string]*cli.Command)
-	for _, c := range clientCommandList() {
+	for _, c := range commandList(auditLocal) {
 		byName[c.Name] = c
 	}
 	parents := []struct{ verb, usage string }{
@@ -64,13 +62,13 @@ func clientCommands() []*cli.Command {
 	return all
 }
 
-// clientCommandList returns new instances of the hyphenated client commands,
+// commandList returns new instances of the hyphenated client commands,
 // each with the connection flags.
-func clientCommandList() []*cli.Command {
+func commandList(auditLocal func() []*cli.Command) []*cli.Command {
 	var all []*cli.Command
-	for _, group := range [][]*cli.Command{enclaveCommands(), keyCommands(), lifecycleCommands(), identityCommands(), policyCommands(), timeTravelCommands(), hsmCommands(), {envCommand()}} {
+	for _, group := range [][]*cli.Command{enclaveCommands(), keyCommands(), lifecycleCommands(), identityCommands(), policyCommands(), timeTravelCommands(auditLocal), hsmCommands(), {envCommand()}} {
 		for _, c := range group {
-			c.Flags = append(c.Flags, connFlags()...)
+			c.Flags = append(c.Flags, ConnFlags()...)
 			all = append(all, c)
 		}
 	}
@@ -168,9 +166,9 @@ func policyCommands() []*cli.Command {
 	}
 }
 
-// connFlags returns new instances of the flags that say how to reach the
+// ConnFlags returns new instances of the flags that say how to reach the
 // server.
-func connFlags() []cli.Flag {
+func ConnFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "api-key", Aliases: []string{"a"}, EnvVars: []string{"MINIO_KMS_API_KEY"}, Usage: "API key k1:... (prefer the environment variable: flags show in ps)"},
 		// minkms's spelling of --api-key in its documentation; hidden.
@@ -183,10 +181,10 @@ func connFlags() []cli.Flag {
 	}
 }
 
-// args returns the positional arguments of c, applying any flags given
+// Args returns the positional arguments of c, applying any flags given
 // after them (urfave/cli stops parsing flags at the first argument), and
 // checks that there are between min and max of them.
-func args(c *cli.Context, min, max int) ([]string, error) {
+func Args(c *cli.Context, min, max int) ([]string, error) {
 	var pos []string
 	in := c.Args().Slice()
 	for i := 0; i < len(in); i++ {
@@ -202,7 +200,7 @@ func args(c *cli.Context, min, max int) ([]string, error) {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := lookupFlag(c.Command.Flags, name)
 		if f == nil {
-			return nil, fmt.Errorf("%w: unknown flag %s", errUsage, a)
+			return nil, fmt.Errorf("%w: unknown flag %s", ErrUsage, a)
 		}
 		if !hasValue {
 			if _, isBool := f.(*cli.BoolFlag); isBool {
@@ -211,15 +209,15 @@ func args(c *cli.Context, min, max int) ([]string, error) {
 				i++
 				value = in[i]
 			} else {
-				return nil, fmt.Errorf("%w: flag %s needs a value", errUsage, a)
+				return nil, fmt.Errorf("%w: flag %s needs a value", ErrUsage, a)
 			}
 		}
 		if err := c.Set(f.Names()[0], value); err != nil {
-			return nil, fmt.Errorf("%w: flag %s: %w", errUsage, a, err)
+			return nil, fmt.Errorf("%w: flag %s: %w", ErrUsage, a, err)
 		}
 	}
 	if len(pos) < min || len(pos) > max {
-		return nil, fmt.Errorf("%w: %s %s", errUsage, c.Command.HelpName, c.Command.ArgsUsage)
+		return nil, fmt.Errorf("%w: %s %s", ErrUsage, c.Command.HelpName, c.Command.ArgsUsage)
 	}
 	return pos, nil
 }
@@ -245,7 +243,7 @@ func apiKey(c *cli.Context) (string, error) {
 	case id == "" || id == key:
 		return key, nil
 	case key != "" && key != os.Getenv("MINIO_KMS_API_KEY"):
-		return "", fmt.Errorf("%w: --id and --api-key give different API keys", errUsage)
+		return "", fmt.Errorf("%w: --id and --api-key give different API keys", ErrUsage)
 	}
 	return id, nil
 }
@@ -261,14 +259,14 @@ func serverList(c *cli.Context) []string {
 	return endpoints
 }
 
-// newClient builds a client from the connection flags.
-func newClient(c *cli.Context) (*client.Client, error) {
+// NewClient builds a client from the connection flags.
+func NewClient(c *cli.Context) (*client.Client, error) {
 	key, err := apiKey(c)
 	if err != nil {
 		return nil, err
 	}
 	if key == "" {
-		return nil, fmt.Errorf("%w: no API key: set --api-key or MINIO_KMS_API_KEY", errUsage)
+		return nil, fmt.Errorf("%w: no API key: set --api-key or MINIO_KMS_API_KEY", ErrUsage)
 	}
 	return newClientFor(c, serverList(c), key)
 }
@@ -311,11 +309,11 @@ func loadCAs(file string) (*x509.CertPool, error) {
 // runClient parses between min and max positional arguments, builds a
 // client and runs fn with them.
 func runClient(c *cli.Context, min, max int, fn func(ctx context.Context, kc *client.Client, args []string) error) error {
-	pos, err := args(c, min, max)
+	pos, err := Args(c, min, max)
 	if err != nil {
 		return err
 	}
-	kc, err := newClient(c)
+	kc, err := NewClient(c)
 	if err != nil {
 		return err
 	}
@@ -323,8 +321,8 @@ func runClient(c *cli.Context, min, max int, fn func(ctx context.Context, kc *cl
 	return fn(c.Context, kc, pos)
 }
 
-// printJSON writes v as indented JSON.
-func printJSON(w io.Writer, v any) error {
+// PrintJSON writes v as indented JSON, as every command does with --json.
+func PrintJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 // audit requests: the request audit (AUDIT records, one per API request)
 // read through GET /v1/ledger/requests, once or followed.
@@ -43,7 +43,7 @@ func auditRequestsCommand() *cli.Command {
 			&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Usage: "only the newest N matching requests"},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep polling for new requests"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often to poll with -f"},
-		}, connFlags()...),
+		}, ConnFlags()...),
 	}
 }
 
@@ -53,7 +53,7 @@ func requestFilter(c *cli.Context) (client.RequestFilter, error) {
 	f := client.RequestFilter{Enclave: c.String("enclave"), Key: c.String("key"), Identity: c.String("identity"),
 		Command: c.String("command"), Result: c.String("result")}
 	if client.CheckResult(f.Result) != nil {
-		return f, fmt.Errorf("%w: --result %q: want ok, denied, error or an HTTP status", errUsage, f.Result)
+		return f, fmt.Errorf("%w: --result %q: want ok, denied, error or an HTTP status", ErrUsage, f.Result)
 	}
 	var err error
 	f.Since, f.Until, err = timeRange(c, now)
@@ -68,10 +68,10 @@ func auditRequestsAction(c *cli.Context) error {
 		}
 		limit, lines := c.Int("limit"), c.Int("lines")
 		if limit < 0 {
-			return fmt.Errorf("%w: --limit %d", errUsage, limit)
+			return fmt.Errorf("%w: --limit %d", ErrUsage, limit)
 		}
 		if c.IsSet("lines") && (lines < 1 || lines > maxRequestLines) {
-			return fmt.Errorf("%w: --lines %d: want 1 to %d", errUsage, lines, maxRequestLines)
+			return fmt.Errorf("%w: --lines %d: want 1 to %d", ErrUsage, lines, maxRequestLines)
 		}
 		follow := c.Bool("follow")
 		if follow && !c.IsSet("lines") && f.Since.IsZero() {

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bufio"
@@ -15,8 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 )
@@ -101,8 +101,8 @@ func TestAuditRequestsCLIUsage(t *testing.T) {
 		{"audit", "requests", "-n", "0"},
 		{"audit", "requests", "-n", "10001"},
 	} {
-		if _, err := f.run(context.Background(), args...); !errors.Is(err, errUsage) {
-			t.Errorf("%v: err = %v, want errUsage", args, err)
+		if _, err := f.run(context.Background(), args...); !errors.Is(err, ErrUsage) {
+			t.Errorf("%v: err = %v, want ErrUsage", args, err)
 		}
 	}
 	if reqs := f.requests(); len(reqs) != 0 {
@@ -185,14 +185,14 @@ func TestAuditRequestsCLIFollow(t *testing.T) {
 // audits in sync mode: the denied and the failed requests are listed
 // with their reason, and -f prints a new request as it is made.
 func TestAuditRequestsCLIServer(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{Audit: &ledger.AuditConfig{Sync: true}})
+	n := nodetest.Start(t, nodetest.Options{Audit: &ledger.AuditConfig{Sync: true}})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: n.Certificate.Leaf.Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	root := n.Client(t, "")
-	userKey, userID := apitest.NewIdentity(t)
+	userKey, userID := nodetest.NewIdentity(t)
 	mustNil := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -206,7 +206,7 @@ func TestAuditRequestsCLIServer(t *testing.T) {
 		t.Fatalf("user GenerateKey err = %v, want access denied", err)
 	}
 	run := func(ctx context.Context, w io.Writer, args ...string) error {
-		app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: w, ErrWriter: io.Discard}
+		app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: w, ErrWriter: io.Discard}
 		argv := append([]string{"kmsledger", "audit", "requests", "-a", n.RootKey, "--server", n.Addr, "--ca", ca}, args...)
 		return app.RunContext(ctx, argv)
 	}

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kmsledger/kmsledger/api/apitest"
+	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
@@ -21,7 +21,7 @@ import (
 // output show per-version use counts that go up with use, the ciphertext
 // format of each version, and say the counts are this node's since start.
 func TestStatKeyUsage(t *testing.T) {
-	n := apitest.Start(t, apitest.Options{})
+	n := nodetest.Start(t, nodetest.Options{})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: n.Certificate.Leaf.Raw}), 0o600); err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestStatKeyUsage(t *testing.T) {
 	statKey := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
-		app := &cli.App{Name: "kmsledger", Commands: clientCommands(), Writer: &out, ErrWriter: io.Discard}
+		app := &cli.App{Name: "kmsledger", Commands: Commands(nil), Writer: &out, ErrWriter: io.Discard}
 		argv := append([]string{"kmsledger", "stat-key", "-a", n.RootKey, "--server", n.Addr, "--ca", ca, "-e", "t"}, args...)
 		must(app.RunContext(ctx, argv))
 		return out.String()

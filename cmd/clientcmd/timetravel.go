@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 // Time-travel client commands: the state, who could do what, what changed
 // and the ledger events, at any point of the ledger's history (the
@@ -24,8 +24,12 @@ const pointUsage = "a sequence number, an RFC 3339 time, a date (2006-01-02, UTC
 
 // timeTravelCommands returns new instances of the time-travel commands:
 // state, who-can, and the audit command whose subcommands are
-// auditClientSubcommands.
-func timeTravelCommands() []*cli.Command {
+// auditClientSubcommands, "audit requests" and those of auditLocal.
+func timeTravelCommands(auditLocal func() []*cli.Command) []*cli.Command {
+	audit := append(auditClientSubcommands(), auditRequestsCommand()) // requests: auditreq.go
+	if auditLocal != nil {
+		audit = append(audit, auditLocal()...)
+	}
 	return []*cli.Command{
 		{
 			Name: "state", Usage: "show enclaves, keys, identities and policies as they were at a point of the ledger",
@@ -45,7 +49,7 @@ func timeTravelCommands() []*cli.Command {
 		},
 		{
 			Name: "audit", Usage: "audit the ledger: what changed, its events; verify its hash chains, export them",
-			Subcommands: append(append(auditClientSubcommands(), auditRequestsCommand()), auditLocalSubcommands()...), // requests: client_auditreq.go; verify, export, export-key: audit.go
+			Subcommands: audit,
 		},
 	}
 }
@@ -87,7 +91,7 @@ func auditClientSubcommands() []*cli.Command {
 		},
 	}
 	for _, c := range cmds {
-		c.Flags = append(c.Flags, connFlags()...)
+		c.Flags = append(c.Flags, ConnFlags()...)
 	}
 	return cmds
 }
@@ -96,7 +100,7 @@ func auditClientSubcommands() []*cli.Command {
 func parsePoint(flag, s string, now time.Time) (client.Point, error) {
 	p, err := client.ParsePointAt(s, now)
 	if err != nil {
-		return client.Point{}, fmt.Errorf("%w: --%s %q: want %s", errUsage, flag, s, pointUsage)
+		return client.Point{}, fmt.Errorf("%w: --%s %q: want %s", ErrUsage, flag, s, pointUsage)
 	}
 	return p, nil
 }
@@ -112,7 +116,7 @@ func stateAction(c *cli.Context) error {
 			return err
 		}
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, st)
+			return PrintJSON(c.App.Writer, st)
 		}
 		return printState(c.App.Writer, st)
 	})
@@ -187,14 +191,14 @@ func whoCanAction(c *cli.Context) error {
 			return err
 		}
 		if c.String("enclave") == "" {
-			return fmt.Errorf("%w: who-can needs --enclave (or MINIO_KMS_ENCLAVE)", errUsage)
+			return fmt.Errorf("%w: who-can needs --enclave (or MINIO_KMS_ENCLAVE)", ErrUsage)
 		}
 		r, err := kc.WhoCan(ctx, c.String("enclave"), c.String("key"), c.String("command"), p)
 		if err != nil {
 			return err
 		}
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, r)
+			return PrintJSON(c.App.Writer, r)
 		}
 		w := c.App.Writer
 		fmt.Fprintf(w, "%s on %s/%s after event %d:\n", r.Command, r.Enclave, r.Key, r.Seq)
@@ -224,7 +228,7 @@ func auditDiffAction(c *cli.Context) error {
 			return err
 		}
 		if c.Bool("json") {
-			return printJSON(c.App.Writer, d)
+			return PrintJSON(c.App.Writer, d)
 		}
 		w := c.App.Writer
 		fmt.Fprintf(w, "Changes from event %d to event %d:\n", d.From, d.To)
@@ -268,7 +272,7 @@ func auditEventsAction(c *cli.Context) error {
 		}
 		limit := c.Int("limit")
 		if limit < 0 {
-			return fmt.Errorf("%w: --limit %d", errUsage, limit)
+			return fmt.Errorf("%w: --limit %d", ErrUsage, limit)
 		}
 		ew := newEventWriter(c.App.Writer, c.Bool("json"))
 		return kc.EachLedgerEvents(ctx, f, limit, ew.write)
@@ -282,7 +286,7 @@ func auditTailAction(c *cli.Context) error {
 			return err
 		}
 		if n := c.Int("lines"); n < 1 || n > 10000 {
-			return fmt.Errorf("%w: --lines %d: want 1 to 10000", errUsage, n)
+			return fmt.Errorf("%w: --lines %d: want 1 to 10000", ErrUsage, n)
 		}
 		f.Tail = c.Int("lines")
 		ew := newEventWriter(c.App.Writer, c.Bool("json"))
