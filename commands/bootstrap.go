@@ -167,9 +167,21 @@ func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Pr
 	}
 	ev := ledger.Event{Type: typ, ID: NewID(), Time: now.UTC(), Actor: actor,
 		Aggregate: ledger.SystemSubject(), CommandID: cmdID, Payload: b}
-	seq, _, err := store.Append(ctx, ev, ledger.Expect{Subject: ledger.SystemSubject(), Seq: last})
+	seq, dup, err := store.Append(ctx, ev, ledger.Expect{Subject: ledger.SystemSubject(), Seq: last})
 	if err != nil {
 		return err
+	}
+	if dup {
+		// The command id was appended before: by a retry of this very
+		// event, or by another node with the same fixed id (two nodes of
+		// a new cluster initialising at once). Only the first is ours.
+		orig, found, err := store.Lookup(ctx, ev.Aggregate, cmdID)
+		if err != nil {
+			return err
+		}
+		if !found || orig.ID != ev.ID {
+			return &ledger.ConflictError{Subject: ledger.SystemSubject(), Expected: last}
+		}
 	}
 	return proj.WaitFor(ctx, seq)
 }

@@ -43,7 +43,9 @@ func (s *Store) compactSecrets() error {
 		return nil
 	}
 	if err := s.ns.JetStreamSnapshotStream(server.DEFAULT_GLOBAL_ACCOUNT, secretsStream); err != nil {
-		s.log.Warn("ledger: snapshot of SECRETS after an erase failed; retried", "err", err)
+		// Also "no snapshot available" when nothing was applied since
+		// the last one: the watcher simply tries again.
+		s.log.Debug("ledger: snapshot of SECRETS after an erase failed; retried", "err", err)
 		s.eraseSeen.Store(0) // let the watcher try again
 		return err
 	}
@@ -55,6 +57,9 @@ func (s *Store) compactSecrets() error {
 // it waits for this replica to apply it and snapshots the local Raft log
 // (compactSecrets). It returns when ctx ends.
 func (s *Store) watchErasures(ctx context.Context, every time.Duration) {
+	if info, err := s.secrets.Info(ctx); err == nil {
+		s.eraseSeen.Store(uint64(info.State.NumDeleted) + 1) // what was erased before is compacted already
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

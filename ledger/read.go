@@ -29,11 +29,29 @@ func (s *Store) consumerFrom(ctx context.Context, from uint64) (jetstream.Consum
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = from
 	}
-	c, err := s.ledger.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: consumer from %d: %w", from, s.mapErr(err))
+	backoff := 50 * time.Millisecond
+	for {
+		// Creating a consumer is a cluster (meta) operation: during an
+		// election it times out, and is tried again until ctx ends.
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if s.clustered {
+			actx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		}
+		c, err := s.ledger.OrderedConsumer(actx, cfg)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if !s.clustered || ctx.Err() != nil {
+			return nil, fmt.Errorf("ledger: consumer from %d: %w", from, s.mapErr(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ledger: consumer from %d: %w", from, s.mapErr(err))
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	return c, nil
 }
 
 // msgEvent decodes a consumed LEDGER message.

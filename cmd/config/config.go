@@ -41,6 +41,8 @@ type Config struct {
 	KES struct {
 		Enclave string `yaml:"enclave"`
 	} `yaml:"kes"`
+	Cluster Cluster `yaml:"cluster"` // cluster.go
+	NATS    NATS    `yaml:"nats"`
 }
 
 // HSM is one root-of-trust backend; exactly one of Soft, PKCS11 and
@@ -173,6 +175,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "" && c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i, h := range c.HSM {

@@ -48,7 +48,7 @@ func serverCommands() []*cli.Command {
 				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
 				&cli.IntFlag{Name: "max-conns", Value: api.DefaultMaxConns, EnvVars: []string{"KMSLEDGER_MAX_CONNS"}, Usage: "open client connections in all; more are closed when accepted (-1 = no limit)"},
 				&cli.IntFlag{Name: "max-conns-per-ip", Value: api.DefaultMaxConnsPerIP, EnvVars: []string{"KMSLEDGER_MAX_CONNS_PER_IP"}, Usage: "open client connections from one IP address (-1 = no limit; raise it behind a load balancer)"},
-			}, auditServerFlags()...), // audit.go: --audit*, --checkpoint-*
+			}, append(auditServerFlags(), clusterServerFlags()...)...), // audit_server.go: --audit*, --checkpoint-*; cluster.go
 			Action: serverAction,
 		},
 		{
@@ -62,6 +62,7 @@ func serverCommands() []*cli.Command {
 			Action: identityAction,
 		},
 		hsmInitCommand(),
+		clusterCommand(),
 	}
 }
 
@@ -189,6 +190,9 @@ func serverAction(c *cli.Context) error {
 		Audit: audit, Checkpoints: checkpoints, KESEnclave: conf.KES.Enclave, Version: version, Commit: commit,
 		HSMCheckInterval: c.Duration("hsm-check-interval"),
 		Limits:           api.Limits{MaxConns: c.Int("max-conns"), MaxConnsPerIP: c.Int("max-conns-per-ip")},
+	}
+	if err := clusterOf(c, conf, &cfg); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
