@@ -194,10 +194,60 @@
 // only stored ciphertext of a key version, and those residues are no
 // more useful than the ciphertext was.
 //
+// # Clusters
+//
+// With Config.Cluster the embedded server is a node of a NATS cluster
+// (cluster.go) and the streams have 1, 3 or 5 replicas (3 by default with
+// three or more nodes). What an acknowledged write means then, in
+// nats-server v2.15.2: the stream's leader appends the entry to its Raft
+// log, a majority of the replicas append it to theirs, then it is
+// committed, the leader applies it to its stream and only then acks. So:
+//
+//   - "An acknowledged write survives kill -9 of every node at once"
+//     holds with file storage and R3 (or R5), whatever the sync setting:
+//     a killed process loses nothing the kernel already has, and the
+//     entry is in the Raft log of a majority. These are the settings this
+//     package uses (fileStream, Replicas from the cluster size).
+//   - Surviving a power cut of every node at once needs each node's Raft
+//     log on disk before it answers: the server's SyncAlways, which Open
+//     sets on every node (a Raft log append is then written and fsynced).
+//     One gap remains that this package cannot close for replicated
+//     streams: a new Raft log block's directory entry is fsynced only by
+//     the server's periodic sync (as for R1 blocks, which durability.go
+//     closes). On an external NATS cluster (Config.External) the servers'
+//     sync_interval is theirs to set: "always" on every server.
+//
+// Writes: each chained stream (LEDGER, AUDIT) has one writer, the node
+// leading its Raft group; the others forward their messages to it
+// (cluster_writer.go), so appends from every node form one hash chain. A
+// publish whose outcome is unknown (a timeout, no leader during an
+// election, an id still in flight) is sent again with the same
+// Nats-Msg-Id until the caller's context ends, so it is stored once;
+// after that the error is ErrUnavailable (the API's 503). Reads that must
+// see every acknowledged write (the chain head, verification, the
+// duplicates probe, LastSeq, erasure) go to the stream's leader
+// (leaderStream in cluster_stream.go), because a direct get may be
+// answered by a replica that has not applied it yet. Sealed material is
+// read from any replica first (it never changes once stored) and from
+// the leader when that replica does not have it yet.
+//
+// Erasure in a cluster: the secure delete is applied on every replica,
+// but each node's Raft log keeps the original write until its next
+// snapshot. The node that erases snapshots its SECRETS group at once, and
+// every node watches the stream and snapshots its own log after an
+// erasure (Store.StartErasureWatch), so the bytes leave every node's
+// data dir within seconds (TestClusterEraseReachesEveryRaftLog). A node
+// that was down during the erase and catches up from a snapshot deletes
+// the message without overwriting it; its block keeps the bytes until
+// the block is compacted.
+//
 // # Network
 //
 // By default the server has no listener; the Store talks to it in process
 // (nats.InProcessServer). Config.Listen opens a NATS port without
-// authentication for tools and clustering: bind it to a trusted interface
-// only, since any client on it can publish to or read both streams.
+// authentication for tools: bind it to a trusted interface only, since
+// any client on it can publish to or read every stream. A cluster node's
+// client port (127.0.0.1 by default) and route port are TLS with mutual
+// verification and password authentication derived from the cluster
+// secret (cluster.go).
 package ledger
