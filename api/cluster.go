@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -59,4 +60,36 @@ func (s *Server) decideCurrent(ctx context.Context, decide func(*projections.Sta
 	}
 	s.proj.View(func(st *projections.State) { err = decide(st) })
 	return err
+}
+
+// verifyTimeout bounds an online verification (it reads both streams;
+// a ledger too long for it is verified offline, from an export).
+const verifyTimeout = requestTimeout
+
+// handleLedgerVerify recomputes the hash chains of this node's streams
+// and checks every signed checkpoint against the keys the HSM vouches
+// for (root only; Config.Verify). A failed verification is a finding,
+// answered 200 with ok false and the reason.
+func (s *Server) handleLedgerVerify(w http.ResponseWriter, r *http.Request, in routeReq) {
+	if s.cfg.Verify == nil {
+		writeError(w, r, s.log, errNotSupported)
+		return
+	}
+	v, err := s.cfg.Verify(in.ctx)
+	if err != nil && v == nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	b, _ := json.Marshal(v)
+	writeBody(w, "application/json", b)
+}
+
+// Verification is the answer of GET /v1/ledger/verify.
+type Verification struct {
+	OK        bool                 `json:"ok"`
+	Error     string               `json:"error,omitempty"`
+	Report    *ledger.VerifyReport `json:"report,omitempty"`
+	Rejected  []string             `json:"rejected_keys,omitempty"` // recorded signing keys the HSMs do not vouch for
+	Node      string               `json:"node,omitempty"`
+	CheckedAt time.Time            `json:"checked_at"`
 }

@@ -164,6 +164,7 @@ func (s *Server) routeRows(serveBounded bool) []route {
 		ledgerRoute("GET /v1/ledger/diff", s.handleLedgerDiff),
 		ledgerRoute("GET /v1/ledger/events", s.handleLedgerEvents),
 		ledgerRoute("GET /v1/ledger/requests", s.handleAuditRequests),
+		{pattern: "GET /v1/ledger/verify", access: accessRoot, timeout: verifyTimeout, handle: s.handleLedgerVerify},
 	}
 	if s.cfg.KESEnclave != "" {
 		k := &kesAPI{s: s, enclave: s.cfg.KESEnclave, start: time.Now()}

@@ -64,6 +64,8 @@ type Config struct {
 	MaxResponse int
 	// Cluster, if set, is this node's view of its cluster (cluster.go).
 	Cluster *ClusterView
+	// Verify, if set, verifies this node's ledger (GET /v1/ledger/verify).
+	Verify func(context.Context) (*Verification, error)
 }
 
 // Server serves the kms API over HTTPS with client certificates.

@@ -90,10 +90,44 @@ func auditClientSubcommands() []*cli.Command {
 				&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often to poll with -f"}),
 		},
 	}
+	cmds = append(cmds, &cli.Command{
+		Name: "check", Usage: "ask a running node to recompute its hash chains and check every signed checkpoint (root; any node of a cluster)",
+		Action: auditCheckAction,
+	})
 	for _, c := range cmds {
 		c.Flags = append(c.Flags, ConnFlags()...)
 	}
 	return cmds
+}
+
+func auditCheckAction(c *cli.Context) error {
+	return runClient(c, 0, 0, func(ctx context.Context, kc *client.Client, _ []string) error {
+		v, err := kc.VerifyLedger(ctx)
+		if err != nil {
+			return err
+		}
+		w := c.App.Writer
+		if r := v.Report; r != nil {
+			fmt.Fprintf(w, "LEDGER  %d..%d, signed through %d\n", r.Ledger.From, r.Ledger.Last, r.Ledger.SignedThrough)
+			fmt.Fprintf(w, "AUDIT   %d..%d, signed through %d\n", r.Audit.From, r.Audit.Last, r.Audit.SignedThrough)
+			fmt.Fprintf(w, "checkpoints verified: %d\n", r.Checkpoints)
+		}
+		for _, k := range v.Rejected {
+			fmt.Fprintf(w, "signing key not vouched for by the HSM: %s\n", k)
+		}
+		if !v.OK {
+			return fmt.Errorf("verification failed on %s: %s", nodeName(v.Node), v.Error)
+		}
+		fmt.Fprintf(w, "OK (%s)\n", nodeName(v.Node))
+		return nil
+	})
+}
+
+func nodeName(n string) string {
+	if n == "" {
+		return "this node"
+	}
+	return "node " + n
 }
 
 // parsePoint reads a point of the ledger given on the command line.

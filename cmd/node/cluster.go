@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
@@ -135,4 +136,28 @@ func (n *Node) clusterView() *api.ClusterView {
 		Status:     n.Store.Status,
 		RemovePeer: n.Store.RemovePeer,
 	}
+}
+
+// verify recomputes the hash chains of the node's ledger and checks the
+// signed checkpoints against the signing keys its REK vouches for
+// (GET /v1/ledger/verify): on a cluster node, the replicated streams as
+// their leaders have them.
+func (n *Node) verify(ctx context.Context) (*api.Verification, error) {
+	v := &api.Verification{Node: n.Store.NodeName(), CheckedAt: time.Now().UTC()}
+	keys, rejected, err := commands.TrustedSigningKeys(ctx, n.Store, n.rek)
+	for _, r := range rejected {
+		v.Rejected = append(v.Rejected, r.Error())
+	}
+	if err != nil {
+		v.Error = "no trusted checkpoint key: " + err.Error()
+	}
+	rep, verr := n.Store.Verify(ctx, ledger.VerifyOptions{Keys: keys})
+	v.Report = rep
+	switch {
+	case verr != nil:
+		v.Error = verr.Error()
+	case err == nil:
+		v.OK = true
+	}
+	return v, nil
 }

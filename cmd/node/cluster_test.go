@@ -15,6 +15,8 @@ import (
 	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/cmd/node"
+	"github.com/kmsledger/kmsledger/commands"
+	"github.com/kmsledger/kmsledger/ledger"
 )
 
 // freePorts returns n TCP ports free on 127.0.0.1 now.
@@ -131,6 +133,13 @@ func TestClusterEveryNodeServes(t *testing.T) {
 	if _, err := cs[0].GenerateKey(ctx, "e", "k", 0, nil, 32); err == nil {
 		t.Fatal("node 1 still generates with a key deleted through node 3")
 	}
+	// One verifiable history, whichever node appended: every node checks it.
+	for i, c := range cs {
+		v, err := c.VerifyLedger(ctx)
+		if err != nil || !v.OK {
+			t.Fatalf("node %d: VerifyLedger = %+v, %v", i+1, v, err)
+		}
+	}
 }
 
 // TestClusterRefusesForeignHSM: a node whose HSM cannot open the cluster
@@ -146,5 +155,56 @@ func TestClusterRefusesForeignHSM(t *testing.T) {
 		Cluster: &node.ClusterConfig{Node: "x", Listen: "127.0.0.1:0", Routes: []string{"nats://127.0.0.1:1"}, KeyFile: keyFile}})
 	if !errors.Is(err, node.ErrClusterKey) {
 		t.Fatalf("Open with a foreign HSM err = %v, want ErrClusterKey", err)
+	}
+}
+
+// TestClusterJobsRunOnce: a scheduled deletion that falls due is carried
+// out by every node's scheduler at once (their clocks moved past the
+// deadline) and lands as exactly one key.deleted.v1 event; and only the
+// node that writes LEDGER runs periodic jobs.
+func TestClusterJobsRunOnce(t *testing.T) {
+	nodes := openCluster(t, []config.HSM{soft("soft", newSoftKey(t))})
+	ctx := t.Context()
+	h := nodes[0].Handler
+	if _, err := h.Execute(ctx, nodes[0].RootID, "", commands.CreateEnclave{Name: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Execute(ctx, nodes[0].RootID, "", commands.CreateKey{Enclave: "e", Name: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Hour)
+	if _, err := h.Execute(ctx, nodes[0].RootID, "", commands.ScheduleKeyDeletion{Enclave: "e", Name: "k", Deadline: deadline}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		n.Handler.Now = func() time.Time { return deadline.Add(time.Minute) }
+		wg.Go(func() {
+			if _, err := n.Handler.DestroyDue(ctx); err != nil {
+				t.Errorf("DestroyDue err = %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	deleted := 0
+	if _, err := nodes[2].Store.Replay(ctx, 0, func(ev ledger.Event) error {
+		if ev.Type == ledger.TypeKeyDeleted {
+			deleted++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if deleted != 1 {
+		t.Fatalf("%d key.deleted.v1 events after three schedulers ran, want 1", deleted)
+	}
+	leaders := 0
+	for _, n := range nodes {
+		if n.Store.IsLeader() {
+			leaders++
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d nodes run periodic jobs, want 1", leaders)
 	}
 }

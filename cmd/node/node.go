@@ -283,7 +283,7 @@ func (n *Node) newServer() error {
 	}
 	cfg := api.Config{Handler: n.Handler, Projection: n.Proj, Certificate: cert, Version: n.cfg.Version, Commit: n.cfg.Commit,
 		Logger: n.log, KESEnclave: n.cfg.KESEnclave, HSMs: n.HSMs, ClientCAs: clientCAs,
-		HSMCheckInterval: n.cfg.HSMCheckInterval, Limits: n.cfg.Limits, Cluster: n.clusterView()}
+		HSMCheckInterval: n.cfg.HSMCheckInterval, Limits: n.cfg.Limits, Cluster: n.clusterView(), Verify: n.verify}
 	if n.Auditor != nil {
 		cfg.Audit = n.Auditor
 	}
