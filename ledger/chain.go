@@ -228,7 +228,7 @@ const (
 // A retry of a message that was stored gets the duplicate's ack.
 func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, retry bool) (*jetstream.PubAck, error) {
 	moved := 0
-	backoff := 50 * time.Millisecond
+	backoff, jitter := 50*time.Millisecond, time.Millisecond
 	for {
 		ack, err := c.publishOnce(ctx, js, msg)
 		if err == nil {
@@ -253,6 +253,15 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 				if retry && (moved == 1 || (c.clustered && moved < maxMoved)) {
 					continue
 				}
+			} else if c.clustered && retry && moved < maxMoved && !c.subjectMoved(ctx, msg) {
+				// A replicated stream's leader counts the entries it has
+				// proposed but not yet stored (another writer's): the
+				// head is right, the stream is busy. Try again shortly.
+				moved++
+				c.stale = true
+				if c.wait(ctx, &jitter) {
+					continue
+				}
 			}
 		case c.clustered && isUnknownOutcome(err):
 			c.log.Debug("ledger: publish outcome unknown; retrying", "stream", c.name, "err", err)
@@ -266,6 +275,29 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 		}
 		return nil, err
 	}
+}
+
+// subjectMoved reports whether msg's own expectation on a subject (if
+// it has one) no longer holds, asking the stream's leader; errors count
+// as "moved", so that the caller's conflict is reported.
+func (c *chainHead) subjectMoved(ctx context.Context, msg *nats.Msg) bool {
+	want := msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader)
+	if want == "" {
+		return false
+	}
+	subj := msg.Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader)
+	if subj == "" {
+		subj = msg.Subject
+	}
+	var last uint64
+	m, err := c.stream.GetLastMsgForSubject(ctx, subj)
+	switch {
+	case err == nil:
+		last = m.Sequence
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return true
+	}
+	return strconv.FormatUint(last, 10) != want
 }
 
 // wait sleeps before the next attempt of a clustered publish; it reports
