@@ -58,7 +58,7 @@ func (s *Store) compactSecrets() error {
 // (compactSecrets). It returns when ctx ends.
 func (s *Store) watchErasures(ctx context.Context, every time.Duration) {
 	if info, err := s.secrets.Info(ctx); err == nil {
-		s.eraseSeen.Store(uint64(info.State.NumDeleted) + 1) // what was erased before is compacted already
+		s.eraseSeen.Store(erasedMark(info)) // what was erased before is compacted already
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -74,7 +74,7 @@ func (s *Store) watchErasures(ctx context.Context, every time.Duration) {
 		if err != nil {
 			continue
 		}
-		mark := uint64(info.State.NumDeleted) + 1
+		mark := erasedMark(info)
 		if s.eraseSeen.Load() == mark {
 			continue
 		}
@@ -83,6 +83,13 @@ func (s *Store) watchErasures(ctx context.Context, every time.Duration) {
 			s.eraseSeen.Store(mark)
 		}
 	}
+}
+
+// erasedMark counts the messages SECRETS ever lost, plus one (0 means
+// "not known"): the stream has no limits, so every sequence up to the
+// last that holds no message was erased.
+func erasedMark(info *jetstream.StreamInfo) uint64 {
+	return info.State.LastSeq - info.State.Msgs + 1
 }
 
 // StartErasureWatch starts watchErasures on an embedded cluster node;

@@ -233,9 +233,8 @@
 //
 // Erasure in a cluster: the secure delete is applied on every replica,
 // but each node's Raft log keeps the original write until its next
-// snapshot. The node that erases snapshots its SECRETS group at once, and
-// every node watches the stream and snapshots its own log after an
-// erasure (Store.StartErasureWatch), so the bytes leave every node's
+// snapshot. Every node watches the stream and snapshots its own log
+// after an erasure (Store.StartErasureWatch), so the bytes leave every node's
 // data dir within seconds (TestClusterEraseReachesEveryRaftLog). A node
 // that was down during the erase and catches up from a snapshot deletes
 // the message without overwriting it; its block keeps the bytes until

@@ -110,7 +110,9 @@ func (s *Store) EraseSecret(ctx context.Context, ref string) error {
 					return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
 				}
 			}
-			_ = s.compactSecrets() // a cluster node's Raft log still holds the material (cluster_admin.go)
+			// A cluster node's Raft log still holds the material until
+			// its next snapshot: watchErasures (cluster_admin.go) takes
+			// it on every node.
 			return nil
 		}
 		if err != nil {
