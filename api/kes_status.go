@@ -209,6 +209,11 @@ func (k *kesAPI) metricsText(w http.ResponseWriter, r *http.Request, req *kesReq
 	metric("kes_system_mem_heap_used", "gauge", "Bytes of allocated heap objects.", float64(ms.HeapAlloc))
 	metric("kes_system_mem_heap_objects", "gauge", "Number of allocated heap objects.", float64(ms.HeapObjects))
 	metric("kes_system_mem_stack_used", "gauge", "Bytes in stack spans.", float64(ms.StackInuse))
+	if k.s.mayReadMetrics(req.identity) {
+		// Root and metrics readers get the server's own metrics too
+		// (observe.go), in the same text format.
+		k.s.appendMetricsText(&b)
+	}
 	writeBody(w, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
 }
 
@@ -221,6 +226,13 @@ type statusRecorder struct {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush implements http.Flusher (the KES log streams flush).
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
 
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/metrics"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
@@ -62,6 +63,10 @@ type Config struct {
 	// MaxResponse bounds the answer of one kms read request, all frames
 	// together (0 = DefaultMaxResponse); a larger answer fails with 413.
 	MaxResponse int
+	// Restart, if set, restarts the node after POST /v1/debug/restart has
+	// been answered; self is the request's ?self (only this node, not
+	// its peers). Nil answers that route 503.
+	Restart func(self bool)
 }
 
 // Server serves the kms API over HTTPS with client certificates.
@@ -71,9 +76,13 @@ type Server struct {
 	keys *keys.Service // reads and crypto (projections/keys)
 	cfg  Config
 	log  *slog.Logger
-	host string
+	host  string
+	start time.Time // when New ran: the node's up time
 
 	health hsmHealth
+	prof   profiling // debug.go
+	logs    *logHub          // logtee.go
+	metrics *metrics.Metrics // observe.go
 }
 
 // New returns a Server for cfg.
@@ -82,8 +91,13 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	hub := &logHub{}
+	log = slog.New(&teeHandler{inner: log.Handler(), hub: hub}) // the log streams (logtee.go)
 	host, _ := os.Hostname()
-	return &Server{h: cfg.Handler, proj: cfg.Projection, keys: keys.New(cfg.Projection), cfg: cfg, log: log, host: host, health: hsmHealth{status: map[string]string{}}}
+	s := &Server{h: cfg.Handler, proj: cfg.Projection, keys: keys.New(cfg.Projection), cfg: cfg, log: log, host: host,
+		start: time.Now(), logs: hub, health: hsmHealth{status: map[string]string{}}}
+	s.metrics = metrics.New(s.snapshot)
+	return s
 }
 
 // TLSConfig returns the server's TLS configuration: client certificates
