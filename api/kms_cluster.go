@@ -189,4 +189,3 @@ func (s *Server) listVersions(ctx context.Context, enclave string, m *wire.ListR
 
 // maxVersionPage is the most versions one KEY:LISTVERSIONS answer holds.
 const maxVersionPage = 1000
-

@@ -71,16 +71,16 @@ type Config struct {
 
 // Server serves the kms API over HTTPS with client certificates.
 type Server struct {
-	h    *commands.Handler
-	proj *projections.Projection
-	keys *keys.Service // reads and crypto (projections/keys)
-	cfg  Config
-	log  *slog.Logger
+	h     *commands.Handler
+	proj  *projections.Projection
+	keys  *keys.Service // reads and crypto (projections/keys)
+	cfg   Config
+	log   *slog.Logger
 	host  string
 	start time.Time // when New ran: the node's up time
 
-	health hsmHealth
-	prof   profiling // debug.go
+	health  hsmHealth
+	prof    profiling        // debug.go
 	logs    *logHub          // logtee.go
 	metrics *metrics.Metrics // observe.go
 }

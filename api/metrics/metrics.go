@@ -24,7 +24,7 @@ type Metrics struct {
 	respSize *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 
-	mu     sync.Mutex                          // serialises adding series
+	mu     sync.Mutex                            // serialises adding series
 	series atomic.Pointer[map[seriesKey]*series] // copy on write
 	sizes  atomic.Pointer[map[string]*sizes]     // by route
 	http   http.Handler
@@ -49,10 +49,10 @@ type sizes struct{ req, resp prometheus.Observer }
 // Snapshot is the state a scrape reports, read when it is taken.
 type Snapshot struct {
 	Enclaves, Keys, KeyVersions, Identities, Policies int
-	LedgerHead    uint64 // last LEDGER sequence
-	ProjectionSeq uint64 // last sequence the projection applied
-	Audit         *Audit // nil when request audit is off
-	HSMs          []HSM
+	LedgerHead                                        uint64 // last LEDGER sequence
+	ProjectionSeq                                     uint64 // last sequence the projection applied
+	Audit                                             *Audit // nil when request audit is off
+	HSMs                                              []HSM
 }
 
 // Audit are the figures of the request audit.

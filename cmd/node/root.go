@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kmsledger/kmsledger/api/metrics"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/cmd/config"
-	"github.com/kmsledger/kmsledger/api/metrics"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
