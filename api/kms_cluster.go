@@ -28,7 +28,7 @@ import (
 // errClusterByConfig answers the membership commands: a node's cluster
 // is its configuration (README.md, "Clusters"), not a command.
 var errClusterByConfig = &statusError{http.StatusConflict,
-	"cluster membership is set by each node's configuration, not by command: see the README, \"Clusters\""}
+	"cluster membership is set by each node's configuration, not by command"}
 
 // decodeOps decodes the frames handleKMS does not: the cluster commands
 // and KEY:LISTVERSIONS.
