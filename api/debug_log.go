@@ -10,7 +10,8 @@ package api
 //	                     the AUDIT stream: {"time","request":{"ip","path",
 //	                     "identity"},"response":{"code","time"}} (time in µs)
 //
-// A stream runs until its client goes away or streamTimeout passes.
+// A stream runs until its client goes away, streamTimeout passes or the
+// server shuts down.
 
 import (
 	"encoding/base64"
@@ -139,6 +140,8 @@ func (s *Server) streamLog(w http.ResponseWriter, r *http.Request, in routeReq, 
 			return
 		case <-in.ctx.Done():
 			return
+		case <-s.streamsEnd:
+			return
 		}
 	}
 }
@@ -228,6 +231,8 @@ func (k *kesAPI) auditLog(w http.ResponseWriter, r *http.Request, req *kesReques
 		case <-r.Context().Done():
 			return
 		case <-req.ctx.Done():
+			return
+		case <-s.streamsEnd:
 			return
 		}
 	}

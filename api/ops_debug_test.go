@@ -266,3 +266,21 @@ func apitestIdentity(t testing.TB, apiKey string) string {
 	mustOK(t, err)
 	return id
 }
+
+// TestLogStreamEndsAtShutdown: an open log stream does not hold up the
+// node's shutdown: it ends, and the node stops.
+func TestLogStreamEndsAtShutdown(t *testing.T) {
+	s := newStack(t)
+	resp := s.rawAs(t, "").open(ctx, http.MethodPost, "/v1/debug/log", nil)
+	defer resp.Body.Close()
+	recs := logStream(t, resp)
+	stopped := make(chan struct{})
+	go func() { s.Stop(); close(stopped) }()
+	for range recs { // drains until the server ends the stream
+	}
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node did not stop within 30 s of the stream's end")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kmsledger/kmsledger/api/metrics"
@@ -83,6 +84,11 @@ type Server struct {
 	prof    profiling        // debug.go
 	logs    *logHub          // logtee.go
 	metrics *metrics.Metrics // observe.go
+
+	// streamsEnd is closed when a Serve of the server shuts down: the log
+	// streams end then, instead of holding up the graceful shutdown.
+	streamsEnd     chan struct{}
+	streamsEndOnce sync.Once
 }
 
 // New returns a Server for cfg.
@@ -95,7 +101,7 @@ func New(cfg Config) *Server {
 	log = slog.New(&teeHandler{inner: log.Handler(), hub: hub}) // the log streams (logtee.go)
 	host, _ := os.Hostname()
 	s := &Server{h: cfg.Handler, proj: cfg.Projection, keys: keys.New(cfg.Projection), cfg: cfg, log: log, host: host,
-		start: time.Now(), logs: hub, health: hsmHealth{status: map[string]string{}}}
+		start: time.Now(), logs: hub, health: hsmHealth{status: map[string]string{}}, streamsEnd: make(chan struct{})}
 	s.metrics = metrics.New(s.snapshot)
 	return s
 }
@@ -140,6 +146,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(func() { s.streamsEndOnce.Do(func() { close(s.streamsEnd) }) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(newConnLimiter(ln, lim, s.log), s.TLSConfig())) }()
 	if len(s.cfg.HSMs) > 0 {
