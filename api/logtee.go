@@ -2,7 +2,8 @@ package api
 
 // The server's log, teed to its subscribers: the kms API's log stream
 // (POST /v1/debug/log, kms-go's Logs) and KES's /v1/log/error read the
-// records the server logs through Config.Logger from the moment they
+// records logged through Config.Logger (or, with Config.LogTee, through
+// every logger of the process made by TeeLogger) from the moment they
 // subscribe, plus the last logRing records before (kms-go's "since").
 // A subscriber that does not keep up loses records (counted per
 // subscriber), never the server's time. Records hold what the log line
@@ -23,6 +24,17 @@ const logRing = 256
 
 // logSubBuffer is how many records a subscriber may fall behind.
 const logSubBuffer = 256
+
+// LogTee is the fan-out of a logger made by TeeLogger.
+type LogTee struct{ hub *logHub }
+
+// TeeLogger returns a logger that writes what l writes and also hands
+// every record to the server's log streams (Config.LogTee): give it to
+// every part of the process whose records the streams should carry.
+func TeeLogger(l *slog.Logger) (*slog.Logger, *LogTee) {
+	hub := &logHub{}
+	return slog.New(&teeHandler{inner: l.Handler(), hub: hub}), &LogTee{hub: hub}
+}
 
 // logEntry is one log record in the form the streams need.
 type logEntry struct {

@@ -10,11 +10,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api"
+	"github.com/kmsledger/kmsledger/api/apitest"
 	"github.com/kmsledger/kmsledger/api/wire"
 )
 
@@ -282,5 +285,26 @@ func TestLogStreamEndsAtShutdown(t *testing.T) {
 	case <-stopped:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the node did not stop within 30 s of the stream's end")
+	}
+}
+
+// TestLogStreamCarriesTheProcess: with Config.LogTee, the log stream
+// carries what any logger teed by TeeLogger logs, not only the API's
+// records, from the level asked for up.
+func TestLogStreamCarriesTheProcess(t *testing.T) {
+	procLog, tee := api.TeeLogger(slog.New(slog.DiscardHandler))
+	n := apitest.Start(t, apitest.Options{Configure: func(c *api.Config) { c.Logger, c.LogTee = procLog, tee }})
+	s := fromNode(t, n)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req := &wire.LogRequest{Level: int32(slog.LevelWarn)}
+	resp := s.rawAs(t, "").open(sctx, http.MethodPost, "/v1/debug/log", req.MarshalProto())
+	defer resp.Body.Close()
+	recs := logStream(t, resp)
+	procLog.Info("below the level asked for")
+	procLog.Warn("ledger: something to see", "stream", "LEDGER")
+	rec, ok := <-recs
+	if !ok || rec.Message != "ledger: something to see stream=LEDGER" || rec.Level != int32(slog.LevelWarn) || rec.Req == nil || rec.Req.IP != "0.0.0.0" {
+		t.Fatalf("first record = %+v (ok %v), want the WARN record with an unspecified IP", rec, ok)
 	}
 }

@@ -64,6 +64,10 @@ type Config struct {
 	// MaxResponse bounds the answer of one kms read request, all frames
 	// together (0 = DefaultMaxResponse); a larger answer fails with 413.
 	MaxResponse int
+	// LogTee, if set, is the fan-out of Logger, made by TeeLogger: the
+	// log streams then carry the records of every logger teed with it.
+	// Nil: Logger is teed here, and the streams carry the API's records.
+	LogTee *LogTee
 	// Restart, if set, restarts the node after POST /v1/debug/restart has
 	// been answered; self is the request's ?self (only this node, not
 	// its peers). Nil answers that route 503.
@@ -97,8 +101,14 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	hub := &logHub{}
-	log = slog.New(&teeHandler{inner: log.Handler(), hub: hub}) // the log streams (logtee.go)
+	var hub *logHub // the log streams (logtee.go)
+	if cfg.LogTee != nil {
+		hub = cfg.LogTee.hub // Logger is already teed, with the rest of the process
+	} else {
+		var tee *LogTee
+		log, tee = TeeLogger(log)
+		hub = tee.hub
+	}
 	host, _ := os.Hostname()
 	s := &Server{h: cfg.Handler, proj: cfg.Projection, keys: keys.New(cfg.Projection), cfg: cfg, log: log, host: host,
 		start: time.Now(), logs: hub, health: hsmHealth{status: map[string]string{}}, streamsEnd: make(chan struct{})}

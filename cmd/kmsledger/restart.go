@@ -15,15 +15,19 @@ import (
 // request stops the server gracefully (as SIGTERM does), and once it has
 // closed, the process replaces itself by a fresh start of the same
 // binary with the same arguments and environment. (A --dev server
-// without a data dir starts over with a new throw-away one.)
+// without a data dir starts over with a new throw-away one.) It also
+// hands the API the process's log fan-out (api.TeeLogger), so that the
+// log streams carry every record of the process.
 type restarter struct {
 	stop      context.CancelFunc
 	requested atomic.Bool
 	log       *slog.Logger
+	logs      *api.LogTee
 }
 
-// configure returns the node's ConfigureAPI hook that installs it.
+// configure is the node's ConfigureAPI hook that installs it.
 func (r *restarter) configure(cfg *api.Config) {
+	cfg.LogTee = r.logs
 	cfg.Restart = func(self bool) {
 		// A single node: ?self or not, it restarts itself.
 		r.requested.Store(true)

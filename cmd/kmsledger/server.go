@@ -171,6 +171,7 @@ func serverAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	log, logs := api.TeeLogger(log) // the API's log streams carry every record
 	audit, checkpoints, err := auditConfigOf(c, conf)
 	if err != nil {
 		return err
@@ -197,7 +198,7 @@ func serverAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rs := &restarter{stop: stop, log: log} // restart.go: POST /v1/debug/restart
+	rs := &restarter{stop: stop, log: log, logs: logs} // restart.go: POST /v1/debug/restart, log streams
 	cfg.ConfigureAPI = rs.configure
 	return rs.after(runServer(ctx, cfg, c.Bool("dev")))
 }
