@@ -200,7 +200,11 @@ func (k *kesAPI) metricsText(w http.ResponseWriter, r *http.Request, req *kesReq
 	fmt.Fprintf(&b, "kes_http_response_time_bucket{le=\"+Inf\"} %d\n", count)
 	fmt.Fprintf(&b, "kes_http_response_time_sum %s\nkes_http_response_time_count %d\n",
 		strconv.FormatFloat(float64(m.sumNanos.Load())/1e9, 'g', -1, 64), count)
-	metric("kes_log_audit_events", "counter", "Number of audit log events.", 0)
+	var auditEvents uint64
+	if a := k.s.cfg.Audit; a != nil {
+		auditEvents = a.Stats().Stored // every request's record in the AUDIT stream
+	}
+	metric("kes_log_audit_events", "counter", "Number of audit log events.", float64(auditEvents))
 	metric("kes_log_error_events", "counter", "Number of error log events.", float64(m.errorEvents.Load()))
 	metric("kes_system_up_time", "gauge", "Time the server has been up, in seconds.", time.Since(k.start).Round(time.Second).Seconds())
 	metric("kes_system_num_cpu", "gauge", "Number of logical CPUs.", float64(runtime.NumCPU()))

@@ -227,6 +227,9 @@ func TestKESMetricsAndLogs(t *testing.T) {
 	if r.status != http.StatusOK || mfs["kes_http_request_success"] == nil || mfs["kmsledger_objects"] == nil {
 		t.Fatalf("KES metrics as root: %d, want kes_ and kmsledger_ families", r.status)
 	}
+	if v := metricValue(mfs, "kes_log_audit_events", nil); v < 1 { // sync audit: the enclave creation's record at least
+		t.Fatalf("kes_log_audit_events = %v, want the stored audit records", v)
+	}
 	r = admin.on(t).do(http.MethodGet, "/v1/metrics", "")
 	mfs = parseMetrics(t, r.body)
 	if r.status != http.StatusOK || mfs["kes_http_request_success"] == nil || mfs["kmsledger_objects"] != nil {
