@@ -130,22 +130,7 @@ func TestProfiling(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("stop: %d %s", code, b)
 	}
-	files := map[string]bool{}
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		mustOK(t, err)
-		data, err := io.ReadAll(tr)
-		mustOK(t, err)
-		// pprof files are gzipped protobuf.
-		if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
-			t.Fatalf("%s: %d bytes, not a gzipped pprof profile", h.Name, len(data))
-		}
-		files[h.Name] = true
-	}
+	files := tarProfiles(t, b)
 	for _, f := range []string{"cpu.pprof", "heap.pprof", "goroutine.pprof", "threadcreate.pprof", "block.pprof", "mutex.pprof"} {
 		if !files[f] {
 			t.Errorf("TAR has %v, want %s", files, f)
@@ -153,6 +138,27 @@ func TestProfiling(t *testing.T) {
 	}
 	if st := status(); st.CPU || !st.Started.IsZero() {
 		t.Fatalf("status after stop = %+v, want none running", st)
+	}
+}
+
+// tarProfiles returns the names of the files of a profile TAR, each
+// checked to be a gzipped pprof profile.
+func tarProfiles(t *testing.T, b []byte) map[string]bool {
+	t.Helper()
+	files := map[string]bool{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		mustOK(t, err)
+		data, err := io.ReadAll(tr)
+		mustOK(t, err)
+		if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+			t.Fatalf("%s: %d bytes, not a gzipped pprof profile", h.Name, len(data))
+		}
+		files[h.Name] = true
 	}
 }
 

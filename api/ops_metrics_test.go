@@ -13,6 +13,7 @@ import (
 
 	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/api/apitest"
+	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
 	dto "github.com/prometheus/client_model/go"
@@ -131,7 +132,11 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("OpenMetrics scrape: %d %s, want 200 application/openmetrics-text ending in # EOF", code, h.Get("Content-Type"))
 	}
 
-	// Who may scrape.
+	testScrapeAccess(t, s, user)
+}
+
+// testScrapeAccess: root-made reader may scrape, nobody else.
+func testScrapeAccess(t *testing.T, s *stack, user *client.Client) {
 	if b, err := user.Metrics(ctx); err != nil || parseMetrics(t, b)["kmsledger_objects"] == nil {
 		t.Fatalf("scrape as root-made reader: %v", err)
 	}
@@ -209,6 +214,33 @@ func (s *stack) rootMadeUser(t *testing.T, e string, allow, deny map[string][]st
 	return key
 }
 
+// ndjsonLines opens an ndjson stream of the KES API and returns its lines.
+func ndjsonLines(t *testing.T, ctx context.Context, c *kesClient, path string) <-chan map[string]any {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	mustOK(t, err)
+	resp, err := c.http.Do(req)
+	mustOK(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("%s: %d %s, want a 200 ndjson stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	out := make(chan map[string]any, 16)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Errorf("%s: line %q is not JSON: %v", path, sc.Text(), err)
+				return
+			}
+			out <- m
+		}
+	}()
+	return out
+}
+
 // TestKESMetricsAndLogs: KES's /v1/metrics carries the server's metrics
 // for root only; /v1/log/error and /v1/log/audit stream ndjson to root
 // (the audit one from the AUDIT stream) and to nobody else.
@@ -247,30 +279,7 @@ func TestKESMetricsAndLogs(t *testing.T) {
 
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	lines := func(path string) <-chan map[string]any {
-		req, err := http.NewRequestWithContext(sctx, http.MethodGet, root.base+path, nil)
-		mustOK(t, err)
-		resp, err := root.http.Do(req)
-		mustOK(t, err)
-		t.Cleanup(func() { resp.Body.Close() })
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
-			t.Fatalf("%s: %d %s, want a 200 ndjson stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
-		}
-		out := make(chan map[string]any, 16)
-		go func() {
-			defer close(out)
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				var m map[string]any
-				if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-					t.Errorf("%s: line %q is not JSON: %v", path, sc.Text(), err)
-					return
-				}
-				out <- m
-			}
-		}()
-		return out
-	}
+	lines := func(path string) <-chan map[string]any { return ndjsonLines(t, sctx, root, path) }
 	audit := lines("/v1/log/audit")
 	errs := lines("/v1/log/error")
 	admin.on(t).do(http.MethodGet, "/v1/key/describe/no-such-key", "")

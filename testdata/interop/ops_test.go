@@ -53,9 +53,9 @@ func TestSDKSurface(t *testing.T) {
 	}
 }
 
-// TestOps covers the operations surface of the SDK: profiling, the log
-// stream, the cluster calls and the database snapshot, each as root and
-// refused to anybody else.
+// TestOps covers the profiling calls of the SDK, as root and refused to
+// anybody else (TestOpsLogsAndCluster and TestOpsDB the rest of the
+// operations surface).
 func TestOps(t *testing.T) {
 	g := newGroup(t, "ops")
 	user := clientFor(t, newKey(t))
@@ -104,6 +104,13 @@ func TestOps(t *testing.T) {
 		_, err = user.StopProfiling(ctx(t), &kms.ProfileRequest{Host: host()})
 		wantStatus(t, "StopProfiling", err, http.StatusForbidden)
 	})
+}
+
+// TestOpsLogsAndCluster covers the log stream and the cluster calls.
+func TestOpsLogsAndCluster(t *testing.T) {
+	g := newGroup(t, "ops-cluster")
+	user := clientFor(t, newKey(t))
+
 	g.run("Logs", func(t *testing.T) {
 		resp, err := env.Root.Logs(ctx(t), &kms.LogRequest{Level: -4, Path: "/version"})
 		noErr(t, "Logs", err)
@@ -141,6 +148,13 @@ func TestOps(t *testing.T) {
 			t.Fatalf("after refused AddNode the client's hosts are %v", hs)
 		}
 	})
+}
+
+// TestOpsDB covers the database snapshot calls.
+func TestOpsDB(t *testing.T) {
+	g := newGroup(t, "ops-db")
+	user := clientFor(t, newKey(t))
+
 	g.run("ReadDB, WriteDB", func(t *testing.T) {
 		resp, err := env.Root.ReadDB(ctx(t), &kms.ReadDBRequest{Host: host()})
 		var e kms.Error
