@@ -12,6 +12,7 @@ type RouteInfo struct {
 	MaxBody      int64
 	Timeout      time.Duration
 	KES          bool
+	Stream       bool // a log stream: its timeout is long
 }
 
 // RouteInfos returns the served routes of s (tests only).
@@ -23,7 +24,7 @@ func (s *Server) RouteInfos() []RouteInfo {
 			method, path = rt.method, rt.pattern
 		}
 		out = append(out, RouteInfo{Method: method, Path: path, Access: rt.access.String(), MaxBody: rt.maxBody,
-			Timeout: rt.timeout, KES: rt.kes != nil})
+			Timeout: rt.timeout, KES: rt.kes != nil, Stream: rt.stream})
 	}
 	return out
 }

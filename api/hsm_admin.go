@@ -57,16 +57,23 @@ func (s *Server) configuredHSM(keyID string) *commands.NamedHSM {
 }
 
 func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request, in routeReq) {
-	name := in.arg
-	i := slices.IndexFunc(s.cfg.HSMs, func(h commands.NamedHSM) bool { return h.Name == name })
-	if i < 0 {
-		writeError(w, r, s.log, &statusError{http.StatusNotFound, "no HSM named " + name + " is configured on this node (add it to the config and restart first)"})
+	if err := s.addHSM(in.ctx, in.identity, in.arg); err != nil {
+		writeError(w, r, s.log, err)
 		return
 	}
-	if err := s.h.AddHSM(in.ctx, in.identity, s.cfg.HSMs[i]); err != nil {
+	writeBody(w, "application/json", []byte("{}"))
+}
+
+// addHSM seals the REK under the configured HSM name (add-hsm, and the
+// kms API's CLUSTER:ADDHSM).
+func (s *Server) addHSM(ctx context.Context, identity, name string) error {
+	i := slices.IndexFunc(s.cfg.HSMs, func(h commands.NamedHSM) bool { return h.Name == name })
+	if i < 0 {
+		return &statusError{http.StatusNotFound, "no HSM named " + name + " is configured on this node (add it to the config and restart first)"}
+	}
+	if err := s.h.AddHSM(ctx, identity, s.cfg.HSMs[i]); err != nil {
 		if refused(err) {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		// The HSM itself failed (unreachable, locked, ...): say which and
 		// why; HSM errors name no secrets.
@@ -75,10 +82,9 @@ func (s *Server) handleHSMAdd(w http.ResponseWriter, r *http.Request, in routeRe
 		if !ok {
 			why = err.Error()
 		}
-		writeError(w, r, s.log, &statusError{http.StatusBadGateway, fmt.Sprintf("HSM %q failed: %s", name, why)})
-		return
+		return &statusError{http.StatusBadGateway, fmt.Sprintf("HSM %q failed: %s", name, why)}
 	}
-	writeBody(w, "application/json", []byte("{}"))
+	return nil
 }
 
 func (s *Server) handleHSMRemove(w http.ResponseWriter, r *http.Request, in routeReq) {

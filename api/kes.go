@@ -36,7 +36,8 @@ package api
 // command may list with any prefix; self/describe works for every identity
 // (KES answers 404 for non-admins) and returns the policy as "policy"
 // (name), "allow" and "deny", the shape the KES SDK decodes; the log
-// streams /v1/log/{error,audit} are not served; the caller is the first
+// streams /v1/log/{error,audit} are for the root identity only
+// (debug_log.go); the caller is the first
 // certificate the client presents, whatever follows it in the chain (KES
 // takes the single non-CA certificate, which the handshake does not prove).
 
@@ -121,7 +122,15 @@ func kesRoutes(k *kesAPI) []route {
 		row(get, "/v1/identity/describe/", argIdentity, 0, kesTimeout, accessCommand, wire.CmdIdentityStatus, (*kesAPI).describeIdentity),
 		row(get, "/v1/identity/list/", argPattern, 0, kesTimeout, accessCommand, wire.CmdIdentityList, (*kesAPI).listIdentities),
 		row(get, "/v1/identity/self/describe", argNone, 0, kesTimeout, accessMember, 0, (*kesAPI).describeSelf),
+		stream(row(get, "/v1/log/error", argNone, 0, streamTimeout, accessRoot, 0, (*kesAPI).errorLog)),
+		stream(row(get, "/v1/log/audit", argNone, 0, streamTimeout, accessRoot, 0, (*kesAPI).auditLog)),
 	}
+}
+
+// stream marks rt as a log stream (debug_log.go).
+func stream(rt route) route {
+	rt.stream = true
+	return rt
 }
 
 // muxRoutes returns the KES rows as ServeMux routes: argument routes end

@@ -200,7 +200,11 @@ func (k *kesAPI) metricsText(w http.ResponseWriter, r *http.Request, req *kesReq
 	fmt.Fprintf(&b, "kes_http_response_time_bucket{le=\"+Inf\"} %d\n", count)
 	fmt.Fprintf(&b, "kes_http_response_time_sum %s\nkes_http_response_time_count %d\n",
 		strconv.FormatFloat(float64(m.sumNanos.Load())/1e9, 'g', -1, 64), count)
-	metric("kes_log_audit_events", "counter", "Number of audit log events.", 0)
+	var auditEvents uint64
+	if a := k.s.cfg.Audit; a != nil {
+		auditEvents = a.Stats().Stored // every request's record in the AUDIT stream
+	}
+	metric("kes_log_audit_events", "counter", "Number of audit log events.", float64(auditEvents))
 	metric("kes_log_error_events", "counter", "Number of error log events.", float64(m.errorEvents.Load()))
 	metric("kes_system_up_time", "gauge", "Time the server has been up, in seconds.", time.Since(k.start).Round(time.Second).Seconds())
 	metric("kes_system_num_cpu", "gauge", "Number of logical CPUs.", float64(runtime.NumCPU()))
@@ -209,6 +213,11 @@ func (k *kesAPI) metricsText(w http.ResponseWriter, r *http.Request, req *kesReq
 	metric("kes_system_mem_heap_used", "gauge", "Bytes of allocated heap objects.", float64(ms.HeapAlloc))
 	metric("kes_system_mem_heap_objects", "gauge", "Number of allocated heap objects.", float64(ms.HeapObjects))
 	metric("kes_system_mem_stack_used", "gauge", "Bytes in stack spans.", float64(ms.StackInuse))
+	if k.s.mayReadMetrics(req.identity) {
+		// Root and metrics readers get the server's own metrics too
+		// (observe.go), in the same text format.
+		k.s.appendMetricsText(&b)
+	}
 	writeBody(w, "text/plain; version=0.0.4; charset=utf-8", []byte(b.String()))
 }
 
@@ -221,6 +230,13 @@ type statusRecorder struct {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush implements http.Flusher (the KES log streams flush).
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
 
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code

@@ -30,10 +30,11 @@ type request struct {
 // call is one decoded, authorisable frame of a request.
 type call struct {
 	cmd      wire.Command
-	resource string                                     // what authorize matches patterns against
-	run      func(ctx context.Context) (message, error) // reads only
-	write    commands.Command                           // writes only; nil for a write we do not serve
-	msg      message                                    // the decoded request, for the audit record (audit_kms.go)
+	resource string                                           // what authorize matches patterns against
+	run      func(ctx context.Context) (message, error)       // reads only
+	write    commands.Command                                 // writes only; nil for cluster writes
+	cluster  func(ctx context.Context, identity string) error // cluster writes (kms_cluster.go)
+	msg      message                                          // the decoded request, for the audit record (audit_kms.go)
 }
 
 // handleKMS serves POST /v1/kms[/{enclave}]: it decodes every frame,
@@ -53,6 +54,9 @@ func (s *Server) handleKMS(w http.ResponseWriter, r *http.Request, in routeReq) 
 	if err != nil {
 		writeError(w, r, s.log, badRequest("malformed request: %s", inputDetail(err)))
 		return
+	}
+	if len(frames) > 0 && frames[0].Cmd.Known() {
+		noteCommand(w, frames[0].Cmd) // observe.go: a bounded label
 	}
 	calls := make([]call, len(frames))
 	for i, f := range frames {
@@ -139,10 +143,7 @@ func (s *Server) decode(req request, f wire.Frame) (call, error) {
 	case wire.CmdIdentityStatus:
 		m = new(wire.IdentityRequest)
 	default:
-		// Cluster commands and KEY:LISTVERSIONS: a single node has no
-		// cluster to change; still root-only, like the real thing.
-		c.run = func(context.Context) (message, error) { return nil, errNotSupported }
-		return c, nil
+		return s.decodeOps(req, f) // cluster commands, KEY:LISTVERSIONS (kms_cluster.go)
 	}
 	if err := m.UnmarshalProto(f.Body); err != nil {
 		return c, badRequest("malformed %s message: %s", f.Cmd, inputDetail(err))

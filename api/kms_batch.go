@@ -39,7 +39,7 @@ func (s *Server) runWrites(ctx context.Context, req request, calls []call) error
 	cmds := make([]commands.Command, len(calls))
 	for i, c := range calls {
 		if c.write == nil {
-			return errNotSupported // cluster commands
+			return s.runCluster(ctx, req, calls) // kms_cluster.go
 		}
 		cmds[i] = commands.Checked{Command: c.write, Check: writeCheck(req, c)}
 	}

@@ -28,8 +28,8 @@ package api
 //
 // A request refused before its body was read is answered with
 // "Connection: close", so that the server does not read that body either.
-// The audit middleware (audit.go) stays outermost: Routes returns
-// withAudit(mux).
+// The metrics and request log (observe.go) and the audit middleware
+// (audit.go) wrap every route: Routes returns withObserve(withAudit(mux)).
 
 import (
 	"context"
@@ -70,9 +70,10 @@ const (
 	accessMember                 // root or any identity of the enclave
 	accessCommand                // authorize: every command of cmds on the resource
 	accessLedger                 // root, or an Admin or auditor of the enclave named by ?enclave= (ledgerAccess)
+	accessMetrics                // root, or a metrics reader (authz.MayReadMetrics)
 )
 
-var accessNames = [...]string{"open", "identity", "root", "admin", "member", "command", "ledger"}
+var accessNames = [...]string{"open", "identity", "root", "admin", "member", "command", "ledger", "metrics"}
 
 func (a access) String() string { return accessNames[a] }
 
@@ -91,6 +92,10 @@ type route struct {
 	path   string  // KES rows: the path as /v1/api lists it
 	kes    *kesAPI // KES rows: KES errors, method rule and metrics
 	srv    *Server
+
+	// stream: the answer is a stream (log routes) whose timeout
+	// Limits.RequestTimeout does not cap.
+	stream bool
 
 	// ownDeadlines: the row sets the connection's deadlines whether or
 	// not it reads a body (false when the server's ReadTimeout and
@@ -132,6 +137,15 @@ func (s *Server) routeRows(serveBounded bool) []route {
 		{pattern: "GET /version", access: accessOpen, timeout: infoTimeout, handle: s.handleVersionNoAuth},
 		{pattern: "GET /v1/health/live", access: accessOpen, timeout: infoTimeout, handle: s.handleLiveNoAuth},
 		{pattern: "GET /v1/health/ready", access: accessOpen, timeout: infoTimeout, handle: s.handleReadyNoAuth},
+		{pattern: "GET /v1/health/metrics", access: accessMetrics, timeout: infoTimeout, handle: s.handleMetrics},
+
+		// Debug and cluster operations of the kms API (debug.go,
+		// debug_log.go): root only. /v1/db rows belong to backup.
+		{pattern: "POST /v1/debug/pprof", access: accessRoot, timeout: infoTimeout, handle: s.handleProfileStart},
+		{pattern: "GET /v1/debug/pprof", access: accessRoot, timeout: infoTimeout, handle: s.handleProfileStatus},
+		{pattern: "DELETE /v1/debug/pprof", access: accessRoot, timeout: requestTimeout, handle: s.handleProfileStop},
+		{pattern: "POST /v1/debug/log", access: accessRoot, maxBody: maxLogRequest, timeout: streamTimeout, handle: s.handleDebugLog, stream: true},
+		{pattern: "POST /v1/debug/restart", access: accessRoot, timeout: infoTimeout, handle: s.handleRestart},
 
 		// kms API: who is no member of the enclave is refused before the
 		// body is read; each frame is authorised by handleKMS.
@@ -173,10 +187,10 @@ func (s *Server) routeRows(serveBounded bool) []route {
 	}
 	for i := range rows {
 		rows[i].srv = s
-		if limit := s.cfg.Limits.RequestTimeout; limit > 0 && rows[i].timeout > limit {
+		if limit := s.cfg.Limits.RequestTimeout; limit > 0 && rows[i].timeout > limit && !rows[i].stream {
 			rows[i].timeout = limit
 		}
-		rows[i].ownDeadlines = !serveBounded || rows[i].timeout < requestTimeout
+		rows[i].ownDeadlines = !serveBounded || rows[i].timeout != requestTimeout
 	}
 	return rows
 }
@@ -192,7 +206,7 @@ func (s *Server) routes(serveBounded bool) http.Handler {
 	for i := range rows {
 		mux.Handle(rows[i].pattern, &rows[i])
 	}
-	return s.withAudit(mux)
+	return s.withObserve(s.withAudit(mux)) // observe.go, audit.go
 }
 
 // ServeHTTP implements http.Handler: the one serve path of every route.
@@ -206,6 +220,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rt.ownDeadlines {
 			rc.SetWriteDeadline(deadline.Add(writeGrace))
 		}
+	}
+	if len(rt.cmds) > 0 {
+		noteCommand(w, rt.cmds[0]) // observe.go
 	}
 	if rt.kes != nil {
 		rec := rt.kes.begin(w)
@@ -272,6 +289,12 @@ func (rt *route) admit(r *http.Request, in *routeReq) error {
 		in.enclave = r.PathValue("enclave")
 	}
 	s := rt.srv
+	if rt.access == accessMetrics {
+		if !rt.srv.mayReadMetrics(in.identity) {
+			return errPermission
+		}
+		return nil
+	}
 	if rt.access == accessLedger {
 		var err error
 		in.scope, err = s.ledgerAccess(in.identity, r.URL.Query().Get("enclave"))

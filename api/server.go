@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/metrics"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
@@ -66,18 +68,35 @@ type Config struct {
 	Cluster *ClusterView
 	// Verify, if set, verifies this node's ledger (GET /v1/ledger/verify).
 	Verify func(context.Context) (*Verification, error)
+	// LogTee, if set, is the fan-out of Logger, made by TeeLogger: the
+	// log streams then carry the records of every logger teed with it.
+	// Nil: Logger is teed here, and the streams carry the API's records.
+	LogTee *LogTee
+	// Restart, if set, restarts the node after POST /v1/debug/restart has
+	// been answered; self is the request's ?self (only this node, not
+	// its peers). Nil answers that route 503.
+	Restart func(self bool)
 }
 
 // Server serves the kms API over HTTPS with client certificates.
 type Server struct {
-	h    *commands.Handler
-	proj *projections.Projection
-	keys *keys.Service // reads and crypto (projections/keys)
-	cfg  Config
-	log  *slog.Logger
-	host string
+	h     *commands.Handler
+	proj  *projections.Projection
+	keys  *keys.Service // reads and crypto (projections/keys)
+	cfg   Config
+	log   *slog.Logger
+	host  string
+	start time.Time // when New ran: the node's up time
 
-	health hsmHealth
+	health  hsmHealth
+	prof    profiling        // debug.go
+	logs    *logHub          // logtee.go
+	metrics *metrics.Metrics // observe.go
+
+	// streamsEnd is closed when a Serve of the server shuts down: the log
+	// streams end then, instead of holding up the graceful shutdown.
+	streamsEnd     chan struct{}
+	streamsEndOnce sync.Once
 }
 
 // New returns a Server for cfg.
@@ -86,8 +105,19 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var hub *logHub // the log streams (logtee.go)
+	if cfg.LogTee != nil {
+		hub = cfg.LogTee.hub // Logger is already teed, with the rest of the process
+	} else {
+		var tee *LogTee
+		log, tee = TeeLogger(log)
+		hub = tee.hub
+	}
 	host, _ := os.Hostname()
-	return &Server{h: cfg.Handler, proj: cfg.Projection, keys: keys.New(cfg.Projection), cfg: cfg, log: log, host: host, health: hsmHealth{status: map[string]string{}}}
+	s := &Server{h: cfg.Handler, proj: cfg.Projection, keys: keys.New(cfg.Projection), cfg: cfg, log: log, host: host,
+		start: time.Now(), logs: hub, health: hsmHealth{status: map[string]string{}}, streamsEnd: make(chan struct{})}
+	s.metrics = metrics.New(s.snapshot)
+	return s
 }
 
 // TLSConfig returns the server's TLS configuration: client certificates
@@ -130,6 +160,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(func() { s.streamsEndOnce.Do(func() { close(s.streamsEnd) }) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(newConnLimiter(ln, lim, s.log), s.TLSConfig())) }()
 	if len(s.cfg.HSMs) > 0 {

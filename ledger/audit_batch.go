@@ -58,6 +58,7 @@ type AuditStats struct {
 	Dropped uint64 // records the stream refused, each stored as a marker record instead (AuditRecord.Dropped)
 	Lost    uint64 // records not stored at all: the Store closed or became read-only, the last attempt at Close failed, or a marker was refused too
 	Busy    uint64 // Reserve calls that got no slot (ErrAuditBusy)
+	Backlog int    // slots taken now: records reserved or accepted and not yet stored
 }
 
 // Auditor buffers AuditRecords and stores them in AUDIT, one message per
@@ -257,7 +258,7 @@ func (a *Auditor) Sync() bool { return a.cfg.Sync }
 
 // Stats returns the Auditor's counters so far.
 func (a *Auditor) Stats() AuditStats {
-	return AuditStats{Stored: a.stored.Load(), Dropped: a.dropped.Load(), Lost: a.lost.Load(), Busy: a.busy.Load()}
+	return AuditStats{Stored: a.stored.Load(), Dropped: a.dropped.Load(), Lost: a.lost.Load(), Busy: a.busy.Load(), Backlog: len(a.slots)}
 }
 
 // Close stops the Auditor: Reserve fails with ErrClosed from now on,

@@ -45,6 +45,7 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"KMSLEDGER_TLS_KEY"}, Usage: "server private key (PEM)"},
 				&cli.StringFlag{Name: "kes-enclave", EnvVars: []string{"KMSLEDGER_KES_ENCLAVE"}, Usage: "also serve the KES API; KES clients act in enclave `NAME`"},
 				&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"KMSLEDGER_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+				&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"KMSLEDGER_LOG_FORMAT"}, Usage: "text or json"},
 				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
 				&cli.IntFlag{Name: "max-conns", Value: api.DefaultMaxConns, EnvVars: []string{"KMSLEDGER_MAX_CONNS"}, Usage: "open client connections in all; more are closed when accepted (-1 = no limit)"},
 				&cli.IntFlag{Name: "max-conns-per-ip", Value: api.DefaultMaxConnsPerIP, EnvVars: []string{"KMSLEDGER_MAX_CONNS_PER_IP"}, Usage: "open client connections from one IP address (-1 = no limit; raise it behind a load balancer)"},
@@ -146,6 +147,9 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("invalid log level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	if format != "" && format != "text" && format != "json" {
+		return nil, fmt.Errorf("invalid log format %q: want text or json", format)
+	}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
@@ -163,10 +167,12 @@ func serverAction(c *cli.Context) error {
 		return err
 	}
 	override(c, &conf.Log.Level, "log-level")
+	override(c, &conf.Log.Format, "log-format")
 	log, err := newLogger(conf.Log.Level, conf.Log.Format)
 	if err != nil {
 		return err
 	}
+	log, logs := api.TeeLogger(log) // the API's log streams carry every record
 	audit, checkpoints, err := auditConfigOf(c, conf)
 	if err != nil {
 		return err
@@ -196,7 +202,9 @@ func serverAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runServer(ctx, cfg, c.Bool("dev"))
+	rs := &restarter{stop: stop, log: log, logs: logs} // restart.go: POST /v1/debug/restart, log streams
+	cfg.ConfigureAPI = rs.configure
+	return rs.after(runServer(ctx, cfg, c.Bool("dev")))
 }
 
 // serverDirAndHSMs completes the data dir and the HSMs of conf: the

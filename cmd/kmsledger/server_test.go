@@ -32,6 +32,7 @@ func TestServerRefusesBadSettingsBeforeOpening(t *testing.T) {
 		{"NegativeCheckpointEvents", []string{"--hsm-key", key, "--checkpoint-events", "-5"}, true},
 		{"NegativeWaitAuditOff", []string{"--hsm-key", key, "--audit=false", "--audit-wait", "-1s"}, true},
 		{"NoHSM", nil, false},
+		{"BadLogFormat", []string{"--hsm-key", key, "--log-format", "xml"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

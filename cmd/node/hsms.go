@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/metrics"
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm/pkcs11"
@@ -46,10 +47,11 @@ func OpenHSMs(ctx context.Context, cfgs []config.HSM, log *slog.Logger) (*HSMs, 
 			log.Warn("HSM not available", "hsm", c.Name, "err", err)
 			continue
 		}
-		o.List = append(o.List, h)
 		if cl, ok := h.W.(interface{ Close() error }); ok {
 			o.closer = append(o.closer, cl.Close)
 		}
+		h.W = metrics.CountHSM(h.W) // HSM calls per HSM in the metrics
+		o.List = append(o.List, h)
 	}
 	return o, errs
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kmsledger/kmsledger/api/metrics"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/commands"
@@ -51,7 +52,11 @@ func identityOf(apiKey string) (string, error) {
 // with `identity`), otherwise random and kept sealed under the REK
 // (`identity --config`); sealed tells which.
 func newRootKey(hsms []commands.NamedHSM) (key, id string, sealed bool, err error) {
-	if k, ok := hsms[0].W.(*softkey.Key); ok {
+	w := hsms[0].W
+	if c, ok := w.(*metrics.CountedHSM); ok {
+		w = c.Unwrapped()
+	}
+	if k, ok := w.(*softkey.Key); ok {
 		key, id, err = DeriveRootAPIKey(k)
 		return key, id, false, err
 	}

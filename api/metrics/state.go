@@ -1,0 +1,68 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// stateCollector reports a Snapshot as constant metrics on each scrape.
+type stateCollector struct {
+	snapshot func() Snapshot
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(Namespace+"_"+name, help, labels, nil)
+}
+
+var (
+	descObjects       = desc("objects", "Objects in the current state, by kind (enclaves, keys, key_versions, identities, policies).", "kind")
+	descLedgerHead    = desc("ledger_head_sequence", "Sequence of the last LEDGER event.")
+	descProjectionSeq = desc("projection_sequence", "Sequence of the last LEDGER event the projection applied.")
+	descProjectionLag = desc("projection_lag_events", "LEDGER events not yet applied by the projection.")
+	descAuditRecords  = desc("audit_records_total", "Request audit records, by outcome: stored, dropped (stored as a marker), lost (not stored), busy (request refused: no slot).", "outcome")
+	descAuditBacklog  = desc("audit_backlog_records", "Audit records accepted and not yet stored.")
+	descHSMUp         = desc("hsm_up", "Whether the HSM's last health check passed (1) or not (0).", "hsm", "kind")
+	descHSMCalls      = desc("hsm_calls_total", "Calls of an HSM since start, by operation and result.", "hsm", "kind", "op", "result")
+)
+
+// Describe implements prometheus.Collector.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descObjects, descLedgerHead, descProjectionSeq, descProjectionLag,
+		descAuditRecords, descAuditBacklog, descHSMUp, descHSMCalls} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snapshot()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descObjects, float64(s.Enclaves), "enclaves")
+	gauge(descObjects, float64(s.Keys), "keys")
+	gauge(descObjects, float64(s.KeyVersions), "key_versions")
+	gauge(descObjects, float64(s.Identities), "identities")
+	gauge(descObjects, float64(s.Policies), "policies")
+	gauge(descLedgerHead, float64(s.LedgerHead))
+	gauge(descProjectionSeq, float64(s.ProjectionSeq))
+	gauge(descProjectionLag, float64(s.LedgerHead-min(s.ProjectionSeq, s.LedgerHead)))
+	if a := s.Audit; a != nil {
+		counter(descAuditRecords, a.Stored, "stored")
+		counter(descAuditRecords, a.Dropped, "dropped")
+		counter(descAuditRecords, a.Lost, "lost")
+		counter(descAuditRecords, a.Busy, "busy")
+		gauge(descAuditBacklog, float64(a.Backlog))
+	}
+	for _, h := range s.HSMs {
+		up := 0.0
+		if h.Up {
+			up = 1
+		}
+		gauge(descHSMUp, up, h.Name, h.Kind)
+		for _, c := range h.Calls {
+			counter(descHSMCalls, c.OK, h.Name, h.Kind, c.Op, "ok")
+			counter(descHSMCalls, c.Failed, h.Name, h.Kind, c.Op, "error")
+		}
+	}
+}
