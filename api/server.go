@@ -62,6 +62,8 @@ type Config struct {
 	// MaxResponse bounds the answer of one kms read request, all frames
 	// together (0 = DefaultMaxResponse); a larger answer fails with 413.
 	MaxResponse int
+	// DB, if set, serves /v1/db: backups (db.go).
+	DB *DBConfig
 }
 
 // Server serves the kms API over HTTPS with client certificates.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
@@ -82,6 +83,7 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	rek     *hsm.REK
+	signer  crypto.Signer // the checkpoint signing key; nil without checkpoints
 	srv     *api.Server
 	closers []func() error // in the order they were opened
 
@@ -267,6 +269,7 @@ func (n *Node) newServer() error {
 	if n.Auditor != nil {
 		cfg.Audit = n.Auditor
 	}
+	cfg.DB = n.dbConfig() // backup.go
 	if n.cfg.ConfigureAPI != nil {
 		n.cfg.ConfigureAPI(&cfg)
 	}
