@@ -71,8 +71,8 @@ func TestBackupRestoreCommands(t *testing.T) {
 		t.Errorf("refused restores created %s (%v)", target, err)
 	}
 	out = mustCLIIn(t, work, childEnv("KMSLEDGER_HSM_KEY="+hsmKey), "restore", name, "--data-dir", target)
-	if !strings.Contains(out, "restored") || !strings.Contains(out, "verified") {
-		t.Errorf("restore printed %q", out)
+	if !strings.Contains(out, "restored") || !strings.Contains(out, "verified") || strings.Contains(out, "\r") {
+		t.Errorf("restore printed %q; want a summary and no progress bar (not a terminal)", out)
 	}
 
 	q := startProcess(t, target, hsmKey)
