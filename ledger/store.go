@@ -40,6 +40,10 @@ type Config struct {
 	// and refuses appends (ErrReadOnly): for the audit tools, which read
 	// a stopped server's data directory (chain_open.go).
 	ReadOnly bool
+
+	// NoSync stores without an fsync per write: for a restore into a new
+	// directory only, whose caller syncs every file after Close (backup.go).
+	NoSync bool
 }
 
 // Store is the event store: an embedded NATS server with JetStream, the
@@ -185,6 +189,7 @@ func serverOptions(cfg Config) (*server.Options, error) {
 		NoSigs:     true,
 		DontListen: cfg.Listen == "",
 	}
+	opts.SyncAlways = !cfg.NoSync // restore staging only (Config.NoSync)
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,7 +194,9 @@ func checkTarget(ctx context.Context, dir string, force bool) error {
 // restoreInto restores bf into the new directory staging, and the rest
 // of a cut into restTmp.
 func restoreInto(ctx context.Context, bf *ledger.BackupFile, staging, restTmp string, cfg RestoreConfig) (*ledger.RestoreReport, error) {
-	store, err := ledger.Open(ctx, ledger.Config{Dir: staging})
+	// No fsync per message (a restore would be bound by them); every
+	// file is synced once at the end, before anything is verified.
+	store, err := ledger.Open(ctx, ledger.Config{Dir: staging, NoSync: true})
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +217,33 @@ func restoreInto(ctx context.Context, bf *ledger.BackupFile, staging, restTmp st
 	if err == nil && rest != nil {
 		err = rest.Sync()
 	}
+	if err == nil {
+		err = syncTree(staging)
+	}
 	return rep, err
+}
+
+// syncTree fsyncs every file and directory under dir, and dir's parent.
+func syncTree(dir string) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return syncPath(p)
+	})
+	if err != nil {
+		return fmt.Errorf("sync the restored data dir: %w", err)
+	}
+	return syncPath(filepath.Dir(dir))
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // finishRestore moves the old data dir aside, the restored one into
