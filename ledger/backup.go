@@ -37,6 +37,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -124,18 +125,42 @@ type Progress func(done, total uint64)
 // layout above). A secret erased while the backup runs may be missing
 // from it (its key version then restores as shredded).
 func (s *Store) Backup(ctx context.Context, w io.Writer, progress Progress) (BackupStats, error) {
-	var st BackupStats
 	if s.isClosed() {
-		return st, ErrClosed
+		return BackupStats{}, ErrClosed
 	}
 	lLast, err := streamLast(ctx, s.ledger)
 	if err != nil {
-		return st, err
+		return BackupStats{}, err
 	}
 	aLast, err := streamLast(ctx, s.audit)
 	if err != nil {
-		return st, err
+		return BackupStats{}, err
 	}
+	return s.backupUpTo(ctx, w, progress, lLast, aLast)
+}
+
+// BackupSigned appends a checkpoint with signer (unless the last message
+// already is one that covers both heads) and writes a backup of LEDGER
+// and AUDIT up to what that checkpoint signs, so that every message of
+// the backup is signed. Messages appended meanwhile go to the next backup.
+func (s *Store) BackupSigned(ctx context.Context, w io.Writer, signer crypto.Signer, progress Progress) (BackupStats, error) {
+	if _, err := s.Checkpoint(ctx, signer); err != nil {
+		return BackupStats{}, err
+	}
+	l := s.chains.ledger
+	l.mu.Lock()
+	last := s.chains.last
+	l.mu.Unlock()
+	if !last.known || last.ledger == 0 {
+		return BackupStats{}, fmt.Errorf("ledger: backup: no checkpoint to back up to")
+	}
+	return s.backupUpTo(ctx, w, progress, last.ledger, last.audit)
+}
+
+// backupUpTo writes a backup of LEDGER up to lLast, AUDIT up to aLast and
+// the secrets SECRETS holds.
+func (s *Store) backupUpTo(ctx context.Context, w io.Writer, progress Progress, lLast, aLast uint64) (BackupStats, error) {
+	var st BackupStats
 	sinfo, err := s.secrets.Info(ctx)
 	if err != nil {
 		return st, fmt.Errorf("ledger: backup: %w", err)

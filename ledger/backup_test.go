@@ -403,8 +403,11 @@ func TestBackupDuringWrites(t *testing.T) {
 		}
 	}()
 	mustAppend(t, s, KeySubject("enc", "before"), 3) // the writer is running
-	var buf bytes.Buffer
+	var buf, signed bytes.Buffer
 	st, err := s.Backup(ctx, &buf, nil)
+	if err == nil {
+		_, err = s.BackupSigned(ctx, &signed, testSigner(), nil)
+	}
 	close(stop)
 	if werr := <-done; werr != nil {
 		t.Fatal(werr)
@@ -424,6 +427,15 @@ func TestBackupDuringWrites(t *testing.T) {
 	}
 	if _, err := verifyDir(t, dst, VerifyOptions{Keys: testKeys()}); err != nil {
 		t.Errorf("Verify(restored) err = %v", err)
+	}
+	// BackupSigned stops at the checkpoint it appended: all of it is signed.
+	bf, err := openBackupBytes(signed.Bytes(), BackupFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vr, err := bf.Verify(testKeys())
+	if err != nil || vr.Ledger.SignedThrough != vr.Ledger.Last || vr.Audit.SignedThrough != vr.Audit.Last || vr.Audit.Last == 0 {
+		t.Errorf("Verify(BackupSigned) = %+v, %v; want every LEDGER and AUDIT message signed", vr, err)
 	}
 	full, part := rawMessages(t, src, ledgerStream), rawMessages(t, dst, ledgerStream)
 	if len(part) >= len(full) || !slices.EqualFunc(part, full[:len(part)], func(a, b RawMessage) bool { return bytes.Equal(a.Body, b.Body) && a.Prev == b.Prev }) {

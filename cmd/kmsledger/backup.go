@@ -154,6 +154,11 @@ func restoreAction(c *cli.Context) error {
 	rep := res.Report
 	fmt.Fprintf(c.App.Writer, "restored %s into %s: LEDGER 1..%d, AUDIT 1..%d, %d sealed secrets; verified, %d checkpoints\n",
 		cfg.File, dir, rep.LedgerLast, rep.AuditLast, rep.Restored.Secrets, res.Verify.Checkpoints)
+	if v := res.Verify; v.Ledger.SignedThrough < v.Ledger.Last || v.Audit.SignedThrough < v.Audit.Last {
+		fmt.Fprintf(c.App.ErrWriter, "note: LEDGER after seq %d and AUDIT after seq %d are chained but not signed by a checkpoint "+
+			"(the server signs them at its next checkpoint; a backup through a running server is signed in full)\n",
+			v.Ledger.SignedThrough, v.Audit.SignedThrough)
+	}
 	if res.RestFile != "" {
 		fmt.Fprintf(c.App.Writer, "set aside after LEDGER seq %d (%s): %d events, %d audit batches, %d sealed secrets in %s\n",
 			rep.LedgerLast, rep.LedgerTime.UTC().Format(time.RFC3339), rep.Rest.Ledger, rep.Rest.Audit, rep.Rest.Secrets, res.RestFile)

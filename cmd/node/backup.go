@@ -27,12 +27,11 @@ func (n *Node) dbConfig() *api.DBConfig {
 }
 
 // Backup writes a backup of the node to w. A node that signs checkpoints
-// appends one first, so that the whole backup is signed.
+// appends one first and backs up to it, so that the whole backup is
+// signed.
 func (n *Node) Backup(ctx context.Context, w io.Writer) (ledger.BackupStats, error) {
 	if n.signer != nil {
-		if _, err := n.Store.Checkpoint(ctx, n.signer); err != nil {
-			return ledger.BackupStats{}, fmt.Errorf("checkpoint before the backup: %w", err)
-		}
+		return n.Store.BackupSigned(ctx, w, n.signer, nil)
 	}
 	return n.Store.Backup(ctx, w, nil)
 }
