@@ -109,9 +109,6 @@ func (b *BackupFile) scanStats(fn func(*BackupMsg) error) (BackupStats, error) {
 
 // scan reads member 1 line by line, checking its structure.
 func (b *BackupFile) scan(onHeader func(*BackupHeader) error, onMsg func(*BackupMsg) error) error {
-	bad := func(line int, format string, args ...any) error {
-		return fmt.Errorf("%w: line %d: %s", ErrBadBackup, line, fmt.Sprintf(format, args...))
-	}
 	br := bufio.NewReader(io.NewSectionReader(b.r, 0, b.size))
 	gz, err := gzip.NewReader(br)
 	if err != nil {
@@ -120,80 +117,96 @@ func (b *BackupFile) scan(onHeader func(*BackupHeader) error, onMsg func(*Backup
 	gz.Multistream(false)
 	sc := bufio.NewScanner(gz)
 	sc.Buffer(make([]byte, 64<<10), maxBackupLine)
-	var (
-		hdr    BackupHeader
-		pl     *placer
-		n      int
-		counts = map[string]uint64{}
-		gotEnd bool
-	)
-	strict := func(line []byte, v any) error {
-		d := json.NewDecoder(bytes.NewReader(line))
-		d.DisallowUnknownFields()
-		return d.Decode(v)
-	}
+	ls := &lineScanner{onHeader: onHeader, onMsg: onMsg, counts: map[string]uint64{}}
 	for sc.Scan() {
-		n++
-		line := sc.Bytes()
-		if gotEnd {
-			return bad(n, "a line after the end line")
-		}
-		var decoded struct {
-			Kind string `json:"kind"`
-		}
-		if err := json.Unmarshal(line, &decoded); err != nil {
-			return bad(n, "not JSON: %v", err)
-		}
-		switch {
-		case n == 1:
-			if decoded.Kind != lineHeader || strict(line, &hdr) != nil {
-				return bad(n, "not a backup header")
-			}
-			if onHeader != nil {
-				if err := onHeader(&hdr); err != nil {
-					return err
-				}
-			}
-			pl = newPlacer(&hdr)
-		case decoded.Kind == lineMsg:
-			var m BackupMsg
-			if err := strict(line, &m); err != nil {
-				return bad(n, "bad message line: %v", err)
-			}
-			if err := pl.place(&m); err != nil {
-				return bad(n, "%v", err)
-			}
-			counts[m.Stream]++
-			if onMsg != nil {
-				if err := onMsg(&m); err != nil {
-					return err
-				}
-			}
-		case decoded.Kind == lineEnd:
-			var e backupEnd
-			if err := strict(line, &e); err != nil {
-				return bad(n, "bad end line: %v", err)
-			}
-			if err := pl.end(); err != nil {
-				return bad(n, "%v", err)
-			}
-			if e.Ledger != counts[ledgerStream] || e.Audit != counts[auditStream] || e.Secrets != counts[secretsStream] {
-				return bad(n, "the end line counts %d/%d/%d messages, the file has %d/%d/%d", e.Ledger, e.Audit, e.Secrets,
-					counts[ledgerStream], counts[auditStream], counts[secretsStream])
-			}
-			gotEnd = true
-		default:
-			return bad(n, "unknown line kind %q", decoded.Kind)
+		if err := ls.line(sc.Bytes()); err != nil {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
-	if !gotEnd {
+	if !ls.gotEnd {
 		return fmt.Errorf("%w: no end line: the backup was cut short", ErrBadBackup)
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		return fmt.Errorf("%w: bytes after the first gzip member", ErrBadBackup)
+	}
+	return nil
+}
+
+// lineScanner checks the lines of member 1 one by one.
+type lineScanner struct {
+	onHeader func(*BackupHeader) error
+	onMsg    func(*BackupMsg) error
+
+	n      int // lines so far
+	hdr    BackupHeader
+	pl     *placer
+	counts map[string]uint64
+	gotEnd bool
+}
+
+func (ls *lineScanner) bad(format string, args ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrBadBackup, ls.n, fmt.Sprintf(format, args...))
+}
+
+// strict decodes line into v, refusing unknown fields.
+func strict(line []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(line))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// line checks one line and hands on the header or the message.
+func (ls *lineScanner) line(line []byte) error {
+	ls.n++
+	if ls.gotEnd {
+		return ls.bad("a line after the end line")
+	}
+	var decoded struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(line, &decoded); err != nil {
+		return ls.bad("not JSON: %v", err)
+	}
+	switch {
+	case ls.n == 1:
+		if decoded.Kind != lineHeader || strict(line, &ls.hdr) != nil {
+			return ls.bad("not a backup header")
+		}
+		ls.pl = newPlacer(&ls.hdr)
+		if ls.onHeader != nil {
+			return ls.onHeader(&ls.hdr)
+		}
+	case decoded.Kind == lineMsg:
+		var m BackupMsg
+		if err := strict(line, &m); err != nil {
+			return ls.bad("bad message line: %v", err)
+		}
+		if err := ls.pl.place(&m); err != nil {
+			return ls.bad("%v", err)
+		}
+		ls.counts[m.Stream]++
+		if ls.onMsg != nil {
+			return ls.onMsg(&m)
+		}
+	case decoded.Kind == lineEnd:
+		var e backupEnd
+		if err := strict(line, &e); err != nil {
+			return ls.bad("bad end line: %v", err)
+		}
+		if err := ls.pl.end(); err != nil {
+			return ls.bad("%v", err)
+		}
+		c := ls.counts
+		if e.Ledger != c[ledgerStream] || e.Audit != c[auditStream] || e.Secrets != c[secretsStream] {
+			return ls.bad("the end line counts %d/%d/%d messages, the file has %d/%d/%d", e.Ledger, e.Audit, e.Secrets,
+				c[ledgerStream], c[auditStream], c[secretsStream])
+		}
+		ls.gotEnd = true
+	default:
+		return ls.bad("unknown line kind %q", decoded.Kind)
 	}
 	return nil
 }
