@@ -52,8 +52,14 @@ func TestBackupRestoreCommands(t *testing.T) {
 	if out, err := runCLIIn(t, work, childEnv("MINIO_KMS_SERVER="+p.addr, "KMSLEDGER_CA_FILE="+filepath.Join(dir, "tls", "cert.pem")), "backup", "x.db.gzip"); err == nil {
 		t.Errorf("backup without an API key succeeded:\n%s", out)
 	}
+	if out, err := runCLIIn(t, work, childEnv(), "backup", "--data-dir", dir, "offline.db.gzip"); err == nil || !strings.Contains(out, "in use") {
+		t.Errorf("backup --data-dir of a running server's dir: %v\n%s\nwant refused: in use", err, out)
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
+	mustCLIIn(t, work, childEnv(), "backup", "--data-dir", dir, "offline.db.gzip")
+	offline := filepath.Join(t.TempDir(), "offline")
+	mustCLIIn(t, work, childEnv("KMSLEDGER_HSM_KEY="+hsmKey), "restore", "offline.db.gzip", "--data-dir", offline)
 
 	target := filepath.Join(t.TempDir(), "restored")
 	other, _ := newHSMKey(t)
