@@ -15,6 +15,7 @@ import (
 
 	"github.com/kmsledger/kmsledger/api"
 	"github.com/kmsledger/kmsledger/cmd/node"
+	"github.com/kmsledger/kmsledger/cmd/progress"
 )
 
 // backupCommands returns the backup and restore commands.
@@ -79,18 +80,18 @@ func backupAction(c *cli.Context) error {
 			os.Remove(part)
 		}
 	}()
-	b := newBar(c.App.ErrWriter, "backup", "messages")
+	b := progress.New(c.App.ErrWriter, "backup", "messages")
 	if dir := c.String("data-dir"); dir != "" {
-		_, err = node.BackupOffline(c.Context, dir, f, b.progress)
+		_, err = node.BackupOffline(c.Context, dir, f, b.Progress)
 	} else {
-		b.unit = "bytes"
+		b = progress.New(c.App.ErrWriter, "backup", "bytes")
 		kc, cerr := newClient(c)
 		if err = cerr; err == nil {
 			defer kc.Close()
-			_, err = kc.DownloadBackup(c.Context, &countingWriter{w: f, bar: b})
+			_, err = kc.DownloadBackup(c.Context, &progress.Writer{W: f, Bar: b})
 		}
 	}
-	b.done()
+	b.Done()
 	if err == nil {
 		err = f.Sync()
 	}
@@ -140,10 +141,10 @@ func restoreAction(c *cli.Context) error {
 	if cfg.RestFile != "" && cfg.UntilSeq == 0 && cfg.Until.IsZero() {
 		return fmt.Errorf("%w: --rest-file needs --until or --until-seq", errUsage)
 	}
-	b := newBar(c.App.ErrWriter, "restore", "messages")
-	cfg.Progress = b.progress
+	b := progress.New(c.App.ErrWriter, "restore", "messages")
+	cfg.Progress = b.Progress
 	res, err := node.RestoreOffline(c.Context, cfg)
-	b.done()
+	b.Done()
 	warnRejected(c, res.Rejected)
 	if err != nil {
 		if errors.Is(err, node.ErrNoHSM) {

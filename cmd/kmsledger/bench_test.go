@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"strconv"
@@ -32,20 +31,5 @@ func TestBenchCommand(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
-	}
-}
-
-// TestBarOnlyOnTerminal: a progress bar writes nothing to what is not a
-// terminal.
-func TestBarOnlyOnTerminal(t *testing.T) {
-	var buf bytes.Buffer
-	b := newBar(&buf, "backup", "messages")
-	b.progress(5, 10)
-	b.set(7, -1)
-	b.done()
-	cw := &countingWriter{w: &bytes.Buffer{}, bar: newBar(&buf, "backup", "bytes")}
-	cw.Write([]byte("abc"))
-	if buf.Len() != 0 || cw.n != 3 {
-		t.Errorf("bar wrote %q to a buffer (counted %d bytes), want nothing (and 3)", buf.String(), cw.n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kmsledger/kmsledger/cmd/progress"
 	"github.com/kmsledger/kmsledger/migrate"
 )
 
@@ -64,7 +65,7 @@ func migrateAction(c *cli.Context) error {
 	var start time.Time // once the keys are listed
 	opts.Progress = func(st *migrate.Stats) func() {
 		start = time.Now()
-		return progress(c.App.ErrWriter, st, start)
+		return showProgress(c.App.ErrWriter, st, start)
 	}
 	st, err := migrate.Run(ctx, src, kc, opts)
 	if start.IsZero() || errors.Is(err, migrate.ErrPolicies) {
@@ -130,9 +131,9 @@ func dryRunPrefix(dry bool) string {
 
 // progress draws a progress bar on a terminal, or writes one line per
 // second otherwise, until the returned function is called.
-func progress(w io.Writer, s *migrate.Stats, start time.Time) func() {
-	tty := isTerminal(w)
-	b := newBar(w, "migrate", "keys")
+func showProgress(w io.Writer, s *migrate.Stats, start time.Time) func() {
+	tty := progress.IsTerminal(w)
+	b := progress.New(w, "migrate", "keys")
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -143,13 +144,13 @@ func progress(w io.Writer, s *migrate.Stats, start time.Time) func() {
 		for {
 			select {
 			case <-done:
-				b.done()
+				b.Done()
 				return
 			case <-t.C:
 			}
 			n, total := s.Done(), s.Found.Load()
 			if tty {
-				b.set(int64(n), int64(total))
+				b.Set(int64(n), int64(total))
 			} else {
 				rate := float64(n) / time.Since(start).Seconds()
 				fmt.Fprintf(w, "migrate: %d/%d keys, %.0f keys/s\n", n, total, rate)
