@@ -43,7 +43,7 @@ func backupCommands() []*cli.Command {
 				"kept in a rest file (FILE.after-SEQ.db.gzip, or --rest-file), not lost.",
 			ArgsUsage: "FILE",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "data-dir", EnvVars: []string{"KMSLEDGER_DATA_DIR"}, Usage: "the data dir to restore into (default: the config's, or kmsledger-data)"},
+				&cli.StringFlag{Name: "data-dir", Usage: "the data dir to restore into (default: the config's, or kmsledger-data)"},
 				&cli.StringFlag{Name: "hsm-key", EnvVars: hsmKeyEnvVars(), Usage: "software HSM key (prefer the environment variable)"},
 				&cli.StringFlag{Name: "config", EnvVars: []string{"KMSLEDGER_CONFIG"}, Usage: "server configuration file, for its HSMs and data dir"},
 				&cli.Uint64Flag{Name: "until-seq", Usage: "restore the ledger up to this event sequence number"},
