@@ -22,9 +22,12 @@ package api
 //     into memory that grows with what arrives (never sized from the
 //     client's Content-Length), and refused past the limit (413), when
 //     short of its Content-Length (400) or slower than the deadline (408);
+//     a stream row (a /v1/db upload) instead hands its handler r.Body,
+//     cut at the limit, to read as it arrives;
 //  6. the handler, which gets the caller, enclave, argument, body and, for
 //     the time-travel rows, the readable scope in a routeReq. It never
-//     reads r.Body (the router replaces it by http.NoBody).
+//     reads r.Body (the router replaces it by http.NoBody), except on a
+//     stream row.
 //
 // A request refused before its body was read is answered with
 // "Connection: close", so that the server does not read that body either.
@@ -85,8 +88,11 @@ type route struct {
 	enclave string         // the enclave access is decided in; "" = the {enclave} path value
 	arg     kesArg         // the resource: argNone, argPathName ({name}) or a KES argument ({arg...})
 	maxBody int64          // 0 = the body is not read
-	timeout time.Duration
-	handle  func(w http.ResponseWriter, r *http.Request, in routeReq)
+	// streamBody: the handler reads r.Body itself, as it arrives (at
+	// most maxBody bytes, before the deadline), instead of routeReq.body.
+	streamBody bool
+	timeout    time.Duration
+	handle     func(w http.ResponseWriter, r *http.Request, in routeReq)
 
 	method string  // KES rows: the declared method (where it is PUT, POST is accepted too)
 	path   string  // KES rows: the path as /v1/api lists it
@@ -179,6 +185,11 @@ func (s *Server) routeRows(serveBounded bool) []route {
 		ledgerRoute("GET /v1/ledger/events", s.handleLedgerEvents),
 		ledgerRoute("GET /v1/ledger/requests", s.handleAuditRequests),
 		{pattern: "GET /v1/ledger/verify", access: accessRoot, timeout: verifyTimeout, handle: s.handleLedgerVerify},
+
+		// Backups (db.go): GET is kms-go ReadDB, PUT (or POST) WriteDB.
+		{pattern: "GET /v1/db", access: accessRoot, timeout: dbTimeout, handle: s.handleDBRead},
+		{pattern: "PUT /v1/db", access: accessRoot, maxBody: s.maxDBUpload(), streamBody: true, timeout: dbTimeout, handle: s.handleDBWrite},
+		{pattern: "POST /v1/db", access: accessRoot, maxBody: s.maxDBUpload(), streamBody: true, timeout: dbTimeout, handle: s.handleDBWrite},
 	}
 	if s.cfg.KESEnclave != "" {
 		k := &kesAPI{s: s, enclave: s.cfg.KESEnclave, start: time.Now()}
@@ -245,6 +256,15 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := newReqContext(r.Context(), deadline) // reqctx.go
 	defer ctx.end()
 	in.ctx = ctx
+	if rt.streamBody {
+		if r.ContentLength > rt.maxBody {
+			rt.refuse(w, r, &http.MaxBytesError{Limit: rt.maxBody})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+		rt.handle(w, r, in)
+		return
+	}
 	if rt.maxBody > 0 {
 		b, err := readBody(r, rt.maxBody)
 		if err != nil {

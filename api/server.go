@@ -76,6 +76,8 @@ type Config struct {
 	// been answered; self is the request's ?self (only this node, not
 	// its peers). Nil answers that route 503.
 	Restart func(self bool)
+	// DB, if set, serves /v1/db: backups (db.go).
+	DB *DBConfig
 }
 
 // Server serves the kms API over HTTPS with client certificates.

@@ -240,6 +240,18 @@
 // the message without overwriting it; its block keeps the bytes until
 // the block is compacted.
 //
+// # Backups
+//
+// Backup (backup.go) writes LEDGER and AUDIT up to the heads they had
+// when it started, and the secrets SECRETS holds, as gzip JSON lines with
+// a trailer holding the SHA-256 of every other byte; OpenBackup checks
+// that trailer, Scan the structure, BackupFile.Verify the chains and the
+// checkpoints, as Verify does on a store. Restore (restore.go) writes a
+// backup into an empty Store at the same sequences with the same
+// headers and bodies, so the chains and checkpoints verify unchanged, and
+// can stop at a LEDGER sequence or a time, writing the rest to a side
+// file. Neither changes an existing message.
+//
 // # Network
 //
 // By default the server has no listener; the Store talks to it in process

@@ -48,6 +48,9 @@ type Config struct {
 	// starts no server. At most one of them may be set.
 	Cluster  *ClusterConfig
 	External *ExternalConfig
+	// NoSync stores without an fsync per write: for a restore into a new
+	// directory only, whose caller syncs every file after Close (backup.go).
+	NoSync bool
 }
 
 // Store is the event store: an embedded NATS server with JetStream, the
@@ -275,6 +278,7 @@ func serverOptions(cfg Config) (*server.Options, error) {
 		NoSigs:     true,
 		DontListen: cfg.Listen == "",
 	}
+	opts.SyncAlways = !cfg.NoSync // restore staging only (Config.NoSync)
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
 		if err != nil {

@@ -4,6 +4,9 @@ package main
 // (server, the offline audit commands, migrate) share, under short names.
 
 import (
+	"crypto/x509"
+	"time"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/kmsledger/kmsledger/api/client"
@@ -36,3 +39,13 @@ func newClient(c *cli.Context) (*client.Client, error) { return clientcmd.NewCli
 // clientCommands returns the client commands of package clientcmd, with
 // the offline audit subcommands (audit.go) under their audit command.
 func clientCommands() []*cli.Command { return clientcmd.Commands(auditLocalSubcommands) }
+
+// pointUsage, parsePoint, apiKey, serverList and loadCAs are clientcmd's.
+const pointUsage = clientcmd.PointUsage
+
+func parsePoint(flag, s string, now time.Time) (client.Point, error) {
+	return clientcmd.ParsePoint(flag, s, now)
+}
+func apiKey(c *cli.Context) (string, error)       { return clientcmd.APIKey(c) }
+func serverList(c *cli.Context) []string          { return clientcmd.ServerList(c) }
+func loadCAs(file string) (*x509.CertPool, error) { return clientcmd.LoadCAs(file) }

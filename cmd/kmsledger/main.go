@@ -16,7 +16,7 @@ func main() {
 			&cli.BoolFlag{Name: "soft-hsm", Usage: "print a new software HSM key and exit"},
 		},
 		Action:   rootAction,
-		Commands: append(append(serverCommands(), clientCommands()...), migrateCommand()),
+		Commands: append(append(append(append(serverCommands(), clientCommands()...), migrateCommand()), backupCommands()...), benchCommands()...),
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsledger:", err)

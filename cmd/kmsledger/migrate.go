@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kmsledger/kmsledger/cmd/progress"
 	"github.com/kmsledger/kmsledger/migrate"
 )
 
@@ -64,7 +65,7 @@ func migrateAction(c *cli.Context) error {
 	var start time.Time // once the keys are listed
 	opts.Progress = func(st *migrate.Stats) func() {
 		start = time.Now()
-		return progress(c.App.ErrWriter, st, start)
+		return showProgress(c.App.ErrWriter, st, start)
 	}
 	st, err := migrate.Run(ctx, src, kc, opts)
 	if start.IsZero() || errors.Is(err, migrate.ErrPolicies) {
@@ -130,13 +131,9 @@ func dryRunPrefix(dry bool) string {
 
 // progress draws a progress bar on a terminal, or writes one line per
 // second otherwise, until the returned function is called.
-func progress(w io.Writer, s *migrate.Stats, start time.Time) func() {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
+func showProgress(w io.Writer, s *migrate.Stats, start time.Time) func() {
+	tty := progress.IsTerminal(w)
+	b := progress.New(w, "migrate", "keys")
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -147,29 +144,15 @@ func progress(w io.Writer, s *migrate.Stats, start time.Time) func() {
 		for {
 			select {
 			case <-done:
-				if tty {
-					fmt.Fprintln(w)
-				}
+				b.Done()
 				return
 			case <-t.C:
 			}
 			n, total := s.Done(), s.Found.Load()
-			rate := float64(n) / time.Since(start).Seconds()
 			if tty {
-				const width = 30
-				filled := 0
-				if total > 0 {
-					filled = int(n * width / total)
-				}
-				bar := make([]byte, width)
-				for i := range bar {
-					bar[i] = ' '
-					if i < filled {
-						bar[i] = '='
-					}
-				}
-				fmt.Fprintf(w, "\r[%s] %d/%d keys %.0f/s", bar, n, total, rate)
+				b.Set(int64(n), int64(total))
 			} else {
+				rate := float64(n) / time.Since(start).Seconds()
 				fmt.Fprintf(w, "migrate: %d/%d keys, %.0f keys/s\n", n, total, rate)
 			}
 		}

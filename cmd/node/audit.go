@@ -47,7 +47,7 @@ func (n *Node) startCheckpoints(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint signing key: %w", err)
 	}
-	n.SigningKey = signer.Public().(ed25519.PublicKey)
+	n.SigningKey, n.signer = signer.Public().(ed25519.PublicKey), signer
 	cpc := *n.cfg.Checkpoints
 	if cpc.Logger == nil {
 		cpc.Logger = n.log

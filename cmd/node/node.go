@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
@@ -93,6 +94,7 @@ type Node struct {
 	log     *slog.Logger
 	fresh   freshness // a clustered node's last confirmation that it is current (cluster.go)
 	rek     *hsm.REK
+	signer  crypto.Signer // the checkpoint signing key; nil without checkpoints
 	srv     *api.Server
 	closers []func() error // in the order they were opened
 
@@ -287,6 +289,7 @@ func (n *Node) newServer() error {
 	if n.Auditor != nil {
 		cfg.Audit = n.Auditor
 	}
+	cfg.DB = n.dbConfig() // backup.go
 	if n.cfg.ConfigureAPI != nil {
 		n.cfg.ConfigureAPI(&cfg)
 	}
