@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/kmsledger/kmsledger/ledger"
@@ -92,4 +94,88 @@ type Verification struct {
 	Rejected  []string             `json:"rejected_keys,omitempty"` // recorded signing keys the HSMs do not vouch for
 	Node      string               `json:"node,omitempty"`
 	CheckedAt time.Time            `json:"checked_at"`
+}
+
+// errNotClustered answers CLUSTER:REMOVENODE on a single node.
+var errNotClustered = &statusError{http.StatusConflict, "this node is not part of a cluster"}
+
+// removeNode removes the node named host (its --node name) from the
+// cluster: for a node that is gone for good (JetStream peer removal).
+func (s *Server) removeNode(ctx context.Context, host string) error {
+	c := s.cfg.Cluster
+	if c == nil || c.RemovePeer == nil {
+		return errNotClustered
+	}
+	if !ledger.ValidName(host) {
+		return badRequest("invalid node name %q: give the node's --node name", truncate(host))
+	}
+	if err := c.RemovePeer(ctx, host); err != nil {
+		if errors.Is(err, ledger.ErrUnavailable) {
+			return err
+		}
+		return &statusError{http.StatusConflict, "remove node: " + err.Error()}
+	}
+	return nil
+}
+
+// clusterStatusOf returns the replication state: the cluster's, or a
+// single node's own.
+func (s *Server) clusterStatusOf(ctx context.Context) (*ledger.ClusterStatus, error) {
+	if c := s.cfg.Cluster; c != nil && c.Status != nil {
+		return c.Status(ctx)
+	}
+	return &ledger.ClusterStatus{Streams: []ledger.StreamStatus{{Name: "LEDGER", Leader: s.host, Replicas: 1,
+		LastSeq: s.proj.Seq(), Peers: []ledger.Peer{{Name: s.host, Leader: true, Current: true}}}}}, nil
+}
+
+// nodes is the CLUSTER:STATUS view: the nodes named by the streams'
+// replica sets, numbered in name order, the LEDGER leader as Leader.
+func (s *Server) nodes(ctx context.Context) clusterView {
+	if s.cfg.Cluster == nil {
+		return s.singleNode()
+	}
+	st, err := s.clusterStatusOf(ctx)
+	if err != nil || len(st.Streams) == 0 {
+		return s.singleNode()
+	}
+	up, down := st.Nodes()
+	names := append(append([]string(nil), up...), down...)
+	slices.Sort(names)
+	ledgerSt := st.Streams[0]
+	peers := map[string]ledger.Peer{}
+	for _, p := range ledgerSt.Peers {
+		peers[p.Name] = p
+	}
+	v := clusterView{Down: map[uint32]string{}, LeaderID: -1}
+	for i, name := range names {
+		id := uint32(i)
+		p := peers[name]
+		if p.Offline || !slices.Contains(up, name) {
+			v.Down[id] = name
+			continue
+		}
+		role := "Follower"
+		if name == ledgerSt.Leader {
+			role, v.LeaderID = "Leader", int64(id)
+		}
+		n := nodeView{ID: id, Host: name, Role: role, Commit: ledgerSt.LastSeq - min(p.Lag, ledgerSt.LastSeq), LastHeartbeat: p.Active}
+		if name == st.Node {
+			n.Self, n.Commit, n.UpTime, n.LastHeartbeat = true, s.proj.Seq(), time.Since(s.start), 0
+		}
+		v.Up = append(v.Up, n)
+	}
+	return v
+}
+
+// handleClusterStatus answers GET /v1/cluster/status (root): the
+// replication of every stream, its leader and every replica's state and
+// lag, as this node sees it.
+func (s *Server) handleClusterStatus(w http.ResponseWriter, r *http.Request, in routeReq) {
+	st, err := s.clusterStatusOf(in.ctx)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	b, _ := json.Marshal(st)
+	writeBody(w, "application/json", b)
 }

@@ -21,14 +21,15 @@ import (
 //	CLUSTER:STATUS      one ServerStatusResponse per node (clusterStatus)
 //	CLUSTER:ADDHSM      seal the REK under a configured HSM (as add-hsm)
 //	CLUSTER:REMOVEHSM   remove the sealing under an HSM (as rm-hsm)
-//	CLUSTER:ADDNODE, CLUSTER:REMOVENODE, CLUSTER:EDIT
-//	                    409: nodes join and leave by their configuration
+//	CLUSTER:REMOVENODE  remove a node that is gone for good (cluster.go)
+//	CLUSTER:ADDNODE, CLUSTER:EDIT
+//	                    409: nodes join by their configuration
 //	KEY:LISTVERSIONS    the live versions of one key (listVersions)
 
 // errClusterByConfig answers the membership commands: a node's cluster
 // is its configuration (README.md, "Clusters"), not a command.
 var errClusterByConfig = &statusError{http.StatusConflict,
-	"cluster membership is set by each node's configuration, not by command"}
+	"cluster membership is set by each node's configuration, not by command: start a new node with the cluster key and --routes and it joins by itself; remove a dead one with CLUSTER:REMOVENODE"}
 
 // decodeOps decodes the frames handleKMS does not: the cluster commands
 // and KEY:LISTVERSIONS.
@@ -59,7 +60,9 @@ func (s *Server) decodeOps(req request, f wire.Frame) (call, error) {
 	c.msg = m
 	switch m := m.(type) {
 	case *wire.ClusterStatusRequest:
-		c.run = func(ctx context.Context) (message, error) { return s.clusterStatus(ctx, s.singleNode()), nil }
+		c.run = func(ctx context.Context) (message, error) { return s.clusterStatus(ctx, s.nodes(ctx)), nil }
+	case *wire.RemoveClusterNodeRequest:
+		c.cluster = func(ctx context.Context, _ string) error { return s.removeNode(ctx, m.Host) }
 	case *wire.ListRequest:
 		e := req.enclave
 		c.resource = m.Prefix
@@ -76,7 +79,7 @@ func (s *Server) decodeOps(req request, f wire.Frame) (call, error) {
 	case *wire.RemoveHSMRequest:
 		c.resource = m.Name
 		c.cluster = func(ctx context.Context, identity string) error { return s.h.RemoveHSM(ctx, identity, m.Name) }
-	default: // ADDNODE, REMOVENODE, EDIT
+	default: // ADDNODE, EDIT
 		c.cluster = func(context.Context, string) error { return errClusterByConfig }
 	}
 	return c, nil

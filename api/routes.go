@@ -185,6 +185,7 @@ func (s *Server) routeRows(serveBounded bool) []route {
 		ledgerRoute("GET /v1/ledger/events", s.handleLedgerEvents),
 		ledgerRoute("GET /v1/ledger/requests", s.handleAuditRequests),
 		{pattern: "GET /v1/ledger/verify", access: accessRoot, timeout: verifyTimeout, handle: s.handleLedgerVerify},
+		{pattern: "GET /v1/cluster/status", access: accessRoot, timeout: infoTimeout, handle: s.handleClusterStatus},
 
 		// Backups (db.go): GET is kms-go ReadDB, PUT (or POST) WriteDB.
 		{pattern: "GET /v1/db", access: accessRoot, timeout: dbTimeout, handle: s.handleDBRead},

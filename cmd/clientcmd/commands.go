@@ -47,6 +47,14 @@ func Commands(auditLocal func() []*cli.Command) []*cli.Command {
 	}
 	for _, p := range parents {
 		parent := &cli.Command{Name: p.verb, Usage: p.usage, Category: "client"}
+		switch p.verb {
+		case "ls": // as minkms: without a noun, the cluster's nodes (cluster.go)
+			parent.Usage += "; without one, the cluster's nodes"
+			parent.Action, parent.Flags = lsNodesAction, ConnFlags()
+		case "stat": // as minkms: without a noun, the cluster's replication
+			parent.Usage += "; without one, the cluster's streams and replicas"
+			parent.Action, parent.Flags = statClusterAction, ConnFlags()
+		}
 		for _, noun := range []string{"enclave", "key", "identity", "policy"} {
 			name := p.verb + "-" + noun
 			if name == "stat-identity" {

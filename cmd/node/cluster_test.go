@@ -133,6 +133,30 @@ func TestClusterEveryNodeServes(t *testing.T) {
 	if _, err := cs[0].GenerateKey(ctx, "e", "k", 0, nil, 32); err == nil {
 		t.Fatal("node 1 still generates with a key deleted through node 3")
 	}
+	// Every node reports the cluster: three nodes up, one leader.
+	st, err := cs[1].ClusterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := 0
+	for _, n := range st.NodesUp {
+		if n.Role == "Leader" {
+			leaders++
+		}
+	}
+	if len(st.NodesUp) != 3 || len(st.NodesDown) != 0 || leaders != 1 {
+		t.Fatalf("CLUSTER:STATUS = %+v, want 3 nodes up, one leader", st)
+	}
+	d, err := cs[2].ClusterDetail(ctx)
+	if err != nil || !d.Clustered || d.Node != "n3" || len(d.Streams) != 3 || d.Streams[0].Leader == "" {
+		t.Fatalf("ClusterDetail = %+v, %v", d, err)
+	}
+	if err := cs[0].RemoveNode(ctx, "no-such-node"); err == nil {
+		t.Fatal("RemoveNode of an unknown node succeeded")
+	}
+	if err := cs[0].RemoveNode(ctx, "n1"); err == nil {
+		t.Fatal("a node removed itself")
+	}
 	// One verifiable history, whichever node appended: every node checks it.
 	for i, c := range cs {
 		v, err := c.VerifyLedger(ctx)
