@@ -144,6 +144,16 @@ func (s *Server) snapshot() metrics.Snapshot {
 		}
 		out.HSMs = append(out.HSMs, h)
 	}
+	if c := s.cfg.Cluster; c != nil && c.Status != nil {
+		if st, err := c.Status(ctx); err == nil {
+			for _, ss := range st.Streams {
+				for _, p := range ss.Peers {
+					out.Replicas = append(out.Replicas, metrics.Replica{Stream: ss.Name, Node: p.Name,
+						Leader: p.Name == ss.Leader, Current: p.Current, Offline: p.Offline, Lag: p.Lag})
+				}
+			}
+		}
+	}
 	return out
 }
 

@@ -53,6 +53,15 @@ type Snapshot struct {
 	ProjectionSeq                                     uint64 // last sequence the projection applied
 	Audit                                             *Audit // nil when request audit is off
 	HSMs                                              []HSM
+	Replicas                                          []Replica // clustered only: every replica of every stream
+}
+
+// Replica is one replica of a stream in a cluster.
+type Replica struct {
+	Stream, Node    string
+	Leader, Current bool
+	Offline         bool
+	Lag             uint64 // operations behind the stream's leader
 }
 
 // Audit are the figures of the request audit.

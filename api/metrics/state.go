@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // stateCollector reports a Snapshot as constant metrics on each scrape.
 type stateCollector struct {
@@ -20,12 +24,15 @@ var (
 	descAuditBacklog  = desc("audit_backlog_records", "Audit records accepted and not yet stored.")
 	descHSMUp         = desc("hsm_up", "Whether the HSM's last health check passed (1) or not (0).", "hsm", "kind")
 	descHSMCalls      = desc("hsm_calls_total", "Calls of an HSM since start, by operation and result.", "hsm", "kind", "op", "result")
+	descPeerUp        = desc("cluster_replica_up", "Whether a replica of a stream is online (1) or not (0), as this node sees it; the leader has leader=\"true\".", "stream", "node", "leader")
+	descPeerCurrent   = desc("cluster_replica_current", "Whether a replica of a stream is caught up with its leader (1) or not (0).", "stream", "node")
+	descPeerLag       = desc("cluster_replica_lag_operations", "Operations a replica of a stream is behind its leader.", "stream", "node")
 )
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descObjects, descLedgerHead, descProjectionSeq, descProjectionLag,
-		descAuditRecords, descAuditBacklog, descHSMUp, descHSMCalls} {
+		descAuditRecords, descAuditBacklog, descHSMUp, descHSMCalls, descPeerUp, descPeerCurrent, descPeerLag} {
 		ch <- d
 	}
 }
@@ -53,6 +60,17 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descAuditRecords, a.Lost, "lost")
 		counter(descAuditRecords, a.Busy, "busy")
 		gauge(descAuditBacklog, float64(a.Backlog))
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, r := range s.Replicas {
+		gauge(descPeerUp, b(!r.Offline), r.Stream, r.Node, fmt.Sprint(r.Leader))
+		gauge(descPeerCurrent, b(r.Current), r.Stream, r.Node)
+		gauge(descPeerLag, float64(r.Lag), r.Stream, r.Node)
 	}
 	for _, h := range s.HSMs {
 		up := 0.0

@@ -151,6 +151,11 @@ func TestClusterEveryNodeServes(t *testing.T) {
 	if err != nil || !d.Clustered || d.Node != "n3" || len(d.Streams) != 3 || d.Streams[0].Leader == "" {
 		t.Fatalf("ClusterDetail = %+v, %v", d, err)
 	}
+	m, err := cs[0].Metrics(ctx)
+	if err != nil || !bytes.Contains(m, []byte(`kmsledger_cluster_replica_up{leader="true",node=`)) ||
+		!bytes.Contains(m, []byte(`kmsledger_cluster_replica_lag_operations{node="n3",stream="LEDGER"}`)) {
+		t.Fatalf("metrics lack the cluster's replicas (err %v)", err)
+	}
 	if err := cs[0].RemoveNode(ctx, "no-such-node"); err == nil {
 		t.Fatal("RemoveNode of an unknown node succeeded")
 	}
