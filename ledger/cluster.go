@@ -69,6 +69,9 @@ type ExternalConfig struct {
 	Replicas       int // 1, 3 or 5; 0 = 3
 }
 
+// maxForwardPayload is a cluster node's largest NATS message.
+const maxForwardPayload = 8 << 20
+
 // Usernames of the derived credentials.
 const (
 	routeUser  = "kmsledger-route"
@@ -221,6 +224,9 @@ func clusterOptions(opts *server.Options, cc *ClusterConfig, clientListen string
 		TLSConfig: cred.tlsConfig(), TLSTimeout: 5,
 	}
 	opts.Routes = routes
+	// A forwarded batch (cluster_writer.go) is JSON with base64 bodies:
+	// up to MaxBatch events of a kms request, above the default 1 MB.
+	opts.MaxPayload = maxForwardPayload
 	// A clustered server needs its client listener (routing waits for
 	// it); it is TLS with the same CA, and password protected.
 	opts.DontListen = false

@@ -267,3 +267,40 @@ func TestClusterRoutesRefuseStrangers(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterForwardsLargeBatch: a batch of MaxBatch events of 1 KiB
+// appended through a node that does not write LEDGER is forwarded to the
+// writer whole, and stored atomically.
+func TestClusterForwardsLargeBatch(t *testing.T) {
+	tc := startCluster(t)
+	ctx := context.Background()
+	var s *Store
+	waitFor(t, 10*time.Second, func() bool {
+		leaders := 0
+		for _, st := range tc.stores {
+			if st.IsLeader() {
+				leaders++
+			} else {
+				s = st
+			}
+		}
+		return leaders == 1
+	})
+	pad := strings.Repeat("x", 1024)
+	evs := make([]Event, MaxBatch)
+	xs := make([]Expect, MaxBatch)
+	for i := range evs {
+		evs[i] = testEvent(KeySubject("enc", fmt.Sprintf("b%d", i)), rand.Text())
+		evs[i].Payload = []byte(fmt.Sprintf(`{"pad":%q}`, pad))
+	}
+	first, last, err := s.AppendBatch(ctx, evs, xs)
+	if err != nil {
+		t.Fatalf("AppendBatch through a forwarding node err = %v", err)
+	}
+	if last-first+1 != MaxBatch {
+		t.Fatalf("stored %d..%d, want %d events", first, last, MaxBatch)
+	}
+	if _, err := tc.stores[0].Verify(ctx, VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
