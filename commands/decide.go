@@ -75,6 +75,8 @@ func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 		return d.destroyScheduledKey(e, c)
 	case ReleaseKeyName:
 		return d.releaseKeyName(e, c)
+	case ConfigureTransitKey:
+		return d.configureTransitKey(e, c)
 	case CreateIdentity:
 		return d.createIdentity(e, c)
 	case DeleteIdentity:

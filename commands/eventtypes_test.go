@@ -62,6 +62,7 @@ func eventScenario(t *testing.T) []ledger.Event {
 		CreateKey{Enclave: "e", Name: "k", AddVersion: true},
 		DeleteKey{Enclave: "e", Name: "k", Version: 2},
 		ImportKey{Enclave: "e", Name: "i", Material: bytes.Repeat([]byte{7}, 32)},
+		ConfigureTransitKey{Enclave: "e", Name: "i", DeletionAllowed: true},
 		DisableKey{Enclave: "e", Name: "k"},
 		EnableKey{Enclave: "e", Name: "k"},
 		ScheduleKeyDeletion{Enclave: "e", Name: "k", Deadline: deadline},

@@ -47,6 +47,8 @@ func validate(cmd Command) error {
 		names = []string{c.Enclave, c.Name}
 	case ReleaseKeyName:
 		names = []string{c.Enclave, c.Name}
+	case ConfigureTransitKey:
+		names = []string{c.Enclave, c.Name}
 	case CreatePolicy:
 		names = []string{c.Enclave, c.Name}
 	case DeletePolicy:

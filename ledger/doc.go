@@ -70,6 +70,7 @@
 //	key.deletion_scheduled.v1    KeyDeletionScheduled  Decide ScheduleKeyDeletion                admin schedule-deletion              rm-key --schedule
 //	key.restored.v1              KeyRestored           Decide RestoreKey                         admin restore                        restore-key
 //	key.name_released.v1         KeyNameReleased       Decide ReleaseKeyName                     admin release                        release-key
+//	key.transit_configured.v1    KeyTransitConfigured  Decide ConfigureTransitKey                Transit keys/NAME, keys/NAME/config  -
 //	identity.created.v1          IdentityCreated       Decide CreateIdentity                     kms IDENTITY:CREATE                  add-identity
 //	identity.deleted.v1          IdentityDeleted       Decide DeleteIdentity                     kms IDENTITY:DELETE                  rm-identity
 //	identity.policy_assigned.v1  PolicyAssigned        Decide AssignPolicy                       kms POLICY:ASSIGN                    set-policy

@@ -55,6 +55,7 @@ var eventTypes = []struct {
 	{TypeKeyDeletionScheduled, payload[KeyDeletionScheduled]},
 	{TypeKeyRestored, payload[KeyRestored]},
 	{TypeKeyNameReleased, payload[KeyNameReleased]},
+	{TypeKeyTransitConfigured, payload[KeyTransitConfigured]},
 	// identity aggregate (identity_events.go)
 	{TypeIdentityCreated, payload[IdentityCreated]},
 	{TypeIdentityDeleted, payload[IdentityDeleted]},

@@ -61,6 +61,8 @@ func (e *Enclave) apply(ev ledger.Event) error {
 		return on(ev, e.keyRestored)
 	case ledger.TypeKeyNameReleased:
 		return on(ev, e.keyNameReleased)
+	case ledger.TypeKeyTransitConfigured:
+		return on(ev, e.keyTransitConfigured)
 	case ledger.TypeIdentityCreated:
 		return on(ev, e.identityCreated)
 	case ledger.TypeIdentityDeleted:
@@ -158,6 +160,18 @@ func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted)
 func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
 	delete(e.Keys, p.Name)
 	e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor, Reason: p.Reason}
+	return nil
+}
+
+func (e *Enclave) keyTransitConfigured(ev ledger.Event, p ledger.KeyTransitConfigured) error {
+	k := e.Keys[p.Name]
+	if k == nil {
+		return fmt.Errorf("projections: %s at seq %d: no key %q", ev.Type, ev.Seq, p.Name)
+	}
+	k.Transit = TransitSettings{
+		Configured: true, Derived: p.Derived, DeletionAllowed: p.DeletionAllowed,
+		MinDecryptionVersion: p.MinDecryptionVersion, MinEncryptionVersion: p.MinEncryptionVersion,
+	}
 	return nil
 }
 

@@ -79,6 +79,20 @@ type Key struct {
 	// unusable, restorable until then, and destroyed after it.
 	DeletionDeadline time.Time
 	ScheduledBy      string
+	// Transit holds the key's Transit API settings (key.transit_configured.v1).
+	Transit TransitSettings
+}
+
+// TransitSettings are a key's options of the Vault Transit API
+// (ledger.KeyTransitConfigured); the zero value is a key never configured
+// over Transit: not derived, not deletable over Transit, every version
+// decrypts.
+type TransitSettings struct {
+	Configured           bool // a key.transit_configured.v1 event was applied
+	Derived              bool
+	DeletionAllowed      bool
+	MinDecryptionVersion uint32
+	MinEncryptionVersion uint32
 }
 
 // Usable reports why version v of k cannot be used for crypto, or nil.
