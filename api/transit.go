@@ -180,6 +180,9 @@ func (v *vaultAPI) caller(w http.ResponseWriter, r *http.Request) (string, error
 		}
 	}
 	id := v.identityOf(tok)
+	if id != "" && v.mount == "" && !v.known(id) {
+		id = "" // the sys and token rows: a key of no identity is no token
+	}
 	if info := auditFrom(w); info != nil {
 		info.identity = id
 		if v.enclave != "" {
@@ -187,6 +190,24 @@ func (v *vaultAPI) caller(w http.ResponseWriter, r *http.Request) (string, error
 		}
 	}
 	return id, nil
+}
+
+// known reports whether id is root or an identity of a mount's enclave.
+func (v *vaultAPI) known(id string) bool {
+	ok := false
+	v.s.proj.View(func(st *projections.State) {
+		if id == st.RootIdentity {
+			ok = true
+			return
+		}
+		for _, enclave := range v.s.cfg.TransitMounts {
+			if e := st.Enclaves[enclave]; e != nil && e.Identities[id] != nil {
+				ok = true
+				return
+			}
+		}
+	})
+	return ok
 }
 
 // identityOf returns the identity of a token, "" if it is none.

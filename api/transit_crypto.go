@@ -197,9 +197,9 @@ func (v *vaultAPI) encrypt(w http.ResponseWriter, r *http.Request, in routeReq) 
 			v.fail(w, r, vaultBad("encryption key not found"))
 			return
 		}
-		typ, err := createOptions(transit.Fields{"type": f["type"], "convergent_encryption": f["convergent_encryption"]})
-		if err != nil {
-			v.fail(w, r, err)
+		typ, oerr := createOptions(transit.Fields{"type": f["type"], "convergent_encryption": f["convergent_encryption"]})
+		if oerr != nil {
+			v.fail(w, r, oerr)
 			return
 		}
 		err = v.createTransitKey(in.ctx, in.identity, name, typ, withContext)
@@ -290,7 +290,7 @@ func (c *cryptoReq) open(f transit.Fields, noAD bool) ([]byte, error) {
 			return nil, err
 		}
 	}
-	version, body, err := transit.ParseCiphertext(s)
+	version, encoded, err := transit.SplitCiphertext(s)
 	if err != nil {
 		return nil, vaultBad(err.Error())
 	}
@@ -299,6 +299,10 @@ func (c *cryptoReq) open(f transit.Fields, noAD bool) ([]byte, error) {
 		return nil, vaultBad("invalid ciphertext: version is too new")
 	case version < max(c.ks.settings.MinDecryptionVersion, 1):
 		return nil, vaultBad("ciphertext or signature version is disallowed by policy (too old)")
+	}
+	body, err := transit.DecodeBody(encoded)
+	if err != nil {
+		return nil, vaultBad(err.Error())
 	}
 	derived := c.ks.settings.Derived
 	if derived && len(context) == 0 {

@@ -24,18 +24,21 @@ func FormatCiphertext(version uint32, body []byte) string {
 	return prefix + strconv.FormatUint(uint64(version), 10) + ":" + base64.StdEncoding.EncodeToString(body)
 }
 
-// ParseCiphertext splits "vault:v<version>:<base64>" into the version and
-// the decoded body. Version 0 is read as 1, as Vault does.
-func ParseCiphertext(s string) (version uint32, body []byte, err error) {
-	v, b64, err := split(s)
+// SplitCiphertext splits "vault:v<version>:<base64>" into the version and
+// the encoded body (DecodeBody), so that the version is checked first, as
+// Vault does. Version 0 is read as 1.
+func SplitCiphertext(s string) (version uint32, encoded string, err error) {
+	return split(s)
+}
+
+// DecodeBody decodes the body of a ciphertext; ErrBase64 if it is not
+// standard base64.
+func DecodeBody(encoded string) ([]byte, error) {
+	body, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {
-		return 0, nil, err
+		return nil, ErrBase64
 	}
-	body, err = base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return 0, nil, ErrBase64
-	}
-	return v, body, nil
+	return body, nil
 }
 
 // ParseHMAC is ParseCiphertext for "vault:v<N>:<base64 HMAC>", with the
