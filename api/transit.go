@@ -127,6 +127,10 @@ func (s *Server) transitRoutes() []route {
 	rows = append(rows, writes(sys, "/v1/sys/mounts/{path...}", accessIdentity, argNone, (*vaultAPI).mountEnable)...)
 	rows = append(rows, writes(sys, "/v1/auth/token/renew-self", accessIdentity, argNone, (*vaultAPI).renewSelf)...)
 	for _, m := range slices.Sorted(maps.Keys(mounts)) {
+		if !ValidTransitMount(m) {
+			s.log.Error("transit mount not served: invalid path", "mount", m)
+			continue
+		}
 		v := &vaultAPI{s: s, mount: m, enclave: mounts[m], tokens: tokens}
 		base := "/v1/" + m + "/"
 		rows = append(rows,

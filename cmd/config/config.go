@@ -41,6 +41,16 @@ type Config struct {
 	KES struct {
 		Enclave string `yaml:"enclave"`
 	} `yaml:"kes"`
+	Transit Transit `yaml:"transit"`
+}
+
+// Transit configures the Vault Transit API (README.md, "Vault Transit
+// API"): which mount paths serve which enclave.
+type Transit struct {
+	// Mounts maps a mount path ("transit", "team/sops") to an enclave.
+	Mounts map[string]string `yaml:"mounts"`
+	// DisableUpsert: encrypting to a missing key never creates it.
+	DisableUpsert bool `yaml:"disable_upsert"`
 }
 
 // HSM is one root-of-trust backend; exactly one of Soft, PKCS11 and
