@@ -161,6 +161,12 @@ func (c RestoreKey) scope() string          { return c.Enclave }
 func (c DestroyScheduledKey) scope() string { return c.Enclave }
 func (c ReleaseKeyName) scope() string      { return c.Enclave }
 func (c ConfigureTransitKey) scope() string { return c.Enclave }
+func (c SetAppRole) scope() string          { return c.Enclave }
+func (c AddAppRoleSecretID) scope() string  { return c.Enclave }
+func (c DeleteAppRole) scope() string       { return c.Enclave }
+func (c IssueToken) scope() string          { return c.Enclave }
+func (c RenewToken) scope() string          { return c.Enclave }
+func (c RevokeToken) scope() string         { return c.Enclave }
 func (c CreateEnclave) scope() string       { return c.Name }
 func (c DeleteEnclave) scope() string       { return c.Name }
 func (c CreateKey) scope() string           { return c.Enclave }

@@ -69,6 +69,18 @@ func (e *Enclave) apply(ev ledger.Event) error {
 		return on(ev, e.identityDeleted)
 	case ledger.TypePolicyAssigned:
 		return on(ev, e.policyAssigned)
+	case ledger.TypeAppRoleSet:
+		return on(ev, e.appRoleSet)
+	case ledger.TypeAppRoleSecretIDAdded:
+		return on(ev, e.appRoleSecretIDAdded)
+	case ledger.TypeAppRoleDeleted:
+		return on(ev, e.appRoleDeleted)
+	case ledger.TypeTokenIssued:
+		return on(ev, e.tokenIssued)
+	case ledger.TypeTokenRenewed:
+		return on(ev, e.tokenRenewed)
+	case ledger.TypeTokenRevoked:
+		return on(ev, e.tokenRevoked)
 	case ledger.TypePolicyCreated:
 		return on(ev, e.policyCreated)
 	case ledger.TypePolicyDeleted:
@@ -234,6 +246,7 @@ func (e *Enclave) identityDeleted(_ ledger.Event, p ledger.IdentityDeleted) erro
 	for _, sa := range p.ServiceAccounts {
 		delete(e.Identities, sa)
 	}
+	e.dropTokens(append([]string{p.Identity}, p.ServiceAccounts...))
 	return nil
 }
 

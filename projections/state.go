@@ -54,6 +54,10 @@ type Enclave struct {
 	Identities map[string]*Identity
 	Policies   map[string]*Policy
 	Tombstones map[string]*Tombstone // destroyed key names, reserved until released
+	// AppRoles and Tokens are the Transit API's logins (auth.go); nil
+	// until the first event. Their values are replaced, never changed.
+	AppRoles map[string]*AppRole // by role name
+	Tokens   map[string]*Token   // by token hash (hex SHA-256)
 
 	keyIndex, identityIndex, policyIndex nameIndex                           // sorted names, for list pages (index.go)
 	saIndex                              atomic.Pointer[map[string][]string] // parent -> service accounts (index.go)
