@@ -59,6 +59,11 @@ type Config struct {
 	// TransitDisableUpsert: encrypting to a missing key never creates it
 	// over Transit (Vault's config/keys disable_upsert).
 	TransitDisableUpsert bool
+	// TransitTokenTTL is the lifetime of the tokens Transit logins issue
+	// unless their AppRole role says otherwise (0 =
+	// DefaultTransitTokenTTL). Clients that never renew (SeaweedFS) need
+	// it long.
+	TransitTokenTTL time.Duration
 	// Audit, if set, records every request in the AUDIT stream (audit.go);
 	// nil turns auditing off.
 	Audit *ledger.Auditor

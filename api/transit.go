@@ -125,7 +125,18 @@ func (s *Server) transitRoutes() []route {
 		row(sys, "GET /v1/auth/token/lookup-self", accessIdentity, argNone, 0, (*vaultAPI).lookupSelf),
 	}
 	rows = append(rows, writes(sys, "/v1/sys/mounts/{path...}", accessIdentity, argNone, (*vaultAPI).mountEnable)...)
-	rows = append(rows, writes(sys, "/v1/auth/token/renew-self", accessIdentity, argNone, (*vaultAPI).renewSelf)...)
+	for _, w := range [][]route{
+		writes(sys, "/v1/auth/token/renew-self", accessIdentity, argNone, (*vaultAPI).renewSelf),
+		writes(sys, "/v1/auth/token/revoke-self", accessIdentity, argNone, (*vaultAPI).revokeSelf),
+		writes(sys, "/v1/auth/approle/login", accessOpen, argNone, (*vaultAPI).approleLoginNoAuth),
+		writes(sys, "/v1/auth/cert/login", accessOpen, argNone, (*vaultAPI).certLoginNoAuth),
+		writes(sys, "/v1/auth/approle/role/{role}", accessIdentity, argNone, (*vaultAPI).roleSet),
+		writes(sys, "/v1/auth/approle/role/{role}/secret-id", accessIdentity, argNone, (*vaultAPI).roleSecretID),
+		{row(sys, "GET /v1/auth/approle/role/{role}/role-id", accessIdentity, argNone, 0, (*vaultAPI).roleID),
+			row(sys, "DELETE /v1/auth/approle/role/{role}", accessIdentity, argNone, 0, (*vaultAPI).roleDelete)},
+	} {
+		rows = append(rows, w...)
+	}
 	for _, m := range slices.Sorted(maps.Keys(mounts)) {
 		if !ValidTransitMount(m) {
 			s.log.Error("transit mount not served: invalid path", "mount", m)
@@ -221,6 +232,9 @@ func (v *vaultAPI) identityOf(tok string) string {
 	}
 	if strings.HasPrefix(tok, "k1:") || strings.HasPrefix(tok, "k2:") {
 		return v.tokens.apiKey(tok)
+	}
+	if _, t := v.issued(tok); t != nil {
+		return t.Identity
 	}
 	return ""
 }

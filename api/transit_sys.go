@@ -79,22 +79,6 @@ func (v *vaultAPI) mountEnable(w http.ResponseWriter, r *http.Request, in routeR
 	noContent(w)
 }
 
-// GET auth/token/lookup-self: a description of the caller's token. The
-// token itself is never echoed.
-func (v *vaultAPI) lookupSelf(w http.ResponseWriter, r *http.Request, in routeReq) {
-	v.reply(w, map[string]any{
-		"accessor": accessorOf(in.identity), "creation_time": 0, "creation_ttl": 0, "display_name": "kmsledger-" + in.identity,
-		"entity_id": "", "expire_time": nil, "explicit_max_ttl": 0, "id": "", "issue_time": time.Time{}.Format(time.RFC3339),
-		"meta": map[string]string{"identity": in.identity}, "num_uses": 0, "orphan": true, "path": "auth/token/create",
-		"policies": []string{"default"}, "renewable": false, "ttl": 0, "type": "service",
-	})
-}
-
-// POST auth/token/renew-self: API-key tokens do not expire.
-func (v *vaultAPI) renewSelf(w http.ResponseWriter, r *http.Request, in routeReq) {
-	v.fail(w, r, vaultBad("invalid lease ID"))
-}
-
 // accessorOf is a token accessor naming the identity without revealing
 // the token.
 func accessorOf(identity string) string {

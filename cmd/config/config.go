@@ -51,6 +51,8 @@ type Transit struct {
 	Mounts map[string]string `yaml:"mounts"`
 	// DisableUpsert: encrypting to a missing key never creates it.
 	DisableUpsert bool `yaml:"disable_upsert"`
+	// TokenTTL is the lifetime of the tokens logins issue (0: 768h).
+	TokenTTL time.Duration `yaml:"token_ttl"`
 }
 
 // HSM is one root-of-trust backend; exactly one of Soft, PKCS11 and

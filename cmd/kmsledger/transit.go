@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,13 +24,17 @@ var transitEnclaveFlag = &cli.StringFlag{Name: "transit-enclave", EnvVars: []str
 type transitSetup struct {
 	mounts        map[string]string // mount path -> enclave; empty: Transit is off
 	disableUpsert bool
+	tokenTTL      time.Duration
 }
 
 // transitOf merges the configuration file's mounts with --transit-enclave
 // (which sets the mount "transit"); --dev without any mount serves
 // "transit" for the dev enclave.
 func transitOf(conf config.Transit, flagEnclave string, dev bool) (transitSetup, error) {
-	t := transitSetup{mounts: maps.Clone(conf.Mounts), disableUpsert: conf.DisableUpsert}
+	t := transitSetup{mounts: maps.Clone(conf.Mounts), disableUpsert: conf.DisableUpsert, tokenTTL: conf.TokenTTL}
+	if t.tokenTTL < 0 {
+		return t, fmt.Errorf("transit token_ttl %s is negative", t.tokenTTL)
+	}
 	if t.mounts == nil {
 		t.mounts = map[string]string{}
 	}
@@ -53,7 +58,7 @@ func transitOf(conf config.Transit, flagEnclave string, dev bool) (transitSetup,
 // configure sets the Transit fields of the API configuration.
 func (t transitSetup) configure(c *api.Config) {
 	if len(t.mounts) > 0 {
-		c.TransitMounts, c.TransitDisableUpsert = t.mounts, t.disableUpsert
+		c.TransitMounts, c.TransitDisableUpsert, c.TransitTokenTTL = t.mounts, t.disableUpsert, t.tokenTTL
 	}
 }
 
