@@ -123,6 +123,8 @@ func (s *Server) transitRoutes() []route {
 		row(sys, "GET /v1/sys/seal-status", accessOpen, argNone, 0, (*vaultAPI).sealStatusNoAuth),
 		row(sys, "GET /v1/sys/init", accessOpen, argNone, 0, (*vaultAPI).initNoAuth),
 		row(sys, "GET /v1/auth/token/lookup-self", accessIdentity, argNone, 0, (*vaultAPI).lookupSelf),
+		// Any path no API serves: Vault's answer to Vault clients.
+		row(sys, "/v1/", accessOpen, argNone, 0, (*vaultAPI).noHandlerNoAuth),
 	}
 	rows = append(rows, writes(sys, "/v1/sys/mounts/{path...}", accessIdentity, argNone, (*vaultAPI).mountEnable)...)
 	for _, w := range [][]route{
@@ -372,6 +374,26 @@ func keyName(in routeReq) (string, error) {
 		return "", errUnsupportedPath
 	}
 	return in.arg, nil
+}
+
+// noHandlerNoAuth answers a path under no mount: for a Vault client
+// (X-Vault-Request or a token) 403 without a valid token, else 404
+// "no handler for route"; for anyone else net/http's plain 404.
+func (v *vaultAPI) noHandlerNoAuth(w http.ResponseWriter, r *http.Request, _ routeReq) {
+	tok := requestToken(r)
+	if r.Header.Get("X-Vault-Request") == "" && tok == "" {
+		http.NotFound(w, r)
+		return
+	}
+	if id := v.identityOf(tok); id == "" || !v.known(id) {
+		v.fail(w, r, errPermission)
+		return
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if len(path) > 200 {
+		path = path[:200]
+	}
+	v.fail(w, r, &vaultError{http.StatusNotFound, "no handler for route " + strconv.Quote(path) + ". route entry not found."})
 }
 
 func (v *vaultAPI) unsupported(w http.ResponseWriter, r *http.Request, _ routeReq) {
