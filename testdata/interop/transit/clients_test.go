@@ -4,8 +4,8 @@ import (
 	"errors"
 	"time"
 
-	bao "github.com/openbao/openbao/api/v2"
 	vault "github.com/hashicorp/vault/api"
+	bao "github.com/openbao/openbao/api/v2"
 )
 
 // client is what the tests need of a Transit client library: the same
@@ -121,7 +121,9 @@ func (v *vaultClient) health() (bool, bool, error) {
 	}
 	return h.Initialized, h.Sealed, nil
 }
-func (v *vaultClient) lookupSelf() (*result, error) { return vaultResult(v.c.Auth().Token().LookupSelf()) }
+func (v *vaultClient) lookupSelf() (*result, error) {
+	return vaultResult(v.c.Auth().Token().LookupSelf())
+}
 func (v *vaultClient) renewSelf(inc int) (*result, error) {
 	return vaultResult(v.c.Auth().Token().RenewSelf(inc))
 }
@@ -176,4 +178,3 @@ func (b *baoClient) approleLogin(roleID, secretID string) (*result, error) {
 	defer b.c.SetToken(tok)
 	return baoResult(b.c.Logical().Write("auth/approle/login", map[string]any{"role_id": roleID, "secret_id": secretID}))
 }
-
