@@ -89,9 +89,17 @@ func (e *Enclave) setAppRole(r *AppRole) {
 	e.AppRoles[r.Role] = r
 }
 
+// tokenIssued adds the token and forgets the tokens that expired by the
+// event's time (decided by the ledger's clock, so every replay forgets the
+// same ones): logins do not grow the state without bound.
 func (e *Enclave) tokenIssued(ev ledger.Event, p ledger.TokenIssued) error {
 	if e.Tokens == nil {
 		e.Tokens = map[string]*Token{}
+	}
+	for h, t := range e.Tokens {
+		if !ev.Time.Before(t.ExpiresAt) {
+			delete(e.Tokens, h)
+		}
 	}
 	e.Tokens[p.Hash] = &Token{Accessor: p.Accessor, Hash: p.Hash, Identity: p.Identity, Path: p.Path, Role: p.Role,
 		TTL: time.Duration(p.TTL) * time.Second, IssuedAt: ev.Time, ExpiresAt: p.ExpiresAt}
