@@ -61,10 +61,16 @@ func BenchmarkTransit(b *testing.B) {
 	enc := s.callOnce(b, hc, n.RootKey, map[string]any{"plaintext": pt, "context": sw})
 
 	b.Run("kms-GenerateKey", func(b *testing.B) {
-		runParallel(b, 1, "", func(ctx context.Context) error { _, err := c.GenerateKey(ctx, benchEnclave, benchKey, 0, ad, 32); return err })
+		runParallel(b, 1, "", func(ctx context.Context) error {
+			_, err := c.GenerateKey(ctx, benchEnclave, benchKey, 0, ad, 32)
+			return err
+		})
 	})
 	b.Run("kms-Decrypt", func(b *testing.B) {
-		runParallel(b, 1, "", func(ctx context.Context) error { _, err := c.Decrypt(ctx, benchEnclave, benchKey, 0, g.Ciphertext, ad); return err })
+		runParallel(b, 1, "", func(ctx context.Context) error {
+			_, err := c.Decrypt(ctx, benchEnclave, benchKey, 0, g.Ciphertext, ad)
+			return err
+		})
 	})
 	b.Run("transit-encrypt", func(b *testing.B) {
 		runParallel(b, 1, "", post("/v1/transit/encrypt/"+benchKey, map[string]any{"plaintext": pt, "context": sw}, "ciphertext"))
