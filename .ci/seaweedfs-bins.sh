@@ -28,7 +28,6 @@ if ! pinned weed "$WEED_MOD" "$WEED_VERSION"; then
 	build=$(mktemp -d)
 	trap 'rm -rf "$build"' EXIT
 	printf 'module kmsledger-interop/weed-build\n\ngo 1.26\n\nrequire %s %s\n' "$WEED_MOD" "$WEED_VERSION" > "$build/go.mod"
-	printf 'package main\n\nimport _ "%s/weed"\n' "$WEED_MOD" > /dev/null
 	(cd "$build" && GOBIN="$dir" GOWORK=off GOFLAGS=-mod=mod go install "$WEED_MOD/weed") >&2
 	echo "seaweedfs-bins: weed built in $(( $(date +%s) - start ))s" >&2
 fi
