@@ -51,9 +51,10 @@ const auditCommitTimeout = requestTimeout
 
 // auditInfo is the part of a request's record that handlers fill in.
 type auditInfo struct {
-	enclave string // overrides the {enclave} path value when set
-	items   []ledger.AuditItem
-	omitted int // items beyond maxAuditItems
+	enclave  string // overrides the {enclave} path value when set
+	identity string // overrides the certificate's identity when set (Transit tokens)
+	items    []ledger.AuditItem
+	omitted  int // items beyond maxAuditItems
 
 	// Set by auditCalls for the kms endpoint (audit_kms.go).
 	kms       bool
@@ -131,6 +132,9 @@ func (s *Server) auditRecord(r *http.Request, info *auditInfo, aw *auditWriter, 
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK
 	}
+	if info.identity != "" {
+		rec.Identity = info.identity
+	}
 	if rec.Enclave == "" {
 		rec.Enclave = r.PathValue("enclave")
 	}
@@ -170,14 +174,18 @@ func errorMessage(body []byte) string {
 		return text
 	}
 	var e struct {
-		Message string `json:"message"`
-		Error   string `json:"error"`
+		Message string   `json:"message"`
+		Error   string   `json:"error"`
+		Errors  []string `json:"errors"` // Transit
 	}
 	if json.Unmarshal(body, &e) != nil {
 		return ""
 	}
 	if e.Message != "" {
 		return e.Message
+	}
+	if len(e.Errors) > 0 {
+		return strings.Join(e.Errors, "; ")
 	}
 	return e.Error
 }

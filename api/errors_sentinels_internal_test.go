@@ -26,6 +26,11 @@ var sentinelDirs = []string{"../ledger", "../commands", "../projections", "../pr
 // "package.Name"; TestSentinelsAreDeclared keeps this list equal to the
 // source, so a new sentinel must be added here and get a row or a reason.
 var sentinels = map[string]error{
+	"commands.ErrAppRoleNotFound":       commands.ErrAppRoleNotFound,
+	"commands.ErrTokenNotFound":         commands.ErrTokenNotFound,
+	"hsm.ErrTransitContext":             hsm.ErrTransitContext,
+	"hsm.ErrTransitHash":                hsm.ErrTransitHash,
+	"hsm.ErrTransitLength":              hsm.ErrTransitLength,
 	"commands.ErrCommandIDReused":       commands.ErrCommandIDReused,
 	"commands.ErrEnclaveExists":         commands.ErrEnclaveExists,
 	"commands.ErrEnclaveNotFound":       commands.ErrEnclaveNotFound,

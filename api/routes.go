@@ -94,9 +94,10 @@ type route struct {
 	timeout    time.Duration
 	handle     func(w http.ResponseWriter, r *http.Request, in routeReq)
 
-	method string  // KES rows: the declared method (where it is PUT, POST is accepted too)
-	path   string  // KES rows: the path as /v1/api lists it
-	kes    *kesAPI // KES rows: KES errors, method rule and metrics
+	method string    // KES rows: the declared method (where it is PUT, POST is accepted too)
+	path   string    // KES rows: the path as /v1/api lists it
+	kes    *kesAPI   // KES rows: KES errors, method rule and metrics
+	vault  *vaultAPI // Transit rows: the caller from a token, Vault errors (transit.go)
 	srv    *Server
 
 	// stream: the answer is a stream (log routes) whose timeout
@@ -197,6 +198,7 @@ func (s *Server) routeRows(serveBounded bool) []route {
 		k.routes = kesRoutes(k)
 		rows = append(rows, k.muxRoutes()...)
 	}
+	rows = append(rows, s.transitRoutes()...)
 	for i := range rows {
 		rows[i].srv = s
 		if limit := s.cfg.Limits.RequestTimeout; limit > 0 && rows[i].timeout > limit && !rows[i].stream {
@@ -247,6 +249,14 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := routeReq{identity: callerOf(r)}
+	if rt.vault != nil {
+		id, err := rt.vault.caller(w, r)
+		if err != nil {
+			rt.refuse(w, r, err)
+			return
+		}
+		in.identity = id
+	}
 	if err := rt.admit(r, &in); err != nil {
 		rt.refuse(w, r, err)
 		return
@@ -287,6 +297,10 @@ func (rt *route) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if rt.kes != nil {
 		rt.kes.fail(w, r, err)
+		return
+	}
+	if rt.vault != nil {
+		rt.vault.fail(w, r, err)
 		return
 	}
 	writeError(w, r, rt.srv.log, err)

@@ -55,6 +55,17 @@ type Config struct {
 	// KESEnclave, if set, serves the KES HTTP API (api/kes.go) on the same
 	// listener, with KES clients authorised in this enclave.
 	KESEnclave string
+	// TransitMounts, if set, serves the Vault Transit API (api/transit.go)
+	// on the same listener: mount path (e.g. "transit") to enclave.
+	TransitMounts map[string]string
+	// TransitDisableUpsert: encrypting to a missing key never creates it
+	// over Transit (Vault's config/keys disable_upsert).
+	TransitDisableUpsert bool
+	// TransitTokenTTL is the lifetime of the tokens Transit logins issue
+	// unless their AppRole role says otherwise (0 =
+	// DefaultTransitTokenTTL). Clients that never renew (SeaweedFS) need
+	// it long.
+	TransitTokenTTL time.Duration
 	// Audit, if set, records every request in the AUDIT stream (audit.go);
 	// nil turns auditing off.
 	Audit *ledger.Auditor

@@ -143,12 +143,30 @@ type DestroyScheduledKey struct{ Enclave, Name string }
 // ReleaseKeyName lifts the tombstone of a destroyed key.
 type ReleaseKeyName struct{ Enclave, Name string }
 
+// ConfigureTransitKey sets the Transit settings of an existing key, as a
+// whole. Derived can only be chosen by a key's first configuration (the
+// Transit API sends it in the batch that creates the key); the minimum
+// versions must name versions the key has had, and a non-zero minimum
+// encryption version may not be below the minimum decryption version.
+type ConfigureTransitKey struct {
+	Enclave, Name                              string
+	Derived, DeletionAllowed                   bool
+	MinDecryptionVersion, MinEncryptionVersion uint32
+}
+
 func (c DisableKey) scope() string          { return c.Enclave }
 func (c EnableKey) scope() string           { return c.Enclave }
 func (c ScheduleKeyDeletion) scope() string { return c.Enclave }
 func (c RestoreKey) scope() string          { return c.Enclave }
 func (c DestroyScheduledKey) scope() string { return c.Enclave }
 func (c ReleaseKeyName) scope() string      { return c.Enclave }
+func (c ConfigureTransitKey) scope() string { return c.Enclave }
+func (c SetAppRole) scope() string          { return c.Enclave }
+func (c AddAppRoleSecretID) scope() string  { return c.Enclave }
+func (c DeleteAppRole) scope() string       { return c.Enclave }
+func (c IssueToken) scope() string          { return c.Enclave }
+func (c RenewToken) scope() string          { return c.Enclave }
+func (c RevokeToken) scope() string         { return c.Enclave }
 func (c CreateEnclave) scope() string       { return c.Name }
 func (c DeleteEnclave) scope() string       { return c.Name }
 func (c CreateKey) scope() string           { return c.Enclave }

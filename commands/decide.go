@@ -75,6 +75,20 @@ func Decide(s *projections.State, cmd Command, env Env) (Decision, error) {
 		return d.destroyScheduledKey(e, c)
 	case ReleaseKeyName:
 		return d.releaseKeyName(e, c)
+	case ConfigureTransitKey:
+		return d.configureTransitKey(e, c)
+	case SetAppRole:
+		return d.setAppRole(e, c)
+	case AddAppRoleSecretID:
+		return d.addAppRoleSecretID(e, c)
+	case DeleteAppRole:
+		return d.deleteAppRole(e, c)
+	case IssueToken:
+		return d.issueToken(e, c)
+	case RenewToken:
+		return d.renewToken(e, c)
+	case RevokeToken:
+		return d.revokeToken(e, c)
 	case CreateIdentity:
 		return d.createIdentity(e, c)
 	case DeleteIdentity:

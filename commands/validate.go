@@ -47,6 +47,29 @@ func validate(cmd Command) error {
 		names = []string{c.Enclave, c.Name}
 	case ReleaseKeyName:
 		names = []string{c.Enclave, c.Name}
+	case ConfigureTransitKey:
+		names = []string{c.Enclave, c.Name}
+	case SetAppRole:
+		if !validIdentity(c.Identity) {
+			return refuse(ErrInvalidName, "identity %q", c.Identity)
+		}
+		names = []string{c.Enclave, c.Role, c.RoleID}
+	case AddAppRoleSecretID:
+		if !validHash(c.Hash) {
+			return refuse(ErrInvalidArgument, "secret id hash: want 64 hex digits")
+		}
+		names = []string{c.Enclave, c.Role, c.Accessor}
+	case DeleteAppRole:
+		names = []string{c.Enclave, c.Role}
+	case IssueToken:
+		if !validHash(c.Hash) {
+			return refuse(ErrInvalidArgument, "token hash: want 64 hex digits")
+		}
+		names = []string{c.Enclave, c.Hash[:24]}
+	case RenewToken:
+		names = []string{c.Enclave, c.Accessor}
+	case RevokeToken:
+		names = []string{c.Enclave, c.Accessor}
 	case CreatePolicy:
 		names = []string{c.Enclave, c.Name}
 	case DeletePolicy:

@@ -34,6 +34,7 @@
 package hsm
 
 import (
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
@@ -68,7 +69,8 @@ type Key struct {
 	material    []byte    // 32 bytes; for the legacy formats and derived keys.
 	macKey      []byte    // The imported KES HMAC key, or HKDF(material, "kmsledger/mac/v1").
 	fingerprint string
-	usage       *usageCounters // Own allocation: counter writes do not share a cache line with the fields above.
+	usage       *usageCounters              // Own allocation: counter writes do not share a cache line with the fields above.
+	transit     atomic.Pointer[cipher.AEAD] // The Transit AEAD under TK (transit.go), made on first use.
 }
 
 // usageCounters are a Key's atomic use counts since it was opened.

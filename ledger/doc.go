@@ -70,11 +70,18 @@
 //	key.deletion_scheduled.v1    KeyDeletionScheduled  Decide ScheduleKeyDeletion                admin schedule-deletion              rm-key --schedule
 //	key.restored.v1              KeyRestored           Decide RestoreKey                         admin restore                        restore-key
 //	key.name_released.v1         KeyNameReleased       Decide ReleaseKeyName                     admin release                        release-key
+//	key.transit_configured.v1    KeyTransitConfigured  Decide ConfigureTransitKey                Transit keys/NAME, keys/NAME/config  -
 //	identity.created.v1          IdentityCreated       Decide CreateIdentity                     kms IDENTITY:CREATE                  add-identity
 //	identity.deleted.v1          IdentityDeleted       Decide DeleteIdentity                     kms IDENTITY:DELETE                  rm-identity
 //	identity.policy_assigned.v1  PolicyAssigned        Decide AssignPolicy                       kms POLICY:ASSIGN                    set-policy
 //	policy.created.v1            PolicyCreated         Decide CreatePolicy                       kms POLICY:CREATE                    add-policy
 //	policy.deleted.v1            PolicyDeleted         Decide DeletePolicy                       kms POLICY:DELETE                    rm-policy
+//	approle.role_set.v1          AppRoleSet            Decide SetAppRole                         Transit auth/approle/role/NAME       -
+//	approle.secret_id_added.v1   AppRoleSecretIDAdded  Decide AddAppRoleSecretID                 Transit auth/approle/role/NAME/secret-id -
+//	approle.role_deleted.v1      AppRoleDeleted        Decide DeleteAppRole                      Transit auth/approle/role/NAME       -
+//	token.issued.v1              TokenIssued           Decide IssueToken                         Transit auth/approle/login, auth/cert/login -
+//	token.renewed.v1             TokenRenewed          Decide RenewToken                         Transit auth/token/renew-self        -
+//	token.revoked.v1             TokenRevoked          Decide RevokeToken                        Transit auth/token/revoke-self       -
 //
 // projections.State.Apply folds each type with one function named after
 // it (projections/apply.go). commands.TestEveryEventType checks that

@@ -55,6 +55,7 @@ var eventTypes = []struct {
 	{TypeKeyDeletionScheduled, payload[KeyDeletionScheduled]},
 	{TypeKeyRestored, payload[KeyRestored]},
 	{TypeKeyNameReleased, payload[KeyNameReleased]},
+	{TypeKeyTransitConfigured, payload[KeyTransitConfigured]},
 	// identity aggregate (identity_events.go)
 	{TypeIdentityCreated, payload[IdentityCreated]},
 	{TypeIdentityDeleted, payload[IdentityDeleted]},
@@ -62,6 +63,13 @@ var eventTypes = []struct {
 	// policy aggregate (policy_events.go)
 	{TypePolicyCreated, payload[PolicyCreated]},
 	{TypePolicyDeleted, payload[PolicyDeleted]},
+	// Transit authentication (auth_events.go)
+	{TypeAppRoleSet, payload[AppRoleSet]},
+	{TypeAppRoleSecretIDAdded, payload[AppRoleSecretIDAdded]},
+	{TypeAppRoleDeleted, payload[AppRoleDeleted]},
+	{TypeTokenIssued, payload[TokenIssued]},
+	{TypeTokenRenewed, payload[TokenRenewed]},
+	{TypeTokenRevoked, payload[TokenRevoked]},
 }
 
 // Types returns every event type this version writes or reads, in the

@@ -104,3 +104,26 @@ type KeyRestored struct {
 type KeyNameReleased struct {
 	Name string `json:"name"`
 }
+
+// TypeKeyTransitConfigured is the event of the Transit settings of a key
+// (the Vault Transit API's key options that kmsledger keys have no other
+// word for).
+const TypeKeyTransitConfigured = "key.transit_configured.v1"
+
+// KeyTransitConfigured is the payload of key.transit_configured.v1: the
+// key's Transit settings as a whole (each event replaces the previous
+// ones). Derived is fixed by the key's first such event.
+type KeyTransitConfigured struct {
+	Name string `json:"name"`
+	// Derived: Transit ciphertexts use a key derived from the request's
+	// context (hsm.Key.TransitEncrypt).
+	Derived bool `json:"derived,omitempty"`
+	// DeletionAllowed: the Transit API may delete the key.
+	DeletionAllowed bool `json:"deletion_allowed,omitempty"`
+	// MinDecryptionVersion: older versions do not decrypt over Transit
+	// (0 or 1 = every version).
+	MinDecryptionVersion uint32 `json:"min_decryption_version,omitempty"`
+	// MinEncryptionVersion: the oldest version Transit encrypts with when
+	// asked for one (0 = any).
+	MinEncryptionVersion uint32 `json:"min_encryption_version,omitempty"`
+}

@@ -13,6 +13,8 @@ import (
 //	ledger.<enclave>.key.<key>          one key
 //	ledger.<enclave>.identity.<id>      one identity (id is "h1:<base64url>")
 //	ledger.<enclave>.policy.<name>      one policy
+//	ledger.<enclave>.approle.<role>     one AppRole role (Transit API)
+//	ledger.<enclave>.token.<accessor>   one Transit token
 //	secrets.<enclave>.<key>.<version>.<attempt>
 //	                                    sealed key material (SECRETS stream)
 //	secrets.<enclave>.<key>.<version>   the same, as written before attempts
@@ -73,6 +75,18 @@ func IdentitySubject(enclave, id string) string {
 // "ledger.<enclave>.policy.<name>".
 func PolicySubject(enclave, name string) string {
 	return ledgerPrefix + enclave + ".policy." + name
+}
+
+// AppRoleSubject returns the subject of an AppRole role:
+// "ledger.<enclave>.approle.<role>".
+func AppRoleSubject(enclave, role string) string {
+	return ledgerPrefix + enclave + ".approle." + role
+}
+
+// TokenSubject returns the subject of a Transit token:
+// "ledger.<enclave>.token.<accessor>" (the accessor is hex).
+func TokenSubject(enclave, accessor string) string {
+	return ledgerPrefix + enclave + ".token." + accessor
 }
 
 // EnclaveWildcard returns the subject filter matching every aggregate of an

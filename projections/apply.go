@@ -61,12 +61,26 @@ func (e *Enclave) apply(ev ledger.Event) error {
 		return on(ev, e.keyRestored)
 	case ledger.TypeKeyNameReleased:
 		return on(ev, e.keyNameReleased)
+	case ledger.TypeKeyTransitConfigured:
+		return on(ev, e.keyTransitConfigured)
 	case ledger.TypeIdentityCreated:
 		return on(ev, e.identityCreated)
 	case ledger.TypeIdentityDeleted:
 		return on(ev, e.identityDeleted)
 	case ledger.TypePolicyAssigned:
 		return on(ev, e.policyAssigned)
+	case ledger.TypeAppRoleSet:
+		return on(ev, e.appRoleSet)
+	case ledger.TypeAppRoleSecretIDAdded:
+		return on(ev, e.appRoleSecretIDAdded)
+	case ledger.TypeAppRoleDeleted:
+		return on(ev, e.appRoleDeleted)
+	case ledger.TypeTokenIssued:
+		return on(ev, e.tokenIssued)
+	case ledger.TypeTokenRenewed:
+		return on(ev, e.tokenRenewed)
+	case ledger.TypeTokenRevoked:
+		return on(ev, e.tokenRevoked)
 	case ledger.TypePolicyCreated:
 		return on(ev, e.policyCreated)
 	case ledger.TypePolicyDeleted:
@@ -161,6 +175,18 @@ func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
 	return nil
 }
 
+func (e *Enclave) keyTransitConfigured(ev ledger.Event, p ledger.KeyTransitConfigured) error {
+	k := e.Keys[p.Name]
+	if k == nil {
+		return fmt.Errorf("projections: %s at seq %d: no key %q", ev.Type, ev.Seq, p.Name)
+	}
+	k.Transit = TransitSettings{
+		Configured: true, Derived: p.Derived, DeletionAllowed: p.DeletionAllowed,
+		MinDecryptionVersion: p.MinDecryptionVersion, MinEncryptionVersion: p.MinEncryptionVersion,
+	}
+	return nil
+}
+
 func (e *Enclave) keyDisabled(ev ledger.Event, p ledger.KeyDisabled) error {
 	return e.setDisabled(ev, p.Name, p.Version, true)
 }
@@ -220,6 +246,7 @@ func (e *Enclave) identityDeleted(_ ledger.Event, p ledger.IdentityDeleted) erro
 	for _, sa := range p.ServiceAccounts {
 		delete(e.Identities, sa)
 	}
+	e.dropTokens(append([]string{p.Identity}, p.ServiceAccounts...))
 	return nil
 }
 

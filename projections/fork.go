@@ -55,5 +55,7 @@ func (e *Enclave) clone() *Enclave {
 	}
 	c.Policies = maps.Clone(e.Policies)
 	c.Tombstones = maps.Clone(e.Tombstones)
+	c.AppRoles = maps.Clone(e.AppRoles)
+	c.Tokens = maps.Clone(e.Tokens)
 	return &c
 }

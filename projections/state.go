@@ -54,6 +54,10 @@ type Enclave struct {
 	Identities map[string]*Identity
 	Policies   map[string]*Policy
 	Tombstones map[string]*Tombstone // destroyed key names, reserved until released
+	// AppRoles and Tokens are the Transit API's logins (auth.go); nil
+	// until the first event. Their values are replaced, never changed.
+	AppRoles map[string]*AppRole // by role name
+	Tokens   map[string]*Token   // by token hash (hex SHA-256)
 
 	keyIndex, identityIndex, policyIndex nameIndex                           // sorted names, for list pages (index.go)
 	saIndex                              atomic.Pointer[map[string][]string] // parent -> service accounts (index.go)
@@ -79,6 +83,20 @@ type Key struct {
 	// unusable, restorable until then, and destroyed after it.
 	DeletionDeadline time.Time
 	ScheduledBy      string
+	// Transit holds the key's Transit API settings (key.transit_configured.v1).
+	Transit TransitSettings
+}
+
+// TransitSettings are a key's options of the Vault Transit API
+// (ledger.KeyTransitConfigured); the zero value is a key never configured
+// over Transit: not derived, not deletable over Transit, every version
+// decrypts.
+type TransitSettings struct {
+	Configured           bool // a key.transit_configured.v1 event was applied
+	Derived              bool
+	DeletionAllowed      bool
+	MinDecryptionVersion uint32
+	MinEncryptionVersion uint32
 }
 
 // Usable reports why version v of k cannot be used for crypto, or nil.

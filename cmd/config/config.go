@@ -43,6 +43,18 @@ type Config struct {
 	} `yaml:"kes"`
 	Cluster Cluster `yaml:"cluster"` // cluster.go
 	NATS    NATS    `yaml:"nats"`
+	Transit Transit `yaml:"transit"`
+}
+
+// Transit configures the Vault Transit API (README.md, "Vault Transit
+// API"): which mount paths serve which enclave.
+type Transit struct {
+	// Mounts maps a mount path ("transit", "team/sops") to an enclave.
+	Mounts map[string]string `yaml:"mounts"`
+	// DisableUpsert: encrypting to a missing key never creates it.
+	DisableUpsert bool `yaml:"disable_upsert"`
+	// TokenTTL is the lifetime of the tokens logins issue (0: 768h).
+	TokenTTL time.Duration `yaml:"token_ttl"`
 }
 
 // HSM is one root-of-trust backend; exactly one of Soft, PKCS11 and

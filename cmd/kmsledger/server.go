@@ -44,6 +44,7 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"KMSLEDGER_TLS_CERT"}, Usage: "server certificate (PEM); default: self-signed, kept in DIR/tls"},
 				&cli.StringFlag{Name: "tls-key", EnvVars: []string{"KMSLEDGER_TLS_KEY"}, Usage: "server private key (PEM)"},
 				&cli.StringFlag{Name: "kes-enclave", EnvVars: []string{"KMSLEDGER_KES_ENCLAVE"}, Usage: "also serve the KES API; KES clients act in enclave `NAME`"},
+				transitEnclaveFlag, // transit.go
 				&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"KMSLEDGER_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 				&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"KMSLEDGER_LOG_FORMAT"}, Usage: "text or json"},
 				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
@@ -200,11 +201,15 @@ func serverAction(c *cli.Context) error {
 	if err := clusterOf(c, conf, &cfg); err != nil {
 		return err
 	}
+	tr, err := transitOf(conf.Transit, c.String("transit-enclave"), c.Bool("dev"))
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rs := &restarter{stop: stop, log: log, logs: logs} // restart.go: POST /v1/debug/restart, log streams
-	cfg.ConfigureAPI = rs.configure
-	return rs.after(runServer(ctx, cfg, c.Bool("dev")))
+	cfg.ConfigureAPI = func(a *api.Config) { rs.configure(a); tr.configure(a) }
+	return rs.after(runServer(ctx, cfg, c.Bool("dev"), tr))
 }
 
 // serverDirAndHSMs completes the data dir and the HSMs of conf: the
@@ -239,7 +244,7 @@ func serverDirAndHSMs(conf *config.Config, hsmKey string, dev bool) (cleanup fun
 
 // runServer opens the node (cmd/node), listens, prints how to reach it
 // and serves until ctx ends; then the node closes in its shutdown order.
-func runServer(ctx context.Context, cfg node.Config, dev bool) error {
+func runServer(ctx context.Context, cfg node.Config, dev bool, tr transitSetup) error {
 	n, err := node.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -250,23 +255,27 @@ func runServer(ctx context.Context, cfg node.Config, dev bool) error {
 		return err
 	}
 	if dev {
-		if err := createDevEnclaves(ctx, n, cfg.KESEnclave); err != nil {
+		if err := createDevEnclaves(ctx, n, append(tr.enclaves(), cfg.KESEnclave)...); err != nil {
 			ln.Close()
 			return err
 		}
 	}
 	printBanner(n, cfg, ln.Addr().String(), dev)
+	printTransitBanner(n, tr, ln.Addr().String(), dev)
 	return n.Serve(ctx, ln)
 }
 
 // createDevEnclaves makes the enclave of the dev-mode environment and
-// the KES enclave, unless they exist.
-func createDevEnclaves(ctx context.Context, n *node.Node, kesEnclave string) error {
+// the KES and Transit enclaves, unless they exist.
+func createDevEnclaves(ctx context.Context, n *node.Node, others ...string) error {
 	if _, err := n.Handler.Execute(ctx, n.RootID, "dev-enclave", commands.CreateEnclave{Name: devEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
 		return err
 	}
-	if kesEnclave != "" && kesEnclave != devEnclave {
-		if _, err := n.Handler.Execute(ctx, n.RootID, "dev-kes-enclave", commands.CreateEnclave{Name: kesEnclave}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
+	for _, e := range others {
+		if e == "" || e == devEnclave {
+			continue
+		}
+		if _, err := n.Handler.Execute(ctx, n.RootID, "dev-enclave-"+e, commands.CreateEnclave{Name: e}); err != nil && !errors.Is(err, commands.ErrEnclaveExists) {
 			return err
 		}
 	}

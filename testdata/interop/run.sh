@@ -4,7 +4,9 @@
 # end-to-end tests with the real MinIO server, mc and KES (package ./minio).
 # The pinned MinIO, mc and KES are built once by .ci/minio-bins.sh and cached
 # beside the Go build cache; set KMSLEDGER_MINIO_BIN, KMSLEDGER_MC_BIN and
-# KMSLEDGER_KES_BIN to use other binaries.
+# KMSLEDGER_KES_BIN to use other binaries. sops (for ./transit) is built once
+# by .ci/transit-bins.sh, SeaweedFS's weed by .ci/seaweedfs-bins.sh, into the
+# same cache; KMSLEDGER_SOPS_BIN and KMSLEDGER_WEED_BIN override them.
 # Extra arguments go to `go test`, e.g. -run TestMinIO.
 set -eu
 cd "$(dirname "$0")"
@@ -13,5 +15,11 @@ if [ -z "${KMSLEDGER_MINIO_BIN:-}" ] || [ -z "${KMSLEDGER_MC_BIN:-}" ] || [ -z "
 	export KMSLEDGER_MINIO_BIN="${KMSLEDGER_MINIO_BIN:-$bins/minio}" \
 		KMSLEDGER_MC_BIN="${KMSLEDGER_MC_BIN:-$bins/mc}" \
 		KMSLEDGER_KES_BIN="${KMSLEDGER_KES_BIN:-$bins/kes}"
+fi
+if [ -z "${KMSLEDGER_SOPS_BIN:-}" ]; then
+	export KMSLEDGER_SOPS_BIN="$(../../.ci/transit-bins.sh)/sops"
+fi
+if [ -z "${KMSLEDGER_WEED_BIN:-}" ]; then
+	export KMSLEDGER_WEED_BIN="$(../../.ci/seaweedfs-bins.sh)/weed"
 fi
 exec go test -count=1 -timeout 15m -v "$@" ./...
