@@ -1,0 +1,377 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kmsledger/kmsledger/testdata/interop/internal/harness"
+	"github.com/minio/kms-go/kms"
+)
+
+// resumeBound is the target for writes to resume after kill -9 of
+// the LEDGER writer (JetStream's election takes 4–9 s).
+const resumeBound = 10 * time.Second
+
+// reps is KMSLEDGER_CLUSTER_REPS (default 20): how often the leader is
+// killed.
+func reps() int {
+	if n, err := strconv.Atoi(os.Getenv("KMSLEDGER_CLUSTER_REPS")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}
+
+// cryptoLoop runs GenerateKey+Decrypt with key through cl until stop is
+// closed and counts successes and failures.
+type cryptoLoop struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	firstErr   error
+	errs       map[string]int // error (host and port removed) → count
+	done       chan struct{}
+}
+
+func startCryptoLoop(cl *kms.Client, enclave, key string, stop <-chan struct{}) *cryptoLoop {
+	l := &cryptoLoop{done: make(chan struct{}), errs: map[string]int{}}
+	go func() {
+		defer close(l.done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := callCtx(15 * time.Second)
+			err := roundTrip(ctx, cl, cl, enclave, key)
+			cancel()
+			if err != nil {
+				l.failed.Add(1)
+				l.mu.Lock()
+				if l.firstErr == nil {
+					l.firstErr = err
+				}
+				l.errs[time.Now().Format("15:04:05")+" "+errClass(err)]++
+				l.mu.Unlock()
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			l.ok.Add(1)
+		}
+	}()
+	return l
+}
+
+func (l *cryptoLoop) check(t *testing.T, what string) {
+	t.Helper()
+	<-l.done
+	figure(t, "%s: GenerateKey+Decrypt %d ok, %d failed", what, l.ok.Load(), l.failed.Load())
+	if l.failed.Load() > 0 {
+		t.Errorf("%s: %d GenerateKey+Decrypt round trips failed; first: %v; by second: %v", what, l.failed.Load(), l.firstErr, l.errs)
+	}
+	if l.ok.Load() == 0 {
+		t.Errorf("%s: no GenerateKey+Decrypt round trip succeeded", what)
+	}
+}
+
+// TestClusterEveryNodeServes creates a key through node 1 and, right
+// after, generates a data key through node 2 and decrypts it through node
+// 3; then kms-go with all three endpoints keeps succeeding while each node
+// in turn is killed (SIGKILL) and restarted.
+func TestClusterEveryNodeServes(t *testing.T) {
+	c := newCluster(t, 3, "")
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	ctx := harness.Context(t)
+	key := harness.UniqueName("k")
+	if err := c.client(n1).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: key}); err != nil {
+		t.Fatalf("CreateKey through n1: %v", err)
+	}
+	if err := roundTrip(ctx, c.client(n2), c.client(n3), c.enclave, key); err != nil {
+		t.Fatalf("right after CreateKey through n1: GenerateKey through n2, Decrypt through n3: %v", err)
+	}
+
+	stop := make(chan struct{})
+	loop := startCryptoLoop(c.client(c.nodes...), c.enclave, key, stop)
+	for _, nd := range c.nodes {
+		time.Sleep(2 * time.Second)
+		t.Logf("%s kill -9 %s", time.Now().Format("15:04:05.000"), nd.name)
+		c.kill(nd)
+		time.Sleep(3 * time.Second)
+		t.Logf("%s restart %s", time.Now().Format("15:04:05.000"), nd.name)
+		start := time.Now()
+		c.restart(nd)
+		took, err := c.waitHealth(nd, "/v1/health/ready", 60*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		figure(t, "%s killed and restarted: ready %v after exec", nd.name, time.Since(start).Round(time.Millisecond))
+		_ = took
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	loop.check(t, "one node at a time killed")
+	// Every node serves the key after its restart.
+	for _, nd := range c.nodes {
+		if err := roundTrip(ctx, c.client(nd), c.client(nd), c.enclave, key); err != nil {
+			t.Errorf("through %s after its restart: %v", nd.name, err)
+		}
+	}
+	c.sameAuditEvents()
+}
+
+// creators creates keys from workers clients (kms-go, all endpoints) until
+// stop is closed. A creation whose outcome is unknown (an error) is retried
+// with the same name; "key already exists" on such a retry means it was
+// stored. Every acknowledged name is recorded with its completion time.
+type creators struct {
+	mu       sync.Mutex
+	acked    map[string]bool
+	done     []time.Time // completion times of acknowledged creations started after since
+	since    time.Time
+	failed   int
+	firstErr error
+	wg       sync.WaitGroup
+}
+
+func startCreators(c *cluster, workers int, stop <-chan struct{}) *creators {
+	cr := &creators{acked: map[string]bool{}}
+	cl := c.client(c.nodes...)
+	for w := range workers {
+		cr.wg.Add(1)
+		go func() {
+			defer cr.wg.Done()
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("w%d-%d-%s", w, i, harness.UniqueName("c"))
+				retried := false
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					started := time.Now()
+					ctx, cancel := callCtx(30 * time.Second)
+					err := cl.CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name})
+					cancel()
+					if err == nil || (retried && errors.Is(err, kms.ErrKeyExists)) {
+						cr.ack(name, started)
+						break
+					}
+					cr.mu.Lock()
+					cr.failed++
+					if cr.firstErr == nil {
+						cr.firstErr = err
+					}
+					cr.mu.Unlock()
+					retried = true
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	return cr
+}
+
+func (cr *creators) ack(name string, started time.Time) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.acked[name] = true
+	if !cr.since.IsZero() && !started.Before(cr.since) {
+		cr.done = append(cr.done, time.Now())
+	}
+}
+
+// mark starts watching for creations started from now on.
+func (cr *creators) mark() time.Time {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.since, cr.done = time.Now(), nil
+	return cr.since
+}
+
+// firstDone waits up to d for the first acknowledged creation started after
+// mark and returns its completion time.
+func (cr *creators) firstDone(d time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		cr.mu.Lock()
+		if len(cr.done) > 0 {
+			t := slices.MinFunc(cr.done, func(a, b time.Time) int { return a.Compare(b) })
+			cr.mu.Unlock()
+			return t, true
+		}
+		cr.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Time{}, false
+}
+
+// checkAcked checks that every acknowledged key is listed through every
+// running node, waiting briefly for nodes that catch up.
+func (c *cluster) checkAcked(acked map[string]bool, what string) {
+	c.t.Helper()
+	for _, nd := range c.nodes {
+		if !nd.up() {
+			continue
+		}
+		var missing []string
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ctx, cancel := callCtx(30 * time.Second)
+			names, err := c.keyNames(ctx, nd)
+			cancel()
+			missing = missing[:0]
+			if err == nil {
+				for name := range acked {
+					if !names[name] {
+						missing = append(missing, name)
+					}
+				}
+			}
+			if (err == nil && len(missing) == 0) || time.Now().After(deadline) {
+				if err != nil {
+					c.t.Errorf("%s: list keys through %s: %v", what, nd.name, err)
+				} else if len(missing) > 0 {
+					c.t.Errorf("%s: %d of %d acknowledged keys missing through %s, e.g. %v", what, len(missing), len(acked), nd.name, missing[:min(5, len(missing))])
+				}
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+}
+
+// TestClusterLeaderKill kills (SIGKILL) the node that writes the LEDGER
+// stream while 8 kms-go clients (all endpoints) create keys, reps() times:
+// every acknowledged creation exists afterwards on every node, writes
+// resume within resumeBound, and GenerateKey/Decrypt of an existing key
+// never fails meanwhile. Then it kills all three nodes at once and
+// restarts them: nothing acknowledged is lost.
+func TestClusterLeaderKill(t *testing.T) {
+	c := newCluster(t, 3, "")
+	ctx := harness.Context(t)
+	key := harness.UniqueName("existing")
+	if err := c.client(c.nodes...).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: key}); err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	stop := make(chan struct{})
+	loop := startCryptoLoop(c.client(c.nodes...), c.enclave, key, stop)
+	cr := startCreators(c, 8, stop)
+
+	var resumes []time.Duration
+	n := reps()
+	for i := range n {
+		time.Sleep(time.Second)
+		leader := c.leader()
+		killed := cr.mark()
+		c.kill(leader)
+		at, ok := cr.firstDone(60 * time.Second)
+		if !ok {
+			t.Errorf("rep %d: no key creation succeeded within 60s after kill -9 of %s", i+1, leader.name)
+		} else {
+			resumes = append(resumes, at.Sub(killed))
+		}
+		c.restart(leader)
+		if _, err := c.waitHealth(leader, "/v1/health/ready", 60*time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	cr.wg.Wait()
+	loop.check(t, "leader killed")
+
+	slices.Sort(resumes)
+	if len(resumes) > 0 {
+		figure(t, "writes resumed after kill -9 of the LEDGER writer (%d reps): min %v median %v max %v",
+			len(resumes), resumes[0].Round(time.Millisecond), resumes[len(resumes)/2].Round(time.Millisecond), resumes[len(resumes)-1].Round(time.Millisecond))
+		if last := resumes[len(resumes)-1]; last > resumeBound {
+			t.Errorf("writes resumed only after %v, bound %v", last, resumeBound)
+		}
+	}
+	figure(t, "key creations: %d acknowledged, %d failed attempts (retried with the same name); first failure: %v", len(cr.acked), cr.failed, cr.firstErr)
+	c.checkAcked(cr.acked, "after the leader kills")
+
+	// All three at once.
+	c.kill(c.nodes...)
+	start := time.Now()
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	c.waitServing(c.nodes...)
+	figure(t, "kill -9 of all three nodes: serving again %v after restart", time.Since(start).Round(time.Millisecond))
+	c.checkAcked(cr.acked, "after kill -9 of all three")
+	c.sameAuditEvents()
+}
+
+// TestClusterHungLeader stops (SIGSTOP) the LEDGER writer for 10 s: key
+// creations through the two other nodes succeed meanwhile (after the
+// election), and after SIGCONT the hung node is ready again by itself and
+// lists the keys created while it was stopped.
+func TestClusterHungLeader(t *testing.T) {
+	c := newCluster(t, 3, "")
+	leader := c.leader()
+	var others []*node
+	for _, nd := range c.nodes {
+		if nd != leader {
+			others = append(others, nd)
+		}
+	}
+	cl := c.client(others...)
+	acked := map[string]bool{}
+	c.signal(leader, syscall.SIGSTOP)
+	stopped := time.Now()
+	var first time.Duration
+	attempts := 0
+	for time.Since(stopped) < 10*time.Second {
+		name := harness.UniqueName("hung")
+		ctx, cancel := callCtx(10*time.Second - time.Since(stopped))
+		err := cl.CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name})
+		cancel()
+		attempts++
+		if err == nil {
+			acked[name] = true
+			if first == 0 {
+				first = time.Since(stopped)
+			}
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	c.signal(leader, syscall.SIGCONT)
+	if len(acked) == 0 {
+		t.Fatalf("no key creation through %s and %s succeeded while %s was stopped for 10s (%d attempts)", others[0].name, others[1].name, leader.name, attempts)
+	}
+	figure(t, "SIGSTOP of the LEDGER writer: first creation through the others after %v; %d created in 10s", first.Round(time.Millisecond), len(acked))
+	took, err := c.waitHealth(leader, "/v1/health/ready", 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	figure(t, "SIGCONT: %s ready again after %v", leader.name, took.Round(time.Millisecond))
+	if _, err := c.waitHealth(leader, "/v1/health/ready?write", 60*time.Second); err != nil {
+		t.Error(err)
+	}
+	c.checkAcked(acked, "after SIGCONT")
+	ctx := harness.Context(t)
+	name := harness.UniqueName("after")
+	if err := c.client(leader).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name}); err != nil {
+		t.Errorf("CreateKey through the resumed %s: %v", leader.name, err)
+	}
+	c.sameAuditEvents()
+}
+
+// errClass is err without the request URL, for counting errors by kind.
+func errClass(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}
