@@ -5,6 +5,10 @@
 # The pinned MinIO, mc and KES are built once by .ci/minio-bins.sh and cached
 # beside the Go build cache; set KMSLEDGER_MINIO_BIN, KMSLEDGER_MC_BIN and
 # KMSLEDGER_KES_BIN to use other binaries.
+# Package ./cluster runs three-node clusters (and stock nats-server
+# processes, built once by .ci/nats-bins.sh; KMSLEDGER_NATS_SERVER_BIN
+# overrides it); KMSLEDGER_CLUSTER_REPS (default 20) sets how often it
+# kills the stream leader. It takes about 15 minutes, hence the timeout.
 # Extra arguments go to `go test`, e.g. -run TestMinIO.
 set -eu
 cd "$(dirname "$0")"
@@ -14,4 +18,7 @@ if [ -z "${KMSLEDGER_MINIO_BIN:-}" ] || [ -z "${KMSLEDGER_MC_BIN:-}" ] || [ -z "
 		KMSLEDGER_MC_BIN="${KMSLEDGER_MC_BIN:-$bins/mc}" \
 		KMSLEDGER_KES_BIN="${KMSLEDGER_KES_BIN:-$bins/kes}"
 fi
-exec go test -count=1 -timeout 15m -v "$@" ./...
+if [ -z "${KMSLEDGER_NATS_SERVER_BIN:-}" ]; then
+	export KMSLEDGER_NATS_SERVER_BIN="$(../../.ci/nats-bins.sh)/nats-server"
+fi
+exec go test -count=1 -timeout 30m -v "$@" ./...

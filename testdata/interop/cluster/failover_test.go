@@ -158,7 +158,7 @@ func startCreators(c *cluster, workers int, stop <-chan struct{}) *creators {
 					default:
 					}
 					started := time.Now()
-					ctx, cancel := callCtx(30 * time.Second)
+					ctx, cancel := callCtx(10 * time.Second)
 					err := cl.CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name})
 					cancel()
 					if err == nil || (retried && errors.Is(err, kms.ErrKeyExists)) {
@@ -272,12 +272,14 @@ func TestClusterLeaderKill(t *testing.T) {
 		time.Sleep(time.Second)
 		leader := c.leader()
 		killed := cr.mark()
+		t.Logf("rep %d: %s kill -9 %s (the LEDGER writer)", i+1, killed.Format("15:04:05.000"), leader.name)
 		c.kill(leader)
 		at, ok := cr.firstDone(60 * time.Second)
 		if !ok {
 			t.Errorf("rep %d: no key creation succeeded within 60s after kill -9 of %s", i+1, leader.name)
 		} else {
 			resumes = append(resumes, at.Sub(killed))
+			t.Logf("rep %d: writes resumed after %v", i+1, at.Sub(killed).Round(time.Millisecond))
 		}
 		c.restart(leader)
 		if _, err := c.waitHealth(leader, "/v1/health/ready", 60*time.Second); err != nil {
@@ -332,7 +334,7 @@ func TestClusterHungLeader(t *testing.T) {
 	attempts := 0
 	for time.Since(stopped) < 10*time.Second {
 		name := harness.UniqueName("hung")
-		ctx, cancel := callCtx(10*time.Second - time.Since(stopped))
+		ctx, cancel := callCtx(min(3*time.Second, 10*time.Second-time.Since(stopped)))
 		err := cl.CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name})
 		cancel()
 		attempts++
