@@ -125,7 +125,7 @@ func TestClusterExternalNATS(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	close(stop)
-	loop.check(t, "external NATS, one kmsledger node killed")
+	loop.check(t, "external NATS, kms-go with all endpoints, one kmsledger node killed", 1)
 	name := harness.UniqueName("after")
 	if err := c.client(n2).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name}); err != nil {
 		t.Errorf("CreateKey through the restarted n2: %v", err)

@@ -212,6 +212,20 @@ func (nd *node) current() *harness.Proc {
 	return nd.proc
 }
 
+// serves reports whether nd's current process printed its serving line
+// and runs.
+func (nd *node) serves() bool {
+	nd.mu.Lock()
+	serving, p := nd.serving, nd.proc
+	nd.mu.Unlock()
+	select {
+	case <-serving:
+		return !p.Exited()
+	default:
+		return false
+	}
+}
+
 // up reports whether nd's process runs.
 func (nd *node) up() bool {
 	p := nd.current()
