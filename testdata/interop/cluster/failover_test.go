@@ -139,7 +139,7 @@ const sdkQuarantine = 31 * time.Second
 func TestClusterEveryNodeServes(t *testing.T) {
 	c := newCluster(t, 3, "")
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	key := harness.UniqueName("k")
 	if err := c.client(n1).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: key}); err != nil {
 		t.Fatalf("CreateKey through n1: %v", err)
@@ -309,7 +309,7 @@ func (c *cluster) checkAcked(acked map[string]bool, what string) {
 // restarts them: nothing acknowledged is lost.
 func TestClusterLeaderKill(t *testing.T) {
 	c := newCluster(t, 3, "")
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	key := harness.UniqueName("existing")
 	if err := c.client(c.nodes...).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: key}); err != nil {
 		t.Fatalf("CreateKey: %v", err)
@@ -413,7 +413,7 @@ func TestClusterHungLeader(t *testing.T) {
 		t.Error(err)
 	}
 	c.checkAcked(acked, "after SIGCONT")
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	name := harness.UniqueName("after")
 	if err := c.client(leader).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name}); err != nil {
 		t.Errorf("CreateKey through the resumed %s: %v", leader.name, err)

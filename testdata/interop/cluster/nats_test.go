@@ -106,7 +106,7 @@ func TestClusterExternalNATS(t *testing.T) {
 	}
 	c := newCluster(t, 3, strings.Join(urls, ","))
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	key := harness.UniqueName("k")
 	if err := c.client(n1).CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: key}); err != nil {
 		t.Fatalf("CreateKey through n1: %v", err)

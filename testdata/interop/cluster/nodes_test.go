@@ -481,3 +481,11 @@ func tail(log string, n int) string {
 	}
 	return s
 }
+
+// testCtx returns a context that ends with the test or after 10 minutes
+// (the tests outlive harness.Context's minute).
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -31,7 +31,7 @@ func status(err error) int {
 func TestClusterTwoDown(t *testing.T) {
 	c := newCluster(t, 3, "", "--staleness", "60s")
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	key := harness.UniqueName("k")
 	cl := c.client(n1)
 	if err := cl.CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: key}); err != nil {
@@ -95,7 +95,7 @@ func TestClusterTwoDown(t *testing.T) {
 // every key and returns its key.
 func (c *cluster) newUser(t *testing.T, cl *kms.Client) mtls.PrivateKey {
 	t.Helper()
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	k, err := mtls.GenerateKeyEdDSA(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func (c *cluster) newUser(t *testing.T, cl *kms.Client) mtls.PrivateKey {
 func TestClusterRevocation(t *testing.T) {
 	c := newCluster(t, 3, "")
 	n1, n3 := c.nodes[0], c.nodes[2]
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	root1 := c.client(n1)
 	key := harness.UniqueName("k")
 	if err := root1.CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: key}); err != nil {
@@ -169,7 +169,7 @@ func TestClusterRevocation(t *testing.T) {
 func TestClusterWipedNode(t *testing.T) {
 	c := newCluster(t, 3, "")
 	n3 := c.nodes[2]
-	ctx := harness.Context(t)
+	ctx := testCtx(t)
 	cl := c.client(c.nodes[0])
 	type sealed struct {
 		key           string
