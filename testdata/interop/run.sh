@@ -7,6 +7,10 @@
 # KMSLEDGER_KES_BIN to use other binaries. sops (for ./transit) is built once
 # by .ci/transit-bins.sh, SeaweedFS's weed by .ci/seaweedfs-bins.sh, into the
 # same cache; KMSLEDGER_SOPS_BIN and KMSLEDGER_WEED_BIN override them.
+# Package ./cluster runs three-node clusters (and stock nats-server
+# processes, built once by .ci/nats-bins.sh; KMSLEDGER_NATS_SERVER_BIN
+# overrides it); KMSLEDGER_CLUSTER_REPS (default 20) sets how often it
+# kills the stream leader. It takes about 15 minutes, hence the timeout.
 # Extra arguments go to `go test`, e.g. -run TestMinIO.
 set -eu
 cd "$(dirname "$0")"
@@ -22,4 +26,7 @@ fi
 if [ -z "${KMSLEDGER_WEED_BIN:-}" ]; then
 	export KMSLEDGER_WEED_BIN="$(../../.ci/seaweedfs-bins.sh)/weed"
 fi
-exec go test -count=1 -timeout 15m -v "$@" ./...
+if [ -z "${KMSLEDGER_NATS_SERVER_BIN:-}" ]; then
+	export KMSLEDGER_NATS_SERVER_BIN="$(../../.ci/nats-bins.sh)/nats-server"
+fi
+exec go test -count=1 -timeout 30m -v "$@" ./...
