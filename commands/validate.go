@@ -49,27 +49,11 @@ func validate(cmd Command) error {
 		names = []string{c.Enclave, c.Name}
 	case ConfigureTransitKey:
 		names = []string{c.Enclave, c.Name}
-	case SetAppRole:
-		if !validIdentity(c.Identity) {
-			return refuse(ErrInvalidName, "identity %q", c.Identity)
+	case SetAppRole, AddAppRoleSecretID, DeleteAppRole, IssueToken, RenewToken, RevokeToken:
+		var err error
+		if names, err = transitNames(c); err != nil {
+			return err
 		}
-		names = []string{c.Enclave, c.Role, c.RoleID}
-	case AddAppRoleSecretID:
-		if !validHash(c.Hash) {
-			return refuse(ErrInvalidArgument, "secret id hash: want 64 hex digits")
-		}
-		names = []string{c.Enclave, c.Role, c.Accessor}
-	case DeleteAppRole:
-		names = []string{c.Enclave, c.Role}
-	case IssueToken:
-		if !validHash(c.Hash) {
-			return refuse(ErrInvalidArgument, "token hash: want 64 hex digits")
-		}
-		names = []string{c.Enclave, c.Hash[:24]}
-	case RenewToken:
-		names = []string{c.Enclave, c.Accessor}
-	case RevokeToken:
-		names = []string{c.Enclave, c.Accessor}
 	case CreatePolicy:
 		names = []string{c.Enclave, c.Name}
 	case DeletePolicy:
@@ -86,6 +70,35 @@ func validate(cmd Command) error {
 		}
 	}
 	return nil
+}
+
+// transitNames checks the Transit authentication commands (validate's
+// cases for AppRole roles, secret ids and tokens) and returns their names.
+func transitNames(cmd Command) ([]string, error) {
+	switch c := cmd.(type) {
+	case SetAppRole:
+		if !validIdentity(c.Identity) {
+			return nil, refuse(ErrInvalidName, "identity %q", c.Identity)
+		}
+		return []string{c.Enclave, c.Role, c.RoleID}, nil
+	case AddAppRoleSecretID:
+		if !validHash(c.Hash) {
+			return nil, refuse(ErrInvalidArgument, "secret id hash: want 64 hex digits")
+		}
+		return []string{c.Enclave, c.Role, c.Accessor}, nil
+	case DeleteAppRole:
+		return []string{c.Enclave, c.Role}, nil
+	case IssueToken:
+		if !validHash(c.Hash) {
+			return nil, refuse(ErrInvalidArgument, "token hash: want 64 hex digits")
+		}
+		return []string{c.Enclave, c.Hash[:24]}, nil
+	case RenewToken:
+		return []string{c.Enclave, c.Accessor}, nil
+	case RevokeToken:
+		return []string{c.Enclave, c.Accessor}, nil
+	}
+	return nil, nil
 }
 
 // validIdentity reports whether s is "h1:" followed by 43 base64url
