@@ -38,6 +38,18 @@ const writerPoll = 50 * time.Millisecond
 // forwarding node waits a little longer.
 const writerTimeout = 4 * time.Second
 
+// batchWriterTimeout is writerTimeout for a forwarded batch (up to
+// MaxBatch messages, each a round trip to the stream).
+const batchWriterTimeout = 15 * time.Second
+
+// writerTimeoutFor is the writer's bound for request m.
+func writerTimeoutFor(m *nats.Msg) time.Duration {
+	if m.Header.Get(fwdBatchHeader) == "1" {
+		return batchWriterTimeout
+	}
+	return writerTimeout
+}
+
 // Headers of a forwarded message.
 const (
 	fwdSubjectHeader = "Kmsledger-Fwd-Subject" // the subject to publish on
@@ -145,7 +157,7 @@ func (w *writer) stopAll() {
 // serve publishes a forwarded message (or batch) as the next link of c
 // and answers with its ack.
 func (w *writer) serve(c *chainHead, m *nats.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), writerTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), writerTimeoutFor(m))
 	defer cancel()
 	var ans fwdAnswer
 	var err error
@@ -228,20 +240,51 @@ func (w *writer) forwardBatch(ctx context.Context, stream string, msgs []*nats.M
 	req := nats.NewMsg(writerSubject(stream))
 	req.Header.Set(fwdBatchHeader, "1")
 	req.Data = b
-	ans, err := w.request(ctx, stream, req)
+	var retried bool
+	ans, err := w.requestRetried(ctx, stream, req, &retried)
+	var apiErr *jetstream.APIError
+	if retried && errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeBatchDuplicate {
+		// An earlier attempt whose answer was lost may have stored the
+		// batch: it is ours if its first and last messages are stored
+		// n-1 apart.
+		if last, ok := w.storedBatch(ctx, msgs); ok {
+			return last, nil
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
 	return ans.Seq, nil
 }
 
+// storedBatch reports whether msgs are stored as one run of consecutive
+// sequences (by their message ids), and the last one.
+func (w *writer) storedBatch(ctx context.Context, msgs []*nats.Msg) (uint64, bool) {
+	firstMsg, lastMsg := msgs[0], msgs[len(msgs)-1]
+	first, ok, err := w.s.probe(ctx, firstMsg.Subject, firstMsg.Header.Get(jetstream.MsgIDHeader), nil)
+	if err != nil || !ok {
+		return 0, false
+	}
+	last, ok, err := w.s.probe(ctx, lastMsg.Subject, lastMsg.Header.Get(jetstream.MsgIDHeader), nil)
+	if err != nil || !ok || last-first+1 != uint64(len(msgs)) {
+		return 0, false
+	}
+	return last, true
+}
+
 // request sends req until the writer gives an answer that is not
 // "unknown", or ctx ends (ErrUnavailable).
 func (w *writer) request(ctx context.Context, stream string, req *nats.Msg) (*fwdAnswer, error) {
+	return w.requestRetried(ctx, stream, req, new(bool))
+}
+
+// requestRetried is request that sets *retried when it sent req more than
+// once.
+func (w *writer) requestRetried(ctx context.Context, stream string, req *nats.Msg, retried *bool) (*fwdAnswer, error) {
 	backoff := 20 * time.Millisecond
 	var last error
 	for {
-		actx, cancel := context.WithTimeout(ctx, writerTimeout+time.Second)
+		actx, cancel := context.WithTimeout(ctx, writerTimeoutFor(req)+time.Second)
 		m, err := w.s.nc.RequestMsgWithContext(actx, req)
 		cancel()
 		if err == nil {
@@ -267,6 +310,7 @@ func (w *writer) request(ctx context.Context, stream string, req *nats.Msg) (*fw
 			return nil, fmt.Errorf("%w: %s: no writer stored it: %w", ErrUnavailable, stream, last)
 		case <-time.After(backoff):
 		}
+		*retried = true
 		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }

@@ -89,21 +89,27 @@ func startDevServer(t *testing.T, bin string) map[string]string {
 	}
 	t.Cleanup(func() { srv.Process.Signal(os.Interrupt); srv.Wait() })
 
-	env := map[string]string{}
-	ready := make(chan struct{})
+	// The reader hands over the variables up to KMSLEDGER_CA_FILE and
+	// then only drains stdout (other blocks, e.g. Vault's, follow).
+	got := make(chan map[string]string, 1)
 	go func() {
+		vars := map[string]string{}
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "="); ok && strings.HasPrefix(sc.Text(), "export ") {
-				env[k] = v
-				if k == "KMSLEDGER_CA_FILE" {
-					close(ready)
-				}
+			if vars == nil || !strings.HasPrefix(sc.Text(), "export ") {
+				continue
+			}
+			k, v, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+			vars[k] = v
+			if k == "KMSLEDGER_CA_FILE" {
+				got <- vars
+				vars = nil
 			}
 		}
 	}()
+	var env map[string]string
 	select {
-	case <-ready:
+	case env = <-got:
 	case <-time.After(60 * time.Second):
 		t.Fatal("dev server did not print its export block")
 	}
