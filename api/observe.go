@@ -120,7 +120,7 @@ func (s *Server) snapshot() metrics.Snapshot {
 		for _, e := range st.Enclaves {
 			out.Keys += len(e.Keys)
 			for _, k := range e.Keys {
-				out.KeyVersions += len(k.Versions)
+				out.KeyVersions += len(k.Versions())
 			}
 			out.Identities += len(e.Identities)
 			out.Policies += len(e.Policies)

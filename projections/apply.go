@@ -3,7 +3,6 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
@@ -18,6 +17,7 @@ func (s *State) Apply(ev ledger.Event) error {
 		s.Subjects[ev.Aggregate] = ev.Seq
 	}
 	s.own(ev.Enclave)
+	ev.Actor = s.intern(ev.Actor)
 	switch ev.Type {
 	case ledger.TypeSigningKey, ledger.TypeCheckpoint: // audit trail only (ledger/checkpoint.go)
 		return nil
@@ -108,12 +108,19 @@ func (s *State) enclaveCreated(ev ledger.Event, p ledger.EnclaveCreated) error {
 	s.Enclaves[p.Name] = &Enclave{
 		Name: p.Name, CreatedAt: ev.Time, CreatedBy: ev.Actor,
 		Keys: map[string]*Key{}, Identities: map[string]*Identity{}, Policies: map[string]*Policy{},
-		Tombstones: map[string]*Tombstone{},
+		Tombstones: map[string]*Tombstone{}, drop: s.dropped,
 	}
 	return nil
 }
 
 func (s *State) enclaveDeleted(_ ledger.Event, p ledger.EnclaveDeleted) error {
+	if e := s.Enclaves[p.Name]; e != nil && e.drop != nil {
+		for _, k := range e.Keys {
+			for _, v := range k.versions {
+				e.drop(v)
+			}
+		}
+	}
 	delete(s.Enclaves, p.Name)
 	return nil
 }
@@ -133,21 +140,26 @@ func (e *Enclave) keyImported(ev ledger.Event, p ledger.KeyImported) error {
 func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool) {
 	k := e.Keys[p.Name]
 	if k == nil {
-		k = &Key{Name: p.Name, CreatedAt: ev.Time, CreatedBy: ev.Actor, Versions: map[uint32]*Version{}}
-		e.Keys[p.Name] = k
+		name := nameOf(ev.Aggregate, p.Name)
+		k = &Key{Name: name, created: unixNano(ev.Time), CreatedBy: ev.Actor}
+		e.Keys[name] = k
 	}
-	k.Versions[p.Version] = &Version{
-		Version: p.Version, Type: p.Type, CreatedAt: ev.Time, CreatedBy: ev.Actor,
+	v := &Version{
+		Version: p.Version, Type: keyType(p.Type), created: unixNano(ev.Time), CreatedBy: ev.Actor,
 		SecretRef: p.SecretRef, Fingerprint: p.Fingerprint,
 		Imported: imported, Source: p.Source,
 	}
+	if old := k.Version(p.Version); old != nil {
+		e.dropped(old)
+	}
+	k.putVersion(v)
 	k.MaxVer = max(k.MaxVer, p.Version)
 }
 
 func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted) error {
 	if k := e.Keys[p.Name]; k != nil {
-		delete(k.Versions, p.Version)
-		if len(k.Versions) == 0 {
+		e.dropped(k.removeVersion(p.Version))
+		if len(k.versions) == 0 {
 			delete(e.Keys, p.Name)
 			e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor}
 		}
@@ -156,6 +168,11 @@ func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted)
 }
 
 func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
+	if k := e.Keys[p.Name]; k != nil {
+		for _, v := range k.versions {
+			e.dropped(v)
+		}
+	}
 	delete(e.Keys, p.Name)
 	e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor, Reason: p.Reason}
 	return nil
@@ -177,7 +194,7 @@ func (e *Enclave) setDisabled(ev ledger.Event, name string, version uint32, disa
 	}
 	if version == 0 {
 		k.Disabled = disabled
-	} else if v := k.Versions[version]; v != nil {
+	} else if v := k.Version(version); v != nil {
 		v.Disabled = disabled
 	}
 	return nil
@@ -185,14 +202,14 @@ func (e *Enclave) setDisabled(ev ledger.Event, name string, version uint32, disa
 
 func (e *Enclave) keyDeletionScheduled(ev ledger.Event, p ledger.KeyDeletionScheduled) error {
 	if k := e.Keys[p.Name]; k != nil {
-		k.DeletionDeadline, k.ScheduledBy = p.Deadline, ev.Actor
+		k.pending = &deletion{deadline: p.Deadline, by: ev.Actor}
 	}
 	return nil
 }
 
 func (e *Enclave) keyRestored(_ ledger.Event, p ledger.KeyRestored) error {
 	if k := e.Keys[p.Name]; k != nil {
-		k.DeletionDeadline, k.ScheduledBy = time.Time{}, ""
+		k.pending = nil
 	}
 	return nil
 }
@@ -242,4 +259,11 @@ func (e *Enclave) policyCreated(ev ledger.Event, p ledger.PolicyCreated) error {
 func (e *Enclave) policyDeleted(_ ledger.Event, p ledger.PolicyDeleted) error {
 	delete(e.Policies, p.Name)
 	return nil
+}
+
+// dropped tells the Projection that version v (nil: none) left the state.
+func (e *Enclave) dropped(v *Version) {
+	if v != nil && e.drop != nil {
+		e.drop(v)
+	}
 }
