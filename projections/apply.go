@@ -114,10 +114,12 @@ func (s *State) enclaveCreated(ev ledger.Event, p ledger.EnclaveCreated) error {
 }
 
 func (s *State) enclaveDeleted(_ ledger.Event, p ledger.EnclaveDeleted) error {
-	if e := s.Enclaves[p.Name]; e != nil && e.drop != nil {
+	// s.dropped, not e.drop: a fork deciding the deletion shares e with
+	// the state it was forked from, and must not touch its cache.
+	if e := s.Enclaves[p.Name]; e != nil && s.dropped != nil {
 		for _, k := range e.Keys {
 			for _, v := range k.versions {
-				e.drop(v)
+				s.dropped(v)
 			}
 		}
 	}
@@ -169,9 +171,7 @@ func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted)
 
 func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
 	if k := e.Keys[p.Name]; k != nil {
-		for _, v := range k.versions {
-			e.dropped(v)
-		}
+		e.droppedKey(k, 0)
 	}
 	delete(e.Keys, p.Name)
 	e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor, Reason: p.Reason}
@@ -197,12 +197,16 @@ func (e *Enclave) setDisabled(ev ledger.Event, name string, version uint32, disa
 	} else if v := k.Version(version); v != nil {
 		v.Disabled = disabled
 	}
+	if disabled {
+		e.droppedKey(k, version)
+	}
 	return nil
 }
 
 func (e *Enclave) keyDeletionScheduled(ev ledger.Event, p ledger.KeyDeletionScheduled) error {
 	if k := e.Keys[p.Name]; k != nil {
 		k.pending = &deletion{deadline: p.Deadline, by: ev.Actor}
+		e.droppedKey(k, 0)
 	}
 	return nil
 }
@@ -261,7 +265,19 @@ func (e *Enclave) policyDeleted(_ ledger.Event, p ledger.PolicyDeleted) error {
 	return nil
 }
 
-// dropped tells the Projection that version v (nil: none) left the state.
+// droppedKey tells the Projection that version n of k (0: all of them)
+// may no longer be used.
+func (e *Enclave) droppedKey(k *Key, n uint32) {
+	for _, v := range k.versions {
+		if n == 0 || v.Version == n {
+			e.dropped(v)
+		}
+	}
+}
+
+// dropped tells the Projection that version v (nil: none) may no longer
+// be used: it left the state, or it or its key was disabled or scheduled
+// for deletion. Its unsealed material is dropped from the key cache.
 func (e *Enclave) dropped(v *Version) {
 	if v != nil && e.drop != nil {
 		e.drop(v)

@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"math"
 	"sync"
 	"sync/atomic"
 
@@ -19,6 +18,12 @@ const DefaultKeyCache = 100_000
 // knows its slot (Version.slot), so a hit is two atomic loads and no lock,
 // and the cache costs no map. A slot's entry is immutable; a slot holds
 // the version it was filled for, checked on every hit.
+//
+// Only versions that may be used are kept: the state drops a version from
+// the cache as it is destroyed, disabled or scheduled for deletion (under
+// the Projection's write lock), and an unsealed version is put in the
+// cache only if admit finds it still live and usable (under the read
+// lock), so that an unsealing racing with such an event does not keep it.
 type keyCache struct {
 	slots []atomic.Pointer[cacheEntry]
 
@@ -29,9 +34,6 @@ type keyCache struct {
 	size                    atomic.Int64
 	hits, misses, evictions atomic.Uint64
 }
-
-// slotGone marks a version that left the state: it is never cached again.
-const slotGone = math.MaxUint32
 
 type cacheEntry struct {
 	v   *Version
@@ -63,7 +65,7 @@ func newKeyCache(size int) *keyCache {
 // lookup returns v's unsealed key if the cache holds it.
 func (c *keyCache) lookup(v *Version) *hsm.Key {
 	i := v.slot.Load()
-	if i == 0 || i == slotGone {
+	if i == 0 {
 		return nil
 	}
 	e := c.slots[i-1].Load()
@@ -78,8 +80,10 @@ func (c *keyCache) lookup(v *Version) *hsm.Key {
 
 // get returns v's unsealed key, from the cache or from open (at most one
 // open per version at a time). A failed open is not cached, so a transient
-// store error does not stick.
-func (c *keyCache) get(v *Version, open func() (*hsm.Key, error)) (*hsm.Key, error) {
+// store error does not stick. The key opened is cached only if admit calls
+// the function it is given (admit checks, under the Projection's read
+// lock, that v may still be cached).
+func (c *keyCache) get(v *Version, open func() (*hsm.Key, error), admit func(put func())) (*hsm.Key, error) {
 	if k := c.lookup(v); k != nil {
 		c.hits.Add(1)
 		return k, nil
@@ -102,12 +106,15 @@ func (c *keyCache) get(v *Version, open func() (*hsm.Key, error)) (*hsm.Key, err
 	c.misses.Add(1)
 
 	call.key, call.err = open()
-
+	if call.err == nil {
+		admit(func() {
+			c.mu.Lock()
+			c.put(v, call.key)
+			c.mu.Unlock()
+		})
+	}
 	c.mu.Lock()
 	delete(c.inflight, v)
-	if call.err == nil {
-		c.put(v, call.key)
-	}
 	c.mu.Unlock()
 	close(call.done)
 	return call.key, call.err
@@ -115,8 +122,8 @@ func (c *keyCache) get(v *Version, open func() (*hsm.Key, error)) (*hsm.Key, err
 
 // put stores k for v in the slot the hand finds. c.mu is held.
 func (c *keyCache) put(v *Version, k *hsm.Key) {
-	if v.slot.Load() == slotGone {
-		return // destroyed while it was being unsealed
+	if c.lookup(v) != nil {
+		return
 	}
 	for {
 		i := c.hand
@@ -139,13 +146,14 @@ func (c *keyCache) put(v *Version, k *hsm.Key) {
 	}
 }
 
-// drop forgets v's unsealed key for good (v left the state: destroyed,
-// or its enclave deleted).
+// drop forgets v's unsealed key now: v was destroyed (or its enclave
+// deleted), disabled or scheduled for deletion. The state's write lock
+// is held, so no admit runs meanwhile.
 func (c *keyCache) drop(v *Version) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := v.slot.Swap(slotGone)
-	if i == 0 || i == slotGone {
+	i := v.slot.Swap(0)
+	if i == 0 {
 		return
 	}
 	if e := c.slots[i-1].Load(); e != nil && e.v == v {
@@ -158,4 +166,16 @@ func (c *keyCache) drop(v *Version) {
 func (c *keyCache) stats() CacheStats {
 	return CacheStats{Capacity: len(c.slots), Size: int(c.size.Load()),
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
+}
+
+// cacheable reports whether version v of enclave/name is still live and
+// usable, so that its unsealed material may be kept. The caller holds the
+// Projection's read lock.
+func (s *State) cacheable(enclave, name string, v *Version) bool {
+	e := s.Enclaves[enclave]
+	if e == nil {
+		return false
+	}
+	k := e.Keys[name]
+	return k != nil && k.Version(v.Version) == v && k.Usable(v) == nil
 }

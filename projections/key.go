@@ -141,7 +141,7 @@ type Version struct {
 	LastUsed atomic.Int64 `json:"-"`
 
 	// slot is the index + 1 of the key cache slot that may hold this
-	// version's unsealed material; 0 = none, slotGone = never (cache.go).
+	// version's unsealed material; 0 = none (cache.go).
 	slot atomic.Uint32
 	use  atomic.Pointer[versionUse] // nil until first unsealed (usage.go)
 }

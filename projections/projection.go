@@ -207,6 +207,12 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 			return nil, ErrSealed
 		}
 		return rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, v.Version), v.Version)
+	}, func(put func()) {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		if p.st.cacheable(enclave, name, v) {
+			put()
+		}
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("projections: unseal %s/%s v%d: %w", enclave, name, v.Version, err)
