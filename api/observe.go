@@ -126,6 +126,8 @@ func (s *Server) snapshot() metrics.Snapshot {
 			out.Policies += len(e.Policies)
 		}
 	})
+	c := s.proj.KeyCacheStats()
+	out.KeyCache = metrics.KeyCache{Capacity: c.Capacity, Size: c.Size, Hits: c.Hits, Misses: c.Misses, Evictions: c.Evictions}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if head, err := s.proj.Head(ctx); err == nil {
