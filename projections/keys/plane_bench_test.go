@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,9 @@ func BenchmarkRandomKeys(b *testing.B) {
 	names := createKeys(b, n, keys, enclaves)
 	b.Logf("%d keys in %d enclaves created in %v", keys, enclaves, time.Since(start).Round(time.Second))
 	rssCreated, heapCreated := rssMB(b), liveHeap()
+	if path := os.Getenv("KMSLEDGER_BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, path) // what the keys cost, by allocation site
+	}
 	start = time.Now()
 	var next atomic.Int64 // the warm-up uses every key once, as a long random run would
 	warm := runPairs(b, n, 0, func(*rand.Rand) [2]string { return names[int(next.Add(1)-1)%len(names)] }, int64(len(names)))
@@ -177,6 +181,18 @@ func rssMB(b *testing.B) float64 {
 	}
 	b.Fatal("no VmRSS in /proc/self/status")
 	return 0
+}
+
+// writeHeapProfile writes the live heap's profile to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // liveHeap is the live heap after a full collection.
