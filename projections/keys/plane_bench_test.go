@@ -54,7 +54,6 @@ func BenchmarkRandomKeys(b *testing.B) {
 	if path := os.Getenv("KMSLEDGER_BENCH_HEAPPROFILE"); path != "" {
 		writeHeapProfile(b, path) // what the keys cost, by allocation site
 	}
-	start = time.Now()
 	var next atomic.Int64 // the warm-up uses every key once, as a long random run would
 	warm := runPairs(b, n, 0, func(*rand.Rand) [2]string { return names[int(next.Add(1)-1)%len(names)] }, int64(len(names)))
 	b.Logf("warm-up: every key once, %.0f pairs/s (all misses)", warm)
