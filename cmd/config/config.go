@@ -228,7 +228,7 @@ func (c *Config) PrependSoftKey(hsmKey string) error {
 
 // MaxKeyCache is the largest key cache (cache.keys, --key-cache): each
 // slot costs 8 bytes even when empty.
-const MaxKeyCache = 100_000_000
+const MaxKeyCache = 10_000_000
 
 // ValidKeyCache checks a number of unsealed key versions to keep in
 // memory: 0 (the default) to MaxKeyCache.

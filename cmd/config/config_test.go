@@ -56,8 +56,8 @@ func TestKeyCacheConfig(t *testing.T) {
 	}{
 		{"version: v1\n", 0, ""},
 		{"version: v1\ncache:\n  keys: 5000\n", 5000, ""},
-		{"version: v1\ncache: {keys: -1}\n", 0, "cache.keys: -1 key versions: want 0 (the default) to 100000000"},
-		{"version: v1\ncache: {keys: 100000001}\n", 0, "cache.keys: 100000001"},
+		{"version: v1\ncache: {keys: -1}\n", 0, "cache.keys: -1 key versions: want 0 (the default) to 10000000"},
+		{"version: v1\ncache: {keys: 10000001}\n", 0, "cache.keys: 10000001"},
 		{"version: v1\ncache: {keys: many}\n", 0, "many"},
 	} {
 		c, err := Read(strings.NewReader(tc.text), getenv)
