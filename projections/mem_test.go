@@ -59,9 +59,22 @@ func (f *eventFeed) event(typ, enclave, subject, actor string, p any) ledger.Eve
 // memActor is an identity as the ledger records it.
 const memActor = "h1:Q2hlY2tpbmcgdGhlIHNpemUgb2YgYW4gaWRlbnRpdHkgaGVyZQ"
 
-// buildKeys applies the events that create n keys (one version each) in
-// enclave "e" to st, as a replay would.
-func buildKeys(tb testing.TB, st *projections.State, n int) {
+// memEnclaves is the number of enclaves the keys are spread over:
+// KMSLEDGER_BENCH_ENCLAVES, default 1.
+func memEnclaves(tb testing.TB) int {
+	n := 1
+	if s := os.Getenv("KMSLEDGER_BENCH_ENCLAVES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+			tb.Fatalf("KMSLEDGER_BENCH_ENCLAVES=%q: want a positive number", s)
+		}
+	}
+	return n
+}
+
+// buildKeys applies the events that create n keys (one version each)
+// spread over enclaves enclaves (e0, e1, ...) to st, as a replay would.
+func buildKeys(tb testing.TB, st *projections.State, n, enclaves int) {
 	tb.Helper()
 	f := &eventFeed{tb: tb, at: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	apply := func(ev ledger.Event) {
@@ -70,12 +83,15 @@ func buildKeys(tb testing.TB, st *projections.State, n int) {
 		}
 	}
 	apply(f.event(ledger.TypeSystemInitialized, "", ledger.SystemSubject(), memActor, ledger.SystemInitialized{RootIdentity: memActor}))
-	apply(f.event(ledger.TypeEnclaveCreated, "", ledger.EnclaveSubject("e"), memActor, ledger.EnclaveCreated{Name: "e"}))
+	for e := range enclaves {
+		name := fmt.Sprintf("e%d", e)
+		apply(f.event(ledger.TypeEnclaveCreated, "", ledger.EnclaveSubject(name), memActor, ledger.EnclaveCreated{Name: name}))
+	}
 	for i := range n {
-		name := fmt.Sprintf("bucket-%07d", i)
-		ev := f.event(ledger.TypeKeyCreated, "e", ledger.KeySubject("e", name), memActor, ledger.KeyCreated{
+		enc, name := fmt.Sprintf("e%d", i%enclaves), fmt.Sprintf("bucket-%07d", i)
+		ev := f.event(ledger.TypeKeyCreated, enc, ledger.KeySubject(enc, name), memActor, ledger.KeyCreated{
 			Name: name, Version: 1, Type: "AES256",
-			SecretRef:   ledger.AttemptSecretRef("e", name, 1, fmt.Sprintf("%032x", f.seq+1)),
+			SecretRef:   ledger.AttemptSecretRef(enc, name, 1, fmt.Sprintf("%032x", f.seq+1)),
 			Fingerprint: fmt.Sprintf("%064x", i),
 		})
 		apply(ev)
@@ -92,14 +108,15 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkStateMemory reports what the projection of N keys
-// (KMSLEDGER_BENCH_KEYS, default 100,000) costs in live heap per key,
-// built through the apply path as a replay builds it.
+// (KMSLEDGER_BENCH_KEYS, default 100,000) spread over
+// KMSLEDGER_BENCH_ENCLAVES enclaves (default 1) costs in live heap per
+// key, built through the apply path as a replay builds it.
 func BenchmarkStateMemory(b *testing.B) {
-	n := memKeys(b)
+	n, enclaves := memKeys(b), memEnclaves(b)
 	for b.Loop() {
 		before := heapInUse()
 		st := projections.NewState()
-		buildKeys(b, st, n)
+		buildKeys(b, st, n, enclaves)
 		after := heapInUse()
 		b.ReportMetric(float64(after-before)/float64(n), "B/key")
 		runtime.KeepAlive(st)
