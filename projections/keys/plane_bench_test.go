@@ -55,7 +55,7 @@ func BenchmarkRandomKeys(b *testing.B) {
 		writeHeapProfile(b, path) // what the keys cost, by allocation site
 	}
 	var next atomic.Int64 // the warm-up uses every key once, as a long random run would
-	warm := runPairs(b, n, 0, func(*rand.Rand) [2]string { return names[int(next.Add(1)-1)%len(names)] }, int64(len(names)))
+	warm := runPairs(b, n, "warm-up", 0, func(*rand.Rand) [2]string { return names[int(next.Add(1)-1)%len(names)] }, int64(len(names)))
 	b.Logf("warm-up: every key once, %.0f pairs/s (all misses)", warm)
 	for b.Loop() {
 		// Hot and random take turns, 5 rounds each, so that the machine's
@@ -64,9 +64,9 @@ func BenchmarkRandomKeys(b *testing.B) {
 		var hot, random float64
 		var hits, lookups uint64
 		for range rounds {
-			hot += runPairs(b, n, d/rounds, func(*rand.Rand) [2]string { return names[0] }, 0) / rounds
+			hot += runPairs(b, n, "hot", d/rounds, func(*rand.Rand) [2]string { return names[0] }, 0) / rounds
 			c0 := n.proj.KeyCacheStats()
-			random += runPairs(b, n, d/rounds, func(r *rand.Rand) [2]string { return names[r.IntN(len(names))] }, 0) / rounds
+			random += runPairs(b, n, "random", d/rounds, func(r *rand.Rand) [2]string { return names[r.IntN(len(names))] }, 0) / rounds
 			c1 := n.proj.KeyCacheStats()
 			hits, lookups = hits+c1.Hits-c0.Hits, lookups+(c1.Hits+c1.Misses)-(c0.Hits+c0.Misses)
 		}
@@ -144,8 +144,8 @@ func createKeys(b *testing.B, n *node, keys, enclaves int) [][2]string {
 
 // runPairs runs GenerateDataKey+Decrypt pairs on the keys pick chooses
 // from 4 goroutines per core for d (or, if count > 0, count pairs), and
-// returns pairs/s.
-func runPairs(b *testing.B, n *node, d time.Duration, pick func(*rand.Rand) [2]string, count int64) float64 {
+// returns pairs/s. The goroutines carry the profiler label phase.
+func runPairs(b *testing.B, n *node, phase string, d time.Duration, pick func(*rand.Rand) [2]string, count int64) float64 {
 	ctx := context.Background()
 	var done, todo atomic.Int64
 	todo.Store(count)
@@ -154,6 +154,7 @@ func runPairs(b *testing.B, n *node, d time.Duration, pick func(*rand.Rand) [2]s
 	start := time.Now()
 	for w := range 4 * runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
+			pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("phase", phase)))
 			r := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			for count > 0 && todo.Add(-1) >= 0 || count == 0 && time.Now().Before(stop) {
 				k := pick(r)
