@@ -45,16 +45,16 @@ const maxAdminBody = 64 << 10
 func identityOf(r *http.Request) string { return callerOf(r) }
 
 func keyInfo(k *projections.Key) wire.KeyInfo {
-	info := wire.KeyInfo{Name: k.Name, State: "enabled", CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy}
+	info := wire.KeyInfo{Name: k.Name, State: "enabled", CreatedAt: k.CreatedAt(), CreatedBy: k.CreatedBy}
 	switch {
-	case !k.DeletionDeadline.IsZero():
-		d := k.DeletionDeadline
+	case !k.DeletionDeadline().IsZero():
+		d := k.DeletionDeadline()
 		info.State, info.DeletionDeadline = "pending-deletion", &d
 	case k.Disabled:
 		info.State = "disabled"
 	}
 	for _, v := range k.SortedVersions() {
-		vi := wire.VersionInfo{Version: v.Version, Type: v.Type, State: "enabled", CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
+		vi := wire.VersionInfo{Version: v.Version, Type: v.Type, State: "enabled", CreatedAt: v.CreatedAt(), CreatedBy: v.CreatedBy,
 			Fingerprint: v.Fingerprint}
 		if src := v.Source; src != nil {
 			vi.Source = &wire.ImportSource{Kind: src.Kind, Location: src.Location, Name: src.Name,

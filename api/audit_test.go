@@ -179,7 +179,7 @@ func TestProvableShredding(t *testing.T) {
 		{"version", func(c *client.Client) error { return c.DeleteKey(ctx, "e1", "imp", 1, false) }, client.ErrDecrypt,
 			ledger.TypeKeyVersionDeleted, func(st *projections.State) bool {
 				k := st.Enclaves["e1"].Keys["imp"]
-				return k != nil && k.Versions[1] == nil && k.Versions[2] != nil
+				return k != nil && k.Version(1) == nil && k.Version(2) != nil
 			}},
 		{"enclave", func(c *client.Client) error { return c.DeleteEnclave(ctx, "e1") }, client.ErrEnclaveNotFound,
 			ledger.TypeEnclaveDeleted, func(st *projections.State) bool { return st.Enclaves["e1"] == nil }},
@@ -196,11 +196,11 @@ func TestProvableShredding(t *testing.T) {
 			mustOK(t, err)
 			mustOK(t, c.CreateKey(ctx, "e1", "imp", "", true)) // version 2
 			var ref string
-			s.Proj.View(func(st *projections.State) { ref = st.Enclaves["e1"].Keys["imp"].Versions[1].SecretRef })
+			s.Proj.View(func(st *projections.State) { ref = st.Enclaves["e1"].Keys["imp"].Version(1).SecretRef })
 			sealed, err := s.Store.GetSecret(ctx, ref)
 			mustOK(t, err)
 			var fp string
-			s.Proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Versions[1].Fingerprint })
+			s.Proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Version(1).Fingerprint })
 
 			mustOK(t, tc.destroy(c))
 			if _, err := c.Decrypt(ctx, "e1", "imp", 0, e.Ciphertext, nil); !errors.Is(err, tc.decryptErr) {

@@ -51,7 +51,7 @@ func (f *idemFixture) liveRefs() []string {
 	f.s.Proj.View(func(st *projections.State) {
 		for _, e := range st.Enclaves {
 			for _, k := range e.Keys {
-				for _, v := range k.Versions {
+				for _, v := range k.Versions() {
 					refs = append(refs, v.SecretRef)
 				}
 			}

@@ -80,7 +80,7 @@ type kesKeyInfo struct {
 func (k *kesAPI) describeKey(w http.ResponseWriter, r *http.Request, req *kesRequest) {
 	var info kesKeyInfo
 	err := k.s.keys.ReadKey(req.ctx, k.enclave, req.arg, func(key *projections.Key) error {
-		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt, CreatedBy: kescompat.KESIdentity(key.CreatedBy)}
+		info = kesKeyInfo{Name: key.Name, CreatedAt: key.CreatedAt(), CreatedBy: kescompat.KESIdentity(key.CreatedBy)}
 		vs := key.SortedVersions()
 		if len(vs) == 0 {
 			return nil

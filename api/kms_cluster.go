@@ -172,7 +172,7 @@ func (s *Server) listVersions(ctx context.Context, enclave string, m *wire.ListR
 	out := &wire.ListKeysResponse{}
 	err := s.keys.ReadKey(ctx, enclave, m.Prefix, func(k *projections.Key) error {
 		for v := max(from, 1); v <= uint64(k.MaxVer); v++ {
-			x := k.Versions[uint32(v)]
+			x := k.Version(uint32(v))
 			if x == nil {
 				continue
 			}
@@ -180,7 +180,7 @@ func (s *Server) listVersions(ctx context.Context, enclave string, m *wire.ListR
 				out.ContinueAt = strconv.FormatUint(v, 10)
 				return nil
 			}
-			out.Keys = append(out.Keys, wire.KeyStatusResponse{Name: k.Name, Version: x.Version, Type: x.Type, CreatedAt: x.CreatedAt, CreatedBy: x.CreatedBy})
+			out.Keys = append(out.Keys, wire.KeyStatusResponse{Name: k.Name, Version: x.Version, Type: x.Type, CreatedAt: x.CreatedAt(), CreatedBy: x.CreatedBy})
 		}
 		return nil
 	})

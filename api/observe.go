@@ -120,12 +120,14 @@ func (s *Server) snapshot() metrics.Snapshot {
 		for _, e := range st.Enclaves {
 			out.Keys += len(e.Keys)
 			for _, k := range e.Keys {
-				out.KeyVersions += len(k.Versions)
+				out.KeyVersions += len(k.Versions())
 			}
 			out.Identities += len(e.Identities)
 			out.Policies += len(e.Policies)
 		}
 	})
+	c := s.proj.KeyCacheStats()
+	out.KeyCache = metrics.KeyCache{Capacity: c.Capacity, Size: c.Size, Hits: c.Hits, Misses: c.Misses, Evictions: c.Evictions}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if head, err := s.proj.Head(ctx); err == nil {

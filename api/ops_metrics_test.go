@@ -16,6 +16,7 @@ import (
 	"github.com/kmsledger/kmsledger/api/nodetest"
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -305,4 +306,43 @@ func TestKESMetricsAndLogs(t *testing.T) {
 		}
 	}
 	t.Fatal("error log stream ended without the profiling record")
+}
+
+// TestKeyCacheMetrics: the key cache's capacity, size, hits, misses and
+// evictions are in the metrics: a first use of a key is a miss, the next
+// ones hits.
+func TestKeyCacheMetrics(t *testing.T) {
+	s := newStack(t)
+	root := s.client("")
+	mustOK(t, root.CreateEnclave(ctx, "e1"))
+	mustOK(t, root.CreateKey(ctx, "e1", "k", "", false))
+	scrape := func() map[string]*dto.MetricFamily {
+		b, err := root.Metrics(ctx)
+		mustOK(t, err)
+		return parseMetrics(t, b)
+	}
+	hit, miss := map[string]string{"result": "hit"}, map[string]string{"result": "miss"}
+	before := scrape()
+	h0, m0 := metricValue(before, "kmsledger_key_cache_lookups_total", hit), metricValue(before, "kmsledger_key_cache_lookups_total", miss)
+	for range 3 {
+		_, err := root.GenerateKey(ctx, "e1", "k", 0, nil, 32)
+		mustOK(t, err)
+	}
+	after := scrape()
+	for name, want := range map[string]float64{
+		"kmsledger_key_cache_lookups_total\x00hit":  h0 + 2,
+		"kmsledger_key_cache_lookups_total\x00miss": m0 + 1,
+		"kmsledger_key_cache_versions":              1,
+		"kmsledger_key_cache_capacity_versions":     projections.DefaultKeyCache,
+		"kmsledger_key_cache_evictions_total":       0,
+	} {
+		family, result, _ := strings.Cut(name, "\x00")
+		labels := map[string]string{}
+		if result != "" {
+			labels["result"] = result
+		}
+		if got := metricValue(after, family, labels); got != want {
+			t.Errorf("%s%v = %v, want %v", family, labels, got, want)
+		}
+	}
 }

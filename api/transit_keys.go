@@ -23,7 +23,7 @@ func keyData(k *projections.Key) map[string]any {
 	typ := transit.TypeAES256
 	var latest, oldest uint32
 	for _, v := range k.SortedVersions() {
-		versions[strconv.FormatUint(uint64(v.Version), 10)] = unixTime(v.CreatedAt)
+		versions[strconv.FormatUint(uint64(v.Version), 10)] = unixTime(v.CreatedAt())
 		typ = transit.TransitType(v.Type)
 		latest = v.Version
 		if oldest == 0 {

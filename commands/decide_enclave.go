@@ -23,7 +23,7 @@ func (d *decision) deleteEnclave(c DeleteEnclave) (Decision, error) {
 	}
 	var fps []string
 	for _, k := range e.Keys {
-		for _, v := range k.Versions {
+		for _, v := range k.Versions() {
 			fps = append(fps, v.Fingerprint)
 		}
 	}

@@ -27,7 +27,7 @@ func (d *decision) importKey(e *projections.Enclave, c ImportKey) (Decision, err
 	addVersion := c.AddVersion
 	if k := e.Keys[c.Name]; k != nil && !addVersion {
 		fp := hsm.Fingerprint(c.Material)
-		for _, v := range k.Versions {
+		for _, v := range k.Versions() {
 			if v.Fingerprint == fp {
 				return Decision{}, ErrUnchanged
 			}
@@ -62,7 +62,7 @@ func (d *decision) enableKey(e *projections.Enclave, c EnableKey) (Decision, err
 // is 0 (the whole key), that live version of it.
 func hasKeyVersion(e *projections.Enclave, name string, version uint32) bool {
 	k := e.Keys[name]
-	return k != nil && (version == 0 || k.Versions[version] != nil)
+	return k != nil && (version == 0 || k.Version(version) != nil)
 }
 
 // scheduleKeyDeletion decides ScheduleKeyDeletion:
@@ -85,7 +85,7 @@ func (d *decision) restoreKey(e *projections.Enclave, c RestoreKey) (Decision, e
 	if k == nil {
 		return Decision{}, ErrKeyNotFound
 	}
-	if k.DeletionDeadline.IsZero() {
+	if k.DeletionDeadline().IsZero() {
 		return Decision{}, ErrNotPending
 	}
 	return d.event(e.Name, ledger.KeySubject(e.Name, c.Name), ledger.TypeKeyRestored, ledger.KeyRestored{Name: c.Name})
@@ -98,7 +98,7 @@ func (d *decision) destroyScheduledKey(e *projections.Enclave, c DestroySchedule
 	if k == nil {
 		return Decision{}, ErrKeyNotFound
 	}
-	if k.DeletionDeadline.IsZero() || d.env.Now.Before(k.DeletionDeadline) {
+	if k.DeletionDeadline().IsZero() || d.env.Now.Before(k.DeletionDeadline()) {
 		return Decision{}, ErrNotPending
 	}
 	return d.deleteKey(e, DeleteKey{Enclave: e.Name, Name: c.Name, All: true}, "scheduled")
@@ -162,7 +162,7 @@ func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey, reason string)
 		return Decision{}, ErrKeyNotFound
 	}
 	subject := ledger.KeySubject(e.Name, c.Name)
-	if c.All || (len(k.Versions) == 1 && (c.Version == 0 || k.Versions[c.Version] != nil)) {
+	if c.All || (len(k.Versions()) == 1 && (c.Version == 0 || k.Version(c.Version) != nil)) {
 		p := ledger.KeyDeleted{Name: c.Name, Reason: reason}
 		for _, v := range k.SortedVersions() {
 			p.Versions = append(p.Versions, v.Version)
@@ -173,7 +173,7 @@ func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey, reason string)
 	}
 	v := k.Latest()
 	if c.Version != 0 {
-		v = k.Versions[c.Version]
+		v = k.Version(c.Version)
 	}
 	if v == nil {
 		return Decision{}, ErrKeyNotFound

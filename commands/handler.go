@@ -293,7 +293,7 @@ func (h *Handler) Reconcile(ctx context.Context) (erased int, err error) {
 	h.proj.View(func(s *projections.State) {
 		for _, e := range s.Enclaves {
 			for _, k := range e.Keys {
-				for _, v := range k.Versions {
+				for _, v := range k.Versions() {
 					live[v.SecretRef] = true
 				}
 			}

@@ -41,7 +41,7 @@ func liveRefs(h *Handler) []string {
 	h.proj.View(func(s *projections.State) {
 		for _, e := range s.Enclaves {
 			for _, k := range e.Keys {
-				for _, v := range k.Versions {
+				for _, v := range k.Versions() {
 					refs = append(refs, v.SecretRef)
 				}
 			}

@@ -27,8 +27,8 @@ func (h *Handler) DestroyDue(ctx context.Context) (int, error) {
 	h.proj.View(func(s *projections.State) {
 		for _, e := range s.Enclaves {
 			for _, k := range e.Keys {
-				if !k.DeletionDeadline.IsZero() && !now.Before(k.DeletionDeadline) {
-					due = append(due, dueKey{DestroyScheduledKey{Enclave: e.Name, Name: k.Name}, k.DeletionDeadline})
+				if !k.DeletionDeadline().IsZero() && !now.Before(k.DeletionDeadline()) {
+					due = append(due, dueKey{DestroyScheduledKey{Enclave: e.Name, Name: k.Name}, k.DeletionDeadline()})
 				}
 			}
 		}

@@ -40,8 +40,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -64,13 +66,35 @@ const MaxDataKeyLength = maxDataKey
 type Key struct {
 	version     uint32
 	kt          KeyType
-	aead        tink.AEAD // Format 0x01: Tink RAW primitive over material. Decrypt only.
+	aead        tink.AEAD // Format 0x01: Tink RAW primitive over material. Decrypt only; nil until legacyAEAD makes it from keyset.
 	aead2       v2AEAD    // Format 0x02: XAES-256-GCM / XChaCha20-Poly1305 over K2 (format02.go).
 	material    []byte    // 32 bytes; for the legacy formats and derived keys.
 	macKey      []byte    // The imported KES HMAC key, or HKDF(material, "kmsledger/mac/v1").
 	fingerprint string
 	usage       *usageCounters              // Own allocation: counter writes do not share a cache line with the fields above.
 	transit     atomic.Pointer[cipher.AEAD] // The Transit AEAD under TK (transit.go), made on first use.
+
+	legacy  sync.Once // makes aead from keyset
+	keyset  []byte    // the version's cleartext RAW keyset while aead is nil; cleared once it is made
+	aeadErr error
+}
+
+// legacyAEAD returns the Tink primitive that decrypts format 0x01,
+// making it on first use.
+func (k *Key) legacyAEAD() (tink.AEAD, error) {
+	k.legacy.Do(func() {
+		if k.aead != nil || k.keyset == nil {
+			return
+		}
+		a, material, err := openKeyset(k.keyset, k.kt, false)
+		clear(material)
+		clear(k.keyset)
+		k.aead, k.aeadErr, k.keyset = a, err, nil
+	})
+	if k.aead == nil && k.aeadErr == nil {
+		return nil, errors.New("hsm: no format 0x01 primitive")
+	}
+	return k.aead, k.aeadErr
 }
 
 // usageCounters are a Key's atomic use counts since it was opened.
@@ -184,7 +208,10 @@ func (k *Key) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 		if h[1] == ctFormatV2 {
 			pt, err = k.aead2.open(nil, ciphertext[headerLen:], append(h, ad...))
 		} else {
-			pt, err = k.aead.Decrypt(ciphertext[headerLen:], append(h, ad...))
+			var a tink.AEAD
+			if a, err = k.legacyAEAD(); err == nil {
+				pt, err = a.Decrypt(ciphertext[headerLen:], append(h, ad...))
+			}
 		}
 		if err == nil {
 			k.usage.decryptions.Add(1)

@@ -109,6 +109,21 @@ func marshalKeyset(h *keyset.Handle) ([]byte, error) {
 // 32-byte key of type kt with the given prefix kind, and returns its AEAD
 // primitive and a copy of the material.
 func openKeyset(b []byte, kt KeyType, tinkPrefix bool) (tink.AEAD, []byte, error) {
+	h, material, err := parseKeyset(b, kt, tinkPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		clear(material)
+		return nil, nil, fmt.Errorf("hsm: AEAD primitive: %w", err)
+	}
+	return a, material, nil
+}
+
+// parseKeyset is openKeyset without the AEAD primitive: the keyset's
+// handle and a copy of its material.
+func parseKeyset(b []byte, kt KeyType, tinkPrefix bool) (*keyset.Handle, []byte, error) {
 	h, err := insecurecleartextkeyset.Read(keyset.NewBinaryReader(bytes.NewReader(b)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errKeyset, err)
@@ -141,9 +156,5 @@ func openKeyset(b []byte, kt KeyType, tinkPrefix bool) (tink.AEAD, []byte, error
 	if gotType != kt || prefix != tinkPrefix || sd.Len() != materialLen {
 		return nil, nil, fmt.Errorf("%w: got %s (prefix %v, %d bytes), want %s", errKeyset, gotType, prefix, sd.Len(), kt)
 	}
-	a, err := aead.New(h)
-	if err != nil {
-		return nil, nil, fmt.Errorf("hsm: AEAD primitive: %w", err)
-	}
-	return a, sd.Data(insecuresecretdataaccess.Token{}), nil
+	return h, sd.Data(insecuresecretdataaccess.Token{}), nil
 }

@@ -136,11 +136,19 @@ func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
 	default:
 		return nil, fmt.Errorf("hsm: open key version %d: %w: type byte %#x", version, errKeyset, pt[0])
 	}
-	a, material, err := openKeyset(rest, kt, false)
+	// The Tink primitive only decrypts format 0x01 ciphertexts: it is
+	// made on the first one (Key.legacyAEAD), so that an unsealed version
+	// costs less to make and to keep in the key cache.
+	_, material, err := parseKeyset(rest, kt, false)
 	if err != nil {
 		return nil, fmt.Errorf("hsm: open key version %d: %w", version, err)
 	}
-	return newKey(version, kt, a, material, hmacKey)
+	k, err := newKey(version, kt, nil, material, hmacKey)
+	if err != nil {
+		return nil, err
+	}
+	k.keyset = bytes.Clone(rest)
+	return k, nil
 }
 
 // fingerprintOf commits to material without revealing it.

@@ -3,7 +3,6 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/ledger"
@@ -18,6 +17,7 @@ func (s *State) Apply(ev ledger.Event) error {
 		s.Subjects[ev.Aggregate] = ev.Seq
 	}
 	s.own(ev.Enclave)
+	ev.Actor = s.intern(ev.Actor)
 	switch ev.Type {
 	case ledger.TypeSigningKey, ledger.TypeCheckpoint: // audit trail only (ledger/checkpoint.go)
 		return nil
@@ -122,12 +122,21 @@ func (s *State) enclaveCreated(ev ledger.Event, p ledger.EnclaveCreated) error {
 	s.Enclaves[p.Name] = &Enclave{
 		Name: p.Name, CreatedAt: ev.Time, CreatedBy: ev.Actor,
 		Keys: map[string]*Key{}, Identities: map[string]*Identity{}, Policies: map[string]*Policy{},
-		Tombstones: map[string]*Tombstone{},
+		Tombstones: map[string]*Tombstone{}, drop: s.dropped,
 	}
 	return nil
 }
 
 func (s *State) enclaveDeleted(_ ledger.Event, p ledger.EnclaveDeleted) error {
+	// s.dropped, not e.drop: a fork deciding the deletion shares e with
+	// the state it was forked from, and must not touch its cache.
+	if e := s.Enclaves[p.Name]; e != nil && s.dropped != nil {
+		for _, k := range e.Keys {
+			for _, v := range k.versions {
+				s.dropped(v)
+			}
+		}
+	}
 	delete(s.Enclaves, p.Name)
 	return nil
 }
@@ -147,21 +156,26 @@ func (e *Enclave) keyImported(ev ledger.Event, p ledger.KeyImported) error {
 func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool) {
 	k := e.Keys[p.Name]
 	if k == nil {
-		k = &Key{Name: p.Name, CreatedAt: ev.Time, CreatedBy: ev.Actor, Versions: map[uint32]*Version{}}
-		e.Keys[p.Name] = k
+		name := nameOf(ev.Aggregate, p.Name)
+		k = &Key{Name: name, created: unixNano(ev.Time), CreatedBy: ev.Actor}
+		e.Keys[name] = k
 	}
-	k.Versions[p.Version] = &Version{
-		Version: p.Version, Type: p.Type, CreatedAt: ev.Time, CreatedBy: ev.Actor,
+	v := &Version{
+		Version: p.Version, Type: keyType(p.Type), created: unixNano(ev.Time), CreatedBy: ev.Actor,
 		SecretRef: p.SecretRef, Fingerprint: p.Fingerprint,
 		Imported: imported, Source: p.Source,
 	}
+	if old := k.Version(p.Version); old != nil {
+		e.dropped(old)
+	}
+	k.putVersion(v)
 	k.MaxVer = max(k.MaxVer, p.Version)
 }
 
 func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted) error {
 	if k := e.Keys[p.Name]; k != nil {
-		delete(k.Versions, p.Version)
-		if len(k.Versions) == 0 {
+		e.dropped(k.removeVersion(p.Version))
+		if len(k.versions) == 0 {
 			delete(e.Keys, p.Name)
 			e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor}
 		}
@@ -170,6 +184,9 @@ func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted)
 }
 
 func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
+	if k := e.Keys[p.Name]; k != nil {
+		e.droppedKey(k, 0)
+	}
 	delete(e.Keys, p.Name)
 	e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor, Reason: p.Reason}
 	return nil
@@ -203,22 +220,26 @@ func (e *Enclave) setDisabled(ev ledger.Event, name string, version uint32, disa
 	}
 	if version == 0 {
 		k.Disabled = disabled
-	} else if v := k.Versions[version]; v != nil {
+	} else if v := k.Version(version); v != nil {
 		v.Disabled = disabled
+	}
+	if disabled {
+		e.droppedKey(k, version)
 	}
 	return nil
 }
 
 func (e *Enclave) keyDeletionScheduled(ev ledger.Event, p ledger.KeyDeletionScheduled) error {
 	if k := e.Keys[p.Name]; k != nil {
-		k.DeletionDeadline, k.ScheduledBy = p.Deadline, ev.Actor
+		k.pending = &deletion{deadline: p.Deadline, by: ev.Actor}
+		e.droppedKey(k, 0)
 	}
 	return nil
 }
 
 func (e *Enclave) keyRestored(_ ledger.Event, p ledger.KeyRestored) error {
 	if k := e.Keys[p.Name]; k != nil {
-		k.DeletionDeadline, k.ScheduledBy = time.Time{}, ""
+		k.pending = nil
 	}
 	return nil
 }
@@ -269,4 +290,23 @@ func (e *Enclave) policyCreated(ev ledger.Event, p ledger.PolicyCreated) error {
 func (e *Enclave) policyDeleted(_ ledger.Event, p ledger.PolicyDeleted) error {
 	delete(e.Policies, p.Name)
 	return nil
+}
+
+// droppedKey tells the Projection that version n of k (0: all of them)
+// may no longer be used.
+func (e *Enclave) droppedKey(k *Key, n uint32) {
+	for _, v := range k.versions {
+		if n == 0 || v.Version == n {
+			e.dropped(v)
+		}
+	}
+}
+
+// dropped tells the Projection that version v (nil: none) may no longer
+// be used: it left the state, or it or its key was disabled or scheduled
+// for deletion. Its unsealed material is dropped from the key cache.
+func (e *Enclave) dropped(v *Version) {
+	if v != nil && e.drop != nil {
+		e.drop(v)
+	}
 }

@@ -85,6 +85,20 @@ func unionKeys[K cmp.Ordered, V any](a, b map[K]V) []K {
 	return slices.Compact(u)
 }
 
+// unionVersions returns the numbers of the live versions of a and b,
+// sorted.
+func unionVersions(a, b *Key) []uint32 {
+	var u []uint32
+	for _, v := range a.Versions() {
+		u = append(u, v.Version)
+	}
+	for _, v := range b.Versions() {
+		u = append(u, v.Version)
+	}
+	slices.Sort(u)
+	return slices.Compact(u)
+}
+
 // enclaveDiff collects the changes inside one enclave.
 type enclaveDiff struct {
 	enclave string
@@ -130,8 +144,8 @@ func (d *enclaveDiff) diff(a, b *Enclave) {
 
 func keyState(k *Key) string {
 	switch {
-	case !k.DeletionDeadline.IsZero():
-		return "pending deletion until " + k.DeletionDeadline.UTC().Format(time.RFC3339)
+	case !k.DeletionDeadline().IsZero():
+		return "pending deletion until " + k.DeletionDeadline().UTC().Format(time.RFC3339)
 	case k.Disabled:
 		return "disabled"
 	}
@@ -161,7 +175,7 @@ func (d *enclaveDiff) key(n string, a, b *Key, tomb *Tombstone) {
 		}
 		d.add(ChangeRemoved, KindKey, n, 0, "key %q %s", n, how)
 		return
-	case !a.CreatedAt.Equal(b.CreatedAt):
+	case !a.CreatedAt().Equal(b.CreatedAt()):
 		d.add(ChangeChanged, KindKey, n, 0, "key %q destroyed, its name released and created again", n)
 		d.key(n, nil, b, nil)
 		return
@@ -169,8 +183,8 @@ func (d *enclaveDiff) key(n string, a, b *Key, tomb *Tombstone) {
 	if sa, sb := keyState(a), keyState(b); sa != sb {
 		d.add(ChangeChanged, KindKey, n, 0, "key %q %s (was %s)", n, sb, sa)
 	}
-	for _, v := range unionKeys(a.Versions, b.Versions) {
-		x, y := a.Versions[v], b.Versions[v]
+	for _, v := range unionVersions(a, b) {
+		x, y := a.Version(v), b.Version(v)
 		switch {
 		case x == nil:
 			d.add(ChangeAdded, KindVersion, n, v, "key %q version %d added (%s)", n, v, y.Type)

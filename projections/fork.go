@@ -15,6 +15,7 @@ func (s *State) Fork() *State {
 	f.Enclaves = maps.Clone(s.Enclaves)
 	f.HSMs = maps.Clone(s.HSMs)
 	f.owned = map[string]bool{}
+	f.actors, f.dropped = nil, nil // the fork's events are decided, not applied: nothing to intern or forget
 	return &f
 }
 
@@ -38,13 +39,9 @@ func (e *Enclave) clone() *Enclave {
 	c.Keys = make(map[string]*Key, len(e.Keys))
 	for n, k := range e.Keys {
 		kc := *k
-		kc.Versions = make(map[uint32]*Version, len(k.Versions))
-		for v, x := range k.Versions {
-			kc.Versions[v] = &Version{
-				Version: x.Version, Type: x.Type, CreatedAt: x.CreatedAt, CreatedBy: x.CreatedBy,
-				SecretRef: x.SecretRef, Fingerprint: x.Fingerprint, Imported: x.Imported, Source: x.Source,
-				Disabled: x.Disabled,
-			}
+		kc.versions = make([]*Version, len(k.versions))
+		for i, x := range k.versions {
+			kc.versions[i] = copyVersion(x)
 		}
 		c.Keys[n] = &kc
 	}

@@ -47,7 +47,7 @@ func TestForkLeavesTheStateAlone(t *testing.T) {
 	// A second fork sees the state, not the first fork.
 	g := st.Fork()
 	apply(g, ledger.TypeKeyDeleted, "e", ledger.KeySubject("e", "k"), ledger.KeyDeleted{Name: "k"})
-	if st.Enclaves["e"].Keys["k"] == nil || st.Enclaves["e"].Keys["k"].Versions[1].Disabled {
+	if st.Enclaves["e"].Keys["k"] == nil || st.Enclaves["e"].Keys["k"].Version(1).Disabled {
 		t.Fatal("a fork changed a key of the state")
 	}
 	if g.Enclaves["e"].Keys["k"] != nil || g.Enclaves["e"].Tombstones["k"] == nil {

@@ -70,15 +70,15 @@ func TestGoldenEvents(t *testing.T) {
 		{ledger.TypeKeyDisabled, func(s *State) bool { return s.Enclaves["minio"].Keys["my-key"].Disabled }},
 		{ledger.TypeKeyEnabled, func(s *State) bool {
 			k := s.Enclaves["minio"].Keys["my-key"]
-			return k.Disabled && !k.Versions[1].Disabled // version 1 enabled; the key stays disabled
+			return k.Disabled && !k.Version(1).Disabled // version 1 enabled; the key stays disabled
 		}},
 		{ledger.TypeKeyDeletionScheduled, func(s *State) bool {
 			k := s.Enclaves["minio"].Keys["my-key"]
-			return k.DeletionDeadline.Equal(time.Date(2026, 11, 30, 15, 0, 2, 0, time.UTC)) && errors.Is(k.Usable(k.Latest()), ErrKeyPendingDeletion)
+			return k.DeletionDeadline().Equal(time.Date(2026, 11, 30, 15, 0, 2, 0, time.UTC)) && errors.Is(k.Usable(k.Latest()), ErrKeyPendingDeletion)
 		}},
 		{ledger.TypeKeyRestored, func(s *State) bool {
 			k := s.Enclaves["minio"].Keys["my-key"]
-			return k.DeletionDeadline.IsZero() && errors.Is(k.Usable(k.Latest()), ErrKeyDisabled)
+			return k.DeletionDeadline().IsZero() && errors.Is(k.Usable(k.Latest()), ErrKeyDisabled)
 		}},
 		{ledger.TypeKeyImported, func(s *State) bool {
 			v := s.Enclaves["minio"].Keys["imported"].Latest()

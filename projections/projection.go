@@ -30,12 +30,13 @@ var (
 
 // Projection keeps a State up to date with the LEDGER: it replays the
 // stream at start and then tails it. Key material is unsealed with the
-// REK on first use and cached.
+// REK on use and kept in a bounded cache (cache.go).
 type Projection struct {
 	store *ledger.Store
 	rek   atomic.Pointer[hsm.REK] // nil until the REK is unsealed
 	log   *slog.Logger
 	now   func() time.Time
+	cache *keyCache
 
 	mu      sync.RWMutex
 	st      *State
@@ -45,14 +46,28 @@ type Projection struct {
 	stop func()
 }
 
+// Options tune a Projection.
+type Options struct {
+	// KeyCache is the most unsealed key versions kept in memory
+	// (0 = DefaultKeyCache). A version not among them is unsealed again
+	// from its sealed material when it is used.
+	KeyCache int
+}
+
 // Open replays the ledger into a new State and keeps tailing it until
 // Close. rek unseals key material; it may be nil for a projection that
 // never does crypto (audit, time travel), or until SetREK.
 func Open(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.Logger) (*Projection, error) {
+	return OpenWith(ctx, store, rek, log, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.Logger, o Options) (*Projection, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{})}
+	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{}), cache: newKeyCache(o.KeyCache)}
+	p.st.dropped = p.cache.drop
 	p.rek.Store(rek)
 	last, err := store.Replay(ctx, 1, func(ev ledger.Event) error { return p.st.Apply(ev) })
 	if err != nil {
@@ -169,7 +184,7 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 		if version == 0 {
 			v = k.Latest()
 		} else {
-			v = k.Versions[version]
+			v = k.Version(version)
 		}
 		if v == nil {
 			err = ErrKeyNotFound
@@ -182,7 +197,7 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := v.unsealed.get(func() (*hsm.Key, error) {
+	key, err := p.cache.get(v, func() (*hsm.Key, error) {
 		sealed, err := p.store.GetSecret(ctx, v.SecretRef)
 		if err != nil {
 			return nil, err
@@ -192,6 +207,12 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 			return nil, ErrSealed
 		}
 		return rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, v.Version), v.Version)
+	}, func(put func()) {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		if p.st.cacheable(enclave, name, v) {
+			put()
+		}
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("projections: unseal %s/%s v%d: %w", enclave, name, v.Version, err)
@@ -206,26 +227,6 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 	return key, v, nil
 }
 
-// unsealedKey caches a key version's unsealed primitive. A failed unseal
-// is not cached, so a transient store error does not stick.
-type unsealedKey struct {
-	key atomic.Pointer[hsm.Key]
-	mu  sync.Mutex // serialises unsealing
-}
-
-func (u *unsealedKey) get(open func() (*hsm.Key, error)) (*hsm.Key, error) {
-	if k := u.key.Load(); k != nil {
-		return k, nil
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if k := u.key.Load(); k != nil {
-		return k, nil
-	}
-	k, err := open()
-	if err != nil {
-		return nil, err
-	}
-	u.key.Store(k)
-	return k, nil
-}
+// KeyCacheStats returns the counters of the cache of unsealed key
+// versions.
+func (p *Projection) KeyCacheStats() CacheStats { return p.cache.stats() }

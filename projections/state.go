@@ -1,11 +1,8 @@
 package projections
 
 import (
-	"sort"
 	"sync/atomic"
 	"time"
-
-	"github.com/kmsledger/kmsledger/ledger"
 )
 
 // State is the in-memory projection of the LEDGER: enclaves with their
@@ -35,6 +32,15 @@ type State struct {
 	Subjects map[string]uint64
 
 	owned map[string]bool // enclaves a Fork has copied; nil if not a fork (fork.go)
+
+	// actors interns the identities that events name as their actor, so
+	// that a million keys created by one identity share one string; nil
+	// in a fork (key.go).
+	actors map[string]string
+	// dropped is called with every key version removed from the state
+	// (destroyed, or its enclave deleted), so that the Projection can
+	// forget its unsealed material; nil if nobody cares.
+	dropped func(*Version)
 }
 
 // HSMSealing is the REK sealed under one HSM.
@@ -61,6 +67,7 @@ type Enclave struct {
 
 	keyIndex, identityIndex, policyIndex nameIndex                           // sorted names, for list pages (index.go)
 	saIndex                              atomic.Pointer[map[string][]string] // parent -> service accounts (index.go)
+	drop                                 func(*Version)                      // State.dropped; nil in a fork
 }
 
 // Tombstone records a destroyed key whose name is reserved.
@@ -69,86 +76,6 @@ type Tombstone struct {
 	DestroyedAt time.Time
 	DestroyedBy string
 	Reason      string
-}
-
-// Key is a named key and its versions.
-type Key struct {
-	Name      string
-	CreatedAt time.Time
-	CreatedBy string
-	Versions  map[uint32]*Version // live versions only
-	MaxVer    uint32              // highest version ever created; versions are never reused
-	Disabled  bool                // the whole key is disabled
-	// DeletionDeadline is set while the key is pending deletion: it is
-	// unusable, restorable until then, and destroyed after it.
-	DeletionDeadline time.Time
-	ScheduledBy      string
-	// Transit holds the key's Transit API settings (key.transit_configured.v1).
-	Transit TransitSettings
-}
-
-// TransitSettings are a key's options of the Vault Transit API
-// (ledger.KeyTransitConfigured); the zero value is a key never configured
-// over Transit: not derived, not deletable over Transit, every version
-// decrypts.
-type TransitSettings struct {
-	Configured           bool // a key.transit_configured.v1 event was applied
-	Derived              bool
-	DeletionAllowed      bool
-	MinDecryptionVersion uint32
-	MinEncryptionVersion uint32
-}
-
-// Usable reports why version v of k cannot be used for crypto, or nil.
-func (k *Key) Usable(v *Version) error {
-	switch {
-	case !k.DeletionDeadline.IsZero():
-		return ErrKeyPendingDeletion
-	case k.Disabled || v.Disabled:
-		return ErrKeyDisabled
-	}
-	return nil
-}
-
-// Latest returns the newest live version, or nil if none is left.
-func (k *Key) Latest() *Version {
-	var v *Version
-	for _, x := range k.Versions {
-		if v == nil || x.Version > v.Version {
-			v = x
-		}
-	}
-	return v
-}
-
-// SortedVersions returns the live versions, oldest first.
-func (k *Key) SortedVersions() []*Version {
-	vs := make([]*Version, 0, len(k.Versions))
-	for _, v := range k.Versions {
-		vs = append(vs, v)
-	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i].Version < vs[j].Version })
-	return vs
-}
-
-// Version is one key version. Its material is sealed in SECRETS under
-// SecretRef; the Projection unseals it on first use.
-type Version struct {
-	Version     uint32
-	Type        string
-	CreatedAt   time.Time
-	CreatedBy   string
-	SecretRef   string
-	Fingerprint string
-	Imported    bool
-	Source      *ledger.ImportSource
-	Disabled    bool
-
-	// LastUsed is the Unix time (ns) this version last served a crypto
-	// request on this node since start; 0 = not since start.
-	LastUsed atomic.Int64 `json:"-"`
-
-	unsealed unsealedKey
 }
 
 // Identity is an enclave identity (not the root identity).
@@ -174,5 +101,6 @@ type Policy struct {
 
 // NewState returns an empty state.
 func NewState() *State {
-	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}, HSMs: map[string]*HSMSealing{}, RemovedHSMs: map[string]bool{}}
+	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}, HSMs: map[string]*HSMSealing{}, RemovedHSMs: map[string]bool{},
+		actors: map[string]string{}}
 }

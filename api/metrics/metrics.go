@@ -54,6 +54,13 @@ type Snapshot struct {
 	Audit                                             *Audit // nil when request audit is off
 	HSMs                                              []HSM
 	Replicas                                          []Replica // clustered only: every replica of every stream
+	KeyCache                                          KeyCache
+}
+
+// KeyCache are the figures of the cache of unsealed key versions.
+type KeyCache struct {
+	Capacity, Size          int
+	Hits, Misses, Evictions uint64
 }
 
 // Replica is one replica of a stream in a cluster.

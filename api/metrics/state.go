@@ -26,13 +26,18 @@ var (
 	descHSMCalls      = desc("hsm_calls_total", "Calls of an HSM since start, by operation and result.", "hsm", "kind", "op", "result")
 	descPeerUp        = desc("cluster_replica_up", "Whether a replica of a stream is online (1) or not (0), as this node sees it; the leader has leader=\"true\".", "stream", "node", "leader")
 	descPeerCurrent   = desc("cluster_replica_current", "Whether a replica of a stream is caught up with its leader (1) or not (0).", "stream", "node")
+	descKeyCache      = desc("key_cache_lookups_total", "Lookups of unsealed key versions in the key cache, by result: hit, or miss (unsealed from the sealed material).", "result")
+	descKeyEvictions  = desc("key_cache_evictions_total", "Unsealed key versions evicted from the key cache to make room for others.")
+	descKeyCacheSize  = desc("key_cache_versions", "Unsealed key versions in the key cache.")
+	descKeyCacheCap   = desc("key_cache_capacity_versions", "Most unsealed key versions the key cache holds (cache.keys, --key-cache).")
 	descPeerLag       = desc("cluster_replica_lag_operations", "Operations a replica of a stream is behind its leader.", "stream", "node")
 )
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descObjects, descLedgerHead, descProjectionSeq, descProjectionLag,
-		descAuditRecords, descAuditBacklog, descHSMUp, descHSMCalls, descPeerUp, descPeerCurrent, descPeerLag} {
+		descAuditRecords, descAuditBacklog, descHSMUp, descHSMCalls, descPeerUp, descPeerCurrent, descPeerLag,
+		descKeyCache, descKeyEvictions, descKeyCacheSize, descKeyCacheCap} {
 		ch <- d
 	}
 }
@@ -54,6 +59,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLedgerHead, float64(s.LedgerHead))
 	gauge(descProjectionSeq, float64(s.ProjectionSeq))
 	gauge(descProjectionLag, float64(s.LedgerHead-min(s.ProjectionSeq, s.LedgerHead)))
+	counter(descKeyCache, s.KeyCache.Hits, "hit")
+	counter(descKeyCache, s.KeyCache.Misses, "miss")
+	counter(descKeyEvictions, s.KeyCache.Evictions)
+	gauge(descKeyCacheSize, float64(s.KeyCache.Size))
+	gauge(descKeyCacheCap, float64(s.KeyCache.Capacity))
 	if a := s.Audit; a != nil {
 		counter(descAuditRecords, a.Stored, "stored")
 		counter(descAuditRecords, a.Dropped, "dropped")

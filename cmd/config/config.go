@@ -41,6 +41,9 @@ type Config struct {
 	KES struct {
 		Enclave string `yaml:"enclave"`
 	} `yaml:"kes"`
+	Cache struct {
+		Keys int `yaml:"keys"` // unsealed key versions kept in memory (0 = the default, 100,000)
+	} `yaml:"cache"`
 	Cluster Cluster `yaml:"cluster"` // cluster.go
 	NATS    NATS    `yaml:"nats"`
 	Transit Transit `yaml:"transit"`
@@ -191,6 +194,9 @@ func (c *Config) Validate() error {
 	if err := c.validateCluster(); err != nil {
 		return err
 	}
+	if err := ValidKeyCache(c.Cache.Keys); err != nil {
+		return fmt.Errorf("config: cache.keys: %w", err)
+	}
 	names := map[string]bool{}
 	for i, h := range c.HSM {
 		n := 0
@@ -230,4 +236,17 @@ func (c *Config) PrependSoftKey(hsmKey string) error {
 		c.HSM = append([]HSM{{Name: "soft", Soft: &Soft{Key: hsmKey}}}, c.HSM...)
 	}
 	return c.Validate()
+}
+
+// MaxKeyCache is the largest key cache (cache.keys, --key-cache): each
+// slot costs 8 bytes even when empty.
+const MaxKeyCache = 10_000_000
+
+// ValidKeyCache checks a number of unsealed key versions to keep in
+// memory: 0 (the default) to MaxKeyCache.
+func ValidKeyCache(n int) error {
+	if n < 0 || n > MaxKeyCache {
+		return fmt.Errorf("%d key versions: want 0 (the default) to %d", n, MaxKeyCache)
+	}
+	return nil
 }

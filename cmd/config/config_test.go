@@ -44,3 +44,30 @@ func TestHSMConfigEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyCacheConfig: cache.keys sets the key cache's size; a negative,
+// too large or non-numeric size is refused with an error naming it.
+func TestKeyCacheConfig(t *testing.T) {
+	getenv := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct {
+		text    string
+		want    int
+		wantErr string
+	}{
+		{"version: v1\n", 0, ""},
+		{"version: v1\ncache:\n  keys: 5000\n", 5000, ""},
+		{"version: v1\ncache: {keys: -1}\n", 0, "cache.keys: -1 key versions: want 0 (the default) to 10000000"},
+		{"version: v1\ncache: {keys: 10000001}\n", 0, "cache.keys: 10000001"},
+		{"version: v1\ncache: {keys: many}\n", 0, "many"},
+	} {
+		c, err := Read(strings.NewReader(tc.text), getenv)
+		switch {
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%q: err = %v, want one saying %q", tc.text, err, tc.wantErr)
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tc.text, err)
+		case tc.wantErr == "" && c.Cache.Keys != tc.want:
+			t.Errorf("%q: cache.keys = %d, want %d", tc.text, c.Cache.Keys, tc.want)
+		}
+	}
+}

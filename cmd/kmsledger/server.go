@@ -49,6 +49,7 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"KMSLEDGER_LOG_FORMAT"}, Usage: "text or json"},
 				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
 				&cli.IntFlag{Name: "max-conns", Value: api.DefaultMaxConns, EnvVars: []string{"KMSLEDGER_MAX_CONNS"}, Usage: "open client connections in all; more are closed when accepted (-1 = no limit)"},
+				&cli.IntFlag{Name: "key-cache", EnvVars: []string{"KMSLEDGER_KEY_CACHE"}, Usage: "unsealed key versions kept in memory (`N`; default 100,000; others are unsealed again when used)"},
 				&cli.IntFlag{Name: "max-conns-per-ip", Value: api.DefaultMaxConnsPerIP, EnvVars: []string{"KMSLEDGER_MAX_CONNS_PER_IP"}, Usage: "open client connections from one IP address (-1 = no limit; raise it behind a load balancer)"},
 			}, append(auditServerFlags(), clusterServerFlags()...)...), // audit_server.go: --audit*, --checkpoint-*; cluster.go
 			Action: serverAction,
@@ -182,6 +183,12 @@ func serverAction(c *cli.Context) error {
 	override(c, &conf.TLS.Cert, "tls-cert")
 	override(c, &conf.TLS.Key, "tls-key")
 	override(c, &conf.KES.Enclave, "kes-enclave")
+	if c.IsSet("key-cache") {
+		conf.Cache.Keys = c.Int("key-cache")
+	}
+	if err := config.ValidKeyCache(conf.Cache.Keys); err != nil {
+		return fmt.Errorf("--key-cache: %w", err)
+	}
 	if dir := first(pos); dir != "" {
 		conf.Dir = dir
 	}
@@ -195,8 +202,8 @@ func serverAction(c *cli.Context) error {
 	cfg := node.Config{Dir: conf.Dir, HSMs: conf.HSM, Logger: log, Addr: conf.Address,
 		CertFile: conf.TLS.Cert, KeyFile: conf.TLS.Key, ClientCAFile: conf.TLS.ClientCA,
 		Audit: audit, Checkpoints: checkpoints, KESEnclave: conf.KES.Enclave, Version: version, Commit: commit,
-		HSMCheckInterval: c.Duration("hsm-check-interval"),
-		Limits:           api.Limits{MaxConns: c.Int("max-conns"), MaxConnsPerIP: c.Int("max-conns-per-ip")},
+		HSMCheckInterval: c.Duration("hsm-check-interval"), KeyCache: conf.Cache.Keys,
+		Limits: api.Limits{MaxConns: c.Int("max-conns"), MaxConnsPerIP: c.Int("max-conns-per-ip")},
 	}
 	if err := clusterOf(c, conf, &cfg); err != nil {
 		return err

@@ -33,6 +33,8 @@ func TestServerRefusesBadSettingsBeforeOpening(t *testing.T) {
 		{"NegativeWaitAuditOff", []string{"--hsm-key", key, "--audit=false", "--audit-wait", "-1s"}, true},
 		{"NoHSM", nil, false},
 		{"BadLogFormat", []string{"--hsm-key", key, "--log-format", "xml"}, false},
+		{"NegativeKeyCache", []string{"--hsm-key", key, "--key-cache", "-1"}, false},
+		{"HugeKeyCache", []string{"--hsm-key", key, "--key-cache", "10000001"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

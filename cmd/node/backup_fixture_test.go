@@ -46,7 +46,7 @@ func TestRestoreBackupV1(t *testing.T) {
 		switch {
 		case e == nil:
 			t.Fatal("enclave e is missing")
-		case e.Keys["k1"] == nil || len(e.Keys["k1"].Versions) != 2 || e.Keys["k2"] == nil:
+		case e.Keys["k1"] == nil || len(e.Keys["k1"].Versions()) != 2 || e.Keys["k2"] == nil:
 			t.Errorf("keys = %v, want k1 (2 versions) and k2", e.Keys)
 		case e.Keys["gone"] != nil:
 			t.Error("the deleted key gone is back")

@@ -71,6 +71,10 @@ type Config struct {
 	// is current with the cluster keeps serving crypto from what it has
 	// (0: DefaultStaleness).
 	Staleness time.Duration
+
+	// KeyCache is the most unsealed key versions kept in memory
+	// (0: projections.DefaultKeyCache).
+	KeyCache int
 }
 
 // Node is an open kmsledger node. Its fields are read-only.
@@ -170,7 +174,7 @@ func (n *Node) openLedger(ctx context.Context) error {
 		}
 		return nil
 	})
-	if n.Proj, err = projections.Open(ctx, store, nil, n.log); err != nil {
+	if n.Proj, err = projections.OpenWith(ctx, store, nil, n.log, projections.Options{KeyCache: n.cfg.KeyCache}); err != nil {
 		return err
 	}
 	n.onClose(func() error { n.Proj.Close(); return nil })

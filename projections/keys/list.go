@@ -66,7 +66,7 @@ func listKeysIn(e *projections.Enclave, p Page) ([]KeyStatus, string) {
 	out := make([]KeyStatus, 0, len(names))
 	for _, n := range names {
 		v := e.Keys[n].Latest()
-		out = append(out, KeyStatus{Name: n, Version: v.Version, Type: v.Type, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy})
+		out = append(out, KeyStatus{Name: n, Version: v.Version, Type: v.Type, CreatedAt: v.CreatedAt(), CreatedBy: v.CreatedBy})
 	}
 	return out, next
 }

@@ -27,7 +27,7 @@ const root = "h1:root"
 // node is a real ledger, projection, REK (software HSM) and command
 // handler, with enclaves e and e2, and the Service over the projection.
 type node struct {
-	t     *testing.T
+	t     testing.TB
 	store *ledger.Store
 	proj  *projections.Projection
 	rek   *hsm.REK
@@ -37,9 +37,14 @@ type node struct {
 
 func newNode(t *testing.T) *node {
 	t.Helper()
+	return newNodeOn(t, ledgertest.Open(t), projections.Options{})
+}
+
+// newNodeOn is newNode on store, with a projection opened with o.
+func newNodeOn(t testing.TB, store *ledger.Store, o projections.Options) *node {
+	t.Helper()
 	ctx := context.Background()
-	store := ledgertest.Open(t)
-	proj, err := projections.Open(ctx, store, nil, nil)
+	proj, err := projections.OpenWith(ctx, store, nil, nil, o)
 	if err != nil {
 		t.Fatal(err)
 	}

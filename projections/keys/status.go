@@ -74,7 +74,7 @@ func (s *Service) KeyStatus(ctx context.Context, enclave, name string, version u
 	if err != nil {
 		return KeyStatus{}, err
 	}
-	return KeyStatus{Name: name, Version: v.Version, Type: v.Type, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy}, nil
+	return KeyStatus{Name: name, Version: v.Version, Type: v.Type, CreatedAt: v.CreatedAt(), CreatedBy: v.CreatedBy}, nil
 }
 
 // Policy returns the policy name of the enclave.
