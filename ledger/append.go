@@ -134,8 +134,24 @@ func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
 	return m.Sequence, nil
 }
 
-// Head returns the last sequence of LEDGER, 0 if it is empty.
+// Head returns the last sequence of LEDGER, 0 if it is empty. On a
+// single server every write goes through this Store, so the head of the
+// hash chain it appends is the stream's: Head answers from it without a
+// request to the server (unless an append's outcome is unknown).
 func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
+	if !s.clustered && s.chains.ledger != nil {
+		if seq, ok := s.chains.ledger.knownHead(); ok {
+			return seq, nil
+		}
+	}
+	return s.streamHead(ctx)
+}
+
+// streamHead returns the last sequence of LEDGER as the server has it.
+func (s *Store) streamHead(ctx context.Context) (uint64, error) {
 	if s.isClosed() {
 		return 0, ErrClosed
 	}

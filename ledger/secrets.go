@@ -33,10 +33,12 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 	// The id makes a retry of this very put (same reference, same bytes)
 	// a duplicate rather than "exists" when its first ack was lost.
 	sum := sha256.Sum256(sealed)
-	_, err := s.publishRetry(ctx, msg,
-		jetstream.WithMsgID("secret/"+ref+"/"+hex.EncodeToString(sum[:16])),
-		jetstream.WithExpectStream(secretsStream),
-		jetstream.WithExpectLastSequencePerSubject(0))
+	msg.Header.Set(jetstream.MsgIDHeader, "secret/"+ref+"/"+hex.EncodeToString(sum[:16]))
+	msg.Header.Set(jetstream.ExpectedStreamHeader, secretsStream)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	// Concurrent puts are stored at once and share the fsync
+	// (durability.go).
+	_, err := s.publishRetry(ctx, msg)
 	switch {
 	case err == nil:
 		if err := s.secretsBlocks.sync(); err != nil {
@@ -105,8 +107,12 @@ func (s *Store) EraseSecret(ctx context.Context, ref string) error {
 			// The server renamed the rewritten block over the old one
 			// without syncing the directory; until this sync a power cut
 			// could bring the old block back.
+			// The tombstone appended to the last block is fsynced too.
 			if s.secretsBlocks != nil {
 				if err := syncDir(s.secretsBlocks.dir); err != nil {
+					return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
+				}
+				if err := s.secretsBlocks.sync(); err != nil {
 					return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
 				}
 			}
