@@ -55,8 +55,11 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 	}
 	msgID := ScopedMsgID(ev.Aggregate, ev.CommandID)
 	msg := newMsg(ev, body)
+	// The server stores the headers with the message, so only those
+	// needed are set: no expected-stream header (only LEDGER holds
+	// "ledger.>"), and the expectation's subject only when it is not the
+	// message's own (the server's default).
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	msg.Header.Set(jetstream.ExpectedStreamHeader, ledgerStream)
 	subj := x.Subject
 	if subj == "" {
 		subj = ev.Aggregate
@@ -66,7 +69,9 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 			return 0, false, fmt.Errorf("ledger: expectation subject %q: %w", subj, ErrInvalid)
 		}
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(x.Seq, 10))
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, subj)
+		if subj != ev.Aggregate {
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, subj)
+		}
 	}
 	ack, err := s.publishLedger(ctx, msg) // hash chain: chain.go
 	if err == nil {

@@ -8,8 +8,9 @@
 // node that leads the stream's Raft group. It serves the request subject
 // writerSubject(stream) in a queue group; the other nodes forward their
 // messages to it (headers and body as they would publish them) and get
-// the PubAck back. The writer publishes them one after another, as its
-// own.
+// the PubAck back. The writer serves each request in its own goroutine
+// and publishes the messages as its own, grouped with its own appends
+// (group.go).
 //
 // When the leader changes, the old leader stops serving and the new one
 // starts within writerPoll. A forwarded message whose outcome is unknown

@@ -23,31 +23,52 @@ type appendResult struct {
 	err error
 }
 
-// appendsInOneGroup holds the LEDGER chain while it starts one Append per
-// event, in order, so that all but the first (taken at once, then
-// waiting for the chain) wait in the queue together; it then releases
-// the chain and returns the results.
+// holdChain holds the LEDGER chain and runs start(0) … start(n-1), each
+// of which must begin one Append: the first is taken into a group at
+// once (which then waits for the chain), the others queue together
+// behind it. It returns with the chain held and the n-1 queued; release
+// unlocks the chain.
+func holdChain(t *testing.T, s *Store, n int, start func(i int)) (release func()) {
+	t.Helper()
+	c := s.chains.ledger
+	c.mu.Lock()
+	wait := func(what string, ok func() bool) {
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				c.mu.Unlock()
+				t.Fatalf("%s: not within 30 s", what)
+			}
+		}
+	}
+	groups := c.q.groups.Load()
+	start(0)
+	wait("first append taken", func() bool { return c.q.groups.Load() > groups })
+	for i := 1; i < n; i++ {
+		start(i)
+	}
+	wait("appends queued", func() bool { return c.q.queued() == n-1 })
+	return c.mu.Unlock
+}
+
+// appendsInOneGroup appends evs (with xs) so that all but the first are
+// in one group (holdChain) and returns the results, in order.
 func appendsInOneGroup(t *testing.T, s *Store, evs []Event, xs []Expect) []appendResult {
 	t.Helper()
 	ctx := context.Background()
-	c := s.chains.ledger
 	res := make([]appendResult, len(evs))
 	var wg sync.WaitGroup
-	c.mu.Lock()
-	for i := range evs {
+	release := holdChain(t, s, len(evs), func(i int) {
 		wg.Go(func() {
 			res[i].seq, res[i].dup, res[i].err = s.Append(ctx, evs[i], xs[i])
 		})
-		// Wait until this one is queued (the first is taken at once).
-		for deadline := time.Now().Add(10 * time.Second); c.q.queued() < i; {
-			if time.Now().After(deadline) {
-				c.mu.Unlock()
-				t.Fatalf("append %d not queued", i)
+		if i > 0 {
+			// Queue in order: wait until this one is queued.
+			for s.chains.ledger.q.queued() < i {
+				time.Sleep(time.Millisecond)
 			}
-			time.Sleep(time.Millisecond)
 		}
-	}
-	c.mu.Unlock()
+	})
+	release()
 	wg.Wait()
 	return res
 }
@@ -141,38 +162,29 @@ func TestGroupCommitSameSubjectSplits(t *testing.T) {
 }
 
 // heldAppends starts n Appends on fresh subjects while the LEDGER chain
-// is held, checks that none returns before the chain is released (the
-// store has stored nothing), runs before(), releases the chain and
-// returns the results.
+// is held (holdChain), checks that none returns before the chain is
+// released (the store has stored nothing), runs before(), releases the
+// chain and returns the results.
 func heldAppends(t *testing.T, s *Store, tag string, n int, before func()) []appendResult {
 	t.Helper()
 	ctx := context.Background()
-	c := s.chains.ledger
 	done := make(chan appendResult, n)
-	c.mu.Lock()
-	for i := range n {
+	release := holdChain(t, s, n, func(i int) {
 		go func() {
 			var r appendResult
 			id := fmt.Sprintf("%s%d", tag, i)
 			r.seq, r.dup, r.err = s.Append(ctx, testEvent(KeySubject("enc", id), id), Expect{})
 			done <- r
 		}()
-	}
-	for deadline := time.Now().Add(10 * time.Second); c.q.queued() < n-1; {
-		if time.Now().After(deadline) {
-			c.mu.Unlock()
-			t.Fatal("appends not queued")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	})
 	select {
 	case r := <-done:
-		c.mu.Unlock()
+		release()
 		t.Fatalf("an Append returned (%d, %v) before the store stored anything", r.seq, r.err)
 	case <-time.After(50 * time.Millisecond):
 	}
 	before()
-	c.mu.Unlock()
+	release()
 	res := make([]appendResult, n)
 	for i := range res {
 		res[i] = <-done

@@ -31,10 +31,15 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 	msg := nats.NewMsg(subj)
 	msg.Data = sealed
 	// The id makes a retry of this very put (same reference, same bytes)
-	// a duplicate rather than "exists" when its first ack was lost.
-	sum := sha256.Sum256(sealed)
-	msg.Header.Set(jetstream.MsgIDHeader, "secret/"+ref+"/"+hex.EncodeToString(sum[:16]))
-	msg.Header.Set(jetstream.ExpectedStreamHeader, secretsStream)
+	// a duplicate rather than "exists" when its first ack was lost. The
+	// server stores the headers with the message, so they are kept short:
+	// a digest of reference and bytes (before: "secret/<ref>/<digest>"),
+	// and no expected-stream header (only SECRETS holds "secrets.>").
+	h := sha256.New()
+	h.Write([]byte(ref))
+	h.Write([]byte{0})
+	h.Write(sealed)
+	msg.Header.Set(jetstream.MsgIDHeader, "s:"+hex.EncodeToString(h.Sum(nil)[:16]))
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	// Concurrent puts are stored at once and share the fsync
 	// (durability.go).
