@@ -63,7 +63,6 @@ type Store struct {
 	js      jetstream.JetStream
 	ledger  jetstream.Stream
 	secrets jetstream.Stream
-	secretQ *groupQueue      // group commit of PutSecret (secrets_group.go)
 	audit   jetstream.Stream // AUDIT: one record per API request (audit.go)
 	chains  *chains          // hash chains of LEDGER and AUDIT (chain.go)
 	unlock  func() error
