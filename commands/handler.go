@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +31,9 @@ type Handler struct {
 	log   *slog.Logger
 	Now   func() time.Time
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	mu       sync.Mutex
+	locks    map[string]*sync.RWMutex
+	keyLocks [keyStripes]sync.Mutex // see lock
 }
 
 // NewHandler returns a Handler writing to store and reading proj.
@@ -38,21 +41,54 @@ func NewHandler(store *ledger.Store, proj *projections.Projection, rek *hsm.REK,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, proj: proj, rek: rek, log: log, Now: time.Now, locks: map[string]*sync.Mutex{}}
+	return &Handler{store: store, proj: proj, rek: rek, log: log, Now: time.Now, locks: map[string]*sync.RWMutex{}}
 }
 
 // scopeLock serialises the commands of one enclave on this node, so that
 // invariants spanning aggregates (no event for a deleted enclave) hold;
-// the stream's compare-and-set protects against other nodes.
-func (h *Handler) scopeLock(scope string) *sync.Mutex {
+// the stream's compare-and-set protects against other nodes. Commands
+// that write one key only share it (see lock).
+func (h *Handler) scopeLock(scope string) *sync.RWMutex {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.locks[scope]
 	if m == nil {
-		m = new(sync.Mutex)
+		m = new(sync.RWMutex)
 		h.locks[scope] = m
 	}
 	return m
+}
+
+// keyStripes is the number of key locks: keys share them by hash, so
+// that their number stays fixed however many keys there are.
+const keyStripes = 1024
+
+// lock takes the locks cmd runs under and returns their release. A
+// command that writes one key's aggregate only (create, import, delete,
+// disable, … a key) reads its enclave and writes nothing else, so it
+// takes its enclave's scope lock shared, and the key's stripe lock:
+// commands on different keys of one enclave run at once, and their
+// appends share fsyncs (the ledger's group commit), while two commands
+// on one key still run one after the other. Every other command (and
+// every batch) takes its scope exclusively, so it waits for the key
+// commands in flight and none starts until it is done.
+func (h *Handler) lock(cmd Command) func() {
+	sc := h.scopeLock(cmd.scope())
+	inner := cmd
+	if c, ok := cmd.(Checked); ok {
+		inner = c.Command
+	}
+	agg, _, ok := target(inner)
+	if !ok || !strings.HasPrefix(agg, ledger.KeySubject(cmd.scope(), "")) {
+		sc.Lock()
+		return sc.Unlock
+	}
+	f := fnv.New32a()
+	f.Write([]byte(agg))
+	kl := &h.keyLocks[f.Sum32()%keyStripes]
+	sc.RLock()
+	kl.Lock()
+	return func() { kl.Unlock(); sc.RUnlock() }
 }
 
 // Execute runs cmd for actor. commandID makes a retried request
@@ -85,9 +121,7 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 	if !ledger.ValidCommandID(commandID) {
 		return Result{}, refuse(ErrInvalidArgument, "command id must be 1 to 256 printable ASCII characters without spaces")
 	}
-	l := h.scopeLock(cmd.scope())
-	l.Lock()
-	defer l.Unlock()
+	defer h.lock(cmd)()
 
 	// A Checked command's check runs in Decide, under this lock; the
 	// replay of a command id runs it too, so that a replay answers only a

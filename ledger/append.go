@@ -55,8 +55,11 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 	}
 	msgID := ScopedMsgID(ev.Aggregate, ev.CommandID)
 	msg := newMsg(ev, body)
+	// The server stores the headers with the message, so only those
+	// needed are set: no expected-stream header (only LEDGER holds
+	// "ledger.>"), and the expectation's subject only when it is not the
+	// message's own (the server's default).
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	msg.Header.Set(jetstream.ExpectedStreamHeader, ledgerStream)
 	subj := x.Subject
 	if subj == "" {
 		subj = ev.Aggregate
@@ -66,7 +69,9 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 			return 0, false, fmt.Errorf("ledger: expectation subject %q: %w", subj, ErrInvalid)
 		}
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(x.Seq, 10))
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, subj)
+		if subj != ev.Aggregate {
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, subj)
+		}
 	}
 	ack, err := s.publishLedger(ctx, msg) // hash chain: chain.go
 	if err == nil {
@@ -134,8 +139,24 @@ func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
 	return m.Sequence, nil
 }
 
-// Head returns the last sequence of LEDGER, 0 if it is empty.
+// Head returns the last sequence of LEDGER, 0 if it is empty. On a
+// single server every write goes through this Store, so the head of the
+// hash chain it appends is the stream's: Head answers from it without a
+// request to the server (unless an append's outcome is unknown).
 func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
+	if !s.clustered && s.chains.ledger != nil {
+		if seq, ok := s.chains.ledger.knownHead(); ok {
+			return seq, nil
+		}
+	}
+	return s.streamHead(ctx)
+}
+
+// streamHead returns the last sequence of LEDGER as the server has it.
+func (s *Store) streamHead(ctx context.Context) (uint64, error) {
 	if s.isClosed() {
 		return 0, ErrClosed
 	}

@@ -120,12 +120,7 @@ func (c *chainHead) publishBatch(ctx context.Context, nc *nats.Conn, msgs []*nat
 		seq, sum, err := c.sendBatch(ctx, nc, msgs)
 		if err == nil {
 			c.seq, c.sum = seq, sum
-			if c.notify != nil {
-				select {
-				case c.notify <- struct{}{}:
-				default:
-				}
-			}
+			c.appended()
 			return seq, nil
 		}
 		var apiErr *jetstream.APIError
@@ -133,17 +128,17 @@ func (c *chainHead) publishBatch(ctx context.Context, nc *nats.Conn, msgs []*nat
 		case isWrongLastSeq(err) && attempt == 0:
 			info, ierr := c.stream.Info(ctx)
 			if ierr != nil {
-				c.stale = true
+				c.markStale()
 				return 0, err
 			}
 			if info.State.LastSeq != c.seq {
 				c.log.Warn("ledger: stream moved under the chain head; reloading", "stream", c.name,
 					"head", c.seq, "last", info.State.LastSeq)
-				c.stale = true
+				c.markStale()
 				continue
 			}
 		case !errors.As(err, &apiErr):
-			c.stale = true // outcome unknown
+			c.markStale() // outcome unknown
 		}
 		return 0, err
 	}
@@ -201,7 +196,7 @@ func (c *chainHead) sendBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.M
 		if ack.Stream != c.name || ack.Seq != seq || (ack.Count != 0 && ack.Count != len(msgs)) {
 			// Cannot happen with the expectation on the first message;
 			// never chain past it.
-			c.stale = true
+			c.markStale()
 			return 0, Sum{}, fmt.Errorf("ledger: %s: batch of %d stored at %d (count %d), chain head at %d", c.name, len(msgs), ack.Seq, ack.Count, c.seq)
 		}
 	}

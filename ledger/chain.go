@@ -45,6 +45,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -145,13 +146,41 @@ type chainHead struct {
 
 	notify chan<- struct{} // told (without blocking) after every append; may be nil
 
-	clustered bool    // other nodes append too: the head moves, and outcomes may be unknown
-	w         *writer // in an embedded cluster, one node appends to the stream (cluster_writer.go)
+	clustered bool        // other nodes append too: the head moves, and outcomes may be unknown
+	w         *writer     // in an embedded cluster, one node appends to the stream (cluster_writer.go)
+	q         *groupQueue // group commit of the appends (chain_group.go)
 
 	mu    sync.Mutex
 	seq   uint64 // last sequence of the stream
 	sum   Sum    // chain_seq
 	stale bool   // a publish may or may not have been stored: reload first
+
+	// known is seq while the head is not stale, read without mu (Head).
+	known      atomic.Uint64
+	knownValid atomic.Bool
+}
+
+// markStale says that the stream may hold more than the head knows.
+func (c *chainHead) markStale() {
+	c.stale = true
+	c.knownValid.Store(false)
+}
+
+// setKnown publishes c.seq as the stream's head, with c.mu held.
+func (c *chainHead) setKnown() {
+	c.known.Store(c.seq)
+	c.knownValid.Store(!c.stale)
+}
+
+// knownHead returns the last sequence of the stream, as this Store
+// appended it, without waiting for an append in progress; ok is false
+// while the head may be behind the stream.
+func (c *chainHead) knownHead() (seq uint64, ok bool) {
+	if !c.knownValid.Load() {
+		return 0, false
+	}
+	seq = c.known.Load()
+	return seq, c.knownValid.Load()
 }
 
 // load sets the head from the stream: the last message's Prev header and
@@ -166,6 +195,7 @@ func (c *chainHead) load(ctx context.Context) error {
 	last := info.State.LastSeq
 	if last == 0 {
 		c.seq, c.sum, c.stale = 0, Sum{}, false
+		c.setKnown()
 		return nil
 	}
 	m, err := c.stream.GetMsg(ctx, last)
@@ -175,6 +205,7 @@ func (c *chainHead) load(ctx context.Context) error {
 	raw := rawFrom(c.name, m)
 	if prev, ok := parseSum(raw.Prev); ok {
 		c.seq, c.sum, c.stale = last, chainNext(prev, raw.Leaf()), false
+		c.setKnown()
 		return nil
 	}
 	c.log.Info("ledger: hashing a stream written before the hash chain", "stream", c.name, "messages", last)
@@ -187,6 +218,7 @@ func (c *chainHead) load(ctx context.Context) error {
 		return err
 	}
 	c.seq, c.sum, c.stale = last, sum, false
+	c.setKnown()
 	return nil
 }
 
@@ -203,9 +235,12 @@ func (c *chainHead) publish(ctx context.Context, js jetstream.JetStream, msg *na
 	if c.w != nil && !c.w.writes(c.name) {
 		return c.w.forward(ctx, c.name, msg) // cluster_writer.go
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.publishLocked(ctx, js, msg, true)
+	if c.q == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.publishLocked(ctx, js, msg, true)
+	}
+	return c.q.submit(ctx, msg) // group commit: chain_group.go
 }
 
 // Bounds of the retries of a clustered append.
@@ -239,7 +274,7 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 		case isWrongLastSeq(err):
 			info, ierr := c.stream.Info(ctx)
 			if ierr != nil {
-				c.stale = true
+				c.markStale()
 				if c.clustered && isUnknownOutcome(ierr) && c.wait(ctx, &backoff) {
 					continue
 				}
@@ -248,7 +283,7 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 			if info.State.LastSeq != c.seq {
 				c.log.Debug("ledger: stream moved under the chain head; reloading", "stream", c.name,
 					"head", c.seq, "last", info.State.LastSeq)
-				c.stale = true
+				c.markStale()
 				moved++
 				if retry && (moved == 1 || (c.clustered && moved < maxMoved)) {
 					continue
@@ -258,20 +293,20 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 				// proposed but not yet stored (another writer's): the
 				// head is right, the stream is busy. Try again shortly.
 				moved++
-				c.stale = true
+				c.markStale()
 				if c.wait(ctx, &jitter) {
 					continue
 				}
 			}
 		case c.clustered && isUnknownOutcome(err):
 			c.log.Debug("ledger: publish outcome unknown; retrying", "stream", c.name, "err", err)
-			c.stale = true
+			c.markStale()
 			if c.wait(ctx, &backoff) {
 				continue
 			}
 			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.name, err)
 		case !errors.As(err, &apiErr):
-			c.stale = true
+			c.markStale()
 		}
 		return nil, err
 	}
@@ -334,23 +369,20 @@ func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 	if ack.Duplicate {
 		// Stored before: by an attempt whose ack was lost, in a cluster
 		// maybe after other nodes' appends.
-		c.stale = c.stale || c.clustered
+		if c.clustered {
+			c.markStale()
+		}
 		return ack, nil
 	}
 	if ack.Sequence != c.seq+1 {
 		// Cannot happen with the expectation above; never chain past it.
-		c.stale = true
+		c.markStale()
 		return nil, fmt.Errorf("ledger: %s: stored at %d, chain head at %d", c.name, ack.Sequence, c.seq)
 	}
 	raw := RawMessage{Seq: ack.Sequence, Subject: msg.Subject, Type: msg.Header.Get(TypeHeader),
 		MsgID: msg.Header.Get(nats.MsgIdHdr), Body: msg.Data}
 	c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
-	if c.notify != nil {
-		select {
-		case c.notify <- struct{}{}:
-		default:
-		}
-	}
+	c.appended()
 	return ack, nil
 }
 

@@ -65,7 +65,7 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	if !s.clustered {
-		if s.chains.auditBlocks, err = newBlockWatch(cfg.Dir, auditStream); err != nil {
+		if s.chains.auditBlocks, err = newBlockWatch(cfg.Dir, auditStream, !cfg.NoSync && !cfg.ReadOnly); err != nil {
 			return err
 		}
 	}
@@ -75,6 +75,7 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 		return nil
 	}
 	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
+		c.startGroups(s.js)
 		if err := c.loadWait(ctx); err != nil {
 			return err
 		}

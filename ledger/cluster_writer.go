@@ -8,8 +8,9 @@
 // node that leads the stream's Raft group. It serves the request subject
 // writerSubject(stream) in a queue group; the other nodes forward their
 // messages to it (headers and body as they would publish them) and get
-// the PubAck back. The writer publishes them one after another, as its
-// own.
+// the PubAck back. The writer serves each request in its own goroutine
+// and publishes the messages as its own, grouped with its own appends
+// (group.go).
 //
 // When the leader changes, the old leader stops serving and the new one
 // starts within writerPoll. A forwarded message whose outcome is unknown
@@ -124,9 +125,9 @@ func (w *writer) update() {
 		case lead && sub == nil:
 			// A new writer starts from the stream as it is.
 			c.mu.Lock()
-			c.stale = true
+			c.markStale()
 			c.mu.Unlock()
-			sub, err := w.s.nc.QueueSubscribe(writerSubject(c.name), "writer", func(m *nats.Msg) { w.serve(c, m) })
+			sub, err := w.s.nc.QueueSubscribe(writerSubject(c.name), "writer", func(m *nats.Msg) { go w.serve(c, m) })
 			if err != nil {
 				w.s.log.Warn("ledger: cannot serve as writer", "stream", c.name, "err", err)
 				continue
@@ -174,10 +175,10 @@ func (w *writer) serve(c *chainHead, m *nats.Msg) {
 				msg.Header[k] = v
 			}
 		}
+		// Forwarded messages are served concurrently (see update), so
+		// that those arriving together share a group (chain_group.go).
 		var ack *jetstream.PubAck
-		c.mu.Lock()
-		ack, err = c.publishLocked(ctx, w.s.js, msg, true)
-		c.mu.Unlock()
+		ack, err = c.q.submit(ctx, msg)
 		if err == nil {
 			ans.Seq, ans.Duplicate = ack.Sequence, ack.Duplicate
 		}

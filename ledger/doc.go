@@ -153,30 +153,44 @@
 //
 // # Durability
 //
-// Open starts the server with SyncAlways. The path from publish to ack,
-// in nats-server v2.15.2 (server/stream.go, server/filestore.go), is:
+// A single server runs without SyncAlways and the Store does the fsync,
+// once for all the writes acknowledged meanwhile (group commit). The
+// path from publish to ack, in nats-server v2.15.2 (server/stream.go,
+// server/filestore.go), is:
 //
-//  1. setupStore copies Options.SyncAlways into the stream's
-//     FileStoreConfig; for a single-replica stream AsyncFlush stays false,
-//     so the file store flushes in place (fs.fip) instead of from a
-//     background flusher.
+//  1. setupStore copies Options.SyncAlways (false) into the stream's
+//     FileStoreConfig; for a single-replica stream AsyncFlush stays
+//     false, so the file store flushes in place (fs.fip) instead of from
+//     a background flusher.
 //  2. processJetStreamMsg checks the expectation and duplicate headers,
 //     then calls store.StoreMsg. storeRawMsg appends the record with
 //     writeMsgRecord(flush = true), whose flushPendingMsgsLocked writes
-//     the record to the block file and, because syncAlways is set, calls
-//     File.Sync (fsync) on it before returning.
-//  3. If the write or the fsync fails, StoreMsg returns the error and the
-//     publisher gets an error reply, never an ack. Only after StoreMsg
-//     succeeds does processJetStreamMsg send the PubAck.
+//     the record to the block file (a write to the kernel; the fsync is
+//     skipped without syncAlways) before returning.
+//  3. If the write fails, StoreMsg returns the error and the publisher
+//     gets an error reply, never an ack. Only after StoreMsg succeeds does
+//     processJetStreamMsg send the PubAck.
 //
-// So a nil error from Append or PutSecret means the record's bytes are on
-// stable storage. One gap remains in the server: a new block file
-// ("<n>.blk", created when the previous block is full) is not followed by
-// an fsync of its directory until the next periodic sync (2 min), and a
-// power cut could lose the directory entry on filesystems that do not
-// persist it with the file. Append and PutSecret close that gap: after
-// the ack they look for the next block file and, if it appeared, fsync
-// the stream's message directory before returning (see durability.go).
+// After the ack, and before Append, AppendBatch, PutSecret, EraseSecret,
+// a checkpoint or an AUDIT batch reports the write, the Store fsyncs the
+// stream's block files written since its last fsync and, when a block
+// file appeared, the message directory (blockWatch in durability.go; the
+// server fsyncs a new block's directory entry only at its periodic sync).
+// Callers whose writes were acknowledged before an fsync started share
+// it; an fsync that fails fails every write it was to cover. So a nil
+// error still means the record's bytes are on stable storage, and a
+// write is reported only after the writes it depends on were (material
+// is stored, fsynced and reported before its event is published). Open
+// fsyncs every file of the streams once (their configuration included),
+// since the server wrote them without SyncAlways. Appends to a chained
+// stream are also grouped (group.go): the waiting appends are published
+// one after the other without waiting for each ack, each with its own
+// expectations. Config.NoSync (restore staging) skips the fsync of the
+// blocks. A cluster node keeps SyncAlways (see Clusters).
+//
+// Before group commit the server ran with SyncAlways, one fsync per
+// write: about 300 key creations/s whatever the number of clients, now
+// several thousand with 32 clients (BENCHMARKS.md).
 //
 // # Erasure
 //

@@ -21,7 +21,7 @@ func TestBlockWatch(t *testing.T) {
 		}
 	}
 	touch("1.blk", "2.blk", "index.db", "3.blk.tmp")
-	w, err := newBlockWatch(dir, "S")
+	w, err := newBlockWatch(dir, "S", true)
 	if err != nil || w.last != 2 {
 		t.Fatalf("newBlockWatch = (last %d, %v), want (2, nil)", w.last, err)
 	}
@@ -41,7 +41,7 @@ func TestBlockWatch(t *testing.T) {
 			t.Fatalf("after creating %q: sync() = (last %d, %v), want (%d, nil)", st.create, w.last, err, st.want)
 		}
 	}
-	if _, err := newBlockWatch(dir, "MISSING"); err == nil {
+	if _, err := newBlockWatch(dir, "MISSING", true); err == nil {
 		t.Fatalf("newBlockWatch(missing stream dir) err = nil, want an error")
 	}
 }

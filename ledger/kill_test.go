@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -21,8 +22,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// appendUntilKilled appends events "kill9-<n>" and prints each
-// acknowledged sequence on stdout.
+// killWriters is the number of concurrent appenders of the child: their
+// appends are grouped (group.go).
+const killWriters = 8
+
+// appendUntilKilled appends events "kill9-<w>-<n>" from killWriters
+// goroutines, writer w on its own subject, and prints "<w> <n> <seq>
+// <largest group>" for each acknowledged append.
 func appendUntilKilled(dir string) int {
 	ctx := context.Background()
 	s, err := Open(ctx, Config{Dir: dir})
@@ -30,22 +36,35 @@ func appendUntilKilled(dir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	var last uint64
-	for n := 1; ; n++ {
-		ev := testEvent(KeySubject("enc", "k"), "kill9-"+strconv.Itoa(n))
-		seq, _, err := s.Append(ctx, ev, Expect{Seq: last})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		last = seq
-		fmt.Println(seq)
+	var mu sync.Mutex
+	fail := make(chan struct{})
+	for w := range killWriters {
+		go func() {
+			var last uint64
+			for n := 1; ; n++ {
+				ev := testEvent(KeySubject("enc", "k"+strconv.Itoa(w)), fmt.Sprintf("kill9-%d-%d", w, n))
+				seq, _, err := s.Append(ctx, ev, Expect{Seq: last})
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					close(fail)
+					return
+				}
+				last = seq
+				mu.Lock()
+				fmt.Println(w, n, seq, s.chains.ledger.q.largest.Load())
+				mu.Unlock()
+			}
+		}()
 	}
+	<-fail
+	return 1
 }
 
-// TestKill9 kills a process that is appending (SIGKILL: no Close, no
-// state file) and checks that every acknowledged event is there after a
-// reopen, in order, and that the ledger accepts the next write.
+// TestKill9 kills a process that is appending from several goroutines
+// (SIGKILL: no Close, no state file) and checks that every acknowledged
+// event is there after a reopen, at its sequence and in each writer's
+// order, that the appends were grouped, and that the ledger accepts the
+// next write.
 func TestKill9(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -59,36 +78,62 @@ func TestKill9(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	const acks = 300
-	var acked uint64
+	const acks = 600
+	acked := map[string]uint64{} // command id -> sequence
+	var largest uint64
 	sc := bufio.NewScanner(out)
-	for acked < acks && sc.Scan() {
-		if acked, err = strconv.ParseUint(sc.Text(), 10, 64); err != nil {
+	for len(acked) < acks && sc.Scan() {
+		var w, n int
+		var seq uint64
+		if _, err := fmt.Sscan(sc.Text(), &w, &n, &seq, &largest); err != nil {
 			t.Fatalf("child printed %q", sc.Text())
 		}
+		acked[fmt.Sprintf("kill9-%d-%d", w, n)] = seq
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if acked < acks {
-		t.Fatalf("child acknowledged %d appends before dying, want %d", acked, acks)
+	if len(acked) < acks {
+		t.Fatalf("child acknowledged %d appends before dying, want %d", len(acked), acks)
 	}
+	if largest < 2 {
+		t.Fatalf("largest group of the child = %d: the appends were never grouped", largest)
+	}
+	checkAfterKill(t, openTestStore(t, dir), acked)
+}
 
-	s := openTestStore(t, dir)
+// checkAfterKill checks that every acknowledged event is at its sequence,
+// that each writer's events are in order without gaps, and that the
+// ledger accepts a write.
+func checkAfterKill(t *testing.T, s *Store, acked map[string]uint64) {
+	t.Helper()
 	ctx := context.Background()
-	n := uint64(0)
+	found := map[string]uint64{}
+	next := map[int]int{}
 	last, err := s.Replay(ctx, 1, func(ev Event) error {
-		n++
-		if want := "kill9-" + strconv.FormatUint(n, 10); ev.Seq != n || ev.CommandID != want {
-			return fmt.Errorf("event #%d = seq %d %s, want seq %d %s", n, ev.Seq, ev.CommandID, n, want)
+		var w, n int
+		if _, err := fmt.Sscanf(ev.CommandID, "kill9-%d-%d", &w, &n); err != nil {
+			return fmt.Errorf("seq %d: command id %q", ev.Seq, ev.CommandID)
 		}
+		if next[w]++; next[w] != n {
+			return fmt.Errorf("seq %d: %s, want writer %d's event %d", ev.Seq, ev.CommandID, w, next[w])
+		}
+		found[ev.CommandID] = ev.Seq
 		return nil
 	})
-	if err != nil || last < acked {
-		t.Fatalf("Replay after kill = (%d, %v), want >= %d acknowledged events and no error", last, err, acked)
+	if err != nil {
+		t.Fatalf("Replay after kill: %v", err)
 	}
-	if _, _, err := s.Append(ctx, testEvent(KeySubject("enc", "k"), "after-kill"), Expect{Seq: last}); err != nil {
-		t.Fatalf("Append after kill err = %v", err)
+	for id, seq := range acked {
+		if found[id] != seq {
+			t.Errorf("acknowledged %s at seq %d: after kill at %d (0 = lost)", id, seq, found[id])
+		}
+	}
+	if _, _, err := s.Append(ctx, testEvent(KeySubject("enc", "after"), "after-kill"), Expect{}); err != nil {
+		t.Fatalf("Append after kill (head %d) err = %v", last, err)
+	}
+	if _, err := s.Verify(ctx, VerifyOptions{}); err != nil {
+		t.Fatalf("Verify after kill: %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func msgEvent(m jetstream.Msg) (Event, error) {
 func (s *Store) Replay(ctx context.Context, from uint64, fn func(Event) error) (last uint64, err error) {
 	from = max(from, 1)
 	last = from - 1
-	head, err := s.Head(ctx)
+	head, err := s.streamHead(ctx) // what is there, whoever wrote it
 	if err != nil || head < from {
 		return last, err
 	}

@@ -76,6 +76,11 @@ func (s *Store) Restore(ctx context.Context, b *BackupFile, opts RestoreOptions)
 				info.Config.Name, ErrInvalid)
 		}
 	}
+	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
+		c.mu.Lock()
+		c.markStale() // written behind the chains until the reload below
+		c.mu.Unlock()
+	}
 	r := &restorer{s: s, opts: opts, hdr: b.Header, refs: map[string]bool{}, rep: &RestoreReport{},
 		total: b.Header.Ledger + b.Header.Audit}
 	if _, err := b.Scan(func(m *BackupMsg) error { return r.add(ctx, m) }); err != nil {

@@ -31,12 +31,19 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 	msg := nats.NewMsg(subj)
 	msg.Data = sealed
 	// The id makes a retry of this very put (same reference, same bytes)
-	// a duplicate rather than "exists" when its first ack was lost.
-	sum := sha256.Sum256(sealed)
-	_, err := s.publishRetry(ctx, msg,
-		jetstream.WithMsgID("secret/"+ref+"/"+hex.EncodeToString(sum[:16])),
-		jetstream.WithExpectStream(secretsStream),
-		jetstream.WithExpectLastSequencePerSubject(0))
+	// a duplicate rather than "exists" when its first ack was lost. The
+	// server stores the headers with the message, so they are kept short:
+	// a digest of reference and bytes (before: "secret/<ref>/<digest>"),
+	// and no expected-stream header (only SECRETS holds "secrets.>").
+	h := sha256.New()
+	h.Write([]byte(ref))
+	h.Write([]byte{0})
+	h.Write(sealed)
+	msg.Header.Set(jetstream.MsgIDHeader, "s:"+hex.EncodeToString(h.Sum(nil)[:16]))
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	// Concurrent puts are stored at once and share the fsync
+	// (durability.go).
+	_, err := s.publishRetry(ctx, msg)
 	switch {
 	case err == nil:
 		if err := s.secretsBlocks.sync(); err != nil {
@@ -105,8 +112,12 @@ func (s *Store) EraseSecret(ctx context.Context, ref string) error {
 			// The server renamed the rewritten block over the old one
 			// without syncing the directory; until this sync a power cut
 			// could bring the old block back.
+			// The tombstone appended to the last block is fsynced too.
 			if s.secretsBlocks != nil {
 				if err := syncDir(s.secretsBlocks.dir); err != nil {
+					return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
+				}
+				if err := s.secretsBlocks.sync(); err != nil {
 					return fmt.Errorf("ledger: erase secret %s: %w", ref, err)
 				}
 			}

@@ -171,10 +171,10 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	}
 	if !s.clustered {
 		// Replicated streams are durable through their Raft logs (doc.go).
-		if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream); err != nil {
+		if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream, !cfg.NoSync && !cfg.ReadOnly); err != nil {
 			return nil, err
 		}
-		if s.secretsBlocks, err = newBlockWatch(cfg.Dir, secretsStream); err != nil {
+		if s.secretsBlocks, err = newBlockWatch(cfg.Dir, secretsStream, !cfg.NoSync && !cfg.ReadOnly); err != nil {
 			return nil, err
 		}
 	}
@@ -274,11 +274,15 @@ func serverOptions(cfg Config) (*server.Options, error) {
 		ServerName: "kmsledger",
 		JetStream:  true,
 		StoreDir:   cfg.Dir, // the server appends "jetstream"
-		SyncAlways: true,    // fsync every block write before the ack; see doc.go
 		NoSigs:     true,
 		DontListen: cfg.Listen == "",
 	}
-	opts.SyncAlways = !cfg.NoSync // restore staging only (Config.NoSync)
+	// A cluster node fsyncs every Raft log write before it answers. A
+	// single server writes every record before the ack and the Store
+	// fsyncs the blocks before it reports the write, one fsync for all
+	// the writes acknowledged meanwhile (durability.go, doc.go).
+	// Config.NoSync (restore staging only) fsyncs neither.
+	opts.SyncAlways = cfg.Cluster != nil && !cfg.NoSync
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
 		if err != nil {

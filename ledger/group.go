@@ -1,0 +1,202 @@
+// Group commit.
+//
+// A single server's writes are acknowledged once the record is written
+// to its block file, and reported to the caller once the block is
+// fsynced (durability.go): concurrent writers share that fsync. Appends
+// to a chained stream (LEDGER, AUDIT) are also serialised by the head's
+// mutex (chain.go), so one append waiting for its ack would hold up the
+// others. A groupQueue coalesces them: callers queue their message and
+// wait; one goroutine takes the waiting messages (up to maxGroup, in
+// arrival order) and publishes them as consecutive links without
+// waiting for each ack (chain_group.go), then collects the acks. Each
+// caller is answered with its own ack or error, and Append reports it
+// only after the fsync, so a nil error still means "on disk".
+//
+// Every message keeps its own checks inside a group: its Nats-Msg-Id,
+// its expected last sequence on a subject and its own Prev header and
+// place in the chain, all checked by the server message by message. A
+// group never holds a message whose expectation subject is written by an
+// earlier message of the group, nor two messages with one message id:
+// such a message starts the next group, so that it is decided against
+// the stream with the earlier one stored. When a member is refused (its
+// expectation fails, it is a duplicate), the later members, whose
+// stream expectation then fails too, are published again one by one, as
+// without grouping: a failing member gets the error it gets alone and
+// the others are stored.
+
+package ledger
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// maxGroup bounds the messages of one group.
+const maxGroup = 256
+
+// groupReq is one queued message and, once done is closed, its outcome.
+type groupReq struct {
+	ctx   context.Context
+	msg   *nats.Msg
+	taken bool // in a group being stored: the caller must wait for done
+	ack   *jetstream.PubAck
+	err   error
+	done  chan struct{}
+}
+
+// groupQueue coalesces concurrent publishes into groups; commit stores
+// one group and sets every member's ack or err.
+type groupQueue struct {
+	commit func(group []*groupReq)
+
+	mu      sync.Mutex
+	pending []*groupReq
+	running bool // a goroutine is draining pending
+
+	groups  atomic.Uint64 // groups stored
+	members atomic.Uint64 // messages in them
+	largest atomic.Uint64 // members of the largest group
+}
+
+// submit queues msg and returns its ack once its group is stored. A
+// caller whose ctx ends before its message was taken into a group gets
+// ctx's error and nothing is written; once taken, it waits for the
+// outcome, so that an error never hides a stored message.
+func (q *groupQueue) submit(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &groupReq{ctx: ctx, msg: msg, done: make(chan struct{})}
+	q.mu.Lock()
+	q.pending = append(q.pending, r)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		go q.drain()
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		q.mu.Lock()
+		if !r.taken {
+			for i, p := range q.pending {
+				if p == r {
+					q.pending = append(q.pending[:i], q.pending[i+1:]...)
+					break
+				}
+			}
+			q.mu.Unlock()
+			return nil, ctx.Err()
+		}
+		q.mu.Unlock()
+		<-r.done
+	}
+	return r.ack, r.err
+}
+
+// drain stores groups until the queue is empty.
+func (q *groupQueue) drain() {
+	for {
+		q.mu.Lock()
+		group := q.take()
+		if len(group) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		q.groups.Add(1)
+		q.members.Add(uint64(len(group)))
+		if n := uint64(len(group)); n > q.largest.Load() {
+			q.largest.Store(n) // only drain writes it, one at a time
+		}
+		q.commit(group)
+		for _, r := range group {
+			close(r.done)
+		}
+	}
+}
+
+// take removes the next group from pending, with q.mu held: the longest
+// prefix in which no message expects a subject an earlier one writes and
+// no message id repeats.
+func (q *groupQueue) take() []*groupReq {
+	var group []*groupReq
+	var subjects []string
+	ids := map[string]bool{}
+	n := 0
+	for _, r := range q.pending {
+		if len(group) == maxGroup {
+			break
+		}
+		id := r.msg.Header.Get(jetstream.MsgIDHeader)
+		if id != "" && ids[id] {
+			break
+		}
+		if x := expectSubject(r.msg); x != "" && matchesAny(x, subjects) {
+			break
+		}
+		if id != "" {
+			ids[id] = true
+		}
+		subjects = append(subjects, r.msg.Subject)
+		r.taken = true
+		group = append(group, r)
+		n++
+	}
+	q.pending = append(q.pending[:0], q.pending[n:]...)
+	return group
+}
+
+// expectSubject is the subject (or filter) msg's expected last subject
+// sequence is checked on, "" if it has none.
+func expectSubject(msg *nats.Msg) string {
+	if msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader) == "" {
+		return ""
+	}
+	if s := msg.Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader); s != "" {
+		return s
+	}
+	return msg.Subject
+}
+
+// matchesAny reports whether filter (which may hold the wildcards "*"
+// and ">") matches one of subjects.
+func matchesAny(filter string, subjects []string) bool {
+	ft := strings.Split(filter, ".")
+	for _, s := range subjects {
+		if subjectMatches(ft, strings.Split(s, ".")) {
+			return true
+		}
+	}
+	return false
+}
+
+// subjectMatches is NATS subject matching of tokens against a filter's.
+func subjectMatches(filter, subject []string) bool {
+	for i, f := range filter {
+		if f == ">" {
+			return len(subject) > i
+		}
+		if i >= len(subject) || (f != "*" && f != subject[i]) {
+			return false
+		}
+	}
+	return len(filter) == len(subject)
+}
+
+// GroupStats says how LEDGER appends were grouped since Open: groups
+// stored, the appends in them, and the size of the largest group.
+func (s *Store) GroupStats() (groups, appends, largest uint64) {
+	c := s.chains.ledger
+	if c == nil || c.q == nil {
+		return 0, 0, 0
+	}
+	return c.q.groups.Load(), c.q.members.Load(), c.q.largest.Load()
+}
