@@ -174,7 +174,6 @@ func TestSnapshotTruncated(t *testing.T) {
 	f.startsFrom(t, "changed byte", 0)
 }
 
-
 // rewriteHeader changes the header of a snapshot file.
 func rewriteHeader(t *testing.T, path string, change func(*snapHeader)) {
 	t.Helper()
