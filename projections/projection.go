@@ -46,6 +46,11 @@ type Projection struct {
 	stop        func()
 	snap        *snapshotter // nil without snapshots (snapshot.go)
 	startedFrom uint64       // the snapshot's sequence Open started from; 0 = full replay
+
+	asofOnce   sync.Once
+	asof       *asofIndex // time travel (asof_index.go), built on first use
+	asofEvery  uint64
+	asofBudget int
 }
 
 // Options tune a Projection.
@@ -57,6 +62,11 @@ type Options struct {
 	// Snapshots, if set, keeps sealed snapshots of the state on local
 	// disk and starts from the newest (snapshot.go).
 	Snapshots *SnapshotConfig
+	// TimeTravelEvery and TimeTravelBudget tune the index of past states
+	// that StateAt answers from (0: DefaultTimeTravelEvery,
+	// DefaultTimeTravelBudget bytes).
+	TimeTravelEvery  uint64
+	TimeTravelBudget int
 }
 
 // Open replays the ledger into a new State and keeps tailing it until
@@ -71,7 +81,8 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{}), cache: newKeyCache(o.KeyCache)}
+	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{}), cache: newKeyCache(o.KeyCache),
+		asofEvery: o.TimeTravelEvery, asofBudget: o.TimeTravelBudget}
 	p.st.dropped = p.cache.drop
 	p.rek.Store(rek)
 	if o.Snapshots != nil && o.Snapshots.Dir != "" {

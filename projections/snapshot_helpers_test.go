@@ -61,7 +61,11 @@ func (g *gen) ev(t testing.TB, typ, enclave, subject string, p any) ledger.Event
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("%s-%d-%s", typ, g.minute, subject)
-	return ledger.Event{Type: typ, ID: id, Time: asofT0.Add(time.Duration(g.minute) * time.Second), Actor: asofRoot,
+	at := asofT0.Add(time.Duration(g.minute) * time.Second)
+	if g.rng != nil && g.rng.IntN(8) == 0 {
+		at = at.Add(-3 * time.Second) // decided before an event already appended
+	}
+	return ledger.Event{Type: typ, ID: id, Time: at, Actor: asofRoot,
 		Enclave: enclave, Aggregate: subject, CommandID: id, Payload: b}
 }
 
