@@ -84,7 +84,18 @@ func (p *Projection) StateAt(ctx context.Context, seq uint64, at time.Time) (*St
 		return nil, err
 	}
 	p.asofOnce.Do(func() { p.asof = newAsofIndex(p.store, p.asofEvery, p.asofBudget) })
-	return p.asof.stateAt(ctx, seq, at)
+	return p.asof.stateAt(ctx, seq, at, "")
+}
+
+// EnclaveStateAt is StateAt restricted to one enclave: the state holds
+// that enclave (if it existed then) and what is outside every enclave,
+// and costs only the decoding of that enclave.
+func (p *Projection) EnclaveStateAt(ctx context.Context, seq uint64, at time.Time, enclave string) (*State, error) {
+	if err := checkPoint(ctx, p.store, seq, at); err != nil {
+		return nil, err
+	}
+	p.asofOnce.Do(func() { p.asof = newAsofIndex(p.store, p.asofEvery, p.asofBudget) })
+	return p.asof.stateAt(ctx, seq, at, enclave)
 }
 
 // Events calls fn, in stream order, for every LEDGER event with sequence

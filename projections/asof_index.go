@@ -3,7 +3,9 @@ package projections
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,39 +17,47 @@ const (
 	// DefaultTimeTravelEvery is the number of events between two encoded
 	// states the index keeps at first; it doubles whenever the states
 	// outgrow the budget.
-	DefaultTimeTravelEvery = 2048
+	DefaultTimeTravelEvery = 512
 	// DefaultTimeTravelBudget is the most memory (bytes) the encoded
 	// states take.
 	DefaultTimeTravelBudget = 256 << 20
 )
 
-// asofIndex answers StateAt from the nearest encoded state at or before
-// the point asked for, replaying only the events after it. It keeps the
-// state (encoded, snapshot_codec.go) every `every` events of the ledger;
-// when they take more than budget bytes, every second one is dropped and
-// the spacing doubles, so memory stays bounded and the replay after the
-// nearest state stays within `every` events. It is built on first use,
-// and extended by each query to the head at that time, from the last
-// state it kept: a query costs one decode and at most `every` events,
-// plus the events appended since the previous query.
+// asofIndex answers StateAt from the nearest state at or before the
+// point asked for, replaying only the events after it. It keeps a state
+// every `every` events of the ledger, encoded (snapshot_codec.go) enclave
+// by enclave: a kept state shares the encoding of every enclave that did
+// not change since the one before, so it costs what changed. When the
+// kept states take more than budget bytes, every second one is dropped
+// and the spacing doubles, so memory stays bounded. The index is built on
+// first use and extended by each query to the head at that time. A query
+// costs the decoding of the enclaves it asks for and the replay of at
+// most `every` events (plus those appended since the previous query).
+//
+// States from the index hold no Subjects (the bookkeeping of writers on
+// the live state, not a fact of the past).
 type asofIndex struct {
 	store  *ledger.Store
 	budget int
 
-	mu     sync.Mutex // serialises extending
-	points []asofPoint
+	mu     sync.Mutex // guards everything below
+	points []*asofPoint
 	every  uint64
 	bytes  int
-	cur    *State    // the state at the head the index reached (nil: decode the last point)
-	curMax time.Time // latest event time up to cur
+	cur    *State          // the state at the head the index reached (nil: decode the last point)
+	curMax time.Time       // latest event time up to cur
+	dirty  map[string]bool // enclaves changed since the last point
 }
 
-// asofPoint is the encoded state after event seq; maxTime is the latest
-// time of the events up to seq (times are almost in order, see StateAt).
+// asofPoint is the state after event seq: global is what is outside the
+// enclaves, enclaves the encoding of each (shared with other points
+// while unchanged); maxTime is the latest time of the events up to seq
+// (times are almost in order, see StateAt).
 type asofPoint struct {
-	seq     uint64
-	maxTime time.Time
-	enc     []byte
+	seq      uint64
+	maxTime  time.Time
+	global   []byte
+	enclaves map[string][]byte
 }
 
 func newAsofIndex(store *ledger.Store, every uint64, budget int) *asofIndex {
@@ -57,13 +67,42 @@ func newAsofIndex(store *ledger.Store, every uint64, budget int) *asofIndex {
 	if budget <= 0 {
 		budget = DefaultTimeTravelBudget
 	}
-	return &asofIndex{store: store, every: every, budget: budget}
+	return &asofIndex{store: store, every: every, budget: budget, dirty: map[string]bool{}}
+}
+
+// decode rebuilds the state of p: every enclave, or only enclave only.
+func (p *asofPoint) decode(only string) (*State, error) {
+	st, d := decodeGlobal(p.global, nil)
+	if d.err != nil {
+		return nil, d.err
+	}
+	for name, b := range p.enclaves {
+		if only != "" && name != only {
+			continue
+		}
+		if err := decodeEnclave(st, b); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// eventEnclave is the enclave ev changes ("" for a system event).
+func eventEnclave(ev ledger.Event) string {
+	if ev.Enclave != "" {
+		return ev.Enclave
+	}
+	name, _ := strings.CutPrefix(ev.Aggregate, ledger.EnclaveSubject(""))
+	if name == ev.Aggregate {
+		return ""
+	}
+	return name
 }
 
 // extend replays the events after the index's last state up to the
 // current head, keeping a state every `every` events, and returns the
 // points.
-func (x *asofIndex) extend(ctx context.Context) ([]asofPoint, error) {
+func (x *asofIndex) extend(ctx context.Context) ([]*asofPoint, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	st := x.cur
@@ -71,7 +110,7 @@ func (x *asofIndex) extend(ctx context.Context) ([]asofPoint, error) {
 		st = NewState()
 		if n := len(x.points); n > 0 {
 			var err error
-			if st, err = decodeState(x.points[n-1].enc, nil); err != nil {
+			if st, err = x.points[n-1].decode(""); err != nil {
 				return nil, err
 			}
 			x.curMax = x.points[n-1].maxTime
@@ -85,47 +124,93 @@ func (x *asofIndex) extend(ctx context.Context) ([]asofPoint, error) {
 		if ev.Time.After(x.curMax) {
 			x.curMax = ev.Time
 		}
+		if e := eventEnclave(ev); e != "" {
+			x.dirty[e] = true
+		}
 		if n := len(x.points); (n == 0 && ev.Seq >= x.every) || (n > 0 && ev.Seq >= x.points[n-1].seq+x.every) {
-			x.add(asofPoint{seq: ev.Seq, maxTime: x.curMax, enc: encodeState(nil, st)})
+			x.add(x.point(st))
 		}
 		return nil
 	})
 	if err != nil {
+		x.dirty = map[string]bool{}
 		return nil, err
 	}
+	st.Subjects = map[string]uint64{} // not kept: see asofIndex
 	// The state at the head is kept for the next extension only while it
 	// is small next to the budget: memory stays bounded by the budget.
-	if n := len(x.points); n == 0 || len(x.points[n-1].enc) <= x.budget/4 {
+	if n := len(x.points); n == 0 || x.points[n-1].size() <= x.budget/4 {
 		x.cur = st
 	}
 	return x.points, nil
 }
 
+// point encodes st, sharing the enclaves that did not change since the
+// last point.
+func (x *asofIndex) point(st *State) *asofPoint {
+	p := &asofPoint{seq: st.Seq, maxTime: x.curMax, global: encodeGlobal(nil, st), enclaves: map[string][]byte{}}
+	if n := len(x.points); n > 0 {
+		p.enclaves = maps.Clone(x.points[n-1].enclaves)
+	}
+	for name := range x.dirty {
+		if e := st.Enclaves[name]; e != nil {
+			p.enclaves[name] = encodeEnclave(nil, st, e)
+		} else {
+			delete(p.enclaves, name)
+		}
+	}
+	clear(x.dirty)
+	clear(st.Subjects) // not kept: see asofIndex
+	return p
+}
+
+// size is what p takes on its own, sharing nothing.
+func (p *asofPoint) size() int {
+	n := len(p.global) + 48*len(p.enclaves)
+	for _, b := range p.enclaves {
+		n += len(b)
+	}
+	return n
+}
+
 // add keeps p, thinning the points while they are over budget.
-func (x *asofIndex) add(p asofPoint) {
+func (x *asofIndex) add(p *asofPoint) {
 	x.points = append(x.points, p)
-	x.bytes += len(p.enc)
+	x.recount()
 	for x.bytes > x.budget && len(x.points) > 1 {
-		kept := make([]asofPoint, 0, len(x.points)/2+1)
-		x.bytes = 0
+		kept := make([]*asofPoint, 0, len(x.points)/2+1)
 		for i, q := range x.points {
 			// Keep every second one and the newest (the next
 			// extension starts from it).
 			if i%2 == 1 || i == len(x.points)-1 {
 				kept = append(kept, q)
-				x.bytes += len(q.enc)
 			}
-		}
-		if len(kept) == len(x.points) {
-			break
 		}
 		x.points = kept
 		x.every *= 2
+		x.recount()
 	}
 }
 
-// stateAt is StateAt through the index.
-func (x *asofIndex) stateAt(ctx context.Context, seq uint64, at time.Time) (*State, error) {
+// recount sets x.bytes to what the points take, counting a shared
+// encoding once.
+func (x *asofIndex) recount() {
+	seen := map[*byte]bool{}
+	x.bytes = 0
+	for _, p := range x.points {
+		x.bytes += len(p.global) + 48*len(p.enclaves)
+		for _, b := range p.enclaves {
+			if len(b) > 0 && !seen[&b[0]] {
+				seen[&b[0]] = true
+				x.bytes += len(b)
+			}
+		}
+	}
+}
+
+// stateAt is StateAt through the index; with only set, the state holds
+// only that enclave (and what is outside every enclave).
+func (x *asofIndex) stateAt(ctx context.Context, seq uint64, at time.Time, only string) (*State, error) {
 	points, err := x.extend(ctx)
 	if err != nil {
 		return nil, err
@@ -139,7 +224,7 @@ func (x *asofIndex) stateAt(ctx context.Context, seq uint64, at time.Time) (*Sta
 	}) - 1
 	st := NewState()
 	if i >= 0 {
-		if st, err = decodeState(points[i].enc, nil); err != nil {
+		if st, err = points[i].decode(only); err != nil {
 			return nil, err
 		}
 	}
@@ -147,8 +232,12 @@ func (x *asofIndex) stateAt(ctx context.Context, seq uint64, at time.Time) (*Sta
 		if (seq != 0 && ev.Seq > seq) || (seq == 0 && ev.Time.After(at)) {
 			return errStop
 		}
-		if err := st.Apply(ev); err != nil {
-			return err
+		if e := eventEnclave(ev); only == "" || e == "" || e == only {
+			if err := st.Apply(ev); err != nil {
+				return err
+			}
+		} else {
+			st.Seq = ev.Seq
 		}
 		if ev.Seq == seq {
 			return errStop
@@ -158,5 +247,6 @@ func (x *asofIndex) stateAt(ctx context.Context, seq uint64, at time.Time) (*Sta
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, err
 	}
+	st.Subjects = map[string]uint64{}
 	return st, nil
 }

@@ -35,7 +35,12 @@ func TestStateAtIndexEqualsReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sameState(t, "seq", got, want)
+			sameState(t, "seq", got, noSubjects(want))
+			e := pick(f.g, f.g.enclaves)
+			if got, err = p.EnclaveStateAt(ctx, seq, time.Time{}, e); err != nil {
+				t.Fatal(err)
+			}
+			sameState(t, "enclave "+e, got, only(want, e))
 			at := asofT0.Add(time.Duration(rng.Int64N(int64(head)+5)) * time.Second)
 			if rng.IntN(2) == 0 {
 				at = at.Add(time.Duration(rng.Int64N(int64(time.Second))))
@@ -47,7 +52,7 @@ func TestStateAtIndexEqualsReplay(t *testing.T) {
 			if got, err = p.StateAt(ctx, 0, at); err != nil {
 				t.Fatal(err)
 			}
-			sameState(t, "time "+at.Format(time.RFC3339Nano), got, want)
+			sameState(t, "time "+at.Format(time.RFC3339Nano), got, noSubjects(want))
 		}
 		if round == 0 && len(p.asof.points) < 2 {
 			t.Fatalf("the index kept %d states, want several", len(p.asof.points))
@@ -60,4 +65,21 @@ func TestStateAtIndexEqualsReplay(t *testing.T) {
 	if _, err := p.StateAt(ctx, 1<<40, time.Time{}); err == nil {
 		t.Error("StateAt(beyond the head) err = nil")
 	}
+}
+
+// noSubjects is st without its Subjects, which past states from the
+// index do not keep.
+func noSubjects(st *State) *State {
+	st.Subjects = map[string]uint64{}
+	return st
+}
+
+// only is st with enclave e alone.
+func only(st *State, e string) *State {
+	for name := range st.Enclaves {
+		if name != e {
+			delete(st.Enclaves, name)
+		}
+	}
+	return st
 }

@@ -19,7 +19,7 @@ import (
 
 // Defaults of SnapshotConfig.
 const (
-	DefaultSnapshotEvery    = 50_000
+	DefaultSnapshotEvery    = 20_000
 	DefaultSnapshotInterval = 5 * time.Minute
 	DefaultSnapshotKeep     = 2
 )

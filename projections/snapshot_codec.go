@@ -46,6 +46,28 @@ func (e *encoder) bool(x bool) {
 
 // encodeState appends s to b.
 func encodeState(b []byte, s *State) []byte {
+	e := &encoder{b: encodeGlobal(b, s)}
+	e.u(uint64(len(s.Enclaves)))
+	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
+		e.enclave(s, s.Enclaves[name], true)
+	}
+	var other []string
+	for subj := range s.Subjects {
+		if !s.liveKeySubject(subj) {
+			other = append(other, subj)
+		}
+	}
+	slices.Sort(other)
+	e.u(uint64(len(other)))
+	for _, subj := range other {
+		e.s(subj)
+		e.u(s.Subjects[subj])
+	}
+	return e.b
+}
+
+// encodeGlobal appends what s holds outside its enclaves and subjects.
+func encodeGlobal(b []byte, s *State) []byte {
 	e := &encoder{b: b}
 	e.b = append(e.b, codecVersion)
 	e.u(s.Seq)
@@ -70,22 +92,13 @@ func encodeState(b []byte, s *State) []byte {
 		e.s(id)
 		e.bool(s.RemovedHSMs[id])
 	}
-	e.u(uint64(len(s.Enclaves)))
-	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
-		e.enclave(s, s.Enclaves[name])
-	}
-	var other []string
-	for subj := range s.Subjects {
-		if !s.liveKeySubject(subj) {
-			other = append(other, subj)
-		}
-	}
-	slices.Sort(other)
-	e.u(uint64(len(other)))
-	for _, subj := range other {
-		e.s(subj)
-		e.u(s.Subjects[subj])
-	}
+	return e.b
+}
+
+// encodeEnclave appends enclave x of s without its subjects.
+func encodeEnclave(b []byte, s *State, x *Enclave) []byte {
+	e := &encoder{b: b}
+	e.enclave(s, x, false)
 	return e.b
 }
 
@@ -108,7 +121,8 @@ func (s *State) liveKeySubject(subj string) bool {
 	return e != nil && e.Keys[name] != nil
 }
 
-func (e *encoder) enclave(s *State, x *Enclave) {
+// enclave writes x; with subjects, each key's subject sequence too.
+func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
 	e.s(x.Name)
 	e.t(x.CreatedAt)
 	e.s(x.CreatedBy)
@@ -116,7 +130,11 @@ func (e *encoder) enclave(s *State, x *Enclave) {
 	for _, name := range slices.Sorted(maps.Keys(x.Keys)) {
 		k := x.Keys[name]
 		e.s(name)
-		e.u(s.Subjects[ledger.KeySubject(x.Name, name)]) // 0: none
+		if subjects {
+			e.u(s.Subjects[ledger.KeySubject(x.Name, name)]) // 0: none
+		} else {
+			e.u(0)
+		}
 		e.key(k)
 	}
 	e.u(uint64(len(x.Identities)))

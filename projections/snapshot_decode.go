@@ -9,12 +9,32 @@ import (
 // decodeState reads a state written by encodeState. dropped is the new
 // state's State.dropped (nil if nobody cares).
 func decodeState(b []byte, dropped func(*Version)) (*State, error) {
-	if len(b) == 0 || b[0] != codecVersion {
+	s, d := decodeGlobal(b, dropped)
+	for range d.n() {
+		d.enclave(s)
+	}
+	for range d.n() {
+		subj := d.s()
+		s.Subjects[subj] = d.u()
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
 		return nil, errCodec
 	}
-	d := &decoder{b: b[1:]}
+	return s, nil
+}
+
+// decodeGlobal reads what encodeGlobal wrote and returns the state and
+// the decoder at the rest of b.
+func decodeGlobal(b []byte, dropped func(*Version)) (*State, *decoder) {
 	s := NewState()
 	s.dropped = dropped
+	if len(b) == 0 || b[0] != codecVersion {
+		return s, &decoder{err: errCodec}
+	}
+	d := &decoder{b: b[1:]}
 	s.Seq = d.u()
 	s.Initialized = d.bool()
 	s.SealedREK = d.by()
@@ -31,20 +51,17 @@ func decodeState(b []byte, dropped func(*Version)) (*State, error) {
 		id := d.s()
 		s.RemovedHSMs[id] = d.bool()
 	}
-	for range d.n() {
-		d.enclave(s)
+	return s, d
+}
+
+// decodeEnclave adds the enclave encodeEnclave wrote to s.
+func decodeEnclave(s *State, b []byte) error {
+	d := &decoder{b: b}
+	d.enclave(s)
+	if d.err == nil && len(d.b) != 0 {
+		return errCodec
 	}
-	for range d.n() {
-		subj := d.s()
-		s.Subjects[subj] = d.u()
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) != 0 {
-		return nil, errCodec
-	}
-	return s, nil
+	return d.err
 }
 
 func (d *decoder) enclave(s *State) {

@@ -238,6 +238,9 @@ func TestSnapshotOtherREK(t *testing.T) {
 // crash stops p as kill -9 would: no last snapshot.
 func (p *Projection) crash() {
 	p.stop()
+	if p.snap == nil {
+		return
+	}
 	p.snap.once.Do(func() { close(p.snap.done) })
 	p.snap.wg.Wait()
 }
