@@ -30,7 +30,11 @@ const (
 //
 // A snapshot is written after Every new events, or Interval after the
 // last one if any event came since, and by Close; one at a time, in the
-// background, never while the REK is not unsealed. It is sealed under a
+// background, never while the REK is not unsealed, and after a pause of
+// nine times the last one's duration (so that at most a tenth of the time
+// goes to snapshots of a large state). The state is encoded under the
+// read lock (writers wait for it: about a second per million keys), then
+// sealed and written without it. It is sealed under a
 // data key sealed under the REK, records the sequence it reflects and
 // that sequence's hash-chain value, and is written atomically (a
 // temporary file, synced, renamed, and the directory synced). The Keep
@@ -209,6 +213,7 @@ func (p *Projection) startSnapshots() {
 			defer t.Stop()
 			tick = t.C
 		}
+		var rest time.Duration
 		for {
 			select {
 			case <-s.done:
@@ -216,9 +221,18 @@ func (p *Projection) startSnapshots() {
 			case <-s.kick:
 			case <-tick:
 			}
+			// At most a tenth of the time goes to snapshots: a large
+			// state is snapshotted less often than every Every events.
+			select {
+			case <-s.done:
+				return
+			case <-time.After(rest):
+			}
+			start := time.Now()
 			if _, err := p.Snapshot(context.Background()); err != nil && !errors.Is(err, ErrSealed) {
 				p.log.Error("projection snapshot", "err", err)
 			}
+			rest = 9 * time.Since(start)
 		}
 	}()
 }
