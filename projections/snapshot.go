@@ -1,9 +1,11 @@
 package projections
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -128,11 +130,17 @@ func (p *Projection) loadSnapshot(ctx context.Context) (*State, ledger.Sum) {
 
 // loadFile opens, checks and decodes one snapshot file.
 func (p *Projection) loadFile(ctx context.Context, path string) (*State, ledger.Sum, error) {
-	b, err := readAll(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, ledger.Sum{}, err
 	}
-	h, chunks, err := readSnapHeader(b)
+	defer f.Close()
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	h, err := readHeader(r)
 	if err != nil {
 		return nil, ledger.Sum{}, err
 	}
@@ -144,7 +152,7 @@ func (p *Projection) loadFile(ctx context.Context, path string) (*State, ledger.
 	if err != nil {
 		return nil, ledger.Sum{}, fmt.Errorf("%w: no configured HSM unseals its REK: %w", errSnapshot, err)
 	}
-	enc, err := openSnapshot(h, chunks, rek)
+	enc, err := openSnapshot(h, r, rek, size)
 	if err != nil {
 		return nil, ledger.Sum{}, err
 	}
@@ -294,14 +302,11 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 		return last, err
 	}
 	h.Chain = chainHex(sum)
-	b, err := sealSnapshot(h, enc, rek)
-	if err != nil {
-		return last, err
-	}
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return last, err
 	}
-	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, snapName(seq)), b); err != nil {
+	write := func(w io.Writer) error { return sealSnapshot(w, h, enc, rek) }
+	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, snapName(seq)), write); err != nil {
 		return last, fmt.Errorf("projections: write snapshot: %w", err)
 	}
 	p.mu.Lock()
@@ -312,7 +317,7 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 			os.Remove(old)
 		}
 	}
-	p.log.Debug("projection snapshot written", "seq", seq, "bytes", len(b))
+	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", len(enc))
 	return seq, nil
 }
 

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
@@ -73,38 +74,42 @@ func (h *snapHeader) aad(chunk uint64, last bool) []byte {
 	return b
 }
 
-// sealSnapshot seals state (encoded) for header h (Seq, Chain and
-// Sealings set) under rek.
-func sealSnapshot(h snapHeader, state []byte, rek *hsm.REK) ([]byte, error) {
+// sealSnapshot writes the snapshot of state (encoded) for header h (Seq,
+// Chain and Sealings set), sealed under rek, to w, chunk by chunk.
+func sealSnapshot(w io.Writer, h snapHeader, state []byte, rek *hsm.REK) error {
 	dek := make([]byte, 32)
 	defer clear(dek)
 	if _, err := rand.Read(dek); err != nil {
-		return nil, err
+		return err
 	}
 	var err error
 	if h.SealedDEK, err = rek.Seal(dek, h.aad(^uint64(0), false)); err != nil {
-		return nil, err
+		return err
 	}
 	gcm, err := newGCM(dek)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	hj, err := json.Marshal(h)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]byte, 0, len(snapMagic)+4+len(hj)+len(state)+(len(state)/snapChunk+1)*(4+gcm.Overhead()))
-	out = append(out, snapMagic...)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(hj)))
-	out = append(out, hj...)
+	buf := append([]byte(snapMagic), binary.BigEndian.AppendUint32(nil, uint32(len(hj)))...)
+	if _, err := w.Write(append(buf, hj...)); err != nil {
+		return err
+	}
+	buf = make([]byte, 0, 4+snapChunk+gcm.Overhead())
 	for i := uint64(0); ; i++ {
 		n := min(len(state), snapChunk)
 		last := n == len(state)
-		out = binary.BigEndian.AppendUint32(out, uint32(n+gcm.Overhead()))
-		out = gcm.Seal(out, nonce(i), state[:n], h.aad(i, last))
+		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(n+gcm.Overhead()))
+		buf = gcm.Seal(buf, nonce(i), state[:n], h.aad(i, last))
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
 		state = state[n:]
 		if last {
-			return out, nil
+			return nil
 		}
 	}
 }
@@ -126,25 +131,39 @@ func nonce(i uint64) []byte {
 // readSnapHeader reads the header of a snapshot file and returns it with
 // the rest of the file.
 func readSnapHeader(b []byte) (snapHeader, []byte, error) {
-	var h snapHeader
-	rest, ok := bytes.CutPrefix(b, []byte(snapMagic))
-	if !ok || len(rest) < 4 {
-		return h, nil, fmt.Errorf("%w: not a snapshot file", errSnapshot)
+	r := bytes.NewReader(b)
+	h, err := readHeader(r)
+	if err != nil {
+		return h, nil, err
 	}
-	n := binary.BigEndian.Uint32(rest)
-	rest = rest[4:]
-	if n > maxSnapHeader || int(n) > len(rest) {
-		return h, nil, fmt.Errorf("%w: cut short in the header", errSnapshot)
-	}
-	if err := json.Unmarshal(rest[:n], &h); err != nil {
-		return h, nil, fmt.Errorf("%w: header: %v", errSnapshot, err)
-	}
-	return h, rest[n:], nil
+	return h, b[len(b)-r.Len():], nil
 }
 
-// openSnapshot opens the chunks of a snapshot with header h under rek
-// and returns the encoded state.
-func openSnapshot(h snapHeader, chunks []byte, rek *hsm.REK) ([]byte, error) {
+// readHeader reads the magic and the header of a snapshot.
+func readHeader(r io.Reader) (snapHeader, error) {
+	var h snapHeader
+	pre := make([]byte, len(snapMagic)+4)
+	if _, err := io.ReadFull(r, pre); err != nil || string(pre[:len(snapMagic)]) != snapMagic {
+		return h, fmt.Errorf("%w: not a snapshot file", errSnapshot)
+	}
+	n := binary.BigEndian.Uint32(pre[len(snapMagic):])
+	if n > maxSnapHeader {
+		return h, fmt.Errorf("%w: header too large", errSnapshot)
+	}
+	hj := make([]byte, n)
+	if _, err := io.ReadFull(r, hj); err != nil {
+		return h, fmt.Errorf("%w: cut short in the header", errSnapshot)
+	}
+	if err := json.Unmarshal(hj, &h); err != nil {
+		return h, fmt.Errorf("%w: header: %v", errSnapshot, err)
+	}
+	return h, nil
+}
+
+// openSnapshot reads the chunks of a snapshot with header h from r and
+// opens them under rek; sizeHint is the file's size. It returns the
+// encoded state.
+func openSnapshot(h snapHeader, r *bufio.Reader, rek *hsm.REK, sizeHint int64) ([]byte, error) {
 	dek, err := rek.Unseal(h.SealedDEK, h.aad(^uint64(0), false), hsm.InsecureSecretAccess())
 	if err != nil {
 		return nil, fmt.Errorf("%w: its data key does not open under this root encryption key (another REK, or a changed header)", errSnapshot)
@@ -154,31 +173,39 @@ func openSnapshot(h snapHeader, chunks []byte, rek *hsm.REK) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errSnapshot, err)
 	}
-	state := make([]byte, 0, len(chunks)) // the plaintext is shorter: Open appends in place
+	state := make([]byte, 0, max(sizeHint, 0)) // the plaintext is shorter: Open appends in place
+	ct := make([]byte, snapChunk+gcm.Overhead())
+	var pre [4]byte
 	for i := uint64(0); ; i++ {
-		if len(chunks) < 4 {
+		if _, err := io.ReadFull(r, pre[:]); err != nil {
 			return nil, fmt.Errorf("%w: cut short before chunk %d", errSnapshot, i)
 		}
-		n := binary.BigEndian.Uint32(chunks)
-		chunks = chunks[4:]
-		if int(n) > len(chunks) || int(n) > snapChunk+gcm.Overhead() {
+		n := binary.BigEndian.Uint32(pre[:])
+		if int(n) > len(ct) {
+			return nil, fmt.Errorf("%w: chunk %d too large", errSnapshot, i)
+		}
+		if _, err := io.ReadFull(r, ct[:n]); err != nil {
 			return nil, fmt.Errorf("%w: chunk %d cut short", errSnapshot, i)
 		}
-		last := int(n) == len(chunks)
-		state, err = gcm.Open(state, nonce(i), chunks[:n], h.aad(i, last))
+		_, err := r.Peek(1)
+		last := errors.Is(err, io.EOF)
+		if err != nil && !last {
+			return nil, fmt.Errorf("%w: %v", errSnapshot, err)
+		}
+		state, err = gcm.Open(state, nonce(i), ct[:n], h.aad(i, last))
 		if err != nil {
 			return nil, fmt.Errorf("%w: chunk %d does not open (changed, cut or moved)", errSnapshot, i)
 		}
-		chunks = chunks[n:]
 		if last {
 			return state, nil
 		}
 	}
 }
 
-// writeFileAtomic writes b to path: a temporary file in the same
-// directory, synced, renamed over path, and the directory synced.
-func writeFileAtomic(path string, b []byte) (err error) {
+// writeFileAtomic writes what write writes to path: a temporary file in
+// the same directory, synced, renamed over path, and the directory
+// synced.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -190,7 +217,11 @@ func writeFileAtomic(path string, b []byte) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = f.Write(b); err != nil {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
@@ -215,16 +246,6 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
-}
-
-// readAll reads a whole snapshot file.
-func readAll(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }
 
 // chainHex is the text form of a chain value in a header.

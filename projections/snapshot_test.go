@@ -172,6 +172,16 @@ func TestSnapshotTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.startsFrom(t, "changed byte", 0)
+	// Bytes after the last chunk.
+	if err := os.WriteFile(path, append(append([]byte(nil), b...), 0, 0, 0, 1, 7), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.startsFrom(t, "bytes appended", 0)
+	// The file as written: used.
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.startsFrom(t, "intact", fileSeq(t, path))
 }
 
 // rewriteHeader changes the header of a snapshot file.
