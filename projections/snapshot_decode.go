@@ -44,7 +44,7 @@ func decodeGlobal(b []byte, dropped func(*Version)) (*State, *decoder) {
 	s.SealedRootKey = d.by()
 	for range d.n() {
 		h := &HSMSealing{Name: d.s(), Kind: d.s(), KeyID: d.s(), SealedREK: d.by(), AddedAt: d.t()}
-		h.AddedBy = s.intern(d.s())
+		h.AddedBy = d.actor(s)
 		s.HSMs[h.KeyID] = h
 	}
 	for range d.n() {
@@ -65,7 +65,7 @@ func decodeEnclave(s *State, b []byte) error {
 }
 
 func (d *decoder) enclave(s *State) {
-	x := &Enclave{Name: d.s(), CreatedAt: d.t(), CreatedBy: s.intern(d.s()), drop: s.dropped}
+	x := &Enclave{Name: d.s(), CreatedAt: d.t(), CreatedBy: d.actor(s), drop: s.dropped}
 	n := d.n()
 	x.Keys = make(map[string]*Key, n)
 	prefix := ledger.KeySubject(x.Name, "")
@@ -88,14 +88,14 @@ func (d *decoder) enclave(s *State) {
 	x.Policies = make(map[string]*Policy, n)
 	for range n {
 		p := &Policy{Name: d.s(), Allow: d.rules(), Deny: d.rules(), CreatedAt: d.t()}
-		p.CreatedBy = s.intern(d.s())
+		p.CreatedBy = d.actor(s)
 		x.Policies[p.Name] = p
 	}
 	n = d.n()
 	x.Tombstones = make(map[string]*Tombstone, n)
 	for range n {
 		name := d.s()
-		x.Tombstones[name] = &Tombstone{Name: d.s(), DestroyedAt: d.t(), DestroyedBy: s.intern(d.s()), Reason: d.s()}
+		x.Tombstones[name] = &Tombstone{Name: d.s(), DestroyedAt: d.t(), DestroyedBy: d.actor(s), Reason: d.s()}
 	}
 	if d.err == nil {
 		s.Enclaves[x.Name] = x
@@ -107,9 +107,9 @@ func (d *decoder) key(s *State, name string) *Key {
 	if stored := d.s(); stored != name {
 		name = stored // a key whose name is not its map key: keep both as they were
 	}
-	k := &Key{Name: name, CreatedBy: s.intern(d.s()), created: d.i()}
+	k := &Key{Name: name, CreatedBy: d.actor(s), created: d.i()}
 	if d.bool() {
-		k.pending = &deletion{deadline: d.t(), by: s.intern(d.s())}
+		k.pending = &deletion{deadline: d.t(), by: d.actor(s)}
 	}
 	k.MaxVer = uint32(d.u())
 	k.Disabled = d.bool()
@@ -118,8 +118,8 @@ func (d *decoder) key(s *State, name string) *Key {
 		k.versions = make([]*Version, 0, n)
 	}
 	for range n {
-		v := &Version{Version: uint32(d.u()), Imported: d.bool(), Disabled: d.bool(), Type: keyType(d.s()),
-			CreatedBy: s.intern(d.s()), SecretRef: d.s(), Fingerprint: d.s(), created: d.i()}
+		v := &Version{Version: uint32(d.u()), Imported: d.bool(), Disabled: d.bool(), Type: d.keyType(),
+			CreatedBy: d.actor(s), SecretRef: d.s(), Fingerprint: d.s(), created: d.i()}
 		if src := d.raw(); len(src) > 0 {
 			v.Source = new(ledger.ImportSource)
 			if err := json.Unmarshal(src, v.Source); err != nil {
@@ -144,7 +144,7 @@ func (d *decoder) identity(s *State) *Identity {
 		d.n()
 	}
 	x.CreatedAt = d.t()
-	x.CreatedBy = s.intern(d.s())
+	x.CreatedBy = d.actor(s)
 	return x
 }
 
@@ -169,4 +169,26 @@ func (d *decoder) rules() map[string][]string {
 		r[k] = xs
 	}
 	return r
+}
+
+// actor reads an identity, interned in s without allocating when s
+// already holds it.
+func (d *decoder) actor(s *State) string {
+	b := d.raw()
+	if x, ok := s.actors[string(b)]; ok {
+		return x
+	}
+	return s.intern(string(b))
+}
+
+// keyType reads a key type, sharing the constant strings.
+func (d *decoder) keyType() string {
+	switch b := d.raw(); string(b) {
+	case "AES256":
+		return "AES256"
+	case "ChaCha20":
+		return "ChaCha20"
+	default:
+		return string(b)
+	}
 }
