@@ -146,7 +146,15 @@ func pointParam(q url.Values) (client.Point, error) {
 
 // pastState rebuilds the state at p, restricted to the scope.
 func (s *Server) pastState(ctx context.Context, sc ledgerScope, p client.Point) (*projections.State, error) {
-	st, err := s.proj.StateAt(ctx, p.Seq, p.Time)
+	var (
+		st  *projections.State
+		err error
+	)
+	if sc.enclave != "" {
+		st, err = s.proj.EnclaveStateAt(ctx, p.Seq, p.Time, sc.enclave) // decodes that enclave only
+	} else {
+		st, err = s.proj.StateAt(ctx, p.Seq, p.Time)
+	}
 	if errors.Is(err, projections.ErrBeyondHead) || errors.Is(err, projections.ErrPointInTime) {
 		return nil, badRequest("%s", inputDetail(err))
 	}

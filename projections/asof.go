@@ -34,17 +34,8 @@ var errStop = errors.New("projections: stop replay")
 //
 // Cost: one replay from the start of the ledger.
 func StateAt(ctx context.Context, store *ledger.Store, seq uint64, at time.Time) (*State, error) {
-	if (seq == 0) == at.IsZero() {
-		return nil, ErrPointInTime
-	}
-	if seq != 0 {
-		head, err := store.Head(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if seq > head {
-			return nil, refuse(ErrBeyondHead, "%d > %d", seq, head)
-		}
+	if err := checkPoint(ctx, store, seq, at); err != nil {
+		return nil, err
 	}
 	st := NewState()
 	_, err := store.Replay(ctx, 1, func(ev ledger.Event) error {
@@ -65,9 +56,46 @@ func StateAt(ctx context.Context, store *ledger.Store, seq uint64, at time.Time)
 	return st, nil
 }
 
-// StateAt is the package function StateAt on the projection's store.
+// checkPoint refuses a point in time that is not exactly one of a
+// sequence and a time, or a sequence beyond the head.
+func checkPoint(ctx context.Context, store *ledger.Store, seq uint64, at time.Time) error {
+	if (seq == 0) == at.IsZero() {
+		return ErrPointInTime
+	}
+	if seq != 0 {
+		head, err := store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if seq > head {
+			return refuse(ErrBeyondHead, "%d > %d", seq, head)
+		}
+	}
+	return nil
+}
+
+// StateAt is the package function StateAt on the projection's store, with
+// the same answers, but served from an index of encoded states kept at
+// intervals (asof_index.go): it replays only the events after the
+// nearest one, not the whole ledger. The index is built by the first
+// call.
 func (p *Projection) StateAt(ctx context.Context, seq uint64, at time.Time) (*State, error) {
-	return StateAt(ctx, p.store, seq, at)
+	if err := checkPoint(ctx, p.store, seq, at); err != nil {
+		return nil, err
+	}
+	p.asofOnce.Do(func() { p.asof = newAsofIndex(p.store, p.asofEvery, p.asofBudget) })
+	return p.asof.stateAt(ctx, seq, at, "")
+}
+
+// EnclaveStateAt is StateAt restricted to one enclave: the state holds
+// that enclave (if it existed then) and what is outside every enclave,
+// and costs only the decoding of that enclave.
+func (p *Projection) EnclaveStateAt(ctx context.Context, seq uint64, at time.Time, enclave string) (*State, error) {
+	if err := checkPoint(ctx, p.store, seq, at); err != nil {
+		return nil, err
+	}
+	p.asofOnce.Do(func() { p.asof = newAsofIndex(p.store, p.asofEvery, p.asofBudget) })
+	return p.asof.stateAt(ctx, seq, at, enclave)
 }
 
 // Events calls fn, in stream order, for every LEDGER event with sequence

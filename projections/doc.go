@@ -6,7 +6,16 @@
 //   - State changes only through State.Apply, in stream order; the
 //     Projection records the last applied sequence (State.Seq).
 //   - A Projection replays the whole ledger at Open and then tails it, so
-//     a restart rebuilds exactly the same state.
+//     a restart rebuilds exactly the same state. With snapshots
+//     (snapshot.go) it starts from the newest sealed snapshot whose chain
+//     value is still the ledger's at its sequence, and replays the tail
+//     with every chain link checked; any doubt falls back to the full
+//     replay. A snapshot holds sealed material only (it is itself sealed
+//     under the REK).
+//   - Time travel (StateAt) is served from an index of encoded states
+//     kept at intervals within a memory budget (asof_index.go), replaying
+//     only the events after the nearest one; its answers are those of a
+//     full replay (but hold no Subjects).
 //   - Key material is never held unsealed outside hsm.Key values; sealed
 //     blobs are fetched from SECRETS when a version is used and not in the
 //     key cache, which holds at most Options.KeyCache unsealed versions and

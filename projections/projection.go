@@ -43,7 +43,14 @@ type Projection struct {
 	err     error         // first apply error; the projection stops there
 	changed chan struct{} // closed and replaced on every applied event
 
-	stop func()
+	stop        func()
+	snap        *snapshotter // nil without snapshots (snapshot.go)
+	startedFrom uint64       // the snapshot's sequence Open started from; 0 = full replay
+
+	asofOnce   sync.Once
+	asof       *asofIndex // time travel (asof_index.go), built on first use
+	asofEvery  uint64
+	asofBudget int
 }
 
 // Options tune a Projection.
@@ -52,6 +59,14 @@ type Options struct {
 	// (0 = DefaultKeyCache). A version not among them is unsealed again
 	// from its sealed material when it is used.
 	KeyCache int
+	// Snapshots, if set, keeps sealed snapshots of the state on local
+	// disk and starts from the newest (snapshot.go).
+	Snapshots *SnapshotConfig
+	// TimeTravelEvery and TimeTravelBudget tune the index of past states
+	// that StateAt answers from (0: DefaultTimeTravelEvery,
+	// DefaultTimeTravelBudget bytes).
+	TimeTravelEvery  uint64
+	TimeTravelBudget int
 }
 
 // Open replays the ledger into a new State and keeps tailing it until
@@ -66,10 +81,14 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{}), cache: newKeyCache(o.KeyCache)}
+	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{}), cache: newKeyCache(o.KeyCache),
+		asofEvery: o.TimeTravelEvery, asofBudget: o.TimeTravelBudget}
 	p.st.dropped = p.cache.drop
 	p.rek.Store(rek)
-	last, err := store.Replay(ctx, 1, func(ev ledger.Event) error { return p.st.Apply(ev) })
+	if o.Snapshots != nil && o.Snapshots.Dir != "" {
+		p.snap = &snapshotter{cfg: *o.Snapshots, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	}
+	last, err := p.replay(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
 	}
@@ -79,6 +98,9 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 		return nil, fmt.Errorf("projections: subscribe: %w", err)
 	}
 	p.stop = stop
+	if p.snap != nil {
+		p.startSnapshots()
+	}
 	return p, nil
 }
 
@@ -86,11 +108,12 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 // and for a projection opened with a nil REK, key material stays sealed.
 func (p *Projection) SetREK(rek *hsm.REK) { p.rek.Store(rek) }
 
-// Close stops tailing the ledger.
+// Close stops tailing the ledger and, with snapshots, writes a last one.
 func (p *Projection) Close() {
 	if p.stop != nil {
 		p.stop()
 	}
+	p.closeSnapshots()
 }
 
 func (p *Projection) apply(ev ledger.Event) {
@@ -103,6 +126,7 @@ func (p *Projection) apply(ev ledger.Event) {
 		p.err = err
 		p.log.Error("projection stopped", "seq", ev.Seq, "err", err)
 	}
+	p.noteApplied()
 	close(p.changed)
 	p.changed = make(chan struct{})
 }

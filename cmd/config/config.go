@@ -46,6 +46,14 @@ type Config struct {
 	} `yaml:"cache"`
 	Cluster Cluster `yaml:"cluster"` // cluster.go
 	NATS    NATS    `yaml:"nats"`
+	// Snapshot tunes the projection snapshots kept in DIR/snapshots
+	// (zero values: the defaults).
+	Snapshot struct {
+		Disabled bool          `yaml:"disabled"`
+		Events   uint64        `yaml:"events"`
+		Interval time.Duration `yaml:"interval"`
+		Keep     int           `yaml:"keep"`
+	} `yaml:"snapshot"`
 	Transit Transit `yaml:"transit"`
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHSMConfigEnv: ${NAME} in a configuration value is replaced by the
@@ -29,6 +30,10 @@ func TestHSMConfigEnv(t *testing.T) {
 			func(c *Config) bool { return c.Audit.Sync && c.HSM[0].PKCS11.PIN == "null" }, ""},
 		{"Missing", "version: v1\naddress: ${NOPE}\ndir: ${NOPE2}\n", nil, "NOPE, NOPE2 is not set"},
 		{"UnknownField", "version: v1\nadress: x\n", nil, "adress"},
+		{"Snapshot", "version: v1\nsnapshot: {events: 5000, interval: 90s, keep: 3}\n", func(c *Config) bool {
+			return c.Snapshot.Events == 5000 && c.Snapshot.Interval == 90*time.Second && c.Snapshot.Keep == 3 && !c.Snapshot.Disabled
+		}, ""},
+		{"SnapshotUnknownField", "version: v1\nsnapshot: {every: 5}\n", nil, "every"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

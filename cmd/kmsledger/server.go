@@ -204,6 +204,8 @@ func serverAction(c *cli.Context) error {
 		Audit: audit, Checkpoints: checkpoints, KESEnclave: conf.KES.Enclave, Version: version, Commit: commit,
 		HSMCheckInterval: c.Duration("hsm-check-interval"), KeyCache: conf.Cache.Keys,
 		Limits: api.Limits{MaxConns: c.Int("max-conns"), MaxConnsPerIP: c.Int("max-conns-per-ip")},
+		Snapshots: node.SnapshotSettings{Disabled: conf.Snapshot.Disabled, Events: conf.Snapshot.Events,
+			Interval: conf.Snapshot.Interval, Keep: conf.Snapshot.Keep},
 	}
 	if err := clusterOf(c, conf, &cfg); err != nil {
 		return err

@@ -67,6 +67,9 @@ type Config struct {
 	// NATS cluster instead of an embedded server. At most one is set.
 	Cluster  *ClusterConfig
 	External *ledger.ExternalConfig
+	// Snapshots tunes the projection snapshots kept in DIR/snapshots
+	// (the zero value: on, with the projections package's defaults).
+	Snapshots SnapshotSettings
 	// Staleness bounds how long a clustered node that cannot confirm it
 	// is current with the cluster keeps serving crypto from what it has
 	// (0: DefaultStaleness).
@@ -174,7 +177,7 @@ func (n *Node) openLedger(ctx context.Context) error {
 		}
 		return nil
 	})
-	if n.Proj, err = projections.OpenWith(ctx, store, nil, n.log, projections.Options{KeyCache: n.cfg.KeyCache}); err != nil {
+	if n.Proj, err = projections.OpenWith(ctx, store, nil, n.log, projections.Options{KeyCache: n.cfg.KeyCache, Snapshots: n.snapshotConfig()}); err != nil {
 		return err
 	}
 	n.onClose(func() error { n.Proj.Close(); return nil })

@@ -1,0 +1,366 @@
+package projections
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/ledger"
+)
+
+// Defaults of SnapshotConfig.
+const (
+	DefaultSnapshotEvery    = 20_000
+	DefaultSnapshotInterval = 5 * time.Minute
+	DefaultSnapshotKeep     = 2
+)
+
+// SnapshotConfig makes a Projection keep sealed snapshots of its state on
+// local disk, so that it starts from the newest one and replays only the
+// events after it (the tail) instead of the whole ledger.
+//
+// A snapshot is written after Every new events, or Interval after the
+// last one if any event came since, and by Close; one at a time, in the
+// background, never while the REK is not unsealed, and after a pause of
+// nine times the last one's duration (so that at most a tenth of the time
+// goes to snapshots of a large state). The state is encoded under the
+// read lock (writers wait for it: about a second per million keys), then
+// sealed and written without it. It is sealed under a
+// data key sealed under the REK, records the sequence it reflects and
+// that sequence's hash-chain value, and is written atomically (a
+// temporary file, synced, renamed, and the directory synced). The Keep
+// newest are kept.
+//
+// At Open, the newest snapshot that opens under the REK (Unseal), decodes,
+// and whose chain value is still the ledger's at its sequence is loaded;
+// the tail is then replayed with every hash-chain link checked, from the
+// snapshot's chain value to the head. Any failure (a missing, cut, changed
+// or foreign snapshot, another ledger at that sequence, a tail that does
+// not link) is logged and falls back to the next snapshot, and at last to
+// a full replay: never to a state a full replay would not give.
+type SnapshotConfig struct {
+	Dir      string        // where the snapshot files are kept (created if missing)
+	Every    uint64        // events between two snapshots (0: DefaultSnapshotEvery)
+	Interval time.Duration // longest time a new event waits for a snapshot (0: DefaultSnapshotInterval; < 0: only by events)
+	Keep     int           // snapshot files kept (0: DefaultSnapshotKeep)
+	// Unseal opens the REK from the sealings of a snapshot's header (HSM
+	// key id -> sealed REK) before the projection has any state; nil
+	// unseals nothing, so no snapshot is loaded.
+	Unseal func(ctx context.Context, sealings map[string][]byte) (*hsm.REK, error)
+}
+
+func (c SnapshotConfig) every() uint64 {
+	if c.Every == 0 {
+		return DefaultSnapshotEvery
+	}
+	return c.Every
+}
+
+func (c SnapshotConfig) keep() int {
+	if c.Keep <= 0 {
+		return DefaultSnapshotKeep
+	}
+	return c.Keep
+}
+
+// snapshotter is the snapshot side of a Projection.
+type snapshotter struct {
+	cfg  SnapshotConfig
+	kick chan struct{} // asks the writer for a snapshot now
+	done chan struct{} // closed to stop the writer
+	wg   sync.WaitGroup
+	once sync.Once // closes done
+
+	mu      sync.Mutex // serialises writes
+	lastSeq uint64     // sequence of the newest snapshot on disk (under Projection.mu for reads in apply)
+}
+
+const snapPrefix, snapSuffix = "projection-", ".snap"
+
+func snapName(seq uint64) string { return fmt.Sprintf("%s%020d%s", snapPrefix, seq, snapSuffix) }
+
+// snapFiles lists the snapshot files of dir, newest first.
+func snapFiles(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if num, ok := strings.CutPrefix(n, snapPrefix); ok && strings.HasSuffix(n, snapSuffix) {
+			if _, err := strconv.ParseUint(strings.TrimSuffix(num, snapSuffix), 10, 64); err == nil {
+				out = append(out, filepath.Join(dir, n))
+			}
+		}
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return out
+}
+
+// loadSnapshot returns the state of the newest usable snapshot and its
+// chain value, or nil if none is usable (each failure is logged).
+func (p *Projection) loadSnapshot(ctx context.Context) (*State, ledger.Sum) {
+	cfg := p.snap.cfg
+	if cfg.Unseal == nil {
+		return nil, ledger.Sum{}
+	}
+	for _, path := range snapFiles(cfg.Dir) {
+		st, sum, err := p.loadFile(ctx, path)
+		if err == nil {
+			p.log.Info("projection snapshot loaded", "file", path, "seq", st.Seq)
+			return st, sum
+		}
+		p.log.Warn("projection snapshot not used", "file", path, "err", err)
+	}
+	return nil, ledger.Sum{}
+}
+
+// loadFile opens, checks and decodes one snapshot file.
+func (p *Projection) loadFile(ctx context.Context, path string) (*State, ledger.Sum, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, ledger.Sum{}, err
+	}
+	defer f.Close()
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	h, err := readHeader(r)
+	if err != nil {
+		return nil, ledger.Sum{}, err
+	}
+	sealings := map[string][]byte{}
+	for _, s := range h.Sealings {
+		sealings[s.KeyID] = s.SealedREK
+	}
+	rek, err := p.snap.cfg.Unseal(ctx, sealings)
+	if err != nil {
+		return nil, ledger.Sum{}, fmt.Errorf("%w: no configured HSM unseals its REK: %w", errSnapshot, err)
+	}
+	enc, err := openSnapshot(h, r, rek, size)
+	if err != nil {
+		return nil, ledger.Sum{}, err
+	}
+	st, err := decodeState(enc, p.cache.drop)
+	if err != nil {
+		return nil, ledger.Sum{}, err
+	}
+	if st.Seq != h.Seq {
+		return nil, ledger.Sum{}, fmt.Errorf("%w: state at %d, header says %d", errSnapshot, st.Seq, h.Seq)
+	}
+	for _, s := range h.Sealings {
+		if x := st.HSMs[s.KeyID]; x == nil || !slices.Equal(x.SealedREK, s.SealedREK) {
+			return nil, ledger.Sum{}, fmt.Errorf("%w: header sealing %s is not the state's", errSnapshot, s.KeyID)
+		}
+	}
+	sum, err := p.store.ChainAt(ctx, h.Seq)
+	if err != nil {
+		return nil, ledger.Sum{}, fmt.Errorf("%w: the ledger at %d: %w", errSnapshot, h.Seq, err)
+	}
+	if sum.String() != h.Chain {
+		return nil, ledger.Sum{}, fmt.Errorf("%w: the ledger's chain at %d is not the snapshot's (the ledger was changed or replaced)", errSnapshot, h.Seq)
+	}
+	return st, sum, nil
+}
+
+// replay builds the state at Open: from the newest usable snapshot and
+// the chained tail, or else from the whole ledger. It returns the last
+// sequence replayed.
+func (p *Projection) replay(ctx context.Context) (uint64, error) {
+	full := func() (uint64, error) {
+		p.st = NewState()
+		p.st.dropped = p.cache.drop
+		return p.store.Replay(ctx, 1, func(ev ledger.Event) error { return p.st.Apply(ev) })
+	}
+	if p.snap == nil {
+		return full()
+	}
+	st, sum := p.loadSnapshot(ctx)
+	if st == nil {
+		p.log.Info("projection: no usable snapshot, replaying the whole ledger")
+		return full()
+	}
+	p.st = st
+	from := st.Seq
+	p.snap.lastSeq = from
+	last, _, err := p.store.ReplayChained(ctx, from+1, sum, func(ev ledger.Event) error { return p.st.Apply(ev) })
+	if err != nil {
+		p.log.Error("projection: the events after the snapshot do not replay or link to it, replaying the whole ledger", "seq", from, "err", err)
+		p.snap.lastSeq = 0
+		return full()
+	}
+	p.startedFrom = from
+	p.log.Info("projection: replayed the events after the snapshot", "snapshot", from, "events", last-from)
+	return max(last, from), nil
+}
+
+// startSnapshots starts the background writer.
+func (p *Projection) startSnapshots() {
+	s := p.snap
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var tick <-chan time.Time
+		if s.cfg.Interval >= 0 {
+			t := time.NewTicker(cmpOr(s.cfg.Interval, DefaultSnapshotInterval))
+			defer t.Stop()
+			tick = t.C
+		}
+		var rest time.Duration
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-s.kick:
+			case <-tick:
+			}
+			// At most a tenth of the time goes to snapshots: a large
+			// state is snapshotted less often than every Every events.
+			select {
+			case <-s.done:
+				return
+			case <-time.After(rest):
+			}
+			start := time.Now()
+			if _, err := p.Snapshot(context.Background()); err != nil && !errors.Is(err, ErrSealed) {
+				p.log.Error("projection snapshot", "err", err)
+			}
+			rest = 9 * time.Since(start)
+		}
+	}()
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// noteApplied asks for a snapshot once enough events were applied since
+// the last one; under p.mu.
+func (p *Projection) noteApplied() {
+	if s := p.snap; s != nil && p.st.Seq >= s.lastSeq+s.cfg.every() {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Snapshot writes a snapshot of the current state now, unless the newest
+// one already reflects it; it returns the sequence of the newest snapshot.
+// It fails with ErrSealed until the REK is unsealed.
+func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
+	s := p.snap
+	if s == nil {
+		return 0, errors.New("projections: snapshots are not configured")
+	}
+	rek := p.rek.Load()
+	if rek == nil {
+		return 0, ErrSealed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.mu.RLock()
+	seq, last := p.st.Seq, s.lastSeq
+	if p.err != nil {
+		p.mu.RUnlock()
+		return last, fmt.Errorf("projections: no snapshot of a stopped projection: %w", p.err)
+	}
+	var (
+		enc []byte
+		h   = snapHeader{Seq: seq}
+	)
+	if seq > last {
+		enc = encodeState(nil, p.st)
+		for _, id := range slices.Sorted(maps.Keys(p.st.HSMs)) {
+			h.Sealings = append(h.Sealings, snapSealing{KeyID: id, SealedREK: p.st.HSMs[id].SealedREK})
+		}
+	}
+	p.mu.RUnlock()
+	if seq <= last {
+		return last, nil
+	}
+	sum, err := p.store.ChainAt(ctx, seq)
+	if err != nil {
+		return last, err
+	}
+	h.Chain = chainHex(sum)
+	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
+		return last, err
+	}
+	write := func(w io.Writer) error { return sealSnapshot(w, h, enc, rek) }
+	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, snapName(seq)), write); err != nil {
+		return last, fmt.Errorf("projections: write snapshot: %w", err)
+	}
+	p.mu.Lock()
+	s.lastSeq = seq
+	p.mu.Unlock()
+	if files := snapFiles(s.cfg.Dir); len(files) > s.cfg.keep() {
+		for _, old := range files[s.cfg.keep():] {
+			os.Remove(old)
+		}
+	}
+	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", len(enc))
+	return seq, nil
+}
+
+// closeSnapshots stops the writer and writes a last snapshot.
+func (p *Projection) closeSnapshots() {
+	s := p.snap
+	if s == nil {
+		return
+	}
+	stopped := false
+	s.once.Do(func() { close(s.done); stopped = true })
+	if !stopped {
+		return
+	}
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := p.Snapshot(ctx); err != nil && !errors.Is(err, ErrSealed) {
+		p.log.Error("projection snapshot at close", "err", err)
+	}
+}
+
+// UnsealWith returns a SnapshotConfig.Unseal that opens the REK with the
+// first of ws whose key id has a sealing.
+func UnsealWith(ws []hsm.Wrapper) func(ctx context.Context, sealings map[string][]byte) (*hsm.REK, error) {
+	return func(ctx context.Context, sealings map[string][]byte) (*hsm.REK, error) {
+		var errs []error
+		for _, w := range ws {
+			if sealed, ok := sealings[w.KeyID()]; ok {
+				rek, err := hsm.OpenREK(ctx, w, sealed)
+				if err == nil {
+					return rek, nil
+				}
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) == 0 {
+			return nil, errors.New("projections: the snapshot is sealed under none of the configured HSMs")
+		}
+		return nil, errors.Join(errs...)
+	}
+}
+
+// StartedFrom returns the sequence of the snapshot the projection started
+// from, or 0 if it replayed the whole ledger.
+func (p *Projection) StartedFrom() uint64 { return p.startedFrom }

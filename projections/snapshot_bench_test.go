@@ -1,0 +1,187 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/ledger"
+)
+
+// benchN reads a positive count from the environment variable name.
+func benchN(tb testing.TB, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
+}
+
+// benchLedger fills a ledger in dir with n key creations spread over
+// enclaves of 1,000 keys, in batches, plus system.initialized sealed
+// under w; it returns the REK.
+func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
+	ctx := context.Background()
+	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	g := newGen(1)
+	g.rng = nil // times in order
+	init, rek := g.init(b, w)
+	evs := []ledger.Event{init}
+	flush := func() {
+		xs := make([]ledger.Expect, len(evs))
+		for i := range xs {
+			xs[i] = ledger.Expect{Any: true}
+		}
+		if _, _, err := store.AppendBatch(ctx, evs, xs); err != nil {
+			b.Fatal(err)
+		}
+		evs = evs[:0]
+	}
+	for i := range n {
+		e := fmt.Sprintf("tenant-%04d", i/1000)
+		if i%1000 == 0 {
+			evs = append(evs, g.ev(b, ledger.TypeEnclaveCreated, "", ledger.EnclaveSubject(e), ledger.EnclaveCreated{Name: e}))
+		}
+		name := fmt.Sprintf("bucket-%07d", i)
+		evs = append(evs, g.ev(b, ledger.TypeKeyCreated, e, ledger.KeySubject(e, name), ledger.KeyCreated{Name: name, Version: 1,
+			Type: "AES256", SecretRef: ledger.AttemptSecretRef(e, name, 1, fmt.Sprintf("%032x", i)), Fingerprint: fmt.Sprintf("%064x", i)}))
+		if len(evs) >= ledger.MaxBatch-1 {
+			flush()
+		}
+	}
+	if len(evs) > 0 {
+		flush()
+	}
+	return rek
+}
+
+// BenchmarkReadyAfterRestart: the time from opening the data dir of a
+// ledger of N keys (KMSLEDGER_BENCH_KEYS, default 100,000; one event
+// each) to a projection that has applied the head, as after kill -9:
+// with a snapshot at the head, with one 10,000 events behind, and with
+// none (full replay).
+func BenchmarkReadyAfterRestart(b *testing.B) {
+	n := benchN(b, "KMSLEDGER_BENCH_KEYS", 100_000)
+	dir, snaps, w := b.TempDir(), b.TempDir(), testHSM(b)
+	start := time.Now()
+	rek := benchLedger(b, dir, w, n)
+	b.Logf("ledger of %d keys built in %s", n, time.Since(start).Round(time.Millisecond))
+	cfg := &SnapshotConfig{Dir: snaps, Every: 1 << 40, Interval: -1, Unseal: UnsealWith([]hsm.Wrapper{w})}
+	ready := func(b *testing.B, snapshots bool) *Projection {
+		ctx := context.Background()
+		store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { store.Close() })
+		o := Options{}
+		if snapshots {
+			o.Snapshots = cfg
+		}
+		p, err := OpenWith(ctx, store, rek, nil, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name string
+		tail int
+	}{{"snapshot-at-head", 0}, {"snapshot-10k-behind", 10_000}, {"full-replay", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			os.RemoveAll(snaps)
+			if c.tail >= 0 {
+				p := ready(b, true)
+				if c.tail > 0 {
+					cut, err := StateAt(context.Background(), p.store, uint64(n-c.tail), time.Time{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.mu.Lock()
+					p.st = cut
+					p.mu.Unlock()
+				}
+				if _, err := p.Snapshot(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				p.crash()
+				p.store.Close()
+			}
+			for b.Loop() {
+				p := ready(b, c.tail >= 0)
+				if c.tail >= 0 && p.StartedFrom() == 0 {
+					b.Fatal("the snapshot was not used")
+				}
+				p.crash()
+				p.store.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkTimeTravel: StateAt at a random sequence of a ledger of N
+// events (KMSLEDGER_BENCH_EVENTS, default 100,000; key creations over
+// enclaves of 1,000 keys) through the projection's index, after the
+// first query built it, for one enclave (as for a tenant's auditor) and
+// for the whole state (the root); and through a full replay (the package
+// function).
+func BenchmarkTimeTravel(b *testing.B) {
+	n := benchN(b, "KMSLEDGER_BENCH_EVENTS", 100_000)
+	dir, w := b.TempDir(), testHSM(b)
+	benchLedger(b, dir, w, n)
+	ctx := context.Background()
+	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	p, err := OpenWith(ctx, store, nil, nil, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	head, _ := store.Head(ctx)
+	start := time.Now()
+	if _, err := p.StateAt(ctx, head, time.Time{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("index of %d events built in %s: %d states, every %d events, %d MiB", head, time.Since(start).Round(time.Millisecond),
+		len(p.asof.points), p.asof.every, p.asof.bytes>>20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.Run("index-one-enclave", func(b *testing.B) {
+		for b.Loop() {
+			seq := 1 + rng.Uint64N(head)
+			e := fmt.Sprintf("tenant-%04d", rng.Uint64N(seq/1000+1))
+			if _, err := p.EnclaveStateAt(ctx, seq, time.Time{}, e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("index-whole-state", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := p.StateAt(ctx, 1+rng.Uint64N(head), time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("full-replay", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := StateAt(ctx, store, 1+rng.Uint64N(head), time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

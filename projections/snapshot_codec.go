@@ -1,0 +1,296 @@
+package projections
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kmsledger/kmsledger/ledger"
+)
+
+// The snapshot codec writes a State as compact binary: unsigned varints,
+// strings and byte strings prefixed by their length, times as Unix
+// nanoseconds (0 = zero time). Maps are written in sorted order, so that
+// equal states encode to equal bytes (the tests compare states so). A
+// live key's subject is written with the key, and the key's name then
+// shares the subject's bytes again when decoded (key.go); the other
+// subjects follow the enclaves.
+
+// codecVersion is the first byte of an encoded state.
+const codecVersion = 2
+
+// errCodec reports an encoded state that does not decode.
+var errCodec = errors.New("projections: snapshot does not decode")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) u(x uint64)  { e.b = binary.AppendUvarint(e.b, x) }
+func (e *encoder) i(x int64)   { e.b = binary.AppendVarint(e.b, x) }
+func (e *encoder) s(x string)  { e.u(uint64(len(x))); e.b = append(e.b, x...) }
+func (e *encoder) by(x []byte) { e.u(uint64(len(x))); e.b = append(e.b, x...) }
+func (e *encoder) t(x time.Time) {
+	e.i(unixNano(x))
+}
+func (e *encoder) bool(x bool) {
+	if x {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// encodeState appends s to b.
+func encodeState(b []byte, s *State) []byte {
+	e := &encoder{b: encodeGlobal(b, s)}
+	e.u(uint64(len(s.Enclaves)))
+	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
+		e.enclave(s, s.Enclaves[name], true)
+	}
+	var other []string
+	for subj := range s.Subjects {
+		if !s.liveKeySubject(subj) {
+			other = append(other, subj)
+		}
+	}
+	slices.Sort(other)
+	e.u(uint64(len(other)))
+	for _, subj := range other {
+		e.s(subj)
+		e.u(s.Subjects[subj])
+	}
+	return e.b
+}
+
+// encodeGlobal appends what s holds outside its enclaves and subjects.
+func encodeGlobal(b []byte, s *State) []byte {
+	e := &encoder{b: b}
+	e.b = append(e.b, codecVersion)
+	e.u(s.Seq)
+	e.bool(s.Initialized)
+	e.by(s.SealedREK)
+	e.s(s.HSMKeyID)
+	e.s(s.RootIdentity)
+	e.s(s.DefaultType)
+	e.by(s.SealedRootKey)
+	e.u(uint64(len(s.HSMs)))
+	for _, id := range slices.Sorted(maps.Keys(s.HSMs)) {
+		h := s.HSMs[id]
+		e.s(h.Name)
+		e.s(h.Kind)
+		e.s(h.KeyID)
+		e.by(h.SealedREK)
+		e.t(h.AddedAt)
+		e.s(h.AddedBy)
+	}
+	e.u(uint64(len(s.RemovedHSMs)))
+	for _, id := range slices.Sorted(maps.Keys(s.RemovedHSMs)) {
+		e.s(id)
+		e.bool(s.RemovedHSMs[id])
+	}
+	return e.b
+}
+
+// encodeEnclave appends enclave x of s without its subjects.
+func encodeEnclave(b []byte, s *State, x *Enclave) []byte {
+	e := &encoder{b: b}
+	e.enclave(s, x, false)
+	return e.b
+}
+
+// liveKeySubject reports whether subj is the subject of a key of s, which
+// is written with the key.
+func (s *State) liveKeySubject(subj string) bool {
+	rest, ok := strings.CutPrefix(subj, "ledger.")
+	if !ok {
+		return false
+	}
+	enclave, rest, ok := strings.Cut(rest, ".")
+	if !ok {
+		return false
+	}
+	name, ok := strings.CutPrefix(rest, "key.")
+	if !ok {
+		return false
+	}
+	e := s.Enclaves[enclave]
+	return e != nil && e.Keys[name] != nil
+}
+
+// enclave writes x; with subjects, each key's subject sequence too.
+func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
+	e.s(x.Name)
+	e.t(x.CreatedAt)
+	e.s(x.CreatedBy)
+	e.u(uint64(len(x.Keys)))
+	for _, name := range slices.Sorted(maps.Keys(x.Keys)) {
+		k := x.Keys[name]
+		e.s(name)
+		if subjects {
+			e.u(s.Subjects[ledger.KeySubject(x.Name, name)]) // 0: none
+		} else {
+			e.u(0)
+		}
+		e.key(k)
+	}
+	e.u(uint64(len(x.Identities)))
+	for _, id := range slices.Sorted(maps.Keys(x.Identities)) {
+		e.identity(x.Identities[id])
+	}
+	e.u(uint64(len(x.Policies)))
+	for _, name := range slices.Sorted(maps.Keys(x.Policies)) {
+		p := x.Policies[name]
+		e.s(p.Name)
+		e.rules(p.Allow)
+		e.rules(p.Deny)
+		e.t(p.CreatedAt)
+		e.s(p.CreatedBy)
+	}
+	e.u(uint64(len(x.Tombstones)))
+	for _, name := range slices.Sorted(maps.Keys(x.Tombstones)) {
+		t := x.Tombstones[name]
+		e.s(name)
+		e.s(t.Name)
+		e.t(t.DestroyedAt)
+		e.s(t.DestroyedBy)
+		e.s(t.Reason)
+	}
+	e.logins(x) // snapshot_transit.go
+}
+
+func (e *encoder) key(k *Key) {
+	e.s(k.Name)
+	e.s(k.CreatedBy)
+	e.i(k.created)
+	e.bool(k.pending != nil)
+	if k.pending != nil {
+		e.t(k.pending.deadline)
+		e.s(k.pending.by)
+	}
+	e.u(uint64(k.MaxVer))
+	e.bool(k.Disabled)
+	e.transitSettings(k.Transit)
+	e.u(uint64(len(k.versions)))
+	for _, v := range k.versions {
+		e.u(uint64(v.Version))
+		e.bool(v.Imported)
+		e.bool(v.Disabled)
+		e.s(v.Type)
+		e.s(v.CreatedBy)
+		e.s(v.SecretRef)
+		e.s(v.Fingerprint)
+		e.i(v.created)
+		var src []byte
+		if v.Source != nil {
+			src, _ = json.Marshal(v.Source) // plain strings and bools: never fails
+		}
+		e.by(src)
+	}
+}
+
+func (e *encoder) identity(x *Identity) {
+	e.s(x.Identity)
+	e.s(x.Privilege)
+	e.s(x.Policy)
+	e.bool(x.ServiceAccount)
+	e.s(x.Parent)
+	e.bool(x.Tags != nil)
+	e.u(uint64(len(x.Tags)))
+	for _, k := range slices.Sorted(maps.Keys(x.Tags)) {
+		e.s(k)
+		e.s(x.Tags[k])
+	}
+	e.t(x.CreatedAt)
+	e.s(x.CreatedBy)
+}
+
+func (e *encoder) rules(r map[string][]string) {
+	e.bool(r != nil)
+	e.u(uint64(len(r)))
+	for _, k := range slices.Sorted(maps.Keys(r)) {
+		e.s(k)
+		e.bool(r[k] != nil)
+		e.u(uint64(len(r[k])))
+		for _, x := range r[k] {
+			e.s(x)
+		}
+	}
+}
+
+// decoder reads what encoder wrote; the first error sticks and every
+// later read returns zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errCodec, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) u() uint64 {
+	x, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad unsigned integer")
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+func (d *decoder) i() int64 {
+	x, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad integer")
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+// n reads a count, refusing one larger than the bytes left (each element
+// takes at least one byte), so a corrupt count cannot allocate much.
+func (d *decoder) n() int {
+	x := d.u()
+	if x > uint64(len(d.b)) {
+		d.fail("count beyond the end")
+		return 0
+	}
+	return int(x)
+}
+
+func (d *decoder) raw() []byte {
+	n := d.n()
+	x := d.b[:n:n]
+	d.b = d.b[n:]
+	return x
+}
+
+func (d *decoder) s() string { return string(d.raw()) }
+
+func (d *decoder) by() []byte {
+	x := d.raw()
+	if len(x) == 0 {
+		return nil
+	}
+	return slices.Clone(x)
+}
+
+func (d *decoder) t() time.Time { return fromUnixNano(d.i()) }
+
+func (d *decoder) bool() bool {
+	if len(d.b) == 0 || d.b[0] > 1 {
+		d.fail("bad boolean")
+		return false
+	}
+	x := d.b[0] == 1
+	d.b = d.b[1:]
+	return x
+}

@@ -1,0 +1,256 @@
+package projections
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/ledger/ledgertest"
+)
+
+// snapFixture is a ledger with a random history, a REK sealed under an
+// HSM key, and a snapshot directory.
+type snapFixture struct {
+	store *ledger.Store
+	w     hsm.Wrapper
+	rek   *hsm.REK
+	g     *gen
+	dir   string
+}
+
+func newSnapFixture(t *testing.T, seed uint64, n int) *snapFixture {
+	t.Helper()
+	f := &snapFixture{store: ledgertest.Open(t), w: testHSM(t), g: newGen(seed), dir: t.TempDir()}
+	init, rek := f.g.init(t, f.w)
+	f.rek = rek
+	appendAll(t, f.store, []ledger.Event{init})
+	f.more(t, n)
+	return f
+}
+
+// more appends n random events.
+func (f *snapFixture) more(t *testing.T, n int) {
+	t.Helper()
+	evs := make([]ledger.Event, n)
+	for i := range evs {
+		evs[i] = f.g.next(t)
+	}
+	appendAll(t, f.store, evs)
+}
+
+func (f *snapFixture) cfg() *SnapshotConfig {
+	return &SnapshotConfig{Dir: f.dir, Every: 1 << 40, Interval: -1, Unseal: UnsealWith([]hsm.Wrapper{f.w})}
+}
+
+// open opens a projection with snapshots and the REK; the caller closes it.
+func (f *snapFixture) open(t *testing.T) *Projection {
+	t.Helper()
+	p, err := OpenWith(context.Background(), f.store, f.rek, nil, Options{Snapshots: f.cfg()})
+	if err != nil {
+		t.Fatalf("OpenWith err = %v", err)
+	}
+	if err := p.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// full is the state of a full replay of the ledger now.
+func (f *snapFixture) full(t *testing.T) *State {
+	t.Helper()
+	head, err := f.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := StateAt(context.Background(), f.store, head, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// snapshot writes a snapshot from a projection and returns its file.
+func (f *snapFixture) snapshot(t *testing.T) string {
+	t.Helper()
+	p := f.open(t)
+	defer p.Close()
+	seq, err := p.Snapshot(context.Background())
+	if err != nil || seq == 0 {
+		t.Fatalf("Snapshot() = %d, %v; want a sequence", seq, err)
+	}
+	return filepath.Join(f.dir, snapName(seq))
+}
+
+// startsFrom opens a projection and checks the snapshot it started from
+// and that its state is a full replay's.
+func (f *snapFixture) startsFrom(t *testing.T, what string, want uint64) {
+	t.Helper()
+	p := f.open(t)
+	defer p.crash()
+	if got := p.StartedFrom(); got != want {
+		t.Errorf("%s: StartedFrom() = %d, want %d", what, got, want)
+	}
+	var got *State
+	p.View(func(s *State) { got = s })
+	sameState(t, what, got, f.full(t))
+}
+
+func TestSnapshotCodecRoundTrip(t *testing.T) {
+	f := newSnapFixture(t, 1, 400)
+	st := f.full(t)
+	back, err := decodeState(encodeState(nil, st), nil)
+	if err != nil {
+		t.Fatalf("decodeState err = %v", err)
+	}
+	sameState(t, "round trip", st, back)
+	for name, e := range st.Enclaves {
+		for kn, k := range e.Keys {
+			bk := back.Enclaves[name].Keys[kn]
+			if len(bk.versions) != len(k.versions) || bk.pending != nil != (k.pending != nil) || bk.created != k.created {
+				t.Fatalf("key %s/%s: decoded %+v, want %+v", name, kn, bk, k)
+			}
+		}
+	}
+	if _, err := decodeState(encodeState(nil, st)[:100], nil); err == nil {
+		t.Error("decodeState(cut) err = nil, want an error")
+	}
+}
+
+// TestSnapshotBeforeCrash: a snapshot, then more events and no clean
+// shutdown: the next start loads it and replays only the events after it.
+func TestSnapshotBeforeCrash(t *testing.T) {
+	f := newSnapFixture(t, 2, 300)
+	path := f.snapshot(t)
+	f.more(t, 200)
+	seq := fileSeq(t, path)
+	f.startsFrom(t, "snapshot and tail", seq)
+	// A clean Close writes a snapshot at the head.
+	p := f.open(t)
+	p.Close()
+	head, _ := f.store.Head(context.Background())
+	f.startsFrom(t, "after a clean close", head)
+}
+
+func fileSeq(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := readSnapHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Seq
+}
+
+func TestSnapshotTruncated(t *testing.T) {
+	f := newSnapFixture(t, 3, 300)
+	path := f.snapshot(t)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 5, len(snapMagic) + 2, len(snapMagic) + 40, len(b) / 2, len(b) - 17, len(b) - 1} {
+		if err := os.WriteFile(path, b[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.startsFrom(t, "cut at "+strconv.Itoa(n), 0)
+	}
+	// One changed byte in the sealed state.
+	c := append([]byte(nil), b...)
+	c[len(c)-20] ^= 1
+	if err := os.WriteFile(path, c, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.startsFrom(t, "changed byte", 0)
+	// Bytes after the last chunk.
+	if err := os.WriteFile(path, append(append([]byte(nil), b...), 0, 0, 0, 1, 7), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.startsFrom(t, "bytes appended", 0)
+	// The file as written: used.
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.startsFrom(t, "intact", fileSeq(t, path))
+}
+
+// rewriteHeader changes the header of a snapshot file.
+func rewriteHeader(t *testing.T, path string, change func(*snapHeader)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, chunks, err := readSnapHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(&h)
+	hj, _ := json.Marshal(h)
+	out := append([]byte(snapMagic), binary.BigEndian.AppendUint32(nil, uint32(len(hj)))...)
+	out = append(append(out, hj...), chunks...)
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSnapshotChainMismatch: a snapshot whose sequence or chain value was
+// changed, and one of a ledger that was since replaced, are not used.
+func TestSnapshotChainMismatch(t *testing.T) {
+	f := newSnapFixture(t, 4, 200)
+	path := f.snapshot(t)
+	orig, _ := os.ReadFile(path)
+	rewriteHeader(t, path, func(h *snapHeader) { h.Seq-- })
+	f.startsFrom(t, "seq changed", 0)
+	os.WriteFile(path, orig, 0o600)
+	rewriteHeader(t, path, func(h *snapHeader) { h.Chain = strings.Repeat("0", 64) })
+	f.startsFrom(t, "chain changed", 0)
+
+	// Another ledger with as many events (same HSM, same REK sealing in
+	// its first event): the snapshot's chain value is not its own.
+	other := &snapFixture{store: ledgertest.Open(t), w: f.w, rek: f.rek, g: newGen(99), dir: f.dir}
+	init, _ := other.g.init(t, f.w)
+	appendAll(t, other.store, []ledger.Event{init})
+	head, _ := f.store.Head(context.Background())
+	other.more(t, int(head)-1)
+	os.WriteFile(path, orig, 0o600)
+	other.startsFrom(t, "ledger replaced", 0)
+}
+
+// TestSnapshotOtherREK: a snapshot sealed under another REK is not used.
+func TestSnapshotOtherREK(t *testing.T) {
+	f := newSnapFixture(t, 5, 200)
+	_, rek2 := newGen(6).init(t, f.w)
+	p, err := OpenWith(context.Background(), f.store, rek2, nil, Options{Snapshots: f.cfg()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.crash()
+	f.startsFrom(t, "sealed under another REK", 0)
+	// The right REK: used.
+	path := f.snapshot(t)
+	f.startsFrom(t, "sealed under the REK", fileSeq(t, path))
+}
+
+// crash stops p as kill -9 would: no last snapshot.
+func (p *Projection) crash() {
+	p.stop()
+	if p.snap == nil {
+		return
+	}
+	p.snap.once.Do(func() { close(p.snap.done) })
+	p.snap.wg.Wait()
+}
