@@ -17,12 +17,11 @@ func TestTransitHostileCallers(t *testing.T) {
 	s := newTransitStack(t)
 	s.call(t, "POST", "/v1/transit/keys/k", s.RootKey, nil).want(t, 200, "")
 	ct := s.call(t, "PUT", "/v1/transit/encrypt/k", s.RootKey, map[string]any{"plaintext": b64s("secret")}).want(t, 200, "").str(t, "ciphertext")
-	before := s.stateJSON()
 
 	randomKey, _ := newIdentity(t) // an identity of no enclave
 	other := s.userWith(t, "team", "KEY:ENCRYPT", "KEY:DECRYPT", "KEY:CREATE", "KEY:DELETE", "KEY:STATUS", "KEY:LIST")
 	narrow := s.userWith(t, "minio", "KEY:STATUS")
-	before = s.stateJSON() // the users above are part of the state
+	before := s.stateJSON() // the users above are part of the state
 	seed := make([]byte, 32)
 	rand.Read(seed)
 	for name, tok := range map[string]string{
