@@ -107,20 +107,7 @@ func (sc ledgerScope) sees(ev ledger.Event) bool {
 	if sc.enclave == "" {
 		return true
 	}
-	return eventEnclave(ev) == sc.enclave && (sc.root || !ev.Time.Before(sc.created))
-}
-
-// eventEnclave returns the enclave an event belongs to; enclave lifecycle
-// events carry it only in their subject.
-func eventEnclave(ev ledger.Event) string {
-	if ev.Enclave != "" {
-		return ev.Enclave
-	}
-	name, _ := strings.CutPrefix(ev.Aggregate, ledger.EnclaveSubject(""))
-	if name == ev.Aggregate {
-		return ""
-	}
-	return name
+	return projections.EventEnclave(ev) == sc.enclave && (sc.root || !ev.Time.Before(sc.created))
 }
 
 // pointParam reads the point of the state and who-can endpoints: exactly
@@ -282,7 +269,7 @@ func parseEventQuery(q url.Values) (eventQuery, error) {
 
 // match reports whether ev passes the filters other than since and until.
 func (eq eventQuery) match(ev ledger.Event) bool {
-	if eq.enclave != "" && eventEnclave(ev) != eq.enclave {
+	if eq.enclave != "" && projections.EventEnclave(ev) != eq.enclave {
 		return false
 	}
 	if eq.key != "" {

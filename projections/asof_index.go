@@ -87,8 +87,9 @@ func (p *asofPoint) decode(only string) (*State, error) {
 	return st, nil
 }
 
-// eventEnclave is the enclave ev changes ("" for a system event).
-func eventEnclave(ev ledger.Event) string {
+// EventEnclave is the enclave ev belongs to ("" for a system event):
+// enclave lifecycle events carry it only in their subject.
+func EventEnclave(ev ledger.Event) string {
 	if ev.Enclave != "" {
 		return ev.Enclave
 	}
@@ -124,7 +125,7 @@ func (x *asofIndex) extend(ctx context.Context) ([]*asofPoint, error) {
 		if ev.Time.After(x.curMax) {
 			x.curMax = ev.Time
 		}
-		if e := eventEnclave(ev); e != "" {
+		if e := EventEnclave(ev); e != "" {
 			x.dirty[e] = true
 		}
 		if n := len(x.points); (n == 0 && ev.Seq >= x.every) || (n > 0 && ev.Seq >= x.points[n-1].seq+x.every) {
@@ -232,7 +233,7 @@ func (x *asofIndex) stateAt(ctx context.Context, seq uint64, at time.Time, only 
 		if (seq != 0 && ev.Seq > seq) || (seq == 0 && ev.Time.After(at)) {
 			return errStop
 		}
-		if e := eventEnclave(ev); only == "" || e == "" || e == only {
+		if e := EventEnclave(ev); only == "" || e == "" || e == only {
 			if err := st.Apply(ev); err != nil {
 				return err
 			}
