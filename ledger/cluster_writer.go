@@ -37,19 +37,14 @@ const writerPoll = 50 * time.Millisecond
 
 // writerTimeout bounds the writer's work on one forwarded request; the
 // forwarding node waits a little longer.
+//
+// It is also how long a forwarding node waits on a writer that died
+// without its subscription being gone yet (a kill -9 leaves it until the
+// route times out): every forwarded write, audit batches included, waits
+// at most this long before it is sent again. So it stays short, batches
+// too; a batch stored after its forwarder stopped waiting is recognised
+// on the retry (storedBatch).
 const writerTimeout = 4 * time.Second
-
-// batchWriterTimeout is writerTimeout for a forwarded batch (up to
-// MaxBatch messages, each a round trip to the stream).
-const batchWriterTimeout = 15 * time.Second
-
-// writerTimeoutFor is the writer's bound for request m.
-func writerTimeoutFor(m *nats.Msg) time.Duration {
-	if m.Header.Get(fwdBatchHeader) == "1" {
-		return batchWriterTimeout
-	}
-	return writerTimeout
-}
 
 // Headers of a forwarded message.
 const (
@@ -158,7 +153,7 @@ func (w *writer) stopAll() {
 // serve publishes a forwarded message (or batch) as the next link of c
 // and answers with its ack.
 func (w *writer) serve(c *chainHead, m *nats.Msg) {
-	ctx, cancel := context.WithTimeout(context.Background(), writerTimeoutFor(m))
+	ctx, cancel := context.WithTimeout(context.Background(), writerTimeout)
 	defer cancel()
 	var ans fwdAnswer
 	var err error
@@ -285,7 +280,7 @@ func (w *writer) requestRetried(ctx context.Context, stream string, req *nats.Ms
 	backoff := 20 * time.Millisecond
 	var last error
 	for {
-		actx, cancel := context.WithTimeout(ctx, writerTimeoutFor(req)+time.Second)
+		actx, cancel := context.WithTimeout(ctx, writerTimeout+time.Second)
 		m, err := w.s.nc.RequestMsgWithContext(actx, req)
 		cancel()
 		if err == nil {
