@@ -14,7 +14,11 @@ import (
 const (
 	DefaultAuditInterval = time.Second
 	DefaultAuditBatch    = 512
-	DefaultAuditWait     = 5 * time.Second
+	// DefaultClusterAuditBatch is the default Batch of a cluster node:
+	// while the AUDIT stream elects a new leader (5 to 10 s after its
+	// leader dies) records wait in memory, and requests should not.
+	DefaultClusterAuditBatch = 8192
+	DefaultAuditWait         = 5 * time.Second
 )
 
 // auditMaxMessage bounds one AUDIT message; a flush larger than this is

@@ -22,6 +22,7 @@ import (
 	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/hsm/softkey"
+	"github.com/kmsledger/kmsledger/ledger"
 )
 
 // Dev-mode defaults.
@@ -209,6 +210,9 @@ func serverAction(c *cli.Context) error {
 	}
 	if err := clusterOf(c, conf, &cfg); err != nil {
 		return err
+	}
+	if (cfg.Cluster != nil || cfg.External != nil) && cfg.Audit != nil && !c.IsSet("audit-batch") && conf.Audit.Batch == 0 {
+		cfg.Audit.Batch = ledger.DefaultClusterAuditBatch // a leader election of AUDIT holds no request up
 	}
 	tr, err := transitOf(conf.Transit, c.String("transit-enclave"), c.Bool("dev"))
 	if err != nil {

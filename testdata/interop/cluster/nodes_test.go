@@ -42,6 +42,7 @@ type node struct {
 	proc    *harness.Proc
 	serving chan struct{} // closed when the current process printed lineServing
 	writer  atomic.Bool   // the current process writes the LEDGER stream
+	killed  atomic.Bool   // SIGKILL was sent to the current process
 	client  atomic.Value  // string: the ledger's client listener (tls://...)
 }
 
@@ -172,6 +173,7 @@ func (c *cluster) start(nd *node) {
 	nd.mu.Lock()
 	nd.serving = serving
 	nd.writer.Store(false)
+	nd.killed.Store(false)
 	nd.mu.Unlock()
 	var once sync.Once
 	p, err := harness.Start(harness.ProcConfig{
@@ -215,6 +217,9 @@ func (nd *node) current() *harness.Proc {
 // serves reports whether nd's current process printed its serving line
 // and runs.
 func (nd *node) serves() bool {
+	if nd.killed.Load() {
+		return false // killed, and perhaps not reaped yet
+	}
 	nd.mu.Lock()
 	serving, p := nd.serving, nd.proc
 	nd.mu.Unlock()
@@ -265,6 +270,7 @@ func (c *cluster) waitServing(nodes ...*node) {
 func (c *cluster) kill(nodes ...*node) {
 	c.t.Helper()
 	for _, nd := range nodes {
+		nd.killed.Store(true) // before the signal: a call it cuts off is not counted
 		if err := syscall.Kill(nd.current().Pid(), syscall.SIGKILL); err != nil {
 			c.t.Fatalf("kill -9 %s: %v", nd.name, err)
 		}
