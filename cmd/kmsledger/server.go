@@ -211,9 +211,7 @@ func serverAction(c *cli.Context) error {
 	if err := clusterOf(c, conf, &cfg); err != nil {
 		return err
 	}
-	if (cfg.Cluster != nil || cfg.External != nil) && cfg.Audit != nil && !c.IsSet("audit-batch") && conf.Audit.Batch == 0 {
-		cfg.Audit.Batch = ledger.DefaultClusterAuditBatch // a leader election of AUDIT holds no request up
-	}
+	clusterAuditBatch(&cfg, c.IsSet("audit-batch") || conf.Audit.Batch != 0)
 	tr, err := transitOf(conf.Transit, c.String("transit-enclave"), c.Bool("dev"))
 	if err != nil {
 		return err
@@ -333,4 +331,13 @@ func buildVersion() (version, commit string) {
 		}
 	}
 	return version, commit
+}
+
+// clusterAuditBatch sets the audit backlog of a cluster node to
+// ledger.DefaultClusterAuditBatch unless it was set: while the AUDIT
+// stream elects a new leader, records wait in memory and requests do not.
+func clusterAuditBatch(cfg *node.Config, set bool) {
+	if (cfg.Cluster != nil || cfg.External != nil) && cfg.Audit != nil && !set {
+		cfg.Audit.Batch = ledger.DefaultClusterAuditBatch
+	}
 }
