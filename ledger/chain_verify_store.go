@@ -108,7 +108,10 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 			Reason: fmt.Sprintf("LEDGER ends at seq %d, but the last checkpoint (%s) is at seq %d: cut short", lLast, witnessFile, w.Seq)}
 	case hasWitness:
 		rep.Witness = w.Seq
-	case rep.Checkpoints > 0:
+	case rep.Checkpoints > 0 && !s.clustered:
+		// A cluster node keeps the witness of the checkpoints it signed
+		// only: the others were signed by the LEDGER leader of the day,
+		// and a cut-short stream is refused by the majority's Raft log.
 		return rep, &TamperError{Stream: ledgerStream, Seq: lLast + 1,
 			Reason: "the ledger has checkpoints but the witness " + witnessFile + " is missing"}
 	}
