@@ -63,6 +63,16 @@ func keyData(k *projections.Key) map[string]any {
 
 // readKeyData reads key name as keyData; a missing key is
 // projections.ErrKeyNotFound.
+// replyKey answers with key name as Vault shows it, after a write.
+func (v *vaultAPI) replyKey(w http.ResponseWriter, r *http.Request, ctx context.Context, name string, warnings ...string) {
+	d, err := v.readKeyData(ctx, name)
+	if err != nil {
+		v.fail(w, r, err)
+		return
+	}
+	v.reply(w, d, warnings...)
+}
+
 func (v *vaultAPI) readKeyData(ctx context.Context, name string) (map[string]any, error) {
 	var d map[string]any
 	err := v.s.keys.ReadKey(ctx, v.enclave, name, func(k *projections.Key) error {
@@ -209,12 +219,7 @@ func (v *vaultAPI) createKey(w http.ResponseWriter, r *http.Request, in routeReq
 		v.fail(w, r, err)
 		return
 	}
-	d, err := v.readKeyData(in.ctx, name)
-	if err != nil {
-		v.fail(w, r, err)
-		return
-	}
-	v.reply(w, d, warnings...)
+	v.replyKey(w, r, in.ctx, name, warnings...)
 }
 
 // DELETE keys/{name}: only with deletion_allowed, decided again under the
@@ -321,12 +326,7 @@ func (v *vaultAPI) configKey(w http.ResponseWriter, r *http.Request, in routeReq
 		v.fail(w, r, err)
 		return
 	}
-	d, err := v.readKeyData(in.ctx, name)
-	if err != nil {
-		v.fail(w, r, err)
-		return
-	}
-	v.reply(w, d, warnings...)
+	v.replyKey(w, r, in.ctx, name, warnings...)
 }
 
 // POST keys/{name}/rotate: a new version of the key's type.
@@ -353,12 +353,7 @@ func (v *vaultAPI) rotateKey(w http.ResponseWriter, r *http.Request, in routeReq
 		v.fail(w, r, err)
 		return
 	}
-	d, err := v.readKeyData(in.ctx, name)
-	if err != nil {
-		v.fail(w, r, err)
-		return
-	}
-	v.reply(w, d)
+	v.replyKey(w, r, in.ctx, name)
 }
 
 // GET config/keys: the mount's upsert setting.
