@@ -18,7 +18,7 @@ mkdir -p "$dir"
 
 pinned() {
 	[ -x "$dir/$1" ] && go version -m "$dir/$1" 2>/dev/null |
-		awk -v mod="$2" -v ver="$3" '$1 == "dep" && $2 == mod && $3 == ver { ok = 1 } END { exit !ok }'
+		awk -v mod="$2" -v ver="$3" '($1 == "mod" || $1 == "dep") && $2 == mod && $3 == ver { ok = 1 } END { exit !ok }'
 }
 
 if ! pinned weed "$WEED_MOD" "$WEED_VERSION"; then
