@@ -216,9 +216,12 @@ func TestGroupCommitAckedOnlyOnDisk(t *testing.T) {
 	}
 	var syncs uint64
 	res = heldAppends(t, s, "s", n, func() {
+		// The block watch stays locked for a while after the chain is
+		// released, so that the appends are acknowledged before the
+		// first fsync whatever the machine's load.
 		w.mu.Lock()
 		w.fail, syncs = nil, w.syncs
-		w.mu.Unlock()
+		go func() { time.Sleep(300 * time.Millisecond); w.mu.Unlock() }()
 	})
 	for _, r := range res {
 		if r.err != nil || r.seq <= n || r.seq > 2*n {
