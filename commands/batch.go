@@ -92,7 +92,16 @@ func (h *Handler) ExecuteBatch(ctx context.Context, actor string, cmds []Command
 		if err != nil {
 			return 0, err
 		}
-		return last, h.proj.WaitFor(ctx, last)
+		if err := h.proj.WaitFor(ctx, last); err != nil {
+			return last, err
+		}
+		for _, d := range ds {
+			if revokes(d.Event.Type) {
+				h.propagate(ctx, last, d.Event.Type)
+				break
+			}
+		}
+		return last, nil
 	}
 }
 

@@ -181,7 +181,11 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		}
 		ev := d.Event
 		ev.Seq = seq
-		return Result{Seq: seq, Event: ev}, h.proj.WaitFor(ctx, seq)
+		if err := h.proj.WaitFor(ctx, seq); err != nil {
+			return Result{Seq: seq, Event: ev}, err
+		}
+		h.propagate(ctx, seq, ev.Type)
+		return Result{Seq: seq, Event: ev}, nil
 	}
 }
 

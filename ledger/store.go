@@ -77,9 +77,10 @@ type Store struct {
 	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
 	secretsBlocks *blockWatch // same for SECRETS; also fsynced after an erase
 
-	mu     sync.Mutex
-	closed bool
-	subs   map[*subscription]struct{}
+	mu       sync.Mutex
+	closed   bool
+	subs     map[*subscription]struct{}
+	presence *presence // the applied barrier's view of the cluster (cluster_barrier.go)
 }
 
 // fileStream is the part every stream shares: file storage, one replica,

@@ -78,6 +78,11 @@ func (n *Node) startCluster() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.Store.StartErasureWatch(ctx, eraseWatchEvery)
+	if err := n.Store.StartBarrier(ctx, n.Proj.WaitFor); err != nil {
+		// Revocations then return without waiting for the other nodes;
+		// they are in force there as their subscriptions deliver them.
+		n.log.Error("cannot join the cluster's revocation barrier", "err", err)
+	}
 	n.fresh.at.Store(time.Now().UnixNano()) // Open caught up with the leader
 	done := make(chan struct{})
 	go func() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/api/client"
+	"github.com/kmsledger/kmsledger/api/wire"
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/commands"
@@ -243,5 +244,66 @@ func TestClusterJobsRunOnce(t *testing.T) {
 	}
 	if leaders != 1 {
 		t.Fatalf("%d nodes run periodic jobs, want 1", leaders)
+	}
+}
+
+// TestClusterRevocationNextRequest: an identity created through node 1
+// is served by node 3 on the next request (node 3 catches up before a
+// refusal), and once its deletion through node 1 returned, node 3
+// refuses it on the next request (the deletion waited for the other
+// nodes: commands.propagate). The same for a policy deleted and a key
+// disabled. Several rounds, since without the barrier the race is lost
+// only some of the time.
+func TestClusterRevocationNextRequest(t *testing.T) {
+	nodes := openCluster(t, []config.HSM{soft("soft", newSoftKey(t))})
+	var addrs []string
+	var roots []*client.Client
+	for _, n := range nodes {
+		c, addr := serveAt(t, n)
+		roots, addrs = append(roots, c), append(addrs, addr)
+	}
+	ctx := t.Context()
+	if err := roots[0].CreateEnclave(ctx, "e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := roots[0].CreateKey(ctx, "e", "k", "", false); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 6 {
+		policy := fmt.Sprintf("p%d", round)
+		if err := roots[0].CreatePolicy(ctx, "e", &wire.CreatePolicyRequest{Name: policy, Allow: map[string][]string{"KEY:GENERATE": {"k"}}}); err != nil {
+			t.Fatal(err)
+		}
+		key, id := newAPIKey(t)
+		if err := roots[0].CreateIdentity(ctx, "e", &wire.CreateIdentityRequest{Identity: id, Privilege: "User"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := roots[0].AssignPolicy(ctx, "e", id, policy); err != nil {
+			t.Fatal(err)
+		}
+		user3 := rootClient(t, nodes[2], addrs[2], key)
+		if _, err := user3.GenerateKey(ctx, "e", "k", 0, nil, 32); err != nil {
+			t.Fatalf("round %d: a User created through node 1, through node 3 on the next request: %v", round, err)
+		}
+		var revoke func() error
+		switch round % 3 {
+		case 0:
+			revoke = func() error { return roots[0].DeleteIdentity(ctx, "e", id) }
+		case 1:
+			revoke = func() error { return roots[0].DeletePolicy(ctx, "e", policy) }
+		default:
+			revoke = func() error { return roots[0].DisableKey(ctx, "e", "k", 0) }
+		}
+		if err := revoke(); err != nil {
+			t.Fatalf("round %d: revoke through node 1: %v", round, err)
+		}
+		if _, err := user3.GenerateKey(ctx, "e", "k", 0, nil, 32); err == nil {
+			t.Fatalf("round %d: node 3 served the User on the next request after a revocation through node 1 returned", round)
+		}
+		if round%3 == 2 {
+			if err := roots[0].EnableKey(ctx, "e", "k", 0); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
