@@ -392,7 +392,11 @@ func (c *chainHead) loadWait(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := c.load(ctx)
-		if err == nil || !c.clustered || !isUnknownOutcome(err) || !c.wait(ctx, &backoff) {
+		// A stream just created in a cluster is "not found" until its
+		// group has formed.
+		var apiErr *jetstream.APIError
+		notYet := errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound
+		if err == nil || !c.clustered || !(isUnknownOutcome(err) || notYet) || !c.wait(ctx, &backoff) {
 			return err
 		}
 	}

@@ -15,7 +15,10 @@
 // When the leader changes, the old leader stops serving and the new one
 // starts within writerPoll. A forwarded message whose outcome is unknown
 // (no writer yet, a timeout) is sent again with the same Nats-Msg-Id, so
-// it is stored once.
+// it is stored once. A forwarder does not wait out its attempt on a
+// writer that died: JetStream's advisory of the stream's new leader ends
+// every attempt in flight, and they are sent again at once (to the new
+// writer, or after a short backoff until it serves).
 
 package ledger
 
@@ -75,15 +78,55 @@ type fwdMsg struct {
 // writer decides which chained streams this node writes and forwards
 // the rest.
 type writer struct {
-	s      *Store
-	mu     sync.Mutex
-	serves map[string]*nats.Subscription // streams this node writes
+	s       *Store
+	mu      sync.Mutex
+	serves  map[string]*nats.Subscription // streams this node writes
+	elected map[string]chan struct{}      // closed when the stream elects a leader
+}
+
+// leaderAdvisory is the subject of JetStream's advisory that stream has
+// elected a leader.
+func leaderAdvisory(stream string) string {
+	return "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + stream
+}
+
+// electedCh returns a channel closed when stream next elects a leader.
+func (w *writer) electedCh(stream string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := w.elected[stream]
+	if ch == nil {
+		ch = make(chan struct{})
+		w.elected[stream] = ch
+	}
+	return ch
+}
+
+// leaderElected wakes the forwarders waiting on stream's old writer.
+func (w *writer) leaderElected(stream string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ch := w.elected[stream]; ch != nil {
+		close(ch)
+	}
+	w.elected[stream] = make(chan struct{})
 }
 
 // startWriter starts the leadership watch of an embedded cluster node.
 func (s *Store) startWriter() {
-	w := &writer{s: s, serves: map[string]*nats.Subscription{}}
+	w := &writer{s: s, serves: map[string]*nats.Subscription{}, elected: map[string]chan struct{}{}}
 	s.chains.ledger.w, s.chains.audit.w = w, w
+	var advisories []*nats.Subscription
+	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
+		name := c.name
+		sub, err := s.nc.Subscribe(leaderAdvisory(name), func(*nats.Msg) { w.leaderElected(name) })
+		if err != nil {
+			// Forwarders then wait out an attempt on a dead writer.
+			s.log.Warn("ledger: cannot follow the stream's leader elections", "stream", name, "err", err)
+			continue
+		}
+		advisories = append(advisories, sub)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -99,7 +142,14 @@ func (s *Store) startWriter() {
 			}
 		}
 	}()
-	s.stopWriter = func() { cancel(); <-done; w.stopAll() }
+	s.stopWriter = func() {
+		cancel()
+		<-done
+		w.stopAll()
+		for _, sub := range advisories {
+			sub.Unsubscribe()
+		}
+	}
 }
 
 // writes reports whether this node writes stream now.
@@ -268,6 +318,30 @@ func (w *writer) storedBatch(ctx context.Context, msgs []*nats.Msg) (uint64, boo
 	return last, true
 }
 
+// errNewLeader ends a forwarding attempt when the stream elects a leader.
+var errNewLeader = errors.New("ledger: the stream elected a new leader")
+
+// attempt sends req to stream's writer once and waits for the answer, for
+// at most writerTimeout and a second, or until the stream elects a new
+// leader (elected).
+func (w *writer) attempt(ctx context.Context, stream string, req *nats.Msg) (m *nats.Msg, elected bool, err error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tctx, tcancel := context.WithTimeout(actx, writerTimeout+time.Second)
+	defer tcancel()
+	ch, done := w.electedCh(stream), make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ch:
+			cancel(errNewLeader)
+		case <-done:
+		}
+	}()
+	m, err = w.s.nc.RequestMsgWithContext(tctx, req)
+	return m, errors.Is(context.Cause(actx), errNewLeader), err
+}
+
 // request sends req until the writer gives an answer that is not
 // "unknown", or ctx ends (ErrUnavailable).
 func (w *writer) request(ctx context.Context, stream string, req *nats.Msg) (*fwdAnswer, error) {
@@ -277,12 +351,17 @@ func (w *writer) request(ctx context.Context, stream string, req *nats.Msg) (*fw
 // requestRetried is request that sets *retried when it sent req more than
 // once.
 func (w *writer) requestRetried(ctx context.Context, stream string, req *nats.Msg, retried *bool) (*fwdAnswer, error) {
-	backoff := 20 * time.Millisecond
+	const firstBackoff = 20 * time.Millisecond
+	backoff := firstBackoff
 	var last error
 	for {
-		actx, cancel := context.WithTimeout(ctx, writerTimeout+time.Second)
-		m, err := w.s.nc.RequestMsgWithContext(actx, req)
-		cancel()
+		m, elected, err := w.attempt(ctx, stream, req)
+		if elected && err != nil {
+			// A new leader: the attempt was on the old writer, or had no
+			// writer; send it again now.
+			last, backoff, *retried = err, firstBackoff, true
+			continue
+		}
 		if err == nil {
 			var ans fwdAnswer
 			if err := json.Unmarshal(m.Data, &ans); err != nil {

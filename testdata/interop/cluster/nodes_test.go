@@ -42,6 +42,7 @@ type node struct {
 	proc    *harness.Proc
 	serving chan struct{} // closed when the current process printed lineServing
 	writer  atomic.Bool   // the current process writes the LEDGER stream
+	wroteAt atomic.Int64  // unix nanoseconds when its log last said it writes LEDGER
 	killed  atomic.Bool   // SIGKILL was sent to the current process
 	client  atomic.Value  // string: the ledger's client listener (tls://...)
 }
@@ -134,7 +135,9 @@ func newCluster(t testing.TB, n int, natsURLs string, extra ...string) *cluster 
 				p.Stop()
 			}
 		}
-		if t.Failed() {
+		// The logs of a failed test are kept, and every test's with
+		// KMSLEDGER_CLUSTER_KEEP_LOGS=1.
+		if t.Failed() || os.Getenv("KMSLEDGER_CLUSTER_KEEP_LOGS") == "1" {
 			keep := filepath.Join(os.TempDir(), "kmsledger-cluster-logs", t.Name())
 			_ = os.MkdirAll(keep, 0o700)
 			for _, nd := range c.nodes {
@@ -190,6 +193,7 @@ func (c *cluster) start(nd *node) {
 				once.Do(func() { close(serving) })
 			case strings.Contains(line, lineWriter) && strings.Contains(line, "stream=LEDGER"):
 				nd.writer.Store(true)
+				nd.wroteAt.Store(time.Now().UnixNano())
 			case strings.Contains(line, lineNoWriter) && strings.Contains(line, "stream=LEDGER"):
 				nd.writer.Store(false)
 			case strings.Contains(line, lineOpen):
@@ -294,6 +298,18 @@ func (c *cluster) signal(nd *node, sig syscall.Signal) {
 	if err := syscall.Kill(nd.current().Pid(), sig); err != nil {
 		c.t.Fatalf("signal %v to %s: %v", sig, nd.name, err)
 	}
+}
+
+// writerSince returns when a node first said it writes the LEDGER stream
+// after t (false if none has yet).
+func (c *cluster) writerSince(t time.Time) (time.Time, bool) {
+	var first time.Time
+	for _, nd := range c.nodes {
+		if at := time.Unix(0, nd.wroteAt.Load()); nd.up() && nd.writer.Load() && at.After(t) && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
 }
 
 // leader returns the running node whose log last said it writes the
