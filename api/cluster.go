@@ -20,12 +20,13 @@ import (
 //   - while Stale reports an error (the node has not confirmed it is
 //     current within its staleness bound), every request that needs the
 //     projection is answered 503;
-//   - /v1/health/ready?write asks WriteReady.
+//   - /v1/health/ready?write asks WriteReady, ?replicas ReplicasCurrent.
 type ClusterView struct {
-	Stale      func() error
-	WriteReady func(context.Context) error
-	Status     func(context.Context) (*ledger.ClusterStatus, error)
-	RemovePeer func(ctx context.Context, name string) error
+	Stale           func() error
+	WriteReady      func(context.Context) error
+	ReplicasCurrent func(context.Context) error
+	Status          func(context.Context) (*ledger.ClusterStatus, error)
+	RemovePeer      func(ctx context.Context, name string) error
 }
 
 // catchUpTimeout bounds the wait for the projection before a refusal.

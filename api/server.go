@@ -234,6 +234,16 @@ func (s *Server) handleReadyNoAuth(w http.ResponseWriter, r *http.Request, in ro
 			return
 		}
 	}
+	if c := s.cfg.Cluster; c != nil && r.URL.Query().Has("replicas") && c.ReplicasCurrent != nil {
+		// ?replicas: this node's stream replicas are current, so that the
+		// cluster tolerates losing another node (a rolling restart waits
+		// for it before restarting the next node).
+		if err := c.ReplicasCurrent(ctx); err != nil {
+			s.log.Warn("replicas not current", "err", err)
+			writeError(w, r, s.log, &statusError{http.StatusServiceUnavailable, "replicas not current"})
+			return
+		}
+	}
 	// Ready means "serves crypto", which an HSM outage does not stop (the
 	// REK is unsealed): the HSMs' health is reported, not gating.
 	status := map[string]any{"status": "ready"}

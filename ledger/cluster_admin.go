@@ -122,6 +122,24 @@ func (s *Store) WriteReady(ctx context.Context) error {
 	return nil
 }
 
+// ReplicasCurrent reports whether this node's replicas are current: on
+// an embedded node, JetStream's health check (its meta state and every
+// stream replica it holds caught up with their leaders), so that the
+// cluster tolerates the loss of another node again; on an external NATS
+// cluster, whether a write would be stored (WriteReady).
+func (s *Store) ReplicasCurrent(ctx context.Context) error {
+	if s.ns == nil || !s.clustered {
+		return s.WriteReady(ctx)
+	}
+	if s.isClosed() {
+		return ErrClosed
+	}
+	if hs := s.ns.Healthz(&server.HealthzOptions{}); hs.Status != "ok" {
+		return fmt.Errorf("%w: replicas not current: %s", ErrUnavailable, hs.Error)
+	}
+	return s.WriteReady(ctx)
+}
+
 // Peer is one node as the cluster sees it.
 type Peer struct {
 	Name    string        `json:"name"`

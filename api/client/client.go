@@ -314,3 +314,11 @@ func (c *Client) Ready(ctx context.Context) error {
 	_, err := c.do(ctx, http.MethodGet, "/v1/health/ready", "", nil, nil)
 	return err
 }
+
+// ReadyFor is Ready with a condition of a cluster node: "write" (a
+// write would be stored now) or "replicas" (its stream replicas are
+// current with their leaders).
+func (c *Client) ReadyFor(ctx context.Context, condition string) error {
+	_, err := c.do(ctx, http.MethodGet, "/v1/health/ready", url.QueryEscape(condition), nil, nil)
+	return err
+}

@@ -136,10 +136,11 @@ func (n *Node) clusterView() *api.ClusterView {
 		return nil
 	}
 	return &api.ClusterView{
-		Stale:      n.stale,
-		WriteReady: n.Store.WriteReady,
-		Status:     n.Store.Status,
-		RemovePeer: n.Store.RemovePeer,
+		Stale:           n.stale,
+		WriteReady:      n.Store.WriteReady,
+		ReplicasCurrent: n.Store.ReplicasCurrent,
+		Status:          n.Store.Status,
+		RemovePeer:      n.Store.RemovePeer,
 	}
 }
 

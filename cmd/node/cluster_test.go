@@ -110,6 +110,23 @@ func TestClusterEveryNodeServes(t *testing.T) {
 		cs = append(cs, c)
 	}
 	ctx := t.Context()
+	// Every node's replicas become current, and every node would store
+	// a write.
+	for i, c := range cs {
+		for _, cond := range []string{"replicas", "write"} {
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				err := c.ReadyFor(ctx, cond)
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node %d: /v1/health/ready?%s not 200 within 60s: %v", i+1, cond, err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
 	if err := cs[0].CreateEnclave(ctx, "e"); err != nil {
 		t.Fatal(err)
 	}

@@ -59,8 +59,10 @@ func TestClusterTwoDown(t *testing.T) {
 		t.Errorf("CreateKey without a majority: got %v, want 503", err)
 	}
 	figure(t, "two of three down: CreateKey answered %v after %v", err, took.Round(time.Millisecond))
-	if code := c.health(n1, "/v1/health/ready?write"); code != http.StatusServiceUnavailable {
-		t.Errorf("/v1/health/ready?write without a majority: %d, want 503", code)
+	for _, cond := range []string{"write", "replicas"} {
+		if code := c.health(n1, "/v1/health/ready?"+cond); code != http.StatusServiceUnavailable {
+			t.Errorf("/v1/health/ready?%s without a majority: %d, want 503", cond, code)
+		}
 	}
 	// Crypto still works within the staleness bound.
 	if time.Since(down) < 55*time.Second {
@@ -81,6 +83,10 @@ func TestClusterTwoDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	figure(t, "one node back: %s ready?write %v after %s was started again", n1.name, time.Since(start).Round(time.Millisecond), n2.name)
+	if _, err := c.waitHealth(n2, "/v1/health/ready?replicas", 60*time.Second); err != nil {
+		t.Error(err)
+	}
+	figure(t, "one node back: its replicas current (ready?replicas) %v after it was started again", time.Since(start).Round(time.Millisecond))
 	name := harness.UniqueName("back")
 	if err := cl.CreateKey(ctx, c.enclave, &kms.CreateKeyRequest{Name: name}); err != nil {
 		t.Errorf("CreateKey through %s with a majority again: %v", n1.name, err)
