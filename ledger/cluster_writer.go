@@ -117,8 +117,7 @@ func (s *Store) startWriter() {
 	w := &writer{s: s, serves: map[string]*nats.Subscription{}, elected: map[string]chan struct{}{}}
 	s.chains.ledger.w, s.chains.audit.w = w, w
 	var advisories []*nats.Subscription
-	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
-		name := c.name
+	for _, name := range []string{ledgerStream, auditStream, secretsStream} {
 		sub, err := s.nc.Subscribe(leaderAdvisory(name), func(*nats.Msg) { w.leaderElected(name) })
 		if err != nil {
 			// Forwarders then wait out an attempt on a dead writer.
@@ -325,9 +324,19 @@ var errNewLeader = errors.New("ledger: the stream elected a new leader")
 // at most writerTimeout and a second, or until the stream elects a new
 // leader (elected).
 func (w *writer) attempt(ctx context.Context, stream string, req *nats.Msg) (m *nats.Msg, elected bool, err error) {
+	err = w.untilElected(ctx, stream, writerTimeout+time.Second, func(ctx context.Context) error {
+		m, err = w.s.nc.RequestMsgWithContext(ctx, req)
+		return err
+	})
+	return m, errors.Is(err, errNewLeader), err
+}
+
+// untilElected runs fn with a context that ends after d, or when stream
+// elects a leader; then it returns errNewLeader (wrapping fn's error).
+func (w *writer) untilElected(ctx context.Context, stream string, d time.Duration, fn func(context.Context) error) error {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	tctx, tcancel := context.WithTimeout(actx, writerTimeout+time.Second)
+	tctx, tcancel := context.WithTimeout(actx, d)
 	defer tcancel()
 	ch, done := w.electedCh(stream), make(chan struct{})
 	defer close(done)
@@ -338,8 +347,11 @@ func (w *writer) attempt(ctx context.Context, stream string, req *nats.Msg) (m *
 		case <-done:
 		}
 	}()
-	m, err = w.s.nc.RequestMsgWithContext(tctx, req)
-	return m, errors.Is(context.Cause(actx), errNewLeader), err
+	err := fn(tctx)
+	if err != nil && errors.Is(context.Cause(actx), errNewLeader) {
+		return fmt.Errorf("%w: %w", errNewLeader, err)
+	}
+	return err
 }
 
 // request sends req until the writer gives an answer that is not

@@ -188,9 +188,24 @@ func (s *Store) publishRetry(ctx context.Context, msg *nats.Msg, opts ...jetstre
 	}
 	backoff := 50 * time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, publishAttempt)
-		ack, err := s.js.PublishMsg(actx, msg, opts...)
-		cancel()
+		var ack *jetstream.PubAck
+		publish := func(ctx context.Context) (err error) {
+			ack, err = s.js.PublishMsg(ctx, msg, opts...)
+			return err
+		}
+		var err error
+		if w := s.chains.ledger.w; w != nil {
+			// A publish in flight to a leader that died is sent again as
+			// soon as SECRETS has elected a new one.
+			if err = w.untilElected(ctx, secretsStream, publishAttempt, publish); errors.Is(err, errNewLeader) {
+				backoff = 50 * time.Millisecond
+				continue
+			}
+		} else {
+			actx, cancel := context.WithTimeout(ctx, publishAttempt)
+			err = publish(actx)
+			cancel()
+		}
 		if err == nil || !isUnknownOutcome(err) {
 			return ack, err
 		}
