@@ -111,7 +111,8 @@ type subscription struct {
 	mu      sync.Mutex               // held while fn runs; serialises delivery
 	next    uint64                   // sequence of the next event to deliver
 	stopped bool                     // under mu
-	cc      jetstream.ConsumeContext // set before ready is closed; nil if Consume failed
+	cc      jetstream.ConsumeContext // set before ready is closed; nil if Consume failed; replaced under ccMu
+	ccMu    sync.Mutex
 	ready   chan struct{}
 	once    sync.Once
 	done    chan struct{} // closed by stop
@@ -171,11 +172,21 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(Event)) (sto
 	}
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
-	sub.cc, err = c.Consume(handler, jetstream.PullMaxMessages(replayBatch), jetstream.ConsumeErrHandler(errHandler))
+	opts := []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(replayBatch), jetstream.ConsumeErrHandler(errHandler)}
+	if s.clustered {
+		// The consumer lives on one node: if that node dies, missing
+		// heartbeats make the client re-create it elsewhere. Short
+		// heartbeats notice that in about 2 s instead of 10.
+		opts = append(opts, jetstream.PullHeartbeat(time.Second), jetstream.PullExpiry(5*time.Second))
+	}
+	sub.cc, err = c.Consume(handler, opts...)
 	close(sub.ready)
 	if err != nil {
 		sub.stop()
 		return nil, fmt.Errorf("ledger: subscribe from %d: %w", from, s.mapErr(err))
+	}
+	if w := s.chains.ledger.w; w != nil {
+		go sub.followElections(ctx, w, handler, opts)
 	}
 
 	go func() {
@@ -188,14 +199,71 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(Event)) (sto
 	return sub.stop, nil
 }
 
+// followElections re-creates the subscription's consumer from the next
+// sequence to deliver whenever LEDGER elects a leader: the node that held
+// the consumer may be the one that died, and the client would notice
+// only after missed heartbeats and a consumer creation that may have
+// timed out during the election. The new consumer is consuming before
+// the old one is stopped; the handler drops what it delivered already,
+// and each consumer delivers without gaps from a start at or below the
+// next sequence, so none is skipped.
+func (sub *subscription) followElections(ctx context.Context, w *writer, handler jetstream.MessageHandler, opts []jetstream.PullConsumeOpt) {
+	for {
+		select {
+		case <-w.electedCh(ledgerStream):
+		case <-sub.done:
+			return
+		case <-ctx.Done():
+			return
+		}
+		sub.mu.Lock()
+		next := sub.next
+		sub.mu.Unlock()
+		cctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-sub.done:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
+		c, err := sub.store.consumerFrom(cctx, next)
+		if err != nil {
+			cancel()
+			continue // the old consumer carries on, or its client resets it
+		}
+		cc, err := c.Consume(handler, opts...)
+		cancel()
+		if err != nil {
+			continue
+		}
+		sub.ccMu.Lock()
+		select {
+		case <-sub.done:
+			sub.ccMu.Unlock()
+			cc.Stop()
+			return
+		default:
+		}
+		old := sub.cc
+		sub.cc = cc
+		sub.ccMu.Unlock()
+		if old != nil {
+			old.Stop()
+		}
+	}
+}
+
 // stop ends the subscription and waits for a running handler to return.
 func (sub *subscription) stop() {
 	sub.once.Do(func() {
 		<-sub.ready
 		close(sub.done)
+		sub.ccMu.Lock()
 		if sub.cc != nil {
 			sub.cc.Stop()
 		}
+		sub.ccMu.Unlock()
 		sub.mu.Lock()
 		sub.stopped = true
 		sub.mu.Unlock()
