@@ -17,12 +17,23 @@ import (
 	"github.com/minio/kms-go/kms"
 )
 
-// resumeBound is the bound, documented in README.md (Clusters), within
-// which writes resume after kill -9 of the LEDGER writer with all three
-// nodes and the clients on one 2-core machine: JetStream's election takes
-// 4–9 s, the forwarders notice the new writer within one more attempt
-// (4 s), and the machine is shared. The median is printed beside it.
-const resumeBound = 30 * time.Second
+// Bounds of TestClusterLeaderKill, documented in README.md (Clusters):
+//   - afterElectionBound: writes resume within it once a node has taken
+//     over as the LEDGER writer (the forwarders, the SECRETS publishes and
+//     the projections' consumers follow JetStream's leader advisories);
+//   - resumeBound: writes resume within it after the kill at all. The
+//     election itself is JetStream's: 4–9 s, and longer when the
+//     surviving follower is still catching up at the moment of the kill
+//     (JetStream does not let a catching-up follower campaign until its
+//     catch-up stalls); measured up to 37 s with three nodes and the
+//     clients on one loaded 2-core machine. It catches a hang, not a slow
+//     election.
+//
+// The medians are printed beside them.
+const (
+	afterElectionBound = 10 * time.Second
+	resumeBound        = 60 * time.Second
+)
 
 // reps is KMSLEDGER_CLUSTER_REPS (default 20): how often the leader is
 // killed.
@@ -340,9 +351,9 @@ func TestClusterLeaderKill(t *testing.T) {
 		killed := cr.mark()
 		t.Logf("rep %d: %s kill -9 %s (the LEDGER writer)", i+1, killed.Format("15:04:05.000"), leader.name)
 		c.kill(leader)
-		at, ok := cr.firstDone(60 * time.Second)
+		at, ok := cr.firstDone(resumeBound)
 		if !ok {
-			t.Errorf("rep %d: no key creation succeeded within 60s after kill -9 of %s", i+1, leader.name)
+			t.Errorf("rep %d: no key creation succeeded within %v after kill -9 of %s", i+1, resumeBound, leader.name)
 		} else {
 			resumes = append(resumes, at.Sub(killed))
 			elected, ok := c.writerSince(killed)
@@ -377,6 +388,9 @@ func TestClusterLeaderKill(t *testing.T) {
 			slices.Sort(afterWriter)
 			figure(t, "of which after the new LEDGER writer took over (%d reps): min %v median %v max %v",
 				len(afterWriter), afterWriter[0].Round(time.Millisecond), afterWriter[len(afterWriter)/2].Round(time.Millisecond), afterWriter[len(afterWriter)-1].Round(time.Millisecond))
+			if last := afterWriter[len(afterWriter)-1]; last > afterElectionBound {
+				t.Errorf("writes resumed only %v after a new writer took over, bound %v", last, afterElectionBound)
+			}
 		}
 		if last := resumes[len(resumes)-1]; last > resumeBound {
 			t.Errorf("writes resumed only after %v, bound %v", last, resumeBound)
