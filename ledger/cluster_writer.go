@@ -90,6 +90,14 @@ func leaderAdvisory(stream string) string {
 	return "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + stream
 }
 
+// truncateName bounds a name taken from an advisory for a log line.
+func truncateName(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}
+
 // electedCh returns a channel closed when stream next elects a leader.
 func (w *writer) electedCh(stream string) <-chan struct{} {
 	w.mu.Lock()
@@ -118,7 +126,14 @@ func (s *Store) startWriter() {
 	s.chains.ledger.w, s.chains.audit.w = w, w
 	var advisories []*nats.Subscription
 	for _, name := range []string{ledgerStream, auditStream, secretsStream} {
-		sub, err := s.nc.Subscribe(leaderAdvisory(name), func(*nats.Msg) { w.leaderElected(name) })
+		sub, err := s.nc.Subscribe(leaderAdvisory(name), func(m *nats.Msg) {
+			var adv struct {
+				Leader string `json:"leader"`
+			}
+			_ = json.Unmarshal(m.Data, &adv)
+			s.log.Info("ledger: the stream elected a leader", "stream", name, "leader", truncateName(adv.Leader))
+			w.leaderElected(name)
+		})
 		if err != nil {
 			// Forwarders then wait out an attempt on a dead writer.
 			s.log.Warn("ledger: cannot follow the stream's leader elections", "stream", name, "err", err)

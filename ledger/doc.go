@@ -252,6 +252,18 @@
 // read from any replica first (it never changes once stored) and from
 // the leader when that replica does not have it yet.
 //
+// Failover: every node follows JetStream's leader-elected advisories.
+// When a stream elects a leader, forwarded writes and SECRETS publishes in
+// flight to the old leader are sent again at once, and each LEDGER
+// subscription re-creates its consumer from the next sequence it needs
+// (its short heartbeats catch the other stalls), so writes and the
+// projections resume right after the election; the election itself is
+// JetStream's (4–9 s, longer when the surviving follower is catching up).
+//
+// Revocations: the applied barrier (cluster_barrier.go) lets a command
+// that takes something away return only once every other node heard from
+// lately has applied its event, for at most BarrierTimeout.
+//
 // Erasure in a cluster: the secure delete is applied on every replica,
 // but each node's Raft log keeps the original write until its next
 // snapshot. Every node watches the stream and snapshots its own log

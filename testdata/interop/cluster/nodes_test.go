@@ -65,6 +65,9 @@ type cluster struct {
 
 	poolMu sync.Mutex
 	pool   *x509.CertPool
+
+	electedMu sync.Mutex
+	elected   []election // streams' leader elections, as the nodes logged them
 }
 
 // run runs the kmsledger binary with args and the cluster's HSM key and
@@ -196,6 +199,12 @@ func (c *cluster) start(nd *node) {
 				nd.wroteAt.Store(time.Now().UnixNano())
 			case strings.Contains(line, lineNoWriter) && strings.Contains(line, "stream=LEDGER"):
 				nd.writer.Store(false)
+			case strings.Contains(line, lineElected):
+				if _, rest, ok := strings.Cut(line, "stream="); ok {
+					c.electedMu.Lock()
+					c.elected = append(c.elected, election{strings.Fields(rest)[0], time.Now()})
+					c.electedMu.Unlock()
+				}
 			case strings.Contains(line, lineOpen):
 				if _, rest, ok := strings.Cut(line, "listen="); ok {
 					nd.client.Store(strings.Fields(rest)[0])
@@ -298,6 +307,29 @@ func (c *cluster) signal(nd *node, sig syscall.Signal) {
 	if err := syscall.Kill(nd.current().Pid(), sig); err != nil {
 		c.t.Fatalf("signal %v to %s: %v", sig, nd.name, err)
 	}
+}
+
+// election is a node's log line saying a stream elected a leader.
+type election struct {
+	stream string
+	at     time.Time
+}
+
+// lineElected is the log line of a stream's leader election.
+const lineElected = "ledger: the stream elected a leader"
+
+// lastElection returns the last time, after from and before to, that a
+// node's log said a stream elected a leader (false if none did).
+func (c *cluster) lastElection(from, to time.Time) (time.Time, bool) {
+	c.electedMu.Lock()
+	defer c.electedMu.Unlock()
+	var last time.Time
+	for _, e := range c.elected {
+		if e.at.After(from) && e.at.Before(to) && e.at.After(last) {
+			last = e.at
+		}
+	}
+	return last, !last.IsZero()
 }
 
 // writerSince returns when a node first said it writes the LEDGER stream
