@@ -62,7 +62,7 @@ func (r *groupReq) settle() { close(r.done) }
 // for the next ones (see take).
 type groupCursor struct {
 	n        int
-	subjects []string
+	subjects map[string]bool
 	ids      map[string]bool
 }
 
@@ -127,7 +127,7 @@ func (q *groupQueue) submit(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 // drain stores groups until the queue is empty.
 func (q *groupQueue) drain() {
 	for {
-		cur := &groupCursor{ids: map[string]bool{}}
+		cur := &groupCursor{subjects: map[string]bool{}, ids: map[string]bool{}}
 		q.mu.Lock()
 		group := q.take(cur)
 		if len(group) == 0 {
@@ -171,7 +171,7 @@ func (q *groupQueue) take(cur *groupCursor) []*groupReq {
 		if id != "" {
 			cur.ids[id] = true
 		}
-		cur.subjects = append(cur.subjects, r.msg.Subject)
+		cur.subjects[r.msg.Subject] = true
 		cur.n++
 		r.taken = true
 		group = append(group, r)
@@ -195,9 +195,12 @@ func expectSubject(msg *nats.Msg) string {
 
 // matchesAny reports whether filter (which may hold the wildcards "*"
 // and ">") matches one of subjects.
-func matchesAny(filter string, subjects []string) bool {
+func matchesAny(filter string, subjects map[string]bool) bool {
+	if !strings.ContainsAny(filter, "*>") {
+		return subjects[filter]
+	}
 	ft := strings.Split(filter, ".")
-	for _, s := range subjects {
+	for s := range subjects {
 		if subjectMatches(ft, strings.Split(s, ".")) {
 			return true
 		}
