@@ -24,7 +24,11 @@ func TestCompressedBlocks(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openTestStore(t, dir)
-	ctx := context.Background()
+	// Reading a message of a compressed block first decompresses the
+	// whole block (8 MB), which takes seconds under the race detector:
+	// more than the client's default request timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	blk1 := filepath.Join(msgsDir(dir, ledgerStream), "1.blk")
 	// Events of about 64 KB fill the first 8 MB block after some 130.
 	pad := strings.Repeat("key material is never here; ", 64<<10/29)
@@ -69,7 +73,7 @@ func TestCompressedBlocks(t *testing.T) {
 		t.Fatalf("read-only Open with a compressed block: %v", err)
 	}
 	if _, err := ro.Verify(ctx, VerifyOptions{}); err != nil {
-		t.Errorf("Verify with a compressed block: %v", err)
+		t.Errorf("Verify with a compressed block: %v (%v)", err, errors.Unwrap(err))
 	}
 	ro.Close()
 	s = openTestStore(t, dir)
@@ -77,7 +81,7 @@ func TestCompressedBlocks(t *testing.T) {
 		t.Fatalf("Append after reopen: %v", err)
 	}
 	if _, err := s.Verify(ctx, VerifyOptions{}); err != nil {
-		t.Errorf("Verify after reopen: %v", err)
+		t.Errorf("Verify after reopen: %v (%v)", err, errors.Unwrap(err))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
