@@ -58,31 +58,8 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 			return group, len(group)
 		}
 	}
-	seq, sum := c.seq, c.sum
-	members := make([]*groupReq, 0, len(group))
-	futures := make([]jetstream.PubAckFuture, 0, len(group))
-	sent := true // every member so far was sent
-	send := func(rs []*groupReq) {
-		for _, r := range rs {
-			members = append(members, r)
-			if !sent {
-				continue // after a member not sent: published alone
-			}
-			r.msg.Header.Set(PrevHeader, sum.String())
-			r.msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(seq, 10))
-			f, err := js.PublishMsgAsync(r.msg)
-			if err != nil {
-				sent = false // not sent: this member and the next are published alone
-				continue
-			}
-			futures = append(futures, f)
-			seq++
-			raw := RawMessage{Seq: seq, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
-				MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
-			sum = chainNext(sum, raw.Leaf())
-		}
-	}
-	send(group)
+	p := &groupPipe{js: js, seq: c.seq, sum: c.sum, sent: true}
+	p.send(group)
 	var arrived <-chan struct{}
 	if !c.clustered {
 		arrived = c.q.arrived
@@ -90,8 +67,8 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 	timeout := time.NewTimer(groupWait)
 	defer timeout.Stop()
 	clean := true // every member so far stored in order, or refused
-	for i := 0; i < len(futures); i++ {
-		r, f := members[i], futures[i]
+	for i := 0; i < len(p.futures); i++ {
+		r, f := p.members[i], p.futures[i]
 		var ack *jetstream.PubAck
 		var err error
 		select {
@@ -100,48 +77,93 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 		case <-timeout.C:
 			err = context.DeadlineExceeded
 		case <-arrived:
-			if clean && sent {
-				send(more())
+			if clean && p.sent {
+				p.send(more())
 			}
 			i--
 			continue
 		}
 		timeout.Reset(groupWait)
-		var apiErr *jetstream.APIError
-		switch {
-		case clean && err == nil && !ack.Duplicate && ack.Sequence == c.seq+1:
-			raw := RawMessage{Seq: ack.Sequence, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
-				MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
-			c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
-			c.appended()
-			r.ack = ack
-			r.settle()
-		case clean && err == nil && ack.Duplicate:
-			r.ack = ack // stored before: nothing written, as alone
-			r.settle()
-			clean = false
-		case errors.As(err, &apiErr) && !isUnknownOutcome(err):
-			rest = append(rest, r) // refused: nothing stored
-			clean = false
-		case err == nil:
-			// Stored, but not where the head expected it: cannot happen
-			// with the expectations above; never chain past it.
-			c.markStale()
-			r.ack = ack
-			r.settle()
-			clean = false
-		default:
-			c.markStale()
-			clean = false
-			if c.clustered {
-				rest = append(rest, r)
-			} else {
-				r.err = err
-				r.settle()
-			}
+		var again bool
+		if clean, again = c.settleMember(r, ack, err, clean); again {
+			rest = append(rest, r)
 		}
 	}
-	return append(rest, members[len(futures):]...), len(members)
+	return append(rest, p.members[len(p.futures):]...), len(p.members)
+}
+
+// groupPipe is the publishing side of publishGroup.
+type groupPipe struct {
+	js      jetstream.JetStream
+	seq     uint64 // last sequence once every member sent so far is stored
+	sum     Sum    // chain value at seq
+	members []*groupReq
+	futures []jetstream.PubAckFuture // of members[:len(futures)]
+	sent    bool                     // every member so far was sent
+}
+
+// send publishes rs as the next links without waiting for their acks.
+// After a member that could not be sent, the others are only recorded:
+// they are published alone.
+func (p *groupPipe) send(rs []*groupReq) {
+	for _, r := range rs {
+		p.members = append(p.members, r)
+		if !p.sent {
+			continue
+		}
+		r.msg.Header.Set(PrevHeader, p.sum.String())
+		r.msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(p.seq, 10))
+		f, err := p.js.PublishMsgAsync(r.msg)
+		if err != nil {
+			p.sent = false
+			continue
+		}
+		p.futures = append(p.futures, f)
+		p.seq++
+		raw := RawMessage{Seq: p.seq, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
+			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
+		p.sum = chainNext(p.sum, raw.Leaf())
+	}
+}
+
+// settleMember takes the outcome of member r of a pipelined group
+// (publishGroup), clean if every member before it was stored in order
+// or refused. It settles r, or reports that r must be published again
+// alone (again); stillClean says whether the members after r can still
+// be stored in order.
+func (c *chainHead) settleMember(r *groupReq, ack *jetstream.PubAck, err error, clean bool) (stillClean, again bool) {
+	var apiErr *jetstream.APIError
+	switch {
+	case clean && err == nil && !ack.Duplicate && ack.Sequence == c.seq+1:
+		raw := RawMessage{Seq: ack.Sequence, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
+			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
+		c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
+		c.appended()
+		r.ack = ack
+		r.settle()
+		return true, false
+	case clean && err == nil && ack.Duplicate:
+		r.ack = ack // stored before: nothing written, as alone
+		r.settle()
+		return false, false
+	case errors.As(err, &apiErr) && !isUnknownOutcome(err):
+		return false, true // refused: nothing stored
+	case err == nil:
+		// Stored, but not where the head expected it: cannot happen
+		// with the expectations above; never chain past it.
+		c.markStale()
+		r.ack = ack
+		r.settle()
+		return false, false
+	default:
+		c.markStale()
+		if c.clustered {
+			return false, true
+		}
+		r.err = err
+		r.settle()
+		return false, false
+	}
 }
 
 // appended publishes the new head and tells the Checkpointer (without

@@ -30,37 +30,8 @@ func TestCompressedBlocks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	blk1 := filepath.Join(msgsDir(dir, ledgerStream), "1.blk")
-	// Events of about 64 KB fill the first 8 MB block after some 130.
-	pad := strings.Repeat("key material is never here; ", 64<<10/29)
-	var plain int
-	for i := 0; ; i++ {
-		ev := testEvent(KeySubject("enc", fmt.Sprintf("k%d", i)), fmt.Sprintf("c%d", i))
-		ev.Payload = json.RawMessage(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
-		if _, _, err := s.Append(ctx, ev, Expect{}); err != nil {
-			t.Fatalf("Append(%d) err = %v", i, err)
-		}
-		plain += len(ev.Payload)
-		if _, err := os.Stat(filepath.Join(msgsDir(dir, ledgerStream), "2.blk")); err == nil {
-			break
-		}
-		if i > 1000 {
-			t.Fatalf("no second block after %d events of %d bytes", i, len(ev.Payload))
-		}
-	}
-	// The server compresses the full block in the background.
-	var b []byte
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var err error
-		if b, err = os.ReadFile(blk1); err != nil {
-			t.Fatal(err)
-		}
-		if bytes.HasPrefix(b, []byte(blkCompressed)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("1.blk not compressed within 30 s (%d bytes, starts %q)", len(b), b[:4])
-		}
-	}
+	plain := fillFirstBlock(ctx, t, s, dir)
+	b := waitCompressed(t, blk1)
 	if len(b) > plain/4 {
 		t.Errorf("compressed 1.blk is %d bytes for about %d bytes of payloads, want well under a quarter", len(b), plain)
 	}
@@ -102,6 +73,46 @@ func TestCompressedBlocks(t *testing.T) {
 			ro.Close()
 		}
 		t.Fatalf("read-only Open of a changed compressed block: err = %v, want ErrCorruptBlock", err)
+	}
+}
+
+// fillFirstBlock appends events of about 64 KB until LEDGER has a second
+// block (some 130 fill the first 8 MB one) and returns the bytes of
+// their payloads.
+func fillFirstBlock(ctx context.Context, t *testing.T, s *Store, dir string) (plain int) {
+	t.Helper()
+	pad := strings.Repeat("key material is never here; ", 64<<10/29)
+	for i := 0; ; i++ {
+		ev := testEvent(KeySubject("enc", fmt.Sprintf("k%d", i)), fmt.Sprintf("c%d", i))
+		ev.Payload = json.RawMessage(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+		if _, _, err := s.Append(ctx, ev, Expect{}); err != nil {
+			t.Fatalf("Append(%d) err = %v", i, err)
+		}
+		plain += len(ev.Payload)
+		if _, err := os.Stat(filepath.Join(msgsDir(dir, ledgerStream), "2.blk")); err == nil {
+			return plain
+		}
+		if i > 1000 {
+			t.Fatalf("no second block after %d events of %d bytes", i, len(ev.Payload))
+		}
+	}
+}
+
+// waitCompressed waits until the server has compressed the full block
+// blk (in the background) and returns its bytes.
+func waitCompressed(t *testing.T, blk string) []byte {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(blk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.HasPrefix(b, []byte(blkCompressed)) {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not compressed within 30 s (%d bytes, starts %q)", blk, len(b), b[:min(len(b), 4)])
+		}
 	}
 }
 
