@@ -90,9 +90,10 @@ func newBlockWatch(dir, stream string, data bool) (*blockWatch, error) {
 // flight may not (the write may have been acknowledged after it began).
 // So the caller needs round started+1 (started as read when it calls):
 // it waits for the round in flight, if any, then runs the next one or,
-// if another caller started it first, waits for that one. It fails if that round or a later one
-// failed (a later failure may not concern its write: the error is then
-// conservative, never a lost write reported as durable).
+// if another caller started it first, waits for that one. It fails if
+// that round or a later one failed (a later failure may not concern its
+// write: the error is then conservative, never a lost write reported as
+// durable).
 func (w *blockWatch) sync() error {
 	if w == nil { // a replicated stream: durable through its Raft log
 		return nil
