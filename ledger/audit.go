@@ -33,11 +33,12 @@ const (
 )
 
 // auditConfig is the AUDIT stream: kept forever, no delete, no purge, no
-// rollup, like LEDGER.
+// rollup, compressed at rest, like LEDGER.
 func auditConfig(replicas int) jetstream.StreamConfig {
 	c := fileStream(auditStream, "kmsledger audit records, one per API request; append-only", auditPrefix, replicas)
 	c.Duplicates = auditDuplicateWindow
 	c.DenyDelete, c.DenyPurge = true, true
+	c.Compression = compressed
 	return c
 }
 

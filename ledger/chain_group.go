@@ -12,66 +12,63 @@ import (
 
 // startGroups sets up the group commit of c (group.go).
 func (c *chainHead) startGroups(js jetstream.JetStream) {
-	c.q = &groupQueue{commit: func(g []*groupReq) { c.commitGroup(js, g) }}
+	c.q = &groupQueue{arrived: make(chan struct{}, 1)}
+	c.q.commit = func(g []*groupReq, more func() []*groupReq) int { return c.commitGroup(js, g, more) }
 }
 
 // commitGroup stores a group of links: pipelined (publishGroup), then
 // each member the pipeline did not settle alone (publishLocked), as
-// without grouping.
-func (c *chainHead) commitGroup(js jetstream.JetStream, group []*groupReq) {
+// without grouping. It returns the number of members.
+func (c *chainHead) commitGroup(js jetstream.JetStream, group []*groupReq, more func() []*groupReq) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rest := group
-	if len(group) > 1 {
-		rest = c.publishGroup(js, group)
+	rest, n := group, len(group)
+	if len(group) > 1 || !c.clustered {
+		rest, n = c.publishGroup(js, group, more)
 	}
 	for _, r := range rest {
 		r.ack, r.err = c.publishLocked(r.ctx, js, r.msg, true)
+		r.settle()
 	}
+	return n
 }
 
-// groupWait bounds the wait for the acks of a pipelined group.
+// groupWait bounds the wait for each ack of a pipelined group.
 const groupWait = writerTimeout
 
 // publishGroup publishes the members of group one after the other
 // without waiting for each ack: member i is link head+i+1, with its
 // Prev header and the expected last stream sequence head+i, so the
 // server stores it only right after member i-1. It then collects the
-// acks in order. Members stored as expected are settled; from the first
-// member that is not (its own expectation failed, a duplicate, …) on,
-// every later member's stream expectation fails too and nothing of them
-// is stored: publishGroup returns them, to be published alone, where
-// each gets the answer it gets without grouping. A member whose outcome
-// is unknown (no ack in time) is settled with that error on a single
-// server (the caller looks its event up, as after any lost answer) and
-// returned to be published again in a cluster (publishLocked retries
-// with the same message id).
-func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq) (rest []*groupReq) {
+// acks in order; on a single server, the messages queued meanwhile
+// (more) are published as the next members while every member so far
+// was stored as expected. Members stored as expected are settled at
+// once; from the first member that is not (its own expectation failed,
+// a duplicate, …) on, every later member's stream expectation fails too
+// and nothing of them is stored: publishGroup returns them (rest), to be
+// published alone, where each gets the answer it gets without grouping.
+// A member whose outcome is unknown (no ack in time) is settled with
+// that error on a single server (the caller looks its event up, as
+// after any lost answer) and returned to be published again in a
+// cluster (publishLocked retries with the same message id). n is the
+// number of members, group and the ones taken from more.
+func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more func() []*groupReq) (rest []*groupReq, n int) {
 	if c.stale {
 		if err := c.loadWait(group[0].ctx); err != nil {
-			return group
+			return group, len(group)
 		}
 	}
-	seq, sum := c.seq, c.sum
-	futures := make([]jetstream.PubAckFuture, 0, len(group))
-	for _, r := range group {
-		r.msg.Header.Set(PrevHeader, sum.String())
-		r.msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(seq, 10))
-		f, err := js.PublishMsgAsync(r.msg)
-		if err != nil {
-			break // not sent: this member and the next are published alone
-		}
-		futures = append(futures, f)
-		seq++
-		raw := RawMessage{Seq: seq, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
-			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
-		sum = chainNext(sum, raw.Leaf())
+	p := &groupPipe{js: js, seq: c.seq, sum: c.sum, sent: true}
+	p.send(group)
+	var arrived <-chan struct{}
+	if !c.clustered {
+		arrived = c.q.arrived
 	}
 	timeout := time.NewTimer(groupWait)
 	defer timeout.Stop()
 	clean := true // every member so far stored in order, or refused
-	for i, f := range futures {
-		r := group[i]
+	for i := 0; i < len(p.futures); i++ {
+		r, f := p.members[i], p.futures[i]
 		var ack *jetstream.PubAck
 		var err error
 		select {
@@ -79,38 +76,94 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq) (res
 		case err = <-f.Err():
 		case <-timeout.C:
 			err = context.DeadlineExceeded
-		}
-		var apiErr *jetstream.APIError
-		switch {
-		case clean && err == nil && !ack.Duplicate && ack.Sequence == c.seq+1:
-			raw := RawMessage{Seq: ack.Sequence, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
-				MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
-			c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
-			c.appended()
-			r.ack = ack
-		case clean && err == nil && ack.Duplicate:
-			r.ack = ack // stored before: nothing written, as alone
-			clean = false
-		case errors.As(err, &apiErr) && !isUnknownOutcome(err):
-			rest = append(rest, r) // refused: nothing stored
-			clean = false
-		case err == nil:
-			// Stored, but not where the head expected it: cannot happen
-			// with the expectations above; never chain past it.
-			c.markStale()
-			r.ack = ack
-			clean = false
-		default:
-			c.markStale()
-			clean = false
-			if c.clustered {
-				rest = append(rest, r)
-			} else {
-				r.err = err
+		case <-arrived:
+			if clean && p.sent {
+				p.send(more())
 			}
+			i--
+			continue
+		}
+		timeout.Reset(groupWait)
+		var again bool
+		if clean, again = c.settleMember(r, ack, err, clean); again {
+			rest = append(rest, r)
 		}
 	}
-	return append(rest, group[len(futures):]...)
+	return append(rest, p.members[len(p.futures):]...), len(p.members)
+}
+
+// groupPipe is the publishing side of publishGroup.
+type groupPipe struct {
+	js      jetstream.JetStream
+	seq     uint64 // last sequence once every member sent so far is stored
+	sum     Sum    // chain value at seq
+	members []*groupReq
+	futures []jetstream.PubAckFuture // of members[:len(futures)]
+	sent    bool                     // every member so far was sent
+}
+
+// send publishes rs as the next links without waiting for their acks.
+// After a member that could not be sent, the others are only recorded:
+// they are published alone.
+func (p *groupPipe) send(rs []*groupReq) {
+	for _, r := range rs {
+		p.members = append(p.members, r)
+		if !p.sent {
+			continue
+		}
+		r.msg.Header.Set(PrevHeader, p.sum.String())
+		r.msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(p.seq, 10))
+		f, err := p.js.PublishMsgAsync(r.msg)
+		if err != nil {
+			p.sent = false
+			continue
+		}
+		p.futures = append(p.futures, f)
+		p.seq++
+		raw := RawMessage{Seq: p.seq, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
+			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
+		p.sum = chainNext(p.sum, raw.Leaf())
+	}
+}
+
+// settleMember takes the outcome of member r of a pipelined group
+// (publishGroup), clean if every member before it was stored in order
+// or refused. It settles r, or reports that r must be published again
+// alone (again); stillClean says whether the members after r can still
+// be stored in order.
+func (c *chainHead) settleMember(r *groupReq, ack *jetstream.PubAck, err error, clean bool) (stillClean, again bool) {
+	var apiErr *jetstream.APIError
+	switch {
+	case clean && err == nil && !ack.Duplicate && ack.Sequence == c.seq+1:
+		raw := RawMessage{Seq: ack.Sequence, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
+			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
+		c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
+		c.appended()
+		r.ack = ack
+		r.settle()
+		return true, false
+	case clean && err == nil && ack.Duplicate:
+		r.ack = ack // stored before: nothing written, as alone
+		r.settle()
+		return false, false
+	case errors.As(err, &apiErr) && !isUnknownOutcome(err):
+		return false, true // refused: nothing stored
+	case err == nil:
+		// Stored, but not where the head expected it: cannot happen
+		// with the expectations above; never chain past it.
+		c.markStale()
+		r.ack = ack
+		r.settle()
+		return false, false
+	default:
+		c.markStale()
+		if c.clustered {
+			return false, true
+		}
+		r.err = err
+		r.settle()
+		return false, false
+	}
 }
 
 // appended publishes the new head and tells the Checkpointer (without

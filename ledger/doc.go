@@ -176,17 +176,33 @@
 // stream's block files written since its last fsync and, when a block
 // file appeared, the message directory (blockWatch in durability.go; the
 // server fsyncs a new block's directory entry only at its periodic sync).
-// Callers whose writes were acknowledged before an fsync started share
-// it; an fsync that fails fails every write it was to cover. So a nil
-// error still means the record's bytes are on stable storage, and a
-// write is reported only after the writes it depends on were (material
-// is stored, fsynced and reported before its event is published). Open
-// fsyncs every file of the streams once (their configuration included),
-// since the server wrote them without SyncAlways. Appends to a chained
-// stream are also grouped (group.go): the waiting appends are published
-// one after the other without waiting for each ack, each with its own
-// expectations. Config.NoSync (restore staging) skips the fsync of the
-// blocks. A cluster node keeps SyncAlways (see Clusters).
+// Callers whose writes were acknowledged before an fsync round started
+// share it (a round runs without the watch's lock, and wakes every
+// caller it covered at once); a round that fails fails every write it
+// was to cover, and a caller still waiting when a later round fails gets
+// that error too (conservative: never a lost write reported as
+// durable). So a nil error still means the record's bytes are on stable
+// storage, and a write is reported only after the writes it depends on
+// were (material is stored, fsynced and reported before its event is
+// published: a creation takes two rounds one after the other, one of
+// SECRETS then one of LEDGER). Open fsyncs every file of the streams
+// once (their configuration included), since the server wrote them
+// without SyncAlways. Appends to a chained stream are also grouped
+// (group.go): the waiting appends are published one after the other
+// without waiting for each ack, each with its own expectations; on a
+// single server the appends that arrive while a group's acks come back
+// join it, and each is answered (and starts its fsync wait) as soon as
+// its own ack is in. Config.NoSync (restore staging) skips the fsync of
+// the blocks. A cluster node keeps SyncAlways (see Clusters).
+//
+// LEDGER and AUDIT are compressed at rest (S2; store.go, compressed).
+// The server compresses a block only once it is full and it has moved
+// on to the next one: it writes the compressed block to a temporary
+// file, fsyncs it and renames it over the full block, whose records the
+// Store had already fsynced. Whichever of the two a power cut leaves is
+// complete; the block being written, which the Store fsyncs, is never
+// compressed. A read-only Open checks compressed blocks record by record
+// like plain ones (chain_blocks.go).
 //
 // Before group commit the server ran with SyncAlways, one fsync per
 // write: about 300 key creations/s whatever the number of clients, now

@@ -19,21 +19,28 @@ import (
 // Store calls sync, which fsyncs the block files written since the last
 // sync and, when a block file was created, the message directory (its
 // entry). Concurrent callers share one fsync (group commit): a caller
-// whose write was acknowledged before an fsync started needs no other.
-// Block indexes only grow, so a few stats per sync suffice.
+// whose write was acknowledged before an fsync round started needs no
+// other. A round runs without w.mu held, so that callers arriving
+// meanwhile register for the next round; when it ends, every caller it
+// covered is woken at once (w.cond), none waits behind the next round.
+// Block indexes only grow, so a few stats per round suffice.
 type blockWatch struct {
 	dir  string // <Dir>/jetstream/$G/streams/<stream>/msgs
 	data bool   // fsync block files too (false: Config.NoSync)
 
-	started atomic.Uint64 // fsyncs started (under mu)
+	// Touched only by the round in flight (one at a time, see running).
+	last  uint64 // highest block index whose directory entry is durable
+	dirty uint64 // lowest block index that may hold data not yet fsynced
 
 	mu      sync.Mutex
-	last    uint64 // highest block index whose directory entry is durable
-	dirty   uint64 // lowest block index that may hold data not yet fsynced
-	done    uint64 // fsyncs finished
-	lastErr error  // outcome of the last fsync
-	syncs   uint64 // fsync rounds done (for tests and benchmarks)
-	fail    error  // if set, every fsync round fails with it (tests)
+	cond    sync.Cond     // signalled (L = &mu) when a round ends
+	running bool          // a round is in flight
+	started atomic.Uint64 // rounds started (written under mu)
+	done    uint64        // rounds finished (rounds end in the order they start)
+	failed  uint64        // the last round that failed, 0 if none did
+	lastErr error         // its error
+	syncs   uint64        // fsync rounds done (for tests and benchmarks)
+	fail    error         // if set, every fsync round fails with it (tests)
 }
 
 // msgsDir returns the message directory of stream in the layout of
@@ -48,6 +55,7 @@ func msgsDir(dir, stream string) string {
 // of layout is caught at Open.
 func newBlockWatch(dir, stream string, data bool) (*blockWatch, error) {
 	w := &blockWatch{dir: msgsDir(dir, stream), data: data}
+	w.cond.L = &w.mu
 	entries, err := os.ReadDir(w.dir)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %s message directory: %w", stream, err)
@@ -77,30 +85,52 @@ func newBlockWatch(dir, stream string, data bool) (*blockWatch, error) {
 // the block files written since the last fsync and, if a block was
 // created, the message directory. It runs after the write was
 // acknowledged, and before the write is reported to the caller.
+//
+// Any round that starts after the call covers the write; a round in
+// flight may not (the write may have been acknowledged after it began).
+// So the caller needs round started+1 (started as read when it calls):
+// it waits for the round in flight, if any, then runs the next one or,
+// if another caller started it first, waits for that one. It fails if
+// that round or a later one failed (a later failure may not concern its
+// write: the error is then conservative, never a lost write reported as
+// durable).
 func (w *blockWatch) sync() error {
 	if w == nil { // a replicated stream: durable through its Raft log
 		return nil
 	}
-	before := w.started.Load()
+	// Read before taking mu: callers queued on mu while a round starts
+	// were acknowledged before it and share it.
+	target := w.started.Load() + 1
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done > before {
-		// An fsync that started after this write was acknowledged has
-		// finished: it covered the write.
+	for w.done < target {
+		if w.running {
+			w.cond.Wait()
+			continue
+		}
+		w.running = true
+		round, fail := w.started.Add(1), w.fail
+		w.syncs++
+		w.mu.Unlock()
+		err := fail
+		if err == nil {
+			err = w.flush()
+		}
+		w.mu.Lock()
+		w.running, w.done = false, round
+		if err != nil {
+			w.failed, w.lastErr = round, err
+		}
+		w.cond.Broadcast()
+	}
+	if w.failed >= target {
 		return w.lastErr
 	}
-	w.started.Add(1)
-	w.lastErr = w.flush()
-	w.done = w.started.Load()
-	return w.lastErr
+	return nil
 }
 
-// flush is one fsync round, with w.mu held.
+// flush is one fsync round, without w.mu held; only one runs at a time.
 func (w *blockWatch) flush() error {
-	w.syncs++
-	if w.fail != nil {
-		return w.fail
-	}
 	last := w.last
 	for {
 		_, err := os.Stat(filepath.Join(w.dir, strconv.FormatUint(last+1, 10)+".blk"))

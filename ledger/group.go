@@ -12,6 +12,12 @@
 // caller is answered with its own ack or error, and Append reports it
 // only after the fsync, so a nil error still means "on disk".
 //
+// On a single server a group is extended while its acks come back: the
+// messages queued meanwhile are published as its next links as soon as
+// they arrive (as long as every member so far was stored as expected),
+// and each member is answered as soon as its own ack is in, so that its
+// fsync can start while later members are still on their way.
+//
 // Every message keeps its own checks inside a group: its Nats-Msg-Id,
 // its expected last sequence on a subject and its own Prev header and
 // place in the chain, all checked by the server message by message. A
@@ -46,17 +52,30 @@ type groupReq struct {
 	taken bool // in a group being stored: the caller must wait for done
 	ack   *jetstream.PubAck
 	err   error
-	done  chan struct{}
+	done  chan struct{} // closed by settle once ack or err is set
+}
+
+// settle answers r's caller; ack or err must be set.
+func (r *groupReq) settle() { close(r.done) }
+
+// groupCursor is what the members taken into a group so far rule out
+// for the next ones (see take).
+type groupCursor struct {
+	n        int
+	subjects map[string]bool
+	ids      map[string]bool
 }
 
 // groupQueue coalesces concurrent publishes into groups; commit stores
-// one group and sets every member's ack or err.
+// one group, which it may extend with more(), settles every member and
+// returns how many there were.
 type groupQueue struct {
-	commit func(group []*groupReq)
+	commit func(group []*groupReq, more func() []*groupReq) int
 
 	mu      sync.Mutex
 	pending []*groupReq
-	running bool // a goroutine is draining pending
+	running bool          // a goroutine is draining pending
+	arrived chan struct{} // a message was queued while running (capacity 1)
 
 	groups  atomic.Uint64 // groups stored
 	members atomic.Uint64 // messages in them
@@ -79,6 +98,11 @@ func (q *groupQueue) submit(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 	q.mu.Unlock()
 	if start {
 		go q.drain()
+	} else {
+		select {
+		case q.arrived <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case <-r.done:
@@ -103,49 +127,52 @@ func (q *groupQueue) submit(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 // drain stores groups until the queue is empty.
 func (q *groupQueue) drain() {
 	for {
+		cur := &groupCursor{subjects: map[string]bool{}, ids: map[string]bool{}}
 		q.mu.Lock()
-		group := q.take()
+		group := q.take(cur)
 		if len(group) == 0 {
 			q.running = false
 			q.mu.Unlock()
 			return
 		}
 		q.mu.Unlock()
-		q.groups.Add(1)
-		q.members.Add(uint64(len(group)))
-		if n := uint64(len(group)); n > q.largest.Load() {
-			q.largest.Store(n) // only drain writes it, one at a time
+		more := func() []*groupReq {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			return q.take(cur)
 		}
-		q.commit(group)
-		for _, r := range group {
-			close(r.done)
+		q.groups.Add(1)
+		n := uint64(q.commit(group, more))
+		q.members.Add(n)
+		if n > q.largest.Load() {
+			q.largest.Store(n) // only drain writes it, one at a time
 		}
 	}
 }
 
-// take removes the next group from pending, with q.mu held: the longest
-// prefix in which no message expects a subject an earlier one writes and
-// no message id repeats.
-func (q *groupQueue) take() []*groupReq {
+// take removes the next members of a group from pending, with q.mu
+// held: the longest prefix in which no message expects a subject an
+// earlier member of the group (cur) writes and no message id repeats,
+// up to maxGroup members in all.
+func (q *groupQueue) take(cur *groupCursor) []*groupReq {
 	var group []*groupReq
-	var subjects []string
-	ids := map[string]bool{}
 	n := 0
 	for _, r := range q.pending {
-		if len(group) == maxGroup {
+		if cur.n == maxGroup {
 			break
 		}
 		id := r.msg.Header.Get(jetstream.MsgIDHeader)
-		if id != "" && ids[id] {
+		if id != "" && cur.ids[id] {
 			break
 		}
-		if x := expectSubject(r.msg); x != "" && matchesAny(x, subjects) {
+		if x := expectSubject(r.msg); x != "" && matchesAny(x, cur.subjects) {
 			break
 		}
 		if id != "" {
-			ids[id] = true
+			cur.ids[id] = true
 		}
-		subjects = append(subjects, r.msg.Subject)
+		cur.subjects[r.msg.Subject] = true
+		cur.n++
 		r.taken = true
 		group = append(group, r)
 		n++
@@ -168,9 +195,12 @@ func expectSubject(msg *nats.Msg) string {
 
 // matchesAny reports whether filter (which may hold the wildcards "*"
 // and ">") matches one of subjects.
-func matchesAny(filter string, subjects []string) bool {
+func matchesAny(filter string, subjects map[string]bool) bool {
+	if !strings.ContainsAny(filter, "*>") {
+		return subjects[filter]
+	}
 	ft := strings.Split(filter, ".")
-	for _, s := range subjects {
+	for s := range subjects {
 		if subjectMatches(ft, strings.Split(s, ".")) {
 			return true
 		}

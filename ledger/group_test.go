@@ -77,6 +77,9 @@ func appendsInOneGroup(t *testing.T, s *Store, evs []Event, xs []Expect) []appen
 // expectation fails gets ErrConflict and a member whose command id was
 // already appended gets its original sequence with dup, exactly as
 // alone; every other member is stored, in order, and the chain verifies.
+// The first append is taken alone while the chain is held; the others,
+// queued meanwhile, join its group while its ack comes back (group.go),
+// so the largest group holds them all.
 func TestGroupCommitMemberFailsAlone(t *testing.T) {
 	t.Parallel()
 	s := openTestStore(t, "")

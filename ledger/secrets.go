@@ -30,16 +30,22 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 	}
 	msg := nats.NewMsg(subj)
 	msg.Data = sealed
-	// The id makes a retry of this very put (same reference, same bytes)
-	// a duplicate rather than "exists" when its first ack was lost. The
-	// server stores the headers with the message, so they are kept short:
-	// a digest of reference and bytes (before: "secret/<ref>/<digest>"),
-	// and no expected-stream header (only SECRETS holds "secrets.>").
-	h := sha256.New()
-	h.Write([]byte(ref))
-	h.Write([]byte{0})
-	h.Write(sealed)
-	msg.Header.Set(jetstream.MsgIDHeader, "s:"+hex.EncodeToString(h.Sum(nil)[:16]))
+	// In a cluster a put whose outcome is unknown is sent again
+	// (publishRetry); the id makes that retry of this very put (same
+	// reference, same bytes) a duplicate rather than "exists". A single
+	// server never sends a put twice (a put without an answer fails; what
+	// it may have stored is referenced by no event, and Reconcile erases
+	// it), so it needs no id. The server stores the
+	// headers with the message, so they are kept short: a digest of
+	// reference and bytes (before: "secret/<ref>/<digest>"), and no
+	// expected-stream header (only SECRETS holds "secrets.>").
+	if s.clustered {
+		h := sha256.New()
+		h.Write([]byte(ref))
+		h.Write([]byte{0})
+		h.Write(sealed)
+		msg.Header.Set(jetstream.MsgIDHeader, "s:"+hex.EncodeToString(h.Sum(nil)[:16]))
+	}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	// Concurrent puts are stored at once and share the fsync
 	// (durability.go).
