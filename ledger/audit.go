@@ -33,12 +33,11 @@ const (
 )
 
 // auditConfig is the AUDIT stream: kept forever, no delete, no purge, no
-// rollup, compressed at rest, like LEDGER.
+// rollup, like LEDGER.
 func auditConfig(replicas int) jetstream.StreamConfig {
 	c := fileStream(auditStream, "kmsledger audit records, one per API request; append-only", auditPrefix, replicas)
 	c.Duplicates = auditDuplicateWindow
 	c.DenyDelete, c.DenyPurge = true, true
-	c.Compression = compressed
 	return c
 }
 

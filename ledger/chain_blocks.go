@@ -1,19 +1,16 @@
 package ledger
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/minio/highwayhash"
 )
 
@@ -71,52 +68,11 @@ func checkBlocks(dir, stream string) error {
 		if err != nil {
 			return fmt.Errorf("ledger: %s blocks: %w", stream, err)
 		}
-		if b, err = decodeBlock(b); err != nil {
-			return fmt.Errorf("%w: %s block %d: %w", ErrCorruptBlock, stream, i, err)
-		}
 		if next, err = checkBlock(b, stream, i, next, k == len(idx)-1); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// A block the server compressed once full (store.go, compressed) is
-//
-//	"cmp" | algorithm byte (1 = S2) | uncompressed size (uvarint) |
-//	S2 stream of the block but its last 8 bytes | those 8 bytes
-//
-// (nats-server server/filestore.go CompressionInfo.MarshalMetadata,
-// StoreCompression.Compress: the last record's checksum is kept as is).
-// A plain block cannot start that way: its first record would be 24 MB
-// long (the server accepts at most 1 MB by default, blkMaxRecord at most).
-const (
-	blkCompressed  = "cmp\x01"
-	blkMaxDecoded  = 64 << 20 // far more than a block holds (8 MB and a record)
-	blkKeptTrailer = 8
-)
-
-// decodeBlock returns the records of a block file, decompressed if the
-// server compressed it.
-func decodeBlock(b []byte) ([]byte, error) {
-	if !bytes.HasPrefix(b, []byte(blkCompressed)) {
-		return b, nil
-	}
-	size, n := binary.Uvarint(b[len(blkCompressed):])
-	body := b[len(blkCompressed)+max(n, 0):]
-	if n <= 0 || size > blkMaxDecoded || len(body) < blkKeptTrailer {
-		return nil, errors.New("bad compression header")
-	}
-	r := io.LimitReader(s2.NewReader(bytes.NewReader(body[:len(body)-blkKeptTrailer])), blkMaxDecoded)
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("decompress: %w", err)
-	}
-	out = append(out, body[len(body)-blkKeptTrailer:]...)
-	if uint64(len(out)) != size {
-		return nil, fmt.Errorf("decompressed %d bytes, header says %d", len(out), size)
-	}
-	return out, nil
 }
 
 // checkBlock checks the records of one block, whose first sequence must

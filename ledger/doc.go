@@ -195,14 +195,12 @@
 // its own ack is in. Config.NoSync (restore staging) skips the fsync of
 // the blocks. A cluster node keeps SyncAlways (see Clusters).
 //
-// LEDGER and AUDIT are compressed at rest (S2; store.go, compressed).
-// The server compresses a block only once it is full and it has moved
-// on to the next one: it writes the compressed block to a temporary
-// file, fsyncs it and renames it over the full block, whose records the
-// Store had already fsynced. Whichever of the two a power cut leaves is
-// complete; the block being written, which the Store fsyncs, is never
-// compressed. A read-only Open checks compressed blocks record by record
-// like plain ones (chain_blocks.go).
+// The streams are not compressed at rest. JetStream's S2 compression of
+// full blocks was tried for LEDGER and AUDIT (about half the bytes of a
+// block of key creations), and a cluster node killed with kill -9 during
+// key creations then failed to start: "error reading compression
+// reader: s2: corrupt input" on LEDGER and AUDIT, and a chain head whose
+// message was gone. Until that is understood, no stream sets it.
 //
 // Before group commit the server ran with SyncAlways, one fsync per
 // write: about 300 key creations/s whatever the number of clients, now

@@ -105,30 +105,13 @@ func fileStream(name, description, prefix string, replicas int) jetstream.Stream
 
 // ledgerConfig is the LEDGER stream: every fact, kept forever. No limits
 // (a limit would delete history), no delete, no purge, no rollup.
-// Compressed at rest (see compressed).
 func ledgerConfig(replicas int) jetstream.StreamConfig {
 	c := fileStream(ledgerStream, "kmsledger events; append-only", ledgerPrefix, replicas)
 	c.Duplicates = duplicateWindow
 	c.DenyDelete, c.DenyPurge, c.AllowRollup = true, true, false
 	c.AllowAtomicPublish = true
-	c.Compression = compressed
 	return c
 }
-
-// compressed is the at-rest compression of the append-only streams
-// (LEDGER, AUDIT): the server compresses a message block with S2 once it
-// is full and it starts the next one (nats-server ≥ 2.10,
-// filestore.go newMsgBlockForWrite), about halving it (the JSON
-// envelopes and NATS headers repeat their names; their hex digests do
-// not compress). The block being written stays plain, so the fsync of
-// acknowledged writes (durability.go) is unchanged; the server writes
-// the compressed block to a temporary file, fsyncs it and renames it over
-// the full one, so a crash leaves either, both complete. A stream created
-// before keeps its blocks and compresses the ones it fills after the next
-// start (the server reads a stream's compression when it loads it).
-// SECRETS is not compressed: sealed material does not compress, and
-// erasure (secrets.go) overwrites a record in its block in place.
-const compressed = jetstream.S2Compression
 
 // secretsConfig is the SECRETS stream: sealed key material, one message per
 // reference, erasable message by message. Purge stays denied so that
