@@ -154,10 +154,11 @@ type Version struct {
 	// request on this node since start; 0 = not since start.
 	LastUsed atomic.Int64 `json:"-"`
 
-	// slot is the index + 1 of the key cache slot that may hold this
-	// version's unsealed material; 0 = none (cache.go).
+	// slot is the index + 1 of the key cache slot that holds this
+	// version's unsealed material (0 = none), ORed with the cache's
+	// reference bit (cache.go).
 	slot atomic.Uint32
-	use  atomic.Pointer[versionUse] // nil until first unsealed (usage.go)
+	use  atomic.Pointer[versionUse] // the unsealed key while cached, and the uses of earlier ones; nil until first unsealed (usage.go)
 }
 
 // CreatedAt is when the version was created or imported.
