@@ -25,9 +25,10 @@
 // of the same names, aead/xaesgcm with a 12-byte salt and
 // aead/xchacha20poly1305 in RAW output, give the very same bytes). A version
 // keeps only K2 (32 bytes, so that a million unsealed versions fit in the
-// key cache); a message costs two AES-256 key schedules (K2, then the
-// message key), three AES blocks for its key and the CMAC subkey, and a
-// few small allocations, a fraction of a microsecond.
+// key cache); the expansion of K2 and its CMAC subkey come from a small
+// table of the REK when the version was used recently, else are made again
+// (k2blocks.go); a message then costs two AES blocks for its key, one
+// AES-256-GCM key schedule, and a few small allocations.
 //
 // The key: stored key versions are not re-sealed or migrated. The same
 // 32 bytes of material that format 0x01, the MAC and the KES/MinIO formats
@@ -124,69 +125,54 @@ func deriveV2Key(k2 *[materialLen]byte, kt KeyType, material []byte) error {
 
 // v2Seal draws a fresh 24-byte nonce and appends nonce ‖ ciphertext ‖ tag
 // of pt, bound to aad, to dst (in place when dst has room): XAES-256-GCM
-// (kind typeAES256) or XChaCha20-Poly1305 under k2.
-func v2Seal(kind byte, k2 *[materialLen]byte, dst, pt, aad []byte) []byte {
+// or XChaCha20-Poly1305 under k's K2.
+func v2Seal(k *Key, dst, pt, aad []byte) []byte {
 	n := len(dst)
 	dst = append(dst, make([]byte, xNonceLen)...)
 	nonce := dst[n : n+xNonceLen]
 	rand.Read(nonce) // never fails (crypto/rand, Go ≥ 1.24)
-	if kind == typeChaCha20 {
-		return xchachaOf(k2).Seal(dst, nonce, pt, aad)
+	if k.kind == typeChaCha20 {
+		return xchachaOf(&k.k2).Seal(dst, nonce, pt, aad)
 	}
-	return xaesGCM(k2, nonce).Seal(dst, nonce[12:], pt, aad)
+	return xaesGCM(k.xaesKey(), nonce).Seal(dst, nonce[12:], pt, aad)
 }
 
 // v2Open authenticates and decrypts body (nonce ‖ ciphertext ‖ tag) bound
-// to aad under k2 and appends the plaintext to dst.
-func v2Open(kind byte, k2 *[materialLen]byte, dst, body, aad []byte) ([]byte, error) {
+// to aad under k's K2 and appends the plaintext to dst.
+func v2Open(k *Key, dst, body, aad []byte) ([]byte, error) {
 	if len(body) < xNonceLen+tagLen {
 		return nil, errV2Short
 	}
-	if kind == typeChaCha20 {
-		return xchachaOf(k2).Open(dst, body[:xNonceLen], body[xNonceLen:], aad)
+	if k.kind == typeChaCha20 {
+		return xchachaOf(&k.k2).Open(dst, body[:xNonceLen], body[xNonceLen:], aad)
 	}
-	return xaesGCM(k2, body[:xNonceLen]).Open(dst, body[12:xNonceLen], body[xNonceLen:], aad)
+	return xaesGCM(k.xaesKey(), body[:xNonceLen]).Open(dst, body[12:xNonceLen], body[xNonceLen:], aad)
 }
 
 // xaesGCM returns AES-256-GCM under the per-message key of XAES-256-GCM
-// (c2sp.org/XAES-256-GCM) with key k and nonce (24 bytes):
+// (c2sp.org/XAES-256-GCM) with key K = K2 and nonce N (24 bytes):
 //
-//	L  = AES-256_K(0^128), K1 = L·x in GF(2^128)   (the CMAC subkey)
+//	L  = AES-256_K(0^128), K1 = L·x in GF(2^128)   (the CMAC subkey; k2blocks.go)
 //	Kx = AES-256_K(00 01 'X' 00 ‖ N[:12] ⊕ K1) ‖ AES-256_K(00 02 'X' 00 ‖ N[:12] ⊕ K1)
 //	ciphertext = AES-256-GCM(Kx, nonce N[12:])
 //
 // which is AES-CMAC-KDF in counter mode over one full block per half key.
-// The key schedule of K is made per call rather than kept, so that an
-// unsealed version costs 32 bytes, not an expanded AES key.
-func xaesGCM(k *[materialLen]byte, nonce []byte) cipher.AEAD {
-	b, err := aes.NewCipher(k[:])
-	if err != nil {
-		panic("hsm: XAES-256-GCM: " + err.Error()) // a 32-byte key cannot fail
-	}
-	var l, k1 [16]byte
-	b.Encrypt(l[:], l[:])
-	for i := range 15 {
-		k1[i] = l[i]<<1 | l[i+1]>>7
-	}
-	k1[15] = l[15] << 1
-	if l[0]&0x80 != 0 {
-		k1[15] ^= 0x87
-	}
+func xaesGCM(x *k2Block, nonce []byte) cipher.AEAD {
 	var m [48]byte // two KDF input blocks, then Kx
 	for i, c := range [2]byte{1, 2} {
 		blk := m[16*i : 16*i+16]
 		blk[0], blk[1], blk[2], blk[3] = 0, c, 'X', 0
 		copy(blk[4:], nonce[:12])
 		for j := range blk {
-			blk[j] ^= k1[j]
+			blk[j] ^= x.k1[j]
 		}
 	}
-	b.Encrypt(m[32:48], m[16:32]) // second block first: its input is overwritten by the first's output
-	b.Encrypt(m[16:32], m[0:16])
-	defer func() { clear(m[:]); clear(l[:]); clear(k1[:]) }()
+	x.b.Encrypt(m[32:48], m[16:32]) // second block first: its input is overwritten by the first's output
+	x.b.Encrypt(m[16:32], m[0:16])
+	defer clear(m[:])
 	xb, err := aes.NewCipher(m[16:48])
 	if err != nil {
-		panic("hsm: XAES-256-GCM: " + err.Error())
+		panic("hsm: XAES-256-GCM: " + err.Error()) // a 32-byte key cannot fail
 	}
 	g, err := cipher.NewGCM(xb)
 	if err != nil {

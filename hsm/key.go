@@ -69,15 +69,21 @@ const MaxDataKeyLength = maxDataKey
 // costs about as much as the per-message key of format 0x02 already does):
 // the material, the format-0x02 key K2 derived from it once (format02.go),
 // and, for a key imported from KES, its HMAC key. The format-0x01 AEAD,
-// the MAC key and the fingerprint are derived from the material when used.
+// the MAC key and the fingerprint are derived from the material when used;
+// the expansion of K2 is kept in a small table of the REK (k2blocks.go).
 type Key struct {
+	// First cache line: what every format-0x02 call reads.
+	k2      [materialLen]byte // format 0x02: K2 = HKDF(material, "kmsledger/ciphertext/v2/" ‖ type)
+	version uint32
+	kind    byte                        // typeAES256 or typeChaCha20 (version.go)
+	hmacKey *[macKeyLen]byte            // the HMAC key imported from KES; nil: derived from the material
+	transit atomic.Pointer[cipher.AEAD] // The Transit AEAD under TK (transit.go), made on first use.
+	blocks  *k2Blocks                   // the REK's table of expanded K2s (k2blocks.go); nil: none
+
+	// Second cache line: the counters every call writes, so that the
+	// writes do not evict the line above from the other cores.
 	material [materialLen]byte // formats 0x01, KES/MinIO, Transit, the MAC key and the fingerprint derive from it
-	k2       [materialLen]byte // format 0x02: K2 = HKDF(material, "kmsledger/ciphertext/v2/" ‖ type)
-	version  uint32
-	kind     byte                        // typeAES256 or typeChaCha20 (version.go)
-	hmacKey  *[macKeyLen]byte            // the HMAC key imported from KES; nil: derived from the material
-	usage    *usageCounters              // Own allocation: counter writes do not share a cache line with the fields above.
-	transit  atomic.Pointer[cipher.AEAD] // The Transit AEAD under TK (transit.go), made on first use.
+	usage    usageCounters
 }
 
 // usageCounters are a Key's atomic use counts since it was opened.
@@ -103,7 +109,7 @@ type Usage struct {
 
 // newKey builds a Key from 32 bytes of material (copied); hmacKey nil
 // means derive the MAC key when it is used.
-func newKey(version uint32, kt KeyType, material []byte, hmacKey *[macKeyLen]byte) (*Key, error) {
+func newKey(version uint32, kt KeyType, material []byte, hmacKey *[macKeyLen]byte, blocks *k2Blocks) (*Key, error) {
 	kind, err := typeByte(kt)
 	if err != nil {
 		return nil, err
@@ -111,7 +117,7 @@ func newKey(version uint32, kt KeyType, material []byte, hmacKey *[macKeyLen]byt
 	if len(material) != materialLen {
 		return nil, ErrInvalidKeyMaterial
 	}
-	k := &Key{version: version, kind: kind, hmacKey: hmacKey, usage: new(usageCounters)}
+	k := &Key{version: version, kind: kind, hmacKey: hmacKey, blocks: blocks}
 	copy(k.material[:], material)
 	if err := deriveV2Key(&k.k2, kt, material); err != nil {
 		return nil, err
@@ -171,7 +177,7 @@ func (k *Key) Encrypt(plaintext, ad []byte) ([]byte, error) {
 	aad := buf[n:]
 	copy(aad, h)
 	copy(aad[headerLen:], ad)
-	ct := v2Seal(k.kind, &k.k2, h, plaintext, aad)
+	ct := v2Seal(k, h, plaintext, aad)
 	k.usage.encryptions.Add(1)
 	return ct[:n:n], nil
 }
@@ -187,7 +193,7 @@ func (k *Key) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 		var pt []byte
 		var err error
 		if h[1] == ctFormatV2 {
-			pt, err = v2Open(k.kind, &k.k2, nil, ciphertext[headerLen:], append(h, ad...))
+			pt, err = v2Open(k, nil, ciphertext[headerLen:], append(h, ad...))
 		} else {
 			pt, err = k.openV1(ciphertext[headerLen:], append(h, ad...))
 		}

@@ -147,7 +147,7 @@ func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
 		}
 		defer clear(material)
 	}
-	return newKey(version, kt, material, hmacKey)
+	return newKey(version, kt, material, hmacKey, r.blocks)
 }
 
 // fingerprintOf commits to material without revealing it.
