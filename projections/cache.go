@@ -11,15 +11,14 @@ import (
 // when it is not told otherwise.
 const DefaultKeyCache = 100_000
 
-// keyCache keeps at most len(slots) unsealed key versions, evicting with
+// keyCache keeps at most max unsealed key versions, evicting with
 // CLOCK (second chance): a hit only sets the version's reference bit; a
 // miss unseals the version from its sealed material and takes the first
 // slot the hand finds without the bit, clearing bits as it passes. The
-// unsealed key hangs off the Version itself (Version.use, usage.go) and a
-// Version knows its slot (Version.slot), so a hit is two atomic loads from
-// the Version and no lock, and the cache costs no map: per cached version,
-// the unsealed key (hsm.Key: 96 bytes and its 24-byte counters), the
-// 32-byte versionUse and one 8-byte slot.
+// unsealed key hangs off the Version itself (Version.key) and a Version
+// knows its slot (Version.slot), so a hit is two atomic loads from the
+// Version and no lock, and the cache costs no map: per cached version, the
+// unsealed key (hsm.Key, one 128-byte allocation) and one 8-byte slot.
 //
 // Only versions that may be used are kept: the state drops a version from
 // the cache as it is destroyed, disabled or scheduled for deletion (under
@@ -28,7 +27,8 @@ const DefaultKeyCache = 100_000
 // lock), so that an unsealing racing with such an event does not keep it.
 type keyCache struct {
 	mu       sync.Mutex // guards slots, hand, inflight, and the filling and emptying of slots
-	slots    []*Version
+	slots    []*Version // grows up to max as versions are cached, so an empty slot costs nothing
+	max      int
 	hand     int
 	inflight map[*Version]*unsealCall
 
@@ -61,19 +61,19 @@ func newKeyCache(size int) *keyCache {
 		size = DefaultKeyCache
 	}
 	size = min(size, maxKeyCache)
-	return &keyCache{slots: make([]*Version, size), inflight: map[*Version]*unsealCall{}}
+	return &keyCache{max: size, inflight: map[*Version]*unsealCall{}}
 }
 
 // lookup returns v's unsealed key if the cache holds it.
 func (c *keyCache) lookup(v *Version) *hsm.Key {
-	u := v.use.Load()
-	if u == nil || u.cur == nil {
+	k := v.key.Load()
+	if k == nil {
 		return nil
 	}
 	if v.slot.Load()&refBit == 0 {
 		v.slot.Or(refBit)
 	}
-	return u.cur
+	return k
 }
 
 // get returns v's unsealed key, from the cache or from open (at most one
@@ -120,7 +120,14 @@ func (c *keyCache) get(v *Version, open func() (*hsm.Key, error), admit func(put
 
 // put stores k for v in the slot the hand finds. c.mu is held.
 func (c *keyCache) put(v *Version, k *hsm.Key) {
-	if u := v.use.Load(); u != nil && u.cur != nil {
+	if v.key.Load() != nil {
+		return
+	}
+	if len(c.slots) < c.max {
+		c.slots = append(c.slots, v)
+		c.size.Add(1)
+		v.slot.Store(uint32(len(c.slots)))
+		v.cached(k)
 		return
 	}
 	for {
@@ -155,6 +162,9 @@ func (c *keyCache) drop(v *Version) {
 	if i == 0 {
 		return
 	}
+	if k := v.key.Load(); k != nil {
+		k.Forget() // its expanded key too (hsm/k2blocks.go)
+	}
 	if c.slots[i-1] == v {
 		c.slots[i-1] = nil
 		c.size.Add(-1)
@@ -163,7 +173,7 @@ func (c *keyCache) drop(v *Version) {
 }
 
 func (c *keyCache) stats() CacheStats {
-	return CacheStats{Capacity: len(c.slots), Size: int(c.size.Load()),
+	return CacheStats{Capacity: c.max, Size: int(c.size.Load()),
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
 }
 
