@@ -9,7 +9,7 @@ import (
 
 // DefaultKeyCache is the number of unsealed key versions a Projection keeps
 // when it is not told otherwise.
-const DefaultKeyCache = 100_000
+const DefaultKeyCache = 1_000_000
 
 // keyCache keeps at most max unsealed key versions, evicting with
 // CLOCK (second chance): a hit only sets the version's reference bit; a
