@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/kmsledger/kmsledger/hsm"
@@ -110,4 +111,37 @@ func BenchmarkOpenVersion(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkKeyHeap: the live heap that unsealed key versions keep, as the
+// key cache keeps them (B/key-kept, after a full GC), each used once.
+func BenchmarkKeyHeap(b *testing.B) {
+	rek := newREK(b)
+	aad := hsm.VersionAAD("enclave", "key", 1)
+	sealed, _, err := rek.GenerateVersion(hsm.AES256, aad)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]*hsm.Key, 100_000)
+	for b.Loop() {
+		before := liveHeap()
+		for i := range keys {
+			if keys[i], err = rek.OpenVersion(sealed, aad, 1); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := keys[i].Encrypt([]byte("data"), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(liveHeap()-before)/float64(len(keys)), "B/key-kept")
+		clear(keys)
+	}
+}
+
+// liveHeap is the live heap after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -35,5 +35,9 @@
 //
 // Secrets are cleared with clear() once they are no longer needed. This is
 // best effort: the Go runtime may have copied them (stack growth, GC), and
-// Tink keeps its own copies inside its primitives.
+// Tink keeps its own copies inside its primitives. An unsealed version
+// (Key) holds its material and derived 32-byte keys, and makes its ciphers
+// per call; the REK keeps the expanded format-0x02 keys of the 4,096
+// versions used last (k2blocks.go) until another version takes their slot
+// or Key.Forget drops them.
 package hsm

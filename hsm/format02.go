@@ -23,10 +23,12 @@
 // Both are implemented here from their specifications on the standard
 // library's AES-GCM and x/crypto's XChaCha20-Poly1305 (the Tink primitives
 // of the same names, aead/xaesgcm with a 12-byte salt and
-// aead/xchacha20poly1305 in RAW output, give the very same bytes): XAES
-// keeps the AES-256 block cipher of K2 and its CMAC subkey per version, so
-// a message costs two AES blocks for its key, one AES-256-GCM key
-// schedule, and one allocation for the ciphertext.
+// aead/xchacha20poly1305 in RAW output, give the very same bytes). A version
+// keeps only K2 (32 bytes, so that a million unsealed versions fit in the
+// key cache); the expansion of K2 and its CMAC subkey come from a small
+// table of the REK when the version was used recently, else are made again
+// (k2blocks.go); a message then costs two AES blocks for its key, one
+// AES-256-GCM key schedule, and a few small allocations.
 //
 // The key: stored key versions are not re-sealed or migrated. The same
 // 32 bytes of material that format 0x01, the MAC and the KES/MinIO formats
@@ -102,78 +104,60 @@ func CiphertextAEAD(kt KeyType) string {
 	return ""
 }
 
-// v2AEAD is the format-0x02 AEAD of one key version, keyed with K2. It is
-// safe for concurrent use.
-type v2AEAD interface {
-	// seal draws a fresh 24-byte nonce and appends nonce ‖ ciphertext ‖
-	// tag of pt, bound to aad, to dst (in place when dst has room).
-	seal(dst, pt, aad []byte) []byte
-	// open authenticates and decrypts body (nonce ‖ ciphertext ‖ tag)
-	// bound to aad and appends the plaintext to dst.
-	open(dst, body, aad []byte) ([]byte, error)
-}
-
 // errV2Short is the error of a format-0x02 body too short for its nonce
 // and tag.
 var errV2Short = errors.New("hsm: format-2 ciphertext too short")
 
-// newV2AEAD returns the format-0x02 AEAD of a version of type kt: XAES-256-GCM
-// or XChaCha20-Poly1305 keyed with K2 = HKDF-SHA256(material, info label ‖ kt).
-func newV2AEAD(kt KeyType, material []byte) (v2AEAD, error) {
+// deriveV2Key sets k2 to K2 = HKDF-SHA256(material, info label ‖ kt), the
+// key of a version's format-0x02 AEAD.
+func deriveV2Key(k2 *[materialLen]byte, kt KeyType, material []byte) error {
 	if len(material) != materialLen {
-		return nil, ErrInvalidKeyMaterial
+		return ErrInvalidKeyMaterial
 	}
-	k2, err := hkdf.Key(sha256.New, material, nil, v2KeyLabel+string(kt), materialLen)
+	b, err := hkdf.Key(sha256.New, material, nil, v2KeyLabel+string(kt), materialLen)
 	if err != nil {
-		return nil, fmt.Errorf("hsm: derive format-2 key: %w", err)
+		return fmt.Errorf("hsm: derive format-2 key: %w", err)
 	}
-	defer clear(k2)
-	switch kt {
-	case AES256:
-		return newXAES(k2)
-	case ChaCha20:
-		a, err := chacha20poly1305.NewX(k2) // copies k2
-		if err != nil {
-			return nil, fmt.Errorf("hsm: XChaCha20-Poly1305 key: %w", err)
-		}
-		return xchacha{a}, nil
-	}
-	return nil, fmt.Errorf("%w %q", ErrInvalidKeyType, kt)
+	copy(k2[:], b)
+	clear(b)
+	return nil
 }
 
-// xaes is XAES-256-GCM (c2sp.org/XAES-256-GCM) under one key K:
+// v2Seal draws a fresh 24-byte nonce and appends nonce ‖ ciphertext ‖ tag
+// of pt, bound to aad, to dst (in place when dst has room): XAES-256-GCM
+// or XChaCha20-Poly1305 under k's K2.
+func v2Seal(k *Key, dst, pt, aad []byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, xNonceLen)...)
+	nonce := dst[n : n+xNonceLen]
+	rand.Read(nonce) // never fails (crypto/rand, Go ≥ 1.24)
+	if k.kind == typeChaCha20 {
+		return xchachaOf(&k.k2).Seal(dst, nonce, pt, aad)
+	}
+	return xaesGCM(k.xaesKey(), nonce).Seal(dst, nonce[12:], pt, aad)
+}
+
+// v2Open authenticates and decrypts body (nonce ‖ ciphertext ‖ tag) bound
+// to aad under k's K2 and appends the plaintext to dst.
+func v2Open(k *Key, dst, body, aad []byte) ([]byte, error) {
+	if len(body) < xNonceLen+tagLen {
+		return nil, errV2Short
+	}
+	if k.kind == typeChaCha20 {
+		return xchachaOf(&k.k2).Open(dst, body[:xNonceLen], body[xNonceLen:], aad)
+	}
+	return xaesGCM(k.xaesKey(), body[:xNonceLen]).Open(dst, body[12:xNonceLen], body[xNonceLen:], aad)
+}
+
+// xaesGCM returns AES-256-GCM under the per-message key of XAES-256-GCM
+// (c2sp.org/XAES-256-GCM) with key K = K2 and nonce N (24 bytes):
 //
-//	L  = AES-256_K(0^128), K1 = L·x in GF(2^128)   (the CMAC subkey, once)
+//	L  = AES-256_K(0^128), K1 = L·x in GF(2^128)   (the CMAC subkey; k2blocks.go)
 //	Kx = AES-256_K(00 01 'X' 00 ‖ N[:12] ⊕ K1) ‖ AES-256_K(00 02 'X' 00 ‖ N[:12] ⊕ K1)
 //	ciphertext = AES-256-GCM(Kx, nonce N[12:])
 //
 // which is AES-CMAC-KDF in counter mode over one full block per half key.
-type xaes struct {
-	block cipher.Block // AES-256 with K
-	k1    [16]byte     // CMAC subkey K1
-}
-
-func newXAES(k []byte) (*xaes, error) {
-	b, err := aes.NewCipher(k) // expands k: k is not kept
-	if err != nil {
-		return nil, fmt.Errorf("hsm: XAES-256-GCM key: %w", err)
-	}
-	x := &xaes{block: b}
-	var l [16]byte
-	b.Encrypt(l[:], l[:])
-	for i := range 15 {
-		x.k1[i] = l[i]<<1 | l[i+1]>>7
-	}
-	x.k1[15] = l[15] << 1
-	if l[0]&0x80 != 0 {
-		x.k1[15] ^= 0x87
-	}
-	clear(l[:])
-	return x, nil
-}
-
-// gcm returns AES-256-GCM under the per-message key of nonce (24 bytes).
-func (x *xaes) gcm(nonce []byte) (cipher.AEAD, error) {
+func xaesGCM(x *k2Block, nonce []byte) cipher.AEAD {
 	var m [48]byte // two KDF input blocks, then Kx
 	for i, c := range [2]byte{1, 2} {
 		blk := m[16*i : 16*i+16]
@@ -183,54 +167,25 @@ func (x *xaes) gcm(nonce []byte) (cipher.AEAD, error) {
 			blk[j] ^= x.k1[j]
 		}
 	}
-	kx := m[16:48]
-	x.block.Encrypt(m[32:48], m[16:32]) // second block first: its input is overwritten by the first's output
-	x.block.Encrypt(m[16:32], m[0:16])
+	x.b.Encrypt(m[32:48], m[16:32]) // second block first: its input is overwritten by the first's output
+	x.b.Encrypt(m[16:32], m[0:16])
 	defer clear(m[:])
-	b, err := aes.NewCipher(kx)
+	xb, err := aes.NewCipher(m[16:48])
 	if err != nil {
-		return nil, err
+		panic("hsm: XAES-256-GCM: " + err.Error()) // a 32-byte key cannot fail
 	}
-	return cipher.NewGCM(b)
-}
-
-func (x *xaes) seal(dst, pt, aad []byte) []byte {
-	n := len(dst)
-	dst = append(dst, make([]byte, xNonceLen)...)
-	nonce := dst[n : n+xNonceLen]
-	rand.Read(nonce) // never fails (crypto/rand, Go ≥ 1.24)
-	g, err := x.gcm(nonce)
+	g, err := cipher.NewGCM(xb)
 	if err != nil {
-		panic("hsm: XAES-256-GCM: " + err.Error()) // a 32-byte key and the standard nonce size cannot fail
+		panic("hsm: XAES-256-GCM: " + err.Error()) // the standard nonce and tag sizes cannot fail
 	}
-	return g.Seal(dst, nonce[12:], pt, aad)
+	return g
 }
 
-func (x *xaes) open(dst, body, aad []byte) ([]byte, error) {
-	if len(body) < xNonceLen+tagLen {
-		return nil, errV2Short
-	}
-	g, err := x.gcm(body[:xNonceLen])
+// xchachaOf returns XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) under k.
+func xchachaOf(k *[materialLen]byte) cipher.AEAD {
+	a, err := chacha20poly1305.NewX(k[:]) // copies k
 	if err != nil {
-		return nil, err
+		panic("hsm: XChaCha20-Poly1305: " + err.Error()) // a 32-byte key cannot fail
 	}
-	return g.Open(dst, body[12:xNonceLen], body[xNonceLen:], aad)
-}
-
-// xchacha is XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) under K2.
-type xchacha struct{ a cipher.AEAD }
-
-func (x xchacha) seal(dst, pt, aad []byte) []byte {
-	n := len(dst)
-	dst = append(dst, make([]byte, xNonceLen)...)
-	nonce := dst[n : n+xNonceLen]
-	rand.Read(nonce)
-	return x.a.Seal(dst, nonce, pt, aad)
-}
-
-func (x xchacha) open(dst, body, aad []byte) ([]byte, error) {
-	if len(body) < xNonceLen+tagLen {
-		return nil, errV2Short
-	}
-	return x.a.Open(dst, body[:xNonceLen], body[xNonceLen:], aad)
+	return a
 }

@@ -108,11 +108,11 @@ func (k *Key) openKES(env kesEnvelope, ad []byte) ([]byte, bool) {
 	)
 	switch env.cipher {
 	case kesAES:
-		a, err = legacyAEAD(AES256, k.material, env.iv)
+		a, err = legacyAEAD(AES256, k.material[:], env.iv)
 	case kesChaCha:
-		a, err = legacyAEAD(ChaCha20, k.material, env.iv)
+		a, err = legacyAEAD(ChaCha20, k.material[:], env.iv)
 	case kesAESOld:
-		a, err = oldKESAEAD(k.material, env.iv)
+		a, err = oldKESAEAD(k.material[:], env.iv)
 	default:
 		return nil, false
 	}

@@ -34,19 +34,19 @@
 package hsm
 
 import (
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 
-	"github.com/tink-crypto/tink-go/v2/tink"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 const (
@@ -63,38 +63,27 @@ const MaxDataKeyLength = maxDataKey
 
 // Key is an unsealed key version. It is safe for concurrent use. Its raw
 // material never leaves the package; String and LogValue redact it.
+//
+// A Key is what the key cache keeps for every version in use, so it holds
+// only 32-byte secrets and makes its ciphers per call (an AES key schedule
+// costs about as much as the per-message key of format 0x02 already does):
+// the material, the format-0x02 key K2 derived from it once (format02.go),
+// and, for a key imported from KES, its HMAC key. The format-0x01 AEAD,
+// the MAC key and the fingerprint are derived from the material when used;
+// the expansion of K2 is kept in a small table of the REK (k2blocks.go).
 type Key struct {
-	version     uint32
-	kt          KeyType
-	aead        tink.AEAD // Format 0x01: Tink RAW primitive over material. Decrypt only; nil until legacyAEAD makes it from keyset.
-	aead2       v2AEAD    // Format 0x02: XAES-256-GCM / XChaCha20-Poly1305 over K2 (format02.go).
-	material    []byte    // 32 bytes; for the legacy formats and derived keys.
-	macKey      []byte    // The imported KES HMAC key, or HKDF(material, "kmsledger/mac/v1").
-	fingerprint string
-	usage       *usageCounters              // Own allocation: counter writes do not share a cache line with the fields above.
-	transit     atomic.Pointer[cipher.AEAD] // The Transit AEAD under TK (transit.go), made on first use.
+	// First cache line: what every format-0x02 call reads.
+	k2      [materialLen]byte // format 0x02: K2 = HKDF(material, "kmsledger/ciphertext/v2/" ‖ type)
+	version uint32
+	kind    byte                        // typeAES256 or typeChaCha20 (version.go)
+	hmacKey *[macKeyLen]byte            // the HMAC key imported from KES; nil: derived from the material
+	transit atomic.Pointer[cipher.AEAD] // The Transit AEAD under TK (transit.go), made on first use.
+	blocks  *k2Blocks                   // the REK's table of expanded K2s (k2blocks.go); nil: none
 
-	legacy  sync.Once // makes aead from keyset
-	keyset  []byte    // the version's cleartext RAW keyset while aead is nil; cleared once it is made
-	aeadErr error
-}
-
-// legacyAEAD returns the Tink primitive that decrypts format 0x01,
-// making it on first use.
-func (k *Key) legacyAEAD() (tink.AEAD, error) {
-	k.legacy.Do(func() {
-		if k.aead != nil || k.keyset == nil {
-			return
-		}
-		a, material, err := openKeyset(k.keyset, k.kt, false)
-		clear(material)
-		clear(k.keyset)
-		k.aead, k.aeadErr, k.keyset = a, err, nil
-	})
-	if k.aead == nil && k.aeadErr == nil {
-		return nil, errors.New("hsm: no format 0x01 primitive")
-	}
-	return k.aead, k.aeadErr
+	// Second cache line: the counters every call writes, so that the
+	// writes do not evict the line above from the other cores.
+	material [materialLen]byte // formats 0x01, KES/MinIO, Transit, the MAC key and the fingerprint derive from it
+	usage    usageCounters
 }
 
 // usageCounters are a Key's atomic use counts since it was opened.
@@ -118,29 +107,22 @@ type Usage struct {
 	OldFormatDecryptions uint64
 }
 
-// newKey builds a Key; hmacKey nil means derive the MAC key.
-func newKey(version uint32, kt KeyType, a tink.AEAD, material, hmacKey []byte) (*Key, error) {
-	macKey := hmacKey
-	if macKey == nil {
-		var err error
-		if macKey, err = hkdf.Key(sha256.New, material, nil, macLabel, macKeyLen); err != nil {
-			return nil, fmt.Errorf("hsm: derive MAC key: %w", err)
-		}
-	}
-	a2, err := newV2AEAD(kt, material)
+// newKey builds a Key from 32 bytes of material (copied); hmacKey nil
+// means derive the MAC key when it is used.
+func newKey(version uint32, kt KeyType, material []byte, hmacKey *[macKeyLen]byte, blocks *k2Blocks) (*Key, error) {
+	kind, err := typeByte(kt)
 	if err != nil {
 		return nil, err
 	}
-	return &Key{
-		version:     version,
-		kt:          kt,
-		aead:        a,
-		aead2:       a2,
-		material:    material,
-		macKey:      macKey,
-		fingerprint: fingerprintOf(material),
-		usage:       new(usageCounters),
-	}, nil
+	if len(material) != materialLen {
+		return nil, ErrInvalidKeyMaterial
+	}
+	k := &Key{version: version, kind: kind, hmacKey: hmacKey, blocks: blocks}
+	copy(k.material[:], material)
+	if err := deriveV2Key(&k.k2, kt, material); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // Usage returns the Key's use counts since it was opened.
@@ -156,23 +138,28 @@ func (k *Key) Usage() Usage {
 func (k *Key) Version() uint32 { return k.version }
 
 // Type returns the key's cipher.
-func (k *Key) Type() KeyType { return k.kt }
+func (k *Key) Type() KeyType {
+	if k.kind == typeChaCha20 {
+		return ChaCha20
+	}
+	return AES256
+}
 
 // Fingerprint returns hex(HMAC-SHA256(material, "kmsledger/fingerprint/v1")):
 // equal material gives equal fingerprints; the material is not revealed.
-func (k *Key) Fingerprint() string { return k.fingerprint }
+func (k *Key) Fingerprint() string { return fingerprintOf(k.material[:]) }
 
 // String returns a description without secrets.
 func (k *Key) String() string {
-	return fmt.Sprintf("hsm.Key(v%d %s fp=%.16s)", k.version, k.kt, k.fingerprint)
+	return fmt.Sprintf("hsm.Key(v%d %s fp=%.16s)", k.version, k.Type(), k.Fingerprint())
 }
 
 // LogValue implements slog.LogValuer without secrets.
 func (k *Key) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Uint64("version", uint64(k.version)),
-		slog.String("type", string(k.kt)),
-		slog.String("fingerprint", k.fingerprint),
+		slog.String("type", string(k.Type())),
+		slog.String("fingerprint", k.Fingerprint()),
 	)
 }
 
@@ -190,7 +177,7 @@ func (k *Key) Encrypt(plaintext, ad []byte) ([]byte, error) {
 	aad := buf[n:]
 	copy(aad, h)
 	copy(aad[headerLen:], ad)
-	ct := k.aead2.seal(h, plaintext, aad)
+	ct := v2Seal(k, h, plaintext, aad)
 	k.usage.encryptions.Add(1)
 	return ct[:n:n], nil
 }
@@ -206,12 +193,9 @@ func (k *Key) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 		var pt []byte
 		var err error
 		if h[1] == ctFormatV2 {
-			pt, err = k.aead2.open(nil, ciphertext[headerLen:], append(h, ad...))
+			pt, err = v2Open(k, nil, ciphertext[headerLen:], append(h, ad...))
 		} else {
-			var a tink.AEAD
-			if a, err = k.legacyAEAD(); err == nil {
-				pt, err = a.Decrypt(ciphertext[headerLen:], append(h, ad...))
-			}
+			pt, err = k.openV1(ciphertext[headerLen:], append(h, ad...))
 		}
 		if err == nil {
 			k.usage.decryptions.Add(1)
@@ -251,9 +235,48 @@ func (k *Key) GenerateDataKey(length int, ad []byte) (plaintext, ciphertext []by
 // same; otherwise it is derived from the material with HKDF-SHA256 (info
 // "kmsledger/mac/v1"), so the MAC key and the encryption key are independent.
 func (k *Key) MAC(msg []byte) []byte {
-	m := hmac.New(sha256.New, k.macKey)
+	return k.hmac(sha256.New, msg)
+}
+
+// hmac returns HMAC-h(msg) under the version's MAC key: the imported one,
+// or HKDF-SHA256(material, "kmsledger/mac/v1"), derived for this call.
+func (k *Key) hmac(h func() hash.Hash, msg []byte) []byte {
+	var key []byte
+	if k.hmacKey != nil {
+		key = k.hmacKey[:]
+	} else {
+		var err error
+		if key, err = hkdf.Key(sha256.New, k.material[:], nil, macLabel, macKeyLen); err != nil {
+			panic("hsm: derive MAC key: " + err.Error()) // HKDF of 32 bytes cannot fail
+		}
+		defer clear(key)
+	}
+	m := hmac.New(h, key)
 	m.Write(msg)
 	return m.Sum(nil)
+}
+
+// openV1 opens the body (nonce 12 ‖ ciphertext ‖ tag 16) of a format-0x01
+// ciphertext: AES-256-GCM or ChaCha20-Poly1305 under the material, the
+// RAW output of the Tink primitive that wrote it.
+func (k *Key) openV1(body, aad []byte) ([]byte, error) {
+	if len(body) < nonceLen+tagLen {
+		return nil, ErrDecrypt
+	}
+	var a cipher.AEAD
+	var err error
+	if k.kind == typeChaCha20 {
+		a, err = chacha20poly1305.New(k.material[:])
+	} else {
+		var b cipher.Block
+		if b, err = aes.NewCipher(k.material[:]); err == nil {
+			a, err = cipher.NewGCM(b)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.Open(nil, body[:nonceLen], body[nonceLen:], aad)
 }
 
 // CiphertextVersion reads the key version from a ciphertext's header, in

@@ -32,6 +32,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/secretdata"
 	"github.com/tink-crypto/tink-go/v2/tink"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 const (
@@ -157,4 +158,123 @@ func parseKeyset(b []byte, kt KeyType, tinkPrefix bool) (*keyset.Handle, []byte,
 		return nil, nil, fmt.Errorf("%w: got %s (prefix %v, %d bytes), want %s", errKeyset, gotType, prefix, sd.Len(), kt)
 	}
 	return h, sd.Data(insecuresecretdataaccess.Token{}), nil
+}
+
+// Field numbers and values of Tink's protobufs (tink.proto, aes_gcm.proto,
+// chacha20_poly1305.proto) that rawKeysetMaterial reads.
+const (
+	pbStatusEnabled = 1 // KeyStatusType ENABLED
+	pbPrefixRaw     = 3 // OutputPrefixType RAW
+	pbSymmetric     = 1 // KeyData.KeyMaterialType SYMMETRIC
+	aesGCMTypeURL   = "type.googleapis.com/google.crypto.tink.AesGcmKey"
+	chachaTypeURL   = "type.googleapis.com/google.crypto.tink.ChaCha20Poly1305Key"
+	aesGCMKeyValue  = 3 // AesGcmKey.key_value
+	chachaKeyValue  = 2 // ChaCha20Poly1305Key.key_value
+	pbVersionField  = 1 // AesGcmKey.version, ChaCha20Poly1305Key.version: must be 0
+)
+
+// rawKeysetMaterial returns the material of a cleartext binary keyset that
+// holds exactly one enabled, primary, RAW key of type kt with a 32-byte
+// key_value and nothing else, the keysets key versions are sealed with:
+//
+//	Keyset{ 1: primary_key_id, 2: Key{ 1: KeyData{ 1: type_url, 2: value, 3: SYMMETRIC },
+//	        2: ENABLED, 3: key_id = primary_key_id, 4: RAW } }
+//	value = AesGcmKey{ 1: version 0, 3: key_value } | ChaCha20Poly1305Key{ 1: version 0, 2: key_value }
+//
+// It reads the protobuf fields in place, without Tink's generic parse, and
+// returns a slice of b. ok is false for anything else (unknown or repeated
+// fields, other values): the caller then parses with Tink (parseKeyset).
+func rawKeysetMaterial(b []byte, kt KeyType) (material []byte, ok bool) {
+	url, kvField := aesGCMTypeURL, protowire.Number(aesGCMKeyValue)
+	switch kt {
+	case AES256:
+	case ChaCha20:
+		url, kvField = chachaTypeURL, chachaKeyValue
+	default:
+		return nil, false
+	}
+	var primary, keyID uint64
+	var key, data, value []byte
+	ok = pbFields(b, map[protowire.Number]pbField{
+		1: {v: &primary},
+		2: {b: &key, required: true},
+	}) && pbFields(key, map[protowire.Number]pbField{
+		1: {b: &data, required: true},
+		2: {want: pbStatusEnabled},
+		3: {v: &keyID},
+		4: {want: pbPrefixRaw},
+	}) && keyID == primary && pbFields(data, map[protowire.Number]pbField{
+		1: {s: url},
+		2: {b: &value, required: true},
+		3: {want: pbSymmetric},
+	}) && pbFields(value, map[protowire.Number]pbField{
+		pbVersionField: {zero: true},
+		kvField:        {b: &material, required: true},
+	})
+	if !ok || len(material) != materialLen {
+		return nil, false
+	}
+	return material, true
+}
+
+// pbField says what rawKeysetMaterial accepts in one protobuf field: bytes
+// (stored in *b), a varint stored in *v, a varint equal to want, a
+// varint 0 (zero), or the string s.
+type pbField struct {
+	b        *[]byte
+	v        *uint64
+	want     uint64
+	zero     bool
+	s        string
+	required bool
+}
+
+// pbFields reads the fields of message m into spec. It fails on a field
+// number spec does not name, a field seen twice, a wrong wire type or
+// value, a malformed message, or a missing field: every field is
+// required, except those of varints and of the zero flag (proto3 omits
+// zero values).
+func pbFields(m []byte, spec map[protowire.Number]pbField) bool {
+	seen := 0
+	for len(m) > 0 {
+		num, typ, n := protowire.ConsumeTag(m)
+		if n < 0 {
+			return false
+		}
+		m = m[n:]
+		f, known := spec[num]
+		if !known || num > 8 || seen&(1<<num) != 0 {
+			return false
+		}
+		seen |= 1 << num
+		switch {
+		case typ == protowire.BytesType && (f.b != nil || f.s != ""):
+			p, n := protowire.ConsumeBytes(m)
+			if n < 0 || (f.s != "" && string(p) != f.s) {
+				return false
+			}
+			if f.b != nil {
+				*f.b = p
+			}
+			m = m[n:]
+		case typ == protowire.VarintType && f.b == nil && f.s == "":
+			v, n := protowire.ConsumeVarint(m)
+			switch {
+			case n < 0, f.zero && v != 0, f.v == nil && !f.zero && v != f.want:
+				return false
+			}
+			if f.v != nil {
+				*f.v = v
+			}
+			m = m[n:]
+		default:
+			return false
+		}
+	}
+	for num, f := range spec {
+		if seen&(1<<num) == 0 && (f.required || f.s != "" || (f.want != 0 && f.v == nil)) {
+			return false
+		}
+	}
+	return true
 }

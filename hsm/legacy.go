@@ -49,7 +49,7 @@ func (k *Key) decryptLegacy(ct, ad []byte) (plaintext []byte, ok bool) {
 	}
 	n := len(ct) - legacyIVLen - legacyNonceLen
 	sealed, iv, nonce := ct[:n], ct[n:n+legacyIVLen], ct[n+legacyIVLen:]
-	a, err := legacyAEAD(k.kt, k.material, iv)
+	a, err := legacyAEAD(k.Type(), k.material[:], iv)
 	if err != nil {
 		return nil, false
 	}

@@ -49,6 +49,9 @@ const (
 type REK struct {
 	aead tink.AEAD
 	ks   []byte // the serialized keyset, kept only to seal it under more HSMs (SealFor)
+	// blocks holds the expansions of the format-0x02 keys of the versions
+	// used last (k2blocks.go).
+	blocks *k2Blocks
 }
 
 // NewREK creates a fresh REK from rand (normally crypto/rand.Reader) and
@@ -114,7 +117,7 @@ func openREKKeyset(ks []byte) (*REK, error) {
 		return nil, fmt.Errorf("hsm: REK keyset: %w", err)
 	}
 	clear(material)
-	return &REK{aead: a, ks: bytes.Clone(ks)}, nil
+	return &REK{aead: a, ks: bytes.Clone(ks), blocks: newK2Blocks()}, nil
 }
 
 // Seal encrypts a small secret (a signing key, say) under the REK, bound to

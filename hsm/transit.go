@@ -42,7 +42,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha3"
@@ -115,9 +114,7 @@ func (k *Key) TransitHMAC(alg string, msg []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrTransitHash, alg)
 	}
-	m := hmac.New(h, k.macKey)
-	m.Write(msg)
-	return m.Sum(nil), nil
+	return k.hmac(h, msg), nil
 }
 
 // TransitHash returns the hash of msg with the Transit algorithm alg (as
@@ -153,13 +150,13 @@ func (k *Key) transitAEAD(context []byte, derived bool) (cipher.AEAD, error) {
 	} else if len(context) == 0 {
 		return nil, ErrTransitContext
 	}
-	tk, err := hkdf.Key(sha256.New, k.material, nil, transitLabel+string(k.kt), materialLen)
+	tk, err := hkdf.Key(sha256.New, k.material[:], nil, transitLabel+string(k.Type()), materialLen)
 	if err != nil {
 		return nil, fmt.Errorf("hsm: derive transit key: %w", err)
 	}
 	defer clear(tk)
 	if !derived {
-		a, err := transitAEADOf(k.kt, tk)
+		a, err := transitAEADOf(k.Type(), tk)
 		if err == nil {
 			k.transit.Store(&a)
 		}
@@ -170,7 +167,7 @@ func (k *Key) transitAEAD(context []byte, derived bool) (cipher.AEAD, error) {
 		return nil, err
 	}
 	defer clear(dk)
-	return transitAEADOf(k.kt, dk)
+	return transitAEADOf(k.Type(), dk)
 }
 
 // transitDerive is Transit's key derivation: HKDF-SHA256 of the key with

@@ -50,7 +50,7 @@ func TestTransitVectors(t *testing.T) {
 	}
 	m := hmac.New(sha256.New, seq(0x40, 32))
 	m.Write(pt)
-	mk := &Key{macKey: seq(0x40, 32)}
+	mk := &Key{hmacKey: (*[macKeyLen]byte)(seq(0x40, 32))}
 	got, err := mk.TransitHMAC("sha2-256", pt)
 	if err != nil || base64.StdEncoding.EncodeToString(got) != "gWh5drr5pZ9tIhqpadpwTG0rw2XfEc2AstpionaHEcQ=" {
 		t.Errorf("TransitHMAC(sha2-256) = %x, %v, want the vector", got, err)

@@ -24,7 +24,6 @@
 package hsm
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -119,12 +118,14 @@ func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
 		return nil, fmt.Errorf("hsm: open key version %d: %w: empty", version, errKeyset)
 	}
 	tb, rest := pt[0], pt[1:]
-	var hmacKey []byte
+	var hmacKey *[macKeyLen]byte
 	if tb&flagHMACKey != 0 {
 		if len(rest) < macKeyLen {
 			return nil, fmt.Errorf("hsm: open key version %d: %w: short HMAC key", version, errKeyset)
 		}
-		hmacKey, rest = bytes.Clone(rest[:macKeyLen]), rest[macKeyLen:]
+		hmacKey = new([macKeyLen]byte)
+		copy(hmacKey[:], rest[:macKeyLen])
+		rest = rest[macKeyLen:]
 		tb &^= flagHMACKey
 	}
 	var kt KeyType
@@ -136,19 +137,17 @@ func (r *REK) OpenVersion(sealed, aad []byte, version uint32) (*Key, error) {
 	default:
 		return nil, fmt.Errorf("hsm: open key version %d: %w: type byte %#x", version, errKeyset, pt[0])
 	}
-	// The Tink primitive only decrypts format 0x01 ciphertexts: it is
-	// made on the first one (Key.legacyAEAD), so that an unsealed version
-	// costs less to make and to keep in the key cache.
-	_, material, err := parseKeyset(rest, kt, false)
-	if err != nil {
-		return nil, fmt.Errorf("hsm: open key version %d: %w", version, err)
+	// The keyset is read directly (keyset.go, rawKeysetMaterial): Tink's
+	// generic parse and primitive cost more than the rest of a key cache
+	// miss. A keyset laid out otherwise goes through Tink.
+	material, ok := rawKeysetMaterial(rest, kt)
+	if !ok {
+		if _, material, err = parseKeyset(rest, kt, false); err != nil {
+			return nil, fmt.Errorf("hsm: open key version %d: %w", version, err)
+		}
+		defer clear(material)
 	}
-	k, err := newKey(version, kt, nil, material, hmacKey)
-	if err != nil {
-		return nil, err
-	}
-	k.keyset = bytes.Clone(rest)
-	return k, nil
+	return newKey(version, kt, material, hmacKey, r.blocks)
 }
 
 // fingerprintOf commits to material without revealing it.

@@ -155,20 +155,26 @@ func (e *Enclave) keyImported(ev ledger.Event, p ledger.KeyImported) error {
 // if it is the first.
 func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool) {
 	k := e.Keys[p.Name]
+	var v *Version
 	if k == nil {
 		name := nameOf(ev.Aggregate, p.Name)
-		k = &Key{Name: name, created: unixNano(ev.Time), CreatedBy: ev.Actor}
+		k, v = newKeyCell()
+		k.Name, k.created, k.CreatedBy = name, unixNano(ev.Time), ev.Actor
 		e.Keys[name] = k
+	} else {
+		v = new(Version)
+		if old := k.Version(p.Version); old != nil {
+			e.dropped(old)
+		}
 	}
-	v := &Version{
+	*v = Version{
 		Version: p.Version, Type: keyType(p.Type), created: unixNano(ev.Time), CreatedBy: ev.Actor,
 		SecretRef: p.SecretRef, Fingerprint: p.Fingerprint,
 		Imported: imported, Source: p.Source,
 	}
-	if old := k.Version(p.Version); old != nil {
-		e.dropped(old)
+	if len(k.versions) != 1 || k.versions[0] != v {
+		k.putVersion(v)
 	}
-	k.putVersion(v)
 	k.MaxVer = max(k.MaxVer, p.Version)
 }
 

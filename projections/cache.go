@@ -9,15 +9,16 @@ import (
 
 // DefaultKeyCache is the number of unsealed key versions a Projection keeps
 // when it is not told otherwise.
-const DefaultKeyCache = 100_000
+const DefaultKeyCache = 1_000_000
 
-// keyCache keeps at most len(slots) unsealed key versions, evicting with
-// CLOCK (second chance): a hit only sets the slot's reference bit; a miss
-// unseals the version from its sealed material and takes the first slot
-// the hand finds without the bit, clearing bits as it passes. A version
-// knows its slot (Version.slot), so a hit is two atomic loads and no lock,
-// and the cache costs no map. A slot's entry is immutable; a slot holds
-// the version it was filled for, checked on every hit.
+// keyCache keeps at most max unsealed key versions, evicting with
+// CLOCK (second chance): a hit only sets the version's reference bit; a
+// miss unseals the version from its sealed material and takes the first
+// slot the hand finds without the bit, clearing bits as it passes. The
+// unsealed key hangs off the Version itself (Version.key) and a Version
+// knows its slot (Version.slot), so a hit is two atomic loads from the
+// Version and no lock, and the cache costs no map: per cached version, the
+// unsealed key (hsm.Key, one 128-byte allocation) and one 8-byte slot.
 //
 // Only versions that may be used are kept: the state drops a version from
 // the cache as it is destroyed, disabled or scheduled for deletion (under
@@ -25,9 +26,9 @@ const DefaultKeyCache = 100_000
 // cache only if admit finds it still live and usable (under the read
 // lock), so that an unsealing racing with such an event does not keep it.
 type keyCache struct {
-	slots []atomic.Pointer[cacheEntry]
-
-	mu       sync.Mutex // guards hand, inflight and the filling of slots
+	mu       sync.Mutex // guards slots, hand, inflight, and the filling and emptying of slots
+	slots    []*Version // grows up to max as versions are cached, so an empty slot costs nothing
+	max      int
 	hand     int
 	inflight map[*Version]*unsealCall
 
@@ -35,11 +36,11 @@ type keyCache struct {
 	hits, misses, evictions atomic.Uint64
 }
 
-type cacheEntry struct {
-	v   *Version
-	key *hsm.Key
-	ref atomic.Bool // used since the hand last passed
-}
+// refBit is the reference bit in Version.slot, above the slot index + 1.
+const refBit = 1 << 31
+
+// maxKeyCache is the largest key cache: slot indexes + 1 stay below refBit.
+const maxKeyCache = refBit - 1
 
 // unsealCall is one unsealing in progress; callers that miss on the same
 // version meanwhile wait for it instead of unsealing again.
@@ -59,23 +60,20 @@ func newKeyCache(size int) *keyCache {
 	if size <= 0 {
 		size = DefaultKeyCache
 	}
-	return &keyCache{slots: make([]atomic.Pointer[cacheEntry], size), inflight: map[*Version]*unsealCall{}}
+	size = min(size, maxKeyCache)
+	return &keyCache{max: size, inflight: map[*Version]*unsealCall{}}
 }
 
 // lookup returns v's unsealed key if the cache holds it.
 func (c *keyCache) lookup(v *Version) *hsm.Key {
-	i := v.slot.Load()
-	if i == 0 {
+	k := v.key.Load()
+	if k == nil {
 		return nil
 	}
-	e := c.slots[i-1].Load()
-	if e == nil || e.v != v {
-		return nil
+	if v.slot.Load()&refBit == 0 {
+		v.slot.Or(refBit)
 	}
-	if !e.ref.Load() {
-		e.ref.Store(true)
-	}
-	return e.key
+	return k
 }
 
 // get returns v's unsealed key, from the cache or from open (at most one
@@ -122,24 +120,32 @@ func (c *keyCache) get(v *Version, open func() (*hsm.Key, error), admit func(put
 
 // put stores k for v in the slot the hand finds. c.mu is held.
 func (c *keyCache) put(v *Version, k *hsm.Key) {
-	if c.lookup(v) != nil {
+	if v.key.Load() != nil {
+		return
+	}
+	if len(c.slots) < c.max {
+		c.slots = append(c.slots, v)
+		c.size.Add(1)
+		v.slot.Store(uint32(len(c.slots)))
+		v.cached(k)
 		return
 	}
 	for {
 		i := c.hand
 		c.hand = (c.hand + 1) % len(c.slots)
-		e := c.slots[i].Load()
-		if e != nil && e.ref.Load() {
-			e.ref.Store(false)
+		old := c.slots[i]
+		if old != nil && old.slot.Load()&refBit != 0 {
+			old.slot.And(^uint32(refBit))
 			continue
 		}
-		if e != nil {
-			e.v.evicted()
+		if old != nil {
+			old.slot.Store(0)
+			old.evicted()
 			c.evictions.Add(1)
 		} else {
 			c.size.Add(1)
 		}
-		c.slots[i].Store(&cacheEntry{v: v, key: k})
+		c.slots[i] = v
 		v.slot.Store(uint32(i) + 1)
 		v.cached(k)
 		return
@@ -152,19 +158,22 @@ func (c *keyCache) put(v *Version, k *hsm.Key) {
 func (c *keyCache) drop(v *Version) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := v.slot.Swap(0)
+	i := v.slot.Swap(0) &^ refBit
 	if i == 0 {
 		return
 	}
-	if e := c.slots[i-1].Load(); e != nil && e.v == v {
-		c.slots[i-1].Store(nil)
+	if k := v.key.Load(); k != nil {
+		k.Forget() // its expanded key too (hsm/k2blocks.go)
+	}
+	if c.slots[i-1] == v {
+		c.slots[i-1] = nil
 		c.size.Add(-1)
 		v.evicted()
 	}
 }
 
 func (c *keyCache) stats() CacheStats {
-	return CacheStats{Capacity: len(c.slots), Size: int(c.size.Load()),
+	return CacheStats{Capacity: c.max, Size: int(c.size.Load()),
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
 }
 

@@ -108,19 +108,34 @@ func (d *decoder) key(s *State, name string) *Key {
 	if stored := d.s(); stored != name {
 		name = stored // a key whose name is not its map key: keep both as they were
 	}
-	k := &Key{Name: name, CreatedBy: d.actor(s), created: d.i()}
+	h := Key{Name: name, CreatedBy: d.actor(s), created: d.i()}
 	if d.bool() {
-		k.pending = &deletion{deadline: d.t(), by: d.actor(s)}
+		h.pending = &deletion{deadline: d.t(), by: d.actor(s)}
 	}
-	k.MaxVer = uint32(d.u())
-	k.Disabled = d.bool()
-	k.Transit = d.transitSettings()
+	h.MaxVer = uint32(d.u())
+	h.Disabled = d.bool()
+	h.Transit = d.transitSettings()
 	n := d.n()
-	if n > 0 {
-		k.versions = make([]*Version, 0, n)
+	var (
+		k     *Key
+		first *Version
+	)
+	if n == 1 {
+		k, first = newKeyCell() // allocated together, as addVersion does
+		h.versions = k.versions
+	} else {
+		k = new(Key)
+		if n > 0 {
+			h.versions = make([]*Version, 0, n)
+		}
 	}
+	*k = h
 	for range n {
-		v := &Version{Version: uint32(d.u()), Imported: d.bool(), Disabled: d.bool(), Type: d.keyType(),
+		v := first
+		if v == nil {
+			v = new(Version)
+		}
+		*v = Version{Version: uint32(d.u()), Imported: d.bool(), Disabled: d.bool(), Type: d.keyType(),
 			CreatedBy: d.actor(s), SecretRef: d.s(), Fingerprint: d.s(), created: d.i()}
 		if src := d.raw(); len(src) > 0 {
 			v.Source = new(ledger.ImportSource)
@@ -128,7 +143,9 @@ func (d *decoder) key(s *State, name string) *Key {
 				d.fail("bad import source")
 			}
 		}
-		k.versions = append(k.versions, v)
+		if v != first {
+			k.versions = append(k.versions, v)
+		}
 	}
 	return k
 }

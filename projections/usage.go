@@ -2,45 +2,43 @@ package projections
 
 import "github.com/kmsledger/kmsledger/hsm"
 
-// versionUse counts what a version did on this node: base sums the
-// unsealed keys that left the key cache, cur is the one in it (nil if
-// none). It is replaced, never changed, under the cache's lock.
-type versionUse struct {
-	base hsm.Usage
-	cur  *hsm.Key
-}
-
 // Usage returns how often this version encrypted and decrypted on this
 // node since it was first used here after the node started (zero until
 // then), never replicated or stored. Uses are counted by the unsealed
 // key; those of an unsealed key dropped from the key cache while a
 // request still used it may be missed.
 func (v *Version) Usage() hsm.Usage {
-	u := v.use.Load()
-	if u == nil {
-		return hsm.Usage{}
+	var u hsm.Usage
+	if b := v.used.Load(); b != nil { // before the key: a key evicted meanwhile is missed, never counted twice
+		u = *b
 	}
-	if u.cur == nil {
-		return u.base
+	if k := v.key.Load(); k != nil {
+		u = addUsage(u, k.Usage())
 	}
-	return addUsage(u.base, u.cur.Usage())
+	return u
 }
 
-// cached records that k is v's unsealed key in the cache.
-func (v *Version) cached(k *hsm.Key) {
-	var base hsm.Usage
-	if u := v.use.Load(); u != nil {
-		base = u.base
-	}
-	v.use.Store(&versionUse{base: base, cur: k})
-}
+// cached records that k is v's unsealed key in the cache. The cache's
+// lock is held.
+func (v *Version) cached(k *hsm.Key) { v.key.Store(k) }
 
-// evicted folds the uses of v's cached key into its base: the version no
-// longer refers to the key, so the key's memory can be reclaimed.
+// evicted folds the uses of v's cached key into v.used: the version no
+// longer refers to the key, so the key's memory can be reclaimed. The
+// cache's lock is held. A version evicted without a use since it was
+// cached allocates nothing.
 func (v *Version) evicted() {
-	if u := v.use.Load(); u != nil && u.cur != nil {
-		v.use.Store(&versionUse{base: addUsage(u.base, u.cur.Usage())})
+	k := v.key.Swap(nil)
+	if k == nil {
+		return
 	}
+	u := k.Usage()
+	if u == (hsm.Usage{}) {
+		return
+	}
+	if b := v.used.Load(); b != nil {
+		u = addUsage(*b, u)
+	}
+	v.used.Store(&u)
 }
 
 func addUsage(a, b hsm.Usage) hsm.Usage {

@@ -42,7 +42,7 @@ type Config struct {
 		Enclave string `yaml:"enclave"`
 	} `yaml:"kes"`
 	Cache struct {
-		Keys int `yaml:"keys"` // unsealed key versions kept in memory (0 = the default, 100,000)
+		Keys int `yaml:"keys"` // unsealed key versions kept in memory (0 = the default, 1,000,000)
 	} `yaml:"cache"`
 	Cluster Cluster `yaml:"cluster"` // cluster.go
 	NATS    NATS    `yaml:"nats"`
@@ -246,8 +246,9 @@ func (c *Config) PrependSoftKey(hsmKey string) error {
 	return c.Validate()
 }
 
-// MaxKeyCache is the largest key cache (cache.keys, --key-cache): each
-// slot costs 8 bytes even when empty.
+// MaxKeyCache is the largest key cache (cache.keys, --key-cache): a
+// cached version costs about 140 bytes, and its slot 8 bytes from the
+// time the cache first fills it.
 const MaxKeyCache = 10_000_000
 
 // ValidKeyCache checks a number of unsealed key versions to keep in

@@ -50,7 +50,7 @@ func serverCommands() []*cli.Command {
 				&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"KMSLEDGER_LOG_FORMAT"}, Usage: "text or json"},
 				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
 				&cli.IntFlag{Name: "max-conns", Value: api.DefaultMaxConns, EnvVars: []string{"KMSLEDGER_MAX_CONNS"}, Usage: "open client connections in all; more are closed when accepted (-1 = no limit)"},
-				&cli.IntFlag{Name: "key-cache", EnvVars: []string{"KMSLEDGER_KEY_CACHE"}, Usage: "unsealed key versions kept in memory (`N`; default 100,000; others are unsealed again when used)"},
+				&cli.IntFlag{Name: "key-cache", EnvVars: []string{"KMSLEDGER_KEY_CACHE"}, Usage: "unsealed key versions kept in memory (`N`; default 1,000,000; others are unsealed again when used)"},
 				&cli.IntFlag{Name: "max-conns-per-ip", Value: api.DefaultMaxConnsPerIP, EnvVars: []string{"KMSLEDGER_MAX_CONNS_PER_IP"}, Usage: "open client connections from one IP address (-1 = no limit; raise it behind a load balancer)"},
 			}, append(auditServerFlags(), clusterServerFlags()...)...), // audit_server.go: --audit*, --checkpoint-*; cluster.go
 			Action: serverAction,
