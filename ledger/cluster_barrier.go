@@ -90,37 +90,7 @@ func (s *Store) StartBarrier(ctx context.Context, waitApplied func(ctx context.C
 		return fmt.Errorf("ledger: barrier: %w", err)
 	}
 	p.subs = append(p.subs, sub)
-	waits := make(chan struct{}, maxBarrierWaits)
-	sub, err = s.nc.Subscribe(appliedSubject, func(m *nats.Msg) {
-		seq, err := strconv.ParseUint(string(m.Data), 10, 64)
-		if err != nil || m.Reply == "" {
-			return
-		}
-		answer := func(ctx context.Context) {
-			var a appliedAnswer
-			if waitApplied(ctx, seq) == nil {
-				a = appliedAnswer{Member: p.self, Applied: seq}
-			} else {
-				return // not applied in time: the asker counts us as missing
-			}
-			b, _ := json.Marshal(a)
-			m.Respond(b)
-		}
-		select {
-		case waits <- struct{}{}:
-			go func() {
-				defer func() { <-waits }()
-				wctx, cancel := context.WithTimeout(ctx, BarrierTimeout)
-				defer cancel()
-				answer(wctx)
-			}()
-		default:
-			// Too many waits: answer only if applied already.
-			ictx, cancel := context.WithCancel(ctx)
-			cancel()
-			answer(ictx)
-		}
-	})
+	sub, err = s.nc.Subscribe(appliedSubject, p.answerer(ctx, waitApplied))
 	if err != nil {
 		p.stop()
 		return fmt.Errorf("ledger: barrier: %w", err)
@@ -146,6 +116,40 @@ func (s *Store) StartBarrier(ctx context.Context, waitApplied func(ctx context.C
 		}
 	}()
 	return nil
+}
+
+// answerer returns the handler of barrier requests: it answers a request
+// for a sequence once waitApplied returns for it, waiting at most
+// BarrierTimeout, and at most maxBarrierWaits requests at once (beyond
+// that it answers only what is applied already).
+func (p *presence) answerer(ctx context.Context, waitApplied func(ctx context.Context, seq uint64) error) nats.MsgHandler {
+	waits := make(chan struct{}, maxBarrierWaits)
+	return func(m *nats.Msg) {
+		seq, err := strconv.ParseUint(string(m.Data), 10, 64)
+		if err != nil || m.Reply == "" {
+			return
+		}
+		answer := func(ctx context.Context) {
+			if waitApplied(ctx, seq) != nil {
+				return // not applied in time: the asker counts us as missing
+			}
+			b, _ := json.Marshal(appliedAnswer{Member: p.self, Applied: seq})
+			m.Respond(b)
+		}
+		select {
+		case waits <- struct{}{}:
+			go func() {
+				defer func() { <-waits }()
+				wctx, cancel := context.WithTimeout(ctx, BarrierTimeout)
+				defer cancel()
+				answer(wctx)
+			}()
+		default:
+			ictx, cancel := context.WithCancel(ctx)
+			cancel()
+			answer(ictx)
+		}
+	}
 }
 
 func (p *presence) stop() {
