@@ -174,8 +174,11 @@ func weedPorts(t *testing.T) []int {
 	var out []int
 	used := map[int]bool{}
 	for len(out) < 4 {
-		n, _ := rand.Int(rand.Reader, big.NewInt(20000))
-		p := 20000 + int(n.Int64())
+		// Both p and p+10000 (weed's gRPC port) below Linux's ephemeral
+		// range (32768 and up), where a port free a moment ago may be
+		// taken by an outgoing connection before weed binds it.
+		n, _ := rand.Int(rand.Reader, big.NewInt(12000))
+		p := 10000 + int(n.Int64())
 		if used[p] || used[p+10000] || !free(p) || !free(p+10000) {
 			continue
 		}
