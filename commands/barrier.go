@@ -45,7 +45,8 @@ func (h *Handler) propagate(ctx context.Context, seq uint64, typ string) {
 		return
 	}
 	if _, err := h.store.Barrier(ctx, seq); err != nil {
-		if be := (*ledger.ErrBarrier)(nil); errors.As(err, &be) {
+		var be *ledger.ErrBarrier
+		if errors.As(err, &be) {
 			h.log.Warn("a revocation is stored but not yet confirmed by every node of the cluster", "type", typ, "seq", seq, "missing", be.Missing)
 			return
 		}

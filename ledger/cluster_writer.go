@@ -81,7 +81,7 @@ type writer struct {
 	s       *Store
 	mu      sync.Mutex
 	serves  map[string]*nats.Subscription // streams this node writes
-	elected map[string]chan struct{}      // closed when the stream elects a leader
+	elected map[string]election           // ends when the stream next elects a leader
 }
 
 // leaderAdvisory is the subject of JetStream's advisory that stream has
@@ -90,39 +90,39 @@ func leaderAdvisory(stream string) string {
 	return "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + stream
 }
 
-// truncateName bounds a name taken from an advisory for a log line.
-func truncateName(s string) string {
-	if len(s) > 64 {
-		return s[:64]
-	}
-	return s
+// election is a context that ends when a stream next elects a leader.
+type election struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
-// electedCh returns a channel closed when stream next elects a leader.
-func (w *writer) electedCh(stream string) <-chan struct{} {
+// electedCtx returns a context that ends when stream next elects a leader.
+func (w *writer) electedCtx(stream string) context.Context {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ch := w.elected[stream]
-	if ch == nil {
-		ch = make(chan struct{})
-		w.elected[stream] = ch
+	e, ok := w.elected[stream]
+	if !ok {
+		e.ctx, e.cancel = context.WithCancel(context.Background())
+		w.elected[stream] = e
 	}
-	return ch
+	return e.ctx
 }
 
 // leaderElected wakes the forwarders waiting on stream's old writer.
 func (w *writer) leaderElected(stream string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ch := w.elected[stream]; ch != nil {
-		close(ch)
+	if e, ok := w.elected[stream]; ok {
+		e.cancel()
 	}
-	w.elected[stream] = make(chan struct{})
+	var e election
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	w.elected[stream] = e
 }
 
 // startWriter starts the leadership watch of an embedded cluster node.
 func (s *Store) startWriter() {
-	w := &writer{s: s, serves: map[string]*nats.Subscription{}, elected: map[string]chan struct{}{}}
+	w := &writer{s: s, serves: map[string]*nats.Subscription{}, elected: map[string]election{}}
 	s.chains.ledger.w, s.chains.audit.w = w, w
 	var advisories []*nats.Subscription
 	for _, name := range []string{ledgerStream, auditStream, secretsStream} {
@@ -131,7 +131,7 @@ func (s *Store) startWriter() {
 				Leader string `json:"leader"`
 			}
 			_ = json.Unmarshal(m.Data, &adv)
-			s.log.Info("ledger: the stream elected a leader", "stream", name, "leader", truncateName(adv.Leader))
+			s.log.Info("ledger: the stream elected a leader", "stream", name, "leader", adv.Leader)
 			w.leaderElected(name)
 		})
 		if err != nil {
@@ -348,20 +348,20 @@ func (w *writer) attempt(ctx context.Context, stream string, req *nats.Msg) (m *
 
 // untilElected runs fn with a context that ends after d, or when stream
 // elects a leader; then it returns errNewLeader (wrapping fn's error).
+// Without a writer (a single server, an external NATS cluster) it only
+// bounds fn by d.
 func (w *writer) untilElected(ctx context.Context, stream string, d time.Duration, fn func(context.Context) error) error {
+	if w == nil {
+		tctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return fn(tctx)
+	}
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	stop := context.AfterFunc(w.electedCtx(stream), func() { cancel(errNewLeader) })
+	defer stop()
 	tctx, tcancel := context.WithTimeout(actx, d)
 	defer tcancel()
-	ch, done := w.electedCh(stream), make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ch:
-			cancel(errNewLeader)
-		case <-done:
-		}
-	}()
 	err := fn(tctx)
 	if err != nil && errors.Is(context.Cause(actx), errNewLeader) {
 		return fmt.Errorf("%w: %w", errNewLeader, err)

@@ -208,32 +208,29 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, fn func(Event)) (sto
 // and each consumer delivers without gaps from a start at or below the
 // next sequence, so none is skipped.
 func (sub *subscription) followElections(ctx context.Context, w *writer, handler jetstream.MessageHandler, opts []jetstream.PullConsumeOpt) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // the subscription's end ends ctx
+		select {
+		case <-sub.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		select {
-		case <-w.electedCh(ledgerStream):
-		case <-sub.done:
-			return
+		case <-w.electedCtx(ledgerStream).Done():
 		case <-ctx.Done():
 			return
 		}
 		sub.mu.Lock()
 		next := sub.next
 		sub.mu.Unlock()
-		cctx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-sub.done:
-				cancel()
-			case <-cctx.Done():
-			}
-		}()
-		c, err := sub.store.consumerFrom(cctx, next)
+		c, err := sub.store.consumerFrom(ctx, next)
 		if err != nil {
-			cancel()
 			continue // the old consumer carries on, or its client resets it
 		}
 		cc, err := c.Consume(handler, opts...)
-		cancel()
 		if err != nil {
 			continue
 		}

@@ -199,18 +199,12 @@ func (s *Store) publishRetry(ctx context.Context, msg *nats.Msg, opts ...jetstre
 			ack, err = s.js.PublishMsg(ctx, msg, opts...)
 			return err
 		}
-		var err error
-		if w := s.chains.ledger.w; w != nil {
-			// A publish in flight to a leader that died is sent again as
-			// soon as SECRETS has elected a new one.
-			if err = w.untilElected(ctx, secretsStream, publishAttempt, publish); errors.Is(err, errNewLeader) {
-				backoff = 50 * time.Millisecond
-				continue
-			}
-		} else {
-			actx, cancel := context.WithTimeout(ctx, publishAttempt)
-			err = publish(actx)
-			cancel()
+		// A publish in flight to a leader that died is sent again as soon
+		// as SECRETS has elected a new one.
+		err := s.chains.ledger.w.untilElected(ctx, secretsStream, publishAttempt, publish)
+		if errors.Is(err, errNewLeader) {
+			backoff = 50 * time.Millisecond
+			continue
 		}
 		if err == nil || !isUnknownOutcome(err) {
 			return ack, err
