@@ -263,8 +263,9 @@
 // duplicates probe, LastSeq, erasure) go to the stream's leader
 // (leaderStream in cluster_stream.go), because a direct get may be
 // answered by a replica that has not applied it yet. Sealed material is
-// read from any replica first (it never changes once stored) and from
-// the leader when that replica does not have it yet.
+// read from the leader too (so that an erasure is in force on every node
+// at once), and from any replica while the stream has no leader (it
+// never changes once stored, it only disappears).
 //
 // Failover: every node follows JetStream's leader-elected advisories.
 // When a stream elects a leader, forwarded writes and SECRETS publishes in

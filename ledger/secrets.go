@@ -63,6 +63,10 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 	}
 }
 
+// secretLeaderWait bounds GetSecret's read from the SECRETS leader in a
+// cluster before it asks any replica.
+const secretLeaderWait = time.Second
+
 // GetSecret returns the sealed material stored under ref, or
 // ErrSecretNotFound.
 func (s *Store) GetSecret(ctx context.Context, ref string) ([]byte, error) {
@@ -76,11 +80,16 @@ func (s *Store) GetSecret(ctx context.Context, ref string) ([]byte, error) {
 	var m *jetstream.RawStreamMsg
 	var err error
 	if ls, ok := s.secrets.(*leaderStream); ok {
-		// Material never changes once stored: any replica may answer
-		// (a direct get), which keeps crypto going during an election;
-		// one that has not applied it yet defers to the leader.
-		if m, err = ls.Stream.GetLastMsgForSubject(ctx, subj); err != nil {
-			m, err = ls.GetLastMsgForSubject(ctx, subj)
+		// The leader's answer reflects every erasure it acknowledged; a
+		// replica's may not yet. Material never changes once stored (it
+		// only disappears), so while the stream has no leader any
+		// replica answers (a direct get), which keeps crypto going
+		// during an election.
+		lctx, cancel := context.WithTimeout(ctx, secretLeaderWait)
+		m, err = ls.GetLastMsgForSubject(lctx, subj)
+		cancel()
+		if errors.Is(err, ErrUnavailable) {
+			m, err = ls.Stream.GetLastMsgForSubject(ctx, subj)
 		}
 	} else {
 		m, err = s.secrets.GetLastMsgForSubject(ctx, subj)
