@@ -25,6 +25,9 @@ type Config struct {
 	Rounds   int           // each target runs each operation once per round
 	Ops      []string      // OpGenerate, OpDecrypt, OpCreate, OpBatch
 	Batch    int           // frames per OpBatch request
+	// Keys is the working set of OpPairRandom: keys named
+	// bench-key-0000000 and on, created by the set-up where missing.
+	Keys int
 
 	Server Target   // the server under test
 	Others []Target // more servers in the same rotation (e.g. KES)
@@ -154,7 +157,7 @@ func withDefaults(cfg Config) Config {
 func newDriver(cfg Config, e Endpoint) (driver, error) {
 	switch cfg.API {
 	case "kms":
-		return newKMSDriver(e, cfg.Enclave)
+		return newKMSDriver(e, cfg)
 	case "kes":
 		return newKESDriver(e)
 	}
@@ -171,6 +174,10 @@ func opName(op string, batch int) string {
 		return "CreateKey"
 	case OpBatch:
 		return "GenerateKey×" + strconv.Itoa(batch)
+	case OpPair:
+		return "Pair(hot)"
+	case OpPairRandom:
+		return "Pair(random)"
 	}
 	return op
 }

@@ -258,3 +258,34 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("Median(3,1,2,10) = %v, want 2.5", got)
 	}
 }
+
+// TestRunWorkingSet: pair-random runs over a working set the set-up
+// creates; a second run reuses it; without one it is refused.
+func TestRunWorkingSet(t *testing.T) {
+	n, addr, roots := startNode(t)
+	var out bytes.Buffer
+	cfg := bench.Config{Workers: 3, Duration: 100 * time.Millisecond, Keys: 25, Out: &out,
+		Ops:    []string{bench.OpPair, bench.OpPairRandom},
+		Server: bench.Target{Name: "kmsledger", Endpoint: bench.Endpoint{Addr: addr, APIKey: n.RootKey, RootCAs: roots}}}
+	res, err := bench.Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("Run err = %v\n%s", err, out.String())
+	}
+	if len(res) != 2 || res[0].Op != "Pair(hot)" || res[1].Op != "Pair(random)" || res[1].OpsPerSec[0] <= 0 {
+		t.Fatalf("Run gave %d results, want Pair(hot) and Pair(random) with figures\n%s", len(res), out.String())
+	}
+	if got := keysIn(n, "bench"); got != 26 {
+		t.Errorf("enclave bench holds %d keys, want the benchmark key and 25 of the working set", got)
+	}
+	if !strings.Contains(out.String(), "working set: 25 keys (25 created, 0 there already)") {
+		t.Errorf("first run does not report creating the working set:\n%s", out.String())
+	}
+	out.Reset()
+	if _, err := bench.Run(t.Context(), cfg); err != nil || !strings.Contains(out.String(), "(0 created, 25 there already)") {
+		t.Errorf("second run: err %v; want the working set reused:\n%s", err, out.String())
+	}
+	cfg.Keys = 0
+	if _, err := bench.Run(t.Context(), cfg); err == nil || !strings.Contains(err.Error(), "--keys") {
+		t.Errorf("pair-random without a working set: err = %v, want one naming --keys", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -28,6 +29,13 @@ const (
 	OpDecrypt  = "decrypt"  // Decrypt of a data key
 	OpCreate   = "create"   // create a new key (a ledger write)
 	OpBatch    = "batch"    // one request of BatchSize GenerateKey frames (kms API only)
+	// OpPair is GenerateKey then Decrypt of its ciphertext, on the
+	// benchmark key (kms API only).
+	OpPair = "pair"
+	// OpPairRandom is OpPair on a key picked uniformly among
+	// Config.Keys keys (kms API only): the data plane over a working
+	// set, next to OpPair's one hot key.
+	OpPairRandom = "pair-random"
 )
 
 // benchKey is the key every data-plane operation uses.
@@ -61,15 +69,19 @@ type kmsDriver struct {
 	ct      []byte  // a ciphertext of benchKey
 	run     string  // unique per driver: names of created keys
 	n       *uint64 // created keys
+	keys    int     // OpPairRandom's working set (setup creates what is missing)
+	workers int
+	out     io.Writer
 }
 
-func newKMSDriver(e Endpoint, enclave string) (*kmsDriver, error) {
+func newKMSDriver(e Endpoint, cfg Config) (*kmsDriver, error) {
 	c, err := client.New(client.Config{Endpoints: []string{e.Addr}, APIKey: e.APIKey, RootCAs: e.RootCAs,
 		InsecureSkipVerify: e.Insecure, Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	return &kmsDriver{c: c, enclave: enclave, run: strconv.FormatInt(time.Now().UnixNano(), 36), n: new(uint64)}, nil
+	return &kmsDriver{c: c, enclave: cfg.Enclave, run: strconv.FormatInt(time.Now().UnixNano(), 36), n: new(uint64),
+		keys: cfg.Keys, workers: cfg.Workers, out: cfg.Out}, nil
 }
 
 func (d *kmsDriver) close() { d.c.Close() }
@@ -94,6 +106,9 @@ func (d *kmsDriver) setup(ctx context.Context) (map[string][]byte, error) {
 	if err != nil || len(dec) != 1 {
 		return nil, fmt.Errorf("decrypt: %v", err)
 	}
+	if err := d.createWorkingSet(ctx); err != nil {
+		return nil, err
+	}
 	return map[string][]byte{
 		strconv.Itoa(int(wire.CmdKeyGenerate)): wire.EncodeFrames(gen),
 		strconv.Itoa(int(wire.CmdKeyDecrypt)):  wire.EncodeFrames(dec),
@@ -101,8 +116,10 @@ func (d *kmsDriver) setup(ctx context.Context) (map[string][]byte, error) {
 	}, nil
 }
 
-func generateFrame() wire.Frame {
-	req := &wire.GenerateKeyRequest{Name: benchKey, AssociatedData: benchContext, Length: 32}
+func generateFrame() wire.Frame { return generateFrameOf(benchKey) }
+
+func generateFrameOf(key string) wire.Frame {
+	req := &wire.GenerateKeyRequest{Name: key, AssociatedData: benchContext, Length: 32}
 	return wire.Frame{Cmd: wire.CmdKeyGenerate, Body: req.MarshalProto()}
 }
 
@@ -132,6 +149,13 @@ func (d *kmsDriver) op(name string, batch int) (func(context.Context) error, err
 			frames[i] = generateFrame()
 		}
 		return send(frames), nil
+	case OpPair:
+		return func(ctx context.Context) error { return d.pair(ctx, benchKey) }, nil
+	case OpPairRandom:
+		if d.keys <= 0 {
+			return nil, errors.New("operation pair-random needs a working set of keys (--keys)")
+		}
+		return func(ctx context.Context) error { return d.pair(ctx, workingKey(rand.IntN(d.keys))) }, nil
 	case OpCreate:
 		return func(ctx context.Context) error {
 			n := atomic.AddUint64(d.n, 1)
