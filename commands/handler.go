@@ -315,55 +315,6 @@ func (h *Handler) seal(kt hsm.KeyType, raw, hmacKey, aad []byte) ([]byte, string
 	return h.rek.ImportVersion(kt, raw, aad)
 }
 
-// Reconcile erases sealed material that no live key version references:
-// material of a version whose deletion was recorded but whose erasure was
-// interrupted, or material stored for a command that was never appended.
-// Call it at start, before serving.
-func (h *Handler) Reconcile(ctx context.Context) (erased int, err error) {
-	if err := h.proj.CatchUp(ctx); err != nil {
-		return 0, err
-	}
-	refs, err := h.store.ListSecrets(ctx, ">")
-	if err != nil {
-		return 0, err
-	}
-	live := map[string]bool{}
-	h.proj.View(func(s *projections.State) {
-		for _, e := range s.Enclaves {
-			for _, k := range e.Keys {
-				for _, v := range k.Versions() {
-					live[v.SecretRef] = true
-				}
-			}
-		}
-	})
-	for _, ref := range refs {
-		if live[ref] || h.inFlight(ctx, ref) {
-			continue
-		}
-		if err := h.store.EraseSecret(ctx, ref); err != nil {
-			return erased, err
-		}
-		erased++
-	}
-	return erased, nil
-}
-
-// reconcileGrace is how old unreferenced material must be before a
-// clustered node's Reconcile erases it: material is stored before the
-// event that references it, and another node may be between the two.
-const reconcileGrace = 10 * time.Minute
-
-// inFlight reports whether ref may belong to a command another node is
-// still carrying out (only in a cluster; errors count as "may").
-func (h *Handler) inFlight(ctx context.Context, ref string) bool {
-	if !h.store.Clustered() {
-		return false
-	}
-	at, err := h.store.SecretStoredAt(ctx, ref)
-	return err != nil || h.Now().Sub(at) < reconcileGrace
-}
-
 // NewID returns a random 128-bit id in hex.
 func NewID() string {
 	var b [16]byte

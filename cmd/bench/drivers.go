@@ -70,6 +70,7 @@ type kmsDriver struct {
 	run     string  // unique per driver: names of created keys
 	n       *uint64 // created keys
 	keys    int     // OpPairRandom's working set (setup creates what is missing)
+	warm    bool    // setup uses every key of the working set once
 	workers int
 	out     io.Writer
 }
@@ -81,7 +82,7 @@ func newKMSDriver(e Endpoint, cfg Config) (*kmsDriver, error) {
 		return nil, err
 	}
 	return &kmsDriver{c: c, enclave: cfg.Enclave, run: strconv.FormatInt(time.Now().UnixNano(), 36), n: new(uint64),
-		keys: cfg.Keys, workers: cfg.Workers, out: cfg.Out}, nil
+		keys: cfg.Keys, warm: cfg.Warm, workers: cfg.Workers, out: cfg.Out}, nil
 }
 
 func (d *kmsDriver) close() { d.c.Close() }

@@ -39,16 +39,82 @@ func (d *kmsDriver) pair(ctx context.Context, key string) error {
 }
 
 // createWorkingSet creates the keys of the working set that do not exist
-// yet, from d.workers goroutines, and reports its progress every 10 s.
-// A key that exists already is taken as it is: a second run reuses the set.
+// yet (it lists them first, so a second run reuses the set), from
+// d.workers goroutines, reporting its progress every 10 s.
 func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 	if d.keys <= 0 {
 		return nil
 	}
-	var next, created, existed atomic.Int64
-	var failed atomic.Pointer[error]
 	start := time.Now()
-	stop := d.progress(start, &next, &created, &existed)
+	have, err := d.existing(ctx)
+	if err != nil {
+		return err
+	}
+	existed := 0
+	for _, ok := range have {
+		if ok {
+			existed++
+		}
+	}
+	created, err := d.forEach(ctx, "created", func(ctx context.Context, i int) error {
+		if have[i] {
+			return errSkip
+		}
+		err := d.c.CreateKey(ctx, d.enclave, workingKey(i), "", false)
+		if errors.Is(err, client.ErrKeyExists) {
+			return errSkip
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("working set: %w", err)
+	}
+	fmt.Fprintf(d.out, "working set: %d keys (%d created, %d there already) in %s\n",
+		d.keys, created, existed, time.Since(start).Round(time.Second))
+	if !d.warm {
+		return nil
+	}
+	start = time.Now()
+	if _, err := d.forEach(ctx, "used", func(ctx context.Context, i int) error { return d.pair(ctx, workingKey(i)) }); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	fmt.Fprintf(d.out, "warm-up: one pair on each of the %d keys in %s\n", d.keys, time.Since(start).Round(time.Second))
+	return nil
+}
+
+// errSkip: forEach's fn did nothing for this index.
+var errSkip = errors.New("skip")
+
+// existing lists the enclave's keys named like the working set's and
+// marks which of its indexes exist.
+func (d *kmsDriver) existing(ctx context.Context) ([]bool, error) {
+	have := make([]bool, d.keys)
+	next := ""
+	for {
+		page, err := d.c.ListKeys(ctx, d.enclave, "bench-key-", next, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("working set: list keys: %w", err)
+		}
+		for _, k := range page.Keys {
+			var i int
+			if _, err := fmt.Sscanf(k.Name, "bench-key-%07d", &i); err == nil && i >= 0 && i < d.keys && workingKey(i) == k.Name {
+				have[i] = true
+			}
+		}
+		if page.ContinueAt == "" || len(page.Keys) == 0 {
+			return have, nil
+		}
+		next = page.ContinueAt
+	}
+}
+
+// forEach calls fn for every index of the working set from d.workers
+// goroutines, reporting progress every 10 s; it returns how many calls
+// did something (did not return errSkip), or the first error.
+func (d *kmsDriver) forEach(ctx context.Context, verb string, fn func(context.Context, int) error) (int64, error) {
+	var next, done atomic.Int64
+	var failed atomic.Pointer[error]
+	stop := d.progress(verb, time.Now(), &next, &done)
 	defer stop()
 	var wg sync.WaitGroup
 	for range max(d.workers, 1) {
@@ -58,14 +124,11 @@ func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 				if i >= d.keys {
 					return
 				}
-				err := d.c.CreateKey(ctx, d.enclave, workingKey(i), "", false)
-				switch {
+				switch err := fn(ctx, i); {
 				case err == nil:
-					created.Add(1)
-				case errors.Is(err, client.ErrKeyExists):
-					existed.Add(1)
-				default:
-					err = fmt.Errorf("create key %s: %w", workingKey(i), err)
+					done.Add(1)
+				case !errors.Is(err, errSkip):
+					err = fmt.Errorf("key %s: %w", workingKey(i), err)
 					failed.CompareAndSwap(nil, &err)
 				}
 			}
@@ -73,32 +136,27 @@ func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 	}
 	wg.Wait()
 	if e := failed.Load(); e != nil {
-		return *e
+		return done.Load(), *e
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	fmt.Fprintf(d.out, "working set: %d keys (%d created, %d there already) in %s\n",
-		d.keys, created.Load(), existed.Load(), time.Since(start).Round(time.Second))
-	return nil
+	return done.Load(), ctx.Err()
 }
 
 // progress prints the working set's creation every 10 s until stopped.
-func (d *kmsDriver) progress(start time.Time, next, created, existed *atomic.Int64) (stop func()) {
-	done := make(chan struct{})
+func (d *kmsDriver) progress(verb string, start time.Time, next, done *atomic.Int64) (stop func()) {
+	quit := make(chan struct{})
 	go func() {
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
 		for {
 			select {
-			case <-done:
+			case <-quit:
 				return
 			case <-t.C:
-				c := created.Load()
-				fmt.Fprintf(d.out, "working set: %d of %d keys (%d created, %.0f/s)\n", min(next.Load(), int64(d.keys)), d.keys,
-					c, float64(c)/time.Since(start).Seconds())
+				c := done.Load()
+				fmt.Fprintf(d.out, "working set: %d of %d keys (%d %s, %.0f/s)\n", min(next.Load(), int64(d.keys)), d.keys,
+					c, verb, float64(c)/time.Since(start).Seconds())
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(quit) }
 }

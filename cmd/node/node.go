@@ -243,10 +243,9 @@ func (n *Node) startCommands(ctx context.Context) error {
 	if err != nil {
 		n.log.Error("could not seal the root encryption key under a configured HSM (it cannot start this node alone; see ls-hsm)", "err", err)
 	}
-	if c, err := h.Reconcile(ctx); err != nil {
+	mark, err := n.reconcileAtStart(ctx) // reconcile.go
+	if err != nil {
 		return fmt.Errorf("reconcile sealed material: %w", err)
-	} else if c > 0 {
-		n.log.Info("erased unreferenced sealed material", "count", c)
 	}
 	// Scheduled deletions whose deadline passed while the server was
 	// down are carried out before serving; then every interval.
@@ -256,6 +255,9 @@ func (n *Node) startCommands(ctx context.Context) error {
 		n.log.Info("carried out scheduled key deletions whose deadline passed while stopped", "count", c)
 	}
 	n.startScheduler(ctx)
+	if n.cfg.SchedulerInterval >= 0 || mark == nil { // < 0: no background jobs, unless the start pass was left to one
+		n.startReconcile(mark)
+	}
 	n.startCluster()
 	return nil
 }

@@ -1,0 +1,153 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// ReconcileMark is how far Reconcile has checked: every sealed material
+// stored in SECRETS up to sequence Secrets, and every destruction recorded
+// in LEDGER up to sequence Ledger, was referenced by a live key version
+// or erased. The zero mark has checked nothing.
+type ReconcileMark struct {
+	Ledger  uint64 `json:"ledger"`
+	Secrets uint64 `json:"secrets"`
+}
+
+// Reconcile erases sealed material that no live key version references:
+// material of a version whose deletion was recorded but whose erasure was
+// interrupted, or material stored for a command that was never appended.
+// It checks only what came after from: the material stored after
+// from.Secrets (read headers only, in stream order) and the destructions
+// appended after from.Ledger (the material under the destroyed versions'
+// references); with the zero mark, every material of SECRETS. Material
+// younger than grace is left alone (another node, or a command running
+// now, may be between storing it and appending its event), and the mark
+// returned stops before it. Store the mark and pass it to the next call.
+func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.Duration) (ReconcileMark, int, error) {
+	if h.store.Clustered() {
+		grace = max(grace, reconcileGrace)
+	}
+	cands := map[string]uint64{} // reference -> SECRETS sequence (0: from a destruction)
+	young := uint64(0)           // the first material left alone for its age
+	now := h.Now()
+	end, err := h.store.ScanSecrets(ctx, from.Secrets+1, func(e ledger.SecretEntry) error {
+		if young == 0 && now.Sub(e.Stored) < grace {
+			young = e.Seq
+		}
+		cands[e.Ref] = e.Seq
+		return nil
+	})
+	if err != nil {
+		return from, 0, err
+	}
+	if err := h.proj.CatchUp(ctx); err != nil {
+		return from, 0, err
+	}
+	mark := ReconcileMark{Ledger: h.proj.Seq(), Secrets: end}
+	if young != 0 {
+		mark.Secrets = young - 1
+	}
+	if from.Ledger > 0 {
+		if err := h.destroyedSince(ctx, from.Ledger, mark.Ledger, cands); err != nil {
+			return from, 0, err
+		}
+	}
+	h.proj.View(func(s *projections.State) {
+		for _, e := range s.Enclaves {
+			for _, k := range e.Keys {
+				for _, v := range k.Versions() {
+					delete(cands, v.SecretRef)
+				}
+			}
+		}
+	})
+	erased := 0
+	for ref, seq := range cands {
+		if (seq >= young && young != 0) || (seq == 0 && h.inFlight(ctx, ref, grace)) {
+			continue
+		}
+		if err := h.store.EraseSecret(ctx, ref); err != nil {
+			return from, erased, err
+		}
+		erased++
+	}
+	return mark, erased, nil
+}
+
+// destroyedSince adds to cands the stored references of the key versions
+// and enclaves that LEDGER events (after, to] destroyed.
+func (h *Handler) destroyedSince(ctx context.Context, after, to uint64, cands map[string]uint64) error {
+	var filters []string
+	_, err := h.store.Replay(ctx, after+1, func(ev ledger.Event) error {
+		if ev.Seq > to {
+			return errStopReplay
+		}
+		switch ev.Type {
+		case ledger.TypeKeyDeleted:
+			var p ledger.KeyDeleted
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return err
+			}
+			for _, v := range p.Versions {
+				filters = append(filters, ledger.SecretRef(ev.Enclave, p.Name, v))
+			}
+		case ledger.TypeKeyVersionDeleted:
+			var p ledger.KeyVersionDeleted
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return err
+			}
+			filters = append(filters, ledger.SecretRef(ev.Enclave, p.Name, p.Version))
+		case ledger.TypeEnclaveDeleted:
+			if e := projections.EventEnclave(ev); e != "" {
+				filters = append(filters, e+".>")
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopReplay) {
+		return err
+	}
+	for _, f := range filters {
+		alts := []string{f}
+		if !strings.HasSuffix(f, ">") {
+			alts = append(alts, f+".>") // "<enclave>.<key>.<version>.<attempt>"
+		}
+		for _, a := range alts {
+			refs, err := h.store.ListSecrets(ctx, a)
+			if err != nil {
+				return err
+			}
+			for _, r := range refs {
+				if _, ok := cands[r]; !ok {
+					cands[r] = 0
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// errStopReplay ends a replay early; it never leaves this file.
+var errStopReplay = errors.New("commands: stop replay")
+
+// reconcileGrace is how old unreferenced material must be before a
+// clustered node's Reconcile erases it: material is stored before the
+// event that references it, and another node may be between the two.
+const reconcileGrace = 10 * time.Minute
+
+// inFlight reports whether ref is younger than grace: it may belong to a
+// command still being carried out (errors count as "may").
+func (h *Handler) inFlight(ctx context.Context, ref string, grace time.Duration) bool {
+	if grace <= 0 {
+		return false
+	}
+	at, err := h.store.SecretStoredAt(ctx, ref)
+	return err != nil || h.Now().Sub(at) < grace
+}
