@@ -38,17 +38,22 @@ const signingKeyAAD = "kmsledger/signing-key/v1"
 // or whose sealed seed does not give the recorded public key.
 var ErrSigningKey = errors.New("commands: checkpoint signing key does not verify")
 
-// SigningKey returns the ledger's checkpoint signing key (the newest
-// recorded one), unsealed with rek. If the ledger has none it creates one,
-// records it as actor and returns it.
+// SigningKey returns the ledger's checkpoint signing key, unsealed with
+// rek. If the ledger has none it creates one, records it as actor and
+// returns it. One is created only when none is recorded, and the first
+// recorded is the one used (should two nodes of a new cluster both record
+// one, every node uses the first; checkpoints signed by either verify, see
+// TrustedSigningKeys). It is read from the start of the ledger
+// (Store.FirstSigningKey), so a start does not read the whole ledger to
+// find it.
 func SigningKey(ctx context.Context, store *ledger.Store, proj *projections.Projection, rek *hsm.REK, actor string) (ed25519.PrivateKey, error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		keys, err := store.SigningKeys(ctx)
+		k, err := store.FirstSigningKey(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if n := len(keys); n > 0 {
-			return openSigningKey(rek, keys[n-1])
+		if k != nil {
+			return openSigningKey(rek, *k)
 		}
 		if attempt > 0 {
 			break

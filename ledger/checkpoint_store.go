@@ -301,8 +301,24 @@ func (c *Checkpointer) Close() error {
 
 // SigningKeys returns the payloads of the system.signing_key.v1 events,
 // oldest first. It reads the system subject, which also holds the
-// checkpoints.
+// checkpoints: its cost grows with the ledger (the server reads every
+// block that holds one).
 func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
+	return s.signingKeys(ctx, false)
+}
+
+// FirstSigningKey returns the payload of the first system.signing_key.v1
+// event, or nil if there is none. It stops there: at the start of the
+// ledger, whatever its length.
+func (s *Store) FirstSigningKey(ctx context.Context) (*SigningKey, error) {
+	keys, err := s.signingKeys(ctx, true)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	return &keys[0], nil
+}
+
+func (s *Store) signingKeys(ctx context.Context, first bool) ([]SigningKey, error) {
 	last, err := s.LastSeq(ctx, SystemSubject())
 	if err != nil || last == 0 {
 		return nil, err
@@ -340,6 +356,9 @@ func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 			return nil, fmt.Errorf("%w: %s at seq %d: %w", ErrMalformed, ev.Type, ev.Seq, err)
 		}
 		keys = append(keys, k)
+		if first {
+			break
+		}
 	}
 	return keys, nil
 }
