@@ -54,6 +54,22 @@ func (s *Store) consumerFrom(ctx context.Context, from uint64) (jetstream.Consum
 	}
 }
 
+// endReplay stops it and deletes c, the ordered consumer of a finished
+// replay. The server would keep c for consumerIdle, and it holds at most
+// 1,000 consumers on a stream (its default limit): a burst of replays
+// (time-travel queries) would reach the limit, and every replay and
+// subscription would then fail until the idle ones expire.
+func (s *Store) endReplay(c jetstream.Consumer, it jetstream.MessagesContext) {
+	it.Stop()
+	info := c.CachedInfo()
+	if info == nil || s.isClosed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.ledger.DeleteConsumer(ctx, info.Name) // if it fails, the server drops c after consumerIdle
+}
+
 // msgEvent decodes a consumed LEDGER message.
 func msgEvent(m jetstream.Msg) (Event, error) {
 	md, err := m.Metadata()
@@ -85,7 +101,7 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(Event) error) (
 	if err != nil {
 		return last, fmt.Errorf("ledger: replay: %w", s.mapErr(err))
 	}
-	defer it.Stop()
+	defer s.endReplay(c, it)
 	for last < head {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {

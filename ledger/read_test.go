@@ -79,6 +79,36 @@ func TestReplayRoundTripsEnvelope(t *testing.T) {
 	}
 }
 
+// TestReplayLeavesNoConsumer: a finished replay deletes its consumer, so
+// that a burst of replays (time-travel queries) does not reach the
+// server's limit of 1,000 consumers on a stream while the idle ones wait
+// to expire.
+func TestReplayLeavesNoConsumer(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t, "")
+	ctx := context.Background()
+	mustAppend(t, s, KeySubject("enc", "k"), 3)
+	stop := errors.New("stop")
+	for i := range 1_100 {
+		_, err := s.Replay(ctx, 1, func(ev Event) error {
+			if i%2 == 0 && ev.Seq == 2 {
+				return stop // stopped early too
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			t.Fatalf("Replay #%d err = %v", i, err)
+		}
+	}
+	info, err := s.ledger.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Consumers; n > 0 {
+		t.Errorf("LEDGER has %d consumers after the replays, want 0", n)
+	}
+}
+
 func TestReplayStopsOnCallbackError(t *testing.T) {
 	t.Parallel()
 	s := openTestStore(t, "")

@@ -76,25 +76,23 @@ func checkPoint(ctx context.Context, store *ledger.Store, seq uint64, at time.Ti
 
 // StateAt is the package function StateAt on the projection's store, with
 // the same answers, but served from an index of encoded states kept at
-// intervals (asof_index.go): it replays only the events after the
+// intervals on disk (asof_index.go): it replays only the events after the
 // nearest one, not the whole ledger. The index is built by the first
 // call.
 func (p *Projection) StateAt(ctx context.Context, seq uint64, at time.Time) (*State, error) {
 	if err := checkPoint(ctx, p.store, seq, at); err != nil {
 		return nil, err
 	}
-	p.asofOnce.Do(func() { p.asof = newAsofIndex(p.store, p.asofEvery, p.asofBudget) })
 	return p.asof.stateAt(ctx, seq, at, "")
 }
 
 // EnclaveStateAt is StateAt restricted to one enclave: the state holds
 // that enclave (if it existed then) and what is outside every enclave,
-// and costs only the decoding of that enclave.
+// and costs only the reading and decoding of that enclave.
 func (p *Projection) EnclaveStateAt(ctx context.Context, seq uint64, at time.Time, enclave string) (*State, error) {
 	if err := checkPoint(ctx, p.store, seq, at); err != nil {
 		return nil, err
 	}
-	p.asofOnce.Do(func() { p.asof = newAsofIndex(p.store, p.asofEvery, p.asofBudget) })
 	return p.asof.stateAt(ctx, seq, at, enclave)
 }
 

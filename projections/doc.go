@@ -13,9 +13,11 @@
 //     replay. A snapshot holds sealed material only (it is itself sealed
 //     under the REK).
 //   - Time travel (StateAt) is served from an index of encoded states
-//     kept at intervals within a memory budget (asof_index.go), replaying
-//     only the events after the nearest one; its answers are those of a
-//     full replay (but hold no Subjects).
+//     kept at intervals in an unlinked spill file, within a memory and a
+//     disk budget (asof_index.go), replaying only the events after the
+//     nearest one; its answers are those of a full replay (but hold no
+//     Subjects), and a block of the file that does not check is never
+//     used (the query replays the ledger, the index is rebuilt).
 //   - Key material is never held unsealed outside hsm.Key values; sealed
 //     blobs are fetched from SECRETS when a version is used and not in the
 //     key cache, which holds at most Options.KeyCache unsealed versions and

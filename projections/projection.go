@@ -47,10 +47,7 @@ type Projection struct {
 	snap        *snapshotter // nil without snapshots (snapshot.go)
 	startedFrom uint64       // the snapshot's sequence Open started from; 0 = full replay
 
-	asofOnce   sync.Once
-	asof       *asofIndex // time travel (asof_index.go), built on first use
-	asofEvery  uint64
-	asofBudget int
+	asof *asofIndex // time travel (asof_index.go), built on first use
 }
 
 // Options tune a Projection.
@@ -62,11 +59,17 @@ type Options struct {
 	// Snapshots, if set, keeps sealed snapshots of the state on local
 	// disk and starts from the newest (snapshot.go).
 	Snapshots *SnapshotConfig
-	// TimeTravelEvery and TimeTravelBudget tune the index of past states
-	// that StateAt answers from (0: DefaultTimeTravelEvery,
-	// DefaultTimeTravelBudget bytes).
+	// TimeTravelEvery, TimeTravelBudget and TimeTravelDisk tune the index
+	// of past states that StateAt answers from: the first spacing in
+	// events, the most RAM and the most disk (bytes) it takes (0:
+	// DefaultTimeTravelEvery, DefaultTimeTravelBudget,
+	// DefaultTimeTravelDisk). Its states are in a spill file, unlinked as
+	// soon as created, in TimeTravelDir ("": the snapshot directory if
+	// any, else os.TempDir()).
 	TimeTravelEvery  uint64
 	TimeTravelBudget int
+	TimeTravelDisk   int64
+	TimeTravelDir    string
 }
 
 // Open replays the ledger into a new State and keeps tailing it until
@@ -81,8 +84,8 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{}), cache: newKeyCache(o.KeyCache),
-		asofEvery: o.TimeTravelEvery, asofBudget: o.TimeTravelBudget}
+	p := &Projection{store: store, log: log, now: time.Now, st: NewState(), changed: make(chan struct{}), cache: newKeyCache(o.KeyCache)}
+	p.asof = newAsofIndex(store, log, o.asofConfig())
 	p.st.dropped = p.cache.drop
 	p.rek.Store(rek)
 	if o.Snapshots != nil && o.Snapshots.Dir != "" {
@@ -108,12 +111,23 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 // and for a projection opened with a nil REK, key material stays sealed.
 func (p *Projection) SetREK(rek *hsm.REK) { p.rek.Store(rek) }
 
-// Close stops tailing the ledger and, with snapshots, writes a last one.
+// asofConfig is the configuration of the time-travel index.
+func (o Options) asofConfig() asofConfig {
+	c := asofConfig{every: o.TimeTravelEvery, budget: o.TimeTravelBudget, disk: o.TimeTravelDisk, dir: o.TimeTravelDir}
+	if c.dir == "" && o.Snapshots != nil {
+		c.dir = o.Snapshots.Dir
+	}
+	return c
+}
+
+// Close stops tailing the ledger and, with snapshots, writes a last one;
+// it frees the time-travel index (later queries replay the ledger).
 func (p *Projection) Close() {
 	if p.stop != nil {
 		p.stop()
 	}
 	p.closeSnapshots()
+	p.asof.close()
 }
 
 func (p *Projection) apply(ev ledger.Event) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -132,6 +133,16 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 	}
 }
 
+func mib(n int) float64 { return float64(n) / (1 << 20) }
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() int {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int(m.HeapAlloc)
+}
+
 // BenchmarkTimeTravel: StateAt at a random sequence of a ledger of N
 // events (KMSLEDGER_BENCH_EVENTS, default 100,000; key creations over
 // enclaves of 1,000 keys) through the projection's index, after the
@@ -154,12 +165,18 @@ func BenchmarkTimeTravel(b *testing.B) {
 	}
 	defer p.Close()
 	head, _ := store.Head(ctx)
+	heap0 := liveHeap()
 	start := time.Now()
 	if _, err := p.StateAt(ctx, head, time.Time{}); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("index of %d events built in %s: %d states, every %d events, %d MiB", head, time.Since(start).Round(time.Millisecond),
-		len(p.asof.points), p.asof.every, p.asof.bytes>>20)
+	built := time.Since(start)
+	x := p.asof
+	x.mu.Lock()
+	b.Logf("index of %d events built in %s: %d states, every %d events, %d history entries; RAM %.1f MiB (live heap %+.1f MiB; estimated: index %.2f, head state %.1f); spill file %.0f MiB",
+		head, built.Round(time.Millisecond), len(x.points), x.every, x.entries, mib(x.ramBytes()), mib(liveHeap()-heap0), mib(x.indexBytes()),
+		mib(x.curBytes()), mib(int(x.file.size)))
+	x.mu.Unlock()
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.Run("index-one-enclave", func(b *testing.B) {
 		for b.Loop() {
