@@ -59,6 +59,9 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 			return from, 0, err
 		}
 	}
+	if len(cands) == 0 {
+		return mark, 0, nil
+	}
 	h.proj.View(func(s *projections.State) {
 		for _, e := range s.Enclaves {
 			for _, k := range e.Keys {

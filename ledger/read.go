@@ -60,6 +60,11 @@ func (s *Store) consumerFrom(ctx context.Context, from uint64) (jetstream.Consum
 // (time-travel queries) would reach the limit, and every replay and
 // subscription would then fail until the idle ones expire.
 func (s *Store) endReplay(c jetstream.Consumer, it jetstream.MessagesContext) {
+	s.endConsumer(s.ledger, c, it)
+}
+
+// endConsumer is endReplay for a consumer of any stream st.
+func (s *Store) endConsumer(st jetstream.Stream, c jetstream.Consumer, it jetstream.MessagesContext) {
 	it.Stop()
 	info := c.CachedInfo()
 	if info == nil || s.isClosed() {
@@ -67,7 +72,7 @@ func (s *Store) endReplay(c jetstream.Consumer, it jetstream.MessagesContext) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = s.ledger.DeleteConsumer(ctx, info.Name) // if it fails, the server drops c after consumerIdle
+	_ = st.DeleteConsumer(ctx, info.Name) // if it fails, the server drops c after consumerIdle
 }
 
 // msgEvent decodes a consumed LEDGER message.

@@ -53,7 +53,7 @@ func (s *Store) ScanSecrets(ctx context.Context, from uint64, fn func(SecretEntr
 	if err != nil {
 		return last, fmt.Errorf("ledger: scan secrets: %w", s.mapErr(err))
 	}
-	defer it.Stop()
+	defer s.endConsumer(s.secrets, c, it)
 	pending := info.State.Msgs // an upper bound until the first message says
 	for last < end && pending > 0 {
 		m, err := it.Next(jetstream.NextContext(ctx))
