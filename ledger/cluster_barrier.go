@@ -115,7 +115,43 @@ func (s *Store) StartBarrier(ctx context.Context, waitApplied func(ctx context.C
 			}
 		}
 	}()
+	s.awaitPeers(ctx, p)
 	return nil
+}
+
+// presenceStartWait bounds how long StartBarrier waits to hear from the
+// nodes this one has routes to.
+const presenceStartWait = 3 * time.Second
+
+// awaitPeers waits, at most presenceStartWait, until p has heard from as
+// many nodes as the embedded server has routes to: a revocation right
+// after the node opens then waits for every node that is up (one not
+// heard from yet would not be waited for).
+func (s *Store) awaitPeers(ctx context.Context, p *presence) {
+	if s.ns == nil {
+		return // an external NATS cluster: its members are not known here
+	}
+	ctx, cancel := context.WithTimeout(ctx, presenceStartWait)
+	defer cancel()
+	for {
+		rz, err := s.ns.Routez(nil)
+		if err != nil {
+			return
+		}
+		peers := map[string]bool{}
+		for _, r := range rz.Routes {
+			peers[r.RemoteID] = true
+		}
+		if len(p.members()) >= len(peers) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Info("ledger: not every routed node announced itself yet", "heard", len(p.members()), "routed", len(peers))
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // answerer returns the handler of barrier requests: it answers a request

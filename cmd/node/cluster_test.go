@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -39,6 +40,15 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
+// testLog is a node's logger: to stderr with KMSLEDGER_TEST_LOG=1, else
+// none.
+func testLog(name string) *slog.Logger {
+	if os.Getenv("KMSLEDGER_TEST_LOG") != "1" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}
+
 // openCluster opens three nodes of a new cluster at once, through
 // node.Open as the server does, with the cluster key file made by
 // node.NewClusterKey under the same HSM.
@@ -69,7 +79,7 @@ func openCluster(t *testing.T, hsms []config.HSM) []*node.Node {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			nodes[i], errs[i] = node.Open(ctx, node.Config{Dir: t.TempDir(), HSMs: hsms, SchedulerInterval: -1,
+			nodes[i], errs[i] = node.Open(ctx, node.Config{Dir: t.TempDir(), HSMs: hsms, SchedulerInterval: -1, Logger: testLog(fmt.Sprintf("n%d", i+1)),
 				Cluster: &node.ClusterConfig{Node: fmt.Sprintf("n%d", i+1), Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]),
 					Routes: routes, KeyFile: keyFile}})
 		})
