@@ -2,14 +2,18 @@ package projections
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/hsm/softkey"
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
@@ -28,8 +32,8 @@ func benchN(tb testing.TB, name string, def int) int {
 
 // benchLedger fills a ledger in dir with n key creations spread over
 // enclaves of 1,000 keys, in batches, plus system.initialized sealed
-// under w; it returns the REK.
-func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
+// under w; it returns the REK and its sealing.
+func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) (*hsm.REK, []byte) {
 	ctx := context.Background()
 	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
 	if err != nil {
@@ -39,6 +43,10 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
 	g := newGen(1)
 	g.rng = nil // times in order
 	init, rek := g.init(b, w)
+	var sealed ledger.SystemInitialized
+	if err := json.Unmarshal(init.Payload, &sealed); err != nil {
+		b.Fatal(err)
+	}
 	evs := []ledger.Event{init}
 	flush := func() {
 		xs := make([]ledger.Expect, len(evs))
@@ -65,7 +73,63 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
 	if len(evs) > 0 {
 		flush()
 	}
-	return rek
+	return rek, sealed.SealedREK
+}
+
+// benchData returns the data directory of a ledger of n keys (benchLedger),
+// the HSM key its REK is sealed under, and the REK. With
+// KMSLEDGER_BENCH_DIR set, the ledger, the HSM key and the sealed REK are
+// kept in that directory and reused by later runs (building a ledger of a
+// million events takes minutes); keep reports so.
+func benchData(b *testing.B, n int) (dir string, w *softkey.Key, rek *hsm.REK, keep bool) {
+	root := os.Getenv("KMSLEDGER_BENCH_DIR")
+	if root == "" {
+		dir, w = b.TempDir(), testHSM(b)
+		rek, _ = benchLedger(b, dir, w, n)
+		return dir, w, rek, false
+	}
+	dir = filepath.Join(root, fmt.Sprintf("ledger-%d", n))
+	keyFile, rekFile := dir+".hsm", dir+".rek"
+	if ks, err := os.ReadFile(keyFile); err == nil {
+		sealed, err := os.ReadFile(rekFile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if w, err = softkey.Parse(string(ks)); err != nil {
+			b.Fatal(err)
+		}
+		if rek, err = hsm.OpenREK(context.Background(), w, sealed); err != nil {
+			b.Fatal(err)
+		}
+		return dir, w, rek, true
+	}
+	os.RemoveAll(dir)
+	ks, err := softkey.Generate(crand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if w, err = softkey.Parse(ks); err != nil {
+		b.Fatal(err)
+	}
+	rek, sealed := benchLedger(b, dir, w, n)
+	if err := os.WriteFile(rekFile, sealed, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(ks), 0o600); err != nil { // last: marks the ledger complete
+		b.Fatal(err)
+	}
+	return dir, w, rek, true
+}
+
+// benchSnapDir returns the snapshot directory of the benchmark: a new one,
+// or with a kept ledger one kept beside it per test binary, so that the
+// builds of two versions with different snapshot formats can be run in
+// turn without writing a snapshot (a full replay) every time.
+func benchSnapDir(b *testing.B, ledgerDir string, keep bool) string {
+	if !keep {
+		return b.TempDir()
+	}
+	return ledgerDir + ".snaps-" + filepath.Base(os.Args[0])
 }
 
 // BenchmarkReadyAfterRestart: the time from opening the data dir of a
@@ -75,10 +139,10 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
 // none (full replay).
 func BenchmarkReadyAfterRestart(b *testing.B) {
 	n := benchN(b, "KMSLEDGER_BENCH_KEYS", 100_000)
-	dir, snaps, w := b.TempDir(), b.TempDir(), testHSM(b)
 	start := time.Now()
-	rek := benchLedger(b, dir, w, n)
-	b.Logf("ledger of %d keys built in %s", n, time.Since(start).Round(time.Millisecond))
+	dir, w, rek, keep := benchData(b, n)
+	snaps := benchSnapDir(b, dir, keep)
+	b.Logf("ledger of %d keys ready in %s", n, time.Since(start).Round(time.Millisecond))
 	cfg := &SnapshotConfig{Dir: snaps, Every: 1 << 40, Interval: -1, Unseal: UnsealWith([]hsm.Wrapper{w})}
 	ready := func(b *testing.B, snapshots bool) *Projection {
 		ctx := context.Background()
@@ -102,7 +166,9 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 		tail int
 	}{{"snapshot-at-head", 0}, {"snapshot-10k-behind", 10_000}, {"full-replay", -1}} {
 		b.Run(c.name, func(b *testing.B) {
-			os.RemoveAll(snaps)
+			if !keep || c.tail != 0 {
+				os.RemoveAll(snaps) // else a kept snapshot at the head is used, or one is written
+			}
 			if c.tail >= 0 {
 				p := ready(b, true)
 				if c.tail > 0 {
@@ -140,8 +206,7 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 // function).
 func BenchmarkTimeTravel(b *testing.B) {
 	n := benchN(b, "KMSLEDGER_BENCH_EVENTS", 100_000)
-	dir, w := b.TempDir(), testHSM(b)
-	benchLedger(b, dir, w, n)
+	dir, _, _, _ := benchData(b, n)
 	ctx := context.Background()
 	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
 	if err != nil {
