@@ -62,6 +62,9 @@ type Options struct {
 	// Snapshots, if set, keeps sealed snapshots of the state on local
 	// disk and starts from the newest (snapshot.go).
 	Snapshots *SnapshotConfig
+	// Preloaded, if set, is the snapshot PreloadSnapshot read from
+	// Snapshots while the ledger was opened (snapshot_preload.go).
+	Preloaded *Preload
 	// TimeTravelEvery and TimeTravelBudget tune the index of past states
 	// that StateAt answers from (0: DefaultTimeTravelEvery,
 	// DefaultTimeTravelBudget bytes).
@@ -88,7 +91,7 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 	if o.Snapshots != nil && o.Snapshots.Dir != "" {
 		p.snap = &snapshotter{cfg: *o.Snapshots, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	}
-	last, err := p.replay(ctx)
+	last, err := p.replay(ctx, o.Preloaded)
 	if err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
 	}

@@ -45,7 +45,8 @@ const (
 // At Open, the newest snapshot that opens under the REK (Unseal), decodes,
 // and whose chain value is still the ledger's at its sequence is loaded;
 // the tail is then replayed with every hash-chain link checked, from the
-// snapshot's chain value to the head. Any failure (a missing, cut, changed
+// snapshot's chain value to the head. PreloadSnapshot does the opening
+// and decoding while the ledger opens (snapshot_preload.go). Any failure (a missing, cut, changed
 // or foreign snapshot, another ledger at that sequence, a tail that does
 // not link) is logged and falls back to the next snapshot, and at last to
 // a full replay: never to a state a full replay would not give.
@@ -111,13 +112,33 @@ func snapFiles(dir string) []string {
 }
 
 // loadSnapshot returns the state of the newest usable snapshot and its
-// chain value, or nil if none is usable (each failure is logged).
-func (p *Projection) loadSnapshot(ctx context.Context) (*State, ledger.Sum) {
+// chain value, or nil if none is usable (each failure is logged). pre,
+// if set, is the newest snapshot that opened and decoded, read while the
+// ledger opened: only its chain value is left to check, and the older
+// files are read if it does not match.
+func (p *Projection) loadSnapshot(ctx context.Context, pre *Preload) (*State, ledger.Sum) {
 	cfg := p.snap.cfg
 	if cfg.Unseal == nil {
 		return nil, ledger.Sum{}
 	}
-	for _, path := range snapFiles(cfg.Dir) {
+	files := snapFiles(cfg.Dir)
+	if pre != nil && pre.dir == cfg.Dir {
+		path, st, h, ok := pre.wait(ctx)
+		if ok && st == nil {
+			return nil, ledger.Sum{} // every file was tried, and the failures logged
+		}
+		if ok {
+			st.setDropped(p.cache.drop)
+			sum, err := p.checkChain(ctx, h)
+			if err == nil {
+				p.log.Info("projection snapshot loaded", "file", path, "seq", st.Seq, "read in", pre.took)
+				return st, sum
+			}
+			p.log.Warn("projection snapshot not used", "file", path, "err", err)
+			files = files[slices.Index(files, path)+1:] // the older ones (all if it is gone)
+		}
+	}
+	for _, path := range files {
 		st, sum, err := p.loadFile(ctx, path)
 		if err == nil {
 			p.log.Info("projection snapshot loaded", "file", path, "seq", st.Seq)
@@ -212,7 +233,7 @@ func readSnapshot(ctx context.Context, path string, unseal func(context.Context,
 // replay builds the state at Open: from the newest usable snapshot and
 // the chained tail, or else from the whole ledger. It returns the last
 // sequence replayed.
-func (p *Projection) replay(ctx context.Context) (uint64, error) {
+func (p *Projection) replay(ctx context.Context, pre *Preload) (uint64, error) {
 	full := func() (uint64, error) {
 		p.st = NewState()
 		p.st.dropped = p.cache.drop
@@ -221,7 +242,7 @@ func (p *Projection) replay(ctx context.Context) (uint64, error) {
 	if p.snap == nil {
 		return full()
 	}
-	st, sum := p.loadSnapshot(ctx)
+	st, sum := p.loadSnapshot(ctx, pre)
 	if st == nil {
 		p.log.Info("projection: no usable snapshot, replaying the whole ledger")
 		return full()

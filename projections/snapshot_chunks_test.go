@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/ledger/ledgertest"
 )
 
 // pieces returns b cut at cuts, as a decodeChunks source.
@@ -177,4 +180,41 @@ func TestSnapshotOldFormat(t *testing.T) {
 		t.Errorf("codec %d: readSnapshot err = %v, want errCodec", codecVersion-1, err)
 	}
 	f.startsFrom(t, "an earlier codec", 0)
+}
+
+// TestSnapshotPreloadFallsBack: a preloaded snapshot that is not of this
+// ledger (its chain value differs) is not used, and the older one is;
+// a preload stopped before it read anything leaves OpenWith to read the
+// files.
+func TestSnapshotPreloadFallsBack(t *testing.T) {
+	f := newSnapFixture(t, 11, 300)
+	newer := f.snapshot(t)
+	b, _ := os.ReadFile(newer)
+	os.Remove(newer)
+
+	// Another ledger under the same HSM key, with a snapshot before the
+	// sequence of f's, and then more events than f.
+	other := &snapFixture{store: ledgertest.Open(t), w: f.w, g: newGen(12), dir: f.dir}
+	init, rek := other.g.init(t, f.w)
+	other.rek = rek
+	appendAll(t, other.store, []ledger.Event{init})
+	other.more(t, 100)
+	older := other.snapshot(t)
+	other.more(t, 400)
+	if err := os.WriteFile(newer, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other.startsFrom(t, "the newest snapshot is of another ledger", fileSeq(t, older))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pre := PreloadSnapshot(ctx, other.cfg(), nil)
+	p, err := OpenWith(context.Background(), other.store, other.rek, nil, Options{Snapshots: other.cfg(), Preloaded: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.crash()
+	if got, want := p.StartedFrom(), fileSeq(t, older); got != want {
+		t.Errorf("preload stopped: StartedFrom() = %d, want %d", got, want)
+	}
 }
