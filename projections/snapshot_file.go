@@ -114,7 +114,7 @@ func sealSnapshot(w io.Writer, h snapHeader, state []byte, cuts []int, rek *hsm.
 	for i, end := range ends {
 		last := i == len(ends)-1
 		piece := state[from:end]
-		if len(piece)+gcm.Overhead() > math.MaxUint32 {
+		if uint64(len(piece)+gcm.Overhead()) > math.MaxUint32 {
 			return errors.New("projections: snapshot item too large")
 		}
 		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(piece)+gcm.Overhead()))
