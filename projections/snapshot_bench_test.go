@@ -77,31 +77,22 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) (*hsm.REK, []by
 }
 
 // benchData returns the data directory of a ledger of n keys (benchLedger),
-// the HSM key its REK is sealed under, and the REK. With
-// KMSLEDGER_BENCH_DIR set, the ledger, the HSM key and the sealed REK are
-// kept in that directory and reused by later runs (building a ledger of a
-// million events takes minutes); keep reports so.
+// the HSM key its REK is sealed under, and the REK; the key and the sealed
+// REK are in files beside the directory (readBenchKeys). With
+// KMSLEDGER_BENCH_DIR set, they are kept in that directory and reused by
+// later runs (building a ledger of a million events takes minutes); keep
+// reports so.
 func benchData(b *testing.B, n int) (dir string, w *softkey.Key, rek *hsm.REK, keep bool) {
 	root := os.Getenv("KMSLEDGER_BENCH_DIR")
-	if root == "" {
-		dir, w = b.TempDir(), testHSM(b)
-		rek, _ = benchLedger(b, dir, w, n)
-		return dir, w, rek, false
+	if keep = root != ""; !keep {
+		root = b.TempDir()
 	}
 	dir = filepath.Join(root, fmt.Sprintf("ledger-%d", n))
-	keyFile, rekFile := dir+".hsm", dir+".rek"
-	if ks, err := os.ReadFile(keyFile); err == nil {
-		sealed, err := os.ReadFile(rekFile)
-		if err != nil {
+	if _, err := os.Stat(dir + ".hsm"); err == nil {
+		if w, rek, err = readBenchKeys(dir); err != nil {
 			b.Fatal(err)
 		}
-		if w, err = softkey.Parse(string(ks)); err != nil {
-			b.Fatal(err)
-		}
-		if rek, err = hsm.OpenREK(context.Background(), w, sealed); err != nil {
-			b.Fatal(err)
-		}
-		return dir, w, rek, true
+		return dir, w, rek, keep
 	}
 	os.RemoveAll(dir)
 	ks, err := softkey.Generate(crand.Reader)
@@ -112,13 +103,32 @@ func benchData(b *testing.B, n int) (dir string, w *softkey.Key, rek *hsm.REK, k
 		b.Fatal(err)
 	}
 	rek, sealed := benchLedger(b, dir, w, n)
-	if err := os.WriteFile(rekFile, sealed, 0o600); err != nil {
+	if err := os.WriteFile(dir+".rek", sealed, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, []byte(ks), 0o600); err != nil { // last: marks the ledger complete
+	if err := os.WriteFile(dir+".hsm", []byte(ks), 0o600); err != nil { // last: marks the ledger complete
 		b.Fatal(err)
 	}
-	return dir, w, rek, true
+	return dir, w, rek, keep
+}
+
+// readBenchKeys reads the HSM key and opens the REK of the ledger in dir
+// (benchData).
+func readBenchKeys(dir string) (*softkey.Key, *hsm.REK, error) {
+	ks, err := os.ReadFile(dir + ".hsm")
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed, err := os.ReadFile(dir + ".rek")
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := softkey.Parse(string(ks))
+	if err != nil {
+		return nil, nil, err
+	}
+	rek, err := hsm.OpenREK(context.Background(), w, sealed)
+	return w, rek, err
 }
 
 // benchSnapDir returns the snapshot directory of the benchmark: a new one,
