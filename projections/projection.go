@@ -59,6 +59,9 @@ type Options struct {
 	// Snapshots, if set, keeps sealed snapshots of the state on local
 	// disk and starts from the newest (snapshot.go).
 	Snapshots *SnapshotConfig
+	// Preloaded, if set, is the snapshot PreloadSnapshot read from
+	// Snapshots while the ledger was opened (snapshot_preload.go).
+	Preloaded *Preload
 	// TimeTravelEvery, TimeTravelBudget and TimeTravelDisk tune the index
 	// of past states that StateAt answers from: the first spacing in
 	// events, the most RAM and the most disk (bytes) it takes (0:
@@ -91,7 +94,7 @@ func OpenWith(ctx context.Context, store *ledger.Store, rek *hsm.REK, log *slog.
 	if o.Snapshots != nil && o.Snapshots.Dir != "" {
 		p.snap = &snapshotter{cfg: *o.Snapshots, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	}
-	last, err := p.replay(ctx)
+	last, err := p.replay(ctx, o.Preloaded)
 	if err != nil {
 		return nil, fmt.Errorf("projections: replay: %w", err)
 	}

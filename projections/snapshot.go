@@ -45,7 +45,8 @@ const (
 // At Open, the newest snapshot that opens under the REK (Unseal), decodes,
 // and whose chain value is still the ledger's at its sequence is loaded;
 // the tail is then replayed with every hash-chain link checked, from the
-// snapshot's chain value to the head. Any failure (a missing, cut, changed
+// snapshot's chain value to the head. PreloadSnapshot does the opening
+// and decoding while the ledger opens (snapshot_preload.go). Any failure (a missing, cut, changed
 // or foreign snapshot, another ledger at that sequence, a tail that does
 // not link) is logged and falls back to the next snapshot, and at last to
 // a full replay: never to a state a full replay would not give.
@@ -111,13 +112,33 @@ func snapFiles(dir string) []string {
 }
 
 // loadSnapshot returns the state of the newest usable snapshot and its
-// chain value, or nil if none is usable (each failure is logged).
-func (p *Projection) loadSnapshot(ctx context.Context) (*State, ledger.Sum) {
+// chain value, or nil if none is usable (each failure is logged). pre,
+// if set, is the newest snapshot that opened and decoded, read while the
+// ledger opened: only its chain value is left to check, and the older
+// files are read if it does not match.
+func (p *Projection) loadSnapshot(ctx context.Context, pre *Preload) (*State, ledger.Sum) {
 	cfg := p.snap.cfg
 	if cfg.Unseal == nil {
 		return nil, ledger.Sum{}
 	}
-	for _, path := range snapFiles(cfg.Dir) {
+	files := snapFiles(cfg.Dir)
+	if pre != nil && pre.dir == cfg.Dir {
+		path, st, h, ok := pre.wait(ctx)
+		if ok && st == nil {
+			return nil, ledger.Sum{} // every file was tried, and the failures logged
+		}
+		if ok {
+			st.setDropped(p.cache.drop)
+			sum, err := p.checkChain(ctx, h)
+			if err == nil {
+				p.log.Info("projection snapshot loaded", "file", path, "seq", st.Seq, "read in", pre.took)
+				return st, sum
+			}
+			p.log.Warn("projection snapshot not used", "file", path, "err", err)
+			files = files[slices.Index(files, path)+1:] // the older ones (all if it is gone)
+		}
+	}
+	for _, path := range files {
 		st, sum, err := p.loadFile(ctx, path)
 		if err == nil {
 			p.log.Info("projection snapshot loaded", "file", path, "seq", st.Seq)
@@ -130,58 +151,89 @@ func (p *Projection) loadSnapshot(ctx context.Context) (*State, ledger.Sum) {
 
 // loadFile opens, checks and decodes one snapshot file.
 func (p *Projection) loadFile(ctx context.Context, path string) (*State, ledger.Sum, error) {
+	st, h, err := readSnapshot(ctx, path, p.snap.cfg.Unseal, p.cache.drop)
+	if err != nil {
+		return nil, ledger.Sum{}, err
+	}
+	sum, err := p.checkChain(ctx, h)
+	if err != nil {
+		return nil, ledger.Sum{}, err
+	}
+	return st, sum, nil
+}
+
+// checkChain returns the ledger's chain value at the sequence of the
+// snapshot with header h, and an error unless it is the snapshot's: the
+// ledger still holds, up to that sequence, the history the snapshot was
+// made from.
+func (p *Projection) checkChain(ctx context.Context, h *snapHeader) (ledger.Sum, error) {
+	sum, err := p.store.ChainAt(ctx, h.Seq)
+	if err != nil {
+		return ledger.Sum{}, fmt.Errorf("%w: the ledger at %d: %w", errSnapshot, h.Seq, err)
+	}
+	if sum.String() != h.Chain {
+		return ledger.Sum{}, fmt.Errorf("%w: the ledger's chain at %d is not the snapshot's (the ledger was changed or replaced)", errSnapshot, h.Seq)
+	}
+	return sum, nil
+}
+
+// readSnapshot opens and decodes one snapshot file with the REK unseal
+// opens from its header, and checks that the state is the one the header
+// describes; the caller still checks the header's chain value against
+// the ledger. dropped is the state's State.dropped.
+func readSnapshot(ctx context.Context, path string, unseal func(context.Context, map[string][]byte) (*hsm.REK, error),
+	dropped func(*Version)) (*State, *snapHeader, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, ledger.Sum{}, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	var size int64
-	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
 	}
 	r := bufio.NewReaderSize(f, 1<<20)
-	h, err := readHeader(r)
+	h, hlen, err := readHeader(r)
 	if err != nil {
-		return nil, ledger.Sum{}, err
+		return nil, nil, err
 	}
 	sealings := map[string][]byte{}
 	for _, s := range h.Sealings {
 		sealings[s.KeyID] = s.SealedREK
 	}
-	rek, err := p.snap.cfg.Unseal(ctx, sealings)
+	rek, err := unseal(ctx, sealings)
 	if err != nil {
-		return nil, ledger.Sum{}, fmt.Errorf("%w: no configured HSM unseals its REK: %w", errSnapshot, err)
+		return nil, nil, fmt.Errorf("%w: no configured HSM unseals its REK: %w", errSnapshot, err)
 	}
-	enc, err := openSnapshot(h, r, rek, size)
+	chunks, err := openSnapshot(&h, r, rek, fi.Size()-hlen)
 	if err != nil {
-		return nil, ledger.Sum{}, err
+		return nil, nil, err
 	}
-	st, err := decodeState(enc, p.cache.drop)
+	next := func() ([]byte, int64, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		return chunks.next()
+	}
+	st, err := decodeChunks(next, dropped)
 	if err != nil {
-		return nil, ledger.Sum{}, err
+		return nil, nil, err
 	}
 	if st.Seq != h.Seq {
-		return nil, ledger.Sum{}, fmt.Errorf("%w: state at %d, header says %d", errSnapshot, st.Seq, h.Seq)
+		return nil, nil, fmt.Errorf("%w: state at %d, header says %d", errSnapshot, st.Seq, h.Seq)
 	}
 	for _, s := range h.Sealings {
 		if x := st.HSMs[s.KeyID]; x == nil || !slices.Equal(x.SealedREK, s.SealedREK) {
-			return nil, ledger.Sum{}, fmt.Errorf("%w: header sealing %s is not the state's", errSnapshot, s.KeyID)
+			return nil, nil, fmt.Errorf("%w: header sealing %s is not the state's", errSnapshot, s.KeyID)
 		}
 	}
-	sum, err := p.store.ChainAt(ctx, h.Seq)
-	if err != nil {
-		return nil, ledger.Sum{}, fmt.Errorf("%w: the ledger at %d: %w", errSnapshot, h.Seq, err)
-	}
-	if sum.String() != h.Chain {
-		return nil, ledger.Sum{}, fmt.Errorf("%w: the ledger's chain at %d is not the snapshot's (the ledger was changed or replaced)", errSnapshot, h.Seq)
-	}
-	return st, sum, nil
+	return st, &h, nil
 }
 
 // replay builds the state at Open: from the newest usable snapshot and
 // the chained tail, or else from the whole ledger. It returns the last
 // sequence replayed.
-func (p *Projection) replay(ctx context.Context) (uint64, error) {
+func (p *Projection) replay(ctx context.Context, pre *Preload) (uint64, error) {
 	full := func() (uint64, error) {
 		p.st = NewState()
 		p.st.dropped = p.cache.drop
@@ -190,7 +242,7 @@ func (p *Projection) replay(ctx context.Context) (uint64, error) {
 	if p.snap == nil {
 		return full()
 	}
-	st, sum := p.loadSnapshot(ctx)
+	st, sum := p.loadSnapshot(ctx, pre)
 	if st == nil {
 		p.log.Info("projection: no usable snapshot, replaying the whole ledger")
 		return full()
@@ -284,11 +336,11 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 		return last, fmt.Errorf("projections: no snapshot of a stopped projection: %w", p.err)
 	}
 	var (
-		enc []byte
+		enc *encoder
 		h   = snapHeader{Seq: seq}
 	)
 	if seq > last {
-		enc = encodeState(nil, p.st)
+		enc = encodeChunks(nil, p.st, snapChunk)
 		for _, id := range slices.Sorted(maps.Keys(p.st.HSMs)) {
 			h.Sealings = append(h.Sealings, snapSealing{KeyID: id, SealedREK: p.st.HSMs[id].SealedREK})
 		}
@@ -305,7 +357,7 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return last, err
 	}
-	write := func(w io.Writer) error { return sealSnapshot(w, h, enc, rek) }
+	write := func(w io.Writer) error { return sealSnapshot(w, h, enc.b, enc.cuts, rek) }
 	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, snapName(seq)), write); err != nil {
 		return last, fmt.Errorf("projections: write snapshot: %w", err)
 	}
@@ -317,7 +369,7 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 			os.Remove(old)
 		}
 	}
-	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", len(enc))
+	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", len(enc.b))
 	return seq, nil
 }
 

@@ -2,15 +2,19 @@ package projections
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/kmsledger/kmsledger/hsm"
+	"github.com/kmsledger/kmsledger/hsm/softkey"
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
@@ -29,8 +33,8 @@ func benchN(tb testing.TB, name string, def int) int {
 
 // benchLedger fills a ledger in dir with n key creations spread over
 // enclaves of 1,000 keys, in batches, plus system.initialized sealed
-// under w; it returns the REK.
-func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
+// under w; it returns the REK and its sealing.
+func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) (*hsm.REK, []byte) {
 	ctx := context.Background()
 	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
 	if err != nil {
@@ -40,6 +44,10 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
 	g := newGen(1)
 	g.rng = nil // times in order
 	init, rek := g.init(b, w)
+	var sealed ledger.SystemInitialized
+	if err := json.Unmarshal(init.Payload, &sealed); err != nil {
+		b.Fatal(err)
+	}
 	evs := []ledger.Event{init}
 	flush := func() {
 		xs := make([]ledger.Expect, len(evs))
@@ -66,7 +74,118 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
 	if len(evs) > 0 {
 		flush()
 	}
-	return rek
+	return rek, sealed.SealedREK
+}
+
+// benchData returns the data directory of a ledger of n keys (benchLedger),
+// the HSM key its REK is sealed under, and the REK; the key and the sealed
+// REK are in files beside the directory (readBenchKeys). With
+// KMSLEDGER_BENCH_DIR set, they are kept in that directory and reused by
+// later runs (building a ledger of a million events takes minutes); keep
+// reports so.
+func benchData(b *testing.B, n int) (dir string, w *softkey.Key, rek *hsm.REK, keep bool) {
+	root := os.Getenv("KMSLEDGER_BENCH_DIR")
+	if keep = root != ""; !keep {
+		root = b.TempDir()
+	}
+	dir = filepath.Join(root, fmt.Sprintf("ledger-%d", n))
+	if _, err := os.Stat(dir + ".hsm"); err == nil {
+		if w, rek, err = readBenchKeys(dir); err != nil {
+			b.Fatal(err)
+		}
+		return dir, w, rek, keep
+	}
+	os.RemoveAll(dir)
+	ks, err := softkey.Generate(crand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if w, err = softkey.Parse(ks); err != nil {
+		b.Fatal(err)
+	}
+	rek, sealed := benchLedger(b, dir, w, n)
+	if err := os.WriteFile(dir+".rek", sealed, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(dir+".hsm", []byte(ks), 0o600); err != nil { // last: marks the ledger complete
+		b.Fatal(err)
+	}
+	return dir, w, rek, keep
+}
+
+// readBenchKeys reads the HSM key and opens the REK of the ledger in dir
+// (benchData).
+func readBenchKeys(dir string) (*softkey.Key, *hsm.REK, error) {
+	ks, err := os.ReadFile(dir + ".hsm")
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed, err := os.ReadFile(dir + ".rek")
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := softkey.Parse(string(ks))
+	if err != nil {
+		return nil, nil, err
+	}
+	rek, err := hsm.OpenREK(context.Background(), w, sealed)
+	return w, rek, err
+}
+
+// benchSnapDir returns the snapshot directory of the benchmark: a new one,
+// or with a kept ledger one kept beside it per test binary, so that the
+// builds of two versions with different snapshot formats can be run in
+// turn without writing a snapshot (a full replay) every time.
+func benchSnapDir(b *testing.B, ledgerDir string, keep bool) string {
+	if !keep {
+		return b.TempDir()
+	}
+	return ledgerDir + ".snaps-" + filepath.Base(os.Args[0])
+}
+
+// readyTimes add up the parts of benchReady.
+type readyTimes struct {
+	open, projection time.Duration // ledger.Open, then OpenWith
+	read             time.Duration // reading the snapshot, while the ledger opens
+}
+
+// report adds the parts, per iteration, to b's results.
+func (t *readyTimes) report(b *testing.B) {
+	b.ReportMetric(t.open.Seconds()/float64(b.N), "open-s/op")
+	b.ReportMetric(t.projection.Seconds()/float64(b.N), "projection-s/op")
+	if t.read > 0 {
+		b.ReportMetric(t.read.Seconds()/float64(b.N), "snapshot-read-s/op")
+	}
+}
+
+// benchReady opens the ledger in dir and a projection of it, with the
+// snapshots of cfg if snapshots, as a node starts (cmd/node): the
+// snapshot is read while the ledger opens. It adds the time of each part
+// to t.
+func benchReady(b *testing.B, dir string, cfg *SnapshotConfig, rek *hsm.REK, snapshots bool, t *readyTimes) *Projection {
+	ctx := context.Background()
+	o := Options{}
+	start := time.Now()
+	if snapshots {
+		o.Snapshots = cfg
+		o.Preloaded = PreloadSnapshot(ctx, cfg, nil)
+	}
+	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	opened := time.Now()
+	p, err := OpenWith(ctx, store, rek, nil, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t.open += opened.Sub(start)
+	t.projection += time.Since(opened)
+	if pre := o.Preloaded; pre != nil {
+		t.read += pre.took
+	}
+	return p
 }
 
 // BenchmarkReadyAfterRestart: the time from opening the data dir of a
@@ -76,34 +195,21 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) *hsm.REK {
 // none (full replay).
 func BenchmarkReadyAfterRestart(b *testing.B) {
 	n := benchN(b, "KMSLEDGER_BENCH_KEYS", 100_000)
-	dir, snaps, w := b.TempDir(), b.TempDir(), testHSM(b)
 	start := time.Now()
-	rek := benchLedger(b, dir, w, n)
-	b.Logf("ledger of %d keys built in %s", n, time.Since(start).Round(time.Millisecond))
+	dir, w, rek, keep := benchData(b, n)
+	snaps := benchSnapDir(b, dir, keep)
+	b.Logf("ledger of %d keys ready in %s", n, time.Since(start).Round(time.Millisecond))
 	cfg := &SnapshotConfig{Dir: snaps, Every: 1 << 40, Interval: -1, Unseal: UnsealWith([]hsm.Wrapper{w})}
-	ready := func(b *testing.B, snapshots bool) *Projection {
-		ctx := context.Background()
-		store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { store.Close() })
-		o := Options{}
-		if snapshots {
-			o.Snapshots = cfg
-		}
-		p, err := OpenWith(ctx, store, rek, nil, o)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return p
-	}
+	var times readyTimes
+	ready := func(b *testing.B, snapshots bool) *Projection { return benchReady(b, dir, cfg, rek, snapshots, &times) }
 	for _, c := range []struct {
 		name string
 		tail int
 	}{{"snapshot-at-head", 0}, {"snapshot-10k-behind", 10_000}, {"full-replay", -1}} {
 		b.Run(c.name, func(b *testing.B) {
-			os.RemoveAll(snaps)
+			if !keep || c.tail != 0 {
+				os.RemoveAll(snaps) // else a kept snapshot at the head is used, or one is written
+			}
 			if c.tail >= 0 {
 				p := ready(b, true)
 				if c.tail > 0 {
@@ -121,6 +227,7 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 				p.crash()
 				p.store.Close()
 			}
+			times = readyTimes{}
 			for b.Loop() {
 				p := ready(b, c.tail >= 0)
 				if c.tail >= 0 && p.StartedFrom() == 0 {
@@ -129,6 +236,7 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 				p.crash()
 				p.store.Close()
 			}
+			times.report(b)
 		})
 	}
 }
@@ -151,8 +259,7 @@ func liveHeap() int {
 // function).
 func BenchmarkTimeTravel(b *testing.B) {
 	n := benchN(b, "KMSLEDGER_BENCH_EVENTS", 100_000)
-	dir, w := b.TempDir(), testHSM(b)
-	benchLedger(b, dir, w, n)
+	dir, _, _, _ := benchData(b, n)
 	ctx := context.Background()
 	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
 	if err != nil {

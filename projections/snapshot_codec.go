@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -20,14 +21,40 @@ import (
 // live key's subject is written with the key, and the key's name then
 // shares the subject's bytes again when decoded (key.go); the other
 // subjects follow the enclaves.
+//
+// A snapshot is sealed in chunks that end only where an item starts (an
+// enclave, a key, an identity, a policy, a tombstone, a login, another
+// subject: encoder.mark), so that each chunk is decoded as soon as it is
+// opened, and the whole encoded state is never held at once
+// (snapshot_file.go). Version 3 added those cut points and the count of
+// State.Subjects after the global part, which sizes that map at once.
 
 // codecVersion is the first byte of an encoded state.
-const codecVersion = 2
+const codecVersion = 3
 
 // errCodec reports an encoded state that does not decode.
 var errCodec = errors.New("projections: snapshot does not decode")
 
-type encoder struct{ b []byte }
+type encoder struct {
+	b []byte
+	// chunk > 0 makes mark note a cut wherever at least chunk bytes were
+	// written since the last one; cuts are the ends of all pieces but
+	// the last.
+	chunk int
+	cuts  []int
+}
+
+// mark says that an item starts here, where a snapshot chunk may end
+// (decoder.refill).
+func (e *encoder) mark() {
+	last := 0
+	if n := len(e.cuts); n > 0 {
+		last = e.cuts[n-1]
+	}
+	if e.chunk > 0 && len(e.b)-last >= e.chunk {
+		e.cuts = append(e.cuts, len(e.b))
+	}
+}
 
 func (e *encoder) u(x uint64)  { e.b = binary.AppendUvarint(e.b, x) }
 func (e *encoder) i(x int64)   { e.b = binary.AppendVarint(e.b, x) }
@@ -46,9 +73,17 @@ func (e *encoder) bool(x bool) {
 
 // encodeState appends s to b.
 func encodeState(b []byte, s *State) []byte {
-	e := &encoder{b: encodeGlobal(b, s)}
+	return encodeChunks(b, s, 0).b
+}
+
+// encodeChunks appends s to b, noting a cut at the first item start
+// after every chunk bytes (none if chunk is 0).
+func encodeChunks(b []byte, s *State, chunk int) *encoder {
+	e := &encoder{b: encodeGlobal(b, s), chunk: chunk}
+	e.u(uint64(len(s.Subjects)))
 	e.u(uint64(len(s.Enclaves)))
 	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
+		e.mark()
 		e.enclave(s, s.Enclaves[name], true)
 	}
 	var other []string
@@ -60,10 +95,11 @@ func encodeState(b []byte, s *State) []byte {
 	slices.Sort(other)
 	e.u(uint64(len(other)))
 	for _, subj := range other {
+		e.mark()
 		e.s(subj)
 		e.u(s.Subjects[subj])
 	}
-	return e.b
+	return e
 }
 
 // encodeGlobal appends what s holds outside its enclaves and subjects.
@@ -129,6 +165,7 @@ func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
 	e.u(uint64(len(x.Keys)))
 	for _, name := range slices.Sorted(maps.Keys(x.Keys)) {
 		k := x.Keys[name]
+		e.mark()
 		e.s(name)
 		if subjects {
 			e.u(s.Subjects[ledger.KeySubject(x.Name, name)]) // 0: none
@@ -139,11 +176,13 @@ func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
 	}
 	e.u(uint64(len(x.Identities)))
 	for _, id := range slices.Sorted(maps.Keys(x.Identities)) {
+		e.mark()
 		e.identity(x.Identities[id])
 	}
 	e.u(uint64(len(x.Policies)))
 	for _, name := range slices.Sorted(maps.Keys(x.Policies)) {
 		p := x.Policies[name]
+		e.mark()
 		e.s(p.Name)
 		e.rules(p.Allow)
 		e.rules(p.Deny)
@@ -153,6 +192,7 @@ func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
 	e.u(uint64(len(x.Tombstones)))
 	for _, name := range slices.Sorted(maps.Keys(x.Tombstones)) {
 		t := x.Tombstones[name]
+		e.mark()
 		e.s(name)
 		e.s(t.Name)
 		e.t(t.DestroyedAt)
@@ -222,10 +262,31 @@ func (e *encoder) rules(r map[string][]string) {
 }
 
 // decoder reads what encoder wrote; the first error sticks and every
-// later read returns zero values.
+// later read returns zero values. A snapshot is read chunk by chunk:
+// next returns the chunk after b, and at least the bytes of the chunks
+// after that one (refill).
 type decoder struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	next func() ([]byte, int64, error) // io.EOF after the last chunk; nil: b is all there is
+	more int64                         // at least the bytes of the chunks after b
+}
+
+// refill moves to the next chunk once b is used up; it is called
+// wherever the encoder calls mark, the only places a chunk may end. The
+// bytes of the chunk before are not read again.
+func (d *decoder) refill() {
+	for len(d.b) == 0 && d.next != nil && d.err == nil {
+		b, more, err := d.next()
+		d.more = more
+		switch {
+		case errors.Is(err, io.EOF):
+			d.next = nil
+		case err != nil:
+			d.err = err
+		}
+		d.b = b
+	}
 }
 
 func (d *decoder) fail(what string) {
@@ -259,7 +320,7 @@ func (d *decoder) i() int64 {
 // takes at least one byte), so a corrupt count cannot allocate much.
 func (d *decoder) n() int {
 	x := d.u()
-	if x > uint64(len(d.b)) {
+	if x > uint64(len(d.b))+uint64(d.more) {
 		d.fail("count beyond the end")
 		return 0
 	}
@@ -268,6 +329,10 @@ func (d *decoder) n() int {
 
 func (d *decoder) raw() []byte {
 	n := d.n()
+	if n > len(d.b) {
+		d.fail("string beyond its chunk")
+		return nil
+	}
 	x := d.b[:n:n]
 	d.b = d.b[n:]
 	return x

@@ -2,6 +2,8 @@ package projections
 
 import (
 	"encoding/json"
+	"io"
+	"strings"
 
 	"github.com/kmsledger/kmsledger/ledger"
 )
@@ -9,21 +11,58 @@ import (
 // decodeState reads a state written by encodeState. dropped is the new
 // state's State.dropped (nil if nobody cares).
 func decodeState(b []byte, dropped func(*Version)) (*State, error) {
+	return decodeChunks(onePiece(b), dropped)
+}
+
+// onePiece returns b as the only chunk.
+func onePiece(b []byte) func() ([]byte, int64, error) {
+	done := false
+	return func() ([]byte, int64, error) {
+		if done {
+			return nil, 0, io.EOF
+		}
+		done = true
+		return b, 0, nil
+	}
+}
+
+// decodeChunks reads a state written by encodeChunks from its pieces, one
+// at a time: next returns the next piece and at least the bytes of the
+// pieces after it, and io.EOF after the last. Each piece is decoded
+// before the next is asked for.
+func decodeChunks(next func() ([]byte, int64, error), dropped func(*Version)) (*State, error) {
+	b, more, err := next()
+	if err != nil {
+		return nil, err
+	}
 	s, d := decodeGlobal(b, dropped)
+	d.next, d.more = next, more
+	s.Subjects = make(map[string]uint64, d.n()) // one allocation for the largest map
 	for range d.n() {
+		d.refill()
 		d.enclave(s)
 	}
 	for range d.n() {
+		d.refill()
 		subj := d.s()
 		s.Subjects[subj] = d.u()
 	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) != 0 {
-		return nil, errCodec
+	if err := d.end(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// end checks that everything was read: no byte and no chunk is left.
+func (d *decoder) end() error {
+	d.refill()
+	if d.err != nil {
+		return d.err
+	}
+	if len(d.b) != 0 || d.next != nil {
+		return errCodec
+	}
+	return nil
 }
 
 // decodeGlobal reads what encodeGlobal wrote and returns the state and
@@ -70,23 +109,29 @@ func (d *decoder) enclave(s *State) {
 	x.Keys = make(map[string]*Key, n)
 	prefix := ledger.KeySubject(x.Name, "")
 	for range n {
-		name := d.s()
+		d.refill()
+		raw := d.raw()
+		var name string
 		if seq := d.u(); seq != 0 {
-			subj := prefix + name
+			subj := join(prefix, raw) // the name shares the subject's bytes
 			name = subj[len(prefix):]
 			s.Subjects[subj] = seq
+		} else {
+			name = string(raw)
 		}
 		x.Keys[name] = d.key(s, name)
 	}
 	n = d.n()
 	x.Identities = make(map[string]*Identity, n)
 	for range n {
+		d.refill()
 		id := d.identity(s)
 		x.Identities[id.Identity] = id
 	}
 	n = d.n()
 	x.Policies = make(map[string]*Policy, n)
 	for range n {
+		d.refill()
 		p := &Policy{Name: d.s(), Allow: d.rules(), Deny: d.rules(), CreatedAt: d.t()}
 		p.CreatedBy = d.actor(s)
 		x.Policies[p.Name] = p
@@ -94,6 +139,7 @@ func (d *decoder) enclave(s *State) {
 	n = d.n()
 	x.Tombstones = make(map[string]*Tombstone, n)
 	for range n {
+		d.refill()
 		name := d.s()
 		x.Tombstones[name] = &Tombstone{Name: d.s(), DestroyedAt: d.t(), DestroyedBy: d.actor(s), Reason: d.s()}
 	}
@@ -105,8 +151,8 @@ func (d *decoder) enclave(s *State) {
 
 // key reads a key; name is its (subject-sharing) name.
 func (d *decoder) key(s *State, name string) *Key {
-	if stored := d.s(); stored != name {
-		name = stored // a key whose name is not its map key: keep both as they were
+	if stored := d.raw(); string(stored) != name {
+		name = string(stored) // a key whose name is not its map key: keep both as they were
 	}
 	h := Key{Name: name, CreatedBy: d.actor(s), created: d.i()}
 	if d.bool() {
@@ -135,8 +181,9 @@ func (d *decoder) key(s *State, name string) *Key {
 		if v == nil {
 			v = new(Version)
 		}
-		*v = Version{Version: uint32(d.u()), Imported: d.bool(), Disabled: d.bool(), Type: d.keyType(),
-			CreatedBy: d.actor(s), SecretRef: d.s(), Fingerprint: d.s(), created: d.i()}
+		*v = Version{Version: uint32(d.u()), Imported: d.bool(), Disabled: d.bool(), Type: d.keyType(), CreatedBy: d.actor(s)}
+		v.SecretRef, v.Fingerprint = d.pair()
+		v.created = d.i()
 		if src := d.raw(); len(src) > 0 {
 			v.Source = new(ledger.ImportSource)
 			if err := json.Unmarshal(src, v.Source); err != nil {
@@ -188,6 +235,28 @@ func (d *decoder) rules() map[string][]string {
 		r[k] = xs
 	}
 	return r
+}
+
+// pair reads two strings into one allocation: a version's secret
+// reference and fingerprint, which live and die together.
+func (d *decoder) pair() (string, string) {
+	a, b := d.raw(), d.raw()
+	var s strings.Builder
+	s.Grow(len(a) + len(b))
+	s.Write(a)
+	s.Write(b)
+	both := s.String()
+	return both[:len(a)], both[len(a):]
+}
+
+// join returns a followed by b in one allocation (a + string(b) makes
+// two).
+func join(a string, b []byte) string {
+	var s strings.Builder
+	s.Grow(len(a) + len(b))
+	s.WriteString(a)
+	s.Write(b)
+	return s.String()
 }
 
 // actor reads an identity, interned in s without allocating when s

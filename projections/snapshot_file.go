@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
@@ -20,7 +22,7 @@ import (
 
 // A snapshot file is
 //
-//	"KMSLSNAP1\n" | u32 header length | header (JSON) | chunks
+//	"KMSLSNAP2\n" | u32 header length | header (JSON) | chunks
 //
 // The header is plaintext and holds only what is public or sealed: the
 // sequence and chain value the state reflects, the REK sealings the node
@@ -28,14 +30,22 @@ import (
 // under the REK (associated data: the sequence and chain value). Each
 // chunk is u32 length | AES-256-GCM(data key, nonce = chunk index,
 // associated data = sequence | chain value | chunk index | last flag) of
-// at most snapChunk bytes of the encoded state. Changing the sequence or
-// chain value, dropping, reordering or cutting chunks, or another REK,
-// makes opening fail.
+// a piece of the encoded state: at least snapChunk bytes (but the last),
+// ending where an item of the state starts (snapshot_codec.go), so that
+// a loader decodes each chunk once it is opened and never holds the
+// whole state's bytes. Changing the sequence or chain value, dropping,
+// reordering or cutting chunks, or another REK, makes opening fail.
+//
+// Format 1 ("KMSLSNAP1\n") cut the encoded state every 1 MiB, anywhere;
+// a loader of format 2 does not read it (the projection replays the
+// whole ledger, and the next snapshot is of format 2), and a loader of
+// format 1 does not read format 2.
 
 const (
-	snapMagic = "KMSLSNAP1\n"
-	snapChunk = 1 << 20
-	snapAAD   = "kmsledger/projection-snapshot/v1"
+	snapMagic   = "KMSLSNAP2\n"
+	snapMagicV1 = "KMSLSNAP1\n"
+	snapChunk   = 1 << 20
+	snapAAD     = "kmsledger/projection-snapshot/v2"
 	// maxSnapHeader bounds the header a loader reads.
 	maxSnapHeader = 1 << 20
 )
@@ -74,9 +84,10 @@ func (h *snapHeader) aad(chunk uint64, last bool) []byte {
 	return b
 }
 
-// sealSnapshot writes the snapshot of state (encoded) for header h (Seq,
-// Chain and Sealings set), sealed under rek, to w, chunk by chunk.
-func sealSnapshot(w io.Writer, h snapHeader, state []byte, rek *hsm.REK) error {
+// sealSnapshot writes the snapshot of state (encoded, cut at cuts: see
+// encodeChunks) for header h (Seq, Chain and Sealings set), sealed under
+// rek, to w, chunk by chunk.
+func sealSnapshot(w io.Writer, h snapHeader, state []byte, cuts []int, rek *hsm.REK) error {
 	dek := make([]byte, 32)
 	defer clear(dek)
 	if _, err := rand.Read(dek); err != nil {
@@ -98,20 +109,22 @@ func sealSnapshot(w io.Writer, h snapHeader, state []byte, rek *hsm.REK) error {
 	if _, err := w.Write(append(buf, hj...)); err != nil {
 		return err
 	}
-	buf = make([]byte, 0, 4+snapChunk+gcm.Overhead())
-	for i := uint64(0); ; i++ {
-		n := min(len(state), snapChunk)
-		last := n == len(state)
-		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(n+gcm.Overhead()))
-		buf = gcm.Seal(buf, nonce(i), state[:n], h.aad(i, last))
+	ends := append(cuts[:len(cuts):len(cuts)], len(state))
+	from := 0
+	for i, end := range ends {
+		last := i == len(ends)-1
+		piece := state[from:end]
+		if uint64(len(piece)+gcm.Overhead()) > math.MaxUint32 {
+			return errors.New("projections: snapshot item too large")
+		}
+		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(piece)+gcm.Overhead()))
+		buf = gcm.Seal(buf, nonce(uint64(i)), piece, h.aad(uint64(i), last))
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
-		state = state[n:]
-		if last {
-			return nil
-		}
+		from = end
 	}
+	return nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -132,38 +145,54 @@ func nonce(i uint64) []byte {
 // the rest of the file.
 func readSnapHeader(b []byte) (snapHeader, []byte, error) {
 	r := bytes.NewReader(b)
-	h, err := readHeader(r)
+	h, _, err := readHeader(r)
 	if err != nil {
 		return h, nil, err
 	}
 	return h, b[len(b)-r.Len():], nil
 }
 
-// readHeader reads the magic and the header of a snapshot.
-func readHeader(r io.Reader) (snapHeader, error) {
+// readHeader reads the magic and the header of a snapshot and returns the
+// header and the bytes read.
+func readHeader(r io.Reader) (snapHeader, int64, error) {
 	var h snapHeader
 	pre := make([]byte, len(snapMagic)+4)
 	if _, err := io.ReadFull(r, pre); err != nil || string(pre[:len(snapMagic)]) != snapMagic {
-		return h, fmt.Errorf("%w: not a snapshot file", errSnapshot)
+		if err == nil && string(pre[:len(snapMagicV1)]) == snapMagicV1 {
+			return h, 0, fmt.Errorf("%w: format 1, from an earlier version", errSnapshot)
+		}
+		return h, 0, fmt.Errorf("%w: not a snapshot file", errSnapshot)
 	}
 	n := binary.BigEndian.Uint32(pre[len(snapMagic):])
 	if n > maxSnapHeader {
-		return h, fmt.Errorf("%w: header too large", errSnapshot)
+		return h, 0, fmt.Errorf("%w: header too large", errSnapshot)
 	}
 	hj := make([]byte, n)
 	if _, err := io.ReadFull(r, hj); err != nil {
-		return h, fmt.Errorf("%w: cut short in the header", errSnapshot)
+		return h, 0, fmt.Errorf("%w: cut short in the header", errSnapshot)
 	}
 	if err := json.Unmarshal(hj, &h); err != nil {
-		return h, fmt.Errorf("%w: header: %v", errSnapshot, err)
+		return h, 0, fmt.Errorf("%w: header: %v", errSnapshot, err)
 	}
-	return h, nil
+	return h, int64(len(pre)) + int64(n), nil
 }
 
-// openSnapshot reads the chunks of a snapshot with header h from r and
-// opens them under rek; sizeHint is the file's size. It returns the
-// encoded state.
-func openSnapshot(h snapHeader, r *bufio.Reader, rek *hsm.REK, sizeHint int64) ([]byte, error) {
+// chunkReader opens the chunks of a snapshot one at a time, into one
+// buffer: each chunk's plaintext is valid until the next call of next.
+type chunkReader struct {
+	h      *snapHeader
+	r      *bufio.Reader
+	gcm    cipher.AEAD
+	left   int64 // bytes of the file after what was read
+	i      uint64
+	last   bool // the last chunk was opened
+	ct, pt []byte
+}
+
+// openSnapshot returns the reader of the chunks of a snapshot with header
+// h, read from r under rek; left is the size of the file after the
+// header.
+func openSnapshot(h *snapHeader, r *bufio.Reader, rek *hsm.REK, left int64) (*chunkReader, error) {
 	dek, err := rek.Unseal(h.SealedDEK, h.aad(^uint64(0), false), hsm.InsecureSecretAccess())
 	if err != nil {
 		return nil, fmt.Errorf("%w: its data key does not open under this root encryption key (another REK, or a changed header)", errSnapshot)
@@ -173,33 +202,41 @@ func openSnapshot(h snapHeader, r *bufio.Reader, rek *hsm.REK, sizeHint int64) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errSnapshot, err)
 	}
-	state := make([]byte, 0, max(sizeHint, 0)) // the plaintext is shorter: Open appends in place
-	ct := make([]byte, snapChunk+gcm.Overhead())
-	var pre [4]byte
-	for i := uint64(0); ; i++ {
-		if _, err := io.ReadFull(r, pre[:]); err != nil {
-			return nil, fmt.Errorf("%w: cut short before chunk %d", errSnapshot, i)
-		}
-		n := binary.BigEndian.Uint32(pre[:])
-		if int(n) > len(ct) {
-			return nil, fmt.Errorf("%w: chunk %d too large", errSnapshot, i)
-		}
-		if _, err := io.ReadFull(r, ct[:n]); err != nil {
-			return nil, fmt.Errorf("%w: chunk %d cut short", errSnapshot, i)
-		}
-		_, err := r.Peek(1)
-		last := errors.Is(err, io.EOF)
-		if err != nil && !last {
-			return nil, fmt.Errorf("%w: %v", errSnapshot, err)
-		}
-		state, err = gcm.Open(state, nonce(i), ct[:n], h.aad(i, last))
-		if err != nil {
-			return nil, fmt.Errorf("%w: chunk %d does not open (changed, cut or moved)", errSnapshot, i)
-		}
-		if last {
-			return state, nil
-		}
+	return &chunkReader{h: h, r: r, gcm: gcm, left: left}, nil
+}
+
+// next opens the next chunk and returns its plaintext and the file's
+// bytes after it (at least the plaintext of the chunks after it); io.EOF
+// after the last chunk.
+func (c *chunkReader) next() ([]byte, int64, error) {
+	if c.last {
+		return nil, 0, io.EOF
 	}
+	var pre [4]byte
+	if _, err := io.ReadFull(c.r, pre[:]); err != nil {
+		return nil, 0, fmt.Errorf("%w: cut short before chunk %d", errSnapshot, c.i)
+	}
+	n := int64(binary.BigEndian.Uint32(pre[:]))
+	if c.left -= 4; n > c.left {
+		return nil, 0, fmt.Errorf("%w: chunk %d cut short", errSnapshot, c.i)
+	}
+	c.ct = slices.Grow(c.ct[:0], int(n))[:n]
+	if _, err := io.ReadFull(c.r, c.ct); err != nil {
+		return nil, 0, fmt.Errorf("%w: chunk %d cut short", errSnapshot, c.i)
+	}
+	c.left -= n
+	_, err := c.r.Peek(1)
+	last := errors.Is(err, io.EOF)
+	if err != nil && !last {
+		return nil, 0, fmt.Errorf("%w: %v", errSnapshot, err)
+	}
+	c.pt, err = c.gcm.Open(c.pt[:0], nonce(c.i), c.ct, c.h.aad(c.i, last))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: chunk %d does not open (changed, cut or moved)", errSnapshot, c.i)
+	}
+	c.i++
+	c.last = last
+	return c.pt, max(c.left, 0), nil
 }
 
 // writeFileAtomic writes what write writes to path: a temporary file in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,9 +52,16 @@ func (f *snapFixture) cfg() *SnapshotConfig {
 }
 
 // open opens a projection with snapshots and the REK; the caller closes it.
-func (f *snapFixture) open(t *testing.T) *Projection {
+func (f *snapFixture) open(t *testing.T) *Projection { return f.openWith(t, false) }
+
+// openWith is open, with the snapshot read by PreloadSnapshot if preload.
+func (f *snapFixture) openWith(t *testing.T, preload bool) *Projection {
 	t.Helper()
-	p, err := OpenWith(context.Background(), f.store, f.rek, nil, Options{Snapshots: f.cfg()})
+	o := Options{Snapshots: f.cfg()}
+	if preload {
+		o.Preloaded = PreloadSnapshot(context.Background(), o.Snapshots, nil)
+	}
+	p, err := OpenWith(context.Background(), f.store, f.rek, nil, o)
 	if err != nil {
 		t.Fatalf("OpenWith err = %v", err)
 	}
@@ -89,18 +97,22 @@ func (f *snapFixture) snapshot(t *testing.T) string {
 	return filepath.Join(f.dir, snapName(seq))
 }
 
-// startsFrom opens a projection and checks the snapshot it started from
-// and that its state is a full replay's.
+// startsFrom opens a projection, with the snapshot read by OpenWith and
+// then with the one PreloadSnapshot read, and checks the snapshot it
+// started from and that its state is a full replay's.
 func (f *snapFixture) startsFrom(t *testing.T, what string, want uint64) {
 	t.Helper()
-	p := f.open(t)
-	defer p.crash()
-	if got := p.StartedFrom(); got != want {
-		t.Errorf("%s: StartedFrom() = %d, want %d", what, got, want)
+	for _, preload := range []bool{false, true} {
+		what := fmt.Sprintf("%s (preloaded: %v)", what, preload)
+		p := f.openWith(t, preload)
+		if got := p.StartedFrom(); got != want {
+			t.Errorf("%s: StartedFrom() = %d, want %d", what, got, want)
+		}
+		var got *State
+		p.View(func(s *State) { got = s })
+		sameState(t, what, got, f.full(t))
+		p.crash()
 	}
-	var got *State
-	p.View(func(s *State) { got = s })
-	sameState(t, what, got, f.full(t))
 }
 
 func TestSnapshotCodecRoundTrip(t *testing.T) {

@@ -28,6 +28,7 @@ func (e *encoder) logins(x *Enclave) {
 	e.u(uint64(len(x.AppRoles)))
 	for _, name := range slices.Sorted(maps.Keys(x.AppRoles)) {
 		r := x.AppRoles[name]
+		e.mark()
 		e.s(r.Role)
 		e.s(r.RoleID)
 		e.s(r.Identity)
@@ -45,6 +46,7 @@ func (e *encoder) logins(x *Enclave) {
 	e.u(uint64(len(x.Tokens)))
 	for _, h := range slices.Sorted(maps.Keys(x.Tokens)) {
 		t := x.Tokens[h]
+		e.mark()
 		e.s(t.Accessor)
 		e.s(t.Hash)
 		e.s(t.Identity)
@@ -63,6 +65,7 @@ func (d *decoder) logins(s *State, x *Enclave) {
 		x.AppRoles = make(map[string]*AppRole, n)
 	}
 	for range n {
+		d.refill()
 		r := &AppRole{Role: d.s(), RoleID: d.s(), Identity: d.s(), TokenTTL: time.Duration(d.i())}
 		idsSet, m := d.bool(), d.n()
 		if idsSet {
@@ -85,6 +88,7 @@ func (d *decoder) logins(s *State, x *Enclave) {
 		x.Tokens = make(map[string]*Token, n)
 	}
 	for range n {
+		d.refill()
 		t := &Token{Accessor: d.s(), Hash: d.s(), Identity: d.s(), Path: d.s(), Role: d.s(),
 			TTL: time.Duration(d.i()), IssuedAt: d.t(), ExpiresAt: d.t()}
 		if x.Tokens == nil {

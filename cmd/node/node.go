@@ -166,6 +166,12 @@ func (n *Node) openLedger(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The newest snapshot is read and decoded while the ledger opens;
+	// OpenWith checks it against the ledger (projections.Preload).
+	snaps := n.snapshotConfig()
+	pctx, stopPreload := context.WithCancel(ctx)
+	defer stopPreload()
+	pre := projections.PreloadSnapshot(pctx, snaps, n.log)
 	store, err := ledger.Open(ctx, lcfg)
 	if err != nil {
 		return err
@@ -177,7 +183,8 @@ func (n *Node) openLedger(ctx context.Context) error {
 		}
 		return nil
 	})
-	if n.Proj, err = projections.OpenWith(ctx, store, nil, n.log, projections.Options{KeyCache: n.cfg.KeyCache, Snapshots: n.snapshotConfig()}); err != nil {
+	popts := projections.Options{KeyCache: n.cfg.KeyCache, Snapshots: snaps, Preloaded: pre}
+	if n.Proj, err = projections.OpenWith(ctx, store, nil, n.log, popts); err != nil {
 		return err
 	}
 	n.onClose(func() error { n.Proj.Close(); return nil })
