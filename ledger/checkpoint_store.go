@@ -333,7 +333,7 @@ func (s *Store) signingKeys(ctx context.Context, first bool) ([]SigningKey, erro
 	if err != nil {
 		return nil, fmt.Errorf("ledger: signing keys: %w", s.mapErr(err))
 	}
-	defer s.endReplay(c, it)
+	defer s.endConsumer(s.ledger, c, it)
 	var keys []SigningKey
 	for seq := uint64(0); seq < last; {
 		m, err := it.Next(jetstream.NextContext(ctx))

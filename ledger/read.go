@@ -54,16 +54,11 @@ func (s *Store) consumerFrom(ctx context.Context, from uint64) (jetstream.Consum
 	}
 }
 
-// endReplay stops it and deletes c, the ordered consumer of a finished
-// replay. The server would keep c for consumerIdle, and it holds at most
-// 1,000 consumers on a stream (its default limit): a burst of replays
-// (time-travel queries) would reach the limit, and every replay and
-// subscription would then fail until the idle ones expire.
-func (s *Store) endReplay(c jetstream.Consumer, it jetstream.MessagesContext) {
-	s.endConsumer(s.ledger, c, it)
-}
-
-// endConsumer is endReplay for a consumer of any stream st.
+// endConsumer stops it and deletes c, the ordered consumer of a finished
+// read of stream st. The server would keep c for consumerIdle, and it
+// holds at most 1,000 consumers on a stream (its default limit): a burst
+// of reads (time-travel queries) would reach the limit, and every replay
+// and subscription would then fail until the idle ones expire.
 func (s *Store) endConsumer(st jetstream.Stream, c jetstream.Consumer, it jetstream.MessagesContext) {
 	it.Stop()
 	info := c.CachedInfo()
@@ -106,7 +101,7 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(Event) error) (
 	if err != nil {
 		return last, fmt.Errorf("ledger: replay: %w", s.mapErr(err))
 	}
-	defer s.endReplay(c, it)
+	defer s.endConsumer(s.ledger, c, it)
 	for last < head {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {

@@ -56,7 +56,7 @@ func (s *Store) ReplayChained(ctx context.Context, from uint64, prev Sum, fn fun
 	if err != nil {
 		return last, sum, fmt.Errorf("ledger: replay: %w", s.mapErr(err))
 	}
-	defer s.endReplay(c, it)
+	defer s.endConsumer(s.ledger, c, it)
 	for last < head {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {

@@ -35,9 +35,10 @@ const (
 )
 
 // loadMark reads the mark of the last pass; a missing, unreadable or
-// impossible one (beyond the streams' heads: another ledger's) is the
-// zero mark, which checks everything.
-func (n *Node) loadMark(ctx context.Context) commands.ReconcileMark {
+// impossible one (beyond the streams' heads: another ledger's;
+// secretsLast is SECRETS' last sequence) is the zero mark, which checks
+// everything.
+func (n *Node) loadMark(ctx context.Context, secretsLast uint64) commands.ReconcileMark {
 	var m commands.ReconcileMark
 	b, err := os.ReadFile(filepath.Join(n.cfg.Dir, markFile))
 	if err != nil {
@@ -51,8 +52,7 @@ func (n *Node) loadMark(ctx context.Context) commands.ReconcileMark {
 		return commands.ReconcileMark{}
 	}
 	head, err := n.Store.Head(ctx)
-	last, serr := n.Store.SecretsLastSeq(ctx)
-	if err != nil || serr != nil || m.Ledger > head || m.Secrets > last {
+	if err != nil || m.Ledger > head || m.Secrets > secretsLast {
 		n.log.Warn("reconcile mark beyond the streams: checking all sealed material", "mark", m)
 		return commands.ReconcileMark{}
 	}
@@ -105,16 +105,14 @@ func (n *Node) reconcile(ctx context.Context, from commands.ReconcileMark, grace
 // returns nil, having done nothing, when there is no mark and more
 // material than reconcileAtStartMax: the first background pass does it.
 func (n *Node) reconcileAtStart(ctx context.Context) (*commands.ReconcileMark, error) {
-	from := n.loadMark(ctx)
-	if from == (commands.ReconcileMark{}) {
-		last, err := n.Store.SecretsLastSeq(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if last > reconcileAtStartMax {
-			n.log.Info("no reconcile mark: sealed material is checked in the background", "messages", last)
-			return nil, nil
-		}
+	last, err := n.Store.SecretsLastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from := n.loadMark(ctx, last)
+	if from == (commands.ReconcileMark{}) && last > reconcileAtStartMax {
+		n.log.Info("no reconcile mark: sealed material is checked in the background", "messages", last)
+		return nil, nil
 	}
 	m, err := n.reconcile(ctx, from, 0)
 	return &m, err
