@@ -112,7 +112,7 @@ func (c *chainHead) publishBatch(ctx context.Context, nc *nats.Conn, msgs []*nat
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		if c.stale {
+		if c.needsLoad() {
 			if err := c.load(ctx); err != nil {
 				return 0, err
 			}

@@ -155,6 +155,11 @@ type chainHead struct {
 	sum   Sum    // chain_seq
 	stale bool   // a publish may or may not have been stored: reload first
 
+	// reload asks, without mu, for a reload before the next publish: a
+	// node that starts writing the stream must not wait for mu, which a
+	// publish or a checkpoint may hold across network calls for seconds.
+	reload atomic.Bool
+
 	// known is seq while the head is not stale, read without mu (Head).
 	known      atomic.Uint64
 	knownValid atomic.Bool
@@ -164,6 +169,22 @@ type chainHead struct {
 func (c *chainHead) markStale() {
 	c.stale = true
 	c.knownValid.Store(false)
+}
+
+// requestReload marks the head stale without taking mu: the holder of
+// mu, or the next one, reloads before it publishes (needsLoad).
+func (c *chainHead) requestReload() {
+	c.reload.Store(true)
+	c.knownValid.Store(false)
+}
+
+// needsLoad reports, with c.mu held, whether the head must be reloaded
+// before the next publish.
+func (c *chainHead) needsLoad() bool {
+	if c.reload.Swap(false) {
+		c.markStale()
+	}
+	return c.stale
 }
 
 // setKnown publishes c.seq as the stream's head, with c.mu held.
@@ -176,7 +197,7 @@ func (c *chainHead) setKnown() {
 // appended it, without waiting for an append in progress; ok is false
 // while the head may be behind the stream.
 func (c *chainHead) knownHead() (seq uint64, ok bool) {
-	if !c.knownValid.Load() {
+	if !c.knownValid.Load() || c.reload.Load() {
 		return 0, false
 	}
 	seq = c.known.Load()
@@ -349,7 +370,7 @@ func (c *chainHead) wait(ctx context.Context, backoff *time.Duration) bool {
 
 // publishOnce reloads a stale head and publishes msg as its next link.
 func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetstream.PubAck, error) {
-	if c.stale {
+	if c.needsLoad() {
 		if err := c.load(ctx); err != nil {
 			return nil, err
 		}

@@ -53,7 +53,7 @@ const groupWait = writerTimeout
 // cluster (publishLocked retries with the same message id). n is the
 // number of members, group and the ones taken from more.
 func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more func() []*groupReq) (rest []*groupReq, n int) {
-	if c.stale {
+	if c.needsLoad() {
 		if err := c.loadWait(group[0].ctx); err != nil {
 			return group, len(group)
 		}

@@ -52,7 +52,7 @@ func (s *Store) Checkpoint(ctx context.Context, signer crypto.Signer) (uint64, e
 	l := s.chains.ledger
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.stale {
+	if l.needsLoad() {
 		if err := l.load(ctx); err != nil {
 			return 0, err
 		}
@@ -251,9 +251,21 @@ func (c *Checkpointer) run() {
 	}
 }
 
+// newEventsWait bounds newEvents' request for the last checkpoint, made
+// with the LEDGER chain's mutex held.
+const newEventsWait = 5 * time.Second
+
 // newEvents counts the events appended since the last checkpoint.
+//
+// Only the node that checkpoints counts: elsewhere the count would take
+// the LEDGER chain's mutex to ask the leader for the last checkpoint,
+// which holds up this node's appends, and its taking over as writer,
+// while the stream has no leader.
 func (c *Checkpointer) newEvents() uint64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if !c.s.IsLeader() {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), newEventsWait)
 	defer cancel()
 	l := c.s.chains.ledger
 	l.mu.Lock()

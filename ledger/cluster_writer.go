@@ -182,10 +182,11 @@ func (w *writer) update() {
 		w.mu.Unlock()
 		switch {
 		case lead && sub == nil:
-			// A new writer starts from the stream as it is.
-			c.mu.Lock()
-			c.markStale()
-			c.mu.Unlock()
+			// A new writer starts from the stream as it is. It asks
+			// for a reload without waiting for c.mu: a checkpoint or
+			// a publish may hold it across a request to a leader that
+			// is gone, and every node would wait for this one to write.
+			c.requestReload()
 			sub, err := w.s.nc.QueueSubscribe(writerSubject(c.name), "writer", func(m *nats.Msg) { go w.serve(c, m) })
 			if err != nil {
 				w.s.log.Warn("ledger: cannot serve as writer", "stream", c.name, "err", err)

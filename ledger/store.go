@@ -207,7 +207,9 @@ func (s *Store) startServer(ctx context.Context, cfg Config) error {
 	if s.ns, err = server.NewServer(opts); err != nil {
 		return fmt.Errorf("ledger: open: new server: %w", err)
 	}
-	s.ns.SetLoggerV2(natsLogger{s.log}, false, false, false)
+	// The server's own debug lines (Raft elections, catch-ups) follow the
+	// node's log level: they are what explains a slow failover.
+	s.ns.SetLoggerV2(natsLogger{s.log}, s.log.Enabled(ctx, slog.LevelDebug), false, false)
 	s.ns.Start()
 	wait := defaultStartTimeout
 	if d, ok := ctx.Deadline(); ok {
