@@ -377,6 +377,7 @@ func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 	}
 	msg.Header.Set(PrevHeader, c.sum.String())
 	msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(c.seq, 10))
+	msg.Header.Del(jetstream.ExpectedLastMsgIDHeader) // set by a group it was in (chain_group.go)
 	pctx := ctx
 	if c.clustered {
 		var cancel context.CancelFunc

@@ -100,16 +100,36 @@ type groupPipe struct {
 	members []*groupReq
 	futures []jetstream.PubAckFuture // of members[:len(futures)]
 	sent    bool                     // every member so far was sent
+	lastID  string                   // message id of the last member sent
 }
 
 // send publishes rs as the next links without waiting for their acks.
 // After a member that could not be sent, the others are only recorded:
 // they are published alone.
+//
+// A member after the first expects, besides the last sequence, the
+// message id of the member before it. The sequence alone binds its Prev
+// header to that member only if nothing else can take the member's place
+// when the member is refused: but a message whose publish had an
+// unknown outcome (a timeout, an election) can still be stored after the
+// head was reloaded without it, and another node may still believe it
+// writes the stream. The message id makes the server refuse the member
+// then (its Prev would chain over a message that is not there), and it
+// is published again alone.
 func (p *groupPipe) send(rs []*groupReq) {
 	for _, r := range rs {
 		p.members = append(p.members, r)
 		if !p.sent {
 			continue
+		}
+		id := r.msg.Header.Get(nats.MsgIdHdr)
+		if len(p.futures) == 0 {
+			r.msg.Header.Del(jetstream.ExpectedLastMsgIDHeader)
+		} else if p.lastID == "" || id == "" {
+			p.sent = false // cannot be bound to the member before: alone
+			continue
+		} else {
+			r.msg.Header.Set(jetstream.ExpectedLastMsgIDHeader, p.lastID)
 		}
 		r.msg.Header.Set(PrevHeader, p.sum.String())
 		r.msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(p.seq, 10))
@@ -119,6 +139,7 @@ func (p *groupPipe) send(rs []*groupReq) {
 			continue
 		}
 		p.futures = append(p.futures, f)
+		p.lastID = id
 		p.seq++
 		raw := RawMessage{Seq: p.seq, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
 			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
