@@ -49,6 +49,13 @@ func (s *Store) Checkpoint(ctx context.Context, signer crypto.Signer) (uint64, e
 	if s.chains.readOnly {
 		return 0, ErrReadOnly
 	}
+	// The AUDIT head first, without the LEDGER chain's mutex: in a cluster
+	// it is a request to AUDIT's leader, which may be in an election, and
+	// every append through this node waits while the mutex is held.
+	aseq, asum, err := s.auditHead(ctx)
+	if err != nil {
+		return 0, err
+	}
 	l := s.chains.ledger
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -58,10 +65,6 @@ func (s *Store) Checkpoint(ctx context.Context, signer crypto.Signer) (uint64, e
 		}
 	}
 	if err := s.loadLastCheckpoint(ctx); err != nil {
-		return 0, err
-	}
-	aseq, asum, err := s.auditHead(ctx)
-	if err != nil {
 		return 0, err
 	}
 	last := &s.chains.last

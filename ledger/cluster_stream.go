@@ -17,6 +17,13 @@ import (
 // been stored; retrying it with the same command id is safe.
 var ErrUnavailable = errors.New("ledger: cluster unavailable")
 
+// leaderAttempt bounds one request to a stream's leader (an answer takes
+// about a millisecond). A request sent while the stream has no leader is
+// never answered, even once one is elected: without this bound it would
+// wait out its caller's whole deadline (a checkpoint's 30 s, holding the
+// chain's mutex) where the next attempt would have been answered.
+const leaderAttempt = 2 * time.Second
+
 // leaderStream is a replicated stream whose reads go to its leader.
 //
 // nats.go reads messages with direct gets whenever a stream allows them,
@@ -55,11 +62,8 @@ func (l *leaderStream) get(ctx context.Context, req map[string]any) (*jetstream.
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, leaderAttempt)
+	defer cancel()
 	m, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.name, body)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
@@ -105,6 +109,8 @@ func (l *leaderStream) GetLastMsgForSubject(ctx context.Context, subject string)
 // Info returns the leader's view of the stream, or ErrUnavailable when
 // the stream has no leader.
 func (l *leaderStream) Info(ctx context.Context, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, leaderAttempt)
+	defer cancel()
 	info, err := l.Stream.Info(ctx, opts...)
 	if err != nil {
 		if isUnknownOutcome(err) {
