@@ -207,7 +207,9 @@ func (s *Store) startServer(ctx context.Context, cfg Config) error {
 	if s.ns, err = server.NewServer(opts); err != nil {
 		return fmt.Errorf("ledger: open: new server: %w", err)
 	}
-	s.ns.SetLoggerV2(natsLogger{s.log}, false, false, false)
+	// The server's debug lines (Raft elections, catch-ups) only when
+	// the logger takes them: they cost a formatting each.
+	s.ns.SetLoggerV2(natsLogger{s.log}, s.log.Enabled(ctx, slog.LevelDebug), false, false)
 	s.ns.Start()
 	wait := defaultStartTimeout
 	if d, ok := ctx.Deadline(); ok {
