@@ -51,7 +51,7 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 			return nil, fmt.Errorf("ledger: open: stream %s: %w", c.Name, err)
 		}
 		if s.clustered {
-			return &leaderStream{Stream: st, nc: s.nc, name: c.Name}, nil
+			return &leaderStream{Stream: st, nc: s.nc, name: c.Name, log: s.log}, nil
 		}
 		return st, nil
 	}
