@@ -42,7 +42,11 @@ func checkBeforeStart(cfg Config) error {
 }
 
 // openStreams creates or updates LEDGER, SECRETS and AUDIT (or, read-only,
-// finds them) and loads the chain heads.
+// finds them) and loads the chain heads. A node of an embedded cluster
+// starts its writer (cluster_writer.go) as soon as the streams exist:
+// the other nodes' appends wait for the node that leads a stream, and
+// that node's heads may take a while to load (a stream that still
+// elects its leader); the writer loads a head itself before it appends.
 func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 	s.chains = &chains{dir: cfg.Dir, readOnly: cfg.ReadOnly, appended: make(chan struct{}, 1)}
 	open := func(c jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -74,9 +78,19 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 	if cfg.ReadOnly {
 		return nil
 	}
-	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
+	heads := []*chainHead{s.chains.ledger, s.chains.audit}
+	for _, c := range heads {
 		c.startGroups(s.js)
-		if err := c.loadWait(ctx); err != nil {
+		c.markStale() // not loaded yet
+	}
+	if s.clustered && s.ns != nil {
+		s.startWriter()
+	}
+	for _, c := range heads {
+		c.mu.Lock()
+		err := c.loadWait(ctx)
+		c.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}

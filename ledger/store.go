@@ -146,6 +146,9 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	s := &Store{log: log, unlock: unlock, subs: make(map[*subscription]struct{})}
 	defer func() {
 		if err != nil {
+			if s.stopWriter != nil {
+				s.stopWriter()
+			}
 			s.shutdown()
 		}
 	}()
@@ -164,11 +167,8 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}
-	if err := s.openStreams(ctx, cfg); err != nil { // LEDGER, SECRETS, AUDIT; chain heads
+	if err := s.openStreams(ctx, cfg); err != nil { // LEDGER, SECRETS, AUDIT; writer; chain heads
 		return nil, err
-	}
-	if s.clustered && s.ns != nil && !cfg.ReadOnly {
-		s.startWriter()
 	}
 	if !s.clustered {
 		// Replicated streams are durable through their Raft logs (doc.go).
