@@ -418,7 +418,11 @@ func (c *chainHead) loadWait(ctx context.Context) error {
 		// group has formed.
 		var apiErr *jetstream.APIError
 		notYet := errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound
-		if err == nil || !c.clustered || !(isUnknownOutcome(err) || notYet) || !c.wait(ctx, &backoff) {
+		if err == nil || !c.clustered || !(isUnknownOutcome(err) || notYet) {
+			return err
+		}
+		c.log.Debug("ledger: chain head not readable yet; trying again", "stream", c.name, "err", err)
+		if !c.wait(ctx, &backoff) {
 			return err
 		}
 	}

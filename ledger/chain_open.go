@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,7 +43,11 @@ func checkBeforeStart(cfg Config) error {
 }
 
 // openStreams creates or updates LEDGER, SECRETS and AUDIT (or, read-only,
-// finds them) and loads the chain heads.
+// finds them) and loads the chain heads. A node of an embedded cluster
+// starts its writer (cluster_writer.go) as soon as the streams exist:
+// the other nodes' appends wait for the node that leads a stream, and
+// that node's heads may take a while to load (a stream that still
+// elects its leader); the writer loads a head itself before it appends.
 func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 	s.chains = &chains{dir: cfg.Dir, readOnly: cfg.ReadOnly, appended: make(chan struct{}, 1)}
 	open := func(c jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -51,7 +56,7 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 			return nil, fmt.Errorf("ledger: open: stream %s: %w", c.Name, err)
 		}
 		if s.clustered {
-			return &leaderStream{Stream: st, nc: s.nc, name: c.Name}, nil
+			return &leaderStream{Stream: st, nc: s.nc, name: c.Name, log: s.log}, nil
 		}
 		return st, nil
 	}
@@ -74,9 +79,19 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 	if cfg.ReadOnly {
 		return nil
 	}
-	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
+	heads := []*chainHead{s.chains.ledger, s.chains.audit}
+	for _, c := range heads {
 		c.startGroups(s.js)
-		if err := c.loadWait(ctx); err != nil {
+		c.markStale() // not loaded yet
+	}
+	if s.clustered && s.ns != nil {
+		s.startWriter()
+	}
+	for _, c := range heads {
+		c.mu.Lock()
+		err := c.loadWait(ctx)
+		c.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
@@ -85,8 +100,9 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 
 // openStream creates or updates a stream (or, read-only, finds it). A
 // cluster node waits, until ctx ends, for the cluster to be able to do
-// it: a lone node of a new cluster has no meta leader until a majority of
-// the nodes is up.
+// it: a new cluster has no meta leader until every node is up (the
+// nodes' meta logs are empty, and the first election then counts every
+// node's vote), an existing one until a majority is.
 func (s *Store) openStream(ctx context.Context, c jetstream.StreamConfig, readOnly bool) (jetstream.Stream, error) {
 	waited := time.Now()
 	for attempt := 0; ; attempt++ {
@@ -96,14 +112,14 @@ func (s *Store) openStream(ctx context.Context, c jetstream.StreamConfig, readOn
 		if readOnly {
 			st, err = s.js.Stream(actx, c.Name)
 		} else {
-			st, err = s.js.CreateOrUpdateStream(actx, c)
+			st, err = s.ensureStream(actx, c)
 		}
 		cancel()
 		if err == nil || !s.clustered || ctx.Err() != nil {
 			return st, err
 		}
 		if attempt%20 == 0 {
-			s.log.Info("waiting for the cluster (a majority of its nodes must be up)", "stream", c.Name,
+			s.log.Info("waiting for the cluster (a new one needs every node up, then a majority)", "stream", c.Name,
 				"waited", time.Since(waited).Round(time.Second), "err", err)
 		}
 		select {
@@ -112,6 +128,43 @@ func (s *Store) openStream(ctx context.Context, c jetstream.StreamConfig, readOn
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// ensureStream creates stream c, or updates it if its configuration
+// differs from c. An update that would change nothing is not sent: it
+// costs a meta proposal at every start of every node, and it clears the
+// preferred member of a new stream group, the one member that answers
+// a stream info while the group has not elected its first leader (the
+// others drop the request).
+func (s *Store) ensureStream(ctx context.Context, c jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := s.js.Stream(ctx, c.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		// Another node's identical create may come first: that is no
+		// error. A different stream of the same name is updated.
+		st, err = s.js.CreateStream(ctx, c)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return st, err
+		}
+	case err != nil:
+		return nil, err
+	case sameStreamConfig(st.CachedInfo().Config, c):
+		return st, nil
+	}
+	return s.js.UpdateStream(ctx, c)
+}
+
+// sameStreamConfig reports whether the server's configuration cur of a
+// stream is want, once what the server fills in itself is left aside:
+// its metadata (API level, server version) and a duplicates window want
+// leaves to the server's default. When in doubt it answers false, and
+// the stream is updated.
+func sameStreamConfig(cur, want jetstream.StreamConfig) bool {
+	want.Metadata = cur.Metadata
+	if want.Duplicates == 0 {
+		want.Duplicates = cur.Duplicates
+	}
+	return reflect.DeepEqual(cur, want)
 }
 
 // publishLedger appends msg to LEDGER as the next link of its chain.

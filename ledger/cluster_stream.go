@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,13 +18,6 @@ import (
 // been stored; retrying it with the same command id is safe.
 var ErrUnavailable = errors.New("ledger: cluster unavailable")
 
-// leaderAttempt bounds one request to a stream's leader (an answer takes
-// about a millisecond). A request sent while the stream has no leader is
-// never answered, even once one is elected: without this bound it would
-// wait out its caller's whole deadline (a checkpoint's 30 s, holding the
-// chain's mutex) where the next attempt would have been answered.
-const leaderAttempt = 2 * time.Second
-
 // leaderStream is a replicated stream whose reads go to its leader.
 //
 // nats.go reads messages with direct gets whenever a stream allows them,
@@ -33,10 +27,20 @@ const leaderAttempt = 2 * time.Second
 // leader's view, so on a replicated stream they read through the
 // stream's MSG.GET API, which only the leader answers. Info insists on a
 // leader too: a leaderless replica answers from its own state.
+//
+// The server drops a request it cannot answer yet without a word: a
+// stream group that is new and has no leader yet (only its preferred
+// member answers, and an update of the stream clears the preferred
+// member), a member that has not yet applied the stream's assignment, a
+// leader that has just stepped down. A dropped request would hold its
+// caller until the caller's context ends (a minute or more for Open), so
+// each request waits at most leaderAttempt for its answer and is then
+// sent again, until the caller's context ends (see ask).
 type leaderStream struct {
 	jetstream.Stream
 	nc   *nats.Conn
 	name string
+	log  *slog.Logger // nil = none
 }
 
 // storedMsg is a message in a MSG.GET answer.
@@ -62,9 +66,11 @@ func (l *leaderStream) get(ctx context.Context, req map[string]any) (*jetstream.
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, leaderAttempt)
-	defer cancel()
-	m, err := l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.name, body)
+	var m *nats.Msg
+	err = l.ask(ctx, func(ctx context.Context) (err error) {
+		m, err = l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.name, body)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%w: %s has no leader: %w", ErrUnavailable, l.name, err)
@@ -109,9 +115,11 @@ func (l *leaderStream) GetLastMsgForSubject(ctx context.Context, subject string)
 // Info returns the leader's view of the stream, or ErrUnavailable when
 // the stream has no leader.
 func (l *leaderStream) Info(ctx context.Context, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, leaderAttempt)
-	defer cancel()
-	info, err := l.Stream.Info(ctx, opts...)
+	var info *jetstream.StreamInfo
+	err := l.ask(ctx, func(ctx context.Context) (err error) {
+		info, err = l.Stream.Info(ctx, opts...)
+		return err
+	})
 	if err != nil {
 		if isUnknownOutcome(err) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, l.name, err)
@@ -122,6 +130,35 @@ func (l *leaderStream) Info(ctx context.Context, opts ...jetstream.StreamInfoOpt
 		return nil, fmt.Errorf("%w: %s has no leader", ErrUnavailable, l.name)
 	}
 	return info, nil
+}
+
+// Bounds of a request to a stream's leader (leaderStream.ask).
+const (
+	leaderAttempt = 2 * time.Second // one request; the leader answers in about a millisecond
+	leaderDefault = 5 * time.Second // all of them, when the caller's context has no deadline
+)
+
+// ask runs request, a request to the stream's leader, with a context
+// that ends after leaderAttempt, again and again while it gets no answer
+// in time, until ctx ends (after leaderDefault if ctx has no deadline).
+// Requests to the leader only read, so sending one again is harmless.
+func (l *leaderStream) ask(ctx context.Context, request func(context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, leaderDefault)
+		defer cancel()
+	}
+	for {
+		actx, cancel := context.WithTimeout(ctx, leaderAttempt)
+		err := request(actx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return err
+		}
+		if l.log != nil {
+			l.log.Debug("ledger: no answer from the stream's leader; asking again", "stream", l.name)
+		}
+	}
 }
 
 // codeMsgIDInProcess is JetStream's "duplicate message id is in process"

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,6 +39,15 @@ func freePorts(tb testing.TB, n int) []int {
 	return ports
 }
 
+// testLog is a node's logger: to stderr, at debug level (the embedded
+// server's Raft lines included), with KMSLEDGER_TEST_LOG=1; else none.
+func testLog(name string) *slog.Logger {
+	if os.Getenv("KMSLEDGER_TEST_LOG") != "1" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}
+
 // testCluster is three Stores of one embedded cluster in this process.
 type testCluster struct {
 	secret []byte
@@ -48,7 +58,7 @@ type testCluster struct {
 }
 
 func clusterConfig(tc *testCluster, i int) Config {
-	return Config{Dir: tc.dirs[i], Cluster: &ClusterConfig{
+	return Config{Dir: tc.dirs[i], Logger: testLog(fmt.Sprintf("n%d", i+1)), Cluster: &ClusterConfig{
 		Node: fmt.Sprintf("n%d", i+1), Listen: fmt.Sprintf("127.0.0.1:%d", tc.ports[i]),
 		Routes: tc.routes, Secret: tc.secret,
 	}}
@@ -75,11 +85,6 @@ func startCluster(t *testing.T) *testCluster {
 		})
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("Open(node %d) err = %v", i+1, err)
-		}
-	}
 	t.Cleanup(func() {
 		for _, s := range tc.stores {
 			if s != nil {
@@ -87,6 +92,16 @@ func startCluster(t *testing.T) *testCluster {
 			}
 		}
 	})
+	// Every node's error: one node that fails early keeps the others
+	// from electing the cluster's first meta leader.
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open(node %d) err = %v", i+1, err)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
 	return tc
 }
 

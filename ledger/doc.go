@@ -262,7 +262,10 @@
 // see every acknowledged write (the chain head, verification, the
 // duplicates probe, LastSeq, erasure) go to the stream's leader
 // (leaderStream in cluster_stream.go), because a direct get may be
-// answered by a replica that has not applied it yet. Sealed material is
+// answered by a replica that has not applied it yet; JetStream drops a
+// request it cannot answer yet (a group still electing its first
+// leader) without a word, so each is sent again after leaderAttempt
+// until the caller's context ends. Sealed material is
 // read from the leader too (so that an erasure is in force on every node
 // at once), and from any replica while the stream has no leader (it
 // never changes once stored, it only disappears).

@@ -146,6 +146,9 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	s := &Store{log: log, unlock: unlock, subs: make(map[*subscription]struct{})}
 	defer func() {
 		if err != nil {
+			if s.stopWriter != nil {
+				s.stopWriter()
+			}
 			s.shutdown()
 		}
 	}()
@@ -164,11 +167,8 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}
-	if err := s.openStreams(ctx, cfg); err != nil { // LEDGER, SECRETS, AUDIT; chain heads
+	if err := s.openStreams(ctx, cfg); err != nil { // LEDGER, SECRETS, AUDIT; writer; chain heads
 		return nil, err
-	}
-	if s.clustered && s.ns != nil && !cfg.ReadOnly {
-		s.startWriter()
 	}
 	if !s.clustered {
 		// Replicated streams are durable through their Raft logs (doc.go).
@@ -211,17 +211,24 @@ func (s *Store) startServer(ctx context.Context, cfg Config) error {
 	// node's log level: they are what explains a slow failover.
 	s.ns.SetLoggerV2(natsLogger{s.log}, s.log.Enabled(ctx, slog.LevelDebug), false, false)
 	s.ns.Start()
-	wait := defaultStartTimeout
+	deadline := time.Now().Add(defaultStartTimeout)
 	if d, ok := ctx.Deadline(); ok {
-		wait = time.Until(d)
+		deadline = d
 	}
-	if !s.ns.ReadyForConnections(wait) {
+	if wait := time.Until(deadline); !s.ns.ReadyForConnections(wait) {
 		return fmt.Errorf("ledger: open: server not ready after %s", wait)
 	}
 	if !s.ns.JetStreamEnabled() {
 		return errors.New("ledger: open: jetstream did not start")
 	}
-	connOpts := []nats.Option{nats.InProcessServer(s.ns), nats.Name("kmsledger-ledger"),
+	// An in-process connection has no network that could fail: its
+	// handshake is only slow when the machine is. nats.go's 2 s for it
+	// ran out on a loaded machine, and a node of a new cluster that
+	// fails then leaves the others without the majority that the first
+	// meta leader needs (a new meta group counts every node's vote), so
+	// the handshake gets the rest of the start-up's time.
+	connTimeout := nats.Timeout(max(time.Until(deadline), time.Second))
+	connOpts := []nats.Option{nats.InProcessServer(s.ns), nats.Name("kmsledger-ledger"), connTimeout,
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { s.log.Debug("nats client", "err", err) })}
 	if cred != nil {
 		connOpts = append(connOpts, nats.UserInfo(clientUser, cred.clientPassword))
@@ -230,7 +237,7 @@ func (s *Store) startServer(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("ledger: open: connect: %w", err)
 	}
 	if cred != nil {
-		if s.sysNC, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("kmsledger-system"),
+		if s.sysNC, err = nats.Connect("", nats.InProcessServer(s.ns), nats.Name("kmsledger-system"), connTimeout,
 			nats.UserInfo(systemUser, cred.systemPassword)); err != nil {
 			return fmt.Errorf("ledger: open: connect to the system account: %w", err)
 		}
