@@ -393,7 +393,9 @@ func (c *cluster) clientAs(key mtls.PrivateKey, nodes ...*node) *kms.Client {
 
 // health returns the status code of GET path on nd (0 on a network error).
 func (c *cluster) health(nd *node, path string) int {
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: c.tlsConfig()}}
+	// Longer than the server's own bound (5 s): the test reads the
+	// server's answer, not the client's timeout.
+	hc := &http.Client{Timeout: 6 * time.Second, Transport: &http.Transport{TLSClientConfig: c.tlsConfig()}}
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Get("https://" + nd.addr + path)
 	if err != nil {
@@ -498,7 +500,7 @@ func (c *cluster) auditCheck(nd *node) {
 func (c *cluster) sameAuditEvents() {
 	c.t.Helper()
 	var first string
-	var firstNode string
+	var firstNode *node
 	deadline := time.Now().Add(30 * time.Second)
 	for _, nd := range c.nodes {
 		if !nd.up() {
@@ -509,8 +511,8 @@ func (c *cluster) sameAuditEvents() {
 			if err != nil {
 				c.t.Fatal(err)
 			}
-			if firstNode == "" {
-				first, firstNode = out, nd.name
+			if firstNode == nil {
+				first, firstNode = out, nd
 				break
 			}
 			if out == first {
@@ -518,10 +520,16 @@ func (c *cluster) sameAuditEvents() {
 			}
 			if time.Now().After(deadline) {
 				c.t.Errorf("audit events through %s (%d lines) differ from those through %s (%d lines); last lines:\n%s\n%s",
-					nd.name, strings.Count(out, "\n"), firstNode, strings.Count(first, "\n"), lastLine(out), lastLine(first))
+					nd.name, strings.Count(out, "\n"), firstNode.name, strings.Count(first, "\n"), lastLine(out), lastLine(first))
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
+			// The cluster may have appended since (a checkpoint): list
+			// through the first node again, so that both are compared
+			// at the same head once appends stop.
+			if first, err = c.auditEvents(firstNode); err != nil {
+				c.t.Fatal(err)
+			}
 		}
 		c.auditCheck(nd)
 	}
