@@ -250,13 +250,22 @@ func (n *Node) startCommands(ctx context.Context) error {
 	if err != nil {
 		n.log.Error("could not seal the root encryption key under a configured HSM (it cannot start this node alone; see ls-hsm)", "err", err)
 	}
+	// Both start passes are also run in the background. A cluster that
+	// is electing a stream's leader (this node just made a majority
+	// again) leaves them to the background instead of failing the start.
 	mark, err := n.reconcileAtStart(ctx) // reconcile.go
-	if err != nil {
+	switch {
+	case errors.Is(err, ledger.ErrUnavailable):
+		n.log.Warn("sealed material is reconciled in the background: the cluster is not available yet", "err", err)
+		mark = nil
+	case err != nil:
 		return fmt.Errorf("reconcile sealed material: %w", err)
 	}
 	// Scheduled deletions whose deadline passed while the server was
 	// down are carried out before serving; then every interval.
-	if c, err := h.DestroyDue(ctx); err != nil {
+	if c, err := h.DestroyDue(ctx); errors.Is(err, ledger.ErrUnavailable) {
+		n.log.Warn("scheduled deletions are carried out in the background: the cluster is not available yet", "err", err)
+	} else if err != nil {
 		return fmt.Errorf("scheduled deletions: %w", err)
 	} else if c > 0 {
 		n.log.Info("carried out scheduled key deletions whose deadline passed while stopped", "count", c)
