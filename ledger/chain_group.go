@@ -16,14 +16,26 @@ func (c *chainHead) startGroups(js jetstream.JetStream) {
 	c.q.commit = func(g []*groupReq, more func() []*groupReq) int { return c.commitGroup(js, g, more) }
 }
 
-// commitGroup stores a group of links: pipelined (publishGroup), then
-// each member the pipeline did not settle alone (publishLocked), as
-// without grouping. It returns the number of members.
+// commitGroup stores a group of links: on a single server pipelined
+// (publishGroup), then each member the pipeline did not settle alone
+// (publishLocked), as without grouping. It returns the number of
+// members.
+//
+// A cluster publishes every member alone. A pipelined member must be
+// bound to the member before it (see groupPipe.send), and the server
+// checks that binding (Nats-Expected-Last-Msg-Id) again on every
+// replica as it applies its Raft log: a replica restarted after kill -9
+// re-applied an entry it had already stored, found another last message
+// id, and stopped the stream with a "critical write error". Without the
+// binding a pipeline may chain a member over a message that took its
+// predecessor's place (a late publish, another node still writing),
+// which broke the LEDGER chain after a leader's kill -9. A single
+// publish expects only the head it chains to, which is safe both ways.
 func (c *chainHead) commitGroup(js jetstream.JetStream, group []*groupReq, more func() []*groupReq) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rest, n := group, len(group)
-	if len(group) > 1 || !c.clustered {
+	if !c.clustered {
 		rest, n = c.publishGroup(js, group, more)
 	}
 	for _, r := range rest {

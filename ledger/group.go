@@ -24,10 +24,12 @@
 // group never holds a message whose expectation subject is written by an
 // earlier message of the group, nor two messages with one message id:
 // such a message starts the next group, so that it is decided against
-// the stream with the earlier one stored. Each member after the first
-// also expects its predecessor's message id as the stream's last, so it
-// is stored only right after that member, never after a message that
-// took the member's place (chain_group.go, send). When a member is refused (its
+// the stream with the earlier one stored. On a single server each member
+// after the first also expects its predecessor's message id as the
+// stream's last, so it is stored only right after that member, never
+// after a message that took the member's place (chain_group.go, send); a
+// cluster publishes the members one by one (chain_group.go, commitGroup).
+// When a member is refused (its
 // expectation fails, it is a duplicate), the later members, whose
 // stream expectation then fails too, are published again one by one, as
 // without grouping: a failing member gets the error it gets alone and
