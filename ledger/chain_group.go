@@ -52,7 +52,7 @@ const groupWait = writerTimeout
 // without waiting for each ack: member i is link head+i+1, with its
 // Prev header and the expected last stream sequence head+i, so the
 // server stores it only right after member i-1. It then collects the
-// acks in order; on a single server, the messages queued meanwhile
+// acks in order; the messages queued meanwhile
 // (more) are published as the next members while every member so far
 // was stored as expected. Members stored as expected are settled at
 // once; from the first member that is not (its own expectation failed,
@@ -60,10 +60,9 @@ const groupWait = writerTimeout
 // and nothing of them is stored: publishGroup returns them (rest), to be
 // published alone, where each gets the answer it gets without grouping.
 // A member whose outcome is unknown (no ack in time) is settled with
-// that error on a single server (the caller looks its event up, as
-// after any lost answer) and returned to be published again in a
-// cluster (publishLocked retries with the same message id). n is the
-// number of members, group and the ones taken from more.
+// that error (the caller looks its event up, as after any lost answer).
+// n is the number of members, group and the ones taken from more. Only a
+// single server pipelines (commitGroup).
 func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more func() []*groupReq) (rest []*groupReq, n int) {
 	if c.needsLoad() {
 		if err := c.loadWait(group[0].ctx); err != nil {
@@ -72,10 +71,7 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 	}
 	p := &groupPipe{js: js, seq: c.seq, sum: c.sum, sent: true}
 	p.send(group)
-	var arrived <-chan struct{}
-	if !c.clustered {
-		arrived = c.q.arrived
-	}
+	arrived := c.q.arrived
 	timeout := time.NewTimer(groupWait)
 	defer timeout.Stop()
 	clean := true // every member so far stored in order, or refused
@@ -190,9 +186,6 @@ func (c *chainHead) settleMember(r *groupReq, ack *jetstream.PubAck, err error, 
 		return false, false
 	default:
 		c.markStale()
-		if c.clustered {
-			return false, true
-		}
 		r.err = err
 		r.settle()
 		return false, false
