@@ -55,8 +55,8 @@ func keyInfo(k *projections.Key) wire.KeyInfo {
 	}
 	for _, v := range k.SortedVersions() {
 		vi := wire.VersionInfo{Version: v.Version, Type: v.Type, State: "enabled", CreatedAt: v.CreatedAt(), CreatedBy: v.CreatedBy,
-			Fingerprint: v.Fingerprint}
-		if src := v.Source; src != nil {
+			Fingerprint: v.Fingerprint()}
+		if src := v.Source(); src != nil {
 			vi.Source = &wire.ImportSource{Kind: src.Kind, Location: src.Location, Name: src.Name,
 				CreatedAt: src.CreatedAt, CreatedBy: src.CreatedBy, Format: src.Format}
 		}

@@ -196,11 +196,11 @@ func TestProvableShredding(t *testing.T) {
 			mustOK(t, err)
 			mustOK(t, c.CreateKey(ctx, "e1", "imp", "", true)) // version 2
 			var ref string
-			s.Proj.View(func(st *projections.State) { ref = st.Enclaves["e1"].Keys["imp"].Version(1).SecretRef })
+			s.Proj.View(func(st *projections.State) { ref = st.Enclaves["e1"].Keys["imp"].Version(1).SecretRef("e1", "imp") })
 			sealed, err := s.Store.GetSecret(ctx, ref)
 			mustOK(t, err)
 			var fp string
-			s.Proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Version(1).Fingerprint })
+			s.Proj.View(func(st *projections.State) { fp = st.Enclaves["e1"].Keys["imp"].Version(1).Fingerprint() })
 
 			mustOK(t, tc.destroy(c))
 			if _, err := c.Decrypt(ctx, "e1", "imp", 0, e.Ciphertext, nil); !errors.Is(err, tc.decryptErr) {

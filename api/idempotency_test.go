@@ -52,7 +52,7 @@ func (f *idemFixture) liveRefs() []string {
 		for _, e := range st.Enclaves {
 			for _, k := range e.Keys {
 				for _, v := range k.Versions() {
-					refs = append(refs, v.SecretRef)
+					refs = append(refs, v.SecretRef(e.Name, k.Name))
 				}
 			}
 		}

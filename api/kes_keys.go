@@ -87,7 +87,7 @@ func (k *kesAPI) describeKey(w http.ResponseWriter, r *http.Request, req *kesReq
 		}
 		info.Algorithm = vs[len(vs)-1].Type
 		// Migrated from KES (kes-fs, kes-vault, …): KES's own metadata.
-		if src := vs[0].Source; src != nil && strings.HasPrefix(src.Kind, "kes-") && src.Kind != kesImportSource {
+		if src := vs[0].Source(); src != nil && strings.HasPrefix(src.Kind, "kes-") && src.Kind != kesImportSource {
 			if t, err := time.Parse(time.RFC3339Nano, src.CreatedAt); err == nil {
 				info.CreatedAt = t
 			}

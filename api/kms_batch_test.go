@@ -170,7 +170,7 @@ func TestWriteBatchAtomicAndDurable(t *testing.T) {
 		var want []string
 		s.Proj.View(func(st *projections.State) {
 			for _, v := range st.Enclaves["e"].Keys["b"].SortedVersions() {
-				want = append(want, v.SecretRef)
+				want = append(want, v.SecretRef("e", "b"))
 			}
 		})
 		slices.Sort(want)

@@ -24,7 +24,7 @@ func (d *decision) deleteEnclave(c DeleteEnclave) (Decision, error) {
 	var fps []string
 	for _, k := range e.Keys {
 		for _, v := range k.Versions() {
-			fps = append(fps, v.Fingerprint)
+			fps = append(fps, v.Fingerprint())
 		}
 	}
 	slices.Sort(fps)

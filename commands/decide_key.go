@@ -28,7 +28,7 @@ func (d *decision) importKey(e *projections.Enclave, c ImportKey) (Decision, err
 	if k := e.Keys[c.Name]; k != nil && !addVersion {
 		fp := hsm.Fingerprint(c.Material)
 		for _, v := range k.Versions() {
-			if v.Fingerprint == fp {
+			if v.Fingerprint() == fp {
 				return Decision{}, ErrUnchanged
 			}
 		}
@@ -166,8 +166,8 @@ func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey, reason string)
 		p := ledger.KeyDeleted{Name: c.Name, Reason: reason}
 		for _, v := range k.SortedVersions() {
 			p.Versions = append(p.Versions, v.Version)
-			p.Fingerprints = append(p.Fingerprints, v.Fingerprint)
-			d.erase = append(d.erase, v.SecretRef)
+			p.Fingerprints = append(p.Fingerprints, v.Fingerprint())
+			d.erase = append(d.erase, v.SecretRef(e.Name, k.Name))
 		}
 		return d.event(e.Name, subject, ledger.TypeKeyDeleted, p)
 	}
@@ -178,7 +178,7 @@ func (d *decision) deleteKey(e *projections.Enclave, c DeleteKey, reason string)
 	if v == nil {
 		return Decision{}, ErrKeyNotFound
 	}
-	d.erase = []string{v.SecretRef}
+	d.erase = []string{v.SecretRef(e.Name, k.Name)}
 	return d.event(e.Name, subject, ledger.TypeKeyVersionDeleted,
-		ledger.KeyVersionDeleted{Name: c.Name, Version: v.Version, Fingerprint: v.Fingerprint})
+		ledger.KeyVersionDeleted{Name: c.Name, Version: v.Version, Fingerprint: v.Fingerprint()})
 }

@@ -42,7 +42,7 @@ func liveRefs(h *Handler) []string {
 		for _, e := range s.Enclaves {
 			for _, k := range e.Keys {
 				for _, v := range k.Versions() {
-					refs = append(refs, v.SecretRef)
+					refs = append(refs, v.SecretRef(e.Name, k.Name))
 				}
 			}
 		}

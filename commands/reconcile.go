@@ -66,7 +66,7 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 		for _, e := range s.Enclaves {
 			for _, k := range e.Keys {
 				for _, v := range k.Versions() {
-					delete(cands, v.SecretRef)
+					delete(cands, v.SecretRef(e.Name, k.Name))
 				}
 			}
 		}

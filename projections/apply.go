@@ -169,9 +169,9 @@ func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool
 	}
 	*v = Version{
 		Version: p.Version, Type: keyType(p.Type), created: unixNano(ev.Time), CreatedBy: ev.Actor,
-		SecretRef: p.SecretRef, Fingerprint: p.Fingerprint,
-		Imported: imported, Source: p.Source,
+		Imported: imported,
 	}
+	v.setFacts(e.Name, k.Name, p.SecretRef, p.Fingerprint, p.Source)
 	if len(k.versions) != 1 || k.versions[0] != v {
 		k.putVersion(v)
 	}

@@ -65,7 +65,7 @@ func TestGoldenEvents(t *testing.T) {
 		{ledger.TypeEnclaveCreated, func(s *State) bool { return s.Enclaves["minio"] != nil }},
 		{ledger.TypeKeyCreated, func(s *State) bool {
 			k := s.Enclaves["minio"].Keys["my-key"]
-			return k != nil && k.Latest().Version == 1 && k.Latest().Type == "AES256" && k.Latest().SecretRef == "minio.my-key.1"
+			return k != nil && k.Latest().Version == 1 && k.Latest().Type == "AES256" && k.Latest().SecretRef("minio", "my-key") == "minio.my-key.1"
 		}},
 		{ledger.TypeKeyDisabled, func(s *State) bool { return s.Enclaves["minio"].Keys["my-key"].Disabled }},
 		{ledger.TypeKeyEnabled, func(s *State) bool {
@@ -82,7 +82,7 @@ func TestGoldenEvents(t *testing.T) {
 		}},
 		{ledger.TypeKeyImported, func(s *State) bool {
 			v := s.Enclaves["minio"].Keys["imported"].Latest()
-			return v.Imported && v.Type == "ChaCha20" && v.Source != nil && v.Source.Kind == "kes-fs" && v.Source.Format == "protobuf"
+			return v.Imported && v.Type == "ChaCha20" && v.Source() != nil && v.Source().Kind == "kes-fs" && v.Source().Format == "protobuf"
 		}},
 		{ledger.TypeKeyVersionDeleted, func(s *State) bool { return s.Enclaves["minio"].Keys["my-key"] == nil }},
 		{ledger.TypeKeyDeleted, func(s *State) bool {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kmsledger/kmsledger/hsm"
-	"github.com/kmsledger/kmsledger/ledger"
 )
 
 // The projection holds every key of every enclave in memory, so a Key and
@@ -156,19 +155,29 @@ func compareU32(a, b uint32) int {
 	return 0
 }
 
-// Version is one key version. Its material is sealed in SECRETS under
-// SecretRef; the Projection unseals it on use and keeps it in a bounded
-// cache.
+// Version is one key version. Its material is sealed in SECRETS under its
+// secret reference; the Projection unseals it on use and keeps it in a
+// bounded cache.
+//
+// A million versions live in memory, so the two digests every version
+// records are kept as bytes when they have their usual form: the
+// fingerprint (64 lowercase hex digits) and the attempt that ends the
+// secret reference (ledger.AttemptSecretRef with a 32-digit lowercase hex
+// attempt, or the older ledger.SecretRef). Their accessors give back the
+// recorded strings byte for byte; any other form is kept as recorded, with
+// the import source, in the rarely set rare.
 type Version struct {
-	Version     uint32
-	Imported    bool
-	Disabled    bool
-	Type        string
-	CreatedBy   string
-	SecretRef   string
-	Fingerprint string
-	Source      *ledger.ImportSource
-	created     int64 // Unix ns; 0 = zero time
+	Version   uint32
+	Imported  bool
+	Disabled  bool
+	form      uint8 // which of fp and attempt hold the recorded strings
+	Type      string
+	CreatedBy string
+	created   int64 // Unix ns; 0 = zero time
+
+	fp      [32]byte // the fingerprint, when form&packedFP
+	attempt [16]byte // the secret reference's attempt, when form&packedAttempt
+	rare    *versionRare
 
 	// LastUsed is the Unix time (ns) this version last served a crypto
 	// request on this node since start; 0 = not since start.
@@ -188,7 +197,7 @@ func (v *Version) CreatedAt() time.Time { return fromUnixNano(v.created) }
 // copyVersion returns a copy of v's facts, for a fork: no use, no cache.
 func copyVersion(v *Version) *Version {
 	return &Version{Version: v.Version, Imported: v.Imported, Disabled: v.Disabled, Type: v.Type, CreatedBy: v.CreatedBy,
-		SecretRef: v.SecretRef, Fingerprint: v.Fingerprint, Source: v.Source, created: v.created}
+		created: v.created, form: v.form, fp: v.fp, attempt: v.attempt, rare: v.rare}
 }
 
 // unixNano is t in Unix ns, 0 for the zero time. Event times are decided

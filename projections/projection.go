@@ -208,8 +208,9 @@ func (p *Projection) UsableKey(ctx context.Context, enclave, name string, versio
 
 func (p *Projection) key(ctx context.Context, enclave, name string, version uint32, use bool) (*hsm.Key, *Version, error) {
 	var (
-		v   *Version
-		err error
+		v            *Version
+		ename, kname string // as the version's secret reference names them
+		err          error
 	)
 	p.View(func(s *State) {
 		e := s.Enclaves[enclave]
@@ -222,6 +223,7 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 			err = ErrKeyNotFound
 			return
 		}
+		ename, kname = e.Name, k.Name
 		if version == 0 {
 			v = k.Latest()
 		} else {
@@ -239,7 +241,7 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 		return nil, nil, err
 	}
 	key, err := p.cache.get(v, func() (*hsm.Key, error) {
-		sealed, err := p.store.GetSecret(ctx, v.SecretRef)
+		sealed, err := p.store.GetSecret(ctx, v.SecretRef(ename, kname))
 		if err != nil {
 			return nil, err
 		}

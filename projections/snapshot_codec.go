@@ -172,7 +172,7 @@ func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
 		} else {
 			e.u(0)
 		}
-		e.key(k)
+		e.key(x.Name, k)
 	}
 	e.u(uint64(len(x.Identities)))
 	for _, id := range slices.Sorted(maps.Keys(x.Identities)) {
@@ -202,7 +202,7 @@ func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
 	e.logins(x) // snapshot_transit.go
 }
 
-func (e *encoder) key(k *Key) {
+func (e *encoder) key(enclave string, k *Key) {
 	e.s(k.Name)
 	e.s(k.CreatedBy)
 	e.i(k.created)
@@ -221,12 +221,12 @@ func (e *encoder) key(k *Key) {
 		e.bool(v.Disabled)
 		e.s(v.Type)
 		e.s(v.CreatedBy)
-		e.s(v.SecretRef)
-		e.s(v.Fingerprint)
+		e.s(v.SecretRef(enclave, k.Name))
+		e.s(v.Fingerprint())
 		e.i(v.created)
 		var src []byte
-		if v.Source != nil {
-			src, _ = json.Marshal(v.Source) // plain strings and bools: never fails
+		if s := v.Source(); s != nil {
+			src, _ = json.Marshal(s) // plain strings and bools: never fails
 		}
 		e.by(src)
 	}

@@ -119,7 +119,7 @@ func (d *decoder) enclave(s *State) {
 		} else {
 			name = string(raw)
 		}
-		x.Keys[name] = d.key(s, name)
+		x.Keys[name] = d.key(s, x.Name, name)
 	}
 	n = d.n()
 	x.Identities = make(map[string]*Identity, n)
@@ -150,7 +150,7 @@ func (d *decoder) enclave(s *State) {
 }
 
 // key reads a key; name is its (subject-sharing) name.
-func (d *decoder) key(s *State, name string) *Key {
+func (d *decoder) key(s *State, enclave, name string) *Key {
 	if stored := d.raw(); string(stored) != name {
 		name = string(stored) // a key whose name is not its map key: keep both as they were
 	}
@@ -182,14 +182,16 @@ func (d *decoder) key(s *State, name string) *Key {
 			v = new(Version)
 		}
 		*v = Version{Version: uint32(d.u()), Imported: d.bool(), Disabled: d.bool(), Type: d.keyType(), CreatedBy: d.actor(s)}
-		v.SecretRef, v.Fingerprint = d.pair()
+		ref, fp := d.raw(), d.raw()
 		v.created = d.i()
+		var source *ledger.ImportSource
 		if src := d.raw(); len(src) > 0 {
-			v.Source = new(ledger.ImportSource)
-			if err := json.Unmarshal(src, v.Source); err != nil {
+			source = new(ledger.ImportSource)
+			if err := json.Unmarshal(src, source); err != nil {
 				d.fail("bad import source")
 			}
 		}
+		v.setFacts(enclave, name, viewString(ref), viewString(fp), source)
 		if v != first {
 			k.versions = append(k.versions, v)
 		}
@@ -235,18 +237,6 @@ func (d *decoder) rules() map[string][]string {
 		r[k] = xs
 	}
 	return r
-}
-
-// pair reads two strings into one allocation: a version's secret
-// reference and fingerprint, which live and die together.
-func (d *decoder) pair() (string, string) {
-	a, b := d.raw(), d.raw()
-	var s strings.Builder
-	s.Grow(len(a) + len(b))
-	s.Write(a)
-	s.Write(b)
-	both := s.String()
-	return both[:len(a)], both[len(a):]
 }
 
 // join returns a followed by b in one allocation (a + string(b) makes
