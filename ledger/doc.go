@@ -33,7 +33,9 @@
 //     JetStream checks expectations before duplicates, so after a conflict
 //     Append probes the duplicates window with an expected-last-msg-id that
 //     cannot match (see probe); Lookup does the same before a command is
-//     decided, and returns the original event.
+//     decided, and returns the original event. Lookup also probes the
+//     longer message id of earlier versions (legacyScopedMsgID), so a
+//     command retried across an upgrade is still a replay.
 //   - Sealed material is stored before the event that references it, under
 //     a reference unique to the attempt, so an attempt that appends nothing
 //     (conflict, duplicate, refused append) erases only its own material

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -13,28 +14,53 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// msgIDLabel separates ScopedMsgID hashes from any other use of SHA-256.
-const msgIDLabel = "kmsledger/msg-id/v1"
+// msgIDLabel separates ScopedMsgID hashes from any other use of SHA-256;
+// legacyMsgIDLabel is the label of the ids written before (see
+// legacyScopedMsgID).
+const (
+	msgIDLabel       = "kmsledger/msg-id/v2"
+	legacyMsgIDLabel = "kmsledger/msg-id/v1"
+)
 
 // ScopedMsgID returns the Nats-Msg-Id of an event with the client's
 // commandID on the aggregate subject aggregate:
 //
-//	hex(SHA-256("kmsledger/msg-id/v1" ‖ u32BE(len(aggregate)) ‖ aggregate ‖
-//	            u32BE(len(commandID)) ‖ commandID))
+//	base64url(first 16 bytes of SHA-256("kmsledger/msg-id/v2" ‖
+//	    u32BE(len(aggregate)) ‖ aggregate ‖ u32BE(len(commandID)) ‖ commandID))
 //
-// A command id is thus scoped to the aggregate it writes: the same client
-// id used for another key, enclave, identity or policy is another command,
-// while a retry on the same aggregate is a duplicate. The result is 64
-// characters, within JetStream's message id limits whatever the inputs.
-// Append uses it; any other writer of LEDGER events (batches) must too.
+// without padding: 22 characters, within JetStream's message id limits
+// whatever the inputs. A command id is thus scoped to the aggregate it
+// writes: the same client id used for another key, enclave, identity or
+// policy is another command, while a retry on the same aggregate is a
+// duplicate. 128 bits keep two commands apart for as long as the ledger
+// lives; the server stores the id with every event (and once more in the
+// next pipelined member's expectation) and remembers it for the
+// duplicates window, so it is kept short. Append uses it; any other
+// writer of LEDGER events (batches) must too.
 func ScopedMsgID(aggregate, commandID string) string {
+	sum := scopedSum(msgIDLabel, aggregate, commandID)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// legacyScopedMsgID is the Nats-Msg-Id written before ScopedMsgID took its
+// shorter form: hex(SHA-256) with the label "kmsledger/msg-id/v1", 64
+// characters. Lookup still recognises it, so that a command retried across
+// an upgrade, within the duplicates window, is still a replay.
+func legacyScopedMsgID(aggregate, commandID string) string {
+	sum := scopedSum(legacyMsgIDLabel, aggregate, commandID)
+	return hex.EncodeToString(sum[:])
+}
+
+func scopedSum(label, aggregate, commandID string) [sha256.Size]byte {
 	h := sha256.New()
-	h.Write([]byte(msgIDLabel))
+	h.Write([]byte(label))
 	for _, f := range []string{aggregate, commandID} {
 		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
 		h.Write([]byte(f))
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // ValidCommandID reports whether s can be a command id: 1 to 256
@@ -53,6 +79,9 @@ func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Eve
 		return Event{}, false, fmt.Errorf("ledger: lookup %q %q: %w", aggregate, commandID, ErrInvalid)
 	}
 	seq, ok, err := s.probe(ctx, aggregate, ScopedMsgID(aggregate, commandID), nil)
+	if err == nil && !ok {
+		seq, ok, err = s.probe(ctx, aggregate, legacyScopedMsgID(aggregate, commandID), nil)
+	}
 	if err != nil || !ok {
 		return Event{}, false, err
 	}

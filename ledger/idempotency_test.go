@@ -12,8 +12,14 @@ import (
 func TestScopedMsgID(t *testing.T) {
 	t.Parallel()
 	id := ScopedMsgID(KeySubject("e1", "a"), "X")
-	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
-		t.Fatalf("ScopedMsgID = %q, want 64 lowercase hex characters", id)
+	// Pinned (computed by another implementation of the formula): a
+	// command retried after an upgrade must get the same id, and the
+	// legacy id is the one earlier versions wrote.
+	if want := "uy_oL6HgXbCco2i4YAWSxQ"; id != want {
+		t.Fatalf("ScopedMsgID = %q, want %q", id, want)
+	}
+	if got, want := legacyScopedMsgID(KeySubject("e1", "a"), "X"), "68fadf5a43e8fe8c0104d5a6660ae943381c577110c941b59a906876fa65cfd0"; got != want {
+		t.Fatalf("legacyScopedMsgID = %q, want %q", got, want)
 	}
 	if again := ScopedMsgID(KeySubject("e1", "a"), "X"); again != id {
 		t.Errorf("ScopedMsgID not deterministic: %s, %s", id, again)
@@ -25,6 +31,7 @@ func TestScopedMsgID(t *testing.T) {
 		"id":       ScopedMsgID(KeySubject("e1", "a"), "Y"),
 		"boundary": ScopedMsgID(KeySubject("e1", "a")+"X", ""), // same concatenation, other split
 		"raw":      "X",
+		"legacy":   legacyScopedMsgID(KeySubject("e1", "a"), "X"),
 	}
 	for what, other := range others {
 		if other == id {
@@ -32,8 +39,31 @@ func TestScopedMsgID(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("x", maxIDLen)
-	if got := ScopedMsgID(KeySubject(strings.Repeat("e", 80), strings.Repeat("k", 80)), long); len(got) != 64 {
-		t.Errorf("ScopedMsgID of the longest inputs has %d characters, want 64", len(got))
+	if got := ScopedMsgID(KeySubject(strings.Repeat("e", 80), strings.Repeat("k", 80)), long); len(got) != 22 {
+		t.Errorf("ScopedMsgID of the longest inputs has %d characters, want 22", len(got))
+	}
+}
+
+// An event appended before the shorter message ids (Nats-Msg-Id in the
+// legacy form) is still found by Lookup, so that a command retried across
+// the upgrade within the duplicates window is a replay.
+func TestLookupFindsLegacyMsgID(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t, "")
+	ctx := context.Background()
+	a := KeySubject("e1", "a")
+	msg := pipeMsg(t, a, "X")
+	msg.Header.Set(nats.MsgIdHdr, legacyScopedMsgID(a, "X"))
+	ack, err := s.publishLedger(ctx, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, ok, err := s.Lookup(ctx, a, "X")
+	if err != nil || !ok || ev.Seq != ack.Sequence || ev.CommandID != "X" {
+		t.Fatalf("Lookup(a, X) = (%+v, %v, %v), want the legacy event at seq %d", ev, ok, err, ack.Sequence)
+	}
+	if _, ok, err := s.Lookup(ctx, a, "Y"); ok || err != nil {
+		t.Errorf("Lookup(a, Y) = (%v, %v), want (false, nil)", ok, err)
 	}
 }
 
