@@ -78,11 +78,33 @@ func (s *Store) watchErasures(ctx context.Context, every time.Duration) {
 		if s.eraseSeen.Load() == mark {
 			continue
 		}
-		time.Sleep(every / 2) // the leader's count; let this replica apply it
+		// mark is the leader's count. A snapshot taken before this replica
+		// applied the erase would keep the material in its Raft log until
+		// the next erase, so wait for the replica (the next tick asks
+		// again; under load a replica can lag by more than a tick).
+		local, ok := s.localErasedMark()
+		if !ok || local < mark {
+			continue
+		}
 		if s.compactSecrets() == nil {
-			s.eraseSeen.Store(mark)
+			s.eraseSeen.Store(local)
 		}
 	}
+}
+
+// localErasedMark is erasedMark of this node's own replica of SECRETS,
+// as its server's monitoring reports it (not the leader's).
+func (s *Store) localErasedMark() (uint64, bool) {
+	d, err := s.ns.JszAccount(&server.JSzOptions{Account: server.DEFAULT_GLOBAL_ACCOUNT, Streams: true})
+	if err != nil {
+		return 0, false
+	}
+	for _, sd := range d.Streams {
+		if sd.Name == secretsStream {
+			return sd.State.LastSeq - sd.State.Msgs + 1, true
+		}
+	}
+	return 0, false
 }
 
 // erasedMark counts the messages SECRETS ever lost, plus one (0 means
