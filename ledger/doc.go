@@ -287,8 +287,10 @@
 // Erasure in a cluster: the secure delete is applied on every replica,
 // but each node's Raft log keeps the original write until its next
 // snapshot. Every node watches the stream and snapshots its own log
-// after an erasure (Store.StartErasureWatch), so the bytes leave every node's
-// data dir within seconds (TestClusterEraseReachesEveryRaftLog). A node
+// after an erasure (Store.StartErasureWatch), once its own replica has
+// applied the erasure (its server's monitoring state, not the leader's),
+// so the bytes leave every node's data dir within seconds
+// (TestClusterEraseReachesEveryRaftLog). A node
 // that was down during the erase and catches up from a snapshot deletes
 // the message without overwriting it; its block keeps the bytes until
 // the block is compacted.
