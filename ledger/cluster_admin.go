@@ -101,7 +101,7 @@ func (s *Store) localErasedMark() (uint64, bool) {
 	}
 	for _, sd := range d.Streams {
 		if sd.Name == secretsStream {
-			return sd.State.LastSeq - sd.State.Msgs + 1, true
+			return erased(sd.State.LastSeq, sd.State.Msgs), true
 		}
 	}
 	return 0, false
@@ -111,8 +111,12 @@ func (s *Store) localErasedMark() (uint64, bool) {
 // "not known"): the stream has no limits, so every sequence up to the
 // last that holds no message was erased.
 func erasedMark(info *jetstream.StreamInfo) uint64 {
-	return info.State.LastSeq - info.State.Msgs + 1
+	return erased(info.State.LastSeq, info.State.Msgs)
 }
+
+// erased is erasedMark of a stream state's last sequence and message
+// count, from whichever report they come.
+func erased(lastSeq, msgs uint64) uint64 { return lastSeq - msgs + 1 }
 
 // StartErasureWatch starts watchErasures on an embedded cluster node;
 // it stops with ctx. Elsewhere it does nothing.

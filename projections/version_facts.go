@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/hex"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -32,17 +31,17 @@ type versionRare struct {
 func (v *Version) setFacts(enclave, name, ref, fp string, src *ledger.ImportSource) {
 	v.form, v.rare = 0, nil
 	var rare versionRare
-	if len(fp) == 2*len(v.fp) && lowerHex(fp) {
-		hex.Decode(v.fp[:], []byte(fp))
+	if decodeLowerHex(v.fp[:], fp) {
 		v.form |= packedFP
 	} else {
 		rare.fingerprint = strings.Clone(fp)
 	}
-	switch n := refPrefixLen(ref, enclave, name, v.Version); {
-	case n > 0 && n == len(ref):
+	prefix := ledger.SecretRef(enclave, name, v.Version)
+	attempt, cut := strings.CutPrefix(ref, prefix)
+	switch {
+	case cut && attempt == "":
 		v.form |= packedLegacy
-	case n > 0 && ref[n] == '.' && len(ref)-n-1 == 2*len(v.attempt) && lowerHex(ref[n+1:]):
-		hex.Decode(v.attempt[:], []byte(ref[n+1:]))
+	case cut && attempt[0] == '.' && decodeLowerHex(v.attempt[:], attempt[1:]):
 		v.form |= packedAttempt
 	default:
 		rare.secretRef = strings.Clone(ref)
@@ -86,31 +85,32 @@ func (v *Version) Source() *ledger.ImportSource {
 	return v.rare.source
 }
 
-// refPrefixLen is len(ledger.SecretRef(enclave, name, version)) if ref
-// starts with it, else 0.
-func refPrefixLen(ref, enclave, name string, version uint32) int {
-	var num [10]byte
-	ver := strconv.AppendUint(num[:0], uint64(version), 10)
-	n := len(enclave) + 1 + len(name) + 1 + len(ver)
-	if len(ref) < n || ref[:len(enclave)] != enclave || ref[len(enclave)] != '.' {
-		return 0
+// decodeLowerHex decodes s into dst if s is exactly 2*len(dst) lowercase
+// hex digits, the form hex.EncodeToString gives; otherwise it reports
+// false (dst may then be partly written).
+func decodeLowerHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
 	}
-	rest := ref[len(enclave)+1:]
-	if rest[:len(name)] != name || rest[len(name)] != '.' || rest[len(name)+1:len(name)+1+len(ver)] != string(ver) {
-		return 0
-	}
-	return n
-}
-
-// lowerHex reports whether s is made of lowercase hex digits only, the
-// form hex.EncodeToString gives.
-func lowerHex(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for i := range dst {
+		hi, ok1 := lowerNibble(s[2*i])
+		lo, ok2 := lowerNibble(s[2*i+1])
+		if !ok1 || !ok2 {
 			return false
 		}
+		dst[i] = hi<<4 | lo
 	}
 	return true
+}
+
+func lowerNibble(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // viewString is b as a string without a copy, for setFacts only: b must
