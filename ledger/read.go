@@ -93,33 +93,12 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(Event) error) (
 	if err != nil || head < from {
 		return last, err
 	}
-	c, err := s.consumerFrom(ctx, from)
-	if err != nil {
-		return last, err
-	}
-	it, err := c.Messages(jetstream.PullMaxMessages(replayBatch))
-	if err != nil {
-		return last, fmt.Errorf("ledger: replay: %w", s.mapErr(err))
-	}
-	defer s.endConsumer(s.ledger, c, it)
-	for last < head {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return last, fmt.Errorf("ledger: replay after %d: %w", last, s.mapErr(err))
-		}
-		ev, err := msgEvent(m)
-		if err != nil {
-			return last, err
-		}
-		if ev.Seq <= last {
-			continue // redelivered after an ordered-consumer reset
-		}
+	return s.replayRange(ctx, from, head, func(_ jetstream.Msg, ev Event) error {
 		if err := fn(ev); err != nil {
-			return last, fmt.Errorf("ledger: replay seq %d: %w", ev.Seq, err)
+			return fmt.Errorf("ledger: replay seq %d: %w", ev.Seq, err)
 		}
-		last = ev.Seq
-	}
-	return last, nil
+		return nil
+	})
 }
 
 // subscription is one Subscribe call.

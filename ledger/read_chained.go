@@ -48,35 +48,20 @@ func (s *Store) ReplayChained(ctx context.Context, from uint64, prev Sum, fn fun
 	if err != nil || head < from {
 		return last, sum, err
 	}
-	c, err := s.consumerFrom(ctx, from)
-	if err != nil {
-		return last, sum, err
-	}
-	it, err := c.Messages(jetstream.PullMaxMessages(replayBatch))
-	if err != nil {
-		return last, sum, fmt.Errorf("ledger: replay: %w", s.mapErr(err))
-	}
-	defer s.endConsumer(s.ledger, c, it)
-	for last < head {
-		m, err := it.Next(jetstream.NextContext(ctx))
+	at := last // the sequence sum is the chain value after
+	last, err = s.replayRange(ctx, from, head, func(m jetstream.Msg, ev Event) error {
+		next, err := linkOf(m, ev.Seq, at, sum)
 		if err != nil {
-			return last, sum, fmt.Errorf("ledger: replay after %d: %w", last, s.mapErr(err))
-		}
-		ev, err := msgEvent(m)
-		if err != nil {
-			return last, sum, err
-		}
-		if ev.Seq <= last {
-			continue // redelivered after an ordered-consumer reset
-		}
-		next, err := linkOf(m, ev.Seq, last, sum)
-		if err != nil {
-			return last, sum, err
+			return err
 		}
 		if err := fn(ev); err != nil {
-			return last, sum, fmt.Errorf("ledger: replay seq %d: %w", ev.Seq, err)
+			return fmt.Errorf("ledger: replay seq %d: %w", ev.Seq, err)
 		}
-		last, sum = ev.Seq, next
+		at, sum = ev.Seq, next
+		return nil
+	})
+	if err != nil {
+		return last, sum, err
 	}
 	if seq, h := s.chains.ledger.head(); seq == last && h != sum {
 		return last, sum, &TamperError{Stream: ledgerStream, Seq: last, Reason: "chain differs from the head loaded at open"}

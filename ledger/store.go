@@ -74,6 +74,8 @@ type Store struct {
 	stopWriter func()        // stops the writer of an embedded cluster node (cluster_writer.go)
 	eraseSeen  atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
 
+	replayStall time.Duration // a replay's wait for its next message before a new consumer (read_range.go)
+
 	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
 	secretsBlocks *blockWatch // same for SECRETS; also fsynced after an erase
 
@@ -143,7 +145,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", cfg.Dir, err)
 	}
-	s := &Store{log: log, unlock: unlock, subs: make(map[*subscription]struct{})}
+	s := &Store{log: log, unlock: unlock, subs: make(map[*subscription]struct{}), replayStall: defaultReplayStall}
 	defer func() {
 		if err != nil {
 			if s.stopWriter != nil {
