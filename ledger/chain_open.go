@@ -70,7 +70,7 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	if !s.clustered {
-		if s.chains.auditBlocks, err = newBlockWatch(cfg.Dir, auditStream, !cfg.NoSync && !cfg.ReadOnly); err != nil {
+		if s.chains.auditBlocks, err = newBlockWatch(cfg.Dir, auditStream, !cfg.NoSync && !cfg.ReadOnly, &s.fsyncLane); err != nil {
 			return err
 		}
 	}

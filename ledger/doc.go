@@ -197,6 +197,13 @@
 // its own ack is in. Config.NoSync (restore staging) skips the fsync of
 // the blocks. A cluster node keeps SyncAlways (see Clusters).
 //
+// The streams' rounds take turns: one fsync at a time among LEDGER,
+// SECRETS and AUDIT (blockWatch.lane). A blocking fsync keeps its
+// goroutine's scheduler slot (P) until the runtime takes it back, and
+// with two rounds in flight a 2-core machine had both slots in fsync
+// while the publishes and acks the next rounds wait for could not run;
+// on ext4 concurrent fsyncs queue behind the journal anyway.
+//
 // The streams are not compressed at rest. JetStream's S2 compression of
 // full blocks was tried for LEDGER and AUDIT (about half the bytes of a
 // block of key creations), and a cluster node killed with kill -9 during

@@ -24,9 +24,20 @@ import (
 // meanwhile register for the next round; when it ends, every caller it
 // covered is woken at once (w.cond), none waits behind the next round.
 // Block indexes only grow, so a few stats per round suffice.
+//
+// The watches of one Store share a lane: one round at a time among all
+// its streams. A blocking fsync keeps its goroutine's P (one of the
+// GOMAXPROCS slots that run Go code) until the runtime's monitor takes it
+// back; with rounds of SECRETS and LEDGER in flight at once, a 2-core
+// machine had both slots in fsync while the publishes, acks and wake-ups
+// the next round waits for could not run, and creations used less than
+// one core. On ext4 concurrent fsyncs of growing files each commit the
+// journal and queue behind each other anyway (BENCHMARKS.md, "Key
+// creation", fourth pass).
 type blockWatch struct {
-	dir  string // <Dir>/jetstream/$G/streams/<stream>/msgs
-	data bool   // fsync block files too (false: Config.NoSync)
+	dir  string      // <Dir>/jetstream/$G/streams/<stream>/msgs
+	data bool        // fsync block files too (false: Config.NoSync)
+	lane *sync.Mutex // held by a round: shared by the Store's watches
 
 	// Touched only by the round in flight (one at a time, see running).
 	last  uint64 // highest block index whose directory entry is durable
@@ -53,8 +64,12 @@ func msgsDir(dir, stream string) string {
 // the stream's files and their directory entries durable. It fails if
 // the directory is not where the server is known to keep it, so a change
 // of layout is caught at Open.
-func newBlockWatch(dir, stream string, data bool) (*blockWatch, error) {
-	w := &blockWatch{dir: msgsDir(dir, stream), data: data}
+// lane is the Store's fsync lane (nil: a lane of its own).
+func newBlockWatch(dir, stream string, data bool, lane *sync.Mutex) (*blockWatch, error) {
+	if lane == nil {
+		lane = new(sync.Mutex)
+	}
+	w := &blockWatch{dir: msgsDir(dir, stream), data: data, lane: lane}
 	w.cond.L = &w.mu
 	entries, err := os.ReadDir(w.dir)
 	if err != nil {
@@ -114,7 +129,9 @@ func (w *blockWatch) sync() error {
 		w.mu.Unlock()
 		err := fail
 		if err == nil {
+			w.lane.Lock()
 			err = w.flush()
+			w.lane.Unlock()
 		}
 		w.mu.Lock()
 		w.running, w.done = false, round

@@ -334,7 +334,7 @@ func TestEraseAcrossBlocks(t *testing.T) {
 	if s.secrets, err = s.js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if s.secretsBlocks, err = newBlockWatch(dir, secretsStream, true); err != nil {
+	if s.secretsBlocks, err = newBlockWatch(dir, secretsStream, true, nil); err != nil {
 		t.Fatal(err)
 	}
 

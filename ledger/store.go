@@ -76,6 +76,7 @@ type Store struct {
 
 	replayStall time.Duration // a replay's wait for its next message before a new consumer (read_range.go)
 
+	fsyncLane     sync.Mutex  // one fsync round at a time among the watches below and AUDIT's (durability.go)
 	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
 	secretsBlocks *blockWatch // same for SECRETS; also fsynced after an erase
 
@@ -174,10 +175,10 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	}
 	if !s.clustered {
 		// Replicated streams are durable through their Raft logs (doc.go).
-		if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream, !cfg.NoSync && !cfg.ReadOnly); err != nil {
+		if s.ledgerBlocks, err = newBlockWatch(cfg.Dir, ledgerStream, !cfg.NoSync && !cfg.ReadOnly, &s.fsyncLane); err != nil {
 			return nil, err
 		}
-		if s.secretsBlocks, err = newBlockWatch(cfg.Dir, secretsStream, !cfg.NoSync && !cfg.ReadOnly); err != nil {
+		if s.secretsBlocks, err = newBlockWatch(cfg.Dir, secretsStream, !cfg.NoSync && !cfg.ReadOnly, &s.fsyncLane); err != nil {
 			return nil, err
 		}
 	}
