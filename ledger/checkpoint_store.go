@@ -338,22 +338,23 @@ func (s *Store) signingKeys(ctx context.Context, first bool) ([]SigningKey, erro
 	if err != nil || last == 0 {
 		return nil, err
 	}
-	c, err := s.ledger.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{SystemSubject()}, InactiveThreshold: consumerIdle,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: signing keys: %w", s.mapErr(err))
-	}
-	it, err := c.Messages(jetstream.PullMaxMessages(replayBatch))
-	if err != nil {
-		return nil, fmt.Errorf("ledger: signing keys: %w", s.mapErr(err))
-	}
-	defer s.endConsumer(s.ledger, c, it)
-	var keys []SigningKey
-	for seq := uint64(0); seq < last; {
-		m, err := it.Next(jetstream.NextContext(ctx))
+	open := func(ctx context.Context, from uint64) (jetstream.Consumer, error) {
+		c, err := s.ledger.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{SystemSubject()}, InactiveThreshold: consumerIdle,
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("ledger: signing keys: %w", s.mapErr(err))
+		}
+		return c, nil
+	}
+	r := &stallReader{s: s, st: s.ledger, open: open, batch: replayBatch, stall: s.replayStall, what: "signing keys"}
+	defer r.close()
+	var keys []SigningKey
+	for seq := uint64(0); seq < last; {
+		m, err := r.next(ctx, seq)
+		if err != nil {
+			return nil, err
 		}
 		ev, err := msgEvent(m)
 		if err != nil {

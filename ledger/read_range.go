@@ -9,75 +9,97 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// defaultReplayStall is how long a replay waits for its next message
-// before it gives its consumer up and reads on from a new one. The server
-// answers a pull at once when it has the messages; a consumer that stays
-// silent is lost (a node restarted under it, a leader moved). nats.go's
-// ordered consumer would notice that only after two missed heartbeats
-// (10 s) and then spend up to 10 s deleting it and 10 s per attempt
-// creating the next, which used up a 30 s request in a loaded cluster.
+// defaultReplayStall is how long a bounded read waits for its next
+// message before it gives its consumer up and reads on from a new one.
+// The server answers a pull at once when it has the messages; a consumer
+// that stays silent is lost (a node restarted under it, a leader moved).
+// nats.go's ordered consumer would notice that only after two missed
+// heartbeats (10 s) and then spend up to 10 s deleting it and 10 s per
+// attempt creating the next, which used up a 30 s request in a loaded
+// cluster.
 const defaultReplayStall = 3 * time.Second
+
+// stallReader reads one stream in order through ordered consumers that it
+// replaces when they go silent. The caller passes the sequence of the
+// last message it handled to next, so a replacement starts right after
+// it; messages at or below it may still come (an ordered-consumer reset)
+// and are the caller's to skip. A read that stops early must call close.
+type stallReader struct {
+	s     *Store
+	st    jetstream.Stream
+	open  func(ctx context.Context, from uint64) (jetstream.Consumer, error)
+	batch int
+	stall time.Duration // doubles at each replacement: a slow store gets longer each time
+	what  string        // for errors and the log
+
+	c  jetstream.Consumer
+	it jetstream.MessagesContext
+}
+
+// next returns the next message the consumer delivers. When none comes
+// for the stall time and ctx is still live, it ends the consumer and asks
+// again from last+1 on a new one, until ctx ends.
+func (r *stallReader) next(ctx context.Context, last uint64) (jetstream.Msg, error) {
+	for {
+		if r.it == nil {
+			c, err := r.open(ctx, last+1)
+			if err != nil {
+				return nil, err
+			}
+			it, err := c.Messages(jetstream.PullMaxMessages(r.batch))
+			if err != nil {
+				return nil, fmt.Errorf("ledger: %s: %w", r.what, r.s.mapErr(err))
+			}
+			r.c, r.it = c, it
+		}
+		nctx, cancel := context.WithTimeout(ctx, r.stall)
+		m, err := r.it.Next(jetstream.NextContext(nctx))
+		cancel()
+		if err == nil {
+			return m, nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("ledger: %s after %d: %w", r.what, last, r.s.mapErr(err))
+		}
+		r.s.log.Warn("ledger: consumer silent; reading on from a new one", "read", r.what, "after", last, "waited", r.stall)
+		r.close()
+		r.stall *= 2
+	}
+}
+
+// close ends the consumer in use, if any.
+func (r *stallReader) close() {
+	if r.it != nil {
+		r.s.endConsumer(r.st, r.c, r.it)
+		r.c, r.it = nil, nil
+	}
+}
 
 // replayRange delivers, in order and each once, the LEDGER messages with
 // sequence in [from, head] to fn, and returns the last sequence fn
 // accepted (from-1 if none). fn gets each message with its decoded event;
-// an error from fn stops the read and is returned as it is.
-//
-// A read that gets no message for the stall time while messages remain
-// ends its consumer and goes on from last+1 on a new one, with twice the
-// stall time (a slow store gets longer each time), until ctx ends. A
-// message at or below last (redelivered after an ordered-consumer reset)
-// is skipped; a gap is fn's to judge, since it sees each sequence.
+// an error from fn stops the read and is returned as it is. A gap is fn's
+// to judge, since it sees each sequence.
 func (s *Store) replayRange(ctx context.Context, from, head uint64, fn func(jetstream.Msg, Event) error) (uint64, error) {
+	r := &stallReader{s: s, st: s.ledger, open: s.consumerFrom, batch: replayBatch, stall: s.replayStall, what: "replay"}
+	defer r.close()
 	last := from - 1
-	stall := s.replayStall
 	for last < head {
-		next, stalled, err := s.replayOnce(ctx, last, head, stall, fn)
-		last = next
-		if err != nil || !stalled {
-			return last, err
-		}
-		s.log.Warn("ledger: replay consumer silent; reading on from a new one",
-			"after", last, "head", head, "waited", stall)
-		stall *= 2
-	}
-	return last, nil
-}
-
-// replayOnce is one consumer's part of replayRange, from last+1. It
-// reports stalled when no message came for stall and ctx is still live.
-func (s *Store) replayOnce(ctx context.Context, last, head uint64, stall time.Duration,
-	fn func(jetstream.Msg, Event) error) (uint64, bool, error) {
-	c, err := s.consumerFrom(ctx, last+1)
-	if err != nil {
-		return last, false, err
-	}
-	it, err := c.Messages(jetstream.PullMaxMessages(replayBatch))
-	if err != nil {
-		return last, false, fmt.Errorf("ledger: replay: %w", s.mapErr(err))
-	}
-	defer s.endConsumer(s.ledger, c, it)
-	for last < head {
-		nctx, cancel := context.WithTimeout(ctx, stall)
-		m, err := it.Next(jetstream.NextContext(nctx))
-		cancel()
+		m, err := r.next(ctx, last)
 		if err != nil {
-			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				return last, true, nil
-			}
-			return last, false, fmt.Errorf("ledger: replay after %d: %w", last, s.mapErr(err))
+			return last, err
 		}
 		ev, err := msgEvent(m)
 		if err != nil {
-			return last, false, err
+			return last, err
 		}
 		if ev.Seq <= last {
 			continue // redelivered after an ordered-consumer reset
 		}
 		if err := fn(m, ev); err != nil {
-			return last, false, err
+			return last, err
 		}
 		last = ev.Seq
 	}
-	return last, false, nil
+	return last, nil
 }

@@ -3,21 +3,25 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// pauseLedgerConsumers pauses every consumer on LEDGER for an hour: the
+// pauseConsumers pauses every consumer on stream st for an hour: the
 // server keeps them and their pull requests but delivers nothing, as a
 // consumer lost under a node restart or a leader move looks to its reader.
-func pauseLedgerConsumers(t *testing.T, s *Store) int {
+func pauseConsumers(t *testing.T, s *Store, st jetstream.Stream) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	names := s.ledger.ConsumerNames(ctx)
+	names := st.ConsumerNames(ctx)
 	n := 0
 	for name := range names.Name() {
-		if _, err := s.js.PauseConsumer(ctx, ledgerStream, name, time.Now().Add(time.Hour)); err != nil {
+		if _, err := s.js.PauseConsumer(ctx, st.CachedInfo().Config.Name, name, time.Now().Add(time.Hour)); err != nil {
 			t.Errorf("PauseConsumer(%s) err = %v", name, err)
 		}
 		n++
@@ -64,7 +68,7 @@ func TestReplayReadsOnPastASilentConsumer(t *testing.T) {
 			paused := 0
 			last, err := replay(ctx, func(ev Event) error {
 				if ev.Seq == 2 {
-					paused = pauseLedgerConsumers(t, s)
+					paused = pauseConsumers(t, s, s.ledger)
 				}
 				seqs = append(seqs, ev.Seq)
 				return nil
@@ -86,6 +90,65 @@ func TestReplayReadsOnPastASilentConsumer(t *testing.T) {
 				if seq != uint64(i+1) {
 					t.Fatalf("%s delivered seq %d as event %d, want each once in order", name, seq, i+1)
 				}
+			}
+		}
+	}
+}
+
+// TestScanSecretsReadsOnPastASilentConsumer is the same fault for the scan
+// of SECRETS that a node's start runs (headers only, one pull is
+// scanBatch messages).
+func TestScanSecretsReadsOnPastASilentConsumer(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t, "")
+	n := 2*scanBatch + 100
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				if err := s.PutSecret(context.Background(), fmt.Sprintf("e.k%d.1.a", i), []byte("sealed")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, tc := range []struct {
+		stall  time.Duration
+		budget time.Duration
+		wantOK bool
+	}{
+		{stall: time.Hour, budget: 3 * time.Second, wantOK: false},
+		{stall: 200 * time.Millisecond, budget: 8 * time.Second, wantOK: true},
+	} {
+		s.replayStall = tc.stall
+		ctx, cancel := context.WithTimeout(context.Background(), tc.budget)
+		var seqs []uint64
+		paused := 0
+		last, err := s.ScanSecrets(ctx, 1, func(e SecretEntry) error {
+			if len(seqs) == 0 {
+				paused = pauseConsumers(t, s, s.secrets)
+			}
+			seqs = append(seqs, e.Seq)
+			return nil
+		})
+		cancel()
+		if paused == 0 {
+			t.Fatalf("no consumer to pause")
+		}
+		if !tc.wantOK {
+			if !errors.Is(err, context.DeadlineExceeded) || len(seqs) >= n {
+				t.Errorf("ScanSecrets with stall %s = (%d, %v) after %d entries, want a stall before %d", tc.stall, last, err, len(seqs), n)
+			}
+			continue
+		}
+		if err != nil || last != uint64(n) || len(seqs) != n {
+			t.Fatalf("ScanSecrets with stall %s = (%d, %v) after %d entries, want (%d, nil) after %d", tc.stall, last, err, len(seqs), n, n)
+		}
+		for i, seq := range seqs {
+			if seq != uint64(i+1) {
+				t.Fatalf("ScanSecrets delivered seq %d as entry %d, want each once in order", seq, i+1)
 			}
 		}
 	}

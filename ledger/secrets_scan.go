@@ -43,22 +43,22 @@ func (s *Store) ScanSecrets(ctx context.Context, from uint64, fn func(SecretEntr
 	if end < from || info.State.Msgs == 0 {
 		return max(last, end), nil
 	}
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
-		HeadersOnly: true, InactiveThreshold: consumerIdle}
-	c, err := s.secrets.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return last, fmt.Errorf("ledger: scan secrets: %w", s.mapErr(err))
+	open := func(ctx context.Context, from uint64) (jetstream.Consumer, error) {
+		c, err := s.secrets.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+			HeadersOnly: true, InactiveThreshold: consumerIdle})
+		if err != nil {
+			return nil, fmt.Errorf("ledger: scan secrets: %w", s.mapErr(err))
+		}
+		return c, nil
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(scanBatch))
-	if err != nil {
-		return last, fmt.Errorf("ledger: scan secrets: %w", s.mapErr(err))
-	}
-	defer s.endConsumer(s.secrets, c, it)
+	r := &stallReader{s: s, st: s.secrets, open: open, batch: scanBatch, stall: s.replayStall, what: "scan secrets"}
+	defer r.close()
 	pending := info.State.Msgs // an upper bound until the first message says
 	for last < end && pending > 0 {
-		m, err := it.Next(jetstream.NextContext(ctx))
+		m, err := r.next(ctx, last)
 		if err != nil {
-			return last, fmt.Errorf("ledger: scan secrets after %d: %w", last, s.mapErr(err))
+			return last, err
 		}
 		meta, err := m.Metadata()
 		if err != nil {
