@@ -286,10 +286,11 @@
 // (its short heartbeats catch the other stalls), so writes and the
 // projections resume right after the election; the election itself is
 // JetStream's (4–9 s, longer when the surviving follower is catching up).
-// A bounded read of LEDGER (Replay, ReplayChained: audit pages, time
-// travel, a projection's start) whose consumer goes silent for 3 s while
-// messages remain reads on from the next sequence on a new consumer,
-// waiting twice as long each time (read_range.go), instead of nats.go's
+// A bounded read (Replay and ReplayChained: audit pages, time travel, a
+// projection's start; ScanSecrets and the signing-key read at a node's
+// start) whose consumer goes silent for 3 s while messages remain reads
+// on from the next sequence on a new consumer, waiting twice as long each
+// time (stallReader in read_range.go), instead of nats.go's
 // reset after two missed heartbeats, which with its delete and re-create
 // took more than a 30 s request in a loaded cluster.
 //
