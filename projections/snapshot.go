@@ -31,7 +31,8 @@ const (
 // events after it (the tail) instead of the whole ledger.
 //
 // A snapshot is written after Every new events, or Interval after the
-// last one if any event came since, and by Close; one at a time, in the
+// last one if at least Every/100 events came since (intervalTail), and
+// by Close; one at a time, in the
 // background, never while the REK is not unsealed, and after a pause of
 // nine times the last one's duration (so that at most a tenth of the time
 // goes to snapshots of a large state). The state is encoded under the
@@ -53,7 +54,7 @@ const (
 type SnapshotConfig struct {
 	Dir      string        // where the snapshot files are kept (created if missing)
 	Every    uint64        // events between two snapshots (0: DefaultSnapshotEvery)
-	Interval time.Duration // longest time a new event waits for a snapshot (0: DefaultSnapshotInterval; < 0: only by events)
+	Interval time.Duration // longest time a tail of Every/100 events waits for a snapshot (0: DefaultSnapshotInterval; < 0: only by events)
 	Keep     int           // snapshot files kept (0: DefaultSnapshotKeep)
 	// Unseal opens the REK from the sealings of a snapshot's header (HSM
 	// key id -> sealed REK) before the projection has any state; nil
@@ -66,6 +67,24 @@ func (c SnapshotConfig) every() uint64 {
 		return DefaultSnapshotEvery
 	}
 	return c.Every
+}
+
+// intervalTail is how many events must have come since the newest
+// snapshot for Interval to write another: a hundredth of Every, at least
+// one. A trickle of events (a checkpoint a minute while requests are
+// audited) otherwise rewrote the whole state every Interval: with a
+// million keys about 280 MB, seconds of CPU and a second of writers
+// waiting for the encoding, each time for a tail that replays in
+// milliseconds.
+func (c SnapshotConfig) intervalTail() uint64 { return max(1, c.every()/100) }
+
+// intervalDue reports whether enough events came since the newest
+// snapshot for an Interval tick to write one.
+func (p *Projection) intervalDue() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	seq, last := p.st.Seq, p.snap.lastSeq
+	return seq > last && seq-last >= p.snap.cfg.intervalTail()
 }
 
 func (c SnapshotConfig) keep() int {
@@ -280,6 +299,9 @@ func (p *Projection) startSnapshots() {
 				return
 			case <-s.kick:
 			case <-tick:
+				if !p.intervalDue() {
+					continue
+				}
 			}
 			// At most a tenth of the time goes to snapshots: a large
 			// state is snapshotted less often than every Every events.

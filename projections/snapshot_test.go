@@ -266,3 +266,57 @@ func (p *Projection) crash() {
 	p.snap.once.Do(func() { close(p.snap.done) })
 	p.snap.wg.Wait()
 }
+
+// TestSnapshotIntervalWaitsForATail: an Interval tick writes a snapshot
+// only once Every/100 events came since the newest one. A trickle below
+// that (here 5 events, 10 needed) leaves the newest snapshot as it is
+// however many ticks pass; the tenth event makes the next tick write.
+func TestSnapshotIntervalWaitsForATail(t *testing.T) {
+	f := newSnapFixture(t, 7, 50)
+	cfg := f.cfg()
+	cfg.Every, cfg.Interval = 1000, 20*time.Millisecond
+	p, err := OpenWith(context.Background(), f.store, f.rek, nil, Options{Snapshots: cfg})
+	if err != nil {
+		t.Fatalf("OpenWith err = %v", err)
+	}
+	defer p.Close()
+	first, err := p.Snapshot(context.Background())
+	if err != nil || first == 0 {
+		t.Fatalf("Snapshot() = %d, %v; want a sequence", first, err)
+	}
+	newest := func() string {
+		files := snapFiles(f.dir)
+		if len(files) == 0 {
+			return ""
+		}
+		return filepath.Base(files[0])
+	}
+	f.more(t, 5)
+	if err := p.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p.intervalDue() {
+		t.Fatalf("intervalDue() with 5 events since the snapshot = true, want false (10 needed)")
+	}
+	// Ten ticks and more: a tick that ignored the tail would have written.
+	time.Sleep(300 * time.Millisecond)
+	if got, want := newest(), snapName(first); got != want {
+		t.Fatalf("after a trickle of 5 events the newest snapshot is %s, want still %s", got, want)
+	}
+	f.more(t, 5)
+	if err := p.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !p.intervalDue() {
+		t.Fatalf("intervalDue() with 10 events since the snapshot = false, want true")
+	}
+	var head uint64
+	p.View(func(s *State) { head = s.Seq })
+	deadline := time.Now().Add(20 * time.Second)
+	for newest() != snapName(head) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot at %d after the tail reached 10 events (newest %s)", head, newest())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

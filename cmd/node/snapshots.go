@@ -17,7 +17,7 @@ const SnapshotDir = "snapshots"
 type SnapshotSettings struct {
 	Disabled bool          // no snapshots: every start replays the whole ledger
 	Events   uint64        // events between two snapshots
-	Interval time.Duration // longest wait of a new event for a snapshot (< 0: only by events)
+	Interval time.Duration // longest wait of a tail of Events/100 events for a snapshot (< 0: only by events)
 	Keep     int           // snapshot files kept
 }
 
