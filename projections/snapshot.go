@@ -73,7 +73,7 @@ func (c SnapshotConfig) every() uint64 {
 // snapshot for Interval to write another: a hundredth of Every, at least
 // one. A trickle of events (a checkpoint a minute while requests are
 // audited) otherwise rewrote the whole state every Interval: with a
-// million keys about 280 MB, seconds of CPU and a second of writers
+// million keys about 300 MB, seconds of CPU and a second of writers
 // waiting for the encoding, each time for a tail that replays in
 // milliseconds.
 func (c SnapshotConfig) intervalTail() uint64 { return max(1, c.every()/100) }
