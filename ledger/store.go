@@ -74,7 +74,7 @@ type Store struct {
 	stopWriter func()        // stops the writer of an embedded cluster node (cluster_writer.go)
 	eraseSeen  atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
 
-	replayStall time.Duration // a replay's wait for its next message before a new consumer (read_range.go)
+	replayStall time.Duration // a bounded read's wait for its next message before a new consumer (stallReader, read_range.go)
 
 	fsyncLane     sync.Mutex  // one fsync round at a time among the watches below and AUDIT's (durability.go)
 	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
