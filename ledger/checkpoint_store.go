@@ -338,43 +338,25 @@ func (s *Store) signingKeys(ctx context.Context, first bool) ([]SigningKey, erro
 	if err != nil || last == 0 {
 		return nil, err
 	}
-	open := func(ctx context.Context, from uint64) (jetstream.Consumer, error) {
-		c, err := s.ledger.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{SystemSubject()}, InactiveThreshold: consumerIdle,
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("ledger: signing keys: %w", s.mapErr(err))
-		}
-		return c, nil
-	}
-	r := &stallReader{s: s, st: s.ledger, open: open, batch: replayBatch, stall: s.replayStall, what: "signing keys"}
-	defer r.close()
+	r := &stallReader{s: s, st: s.ledger, cfg: jetstream.OrderedConsumerConfig{FilterSubjects: []string{SystemSubject()}},
+		batch: replayBatch, stall: s.replayStall, what: "signing keys"}
 	var keys []SigningKey
-	for seq := uint64(0); seq < last; {
-		m, err := r.next(ctx, seq)
-		if err != nil {
-			return nil, err
-		}
-		ev, err := msgEvent(m)
-		if err != nil {
-			return nil, err
-		}
-		if ev.Seq <= seq {
-			continue // redelivered after an ordered-consumer reset
-		}
-		seq = ev.Seq
+	_, err = s.readEvents(ctx, r, 1, last, func(_ jetstream.Msg, ev Event) error {
 		if ev.Type != TypeSigningKey {
-			continue
+			return nil
 		}
 		var k SigningKey
 		if err := json.Unmarshal(ev.Payload, &k); err != nil {
-			return nil, fmt.Errorf("%w: %s at seq %d: %w", ErrMalformed, ev.Type, ev.Seq, err)
+			return fmt.Errorf("%w: %s at seq %d: %w", ErrMalformed, ev.Type, ev.Seq, err)
 		}
 		keys = append(keys, k)
 		if first {
-			break
+			return errStopRead
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return keys, nil
 }

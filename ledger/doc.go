@@ -290,7 +290,7 @@
 // projection's start; ScanSecrets and the signing-key read at a node's
 // start) whose consumer goes silent for 3 s while messages remain reads
 // on from the next sequence on a new consumer, waiting twice as long each
-// time (stallReader in read_range.go), instead of nats.go's
+// time (stallReader and readEvents in read_range.go), instead of nats.go's
 // reset after two missed heartbeats, which with its delete and re-create
 // took more than a 30 s request in a loaded cluster.
 //

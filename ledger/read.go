@@ -21,10 +21,14 @@ const (
 // consumerFrom returns an ordered consumer on LEDGER starting at seq from
 // (1 if from is 0).
 func (s *Store) consumerFrom(ctx context.Context, from uint64) (jetstream.Consumer, error) {
-	cfg := jetstream.OrderedConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: consumerIdle,
-	}
+	return s.orderedFrom(ctx, s.ledger, jetstream.OrderedConsumerConfig{}, from)
+}
+
+// orderedFrom returns an ordered consumer on st with cfg (its filter,
+// headers-only) starting at seq from (1 if from is 0); it sets the start
+// and the idle threshold.
+func (s *Store) orderedFrom(ctx context.Context, st jetstream.Stream, cfg jetstream.OrderedConsumerConfig, from uint64) (jetstream.Consumer, error) {
+	cfg.DeliverPolicy, cfg.OptStartSeq, cfg.InactiveThreshold = jetstream.DeliverAllPolicy, 0, consumerIdle
 	if from > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = from
@@ -37,7 +41,7 @@ func (s *Store) consumerFrom(ctx context.Context, from uint64) (jetstream.Consum
 		if s.clustered {
 			actx, cancel = context.WithTimeout(ctx, 2*time.Second)
 		}
-		c, err := s.ledger.OrderedConsumer(actx, cfg)
+		c, err := st.OrderedConsumer(actx, cfg)
 		cancel()
 		if err == nil {
 			return c, nil

@@ -27,7 +27,7 @@ const defaultReplayStall = 3 * time.Second
 type stallReader struct {
 	s     *Store
 	st    jetstream.Stream
-	open  func(ctx context.Context, from uint64) (jetstream.Consumer, error)
+	cfg   jetstream.OrderedConsumerConfig // filter, headers-only; orderedFrom sets the start
 	batch int
 	stall time.Duration // doubles at each replacement: a slow store gets longer each time
 	what  string        // for errors and the log
@@ -42,7 +42,7 @@ type stallReader struct {
 func (r *stallReader) next(ctx context.Context, last uint64) (jetstream.Msg, error) {
 	for {
 		if r.it == nil {
-			c, err := r.open(ctx, last+1)
+			c, err := r.s.orderedFrom(ctx, r.st, r.cfg, last+1)
 			if err != nil {
 				return nil, err
 			}
@@ -75,13 +75,25 @@ func (r *stallReader) close() {
 	}
 }
 
+// errStopRead ends readEvents early without an error (fn found what it
+// needed).
+var errStopRead = errors.New("ledger: read stopped")
+
 // replayRange delivers, in order and each once, the LEDGER messages with
-// sequence in [from, head] to fn, and returns the last sequence fn
-// accepted (from-1 if none). fn gets each message with its decoded event;
-// an error from fn stops the read and is returned as it is. A gap is fn's
-// to judge, since it sees each sequence.
+// sequence in [from, head] to fn (see readEvents).
 func (s *Store) replayRange(ctx context.Context, from, head uint64, fn func(jetstream.Msg, Event) error) (uint64, error) {
-	r := &stallReader{s: s, st: s.ledger, open: s.consumerFrom, batch: replayBatch, stall: s.replayStall, what: "replay"}
+	r := &stallReader{s: s, st: s.ledger, batch: replayBatch, stall: s.replayStall, what: "replay"}
+	return s.readEvents(ctx, r, from, head, fn)
+}
+
+// readEvents delivers the LEDGER messages r reads (all of them, or those
+// of its filter) from sequence from until one at or after head, in order
+// and each once, to fn, and returns the last sequence fn accepted
+// (from-1 if none). fn gets each message with its decoded event; an error
+// from fn stops the read and is returned as it is, except errStopRead,
+// which stops it with a nil error. A gap is fn's to judge, since it sees
+// each sequence.
+func (s *Store) readEvents(ctx context.Context, r *stallReader, from, head uint64, fn func(jetstream.Msg, Event) error) (uint64, error) {
 	defer r.close()
 	last := from - 1
 	for last < head {
@@ -97,6 +109,9 @@ func (s *Store) replayRange(ctx context.Context, from, head uint64, fn func(jets
 			continue // redelivered after an ordered-consumer reset
 		}
 		if err := fn(m, ev); err != nil {
+			if errors.Is(err, errStopRead) {
+				return ev.Seq, nil
+			}
 			return last, err
 		}
 		last = ev.Seq

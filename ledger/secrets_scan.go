@@ -43,16 +43,8 @@ func (s *Store) ScanSecrets(ctx context.Context, from uint64, fn func(SecretEntr
 	if end < from || info.State.Msgs == 0 {
 		return max(last, end), nil
 	}
-	open := func(ctx context.Context, from uint64) (jetstream.Consumer, error) {
-		c, err := s.secrets.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
-			HeadersOnly: true, InactiveThreshold: consumerIdle})
-		if err != nil {
-			return nil, fmt.Errorf("ledger: scan secrets: %w", s.mapErr(err))
-		}
-		return c, nil
-	}
-	r := &stallReader{s: s, st: s.secrets, open: open, batch: scanBatch, stall: s.replayStall, what: "scan secrets"}
+	r := &stallReader{s: s, st: s.secrets, cfg: jetstream.OrderedConsumerConfig{HeadersOnly: true},
+		batch: scanBatch, stall: s.replayStall, what: "scan secrets"}
 	defer r.close()
 	pending := info.State.Msgs // an upper bound until the first message says
 	for last < end && pending > 0 {
