@@ -12,7 +12,8 @@ import (
 )
 
 // The AUDIT stream holds one record per API request, batched: one message
-// per batch, a JSON record per line (see Auditor).
+// per batch, a JSON record per line (see Auditor), compressed on a single
+// node (TypeAuditBatchZ).
 const (
 	auditStream = "AUDIT"
 	auditPrefix = "audit."
@@ -98,8 +99,9 @@ type AuditItem struct {
 	KeyLen   int    `json:"key_len,omitempty"`   // original size of Key in bytes, if Key was cut
 }
 
-// appendAudit stores one batch (JSON lines) as the next AUDIT message.
-// id is its Nats-Msg-Id, so that a retried batch is stored once.
+// appendAudit stores one batch (JSON lines) as the next AUDIT message,
+// compressed on a single node (TypeAuditBatchZ). id is its Nats-Msg-Id,
+// so that a retried batch is stored once.
 func (s *Store) appendAudit(ctx context.Context, id string, body []byte) (uint64, error) {
 	if s.isClosed() {
 		return 0, ErrClosed
@@ -110,6 +112,10 @@ func (s *Store) appendAudit(ctx context.Context, id string, body []byte) (uint64
 	msg := nats.NewMsg(auditSubject)
 	msg.Data = body
 	msg.Header.Set(TypeHeader, TypeAuditBatch)
+	if s.compressAudit {
+		msg.Data = deflateAudit(body)
+		msg.Header.Set(TypeHeader, TypeAuditBatchZ)
+	}
 	msg.Header.Set(jetstream.MsgIDHeader, id)
 	msg.Header.Set(jetstream.ExpectedStreamHeader, auditStream)
 	ack, err := s.chains.audit.publish(ctx, s.js, msg)
@@ -139,7 +145,11 @@ func (s *Store) AuditRecords(ctx context.Context, from, to uint64, fn func(seq u
 		to = info.State.LastSeq
 	}
 	return scanStream(ctx, s.audit, auditStream, from, to, func(m RawMessage) error {
-		return eachLine(m.Body, func(line []byte) error {
+		body, err := m.Plain()
+		if err != nil {
+			return err
+		}
+		return eachLine(body, func(line []byte) error {
 			var r AuditRecord
 			if err := json.Unmarshal(line, &r); err != nil {
 				return fmt.Errorf("%w: AUDIT seq %d: %w", ErrMalformed, m.Seq, err)

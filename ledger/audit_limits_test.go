@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,14 +36,21 @@ func storedRecords(t *testing.T, s *Store) []AuditRecord {
 	return out
 }
 
-// bigRecord is a record of about 20 KiB (many items).
+// bigRecord is a record of about 20 KiB (many items) that stays above
+// 8 KiB compressed: its keys and digests are random.
 func bigRecord(n int) *AuditRecord {
 	r := auditRecord(n)
 	r.Items = make([]AuditItem, 100)
 	for i := range r.Items {
-		r.Items[i] = AuditItem{Command: "KEY:GENERATE", Key: strings.Repeat("k", 150), ADSHA256: strings.Repeat("a", 64)}
+		r.Items[i] = AuditItem{Command: "KEY:GENERATE", Key: randomHex(75), ADSHA256: randomHex(32)}
 	}
 	return r
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // TestAuditorRefusedRecord: a record the stream refuses is not retried

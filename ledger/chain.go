@@ -124,9 +124,14 @@ type RawMessage struct {
 	Body    []byte
 }
 
-// Leaf returns leaf_n of m.
+// Leaf returns leaf_n of m, over its lines as Plain returns them (over
+// no lines if they do not decompress: undecodableDigest).
 func (m *RawMessage) Leaf() Sum {
-	return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, bodyDigest(m.Body))
+	body, err := m.Plain()
+	if err != nil {
+		return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, undecodableDigest(m.Body))
+	}
+	return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, bodyDigest(body))
 }
 
 // rawFrom converts a stored message.

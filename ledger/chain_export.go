@@ -121,7 +121,11 @@ func (s *Store) Export(ctx context.Context, w io.Writer, f ExportFilter) (events
 	sum = Sum{}
 	err = scanStream(ctx, s.audit, auditStream, 1, aLast, func(m RawMessage) error {
 		leaf := m.Leaf()
-		lines, n := f.auditLines(m.Body)
+		body, err := m.Plain()
+		if err != nil {
+			return err
+		}
+		lines, n := f.auditLines(body)
 		if n == 0 {
 			return emit(leafLine(&m, leaf), leaf)
 		}

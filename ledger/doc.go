@@ -209,7 +209,10 @@
 // block of key creations), and a cluster node killed with kill -9 during
 // key creations then failed to start: "error reading compression
 // reader: s2: corrupt input" on LEDGER and AUDIT, and a chain head whose
-// message was gone. Until that is understood, no stream sets it.
+// message was gone. Until that is understood, no stream sets it. AUDIT
+// batches are compressed by the Auditor instead, one zstd frame per
+// message on a single node (audit_compress.go): the server stores them
+// as any other body, and the chain covers the records.
 //
 // Before group commit the server ran with SyncAlways, one fsync per
 // write: about 300 key creations/s whatever the number of clients, now

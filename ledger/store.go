@@ -67,12 +67,15 @@ type Store struct {
 	chains  *chains          // hash chains of LEDGER and AUDIT (chain.go)
 	unlock  func() error
 
-	clustered  bool          // other nodes may append: reads that must be current go to the leader
-	replicas   int           // of every stream
-	sysNC      *nats.Conn    // system account (embedded cluster only): peer removal
-	node       string        // this node's name
-	stopWriter func()        // stops the writer of an embedded cluster node (cluster_writer.go)
-	eraseSeen  atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
+	clustered bool // other nodes may append: reads that must be current go to the leader
+	// compressAudit: AUDIT batches are written compressed
+	// (TypeAuditBatchZ); a single node only (audit_compress.go).
+	compressAudit bool
+	replicas      int           // of every stream
+	sysNC         *nats.Conn    // system account (embedded cluster only): peer removal
+	node          string        // this node's name
+	stopWriter    func()        // stops the writer of an embedded cluster node (cluster_writer.go)
+	eraseSeen     atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
 
 	replayStall time.Duration // a bounded read's wait for its next message before a new consumer (stallReader, read_range.go)
 
@@ -167,6 +170,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.compressAudit = !s.clustered
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}

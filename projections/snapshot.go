@@ -228,6 +228,7 @@ func readSnapshot(ctx context.Context, path string, unseal func(context.Context,
 	if err != nil {
 		return nil, nil, err
 	}
+	defer chunks.close()
 	next := func() ([]byte, int64, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err

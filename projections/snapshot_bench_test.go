@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -33,7 +34,9 @@ func benchN(tb testing.TB, name string, def int) int {
 
 // benchLedger fills a ledger in dir with n key creations spread over
 // enclaves of 1,000 keys, in batches, plus system.initialized sealed
-// under w; it returns the REK and its sealing.
+// under w; it returns the REK and its sealing. Attempt ids and
+// fingerprints are random, as the server's are (they are most of what a
+// compressed snapshot keeps).
 func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) (*hsm.REK, []byte) {
 	ctx := context.Background()
 	store, err := ledger.Open(ctx, ledger.Config{Dir: dir})
@@ -66,7 +69,7 @@ func benchLedger(b *testing.B, dir string, w hsm.Wrapper, n int) (*hsm.REK, []by
 		}
 		name := fmt.Sprintf("bucket-%07d", i)
 		evs = append(evs, g.ev(b, ledger.TypeKeyCreated, e, ledger.KeySubject(e, name), ledger.KeyCreated{Name: name, Version: 1,
-			Type: "AES256", SecretRef: ledger.AttemptSecretRef(e, name, 1, fmt.Sprintf("%032x", i)), Fingerprint: fmt.Sprintf("%064x", i)}))
+			Type: "AES256", SecretRef: ledger.AttemptSecretRef(e, name, 1, randomHex(16)), Fingerprint: randomHex(32)}))
 		if len(evs) >= ledger.MaxBatch-1 {
 			flush()
 		}
@@ -192,7 +195,8 @@ func benchReady(b *testing.B, dir string, cfg *SnapshotConfig, rek *hsm.REK, sna
 // ledger of N keys (KMSLEDGER_BENCH_KEYS, default 100,000; one event
 // each) to a projection that has applied the head, as after kill -9:
 // with a snapshot at the head, with one 10,000 events behind, and with
-// none (full replay).
+// none (full replay). With a snapshot it also reports the snapshot's size
+// and the time its writing took (encoding, sealing, fsync).
 func BenchmarkReadyAfterRestart(b *testing.B) {
 	n := benchN(b, "KMSLEDGER_BENCH_KEYS", 100_000)
 	start := time.Now()
@@ -221,11 +225,20 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 					p.st = cut
 					p.mu.Unlock()
 				}
-				if _, err := p.Snapshot(context.Background()); err != nil {
+				wrote := time.Now()
+				seq, err := p.Snapshot(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				took := time.Since(wrote)
+				fi, err := os.Stat(filepath.Join(snaps, snapName(seq)))
+				if err != nil {
 					b.Fatal(err)
 				}
 				p.crash()
 				p.store.Close()
+				defer b.ReportMetric(took.Seconds(), "snapshot-write-s")
+				defer b.ReportMetric(mib(int(fi.Size())), "snapshot-MiB")
 			}
 			times = readyTimes{}
 			for b.Loop() {
@@ -239,6 +252,12 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 			times.report(b)
 		})
 	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	crand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func mib(n int) float64 { return float64(n) / (1 << 20) }

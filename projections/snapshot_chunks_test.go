@@ -12,6 +12,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/ledger/ledgertest"
 )
@@ -80,6 +81,13 @@ func TestSnapshotCodecChunks(t *testing.T) {
 // state.
 func writeChunked(t *testing.T, f *snapFixture, chunk int, change func(enc []byte)) (string, *State) {
 	t.Helper()
+	return writeSealed(t, f, chunk, change, sealSnapshot)
+}
+
+// writeSealed is writeChunked with the sealing function seal.
+func writeSealed(t *testing.T, f *snapFixture, chunk int, change func(enc []byte),
+	seal func(io.Writer, snapHeader, []byte, []int, *hsm.REK) error) (string, *State) {
+	t.Helper()
 	st := f.full(t)
 	sum, err := f.store.ChainAt(context.Background(), st.Seq)
 	if err != nil {
@@ -94,7 +102,7 @@ func writeChunked(t *testing.T, f *snapFixture, chunk int, change func(enc []byt
 		change(e.b)
 	}
 	var buf bytes.Buffer
-	if err := sealSnapshot(&buf, h, e.b, e.cuts, f.rek); err != nil {
+	if err := seal(&buf, h, e.b, e.cuts, f.rek); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(f.dir, snapName(st.Seq))
