@@ -113,6 +113,16 @@ func TestClusterReplicatesAndEveryNodeAppends(t *testing.T) {
 			t.Fatalf("node %d: Clustered %v Replicas %d, want true 3", i+1, s.Clustered(), s.Replicas())
 		}
 	}
+	// Audit batches stay plain JSON lines in a cluster, which a node of
+	// an earlier version still reads (audit_compress.go).
+	a := tc.stores[1].NewAuditor(AuditConfig{Sync: true})
+	if err := a.Record(ctx, auditRecord(1)); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if m, err := tc.stores[0].audit.GetMsg(ctx, 1); err != nil || m.Header.Get(TypeHeader) != TypeAuditBatch {
+		t.Fatalf("the cluster's first AUDIT message: %v; want a %s batch", err, TypeAuditBatch)
+	}
 	// Appends from every node at once: one hash chain, no lost append.
 	var wg sync.WaitGroup
 	errs := make(chan error, 30)

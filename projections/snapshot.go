@@ -73,18 +73,22 @@ func (c SnapshotConfig) every() uint64 {
 // snapshot for Interval to write another: a hundredth of Every, at least
 // one. A trickle of events (a checkpoint a minute while requests are
 // audited) otherwise rewrote the whole state every Interval: with a
-// million keys about 300 MB, seconds of CPU and a second of writers
+// million keys about 280 MB to encode, seconds of CPU and a second of writers
 // waiting for the encoding, each time for a tail that replays in
 // milliseconds.
 func (c SnapshotConfig) intervalTail() uint64 { return max(1, c.every()/100) }
 
 // intervalDue reports whether enough events came since the newest
 // snapshot for an Interval tick to write one.
-func (p *Projection) intervalDue() bool {
+func (p *Projection) intervalDue() bool { return p.snapDue(p.snap.cfg.intervalTail()) }
+
+// snapDue reports whether at least n events came since the newest
+// snapshot.
+func (p *Projection) snapDue(n uint64) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	seq, last := p.st.Seq, p.snap.lastSeq
-	return seq > last && seq-last >= p.snap.cfg.intervalTail()
+	return seq > last && seq-last >= n
 }
 
 func (c SnapshotConfig) keep() int {
@@ -299,6 +303,11 @@ func (p *Projection) startSnapshots() {
 			case <-s.done:
 				return
 			case <-s.kick:
+				// A kick sent while the last snapshot was being written
+				// is stale: that snapshot took its events.
+				if !p.snapDue(s.cfg.every()) {
+					continue
+				}
 			case <-tick:
 				if !p.intervalDue() {
 					continue

@@ -60,6 +60,9 @@ const (
 	// maxSnapHeader bounds the header a loader reads.
 	maxSnapHeader = 1 << 20
 	snapMagicV1   = "KMSLSNAP1\n"
+	// maxSnapPiece bounds what one chunk of format 3 decompresses to: a
+	// piece is snapChunk bytes and one item, and no item comes near it.
+	maxSnapPiece = 1 << 30
 )
 
 // snapFormat is what differs between the formats a loader reads.
@@ -329,8 +332,8 @@ func (c *chunkReader) next() ([]byte, int64, error) {
 func (c *chunkReader) decompress() ([]byte, int64, error) {
 	i := c.i - 1
 	n, k := binary.Uvarint(c.pt)
-	if k <= 0 || n > c.size {
-		return nil, 0, fmt.Errorf("%w: chunk %d declares more than the %d bytes left of the state", errSnapshot, i, c.size)
+	if k <= 0 || n > c.size || n > maxSnapPiece {
+		return nil, 0, fmt.Errorf("%w: chunk %d declares more than the %d bytes left of the state (or than %d)", errSnapshot, i, c.size, maxSnapPiece)
 	}
 	c.raw = slices.Grow(c.raw[:0], int(n))
 	out, err := c.z.DecodeAll(c.pt[k:], c.raw[:0:n])

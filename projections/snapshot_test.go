@@ -320,3 +320,44 @@ func TestSnapshotIntervalWaitsForATail(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSnapshotStaleKickWritesNothing: a kick for Every events that is
+// still queued when a snapshot already took them (it was sent while that
+// snapshot was written) does not write another snapshot for the few
+// events after it. With a million keys that was a 70 MB snapshot, and
+// seconds of CPU, for a tail of ten events.
+func TestSnapshotStaleKickWritesNothing(t *testing.T) {
+	f := newSnapFixture(t, 24, 50)
+	cfg := f.cfg()
+	cfg.Every, cfg.Interval = 20, -1
+	p, err := OpenWith(context.Background(), f.store, f.rek, nil, Options{Snapshots: cfg})
+	if err != nil {
+		t.Fatalf("OpenWith err = %v", err)
+	}
+	defer p.Close()
+	first, err := p.Snapshot(context.Background())
+	if err != nil || first == 0 {
+		t.Fatalf("Snapshot() = %d, %v; want a sequence", first, err)
+	}
+	f.more(t, 3)
+	if err := p.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.snap.kick <- struct{}{} // the stale kick
+	time.Sleep(300 * time.Millisecond)
+	if files := snapFiles(f.dir); len(files) != 1 || filepath.Base(files[0]) != snapName(first) {
+		t.Fatalf("snapshots after a stale kick: %v, want only %s", files, snapName(first))
+	}
+	// A kick with Every events behind it still writes.
+	f.more(t, 20)
+	if err := p.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for files := snapFiles(f.dir); fileSeq(t, files[0]) < first+cfg.Every; files = snapFiles(f.dir) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot %d events after %d (newest %v)", cfg.Every, first, files)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
