@@ -267,23 +267,32 @@ func (p *Projection) crash() {
 	p.snap.wg.Wait()
 }
 
+// openSnapshotted opens a projection whose snapshot writer runs with
+// every and interval, and writes a first snapshot; it returns the
+// projection (closed in t.Cleanup) and that snapshot's sequence.
+func (f *snapFixture) openSnapshotted(t *testing.T, every uint64, interval time.Duration) (*Projection, uint64) {
+	t.Helper()
+	cfg := f.cfg()
+	cfg.Every, cfg.Interval = every, interval
+	p, err := OpenWith(context.Background(), f.store, f.rek, nil, Options{Snapshots: cfg})
+	if err != nil {
+		t.Fatalf("OpenWith err = %v", err)
+	}
+	t.Cleanup(p.Close)
+	first, err := p.Snapshot(context.Background())
+	if err != nil || first == 0 {
+		t.Fatalf("Snapshot() = %d, %v; want a sequence", first, err)
+	}
+	return p, first
+}
+
 // TestSnapshotIntervalWaitsForATail: an Interval tick writes a snapshot
 // only once Every/100 events came since the newest one. A trickle below
 // that (here 5 events, 10 needed) leaves the newest snapshot as it is
 // however many ticks pass; the tenth event makes the next tick write.
 func TestSnapshotIntervalWaitsForATail(t *testing.T) {
 	f := newSnapFixture(t, 7, 50)
-	cfg := f.cfg()
-	cfg.Every, cfg.Interval = 1000, 20*time.Millisecond
-	p, err := OpenWith(context.Background(), f.store, f.rek, nil, Options{Snapshots: cfg})
-	if err != nil {
-		t.Fatalf("OpenWith err = %v", err)
-	}
-	defer p.Close()
-	first, err := p.Snapshot(context.Background())
-	if err != nil || first == 0 {
-		t.Fatalf("Snapshot() = %d, %v; want a sequence", first, err)
-	}
+	p, first := f.openSnapshotted(t, 1000, 20*time.Millisecond)
 	newest := func() string {
 		files := snapFiles(f.dir)
 		if len(files) == 0 {
@@ -328,17 +337,7 @@ func TestSnapshotIntervalWaitsForATail(t *testing.T) {
 // seconds of CPU, for a tail of ten events.
 func TestSnapshotStaleKickWritesNothing(t *testing.T) {
 	f := newSnapFixture(t, 24, 50)
-	cfg := f.cfg()
-	cfg.Every, cfg.Interval = 20, -1
-	p, err := OpenWith(context.Background(), f.store, f.rek, nil, Options{Snapshots: cfg})
-	if err != nil {
-		t.Fatalf("OpenWith err = %v", err)
-	}
-	defer p.Close()
-	first, err := p.Snapshot(context.Background())
-	if err != nil || first == 0 {
-		t.Fatalf("Snapshot() = %d, %v; want a sequence", first, err)
-	}
+	p, first := f.openSnapshotted(t, 20, -1)
 	f.more(t, 3)
 	if err := p.CatchUp(context.Background()); err != nil {
 		t.Fatal(err)
@@ -354,9 +353,9 @@ func TestSnapshotStaleKickWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for files := snapFiles(f.dir); fileSeq(t, files[0]) < first+cfg.Every; files = snapFiles(f.dir) {
+	for files := snapFiles(f.dir); fileSeq(t, files[0]) < first+20; files = snapFiles(f.dir) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no snapshot %d events after %d (newest %v)", cfg.Every, first, files)
+			t.Fatalf("no snapshot 20 events after %d (newest %v)", first, files)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
