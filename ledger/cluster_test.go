@@ -105,16 +105,11 @@ func startCluster(t *testing.T) *testCluster {
 	return tc
 }
 
-func TestClusterReplicatesAndEveryNodeAppends(t *testing.T) {
-	tc := startCluster(t)
+// checkPlainAudit: audit batches stay plain JSON lines in a cluster,
+// which a node of an earlier version still reads (audit_compress.go).
+func checkPlainAudit(t *testing.T, tc *testCluster) {
+	t.Helper()
 	ctx := context.Background()
-	for i, s := range tc.stores {
-		if !s.Clustered() || s.Replicas() != 3 {
-			t.Fatalf("node %d: Clustered %v Replicas %d, want true 3", i+1, s.Clustered(), s.Replicas())
-		}
-	}
-	// Audit batches stay plain JSON lines in a cluster, which a node of
-	// an earlier version still reads (audit_compress.go).
 	a := tc.stores[1].NewAuditor(AuditConfig{Sync: true})
 	if err := a.Record(ctx, auditRecord(1)); err != nil {
 		t.Fatal(err)
@@ -123,6 +118,17 @@ func TestClusterReplicatesAndEveryNodeAppends(t *testing.T) {
 	if m, err := tc.stores[0].audit.GetMsg(ctx, 1); err != nil || m.Header.Get(TypeHeader) != TypeAuditBatch {
 		t.Fatalf("the cluster's first AUDIT message: %v; want a %s batch", err, TypeAuditBatch)
 	}
+}
+
+func TestClusterReplicatesAndEveryNodeAppends(t *testing.T) {
+	tc := startCluster(t)
+	ctx := context.Background()
+	for i, s := range tc.stores {
+		if !s.Clustered() || s.Replicas() != 3 {
+			t.Fatalf("node %d: Clustered %v Replicas %d, want true 3", i+1, s.Clustered(), s.Replicas())
+		}
+	}
+	checkPlainAudit(t, tc)
 	// Appends from every node at once: one hash chain, no lost append.
 	var wg sync.WaitGroup
 	errs := make(chan error, 30)
