@@ -63,10 +63,17 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 		return mark, 0, nil
 	}
 	h.proj.View(func(s *projections.State) {
+		var ref []byte // one buffer: a million references, no allocation
 		for _, e := range s.Enclaves {
 			for _, k := range e.Keys {
 				for _, v := range k.Versions() {
-					delete(cands, v.SecretRef(e.Name, k.Name))
+					ref = v.AppendSecretRef(ref[:0], e.Name, k.Name)
+					if _, ok := cands[string(ref)]; ok {
+						delete(cands, string(ref))
+					}
+				}
+				if len(cands) == 0 {
+					return
 				}
 			}
 		}

@@ -105,6 +105,12 @@ func SecretRef(enclave, key string, version uint32) string {
 	return enclave + "." + key + "." + strconv.FormatUint(uint64(version), 10)
 }
 
+// AppendSecretRef appends SecretRef(enclave, key, version) to b.
+func AppendSecretRef(b []byte, enclave, key string, version uint32) []byte {
+	b = append(append(append(append(b, enclave...), '.'), key...), '.')
+	return strconv.AppendUint(b, uint64(version), 10)
+}
+
 // AttemptSecretRef returns the SECRETS reference of the material that one
 // attempt to create a key version stores before it appends its event:
 // "<enclave>.<key>.<version>.<attempt>", where attempt is unique to the

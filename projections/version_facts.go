@@ -77,6 +77,23 @@ func (v *Version) SecretRef(enclave, name string) string {
 	return ""
 }
 
+// AppendSecretRef appends SecretRef(enclave, name) to b without building
+// the string: a scan of every version (the reconcile at start) compares
+// a million references with no allocation.
+func (v *Version) AppendSecretRef(b []byte, enclave, name string) []byte {
+	switch {
+	case v.form&(packedAttempt|packedLegacy) != 0:
+		b = ledger.AppendSecretRef(b, enclave, name, v.Version)
+		if v.form&packedAttempt != 0 {
+			b = hex.AppendEncode(append(b, '.'), v.attempt[:]) // AttemptSecretRef's ".<attempt>"
+		}
+		return b
+	case v.rare != nil:
+		return append(b, v.rare.secretRef...)
+	}
+	return b
+}
+
 // Source is where an imported version came from, or nil.
 func (v *Version) Source() *ledger.ImportSource {
 	if v.rare == nil {

@@ -47,6 +47,9 @@ func TestVersionFactsRoundTrip(t *testing.T) {
 			if got := v.SecretRef("e1", "k"); got != tc.ref {
 				t.Errorf("SecretRef = %q, want %q", got, tc.ref)
 			}
+			if got := string(v.AppendSecretRef([]byte("pre"), "e1", "k")); got != "pre"+tc.ref {
+				t.Errorf("AppendSecretRef = %q, want %q", got, "pre"+tc.ref)
+			}
 			if got := v.Fingerprint(); got != tc.fp {
 				t.Errorf("Fingerprint = %q, want %q", got, tc.fp)
 			}
@@ -112,6 +115,9 @@ func FuzzVersionFacts(f *testing.F) {
 	f.Fuzz(func(t *testing.T, enclave, name string, version uint32, ref, fp string) {
 		v := &Version{Version: version}
 		v.setFacts(enclave, name, ref, fp, nil)
+		if got := string(v.AppendSecretRef(nil, enclave, name)); got != ref {
+			t.Fatalf("AppendSecretRef = %q, want %q (form %03b)", got, ref, v.form)
+		}
 		if got := v.SecretRef(enclave, name); got != ref {
 			t.Fatalf("SecretRef = %q, want %q (form %03b)", got, ref, v.form)
 		}
