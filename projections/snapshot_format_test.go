@@ -40,7 +40,8 @@ func zstdFrame(t *testing.T, b []byte) []byte {
 
 // TestSnapshotFormat2StillRead: a snapshot written by the version before
 // (format 2, not compressed) is read and used, so that an upgrade does
-// not replay the whole ledger; the next snapshot is of format 3.
+// not replay the whole ledger; the next snapshot is of format 3, and it
+// does not open relabelled as format 2.
 func TestSnapshotFormat2StillRead(t *testing.T) {
 	f := newSnapFixture(t, 21, 400)
 	path, st := writeSealed(t, f, 512, nil, sealV2)
@@ -56,9 +57,16 @@ func TestSnapshotFormat2StillRead(t *testing.T) {
 	f.startsFrom(t, "format 2", st.Seq)
 
 	f.more(t, 5)
-	b, _ = os.ReadFile(f.snapshot(t))
+	path = f.snapshot(t)
+	b, _ = os.ReadFile(path)
 	if !bytes.HasPrefix(b, []byte(snapV3.magic)) {
 		t.Fatalf("new snapshot starts %q, want format 3", b[:10])
+	}
+	// Relabelled as format 2, a format-3 file does not open: the
+	// format's label is in every associated data.
+	os.WriteFile(path, append([]byte(snapV2.magic), b[len(snapV3.magic):]...), 0o600)
+	if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil); !errors.Is(err, errSnapshot) {
+		t.Errorf("format 3 relabelled 2: readSnapshot err = %v, want errSnapshot", err)
 	}
 }
 
