@@ -68,9 +68,7 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 			for _, k := range e.Keys {
 				for _, v := range k.Versions() {
 					ref = v.AppendSecretRef(ref[:0], e.Name, k.Name)
-					if _, ok := cands[string(ref)]; ok {
-						delete(cands, string(ref))
-					}
+					delete(cands, string(ref)) // the conversion does not allocate
 				}
 				if len(cands) == 0 {
 					return
