@@ -109,13 +109,13 @@ func (s *Store) appendAudit(ctx context.Context, id string, body []byte) (uint64
 	if s.chains.readOnly {
 		return 0, ErrReadOnly
 	}
-	msg := nats.NewMsg(auditSubject)
-	msg.Data = body
-	msg.Header.Set(TypeHeader, TypeAuditBatch)
+	data, typ := body, TypeAuditBatch
 	if s.compressAudit {
-		msg.Data = deflateAudit(body)
-		msg.Header.Set(TypeHeader, TypeAuditBatchZ)
+		data, typ = deflateAudit(body), TypeAuditBatchZ
 	}
+	msg := nats.NewMsg(auditSubject)
+	msg.Data = data
+	msg.Header.Set(TypeHeader, typ)
 	msg.Header.Set(jetstream.MsgIDHeader, id)
 	msg.Header.Set(jetstream.ExpectedStreamHeader, auditStream)
 	ack, err := s.chains.audit.publish(ctx, s.js, msg)

@@ -120,11 +120,11 @@ func (s *Store) Export(ctx context.Context, w io.Writer, f ExportFilter) (events
 	}
 	sum = Sum{}
 	err = scanStream(ctx, s.audit, auditStream, 1, aLast, func(m RawMessage) error {
-		leaf := m.Leaf()
-		body, err := m.Plain()
+		body, err := m.Plain() // decompressed once, for the leaf and the lines
 		if err != nil {
 			return err
 		}
+		leaf := m.leafOver(body, nil)
 		lines, n := f.auditLines(body)
 		if n == 0 {
 			return emit(leafLine(&m, leaf), leaf)

@@ -102,7 +102,7 @@ func EnclaveWildcard(enclave string) string {
 // "<enclave>.<key>.<version>". Events recorded with it stay valid; new
 // versions use AttemptSecretRef.
 func SecretRef(enclave, key string, version uint32) string {
-	return enclave + "." + key + "." + strconv.FormatUint(uint64(version), 10)
+	return string(AppendSecretRef(make([]byte, 0, len(enclave)+len(key)+12), enclave, key, version))
 }
 
 // AppendSecretRef appends SecretRef(enclave, key, version) to b.

@@ -87,6 +87,11 @@ func (p *Projection) intervalDue() bool { return p.snapDue(p.snap.cfg.intervalTa
 func (p *Projection) snapDue(n uint64) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	return p.snapDueLocked(n)
+}
+
+// snapDueLocked is snapDue under p.mu.
+func (p *Projection) snapDueLocked(n uint64) bool {
 	seq, last := p.st.Seq, p.snap.lastSeq
 	return seq > last && seq-last >= n
 }
@@ -339,7 +344,7 @@ func cmpOr(d, def time.Duration) time.Duration {
 // noteApplied asks for a snapshot once enough events were applied since
 // the last one; under p.mu.
 func (p *Projection) noteApplied() {
-	if s := p.snap; s != nil && p.st.Seq >= s.lastSeq+s.cfg.every() {
+	if s := p.snap; s != nil && p.snapDueLocked(s.cfg.every()) {
 		select {
 		case s.kick <- struct{}{}:
 		default:

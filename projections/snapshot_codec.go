@@ -42,6 +42,7 @@ type encoder struct {
 	// the last.
 	chunk int
 	cuts  []int
+	ref   []byte // scratch for a version's SECRETS reference
 }
 
 // mark says that an item starts here, where a snapshot chunk may end
@@ -221,7 +222,8 @@ func (e *encoder) key(enclave string, k *Key) {
 		e.bool(v.Disabled)
 		e.s(v.Type)
 		e.s(v.CreatedBy)
-		e.s(v.SecretRef(enclave, k.Name))
+		e.ref = v.AppendSecretRef(e.ref[:0], enclave, k.Name)
+		e.by(e.ref) // as e.s(v.SecretRef(…)), without a string per version
 		e.s(v.Fingerprint())
 		e.i(v.created)
 		var src []byte

@@ -66,15 +66,10 @@ func (v *Version) Fingerprint() string {
 // SecretRef is the reference of the version's sealed material in SECRETS
 // as its event recorded it; enclave and name are its key's.
 func (v *Version) SecretRef(enclave, name string) string {
-	switch {
-	case v.form&packedAttempt != 0:
-		return ledger.AttemptSecretRef(enclave, name, v.Version, hex.EncodeToString(v.attempt[:]))
-	case v.form&packedLegacy != 0:
-		return ledger.SecretRef(enclave, name, v.Version)
-	case v.rare != nil:
-		return v.rare.secretRef
+	if v.form&(packedAttempt|packedLegacy) == 0 && v.rare != nil {
+		return v.rare.secretRef // as recorded: no copy
 	}
-	return ""
+	return string(v.AppendSecretRef(make([]byte, 0, len(enclave)+len(name)+46), enclave, name))
 }
 
 // AppendSecretRef appends SecretRef(enclave, name) to b without building
