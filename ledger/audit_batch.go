@@ -19,6 +19,12 @@ const (
 	// leader dies) records wait in memory, and requests should not.
 	DefaultClusterAuditBatch = 8192
 	DefaultAuditWait         = 5 * time.Second
+	// DefaultClusterAuditWait is the default Wait of a cluster node. A
+	// busy node fills its backlog in a few seconds; a request that then
+	// waits for a slot should outlast the rest of an election (measured
+	// up to 7.2 s after kill -9 of the leader) and the store of the
+	// backlog that follows it.
+	DefaultClusterAuditWait = 10 * time.Second
 )
 
 // auditMaxMessage bounds one AUDIT message; a flush larger than this is

@@ -21,7 +21,7 @@ func auditServerFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "audit-sync", EnvVars: []string{"KMSLEDGER_AUDIT_SYNC"},
 			Usage: "answer a request only once its audit record is stored"},
 		&cli.DurationFlag{Name: "audit-wait", Value: ledger.DefaultAuditWait, EnvVars: []string{"KMSLEDGER_AUDIT_WAIT"},
-			Usage: "a request waits at most this long for an audit record slot, then is answered 503 without being served"},
+			Usage: "a request waits at most this long for an audit record slot, then is answered 503 without being served (default 10s on a cluster node)"},
 		&cli.IntFlag{Name: "checkpoint-events", Value: ledger.DefaultCheckpointEvents, EnvVars: []string{"KMSLEDGER_CHECKPOINT_EVENTS"},
 			Usage: "sign a checkpoint of the hash chains after this many new events and audit batches"},
 		&cli.DurationFlag{Name: "checkpoint-interval", Value: ledger.DefaultCheckpointInterval, EnvVars: []string{"KMSLEDGER_CHECKPOINT_INTERVAL"},

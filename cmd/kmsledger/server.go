@@ -211,7 +211,7 @@ func serverAction(c *cli.Context) error {
 	if err := clusterOf(c, conf, &cfg); err != nil {
 		return err
 	}
-	clusterAuditBatch(&cfg, c.IsSet("audit-batch") || conf.Audit.Batch != 0)
+	clusterAuditDefaults(&cfg, c.IsSet("audit-batch") || conf.Audit.Batch != 0, c.IsSet("audit-wait") || conf.Audit.Wait != 0)
 	tr, err := transitOf(conf.Transit, c.String("transit-enclave"), c.Bool("dev"))
 	if err != nil {
 		return err
@@ -333,11 +333,20 @@ func buildVersion() (version, commit string) {
 	return version, commit
 }
 
-// clusterAuditBatch sets the audit backlog of a cluster node to
-// ledger.DefaultClusterAuditBatch unless it was set: while the AUDIT
-// stream elects a new leader, records wait in memory and requests do not.
-func clusterAuditBatch(cfg *node.Config, set bool) {
-	if (cfg.Cluster != nil || cfg.External != nil) && cfg.Audit != nil && !set {
+// clusterAuditDefaults sets the audit backlog and slot wait of a cluster
+// node to ledger.DefaultClusterAuditBatch and DefaultClusterAuditWait
+// unless they were set: while the AUDIT stream elects a new leader,
+// records wait in memory and requests do not, and once the backlog is
+// full a request waits for the rest of the election rather than being
+// answered 503.
+func clusterAuditDefaults(cfg *node.Config, batchSet, waitSet bool) {
+	if (cfg.Cluster == nil && cfg.External == nil) || cfg.Audit == nil {
+		return
+	}
+	if !batchSet {
 		cfg.Audit.Batch = ledger.DefaultClusterAuditBatch
+	}
+	if !waitSet {
+		cfg.Audit.Wait = ledger.DefaultClusterAuditWait
 	}
 }

@@ -394,7 +394,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	}
 	close(stop)
 	cr.wg.Wait()
-	// A request waits at most --audit-wait (5 s) for an audit slot: when
+	// A request waits at most --audit-wait (10 s) for an audit slot: when
 	// an AUDIT election outlasts the backlog, a few are answered 503
 	// "audit is busy" (README.md, Clusters); measured 6 in 410,917.
 	loop.checkBudget(t, "per-node clients on serving nodes, leader killed", 0, 100)
