@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -125,4 +127,33 @@ func FuzzVersionFacts(f *testing.F) {
 			t.Fatalf("Fingerprint = %q, want %q (form %03b)", got, fp, v.form)
 		}
 	})
+}
+
+// TestDecodeLowerHex: exactly the strings hex.EncodeToString gives are
+// decoded, to the bytes they encode; every other byte in any position,
+// uppercase digits and a wrong length are refused.
+func TestDecodeLowerHex(t *testing.T) {
+	for c := range 256 {
+		for pos := range 2 {
+			s := []byte("a5")
+			s[pos] = byte(c)
+			var dst [1]byte
+			got := decodeLowerHex(dst[:], string(s))
+			want, err := hex.DecodeString(string(s))
+			lower := err == nil && hex.EncodeToString(want) == string(s)
+			if got != lower || (got && dst[0] != want[0]) {
+				t.Errorf("%q: decoded %v (%#x), want %v (%x)", s, got, dst[0], lower, want)
+			}
+		}
+	}
+	want := []byte{0x00, 0x9f, 0xa0, 0xff}
+	dst := make([]byte, len(want))
+	if !decodeLowerHex(dst, hex.EncodeToString(want)) || !bytes.Equal(dst, want) {
+		t.Errorf("decoded %x, want %x", dst, want)
+	}
+	for _, s := range []string{"009fa0f", "009fa0ff0", "009FA0FF", ""} {
+		if decodeLowerHex(dst, s) {
+			t.Errorf("%q decoded into %d bytes", s, len(dst))
+		}
+	}
 }
