@@ -30,25 +30,32 @@ type versionRare struct {
 // of a buffer (viewString).
 func (v *Version) setFacts(enclave, name, ref, fp string, src *ledger.ImportSource) {
 	v.form, v.rare = 0, nil
-	var rare versionRare
+	var rareFP, rareRef string
 	if decodeLowerHex(v.fp[:], fp) {
 		v.form |= packedFP
 	} else {
-		rare.fingerprint = strings.Clone(fp)
+		rareFP = strings.Clone(fp)
 	}
-	prefix := ledger.SecretRef(enclave, name, v.Version)
-	attempt, cut := strings.CutPrefix(ref, prefix)
+	// The usual reference is SecretRef(enclave, name, version), then
+	// "." + hex(attempt); its prefix is built on the stack (a million of
+	// them at each start), and rare is allocated only when it holds
+	// something.
+	var buf [128]byte
+	prefix := ledger.AppendSecretRef(buf[:0], enclave, name, v.Version)
+	attempt, cut := "", false
+	if len(ref) >= len(prefix) && ref[:len(prefix)] == string(prefix) {
+		attempt, cut = ref[len(prefix):], true
+	}
 	switch {
 	case cut && attempt == "":
 		v.form |= packedLegacy
 	case cut && attempt[0] == '.' && decodeLowerHex(v.attempt[:], attempt[1:]):
 		v.form |= packedAttempt
 	default:
-		rare.secretRef = strings.Clone(ref)
+		rareRef = strings.Clone(ref)
 	}
-	rare.source = src
-	if rare != (versionRare{}) {
-		v.rare = &rare
+	if rareFP != "" || rareRef != "" || src != nil {
+		v.rare = &versionRare{source: src, fingerprint: rareFP, secretRef: rareRef}
 	}
 }
 
