@@ -59,8 +59,10 @@ type keyCell struct {
 
 // newKeyCell returns a Key whose only version is v, both zero but for the
 // versions slice: the caller fills them in without replacing it.
-func newKeyCell() (*Key, *Version) {
-	c := new(keyCell)
+func newKeyCell() (*Key, *Version) { return new(keyCell).init() }
+
+// init links c's Key to its Version (newKeyCell) and returns both.
+func (c *keyCell) init() (*Key, *Version) {
 	c.vs[0] = &c.v
 	c.key.versions = c.vs[:]
 	return &c.key, &c.v

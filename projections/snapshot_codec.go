@@ -268,10 +268,11 @@ func (e *encoder) rules(r map[string][]string) {
 // next returns the chunk after b, and at least the bytes of the chunks
 // after that one (refill).
 type decoder struct {
-	b    []byte
-	err  error
-	next func() ([]byte, int64, error) // io.EOF after the last chunk; nil: b is all there is
-	more int64                         // at least the bytes of the chunks after b
+	b     []byte
+	err   error
+	next  func() ([]byte, int64, error) // io.EOF after the last chunk; nil: b is all there is
+	more  int64                         // at least the bytes of the chunks after b
+	cells []keyCell                     // keyCells not yet handed out (newKeyCell)
 }
 
 // refill moves to the next chunk once b is used up; it is called

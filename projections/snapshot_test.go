@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,6 +134,39 @@ func TestSnapshotCodecRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeState(encodeState(nil, st)[:100], nil); err == nil {
 		t.Error("decodeState(cut) err = nil, want an error")
+	}
+}
+
+// TestSnapshotSmallEnclaveDecode: time travel decodes one enclave at a
+// time; its keys are allocated in one piece sized to them, not in a
+// chunk of keyCellChunk (960 KB), and still read back the same.
+func TestSnapshotSmallEnclaveDecode(t *testing.T) {
+	st := newSnapFixture(t, 1, 400).full(t)
+	var x *Enclave
+	for _, e := range st.Enclaves {
+		if n := len(e.Keys); n > 0 && n < 64 && (x == nil || n > len(x.Keys)) {
+			x = e
+		}
+	}
+	if x == nil {
+		t.Fatal("the history has no enclave of 1 to 63 keys")
+	}
+	b := encodeEnclave(nil, st, x)
+	back := NewState()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := decodeEnclave(back, b); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got, bound := after.TotalAlloc-before.TotalAlloc, uint64(len(b)+len(x.Keys)*1024); got > bound {
+		t.Errorf("decoding an enclave of %d keys (%d bytes) allocated %d bytes, want at most %d", len(x.Keys), len(b), got, bound)
+	}
+	for name, k := range x.Keys {
+		bk := back.Enclaves[x.Name].Keys[name]
+		if bk == nil || len(bk.versions) != len(k.versions) || bk.Name != k.Name || bk.created != k.created {
+			t.Fatalf("key %s: decoded %+v, want %+v", name, bk, k)
+		}
 	}
 }
 
