@@ -29,8 +29,12 @@ type ReconcileMark struct {
 // references); with the zero mark, every material of SECRETS. Material
 // younger than grace is left alone (another node, or a command running
 // now, may be between storing it and appending its event), and the mark
-// returned stops before it. Store the mark and pass it to the next call.
-func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.Duration) (ReconcileMark, int, error) {
+// returned stops before it. Material stored after SECRETS sequence upTo
+// (0: no bound) is left alone the same way: a node's first pass bounds
+// itself to what was stored before the node started, so it needs no
+// grace while the node serves. Store the mark and pass it to the next
+// call.
+func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.Duration, upTo uint64) (ReconcileMark, int, error) {
 	if h.store.Clustered() {
 		grace = max(grace, reconcileGrace)
 	}
@@ -38,7 +42,7 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 	young := uint64(0)           // the first material left alone for its age
 	now := h.Now()
 	end, err := h.store.ScanSecrets(ctx, from.Secrets+1, func(e ledger.SecretEntry) error {
-		if young == 0 && now.Sub(e.Stored) < grace {
+		if young == 0 && (now.Sub(e.Stored) < grace || (upTo != 0 && e.Seq > upTo)) {
 			young = e.Seq
 		}
 		cands[e.Ref] = e.Seq

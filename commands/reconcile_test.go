@@ -32,11 +32,7 @@ func TestReconcileFromMark(t *testing.T) {
 	}
 	pass := func(from ReconcileMark, grace time.Duration, wantErased int) ReconcileMark {
 		t.Helper()
-		m, n, err := h.Reconcile(ctx, from, grace)
-		if err != nil || n != wantErased {
-			t.Fatalf("Reconcile(%+v) = (%+v, %d, %v), want %d erased", from, m, n, err, wantErased)
-		}
-		return m
+		return passUpTo(t, h, from, grace, 0, wantErased)
 	}
 	live := liveRefs(h)
 
@@ -84,4 +80,46 @@ func TestReconcileFromMark(t *testing.T) {
 	if m5 := pass(m4, 0, 0); m5 != m4 {
 		t.Errorf("a pass with nothing new moved the mark from %+v to %+v", m4, m5)
 	}
+}
+
+// TestReconcileBounded: a pass bounded to the material stored up to a
+// sequence (a node's first pass: what was there before it started), with
+// no grace, erases the orphan before the bound, leaves the one after it,
+// and its mark stops between them; the next pass takes that one.
+func TestReconcileBounded(t *testing.T) {
+	h, store := idemHandler(t)
+	ctx := context.Background()
+	if _, err := h.Run(ctx, testRoot, "", CreateKey{Enclave: "e1", Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	orphan := func(name string) string {
+		ref := ledger.AttemptSecretRef("e1", name, 1, NewID())
+		if err := store.PutSecret(ctx, ref, []byte("sealed")); err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	orphan("before")
+	bound, _ := store.SecretsLastSeq(ctx)
+	after := orphan("after")
+	m := passUpTo(t, h, ReconcileMark{}, 0, bound, 1)
+	if m.Secrets != bound || !slices.Contains(listSecrets(t, store), after) {
+		t.Errorf("a pass bounded to %d: mark %+v, refs %v; want %s kept and the mark at the bound", bound, m, listSecrets(t, store), after)
+	}
+	if m2 := passUpTo(t, h, m, 0, 0, 1); m2.Secrets != bound+1 {
+		t.Errorf("the pass after the bounded one: mark %+v, want SECRETS at %d", m2, bound+1)
+	}
+	if got, want := listSecrets(t, store), liveRefs(h); !slices.Equal(got, want) {
+		t.Errorf("after both passes: %v, want the live versions' %v", got, want)
+	}
+}
+
+// passUpTo runs one Reconcile pass and checks how many it erased.
+func passUpTo(t *testing.T, h *Handler, from ReconcileMark, grace time.Duration, upTo uint64, wantErased int) ReconcileMark {
+	t.Helper()
+	m, n, err := h.Reconcile(context.Background(), from, grace, upTo)
+	if err != nil || n != wantErased {
+		t.Fatalf("Reconcile(%+v, %v, %d) = (%+v, %d, %v), want %d erased", from, grace, upTo, m, n, err, wantErased)
+	}
+	return m
 }

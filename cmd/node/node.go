@@ -105,6 +105,8 @@ type Node struct {
 	srv     *api.Server
 	closers []func() error // in the order they were opened
 
+	reconciled chan struct{} // closed once the first sealed-material pass ended (Reconciled)
+
 	mu      sync.Mutex
 	closed  bool
 	serving []serving
@@ -125,7 +127,7 @@ type serving struct {
 // API server. On an error, whatever it opened is closed again. ctx bounds
 // the start-up and the scheduler.
 func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, reconciled: make(chan struct{})}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -250,17 +252,8 @@ func (n *Node) startCommands(ctx context.Context) error {
 	if err != nil {
 		n.log.Error("could not seal the root encryption key under a configured HSM (it cannot start this node alone; see ls-hsm)", "err", err)
 	}
-	// Both start passes are also run in the background. A cluster that
-	// is electing a stream's leader (this node just made a majority
-	// again) leaves them to the background instead of failing the start.
-	mark, err := n.reconcileAtStart(ctx) // reconcile.go
-	switch {
-	case errors.Is(err, ledger.ErrUnavailable):
-		n.log.Warn("sealed material is reconciled in the background: the cluster is not available yet", "err", err)
-		mark = nil
-	case err != nil:
-		return fmt.Errorf("reconcile sealed material: %w", err)
-	}
+	// The first sealed-material pass runs beside serving (reconcile.go).
+	first := n.reconcileStart(ctx)
 	// Scheduled deletions whose deadline passed while the server was
 	// down are carried out before serving; then every interval.
 	if c, err := h.DestroyDue(ctx); errors.Is(err, ledger.ErrUnavailable) {
@@ -271,9 +264,8 @@ func (n *Node) startCommands(ctx context.Context) error {
 		n.log.Info("carried out scheduled key deletions whose deadline passed while stopped", "count", c)
 	}
 	n.startScheduler(ctx)
-	if n.cfg.SchedulerInterval >= 0 || mark == nil { // < 0: no background jobs, unless the start pass was left to one
-		n.startReconcile(mark)
-	}
+	n.startReconcile(first, n.cfg.SchedulerInterval >= 0) // < 0: the first pass only
+
 	n.startCluster()
 	return nil
 }

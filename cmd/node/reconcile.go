@@ -15,10 +15,16 @@ import (
 
 // The sealed material nothing references (a crash between storing it and
 // appending its event, or during an erasure) is erased by
-// commands.Handler.Reconcile: at start, before serving, and then in the
-// background. Each pass checks only what came after the previous one (its
-// mark, kept in the data directory), so a start after kill -9 with a
-// million keys does not read them all again.
+// commands.Handler.Reconcile, in passes beside serving: the first as soon
+// as the node starts, then one a minute. Each pass checks only what came
+// after the previous one (its mark, kept in the data directory). The
+// first pass checks what was stored before the node started, whatever its
+// age: nothing of it can belong to a command still being carried out, so
+// it is bounded by SECRETS' last sequence at the start instead of by a
+// grace. A start after kill -9 with a million keys then neither reads them
+// all again nor waits for the pass: right after a bulk of creations the
+// mark trails them by reconcileAge, and checking those before serving
+// took about 4 s of CPU for 700,000 keys (BENCHMARKS.md).
 const (
 	markFile = "reconciled.json"
 	// reconcileEvery is the interval of the background passes.
@@ -27,11 +33,6 @@ const (
 	// erases it unreferenced: a command being carried out stores its
 	// material before it appends its event, well within this.
 	reconcileAge = 5 * time.Minute
-	// reconcileAtStartMax is the most material a start without a mark
-	// checks before serving (a data directory of an earlier release, or
-	// one whose mark was lost); with more, a first background pass checks
-	// it all at once, while the node serves.
-	reconcileAtStartMax = 100_000
 )
 
 // loadMark reads the mark of the last pass; a missing, unreadable or
@@ -85,8 +86,8 @@ func (n *Node) saveMark(m commands.ReconcileMark) error {
 }
 
 // reconcile runs one pass from the saved mark and saves the next.
-func (n *Node) reconcile(ctx context.Context, from commands.ReconcileMark, grace time.Duration) (commands.ReconcileMark, error) {
-	m, erased, err := n.Handler.Reconcile(ctx, from, grace)
+func (n *Node) reconcile(ctx context.Context, from commands.ReconcileMark, grace time.Duration, upTo uint64) (commands.ReconcileMark, error) {
+	m, erased, err := n.Handler.Reconcile(ctx, from, grace, upTo)
 	if erased > 0 {
 		n.log.Info("erased unreferenced sealed material", "count", erased)
 	}
@@ -101,50 +102,73 @@ func (n *Node) reconcile(ctx context.Context, from commands.ReconcileMark, grace
 	return m, nil
 }
 
-// reconcileAtStart runs the pass before serving, from the saved mark. It
-// returns nil, having done nothing, when there is no mark and more
-// material than reconcileAtStartMax: the first background pass does it.
-func (n *Node) reconcileAtStart(ctx context.Context) (*commands.ReconcileMark, error) {
-	last, err := n.Store.SecretsLastSeq(ctx)
-	if err != nil {
-		return nil, err
-	}
-	from := n.loadMark(ctx, last)
-	if from == (commands.ReconcileMark{}) && last > reconcileAtStartMax {
-		n.log.Info("no reconcile mark: sealed material is checked in the background", "messages", last)
-		return nil, nil
-	}
-	m, err := n.reconcile(ctx, from, 0)
-	return &m, err
+// firstPass is what the first pass checks: the material stored after the
+// saved mark and up to SECRETS' last sequence when the node started
+// (upTo). With upTo 0 (SECRETS was empty, or its last sequence could not
+// be read: a cluster still electing) the first pass is an ordinary one,
+// with its grace.
+type firstPass struct {
+	from commands.ReconcileMark
+	upTo uint64
 }
 
-// startReconcile runs a pass every reconcileEvery until the node closes;
-// with no mark, the first at once.
-func (n *Node) startReconcile(mark *commands.ReconcileMark) {
+// reconcileStart reads where the first pass starts and ends, before the
+// node serves.
+func (n *Node) reconcileStart(ctx context.Context) firstPass {
+	last, err := n.Store.SecretsLastSeq(ctx)
+	if err != nil {
+		n.log.Warn("sealed material stored before the start is checked with the usual grace: SECRETS is not available yet", "err", err)
+		return firstPass{}
+	}
+	return firstPass{from: n.loadMark(ctx, last), upTo: last}
+}
+
+// Reconciled is closed once the first pass after the start has ended,
+// whether or not it erased anything or failed (the next pass tries again).
+func (n *Node) Reconciled() <-chan struct{} { return n.reconciled }
+
+// startReconcile runs the first pass at once and then, if loop, a pass
+// every reconcileEvery until the node closes.
+func (n *Node) startReconcile(first firstPass, loop bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var from commands.ReconcileMark
-	if mark != nil {
-		from = *mark
-	}
 	go func() {
 		defer close(done)
+		from := n.firstReconcile(ctx, first)
+		close(n.reconciled)
+		if !loop {
+			return
+		}
 		t := time.NewTicker(reconcileEvery)
 		defer t.Stop()
-		for first := mark == nil; ; first = false {
-			if !first {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
 			}
-			m, err := n.reconcile(ctx, from, reconcileAge)
-			if err != nil && ctx.Err() == nil {
-				n.log.Warn("reconcile sealed material", "err", err)
-			}
-			from = m
+			from = n.pass(ctx, from, reconcileAge, 0)
 		}
 	}()
 	n.onClose(func() error { cancel(); <-done; return nil })
+}
+
+// firstReconcile runs the first pass: bounded by what was stored before
+// the start, without a grace; unbounded, with the usual one.
+func (n *Node) firstReconcile(ctx context.Context, first firstPass) commands.ReconcileMark {
+	grace := reconcileAge
+	if first.upTo != 0 {
+		grace = 0
+	}
+	return n.pass(ctx, first.from, grace, first.upTo)
+}
+
+// pass is reconcile for the background: a failure is logged, and the next
+// pass starts from the same mark.
+func (n *Node) pass(ctx context.Context, from commands.ReconcileMark, grace time.Duration, upTo uint64) commands.ReconcileMark {
+	m, err := n.reconcile(ctx, from, grace, upTo)
+	if err != nil && ctx.Err() == nil {
+		n.log.Warn("reconcile sealed material", "err", err)
+	}
+	return m
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/cmd/node"
@@ -14,10 +15,11 @@ import (
 	"github.com/kmsledger/kmsledger/ledger"
 )
 
-// TestReconcileMarkAtStart: each start erases the material stored for
-// nothing since the last one and keeps its mark in the data directory; a
-// mark that is unreadable or beyond the streams (another ledger's) is not
-// trusted: everything is checked.
+// TestReconcileMarkAtStart: each start erases, in its first pass beside
+// serving, the material stored for nothing since the last one, however
+// young, and keeps its mark in the data directory; a mark that is
+// unreadable or beyond the streams (another ledger's) is not trusted:
+// everything is checked.
 func TestReconcileMarkAtStart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := node.Config{Dir: dir, HSMs: []config.HSM{soft("soft", newSoftKey(t))}, SchedulerInterval: -1}
@@ -46,6 +48,11 @@ func TestReconcileMarkAtStart(t *testing.T) {
 			}
 		}
 		n = open(t, cfg)
+		select {
+		case <-n.Reconciled():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("mark %q: the first reconcile pass did not end", mark)
+		}
 		if got, _ := n.Store.ListSecrets(ctx, ""); !slices.Equal(got, keep) {
 			t.Errorf("mark %q: after a restart the material is %v, want only %v", mark, got, keep)
 		}
