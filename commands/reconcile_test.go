@@ -23,13 +23,7 @@ func TestReconcileFromMark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	orphan := func(name string) string {
-		ref := ledger.AttemptSecretRef("e1", name, 1, NewID())
-		if err := store.PutSecret(ctx, ref, []byte("sealed")); err != nil {
-			t.Fatal(err)
-		}
-		return ref
-	}
+	orphan := func(name string) string { return putOrphan(t, store, name) }
 	pass := func(from ReconcileMark, grace time.Duration, wantErased int) ReconcileMark {
 		t.Helper()
 		return passUpTo(t, h, from, grace, 0, wantErased)
@@ -92,13 +86,7 @@ func TestReconcileBounded(t *testing.T) {
 	if _, err := h.Run(ctx, testRoot, "", CreateKey{Enclave: "e1", Name: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	orphan := func(name string) string {
-		ref := ledger.AttemptSecretRef("e1", name, 1, NewID())
-		if err := store.PutSecret(ctx, ref, []byte("sealed")); err != nil {
-			t.Fatal(err)
-		}
-		return ref
-	}
+	orphan := func(name string) string { return putOrphan(t, store, name) }
 	orphan("before")
 	bound, _ := store.SecretsLastSeq(ctx)
 	after := orphan("after")
@@ -112,6 +100,17 @@ func TestReconcileBounded(t *testing.T) {
 	if got, want := listSecrets(t, store), liveRefs(h); !slices.Equal(got, want) {
 		t.Errorf("after both passes: %v, want the live versions' %v", got, want)
 	}
+}
+
+// putOrphan stores material for version 1 of key name of enclave e1 that
+// no event references, and returns its reference.
+func putOrphan(t *testing.T, store *ledger.Store, name string) string {
+	t.Helper()
+	ref := ledger.AttemptSecretRef("e1", name, 1, NewID())
+	if err := store.PutSecret(context.Background(), ref, []byte("sealed")); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
 
 // passUpTo runs one Reconcile pass and checks how many it erased.
