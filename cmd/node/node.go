@@ -265,7 +265,6 @@ func (n *Node) startCommands(ctx context.Context) error {
 	}
 	n.startScheduler(ctx)
 	n.startReconcile(first, n.cfg.SchedulerInterval >= 0) // < 0: the first pass only
-
 	n.startCluster()
 	return nil
 }
