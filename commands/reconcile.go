@@ -40,9 +40,12 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 	}
 	cands := map[string]uint64{} // reference -> SECRETS sequence (0: from a destruction)
 	young := uint64(0)           // the first material left alone for its age
-	now := h.Now()
+	var now time.Time
+	if grace > 0 {
+		now = h.Now() // read only when needed: a node's first pass runs beside its start
+	}
 	end, err := h.store.ScanSecrets(ctx, from.Secrets+1, func(e ledger.SecretEntry) error {
-		if young == 0 && (now.Sub(e.Stored) < grace || (upTo != 0 && e.Seq > upTo)) {
+		if young == 0 && ((grace > 0 && now.Sub(e.Stored) < grace) || (upTo != 0 && e.Seq > upTo)) {
 			young = e.Seq
 		}
 		cands[e.Ref] = e.Seq

@@ -125,6 +125,14 @@ func Start(tb testing.TB, o Options) *Node {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The first sealed-material pass runs beside serving and reads the
+	// handler's clock, which tests set: start them after it.
+	select {
+	case <-nd.Reconciled():
+	case <-time.After(time.Minute):
+		nd.Close()
+		tb.Fatal("the node's first reconcile pass did not end")
+	}
 	n := &Node{Dir: o.Dir, HSMKey: o.HSMKey, Certificate: cert, RootKey: nd.RootKey, RootID: nd.RootID,
 		Store: nd.Store, Proj: nd.Proj, Handler: nd.Handler, Auditor: nd.Auditor}
 	if nd.SigningKey != nil {

@@ -88,6 +88,7 @@ func openCluster(t *testing.T, hsms []config.HSM) []*node.Node {
 	for _, n := range nodes {
 		if n != nil {
 			t.Cleanup(func() { n.Close() })
+			waitReconciled(t, n)
 		}
 	}
 	// Every node's error: one node that fails early keeps the others

@@ -42,7 +42,19 @@ func open(t *testing.T, cfg node.Config) *node.Node {
 		t.Fatalf("Open err = %v, want nil", err)
 	}
 	t.Cleanup(func() { n.Close() })
+	waitReconciled(t, n)
 	return n
+}
+
+// waitReconciled waits for n's first sealed-material pass, which runs
+// beside serving and reads the handler's clock that tests set.
+func waitReconciled(t *testing.T, n *node.Node) {
+	t.Helper()
+	select {
+	case <-n.Reconciled():
+	case <-time.After(time.Minute):
+		t.Fatal("the node's first reconcile pass did not end")
+	}
 }
 
 // serve serves n on a loopback port and returns a root client.
