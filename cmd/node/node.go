@@ -252,8 +252,12 @@ func (n *Node) startCommands(ctx context.Context) error {
 	if err != nil {
 		n.log.Error("could not seal the root encryption key under a configured HSM (it cannot start this node alone; see ls-hsm)", "err", err)
 	}
-	// The first sealed-material pass runs beside serving (reconcile.go).
+	// The first sealed-material pass runs beside serving on a single node,
+	// before it on a cluster node (reconcile.go).
 	first := n.reconcileStart(ctx)
+	if n.Store.Clustered() {
+		first.from, first.ran = n.firstReconcile(ctx, first), true
+	}
 	// Scheduled deletions whose deadline passed while the server was
 	// down are carried out before serving; then every interval.
 	if c, err := h.DestroyDue(ctx); errors.Is(err, ledger.ErrUnavailable) {
