@@ -88,23 +88,6 @@ func (n *Node) saveMark(m commands.ReconcileMark) error {
 	return nil
 }
 
-// reconcile runs one pass from the saved mark and saves the next.
-func (n *Node) reconcile(ctx context.Context, from commands.ReconcileMark, grace time.Duration, upTo uint64) (commands.ReconcileMark, error) {
-	m, erased, err := n.Handler.Reconcile(ctx, from, grace, upTo)
-	if erased > 0 {
-		n.log.Info("erased unreferenced sealed material", "count", erased)
-	}
-	if err != nil {
-		return from, err
-	}
-	if m != from {
-		if err := n.saveMark(m); err != nil {
-			n.log.Warn("cannot save the reconcile mark: the next start checks more", "err", err)
-		}
-	}
-	return m, nil
-}
-
 // firstPass is what the first pass checks: the material stored after the
 // saved mark and up to SECRETS' last sequence when the node started
 // (upTo). With upTo 0 (SECRETS was empty, or its last sequence could not
@@ -170,12 +153,23 @@ func (n *Node) firstReconcile(ctx context.Context, first firstPass) commands.Rec
 	return n.pass(ctx, first.from, grace, first.upTo)
 }
 
-// pass is reconcile for the background: a failure is logged, and the next
-// pass starts from the same mark.
+// pass runs one pass from the mark from and saves the next. A failure is
+// logged, and the next pass starts from the same mark.
 func (n *Node) pass(ctx context.Context, from commands.ReconcileMark, grace time.Duration, upTo uint64) commands.ReconcileMark {
-	m, err := n.reconcile(ctx, from, grace, upTo)
-	if err != nil && ctx.Err() == nil {
-		n.log.Warn("reconcile sealed material", "err", err)
+	m, erased, err := n.Handler.Reconcile(ctx, from, grace, upTo)
+	if erased > 0 {
+		n.log.Info("erased unreferenced sealed material", "count", erased)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Warn("reconcile sealed material", "err", err)
+		}
+		return from
+	}
+	if m != from {
+		if err := n.saveMark(m); err != nil {
+			n.log.Warn("cannot save the reconcile mark: the next start checks more", "err", err)
+		}
 	}
 	return m
 }
