@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/kmsledger/kmsledger/ledger/porttest"
 )
 
 // startPlainCluster starts three clustered NATS servers with JetStream
 // (no kmsledger in them) and returns their client URLs.
 func startPlainCluster(t *testing.T) []string {
 	t.Helper()
-	ports := freePorts(t, 3)
+	ports := porttest.Ports(t, 3)
 	routes := ""
 	for i, p := range ports {
 		if i > 0 {

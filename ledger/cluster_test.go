@@ -18,26 +18,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-)
 
-// freePorts returns n distinct TCP ports free on 127.0.0.1 right now.
-func freePorts(tb testing.TB, n int) []int {
-	tb.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
+	"github.com/kmsledger/kmsledger/ledger/porttest"
+)
 
 // testLog is a node's logger: to stderr, at debug level (the embedded
 // server's Raft lines included), with KMSLEDGER_TEST_LOG=1; else none.
@@ -68,7 +51,7 @@ func clusterConfig(tc *testCluster, i int) Config {
 // majority) and closes them in t.Cleanup.
 func startCluster(t *testing.T) *testCluster {
 	t.Helper()
-	tc := &testCluster{secret: make([]byte, ClusterSecretLen), ports: freePorts(t, 3)}
+	tc := &testCluster{secret: make([]byte, ClusterSecretLen), ports: porttest.Ports(t, 3)}
 	rand.Read(tc.secret)
 	for i := range 3 {
 		tc.routes = append(tc.routes, fmt.Sprintf("nats://127.0.0.1:%d", tc.ports[i]))
@@ -269,7 +252,7 @@ func TestClusterRoutesRefuseStrangers(t *testing.T) {
 	// peer (its own meta group never gets a leader, so Open times out).
 	other := make([]byte, ClusterSecretLen)
 	rand.Read(other)
-	port := freePorts(t, 1)[0]
+	port := porttest.Ports(t, 1)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	s, err := Open(ctx, Config{Dir: t.TempDir(), Cluster: &ClusterConfig{Node: "rogue",
@@ -333,5 +316,52 @@ func TestClusterForwardsLargeBatch(t *testing.T) {
 	}
 	if _, err := tc.stores[0].Verify(ctx, VerifyOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenPortTaken: a node whose route or client port is held by
+// another process fails its start at once with the reason, instead of
+// waiting out the start-up time without ever being reachable, and leaves
+// its directory free for the next start.
+func TestOpenPortTaken(t *testing.T) {
+	secret := make([]byte, ClusterSecretLen)
+	rand.Read(secret)
+	for _, which := range []string{"route", "client"} {
+		t.Run(which, func(t *testing.T) {
+			held, err := net.Listen("tcp", porttest.Addr(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+			dir := t.TempDir()
+			ports := porttest.Ports(t, 2)
+			cfg := func(route, client string) Config {
+				return Config{Dir: dir, Logger: testLog(which), Listen: client, Cluster: &ClusterConfig{
+					Node: "n1", Listen: route, Routes: []string{"nats://" + route}, Secret: secret}}
+			}
+			free := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
+			bad := cfg(held.Addr().String(), free(1))
+			if which == "client" {
+				bad = cfg(free(0), held.Addr().String())
+			}
+			// The deadline is the start-up's; without the fix the error
+			// would come only then, and say nothing of the port.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s, err := Open(ctx, bad)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded on a port another process holds")
+			}
+			if !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), held.Addr().String()[len("127.0.0.1:"):]) {
+				t.Fatalf("Open err = %v; want the port %s and its reason", err, held.Addr())
+			}
+			// The failed start released the directory: a single node opens it.
+			s, err = Open(ctx, Config{Dir: dir})
+			if err != nil {
+				t.Fatalf("Open after the failed start: %v", err)
+			}
+			s.Close()
+		})
 	}
 }

@@ -216,14 +216,15 @@ func (s *Store) startServer(ctx context.Context, cfg Config) error {
 	}
 	// The server's own debug lines (Raft elections, catch-ups) follow the
 	// node's log level: they are what explains a slow failover.
-	s.ns.SetLoggerV2(natsLogger{s.log}, s.log.Enabled(ctx, slog.LevelDebug), false, false)
+	fatal := make(chan string, 1)
+	s.ns.SetLoggerV2(natsLogger{l: s.log, fatal: fatal}, s.log.Enabled(ctx, slog.LevelDebug), false, false)
 	s.ns.Start()
 	deadline := time.Now().Add(defaultStartTimeout)
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d
 	}
-	if wait := time.Until(deadline); !s.ns.ReadyForConnections(wait) {
-		return fmt.Errorf("ledger: open: server not ready after %s", wait)
+	if err := s.waitReady(deadline, fatal); err != nil {
+		return err
 	}
 	if !s.ns.JetStreamEnabled() {
 		return errors.New("ledger: open: jetstream did not start")
@@ -393,9 +394,35 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
+// waitReady waits until the embedded server listens on every port it was
+// given. A listener it cannot open (a port in use) fails the start at
+// once with the server's reason; without that the server would only stop
+// being ready, and the node would learn why from its log at the deadline.
+func (s *Store) waitReady(deadline time.Time, fatal <-chan string) error {
+	start := time.Now()
+	for {
+		ready := s.ns.ReadyForConnections(100 * time.Millisecond)
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("ledger: open: embedded NATS server: %s", msg)
+		default:
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ledger: open: server not ready after %s", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
 // natsLogger forwards the embedded server's log lines to slog. Notices
 // (the start-up banner, configuration) go to Debug; traces are dropped.
-type natsLogger struct{ l *slog.Logger }
+// The first fatal line also goes to fatal, for the start to report.
+type natsLogger struct {
+	l     *slog.Logger
+	fatal chan<- string
+}
 
 func (n natsLogger) Noticef(format string, v ...any) {
 	n.l.Debug(fmt.Sprintf(format, v...), "src", "nats")
@@ -404,7 +431,12 @@ func (n natsLogger) Warnf(format string, v ...any) {
 	n.l.Warn(fmt.Sprintf(format, v...), "src", "nats")
 }
 func (n natsLogger) Fatalf(format string, v ...any) {
-	n.l.Error(fmt.Sprintf(format, v...), "src", "nats")
+	msg := fmt.Sprintf(format, v...)
+	n.l.Error(msg, "src", "nats")
+	select {
+	case n.fatal <- msg:
+	default:
+	}
 }
 func (n natsLogger) Errorf(format string, v ...any) {
 	n.l.Error(fmt.Sprintf(format, v...), "src", "nats")

@@ -5,10 +5,11 @@ package main
 // children, with real TLS.
 
 import (
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kmsledger/kmsledger/ledger/porttest"
 )
 
 // TestMinKMSEnclavePage is the "Enclave Management" page: add enclave,
@@ -68,7 +69,7 @@ func TestMinKMSHSMPage(t *testing.T) {
 	bKey, bRoot := newHSMKey(t)
 	tmp := t.TempDir()
 	bData := filepath.Join(tmp, "b")
-	bAddr := freeAddr(t)
+	bAddr := porttest.Addr(t)
 	local := "MINIO_KMS_HSM_KEY=" + bKey
 	b, _ := startServer(t, childEnv(local), bData, "--address", bAddr)
 	bEnv := childEnv("MINIO_KMS_SERVER="+bAddr, "MINIO_KMS_API_KEY="+bRoot, "KMSLEDGER_CA_FILE="+filepath.Join(bData, "tls", "cert.pem"))
@@ -79,7 +80,7 @@ func TestMinKMSHSMPage(t *testing.T) {
 	// The page's section, with the two addresses of the HSM Key Manager
 	// (the first one is down). B trusts A's certificate through the
 	// system roots (SSL_CERT_FILE).
-	down := freeAddr(t)
+	down := porttest.Addr(t)
 	conf := writeFile(t, filepath.Join(tmp, "config.yaml"), `version: v1
 address: `+bAddr+`
 dir: `+bData+`
@@ -124,16 +125,6 @@ hsm:
 	if !strings.Contains(out, `HSM "minio"`) {
 		t.Errorf("start with A down: %q, want a refusal naming HSM minio", out)
 	}
-}
-
-// freeAddr returns a loopback address no one listens on (it was free a
-// moment ago).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // cliDataKey is a data key made by keygen, as printed.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,26 +18,9 @@ import (
 	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
-)
 
-// freePorts returns n TCP ports free on 127.0.0.1 now.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
+	"github.com/kmsledger/kmsledger/ledger/porttest"
+)
 
 // testLog is a node's logger: to stderr with KMSLEDGER_TEST_LOG=1, else
 // none.
@@ -67,7 +49,7 @@ func openCluster(t *testing.T, hsms []config.HSM) []*node.Node {
 	if err := os.WriteFile(keyFile, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, 3)
+	ports := porttest.Ports(t, 3)
 	var routes []string
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))

@@ -2,14 +2,11 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -67,30 +64,3 @@ func BuildKMSLedger(dir string) (string, error) {
 	}
 	return bin, nil
 }
-
-// FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr() (string, error) {
-	freeMu.Lock()
-	defer freeMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := l.Addr().String()
-		l.Close()
-		// The port is free again once closed, and the kernel may hand
-		// it out again: never give one address twice (a node's client
-		// and route ports were once the same).
-		if !freeGiven[addr] {
-			freeGiven[addr] = true
-			return addr, nil
-		}
-	}
-	return "", errors.New("harness: no free port not handed out before")
-}
-
-var (
-	freeMu    sync.Mutex
-	freeGiven = map[string]bool{}
-)
