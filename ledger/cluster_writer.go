@@ -6,8 +6,9 @@
 // expectations, each failure costing a reload of the head from the
 // leader and another try. So each chained stream has one writer: the
 // node that leads the stream's Raft group. It serves the request subject
-// writerSubject(stream) in a queue group; the other nodes forward their
-// messages to it (headers and body as they would publish them) and get
+// writerSubject(stream) in a queue group, and directSubject(stream, node)
+// that forwarders use once they know the leader's name
+// (cluster_leader.go); the other nodes forward their messages to it (headers and body as they would publish them) and get
 // the PubAck back. The writer serves each request in its own goroutine
 // and publishes the messages as its own, grouped with its own appends
 // (group.go).
@@ -78,10 +79,14 @@ type fwdMsg struct {
 // writer decides which chained streams this node writes and forwards
 // the rest.
 type writer struct {
-	s       *Store
-	mu      sync.Mutex
-	serves  map[string]*nats.Subscription // streams this node writes
-	elected map[string]election           // ends when the stream next elects a leader
+	s         *Store
+	ctx       context.Context // ends when the Store closes
+	mu        sync.Mutex
+	serves    map[string][]*nats.Subscription // streams this node writes: queue and direct subjects
+	elected   map[string]election             // ends when the stream next elects a leader
+	leaders   map[string]leaderName           // stream → its leader, if known (cluster_leader.go)
+	elections map[string]uint64               // stream → advisories seen
+	learning  map[string]bool                 // stream → its leader is being asked
 }
 
 // leaderAdvisory is the subject of JetStream's advisory that stream has
@@ -122,7 +127,9 @@ func (w *writer) leaderElected(stream string) {
 
 // startWriter starts the leadership watch of an embedded cluster node.
 func (s *Store) startWriter() {
-	w := &writer{s: s, serves: map[string]*nats.Subscription{}, elected: map[string]election{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writer{s: s, ctx: ctx, serves: map[string][]*nats.Subscription{}, elected: map[string]election{},
+		leaders: map[string]leaderName{}, elections: map[string]uint64{}, learning: map[string]bool{}}
 	s.chains.ledger.w, s.chains.audit.w = w, w
 	var advisories []*nats.Subscription
 	for _, name := range []string{ledgerStream, auditStream, secretsStream} {
@@ -132,6 +139,9 @@ func (s *Store) startWriter() {
 			}
 			_ = json.Unmarshal(m.Data, &adv)
 			s.log.Info("ledger: the stream elected a leader", "stream", name, "leader", adv.Leader)
+			if adv.Leader != "" {
+				w.setLeader(name, adv.Leader)
+			}
 			w.leaderElected(name)
 		})
 		if err != nil {
@@ -141,7 +151,9 @@ func (s *Store) startWriter() {
 		}
 		advisories = append(advisories, sub)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	for _, c := range []*chainHead{s.chains.ledger, s.chains.audit} {
+		w.learn(c.name)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -170,7 +182,7 @@ func (s *Store) startWriter() {
 func (w *writer) writes(stream string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.serves[stream] != nil
+	return len(w.serves[stream]) > 0
 }
 
 // update serves the streams this node leads and stops serving the others.
@@ -178,26 +190,28 @@ func (w *writer) update() {
 	for _, c := range []*chainHead{w.s.chains.ledger, w.s.chains.audit} {
 		lead := w.s.ns.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, c.name)
 		w.mu.Lock()
-		sub := w.serves[c.name]
+		subs := w.serves[c.name]
 		w.mu.Unlock()
 		switch {
-		case lead && sub == nil:
+		case lead && subs == nil:
 			// A new writer starts from the stream as it is. It asks
 			// for a reload without waiting for c.mu: a checkpoint or
 			// a publish may hold it across a request to a leader that
 			// is gone, and every node would wait for this one to write.
 			c.requestReload()
-			sub, err := w.s.nc.QueueSubscribe(writerSubject(c.name), "writer", func(m *nats.Msg) { go w.serve(c, m) })
+			subs, err := w.subscribe(c)
 			if err != nil {
 				w.s.log.Warn("ledger: cannot serve as writer", "stream", c.name, "err", err)
 				continue
 			}
 			w.mu.Lock()
-			w.serves[c.name] = sub
+			w.serves[c.name] = subs
 			w.mu.Unlock()
 			w.s.log.Info("ledger: this node now writes the stream", "stream", c.name)
-		case !lead && sub != nil:
-			sub.Unsubscribe()
+		case !lead && subs != nil:
+			for _, sub := range subs {
+				sub.Unsubscribe()
+			}
 			w.mu.Lock()
 			delete(w.serves, c.name)
 			w.mu.Unlock()
@@ -206,11 +220,28 @@ func (w *writer) update() {
 	}
 }
 
+// subscribe serves c's queue subject and this node's direct subject.
+func (w *writer) subscribe(c *chainHead) ([]*nats.Subscription, error) {
+	handle := func(m *nats.Msg) { go w.serve(c, m) }
+	q, err := w.s.nc.QueueSubscribe(writerSubject(c.name), "writer", handle)
+	if err != nil {
+		return nil, err
+	}
+	d, err := w.s.nc.Subscribe(directSubject(c.name, w.s.node), handle)
+	if err != nil {
+		q.Unsubscribe()
+		return nil, err
+	}
+	return []*nats.Subscription{q, d}, nil
+}
+
 func (w *writer) stopAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for name, sub := range w.serves {
-		sub.Unsubscribe()
+	for name, subs := range w.serves {
+		for _, sub := range subs {
+			sub.Unsubscribe()
+		}
 		delete(w.serves, name)
 	}
 }
@@ -341,7 +372,7 @@ var errNewLeader = errors.New("ledger: the stream elected a new leader")
 // leader (elected).
 func (w *writer) attempt(ctx context.Context, stream string, req *nats.Msg) (m *nats.Msg, elected bool, err error) {
 	err = w.untilElected(ctx, stream, writerTimeout+time.Second, func(ctx context.Context) error {
-		m, err = w.s.nc.RequestMsgWithContext(ctx, req)
+		m, err = w.send(ctx, stream, req)
 		return err
 	})
 	return m, errors.Is(err, errNewLeader), err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,17 +59,7 @@ func TestStoredBatchRecognisesOnlyTheWholeBatch(t *testing.T) {
 // leaderless stream, writes stopped for 30 s after a leader's kill -9.
 func TestClusterWriterTakesOverWhileChainBusy(t *testing.T) {
 	tc := startCluster(t)
-	leader := -1
-	for wait := time.Now().Add(30 * time.Second); leader < 0; time.Sleep(20 * time.Millisecond) {
-		for i, s := range tc.stores {
-			if s.IsLeader() {
-				leader = i
-			}
-		}
-		if leader < 0 && time.Now().After(wait) {
-			t.Fatal("no node writes LEDGER 30 s after the cluster formed")
-		}
-	}
+	leader := waitLedgerWriter(t, tc)
 	next := (leader + 1) % 3
 	busy := tc.stores[next].chains.ledger
 	busy.mu.Lock()
@@ -110,5 +101,75 @@ func TestClusterWriterTakesOverWhileChainBusy(t *testing.T) {
 	}
 	if _, err := tc.stores[next].Verify(ctx, VerifyOptions{}); err != nil {
 		t.Fatalf("chain after the takeover: %v", err)
+	}
+}
+
+// TestClusterForwardSkipsHungWriter: a node that hangs keeps its writer
+// subscription in the others' interest until their routes to it time out.
+// A forwarder that knows the stream's leader sends to it by name, so a
+// stale queue member (here nine that never answer, on the forwarding node
+// itself) gets no forwarded write; and a named leader that does not serve
+// falls back to the queue group.
+func TestClusterForwardSkipsHungWriter(t *testing.T) {
+	tc := startCluster(t)
+	leader := waitLedgerWriter(t, tc)
+	f := tc.stores[(leader+1)%3]
+	w := f.chains.ledger.w
+	want := fmt.Sprintf("n%d", leader+1)
+	for deadline := time.Now().Add(30 * time.Second); w.leader(ledgerStream).node != want; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower names %q as LEDGER's leader, want %s", w.leader(ledgerStream).node, want)
+		}
+	}
+	cred, err := newClusterCred(tc.secret, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(f.ns), nats.UserInfo(clientUser, cred.clientPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var stale atomic.Int64
+	for range 9 {
+		if _, err := nc.QueueSubscribe(writerSubject(ledgerStream), "writer", func(*nats.Msg) { stale.Add(1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range 10 {
+		ev := testEvent(KeySubject("enc", fmt.Sprintf("hung%d", i)), fmt.Sprintf("hung-cmd-%d", i))
+		if _, _, err := f.Append(ctx, ev, Expect{}); err != nil {
+			t.Fatalf("append %d through the follower: %v", i, err)
+		}
+	}
+	if n := stale.Load(); n != 0 {
+		t.Fatalf("%d forwarded writes went to the stale queue members", n)
+	}
+	// A named leader that serves nothing: the queue group (the stale
+	// members gone) stores the write.
+	nc.Close()
+	w.setLeader(ledgerStream, "nobody")
+	if _, _, err := f.Append(ctx, testEvent(KeySubject("enc", "fallback"), "fallback-cmd"), Expect{}); err != nil {
+		t.Fatalf("append with a named leader that does not serve: %v", err)
+	}
+}
+
+// waitLedgerWriter returns the index of the node that writes LEDGER.
+func waitLedgerWriter(t *testing.T, tc *testCluster) int {
+	t.Helper()
+	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for i, s := range tc.stores {
+			if s.IsLeader() {
+				return i
+			}
+		}
+		if time.Now().After(wait) {
+			t.Fatal("no node writes LEDGER 30 s after the cluster formed")
+		}
 	}
 }
