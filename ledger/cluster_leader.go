@@ -49,8 +49,13 @@ func (w *writer) leader(stream string) leaderName {
 	return w.leaders[stream]
 }
 
-// setLeader records the leader an election advisory named.
+// setLeader records the leader an election advisory named. A name that
+// cannot be a node's (ValidName: it becomes a subject token) is recorded
+// as unknown.
 func (w *writer) setLeader(stream, node string) {
+	if !ValidName(node) {
+		node = ""
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.leaders[stream] = leaderName{node, time.Now()}
@@ -107,7 +112,7 @@ func (w *writer) askLeader(ctx context.Context, stream string) string {
 	if err != nil {
 		return ""
 	}
-	if c := st.CachedInfo().Cluster; c != nil {
+	if c := st.CachedInfo().Cluster; c != nil && ValidName(c.Leader) {
 		return c.Leader
 	}
 	return ""

@@ -139,9 +139,7 @@ func (s *Store) startWriter() {
 			}
 			_ = json.Unmarshal(m.Data, &adv)
 			s.log.Info("ledger: the stream elected a leader", "stream", name, "leader", adv.Leader)
-			if adv.Leader != "" {
-				w.setLeader(name, adv.Leader)
-			}
+			w.setLeader(name, adv.Leader)
 			w.leaderElected(name)
 		})
 		if err != nil {

@@ -173,3 +173,21 @@ func waitLedgerWriter(t *testing.T, tc *testCluster) int {
 		}
 	}
 }
+
+// TestSetLeaderRefusesNonNames: a leader name that is no node name (a
+// subject wildcard, a dot, empty) is recorded as unknown, so forwarding
+// goes to the queue group instead of a subject built from it.
+func TestSetLeaderRefusesNonNames(t *testing.T) {
+	w := &writer{leaders: map[string]leaderName{}, elections: map[string]uint64{}}
+	for _, bad := range []string{"", "*", ">", "n1.x", "n 1", strings.Repeat("n", maxNameLen+1)} {
+		w.setLeader(ledgerStream, "n1")
+		w.setLeader(ledgerStream, bad)
+		if got := w.leader(ledgerStream).node; got != "" {
+			t.Errorf("setLeader(%q) recorded %q, want unknown", bad, got)
+		}
+	}
+	w.setLeader(ledgerStream, "node-2_b")
+	if got := w.leader(ledgerStream).node; got != "node-2_b" {
+		t.Errorf("setLeader(node-2_b) recorded %q", got)
+	}
+}
