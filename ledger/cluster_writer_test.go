@@ -59,7 +59,7 @@ func TestStoredBatchRecognisesOnlyTheWholeBatch(t *testing.T) {
 // leaderless stream, writes stopped for 30 s after a leader's kill -9.
 func TestClusterWriterTakesOverWhileChainBusy(t *testing.T) {
 	tc := startCluster(t)
-	leader := waitLedgerWriter(t, tc)
+	leader := waitWriter(t, tc, ledgerStream)
 	next := (leader + 1) % 3
 	busy := tc.stores[next].chains.ledger
 	busy.mu.Lock()
@@ -108,17 +108,24 @@ func TestClusterWriterTakesOverWhileChainBusy(t *testing.T) {
 // subscription in the others' interest until their routes to it time out.
 // A forwarder that knows the stream's leader sends to it by name, so a
 // stale queue member (here nine that never answer, on the forwarding node
-// itself) gets no forwarded write; and a named leader that does not serve
-// falls back to the queue group.
+// itself) gets no forwarded write, for LEDGER's appends and AUDIT's
+// batches alike; and a named leader that does not serve falls back to the
+// queue group.
 func TestClusterForwardSkipsHungWriter(t *testing.T) {
 	tc := startCluster(t)
-	leader := waitLedgerWriter(t, tc)
-	f := tc.stores[(leader+1)%3]
+	for _, stream := range []string{ledgerStream, auditStream} {
+		t.Run(stream, func(t *testing.T) { forwardSkipsHungWriter(t, tc, stream) })
+	}
+}
+
+func forwardSkipsHungWriter(t *testing.T, tc *testCluster, stream string) {
+	writer := waitWriter(t, tc, stream)
+	f := tc.stores[(writer+1)%3]
 	w := f.chains.ledger.w
-	want := fmt.Sprintf("n%d", leader+1)
-	for deadline := time.Now().Add(30 * time.Second); w.leader(ledgerStream).node != want; time.Sleep(20 * time.Millisecond) {
+	want := fmt.Sprintf("n%d", writer+1)
+	for deadline := time.Now().Add(30 * time.Second); w.leader(stream).node != want; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the follower names %q as LEDGER's leader, want %s", w.leader(ledgerStream).node, want)
+			t.Fatalf("the follower names %q as %s's leader, want %s", w.leader(stream).node, stream, want)
 		}
 	}
 	cred, err := newClusterCred(tc.secret, "x")
@@ -132,7 +139,7 @@ func TestClusterForwardSkipsHungWriter(t *testing.T) {
 	defer nc.Close()
 	var stale atomic.Int64
 	for range 9 {
-		if _, err := nc.QueueSubscribe(writerSubject(ledgerStream), "writer", func(*nats.Msg) { stale.Add(1) }); err != nil {
+		if _, err := nc.QueueSubscribe(writerSubject(stream), "writer", func(*nats.Msg) { stale.Add(1) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -141,10 +148,18 @@ func TestClusterForwardSkipsHungWriter(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	a := f.NewAuditor(AuditConfig{Sync: true})
+	defer a.Close()
+	write := func(i int) error {
+		if stream == auditStream {
+			return a.Record(ctx, auditRecord(i))
+		}
+		_, _, err := f.Append(ctx, testEvent(KeySubject("enc", fmt.Sprintf("hung%d", i)), fmt.Sprintf("hung-cmd-%d", i)), Expect{})
+		return err
+	}
 	for i := range 10 {
-		ev := testEvent(KeySubject("enc", fmt.Sprintf("hung%d", i)), fmt.Sprintf("hung-cmd-%d", i))
-		if _, _, err := f.Append(ctx, ev, Expect{}); err != nil {
-			t.Fatalf("append %d through the follower: %v", i, err)
+		if err := write(i); err != nil {
+			t.Fatalf("write %d to %s through the follower: %v", i, stream, err)
 		}
 	}
 	if n := stale.Load(); n != 0 {
@@ -153,23 +168,23 @@ func TestClusterForwardSkipsHungWriter(t *testing.T) {
 	// A named leader that serves nothing: the queue group (the stale
 	// members gone) stores the write.
 	nc.Close()
-	w.setLeader(ledgerStream, "nobody")
-	if _, _, err := f.Append(ctx, testEvent(KeySubject("enc", "fallback"), "fallback-cmd"), Expect{}); err != nil {
-		t.Fatalf("append with a named leader that does not serve: %v", err)
+	w.setLeader(stream, "nobody")
+	if err := write(10); err != nil {
+		t.Fatalf("write to %s with a named leader that does not serve: %v", stream, err)
 	}
 }
 
-// waitLedgerWriter returns the index of the node that writes LEDGER.
-func waitLedgerWriter(t *testing.T, tc *testCluster) int {
+// waitWriter returns the index of the node that writes stream.
+func waitWriter(t *testing.T, tc *testCluster, stream string) int {
 	t.Helper()
 	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		for i, s := range tc.stores {
-			if s.IsLeader() {
+			if s.chains.ledger.w.writes(stream) {
 				return i
 			}
 		}
 		if time.Now().After(wait) {
-			t.Fatal("no node writes LEDGER 30 s after the cluster formed")
+			t.Fatalf("no node writes %s 30 s after the cluster formed", stream)
 		}
 	}
 }
