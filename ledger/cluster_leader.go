@@ -49,29 +49,16 @@ func (w *writer) leader(stream string) leaderName {
 	return w.leaders[stream]
 }
 
-// setLeader records the leader an election advisory named. A name that
-// cannot be a node's (ValidName: it becomes a subject token) is recorded
-// as unknown.
-func (w *writer) setLeader(stream, node string) {
-	if !ValidName(node) {
-		node = ""
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.leaders[stream] = leaderName{node, time.Now()}
-	w.elections[stream]++
-}
-
 // learn asks stream for its leader in the background, unless it is
 // already asked; an election advisory that arrives meanwhile wins.
 func (w *writer) learn(stream string) {
+	elected := w.electedCtx(stream) // ends with the next advisory
 	w.mu.Lock()
-	if w.learning[stream] || w.ctx == nil {
+	if w.learning[stream] {
 		w.mu.Unlock()
 		return
 	}
 	w.learning[stream] = true
-	gen := w.elections[stream]
 	w.mu.Unlock()
 	go func() {
 		defer func() {
@@ -84,7 +71,7 @@ func (w *writer) learn(stream string) {
 		for ctx.Err() == nil {
 			name := w.askLeader(ctx, stream)
 			w.mu.Lock()
-			if w.elections[stream] != gen {
+			if elected.Err() != nil {
 				w.mu.Unlock()
 				return // an advisory named a newer leader
 			}

@@ -8,8 +8,8 @@
 // node that leads the stream's Raft group. It serves the request subject
 // writerSubject(stream) in a queue group, and directSubject(stream, node)
 // that forwarders use once they know the leader's name
-// (cluster_leader.go); the other nodes forward their messages to it (headers and body as they would publish them) and get
-// the PubAck back. The writer serves each request in its own goroutine
+// (cluster_leader.go); the other nodes forward their messages to it
+// (headers and body as they would publish them) and get the PubAck back. The writer serves each request in its own goroutine
 // and publishes the messages as its own, grouped with its own appends
 // (group.go).
 //
@@ -79,14 +79,13 @@ type fwdMsg struct {
 // writer decides which chained streams this node writes and forwards
 // the rest.
 type writer struct {
-	s         *Store
-	ctx       context.Context // ends when the Store closes
-	mu        sync.Mutex
-	serves    map[string][]*nats.Subscription // streams this node writes: queue and direct subjects
-	elected   map[string]election             // ends when the stream next elects a leader
-	leaders   map[string]leaderName           // stream → its leader, if known (cluster_leader.go)
-	elections map[string]uint64               // stream → advisories seen
-	learning  map[string]bool                 // stream → its leader is being asked
+	s        *Store
+	ctx      context.Context // ends when the Store closes
+	mu       sync.Mutex
+	serves   map[string][]*nats.Subscription // streams this node writes: queue and direct subjects
+	elected  map[string]election             // ends when the stream next elects a leader
+	leaders  map[string]leaderName           // stream → its leader, if known (cluster_leader.go)
+	learning map[string]bool                 // stream → its leader is being asked
 }
 
 // leaderAdvisory is the subject of JetStream's advisory that stream has
@@ -113,10 +112,17 @@ func (w *writer) electedCtx(stream string) context.Context {
 	return e.ctx
 }
 
-// leaderElected wakes the forwarders waiting on stream's old writer.
-func (w *writer) leaderElected(stream string) {
+// leaderElected records the leader an election advisory named and wakes
+// the forwarders waiting on stream's old writer. A name that cannot be a
+// node's (ValidName: it becomes a subject token, cluster_leader.go) is
+// recorded as unknown.
+func (w *writer) leaderElected(stream, leader string) {
+	if !ValidName(leader) {
+		leader = ""
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.leaders[stream] = leaderName{leader, time.Now()}
 	if e, ok := w.elected[stream]; ok {
 		e.cancel()
 	}
@@ -129,7 +135,7 @@ func (w *writer) leaderElected(stream string) {
 func (s *Store) startWriter() {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &writer{s: s, ctx: ctx, serves: map[string][]*nats.Subscription{}, elected: map[string]election{},
-		leaders: map[string]leaderName{}, elections: map[string]uint64{}, learning: map[string]bool{}}
+		leaders: map[string]leaderName{}, learning: map[string]bool{}}
 	s.chains.ledger.w, s.chains.audit.w = w, w
 	var advisories []*nats.Subscription
 	for _, name := range []string{ledgerStream, auditStream, secretsStream} {
@@ -139,8 +145,7 @@ func (s *Store) startWriter() {
 			}
 			_ = json.Unmarshal(m.Data, &adv)
 			s.log.Info("ledger: the stream elected a leader", "stream", name, "leader", adv.Leader)
-			w.setLeader(name, adv.Leader)
-			w.leaderElected(name)
+			w.leaderElected(name, adv.Leader)
 		})
 		if err != nil {
 			// Forwarders then wait out an attempt on a dead writer.

@@ -168,7 +168,7 @@ func forwardSkipsHungWriter(t *testing.T, tc *testCluster, stream string) {
 	// A named leader that serves nothing: the queue group (the stale
 	// members gone) stores the write.
 	nc.Close()
-	w.setLeader(stream, "nobody")
+	w.leaderElected(stream, "nobody")
 	if err := write(10); err != nil {
 		t.Fatalf("write to %s with a named leader that does not serve: %v", stream, err)
 	}
@@ -189,20 +189,20 @@ func waitWriter(t *testing.T, tc *testCluster, stream string) int {
 	}
 }
 
-// TestSetLeaderRefusesNonNames: a leader name that is no node name (a
+// TestLeaderElectedRefusesNonNames: a leader name that is no node name (a
 // subject wildcard, a dot, empty) is recorded as unknown, so forwarding
 // goes to the queue group instead of a subject built from it.
-func TestSetLeaderRefusesNonNames(t *testing.T) {
-	w := &writer{leaders: map[string]leaderName{}, elections: map[string]uint64{}}
+func TestLeaderElectedRefusesNonNames(t *testing.T) {
+	w := &writer{leaders: map[string]leaderName{}, elected: map[string]election{}}
 	for _, bad := range []string{"", "*", ">", "n1.x", "n 1", strings.Repeat("n", maxNameLen+1)} {
-		w.setLeader(ledgerStream, "n1")
-		w.setLeader(ledgerStream, bad)
+		w.leaderElected(ledgerStream, "n1")
+		w.leaderElected(ledgerStream, bad)
 		if got := w.leader(ledgerStream).node; got != "" {
-			t.Errorf("setLeader(%q) recorded %q, want unknown", bad, got)
+			t.Errorf("leaderElected(%q) recorded %q, want unknown", bad, got)
 		}
 	}
-	w.setLeader(ledgerStream, "node-2_b")
+	w.leaderElected(ledgerStream, "node-2_b")
 	if got := w.leader(ledgerStream).node; got != "node-2_b" {
-		t.Errorf("setLeader(node-2_b) recorded %q", got)
+		t.Errorf("leaderElected(node-2_b) recorded %q", got)
 	}
 }
