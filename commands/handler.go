@@ -104,8 +104,8 @@ func (h *Handler) Execute(ctx context.Context, actor, commandID string, cmd Comm
 // commandID is the client's idempotency key ("" picks a fresh one). It is
 // scoped to the aggregate the command writes (ledger.ScopedMsgID): the
 // same id for another key or enclave is another command. A command id
-// already applied to the same aggregate within the ledger's duplicates
-// window (24 h) is a replay: nothing is decided or written, and Run
+// already applied to the same aggregate within the last 24 hours
+// (ledger.Store.Lookup) is a replay: nothing is decided or written, and Run
 // returns the original event with Replayed set, or ErrCommandIDReused if
 // that event is not what cmd would produce (another command type, or an
 // import of other material).

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
@@ -18,7 +19,13 @@ const testRoot = "h1:root"
 // idemHandler is a Handler on an initialised ledger with enclave e1.
 func idemHandler(t *testing.T) (*Handler, *ledger.Store) {
 	t.Helper()
-	store, proj, rek := signingLedger(t)
+	return idemHandlerConfig(t, ledger.Config{})
+}
+
+// idemHandlerConfig is idemHandler on a Store opened with cfg.
+func idemHandlerConfig(t *testing.T, cfg ledger.Config) (*Handler, *ledger.Store) {
+	t.Helper()
+	store, proj, rek := signingLedgerConfig(t, cfg)
 	h := NewHandler(store, proj, rek, nil)
 	if _, err := h.Run(context.Background(), testRoot, "", CreateEnclave{Name: "e1"}); err != nil {
 		t.Fatal(err)
@@ -166,6 +173,43 @@ func TestRunReplay(t *testing.T) {
 		if _, err := h.Run(ctx, testRoot, "X", ImportKey{Enclave: "e1", Name: name, Material: m}); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("Run(import %q) err = %v, want ErrInvalidName", name, err)
 		}
+	}
+}
+
+// TestRunReplayPastDuplicatesWindow: a command id is recognised for 24
+// hours, not only while the server's duplicates window remembers its
+// message id: the same import long after it (here the window is 100 ms
+// and the retry comes a second later) is a replay that writes nothing,
+// and other material under that id is still refused.
+func TestRunReplayPastDuplicatesWindow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h, store := idemHandlerConfig(t, ledger.Config{DuplicateWindow: 100 * time.Millisecond})
+	m := make([]byte, 32)
+	rand.Read(m)
+	imp := ImportKey{Enclave: "e1", Name: "a", Material: m}
+	first, err := h.Run(ctx, testRoot, "X", imp)
+	if err != nil || first.Replayed {
+		t.Fatalf("Run(import) = %+v, %v", first, err)
+	}
+	if _, err := h.Run(ctx, testRoot, "", CreateKey{Enclave: "e1", Name: "a", AddVersion: true}); err != nil {
+		t.Fatal(err) // an event after it on the same key
+	}
+	time.Sleep(time.Second) // ten windows: the server's purge has run
+	head, _ := store.Head(ctx)
+	refs := listSecrets(t, store)
+	r, err := h.Run(ctx, testRoot, "X", imp)
+	if err != nil || !r.Replayed || r.Seq != first.Seq || r.Event.ID != first.Event.ID {
+		t.Fatalf("Run(same import) past the window = %+v, %v; want a replay of seq %d", r, err, first.Seq)
+	}
+	if _, err := h.Run(ctx, testRoot, "X", ImportKey{Enclave: "e1", Name: "a", Material: make([]byte, 32)}); !errors.Is(err, ErrCommandIDReused) {
+		t.Errorf("Run(other material) past the window err = %v, want ErrCommandIDReused", err)
+	}
+	if h2, _ := store.Head(ctx); h2 != head {
+		t.Errorf("replays moved the head from %d to %d", head, h2)
+	}
+	if got := listSecrets(t, store); !slices.Equal(got, refs) {
+		t.Errorf("replays changed SECRETS from %q to %q", refs, got)
 	}
 }
 

@@ -19,8 +19,14 @@ import (
 // signingLedger is an initialised ledger with its projection and REK.
 func signingLedger(t *testing.T) (*ledger.Store, *projections.Projection, *hsm.REK) {
 	t.Helper()
+	return signingLedgerConfig(t, ledger.Config{})
+}
+
+// signingLedgerConfig is signingLedger on a Store opened with cfg.
+func signingLedgerConfig(t *testing.T, cfg ledger.Config) (*ledger.Store, *projections.Projection, *hsm.REK) {
+	t.Helper()
 	ctx := context.Background()
-	store := ledgertest.Open(t)
+	store := ledgertest.OpenConfig(t, cfg)
 	proj, err := projections.Open(ctx, store, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -39,9 +39,10 @@ const (
 // wildcards allowed) must equal x.Seq, otherwise nothing is written and the
 // error is a *ConflictError (errors.Is(err, ErrConflict)).
 //
-// If the CommandID was already appended on ev.Aggregate within the 24 h
-// duplicates window, nothing is written and Append returns the original sequence with
-// dup = true and a nil error, whatever the expectation.
+// If the CommandID was already appended on ev.Aggregate within the
+// server's duplicates window (2 minutes; Lookup looks further back),
+// nothing is written and Append returns the original sequence with dup =
+// true and a nil error, whatever the expectation.
 //
 // When Append returns without error the event is on disk (see doc.go).
 // Invalid subjects, types or command ids give ErrInvalid.

@@ -154,9 +154,10 @@ type chainHead struct {
 
 	notify chan<- struct{} // told (without blocking) after every append; may be nil
 
-	clustered bool        // other nodes append too: the head moves, and outcomes may be unknown
-	w         *writer     // in an embedded cluster, one node appends to the stream (cluster_writer.go)
-	q         *groupQueue // group commit of the appends (chain_group.go)
+	clustered bool          // other nodes append too: the head moves, and outcomes may be unknown
+	resend    time.Duration // resendHorizon (0: the default)
+	w         *writer       // in an embedded cluster, one node appends to the stream (cluster_writer.go)
+	q         *groupQueue   // group commit of the appends (chain_group.go)
 
 	mu    sync.Mutex
 	seq   uint64 // last sequence of the stream
@@ -288,11 +289,13 @@ const (
 // An error that is not a JetStream API error leaves the outcome unknown,
 // so the head is reloaded before the next publish; in a cluster such a
 // publish (a timeout, no leader during an election) is retried with the
-// same message id until ctx ends, and the answer is then ErrUnavailable.
-// A retry of a message that was stored gets the duplicate's ack.
+// same message id until ctx ends or for resendHorizon, and the answer is
+// then ErrUnavailable. A retry of a message that was stored gets the
+// duplicate's ack.
 func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, retry bool) (*jetstream.PubAck, error) {
 	moved := 0
 	backoff, jitter := 50*time.Millisecond, time.Millisecond
+	first := time.Now()
 	for {
 		ack, err := c.publishOnce(ctx, js, msg)
 		if err == nil {
@@ -330,7 +333,7 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 		case c.clustered && isUnknownOutcome(err):
 			c.log.Debug("ledger: publish outcome unknown; retrying", "stream", c.name, "err", err)
 			c.markStale()
-			if c.wait(ctx, &backoff) {
+			if resendable(first, c.resend) && c.wait(ctx, &backoff) {
 				continue
 			}
 			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.name, err)
@@ -374,6 +377,16 @@ func (c *chainHead) wait(ctx context.Context, backoff *time.Duration) bool {
 	}
 	*backoff = min(2**backoff, time.Second)
 	return true
+}
+
+// resendable reports whether a message first sent at first may still be
+// sent again with its message id: for horizon (resendHorizon if 0) after
+// the first send, so that the server's duplicates window still holds it.
+func resendable(first time.Time, horizon time.Duration) bool {
+	if horizon <= 0 {
+		horizon = resendHorizon
+	}
+	return time.Since(first) < horizon
 }
 
 // publishOnce reloads a stale head and publishes msg as its next link.

@@ -60,7 +60,7 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 		}
 		return st, nil
 	}
-	if s.ledger, err = open(ledgerConfig(s.replicas)); err != nil {
+	if s.ledger, err = open(ledgerConfig(s.replicas, s.dupWindow)); err != nil {
 		return err
 	}
 	if s.secrets, err = open(secretsConfig(s.replicas)); err != nil {
@@ -74,8 +74,8 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 			return err
 		}
 	}
-	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended, clustered: s.clustered}
-	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended, clustered: s.clustered}
+	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended, clustered: s.clustered, resend: s.resendHorizon}
+	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended, clustered: s.clustered, resend: s.resendHorizon}
 	if cfg.ReadOnly {
 		return nil
 	}

@@ -62,24 +62,32 @@ type msgGetResponse struct {
 const codeNoMessageFound jetstream.ErrorCode = 10037
 
 func (l *leaderStream) get(ctx context.Context, req map[string]any) (*jetstream.RawStreamMsg, error) {
+	var m *jetstream.RawStreamMsg
+	err := l.ask(ctx, func(ctx context.Context) (err error) {
+		m, err = msgGet(ctx, l.nc, l.name, req)
+		return err
+	})
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%w: %s has no leader: %w", ErrUnavailable, l.name, err)
+	}
+	return m, err
+}
+
+// msgGet sends req to stream's MSG.GET API, which the stream's leader
+// answers (a single server is its own leader). A request for a message
+// that does not exist answers jetstream.ErrMsgNotFound.
+func msgGet(ctx context.Context, nc *nats.Conn, stream string, req map[string]any) (*jetstream.RawStreamMsg, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	var m *nats.Msg
-	err = l.ask(ctx, func(ctx context.Context) (err error) {
-		m, err = l.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+l.name, body)
-		return err
-	})
+	m, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w: %s has no leader: %w", ErrUnavailable, l.name, err)
-		}
 		return nil, err
 	}
 	var r msgGetResponse
 	if err := json.Unmarshal(m.Data, &r); err != nil {
-		return nil, fmt.Errorf("ledger: %s msg get: %w", l.name, err)
+		return nil, fmt.Errorf("ledger: %s msg get: %w", stream, err)
 	}
 	if r.Error != nil {
 		if r.Error.ErrorCode == codeNoMessageFound || r.Error.Code == 404 {
@@ -88,14 +96,14 @@ func (l *leaderStream) get(ctx context.Context, req map[string]any) (*jetstream.
 		return nil, r.Error
 	}
 	if r.Message == nil {
-		return nil, fmt.Errorf("ledger: %s msg get: empty answer", l.name)
+		return nil, fmt.Errorf("ledger: %s msg get: empty answer", stream)
 	}
 	out := &jetstream.RawStreamMsg{Subject: r.Message.Subject, Sequence: r.Message.Sequence,
 		Data: r.Message.Data, Time: r.Message.Time}
 	if len(r.Message.Header) > 0 {
 		h, err := nats.DecodeHeadersMsg(r.Message.Header)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: %s msg get headers: %w", l.name, err)
+			return nil, fmt.Errorf("ledger: %s msg get headers: %w", stream, err)
 		}
 		out.Header = h
 	}

@@ -306,7 +306,8 @@ func decodeBatch(b []byte) ([]*nats.Msg, error) {
 }
 
 // forward sends msg to stream's writer and returns its ack, retrying an
-// unknown outcome with the same message until ctx ends.
+// unknown outcome with the same message until ctx ends or resendHorizon
+// has passed.
 func (w *writer) forward(ctx context.Context, stream string, msg *nats.Msg) (*jetstream.PubAck, error) {
 	req := nats.NewMsg(writerSubject(stream))
 	for k, v := range msg.Header {
@@ -405,7 +406,8 @@ func (w *writer) untilElected(ctx context.Context, stream string, d time.Duratio
 }
 
 // request sends req until the writer gives an answer that is not
-// "unknown", or ctx ends (ErrUnavailable).
+// "unknown", or ctx ends, or resendHorizon has passed since the first
+// send (ErrUnavailable).
 func (w *writer) request(ctx context.Context, stream string, req *nats.Msg) (*fwdAnswer, error) {
 	return w.requestRetried(ctx, stream, req, new(bool))
 }
@@ -416,7 +418,11 @@ func (w *writer) requestRetried(ctx context.Context, stream string, req *nats.Ms
 	const firstBackoff = 20 * time.Millisecond
 	backoff := firstBackoff
 	var last error
+	first := time.Now()
 	for {
+		if *retried && !resendable(first, w.s.resendHorizon) {
+			return nil, fmt.Errorf("%w: %s: no writer stored it within %s: %w", ErrUnavailable, stream, w.s.resendHorizon, last)
+		}
 		m, elected, err := w.attempt(ctx, stream, req)
 		if elected && err != nil {
 			// A new leader: the attempt was on the old writer, or had no

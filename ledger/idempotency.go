@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,10 +69,37 @@ func scopedSum(label, aggregate, commandID string) [sha256.Size]byte {
 // printable ASCII characters without spaces.
 func ValidCommandID(s string) bool { return validToken(s) }
 
+// Replays of a command id (Lookup).
+const (
+	// replayWindow is how long after its event a command id is still
+	// recognised on its aggregate: the promise made to clients (README,
+	// "Idempotent requests"). It is not the server's duplicates window
+	// (duplicateWindow), which only has to outlast a resend.
+	replayWindow = 24 * time.Hour
+	// lookupScanMax bounds the events on one aggregate that Lookup reads
+	// past the duplicates window. An aggregate with more events in the
+	// replay window makes Lookup fail rather than read on.
+	lookupScanMax = 10_000
+)
+
+// ErrLookupTooLong is Lookup's answer when an aggregate has more than
+// lookupScanMax events within the replay window: it cannot tell whether
+// the command id was applied, so the command is refused rather than
+// risked twice.
+var ErrLookupTooLong = errors.New("ledger: lookup: too many events on the aggregate within 24 h to look the command id up")
+
 // Lookup reports whether an event with commandID on aggregate was appended
-// within the duplicates window (24 h), and returns it (with Seq set). It
-// never writes. ok = false with a nil error means no such event is in the
-// window; an error means Lookup could not tell.
+// within the last 24 hours (replayWindow), and returns it (with Seq set).
+// It never writes. ok = false with a nil error means no such event; an
+// error means Lookup could not tell.
+//
+// It asks the server's duplicates window first (a probe: one request,
+// which also sees an append the server is still storing), then reads
+// the aggregate's own events stored within the replay window (a subject
+// holds one key, identity, policy or enclave, so a few events; a subject
+// without any costs one request) for the event's message id, or the
+// longer message id of earlier versions (legacyScopedMsgID), so that a
+// command retried across an upgrade is still a replay.
 func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Event, ok bool, err error) {
 	if s.isClosed() {
 		return Event{}, false, ErrClosed
@@ -78,22 +107,56 @@ func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Eve
 	if !validSubject(aggregate, ledgerPrefix, false) || !validToken(commandID) {
 		return Event{}, false, fmt.Errorf("ledger: lookup %q %q: %w", aggregate, commandID, ErrInvalid)
 	}
-	seq, ok, err := s.probe(ctx, aggregate, ScopedMsgID(aggregate, commandID), nil)
-	if err == nil && !ok {
-		seq, ok, err = s.probe(ctx, aggregate, legacyScopedMsgID(aggregate, commandID), nil)
-	}
-	if err != nil || !ok {
+	ids := []string{ScopedMsgID(aggregate, commandID), legacyScopedMsgID(aggregate, commandID)}
+	seq, ok, err := s.probe(ctx, aggregate, ids[0], nil)
+	if err != nil {
 		return Event{}, false, err
 	}
-	m, err := s.ledger.GetMsg(ctx, seq)
-	if err != nil {
-		return Event{}, false, fmt.Errorf("ledger: lookup %s seq %d: %w", aggregate, seq, s.mapErr(err))
+	var m *jetstream.RawStreamMsg
+	if ok {
+		if m, err = s.ledger.GetMsg(ctx, seq); err != nil {
+			return Event{}, false, fmt.Errorf("ledger: lookup %s seq %d: %w", aggregate, seq, s.mapErr(err))
+		}
+	} else if m, err = s.scanFor(ctx, aggregate, ids); err != nil || m == nil {
+		return Event{}, false, err
 	}
-	ev, err = decodeEvent(m.Data, seq)
+	ev, err = decodeEvent(m.Data, m.Sequence)
 	if err != nil {
 		return Event{}, false, err
 	}
 	return ev, true, nil
+}
+
+// scanFor reads the events on subject stored within the replay window,
+// oldest first, and returns the first whose message id is one of ids
+// (nil if none). It reads at most s.scanMax events.
+func (s *Store) scanFor(ctx context.Context, subject string, ids []string) (*jetstream.RawStreamMsg, error) {
+	since := time.Now().Add(-s.replayWindow)
+	req := map[string]any{"start_time": since, "next_by_subj": subject}
+	for range s.scanMax {
+		m, err := s.ledgerGet(ctx, req)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ledger: lookup %s: %w", subject, s.mapErr(err))
+		}
+		if id := m.Header.Get(nats.MsgIdHdr); id != "" && slices.Contains(ids, id) {
+			return m, nil
+		}
+		req = map[string]any{"seq": m.Sequence + 1, "next_by_subj": subject}
+	}
+	return nil, fmt.Errorf("%w (%s: more than %d)", ErrLookupTooLong, subject, s.scanMax)
+}
+
+// ledgerGet reads one LEDGER message through the MSG.GET API: from the
+// stream's leader in a cluster (leaderStream), from the server itself
+// otherwise.
+func (s *Store) ledgerGet(ctx context.Context, req map[string]any) (*jetstream.RawStreamMsg, error) {
+	if ls, ok := s.ledger.(*leaderStream); ok {
+		return ls.get(ctx, req)
+	}
+	return msgGet(ctx, s.nc, ledgerStream, req)
 }
 
 // probe publishes a message with Nats-Msg-Id msgID on subject and an

@@ -196,12 +196,14 @@ func (s *Store) ListSecrets(ctx context.Context, filter string) ([]string, error
 
 // publishRetry publishes msg (outside the hash chains); in a cluster a
 // publish whose outcome is unknown is retried with the same message id
-// until ctx ends (the caller's options must carry one).
+// until ctx ends or resendHorizon has passed (the message must carry an
+// id).
 func (s *Store) publishRetry(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	if !s.clustered {
 		return s.js.PublishMsg(ctx, msg, opts...)
 	}
 	backoff := 50 * time.Millisecond
+	first := time.Now()
 	for {
 		var ack *jetstream.PubAck
 		publish := func(ctx context.Context) (err error) {
@@ -217,6 +219,9 @@ func (s *Store) publishRetry(ctx context.Context, msg *nats.Msg, opts ...jetstre
 		}
 		if err == nil || !isUnknownOutcome(err) {
 			return ack, err
+		}
+		if !resendable(first, s.resendHorizon) {
+			return nil, fmt.Errorf("%w: no answer within %s: %w", ErrUnavailable, s.resendHorizon, err)
 		}
 		select {
 		case <-ctx.Done():

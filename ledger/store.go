@@ -24,10 +24,24 @@ const (
 	secretsStream = "SECRETS"
 )
 
-// duplicateWindow is how long JetStream remembers a Nats-Msg-Id. It is far
-// longer than any client retry, so a retried command is never applied
-// twice.
-const duplicateWindow = 24 * time.Hour
+// duplicateWindow is how long JetStream remembers a LEDGER Nats-Msg-Id.
+// It only has to outlast a resend of the same message (resendHorizon):
+// a command id is recognised for 24 hours by Lookup, which reads the
+// aggregate's own events past this window. The server keeps every id of
+// the window in memory and, after a crash, reads every message of the
+// window again before the stream opens, so the window is kept short
+// (the server's default): with 24 hours, a million keys created that
+// day cost 110 MB of memory and 2.7 s of CPU at every start after a
+// crash.
+const duplicateWindow = 2 * time.Minute
+
+// resendHorizon bounds how long after its first send a message whose
+// outcome is unknown (a cluster's timeout or election) is sent again
+// with the same message id: half the duplicates window, so that a
+// resend is always recognised as a duplicate. After it the write fails
+// with ErrUnavailable, and the caller looks its event up (Lookup), as
+// after any lost answer. A single server never sends a message again.
+const resendHorizon = duplicateWindow / 2
 
 // defaultStartTimeout bounds server start-up when ctx has no deadline.
 const defaultStartTimeout = 30 * time.Second
@@ -51,6 +65,12 @@ type Config struct {
 	// NoSync stores without an fsync per write: for a restore into a new
 	// directory only, whose caller syncs every file after Close (backup.go).
 	NoSync bool
+
+	// DuplicateWindow is how long the server remembers a LEDGER message
+	// id; 0 = duplicateWindow (2 minutes). Messages are sent again for at
+	// most half of it (resendHorizon). Tests shorten it to see Lookup
+	// past it; it is at least 100 ms.
+	DuplicateWindow time.Duration
 }
 
 // Store is the event store: an embedded NATS server with JetStream, the
@@ -78,6 +98,11 @@ type Store struct {
 	eraseSeen     atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
 
 	replayStall time.Duration // a bounded read's wait for its next message before a new consumer (stallReader, read_range.go)
+
+	dupWindow     time.Duration // LEDGER's duplicates window (Config.DuplicateWindow)
+	replayWindow  time.Duration // how long Lookup recognises a command id (replayWindow; tests shorten it)
+	scanMax       int           // bound of Lookup's read of one aggregate (lookupScanMax)
+	resendHorizon time.Duration // no message is sent again later than this after its first send (resendHorizon)
 
 	fsyncLane     sync.Mutex  // one fsync round at a time among the watches below and AUDIT's (durability.go)
 	ledgerBlocks  *blockWatch // new LEDGER block files -> fsync of their directory
@@ -111,9 +136,9 @@ func fileStream(name, description, prefix string, replicas int) jetstream.Stream
 
 // ledgerConfig is the LEDGER stream: every fact, kept forever. No limits
 // (a limit would delete history), no delete, no purge, no rollup.
-func ledgerConfig(replicas int) jetstream.StreamConfig {
+func ledgerConfig(replicas int, window time.Duration) jetstream.StreamConfig {
 	c := fileStream(ledgerStream, "kmsledger events; append-only", ledgerPrefix, replicas)
-	c.Duplicates = duplicateWindow
+	c.Duplicates = window
 	c.DenyDelete, c.DenyPurge, c.AllowRollup = true, true, false
 	c.AllowAtomicPublish = true
 	return c
@@ -138,6 +163,9 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("ledger: open: empty data directory: %w", ErrInvalid)
 	}
+	if cfg.DuplicateWindow != 0 && cfg.DuplicateWindow < 100*time.Millisecond {
+		return nil, fmt.Errorf("ledger: open: duplicates window %s is under 100ms: %w", cfg.DuplicateWindow, ErrInvalid)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -149,7 +177,11 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", cfg.Dir, err)
 	}
-	s := &Store{log: log, unlock: unlock, subs: make(map[*subscription]struct{}), replayStall: defaultReplayStall}
+	s := &Store{log: log, unlock: unlock, subs: make(map[*subscription]struct{}), replayStall: defaultReplayStall,
+		dupWindow: duplicateWindow, replayWindow: replayWindow, scanMax: lookupScanMax, resendHorizon: resendHorizon}
+	if cfg.DuplicateWindow != 0 {
+		s.dupWindow, s.resendHorizon = cfg.DuplicateWindow, cfg.DuplicateWindow/2
+	}
 	defer func() {
 		if err != nil {
 			if s.stopWriter != nil {

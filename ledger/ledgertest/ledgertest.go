@@ -22,9 +22,19 @@ func Open(tb testing.TB) *ledger.Store {
 // idempotent).
 func OpenDir(tb testing.TB, dir string) *ledger.Store {
 	tb.Helper()
-	s, err := ledger.Open(context.Background(), ledger.Config{Dir: dir})
+	return OpenConfig(tb, ledger.Config{Dir: dir})
+}
+
+// OpenConfig opens a Store with cfg (on a fresh tb.TempDir() if cfg.Dir
+// is "") and closes it in tb.Cleanup.
+func OpenConfig(tb testing.TB, cfg ledger.Config) *ledger.Store {
+	tb.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = tb.TempDir()
+	}
+	s, err := ledger.Open(context.Background(), cfg)
 	if err != nil {
-		tb.Fatalf("ledger.Open(%s) err = %v, want nil", dir, err)
+		tb.Fatalf("ledger.Open(%s) err = %v, want nil", cfg.Dir, err)
 	}
 	tb.Cleanup(func() {
 		if err := s.Close(); err != nil {
