@@ -65,6 +65,7 @@ var sentinels = map[string]error{
 	"ledger.ErrCorruptBlock":            ledger.ErrCorruptBlock,
 	"ledger.ErrInvalid":                 ledger.ErrInvalid,
 	"ledger.ErrLocked":                  ledger.ErrLocked,
+	"ledger.ErrLookupTooLong":           ledger.ErrLookupTooLong,
 	"ledger.ErrMalformed":               ledger.ErrMalformed,
 	"ledger.ErrNotCluster":              ledger.ErrNotCluster,
 	"ledger.ErrUnavailable":             ledger.ErrUnavailable,
