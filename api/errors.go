@@ -56,7 +56,7 @@ var errorTable = []errorEntry{
 	{commands.ErrUnchanged, 409, "key already exists"},
 	{commands.ErrSkipped, 409, "key already exists"},
 	{commands.ErrCommandIDReused, 409, "command id already used for another command on this key"},
-	{ledger.ErrLookupTooLong, 409, "command id cannot be checked: the key has more than 10,000 events in the last 24 hours"},
+	{ledger.ErrLookupTooLong, 409, "command id cannot be checked: the key has more than 1,000 events in the last 24 hours"},
 	{projections.ErrKeyNotFound, 404, "key does not exist"},
 	{commands.ErrKeyTombstoned, 409, "key was destroyed: its name stays reserved until an admin releases it"},
 	{projections.ErrKeyDisabled, 409, "key is disabled"},

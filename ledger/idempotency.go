@@ -79,7 +79,7 @@ const (
 	// lookupScanMax bounds the events on one aggregate that Lookup reads
 	// past the duplicates window. An aggregate with more events in the
 	// replay window makes Lookup fail rather than read on.
-	lookupScanMax = 10_000
+	lookupScanMax = 1_000
 )
 
 // ErrLookupTooLong is Lookup's answer when an aggregate has more than
