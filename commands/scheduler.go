@@ -26,8 +26,8 @@ func (h *Handler) DestroyDue(ctx context.Context) (int, error) {
 	var due []dueKey
 	h.proj.View(func(s *projections.State) {
 		for _, e := range s.Enclaves {
-			for _, k := range e.Keys {
-				if !k.DeletionDeadline().IsZero() && !now.Before(k.DeletionDeadline()) {
+			for k := range e.PendingDeletion() {
+				if !now.Before(k.DeletionDeadline()) {
 					due = append(due, dueKey{DestroyScheduledKey{Enclave: e.Name, Name: k.Name}, k.DeletionDeadline()})
 				}
 			}

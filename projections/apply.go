@@ -183,6 +183,7 @@ func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted)
 		e.dropped(k.removeVersion(p.Version))
 		if len(k.versions) == 0 {
 			delete(e.Keys, p.Name)
+			e.setPending(p.Name, false)
 			e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor}
 		}
 	}
@@ -194,6 +195,7 @@ func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
 		e.droppedKey(k, 0)
 	}
 	delete(e.Keys, p.Name)
+	e.setPending(p.Name, false)
 	e.Tombstones[p.Name] = &Tombstone{Name: p.Name, DestroyedAt: ev.Time, DestroyedBy: ev.Actor, Reason: p.Reason}
 	return nil
 }
@@ -238,6 +240,7 @@ func (e *Enclave) setDisabled(ev ledger.Event, name string, version uint32, disa
 func (e *Enclave) keyDeletionScheduled(ev ledger.Event, p ledger.KeyDeletionScheduled) error {
 	if k := e.Keys[p.Name]; k != nil {
 		k.pending = &deletion{deadline: p.Deadline, by: ev.Actor}
+		e.setPending(p.Name, true)
 		e.droppedKey(k, 0)
 	}
 	return nil
@@ -246,6 +249,7 @@ func (e *Enclave) keyDeletionScheduled(ev ledger.Event, p ledger.KeyDeletionSche
 func (e *Enclave) keyRestored(_ ledger.Event, p ledger.KeyRestored) error {
 	if k := e.Keys[p.Name]; k != nil {
 		k.pending = nil
+		e.setPending(p.Name, false)
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ func (e *Enclave) clone() *Enclave {
 	}
 	c.Policies = maps.Clone(e.Policies)
 	c.Tombstones = maps.Clone(e.Tombstones)
+	c.pending = maps.Clone(e.pending)
 	c.AppRoles = maps.Clone(e.AppRoles)
 	c.Tokens = maps.Clone(e.Tokens)
 	return &c

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"iter"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,35 @@ func (k *Key) ScheduledBy() string {
 		return ""
 	}
 	return k.pending.by
+}
+
+// PendingDeletion yields the keys of e pending deletion, in no particular
+// order. It reads an index kept as events are applied, so it costs the
+// pending keys, not all of them (the scheduler asks every interval).
+func (e *Enclave) PendingDeletion() iter.Seq[*Key] {
+	return func(yield func(*Key) bool) {
+		for name := range e.pending {
+			if k := e.Keys[name]; k != nil && k.pending != nil && !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// setPending records whether the key e.Keys[name] is pending deletion;
+// an index without keys is nil, as in a decoded snapshot.
+func (e *Enclave) setPending(name string, on bool) {
+	switch {
+	case on && e.pending == nil:
+		e.pending = map[string]struct{}{name: {}}
+	case on:
+		e.pending[name] = struct{}{}
+	default:
+		delete(e.pending, name)
+		if len(e.pending) == 0 {
+			e.pending = nil
+		}
+	}
 }
 
 // Usable reports why version v of k cannot be used for crypto, or nil.

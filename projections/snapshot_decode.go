@@ -119,7 +119,11 @@ func (d *decoder) enclave(s *State) {
 		} else {
 			name = string(raw)
 		}
-		x.Keys[name] = d.key(s, x.Name, name, n-i)
+		k := d.key(s, x.Name, name, n-i)
+		x.Keys[name] = k
+		if k.pending != nil {
+			x.setPending(name, true)
+		}
 	}
 	n = d.n()
 	x.Identities = make(map[string]*Identity, n)

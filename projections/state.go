@@ -68,6 +68,7 @@ type Enclave struct {
 	keyIndex, identityIndex, policyIndex nameIndex                           // sorted names, for list pages (index.go)
 	saIndex                              atomic.Pointer[map[string][]string] // parent -> service accounts (index.go)
 	drop                                 func(*Version)                      // State.dropped; nil in a fork
+	pending                              map[string]struct{}                 // keys (of Keys) pending deletion; nil: none
 }
 
 // Tombstone records a destroyed key whose name is reserved.
