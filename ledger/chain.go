@@ -289,18 +289,23 @@ const (
 // An error that is not a JetStream API error leaves the outcome unknown,
 // so the head is reloaded before the next publish; in a cluster such a
 // publish (a timeout, no leader during an election) is retried with the
-// same message id until ctx ends or for resendHorizon, and the answer is
-// then ErrUnavailable. A retry of a message that was stored gets the
-// duplicate's ack.
+// same message id until ctx ends, and the answer is then ErrUnavailable.
+// In a cluster no message is sent again later than resendHorizon after
+// its first send (ErrUnavailable then). A retry of a message that was
+// stored gets the duplicate's ack.
 func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, retry bool) (*jetstream.PubAck, error) {
 	moved := 0
 	backoff, jitter := 50*time.Millisecond, time.Millisecond
-	first := time.Now()
+	first, last := time.Now(), error(nil)
 	for {
+		if last != nil && c.clustered && !resendable(first, c.resend) {
+			return nil, fmt.Errorf("%w: %s: not stored within the resend horizon: %w", ErrUnavailable, c.name, last)
+		}
 		ack, err := c.publishOnce(ctx, js, msg)
 		if err == nil {
 			return ack, nil
 		}
+		last = err
 		var apiErr *jetstream.APIError
 		switch {
 		case isWrongLastSeq(err):
@@ -333,7 +338,7 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 		case c.clustered && isUnknownOutcome(err):
 			c.log.Debug("ledger: publish outcome unknown; retrying", "stream", c.name, "err", err)
 			c.markStale()
-			if resendable(first, c.resend) && c.wait(ctx, &backoff) {
+			if c.wait(ctx, &backoff) {
 				continue
 			}
 			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.name, err)

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // shortenDuplicates makes the server forget LEDGER message ids after
@@ -140,5 +142,41 @@ func TestClusterShortDuplicatesWindow(t *testing.T) {
 	_, err = f.chains.ledger.w.request(ctx, "NOWRITER", req)
 	if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil || !strings.Contains(err.Error(), "within 2s") {
 		t.Fatalf("forward to a stream without a writer: err = %v (context: %v), want ErrUnavailable after the horizon", err, ctx.Err())
+	}
+}
+
+// TestChainResendStopsAtHorizon: in a cluster a chained publish whose
+// outcome stays unknown (here: a server without JetStream, so no stream
+// ever answers) is not sent again once resendHorizon has passed since
+// its first send: ErrUnavailable before the caller's context ends.
+func TestChainResendStopsAtHorizon(t *testing.T) {
+	s := openTestStore(t, "")
+	mustAppend(t, s, KeySubject("enc", "k"), 1)
+	ns, err := server.NewServer(&server.Options{DontListen: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, clustered: true, resend: time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.mu.Lock()
+	_, err = c.publishLocked(ctx, js, pipeMsg(t, KeySubject("enc", "k2"), "H"), true)
+	c.mu.Unlock()
+	if !errors.Is(err, ErrUnavailable) || ctx.Err() != nil || !strings.Contains(err.Error(), "resend horizon") {
+		t.Fatalf("publish that never gets an answer: err = %v (context: %v), want ErrUnavailable at the horizon", err, ctx.Err())
 	}
 }

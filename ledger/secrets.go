@@ -213,15 +213,15 @@ func (s *Store) publishRetry(ctx context.Context, msg *nats.Msg, opts ...jetstre
 		// A publish in flight to a leader that died is sent again as soon
 		// as SECRETS has elected a new one.
 		err := s.chains.ledger.w.untilElected(ctx, secretsStream, publishAttempt, publish)
-		if errors.Is(err, errNewLeader) {
-			backoff = 50 * time.Millisecond
-			continue
-		}
-		if err == nil || !isUnknownOutcome(err) {
+		if err == nil || (!errors.Is(err, errNewLeader) && !isUnknownOutcome(err)) {
 			return ack, err
 		}
 		if !resendable(first, s.resendHorizon) {
 			return nil, fmt.Errorf("%w: no answer within %s: %w", ErrUnavailable, s.resendHorizon, err)
+		}
+		if errors.Is(err, errNewLeader) {
+			backoff = 50 * time.Millisecond
+			continue
 		}
 		select {
 		case <-ctx.Done():
