@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -59,20 +58,7 @@ func TestLeaderStreamAsksAgainAfterADroppedRequest(t *testing.T) {
 
 	// A MSG.GET whose first request nobody answers, on a server
 	// without JetStream (whose API would answer).
-	ns, err := server.NewServer(&server.Options{DontListen: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := bareServer(t)
 	const name = "DROPPED"
 	var gets atomic.Int32
 	sub, err := nc.Subscribe("$JS.API.STREAM.MSG.GET."+name, func(m *nats.Msg) {

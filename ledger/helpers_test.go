@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // openTestStore opens a Store on dir (a fresh temp dir if "") and closes it
@@ -68,4 +71,26 @@ func waitFor(tb testing.TB, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// bareServer starts a NATS server without JetStream (so no stream and no
+// JetStream API ever answers) and returns a connection to it; both end
+// with the test.
+func bareServer(tb testing.TB) *nats.Conn {
+	tb.Helper()
+	ns, err := server.NewServer(&server.Options{DontListen: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ns.Start()
+	tb.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("server not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
 }

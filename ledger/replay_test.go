@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -152,21 +151,7 @@ func TestClusterShortDuplicatesWindow(t *testing.T) {
 func TestChainResendStopsAtHorizon(t *testing.T) {
 	s := openTestStore(t, "")
 	mustAppend(t, s, KeySubject("enc", "k"), 1)
-	ns, err := server.NewServer(&server.Options{DontListen: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(bareServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
