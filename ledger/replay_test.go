@@ -165,3 +165,30 @@ func TestChainResendStopsAtHorizon(t *testing.T) {
 		t.Fatalf("publish that never gets an answer: err = %v (context: %v), want ErrUnavailable at the horizon", err, ctx.Err())
 	}
 }
+
+// TestOpenDuplicateWindow: Config.DuplicateWindow becomes LEDGER's
+// duplicates window and halves into the resend horizon; one under the
+// server's least (100 ms) is refused before anything opens, leaving the
+// directory free.
+func TestOpenDuplicateWindow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := Open(context.Background(), Config{Dir: dir, DuplicateWindow: 50 * time.Millisecond}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Open with a 50ms window err = %v, want ErrInvalid", err)
+	}
+	s, err := Open(context.Background(), Config{Dir: dir, DuplicateWindow: 3 * time.Second})
+	if err != nil {
+		t.Fatalf("Open after the refused one: %v", err)
+	}
+	defer s.Close()
+	info, err := s.ledger.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Duplicates != 3*time.Second || s.resendHorizon != 1500*time.Millisecond {
+		t.Errorf("window %v, resend horizon %v; want 3s and 1.5s", info.Config.Duplicates, s.resendHorizon)
+	}
+	if d := openTestStore(t, "").dupWindow; d != duplicateWindow {
+		t.Errorf("default window %v, want %v", d, duplicateWindow)
+	}
+}
