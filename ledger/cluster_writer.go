@@ -9,8 +9,9 @@
 // writerSubject(stream) in a queue group, and directSubject(stream, node)
 // that forwarders use once they know the leader's name
 // (cluster_leader.go); the other nodes forward their messages to it
-// (headers and body as they would publish them) and get the PubAck back. The writer serves each request in its own goroutine
-// and publishes the messages as its own, grouped with its own appends
+// (headers and body as they would publish them) and get the PubAck
+// back. The writer serves each request in its own goroutine and
+// publishes the messages as its own, grouped with its own appends
 // (group.go).
 //
 // When the leader changes, the old leader stops serving and the new one
