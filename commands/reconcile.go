@@ -44,14 +44,19 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 	if grace > 0 {
 		now = h.Now() // read only when needed: a node's first pass runs beside its start
 	}
+	// The scan stops at the first young material: what comes after it is
+	// left for a later pass anyway. Reading on kept every reference of the
+	// last minutes in memory and read them again at every pass (650,000
+	// a minute during a bulk of creations).
 	end, err := h.store.ScanSecrets(ctx, from.Secrets+1, func(e ledger.SecretEntry) error {
-		if young == 0 && ((grace > 0 && now.Sub(e.Stored) < grace) || (upTo != 0 && e.Seq > upTo)) {
+		if (grace > 0 && now.Sub(e.Stored) < grace) || (upTo != 0 && e.Seq > upTo) {
 			young = e.Seq
+			return errStopReplay
 		}
 		cands[e.Ref] = e.Seq
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errStopReplay) {
 		return from, 0, err
 	}
 	if err := h.proj.CatchUp(ctx); err != nil {
@@ -85,7 +90,7 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 	})
 	erased := 0
 	for ref, seq := range cands {
-		if (seq >= young && young != 0) || (seq == 0 && h.inFlight(ctx, ref, grace)) {
+		if seq == 0 && h.inFlight(ctx, ref, grace, young) {
 			continue
 		}
 		if err := h.store.EraseSecret(ctx, ref); err != nil {
@@ -149,7 +154,7 @@ func (h *Handler) destroyedSince(ctx context.Context, after, to uint64, cands ma
 	return nil
 }
 
-// errStopReplay ends a replay early; it never leaves this file.
+// errStopReplay ends a replay or a scan early; it never leaves this file.
 var errStopReplay = errors.New("commands: stop replay")
 
 // reconcileGrace is how old unreferenced material must be before a
@@ -157,12 +162,13 @@ var errStopReplay = errors.New("commands: stop replay")
 // event that references it, and another node may be between the two.
 const reconcileGrace = 10 * time.Minute
 
-// inFlight reports whether ref is younger than grace: it may belong to a
-// command still being carried out (errors count as "may").
-func (h *Handler) inFlight(ctx context.Context, ref string, grace time.Duration) bool {
-	if grace <= 0 {
+// inFlight reports whether ref is younger than grace or stored at or
+// after SECRETS sequence young (0: none): it may belong to a command still
+// being carried out (errors count as "may").
+func (h *Handler) inFlight(ctx context.Context, ref string, grace time.Duration, young uint64) bool {
+	if grace <= 0 && young == 0 {
 		return false
 	}
-	at, err := h.store.SecretStoredAt(ctx, ref)
-	return err != nil || h.Now().Sub(at) < grace
+	e, err := h.store.SecretStored(ctx, ref)
+	return err != nil || (grace > 0 && h.Now().Sub(e.Stored) < grace) || (young != 0 && e.Seq >= young)
 }

@@ -253,19 +253,19 @@ func (s *Store) secureDelete(ctx context.Context, seq uint64) error {
 	}
 }
 
-// SecretStoredAt returns when the material under ref was stored.
-func (s *Store) SecretStoredAt(ctx context.Context, ref string) (time.Time, error) {
+// SecretStored returns where and when the material under ref was stored.
+func (s *Store) SecretStored(ctx context.Context, ref string) (SecretEntry, error) {
 	subj := secretSubject(ref)
 	if !validSubject(subj, secretsPrefix, false) {
-		return time.Time{}, fmt.Errorf("ledger: secret time %q: %w", ref, ErrInvalid)
+		return SecretEntry{}, fmt.Errorf("ledger: secret time %q: %w", ref, ErrInvalid)
 	}
 	m, err := s.secrets.GetLastMsgForSubject(ctx, subj)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return time.Time{}, fmt.Errorf("ledger: secret time %s: %w", ref, ErrSecretNotFound)
+		return SecretEntry{}, fmt.Errorf("ledger: secret time %s: %w", ref, ErrSecretNotFound)
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("ledger: secret time %s: %w", ref, s.mapErr(err))
+		return SecretEntry{}, fmt.Errorf("ledger: secret time %s: %w", ref, s.mapErr(err))
 	}
 	clear(m.Data)
-	return m.Time, nil
+	return SecretEntry{Seq: m.Sequence, Ref: ref, Stored: m.Time}, nil
 }
