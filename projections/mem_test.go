@@ -1,15 +1,11 @@
 package projections_test
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
-	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/projections"
 )
 
@@ -26,39 +22,6 @@ func memKeys(tb testing.TB) int {
 	return n
 }
 
-// eventFeed builds ledger events as the ledger hands them to a
-// projection: each one encoded and decoded on its own, so that every
-// string of an event is its own allocation, as after a replay.
-type eventFeed struct {
-	tb  testing.TB
-	seq uint64
-	at  time.Time
-}
-
-func (f *eventFeed) event(typ, enclave, subject, actor string, p any) ledger.Event {
-	f.tb.Helper()
-	payload, err := json.Marshal(p)
-	if err != nil {
-		f.tb.Fatal(err)
-	}
-	f.seq++
-	f.at = f.at.Add(time.Millisecond)
-	b, err := json.Marshal(ledger.Event{Type: typ, ID: fmt.Sprintf("%032x", f.seq), Time: f.at, Actor: actor,
-		Enclave: enclave, Aggregate: subject, CommandID: fmt.Sprintf("cmd-%d", f.seq), Payload: payload})
-	if err != nil {
-		f.tb.Fatal(err)
-	}
-	var ev ledger.Event
-	if err := json.Unmarshal(b, &ev); err != nil {
-		f.tb.Fatal(err)
-	}
-	ev.Seq = f.seq
-	return ev
-}
-
-// memActor is an identity as the ledger records it.
-const memActor = "h1:Q2hlY2tpbmcgdGhlIHNpemUgb2YgYW4gaWRlbnRpdHkgaGVyZQ"
-
 // memEnclaves is the number of enclaves the keys are spread over:
 // KMSLEDGER_BENCH_ENCLAVES, default 1.
 func memEnclaves(tb testing.TB) int {
@@ -70,32 +33,6 @@ func memEnclaves(tb testing.TB) int {
 		}
 	}
 	return n
-}
-
-// buildKeys applies the events that create n keys (one version each)
-// spread over enclaves enclaves (e0, e1, ...) to st, as a replay would.
-func buildKeys(tb testing.TB, st *projections.State, n, enclaves int) {
-	tb.Helper()
-	f := &eventFeed{tb: tb, at: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
-	apply := func(ev ledger.Event) {
-		if err := st.Apply(ev); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	apply(f.event(ledger.TypeSystemInitialized, "", ledger.SystemSubject(), memActor, ledger.SystemInitialized{RootIdentity: memActor}))
-	for e := range enclaves {
-		name := fmt.Sprintf("e%d", e)
-		apply(f.event(ledger.TypeEnclaveCreated, "", ledger.EnclaveSubject(name), memActor, ledger.EnclaveCreated{Name: name}))
-	}
-	for i := range n {
-		enc, name := fmt.Sprintf("e%d", i%enclaves), fmt.Sprintf("bucket-%07d", i)
-		ev := f.event(ledger.TypeKeyCreated, enc, ledger.KeySubject(enc, name), memActor, ledger.KeyCreated{
-			Name: name, Version: 1, Type: "AES256",
-			SecretRef:   ledger.AttemptSecretRef(enc, name, 1, fmt.Sprintf("%032x", f.seq+1)),
-			Fingerprint: fmt.Sprintf("%064x", i),
-		})
-		apply(ev)
-	}
 }
 
 // heapInUse is the live heap after a full collection.
@@ -116,7 +53,7 @@ func BenchmarkStateMemory(b *testing.B) {
 	for b.Loop() {
 		before := heapInUse()
 		st := projections.NewState()
-		buildKeys(b, st, n, enclaves)
+		projections.BuildKeys(b, st, n, enclaves)
 		after := heapInUse()
 		b.ReportMetric(float64(after-before)/float64(n), "B/key")
 		runtime.KeepAlive(st)

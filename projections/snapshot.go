@@ -373,18 +373,19 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 		return last, fmt.Errorf("projections: no snapshot of a stopped projection: %w", p.err)
 	}
 	var (
-		enc *encoder
-		h   = snapHeader{Seq: seq}
+		pieces [][]byte
+		err    error
+		h      = snapHeader{Seq: seq}
 	)
 	if seq > last {
-		enc = encodeChunks(nil, p.st, snapChunk)
+		pieces, h.Size, err = compressState(p.st, snapChunk)
 		for _, id := range slices.Sorted(maps.Keys(p.st.HSMs)) {
 			h.Sealings = append(h.Sealings, snapSealing{KeyID: id, SealedREK: p.st.HSMs[id].SealedREK})
 		}
 	}
 	p.mu.RUnlock()
-	if seq <= last {
-		return last, nil
+	if seq <= last || err != nil {
+		return last, err
 	}
 	sum, err := p.store.ChainAt(ctx, seq)
 	if err != nil {
@@ -394,7 +395,7 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return last, err
 	}
-	write := func(w io.Writer) error { return sealSnapshot(w, h, enc.b, enc.cuts, rek) }
+	write := func(w io.Writer) error { return sealPieces(w, snapV3, h, pieces, rek) }
 	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, snapName(seq)), write); err != nil {
 		return last, fmt.Errorf("projections: write snapshot: %w", err)
 	}
@@ -406,7 +407,7 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 			os.Remove(old)
 		}
 	}
-	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", len(enc.b))
+	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", h.Size)
 	return seq, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/kmsledger/kmsledger/hsm"
 	"github.com/kmsledger/kmsledger/ledger"
 	"github.com/kmsledger/kmsledger/ledger/ledgertest"
@@ -73,6 +75,36 @@ func TestSnapshotCodecChunks(t *testing.T) {
 	}
 	if _, err := decodeChunks(pieces(append(slices.Clone(e.b), 0), e.cuts), nil); err == nil {
 		t.Error("decodeChunks(a byte too many) err = nil, want an error")
+	}
+}
+
+// TestCompressStateAsChunks: the pieces Snapshot seals (compressState,
+// which compresses each piece as it is encoded and keeps none of the
+// encoded state) are, once decompressed, the pieces encodeChunks cuts,
+// for chunks small and large.
+func TestCompressStateAsChunks(t *testing.T) {
+	f := newSnapFixture(t, 9, 600)
+	st := f.full(t)
+	z, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	for _, chunk := range []int{1, 64, 1000, snapChunk} {
+		e := encodeChunks(nil, st, chunk)
+		want := pieces(e.b, e.cuts)
+		got, size, err := compressState(st, chunk)
+		if err != nil || size != uint64(len(e.b)) || len(got) != len(e.cuts)+1 {
+			t.Fatalf("compressState(%d) = %d pieces, size %d, err %v; want %d pieces, size %d", chunk, len(got), size, err, len(e.cuts)+1, len(e.b))
+		}
+		for i, c := range got {
+			n, k := binary.Uvarint(c)
+			plain, err := z.DecodeAll(c[max(k, 0):], nil)
+			w, _, _ := want()
+			if k <= 0 || err != nil || n != uint64(len(plain)) || !bytes.Equal(plain, w) {
+				t.Fatalf("compressState(%d): piece %d decodes to %d bytes (declared %d, err %v), want the %d of encodeChunks", chunk, i, len(plain), n, err, len(w))
+			}
+		}
 	}
 }
 

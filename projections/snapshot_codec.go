@@ -42,12 +42,22 @@ type encoder struct {
 	// the last.
 	chunk int
 	cuts  []int
+	// flush, if set, takes each piece instead: mark hands it the bytes
+	// written once they are chunk or more, and starts again from none.
+	flush func(piece []byte)
 	ref   []byte // scratch for a version's SECRETS reference
 }
 
 // mark says that an item starts here, where a snapshot chunk may end
 // (decoder.refill).
 func (e *encoder) mark() {
+	if e.flush != nil {
+		if len(e.b) >= e.chunk {
+			e.flush(e.b)
+			e.b = e.b[:0]
+		}
+		return
+	}
 	last := 0
 	if n := len(e.cuts); n > 0 {
 		last = e.cuts[n-1]
@@ -81,6 +91,22 @@ func encodeState(b []byte, s *State) []byte {
 // after every chunk bytes (none if chunk is 0).
 func encodeChunks(b []byte, s *State, chunk int) *encoder {
 	e := &encoder{b: encodeGlobal(b, s), chunk: chunk}
+	e.items(s)
+	return e
+}
+
+// encodePieces encodes s in the pieces encodeChunks would cut it into
+// and hands each to flush as soon as it is cut, the last one too; the
+// piece's bytes are reused afterwards.
+func encodePieces(s *State, chunk int, flush func(piece []byte)) {
+	e := &encoder{b: encodeGlobal(make([]byte, 0, chunk+chunk/4), s), chunk: chunk, flush: flush}
+	e.items(s)
+	flush(e.b)
+}
+
+// items writes what follows the global part: the enclaves and the other
+// subjects.
+func (e *encoder) items(s *State) {
 	e.u(uint64(len(s.Subjects)))
 	e.u(uint64(len(s.Enclaves)))
 	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
@@ -100,7 +126,6 @@ func encodeChunks(b []byte, s *State, chunk int) *encoder {
 		e.s(subj)
 		e.u(s.Subjects[subj])
 	}
-	return e
 }
 
 // encodeGlobal appends what s holds outside its enclaves and subjects.

@@ -119,32 +119,47 @@ func (h *snapHeader) aad(chunk uint64, last bool) []byte {
 	return b
 }
 
-// sealSnapshot writes the snapshot of state (encoded, cut at cuts: see
-// encodeChunks) for header h (Seq, Chain and Sealings set), sealed under
-// rek, to w, chunk by chunk, in the format written (3).
-func sealSnapshot(w io.Writer, h snapHeader, state []byte, cuts []int, rek *hsm.REK) error {
-	z, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true))
+// compressState encodes s and compresses each piece (cut as encodeChunks
+// cuts) as soon as it is encoded, into what a chunk of format 3 seals:
+// the whole encoded state (280 MB for a million keys) is never held, only
+// one piece of it and the compressed pieces (a quarter of it). size is
+// the encoded state's length.
+func compressState(s *State, chunk int) (pieces [][]byte, size uint64, err error) {
+	c, err := newPieceCompressor()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	defer z.Close()
-	var chunk []byte
-	compress := func(piece []byte) []byte {
-		chunk = z.EncodeAll(piece, binary.AppendUvarint(chunk[:0], uint64(len(piece))))
-		return chunk
-	}
-	return sealFormat(w, snapV3, h, state, cuts, rek, compress)
+	defer c.close()
+	encodePieces(s, chunk, func(piece []byte) {
+		size += uint64(len(piece))
+		pieces = append(pieces, c.compress(make([]byte, 0, len(piece)/3), piece))
+	})
+	return pieces, size, nil
 }
 
-// sealFormat writes a snapshot in format f; compress (format 3) turns a
-// piece of the state into what its chunk seals: uvarint(length of the
-// piece) | a zstd frame of it.
-func sealFormat(w io.Writer, f *snapFormat, h snapHeader, state []byte, cuts []int, rek *hsm.REK,
-	compress func([]byte) []byte) error {
-	h.format, h.Size = f, 0
-	if f.compressed {
-		h.Size = uint64(len(state))
+// pieceCompressor turns a piece of the encoded state into what a chunk
+// of format 3 seals: uvarint(length of the piece) | a zstd frame of it.
+type pieceCompressor struct{ z *zstd.Encoder }
+
+func newPieceCompressor() (*pieceCompressor, error) {
+	z, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true))
+	if err != nil {
+		return nil, err
 	}
+	return &pieceCompressor{z: z}, nil
+}
+
+// compress appends piece's chunk form to dst.
+func (c *pieceCompressor) compress(dst, piece []byte) []byte {
+	return c.z.EncodeAll(piece, binary.AppendUvarint(dst, uint64(len(piece))))
+}
+
+func (c *pieceCompressor) close() { c.z.Close() }
+
+// sealPieces writes a snapshot in format f whose chunks seal pieces as
+// they are (compressed already in format 3, h.Size set).
+func sealPieces(w io.Writer, f *snapFormat, h snapHeader, pieces [][]byte, rek *hsm.REK) error {
+	h.format = f
 	dek := make([]byte, 32)
 	defer clear(dek)
 	if _, err := rand.Read(dek); err != nil {
@@ -166,23 +181,15 @@ func sealFormat(w io.Writer, f *snapFormat, h snapHeader, state []byte, cuts []i
 	if _, err := w.Write(append(buf, hj...)); err != nil {
 		return err
 	}
-	ends := append(cuts[:len(cuts):len(cuts)], len(state))
-	from := 0
-	for i, end := range ends {
-		last := i == len(ends)-1
-		piece := state[from:end]
-		if f.compressed {
-			piece = compress(piece)
-		}
+	for i, piece := range pieces {
 		if uint64(len(piece)+gcm.Overhead()) > math.MaxUint32 {
 			return errors.New("projections: snapshot item too large")
 		}
 		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(piece)+gcm.Overhead()))
-		buf = gcm.Seal(buf, nonce(uint64(i)), piece, h.aad(uint64(i), last))
+		buf = gcm.Seal(buf, nonce(uint64(i)), piece, h.aad(uint64(i), i == len(pieces)-1))
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
-		from = end
 	}
 	return nil
 }

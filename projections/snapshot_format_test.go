@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -131,4 +132,40 @@ func TestSnapshotHostileFrames(t *testing.T) {
 		f.startsFrom(t, "size changed", 0)
 		os.WriteFile(path, orig, 0o600)
 	}
+}
+
+// sealSnapshot writes the snapshot of state (encoded, cut at cuts: see
+// encodeChunks) for header h (Seq, Chain and Sealings set), sealed under
+// rek, to w, chunk by chunk, in the format written (3), as
+// Snapshot does from the pieces compressState makes.
+func sealSnapshot(w io.Writer, h snapHeader, state []byte, cuts []int, rek *hsm.REK) error {
+	c, err := newPieceCompressor()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	return sealFormat(w, snapV3, h, state, cuts, rek, func(piece []byte) []byte { return c.compress(nil, piece) })
+}
+
+// sealFormat writes a snapshot of state, cut at cuts, in format f;
+// compress (format 3) turns a piece of the state into what its chunk
+// seals.
+func sealFormat(w io.Writer, f *snapFormat, h snapHeader, state []byte, cuts []int, rek *hsm.REK,
+	compress func([]byte) []byte) error {
+	h.Size = 0
+	if f.compressed {
+		h.Size = uint64(len(state))
+	}
+	ends := append(cuts[:len(cuts):len(cuts)], len(state))
+	pieces := make([][]byte, 0, len(ends))
+	from := 0
+	for _, end := range ends {
+		piece := state[from:end]
+		if f.compressed {
+			piece = slices.Clone(compress(piece))
+		}
+		pieces = append(pieces, piece)
+		from = end
+	}
+	return sealPieces(w, f, h, pieces, rek)
 }
