@@ -15,6 +15,9 @@ func (s *State) Apply(ev ledger.Event) error {
 	if ev.Seq != 0 {
 		s.Seq = ev.Seq
 		s.Subjects[ev.Aggregate] = ev.Seq
+		if s.written != nil {
+			s.written[ev.Aggregate] = struct{}{}
+		}
 	}
 	s.own(ev.Enclave)
 	ev.Actor = s.intern(ev.Actor)
@@ -154,6 +157,7 @@ func (e *Enclave) keyImported(ev ledger.Event, p ledger.KeyImported) error {
 // addVersion adds a version created or imported by ev, creating its key
 // if it is the first.
 func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool) {
+	defer e.touch(p.Name)
 	k := e.Keys[p.Name]
 	var v *Version
 	if k == nil {
@@ -179,6 +183,7 @@ func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool
 }
 
 func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted) error {
+	e.touch(p.Name)
 	if k := e.Keys[p.Name]; k != nil {
 		e.dropped(k.removeVersion(p.Version))
 		if len(k.versions) == 0 {
@@ -191,6 +196,7 @@ func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted)
 }
 
 func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
+	e.touch(p.Name)
 	if k := e.Keys[p.Name]; k != nil {
 		e.droppedKey(k, 0)
 	}
@@ -201,6 +207,7 @@ func (e *Enclave) keyDeleted(ev ledger.Event, p ledger.KeyDeleted) error {
 }
 
 func (e *Enclave) keyTransitConfigured(ev ledger.Event, p ledger.KeyTransitConfigured) error {
+	e.touch(p.Name)
 	k := e.Keys[p.Name]
 	if k == nil {
 		return fmt.Errorf("projections: %s at seq %d: no key %q", ev.Type, ev.Seq, p.Name)
@@ -222,6 +229,7 @@ func (e *Enclave) keyEnabled(ev ledger.Event, p ledger.KeyEnabled) error {
 
 // setDisabled disables or enables a key (version 0) or one version.
 func (e *Enclave) setDisabled(ev ledger.Event, name string, version uint32, disabled bool) error {
+	e.touch(name)
 	k := e.Keys[name]
 	if k == nil {
 		return fmt.Errorf("projections: %s at seq %d: no key %q", ev.Type, ev.Seq, name)
@@ -238,6 +246,7 @@ func (e *Enclave) setDisabled(ev ledger.Event, name string, version uint32, disa
 }
 
 func (e *Enclave) keyDeletionScheduled(ev ledger.Event, p ledger.KeyDeletionScheduled) error {
+	e.touch(p.Name)
 	if k := e.Keys[p.Name]; k != nil {
 		k.pending = &deletion{deadline: p.Deadline, by: ev.Actor}
 		e.setPending(p.Name, true)
@@ -247,6 +256,7 @@ func (e *Enclave) keyDeletionScheduled(ev ledger.Event, p ledger.KeyDeletionSche
 }
 
 func (e *Enclave) keyRestored(_ ledger.Event, p ledger.KeyRestored) error {
+	e.touch(p.Name)
 	if k := e.Keys[p.Name]; k != nil {
 		k.pending = nil
 		e.setPending(p.Name, false)

@@ -55,7 +55,7 @@ type SnapshotConfig struct {
 	Dir      string        // where the snapshot files are kept (created if missing)
 	Every    uint64        // events between two snapshots (0: DefaultSnapshotEvery)
 	Interval time.Duration // longest time a tail of Every/100 events waits for a snapshot (0: DefaultSnapshotInterval; < 0: only by events)
-	Keep     int           // snapshot files kept (0: DefaultSnapshotKeep)
+	Keep     int           // full snapshots kept, each with its newest delta (0: DefaultSnapshotKeep)
 	// Unseal opens the REK from the sealings of a snapshot's header (HSM
 	// key id -> sealed REK) before the projection has any state; nil
 	// unseals nothing, so no snapshot is loaded.
@@ -113,13 +113,21 @@ type snapshotter struct {
 
 	mu      sync.Mutex // serialises writes
 	lastSeq uint64     // sequence of the newest snapshot on disk (under Projection.mu for reads in apply)
+	base    *snapBase  // the newest full snapshot this process wrote, which deltas are based on; under mu
 }
 
 const snapPrefix, snapSuffix = "projection-", ".snap"
 
 func snapName(seq uint64) string { return fmt.Sprintf("%s%020d%s", snapPrefix, seq, snapSuffix) }
 
-// snapFiles lists the snapshot files of dir, newest first.
+// deltaName is the name of a delta at seq based on the snapshot at base.
+func deltaName(seq, base uint64) string {
+	return fmt.Sprintf("%s%020d%s%020d%s", snapPrefix, seq, deltaInfix, base, snapSuffix)
+}
+
+const deltaInfix = ".from-"
+
+// snapFiles lists the snapshot files of dir (deltas too), newest first.
 func snapFiles(dir string) []string {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -127,16 +135,33 @@ func snapFiles(dir string) []string {
 	}
 	var out []string
 	for _, e := range ents {
-		n := e.Name()
-		if num, ok := strings.CutPrefix(n, snapPrefix); ok && strings.HasSuffix(n, snapSuffix) {
-			if _, err := strconv.ParseUint(strings.TrimSuffix(num, snapSuffix), 10, 64); err == nil {
-				out = append(out, filepath.Join(dir, n))
-			}
+		if _, _, ok := parseSnapName(e.Name()); ok {
+			out = append(out, filepath.Join(dir, e.Name()))
 		}
 	}
 	slices.Sort(out)
 	slices.Reverse(out)
 	return out
+}
+
+// parseSnapName reads a snapshot file's name: snapName(seq), or
+// deltaName(seq, base) with base > 0.
+func parseSnapName(name string) (seq, base uint64, ok bool) {
+	num, ok := strings.CutPrefix(name, snapPrefix)
+	if !ok || !strings.HasSuffix(num, snapSuffix) {
+		return 0, 0, false
+	}
+	num, from, delta := strings.Cut(strings.TrimSuffix(num, snapSuffix), deltaInfix)
+	seq, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || len(num) != 20 {
+		return 0, 0, false
+	}
+	if delta {
+		if base, err = strconv.ParseUint(from, 10, 64); err != nil || len(from) != 20 || base == 0 || base >= seq {
+			return 0, 0, false
+		}
+	}
+	return seq, base, true
 }
 
 // loadSnapshot returns the state of the newest usable snapshot and its
@@ -244,7 +269,12 @@ func readSnapshot(ctx context.Context, path string, unseal func(context.Context,
 		}
 		return chunks.next()
 	}
-	st, err := decodeChunks(next, dropped)
+	var st *State
+	if h.format.delta {
+		st, err = readDelta(ctx, path, &h, next, unseal, dropped)
+	} else {
+		st, err = decodeChunks(next, dropped)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -376,9 +406,10 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 		pieces [][]byte
 		err    error
 		h      = snapHeader{Seq: seq}
+		format *snapFormat
 	)
 	if seq > last {
-		pieces, h.Size, err = compressState(p.st, snapChunk)
+		pieces, format, err = s.encode(p.st, &h)
 		for _, id := range slices.Sorted(maps.Keys(p.st.HSMs)) {
 			h.Sealings = append(h.Sealings, snapSealing{KeyID: id, SealedREK: p.st.HSMs[id].SealedREK})
 		}
@@ -395,18 +426,21 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return last, err
 	}
-	write := func(w io.Writer) error { return sealPieces(w, snapV3, h, pieces, rek) }
-	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, snapName(seq)), write); err != nil {
+	name := snapName(seq)
+	if format.delta {
+		name = deltaName(seq, h.Base.Seq)
+	}
+	write := func(w io.Writer) error { return sealPieces(w, format, h, pieces, rek) }
+	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, name), write); err != nil {
 		return last, fmt.Errorf("projections: write snapshot: %w", err)
+	}
+	if !format.delta {
+		s.base = &snapBase{Seq: seq, Chain: h.Chain}
 	}
 	p.mu.Lock()
 	s.lastSeq = seq
 	p.mu.Unlock()
-	if files := snapFiles(s.cfg.Dir); len(files) > s.cfg.keep() {
-		for _, old := range files[s.cfg.keep():] {
-			os.Remove(old)
-		}
-	}
+	pruneSnapshots(s.cfg.Dir, s.cfg.keep())
 	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", h.Size)
 	return seq, nil
 }

@@ -111,7 +111,7 @@ func (e *encoder) items(s *State) {
 	e.u(uint64(len(s.Enclaves)))
 	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
 		e.mark()
-		e.enclave(s, s.Enclaves[name], true)
+		e.enclave(s, s.Enclaves[name], true, nil)
 	}
 	var other []string
 	for subj := range s.Subjects {
@@ -160,36 +160,51 @@ func encodeGlobal(b []byte, s *State) []byte {
 // encodeEnclave appends enclave x of s without its subjects.
 func encodeEnclave(b []byte, s *State, x *Enclave) []byte {
 	e := &encoder{b: b}
-	e.enclave(s, x, false)
+	e.enclave(s, x, false, nil)
 	return e.b
 }
 
 // liveKeySubject reports whether subj is the subject of a key of s, which
 // is written with the key.
 func (s *State) liveKeySubject(subj string) bool {
+	e, _ := s.keyOfSubject(subj)
+	return e != nil
+}
+
+// keyOfSubject returns the enclave and the name of the key of s whose
+// subject subj is, or nil if no key of s has it.
+func (s *State) keyOfSubject(subj string) (*Enclave, string) {
 	rest, ok := strings.CutPrefix(subj, "ledger.")
 	if !ok {
-		return false
+		return nil, ""
 	}
 	enclave, rest, ok := strings.Cut(rest, ".")
 	if !ok {
-		return false
+		return nil, ""
 	}
 	name, ok := strings.CutPrefix(rest, "key.")
 	if !ok {
-		return false
+		return nil, ""
 	}
 	e := s.Enclaves[enclave]
-	return e != nil && e.Keys[name] != nil
+	if e == nil || e.Keys[name] == nil {
+		return nil, ""
+	}
+	return e, name
 }
 
-// enclave writes x; with subjects, each key's subject sequence too.
-func (e *encoder) enclave(s *State, x *Enclave, subjects bool) {
+// enclave writes x; with subjects, each key's subject sequence too. Its
+// keys are those named in keys (sorted, each in x.Keys), or all if keys
+// is nil.
+func (e *encoder) enclave(s *State, x *Enclave, subjects bool, keys []string) {
 	e.s(x.Name)
 	e.t(x.CreatedAt)
 	e.s(x.CreatedBy)
-	e.u(uint64(len(x.Keys)))
-	for _, name := range slices.Sorted(maps.Keys(x.Keys)) {
+	if keys == nil {
+		keys = slices.Sorted(maps.Keys(x.Keys))
+	}
+	e.u(uint64(len(keys)))
+	for _, name := range keys {
 		k := x.Keys[name]
 		e.mark()
 		e.s(name)

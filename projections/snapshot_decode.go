@@ -113,7 +113,8 @@ func decodeEnclave(s *State, b []byte) error {
 	return d.err
 }
 
-func (d *decoder) enclave(s *State) {
+// enclave reads an enclave into s and returns it (nil on an error).
+func (d *decoder) enclave(s *State) *Enclave {
 	x := &Enclave{Name: d.s(), CreatedAt: d.t(), CreatedBy: d.actor(s), drop: s.dropped}
 	n := d.n()
 	x.Keys = make(map[string]*Key, n+n/mapHeadroom)
@@ -158,9 +159,11 @@ func (d *decoder) enclave(s *State) {
 		x.Tombstones[name] = &Tombstone{Name: d.s(), DestroyedAt: d.t(), DestroyedBy: d.actor(s), Reason: d.s()}
 	}
 	d.logins(s, x) // snapshot_transit.go
-	if d.err == nil {
-		s.Enclaves[x.Name] = x
+	if d.err != nil {
+		return nil
 	}
+	s.Enclaves[x.Name] = x
+	return x
 }
 
 // key reads a key; name is its (subject-sharing) name, and left counts it

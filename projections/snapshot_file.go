@@ -70,11 +70,14 @@ type snapFormat struct {
 	magic      string
 	aad        string // label of every associated data
 	compressed bool   // chunks are zstd frames; the header has the size
+	delta      bool   // a delta: the header has its base
 }
 
 var (
 	snapV2 = &snapFormat{magic: "KMSLSNAP2\n", aad: "kmsledger/projection-snapshot/v2"}
 	snapV3 = &snapFormat{magic: "KMSLSNAP3\n", aad: "kmsledger/projection-snapshot/v3", compressed: true}
+	// snapDelta is format 3 for a delta (snapshot_delta.go).
+	snapDelta = &snapFormat{magic: "KMSLDELT1\n", aad: "kmsledger/projection-snapshot/delta-v1", compressed: true, delta: true}
 	// snapMagic is the magic of the format written.
 	snapMagic = snapV3.magic
 )
@@ -89,8 +92,15 @@ type snapHeader struct {
 	Size      uint64        `json:"size,omitempty"` // format 3: bytes of the encoded state
 	Sealings  []snapSealing `json:"sealings"`
 	SealedDEK []byte        `json:"sealed_dek"`
+	Base      *snapBase     `json:"base,omitempty"` // a delta's base
 
 	format *snapFormat // from the magic
+}
+
+// snapBase names the full snapshot a delta is based on.
+type snapBase struct {
+	Seq   uint64 `json:"seq"`
+	Chain string `json:"chain"`
 }
 
 // snapSealing is the REK sealed under one HSM, as the ledger has it.
@@ -106,6 +116,10 @@ func (h *snapHeader) aad(chunk uint64, last bool) []byte {
 	b = append(b, h.Chain...)
 	if h.format.compressed {
 		b = binary.BigEndian.AppendUint64(b, h.Size)
+	}
+	if h.format.delta && h.Base != nil {
+		b = binary.BigEndian.AppendUint64(b, h.Base.Seq)
+		b = append(b, h.Base.Chain...)
 	}
 	if chunk == ^uint64(0) {
 		return b // the data key's
@@ -230,6 +244,8 @@ func readHeader(r io.Reader) (snapHeader, int64, error) {
 	switch string(pre[:len(snapMagic)]) {
 	case snapV3.magic:
 		h.format = snapV3
+	case snapDelta.magic:
+		h.format = snapDelta
 	case snapV2.magic:
 		h.format = snapV2
 	case snapMagicV1:
@@ -247,6 +263,9 @@ func readHeader(r io.Reader) (snapHeader, int64, error) {
 	}
 	if err := json.Unmarshal(hj, &h); err != nil {
 		return h, 0, fmt.Errorf("%w: header: %v", errSnapshot, err)
+	}
+	if (h.Base != nil) != h.format.delta || (h.Base != nil && h.Base.Seq >= h.Seq) {
+		return h, 0, fmt.Errorf("%w: header: a base must be named by a delta, and only by one, and come before it", errSnapshot)
 	}
 	return h, int64(len(pre)) + int64(n), nil
 }

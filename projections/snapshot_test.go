@@ -243,7 +243,7 @@ func rewriteHeader(t *testing.T, path string, change func(*snapHeader)) {
 	}
 	change(&h)
 	hj, _ := json.Marshal(h)
-	out := append([]byte(snapMagic), binary.BigEndian.AppendUint32(nil, uint32(len(hj)))...)
+	out := append([]byte(h.format.magic), binary.BigEndian.AppendUint32(nil, uint32(len(hj)))...)
 	out = append(append(out, hj...), chunks...)
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,10 @@ type State struct {
 	// that a million keys created by one identity share one string; nil
 	// in a fork (key.go).
 	actors map[string]string
+	// written holds the subjects written since the last full snapshot
+	// (the aggregates of the events applied since), so that the next
+	// snapshot can be a delta; nil: not recorded (snapshot_delta.go).
+	written map[string]struct{}
 	// dropped is called with every key version removed from the state
 	// (destroyed, or its enclave deleted), so that the Projection can
 	// forget its unsealed material; nil if nobody cares.
@@ -69,6 +73,11 @@ type Enclave struct {
 	saIndex                              atomic.Pointer[map[string][]string] // parent -> service accounts (index.go)
 	drop                                 func(*Version)                      // State.dropped; nil in a fork
 	pending                              map[string]struct{}                 // keys (of Keys) pending deletion; nil: none
+	// partial: only the keys named in changed (which may be gone) were
+	// changed since the last full snapshot; else any key may have been
+	// (the enclave is new, or nothing is recorded). snapshot_delta.go.
+	partial bool
+	changed map[string]struct{}
 }
 
 // Tombstone records a destroyed key whose name is reserved.
