@@ -11,7 +11,10 @@
 //     value is still the ledger's at its sequence, and replays the tail
 //     with every chain link checked; any doubt falls back to the full
 //     replay. A snapshot holds sealed material only (it is itself sealed
-//     under the REK).
+//     under the REK). A delta snapshot (snapshot_delta.go) is read only
+//     over the full snapshot it names, and gives the state a full one at
+//     its sequence would: every key event's function records the key it
+//     changes (Enclave.touch), and Apply the subject it writes.
 //   - Time travel (StateAt) is served from an index of encoded states
 //     kept at intervals in an unlinked spill file, within a memory and a
 //     disk budget (asof_index.go), replaying only the events after the

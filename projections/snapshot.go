@@ -32,16 +32,18 @@ const (
 //
 // A snapshot is written after Every new events, or Interval after the
 // last one if at least Every/100 events came since (intervalTail), and
-// by Close; one at a time, in the
-// background, never while the REK is not unsealed, and after a pause of
-// nine times the last one's duration (so that at most a tenth of the time
-// goes to snapshots of a large state). The state is encoded under the
-// read lock (writers wait for it: about a second per million keys), then
-// sealed and written without it. It is sealed under a
-// data key sealed under the REK, records the sequence it reflects and
-// that sequence's hash-chain value, and is written atomically (a
-// temporary file, synced, renamed, and the directory synced). The Keep
-// newest are kept.
+// by Close; one at a time, in the background, never while the REK is not
+// unsealed, and after a pause of nine times the last one's duration (so
+// that at most a tenth of the time goes to snapshots of a large state).
+// The state is encoded and compressed under the read lock (writers wait
+// for it: about 3 s per million keys, BenchmarkSnapshotWrite), then
+// sealed and written without it. After the first full snapshot, a
+// snapshot is a delta of the changes since it while fewer than half of
+// the keys changed (snapshot_delta.go). It is sealed under a data key
+// sealed under the REK, records the sequence it reflects and that
+// sequence's hash-chain value, and is written atomically (a temporary
+// file, synced, renamed, and the directory synced). The Keep newest full
+// snapshots are kept, each with its newest delta.
 //
 // At Open, the newest snapshot that opens under the REK (Unseal), decodes,
 // and whose chain value is still the ledger's at its sequence is loaded;

@@ -337,7 +337,8 @@ func BenchmarkTimeTravel(b *testing.B) {
 // state encoded, then compressed piece by piece while sealing).
 // locked-ms/op is the part done while the projection's read lock is
 // held (writers wait for it); held-MiB is what that part leaves to be
-// written after it.
+// written after it. delta-of-a-tenth-more is the delta (compressDelta)
+// after a tenth more keys were created.
 func BenchmarkSnapshotWrite(b *testing.B) {
 	n := benchN(b, "KMSLEDGER_BENCH_KEYS", 100_000)
 	st := NewState()
@@ -380,6 +381,32 @@ func BenchmarkSnapshotWrite(b *testing.B) {
 			hs := h
 			hs.Size = size
 			return held, func(w io.Writer) error { return sealPieces(w, snapV3, hs, pieces, rek) }
+		})
+	})
+	// A tenth more keys created after the full snapshot: the delta.
+	st.track()
+	f := &eventFeed{tb: b, seq: st.Seq, at: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
+	for i := n; i < n+n/10; i++ {
+		name := fmt.Sprintf("bucket-%07d", i)
+		if err := st.Apply(f.event(ledger.TypeKeyCreated, "e0", ledger.KeySubject("e0", name), memActor, ledger.KeyCreated{
+			Name: name, Version: 1, Type: "AES256", SecretRef: ledger.AttemptSecretRef("e0", name, 1, fmt.Sprintf("%032x", i)),
+			Fingerprint: fmt.Sprintf("%064x", i)})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("delta-of-a-tenth-more", func(b *testing.B) {
+		run(b, func() (int, func(io.Writer) error) {
+			pieces, size, err := compressDelta(st, snapChunk)
+			if err != nil {
+				b.Fatal(err)
+			}
+			held := 0
+			for _, p := range pieces {
+				held += cap(p)
+			}
+			hs := h
+			hs.Size, hs.Seq, hs.Base = size, st.Seq, &snapBase{Seq: h.Seq, Chain: h.Chain}
+			return held, func(w io.Writer) error { return sealPieces(w, snapDelta, hs, pieces, rek) }
 		})
 	})
 }

@@ -18,7 +18,7 @@ type SnapshotSettings struct {
 	Disabled bool          // no snapshots: every start replays the whole ledger
 	Events   uint64        // events between two snapshots
 	Interval time.Duration // longest wait of a tail of Events/100 events for a snapshot (< 0: only by events)
-	Keep     int           // snapshot files kept
+	Keep     int           // full snapshots kept, each with its newest delta
 }
 
 // snapshotConfig is the projection's snapshot configuration: files in
