@@ -273,9 +273,10 @@ func readSnapshot(ctx context.Context, path string, unseal func(context.Context,
 	}
 	var st *State
 	if h.format.delta {
-		st, err = readDelta(ctx, path, &h, next, unseal, dropped)
-	} else {
-		st, err = decodeChunks(next, dropped)
+		st, err = readDelta(ctx, path, &h, next, unseal, dropped) // records the delta's changes since its base
+	} else if st, err = decodeChunks(next, dropped); err == nil && h.format == snapV3 {
+		st.track() // deltas over it from now on (not over an older format)
+		st.deltaBase = &snapBase{Seq: h.Seq, Chain: h.Chain}
 	}
 	if err != nil {
 		return nil, nil, err
@@ -318,6 +319,7 @@ func (p *Projection) replay(ctx context.Context, pre *Preload) (uint64, error) {
 		return full()
 	}
 	p.startedFrom = from
+	p.snap.base = st.deltaBase // the next snapshot may be a delta over it
 	p.log.Info("projection: replayed the events after the snapshot", "snapshot", from, "events", last-from)
 	return max(last, from), nil
 }

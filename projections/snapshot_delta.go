@@ -30,7 +30,10 @@ import (
 // snapshot written on (State.track): State.written holds the subjects
 // written, and each enclave holds the keys changed (Enclave.touch, called
 // by every key event's function with the name it changes). An enclave
-// created since, or a state never snapshotted, counts as all changed.
+// created since, or a state never snapshotted, counts as all changed. A
+// state read from a full snapshot records from it, and one read from a
+// delta records the delta's changes (trackDelta): after a restart the
+// next snapshot is still a delta over the same base.
 //
 // The file is format 3 with its own magic and label (snapDelta), and the
 // header names the base's sequence and chain value, which are in every
@@ -234,7 +237,31 @@ func mergeDelta(base, ds *State, info map[string]*enclaveDelta) (*State, error) 
 	for a := range ds.actors {
 		base.intern(a)
 	}
+	base.trackDelta(ds, info)
 	return base, nil
+}
+
+// trackDelta records, in the state a delta ds (with info) was merged
+// into, the changes the delta holds: the next delta over the same base
+// holds them too.
+func (s *State) trackDelta(ds *State, info map[string]*enclaveDelta) {
+	s.track()
+	for name, x := range ds.Enclaves {
+		e := s.Enclaves[name]
+		if !info[name].partial {
+			e.partial = false
+			continue
+		}
+		for n := range x.Keys {
+			e.touch(n)
+		}
+		for _, n := range info[name].gone {
+			e.touch(n)
+		}
+	}
+	for subj := range ds.Subjects {
+		s.written[subj] = struct{}{}
+	}
 }
 
 // readDelta reads the delta at path (header h, its chunks from next):
@@ -254,7 +281,11 @@ func readDelta(ctx context.Context, path string, h *snapHeader, next func() ([]b
 	if bh.format.delta || bh.Seq != h.Base.Seq || bh.Chain != h.Base.Chain {
 		return nil, fmt.Errorf("%w: its base %s is not the snapshot it was made from", errSnapshot, basePath)
 	}
-	return mergeDelta(base, ds, info)
+	st, err := mergeDelta(base, ds, info)
+	if err == nil {
+		st.deltaBase = h.Base
+	}
+	return st, err
 }
 
 // encode encodes st for a snapshot with header h (its Size, and Base for

@@ -122,7 +122,9 @@ func TestSnapshotDeltaHistories(t *testing.T) {
 // TestSnapshotDeltaFiles: a projection writes a full snapshot, then
 // deltas based on it while few keys change, each replacing the one
 // before; it starts from the newest delta and its base (read by OpenWith
-// and by PreloadSnapshot) to the state of a full replay.
+// and by PreloadSnapshot) to the state of a full replay. Started from a
+// delta or from a full snapshot, it goes on writing deltas over the same
+// base.
 func TestSnapshotDeltaFiles(t *testing.T) {
 	f := newSnapFixture(t, 41, 1500)
 	p := f.open(t)
@@ -147,6 +149,39 @@ func TestSnapshotDeltaFiles(t *testing.T) {
 		t.Fatalf("snapshot files %v, want %v", got, want)
 	}
 	f.startsFrom(t, "from a delta", seq)
+
+	// Started from the delta, the next snapshot is a delta over the same
+	// base, holding the first delta's changes and the new ones.
+	next := f.snapshotAfter(t, 20)
+	if want := filepath.Join(f.dir, deltaName(next, base)); next <= seq || !slices.Contains(snapFiles(f.dir), want) {
+		t.Fatalf("after a start from a delta: files %v, want %s", snapFiles(f.dir), want)
+	}
+	f.startsFrom(t, "from the delta written after a start from a delta", next)
+
+	// Started from the full snapshot alone, the same.
+	os.Remove(filepath.Join(f.dir, deltaName(next, base)))
+	again := f.snapshotAfter(t, 20)
+	if want := filepath.Join(f.dir, deltaName(again, base)); !slices.Contains(snapFiles(f.dir), want) {
+		t.Fatalf("after a start from a full snapshot: files %v, want %s", snapFiles(f.dir), want)
+	}
+	f.startsFrom(t, "from the delta written after a start from a full snapshot", again)
+}
+
+// snapshotAfter starts a projection from the snapshots, appends n events,
+// and writes a snapshot of them; it returns its sequence.
+func (f *snapFixture) snapshotAfter(t *testing.T, n int) uint64 {
+	t.Helper()
+	p := f.open(t)
+	defer p.crash()
+	f.more(t, n)
+	if err := p.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seq, err := p.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }
 
 // TestSnapshotDeltaHostile: a delta whose base is gone, whose base was
@@ -191,7 +226,7 @@ func TestSnapshotDeltaHostile(t *testing.T) {
 
 	// A base whose header was changed: the delta's header names another
 	// chain value, and the ledger has another at that sequence.
-	rewriteHeader(t, full, func(h *snapHeader) { h.Chain = h.Chain[:len(h.Chain)-1] + "0" })
+	rewriteHeader(t, full, func(h *snapHeader) { h.Chain = otherHex(h.Chain) })
 	f.startsFrom(t, "a delta over a changed base", 0)
 	restoreFull()
 	f.startsFrom(t, "restored", seq)
@@ -225,4 +260,13 @@ func TestPruneSnapshots(t *testing.T) {
 			t.Errorf("parseSnapName(%q) ok, want refused", bad)
 		}
 	}
+}
+
+// otherHex is x, a hex string, with its last digit changed.
+func otherHex(x string) string {
+	last := "0"
+	if x[len(x)-1] == '0' {
+		last = "1"
+	}
+	return x[:len(x)-1] + last
 }

@@ -41,6 +41,10 @@ type State struct {
 	// (the aggregates of the events applied since), so that the next
 	// snapshot can be a delta; nil: not recorded (snapshot_delta.go).
 	written map[string]struct{}
+	// deltaBase is the full snapshot the changes recorded are since, when
+	// the state was read from a snapshot file (readSnapshot); nil
+	// otherwise (the snapshot writer keeps its own).
+	deltaBase *snapBase
 	// dropped is called with every key version removed from the state
 	// (destroyed, or its enclave deleted), so that the Projection can
 	// forget its unsealed material; nil if nobody cares.
