@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -152,14 +153,19 @@ func TestSnapshotSmallEnclaveDecode(t *testing.T) {
 		t.Fatal("the history has no enclave of 1 to 63 keys")
 	}
 	b := encodeEnclave(nil, st, x)
-	back := NewState()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	if err := decodeEnclave(back, b); err != nil {
-		t.Fatal(err)
+	var back *State
+	got := uint64(math.MaxUint64)
+	for range 5 { // the least of five: the test binary's other goroutines may allocate meanwhile
+		back = NewState()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := decodeEnclave(back, b); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		got = min(got, after.TotalAlloc-before.TotalAlloc)
 	}
-	runtime.ReadMemStats(&after)
-	if got, bound := after.TotalAlloc-before.TotalAlloc, uint64(len(b)+len(x.Keys)*1024); got > bound {
+	if bound := uint64(len(b) + len(x.Keys)*1024); got > bound {
 		t.Errorf("decoding an enclave of %d keys (%d bytes) allocated %d bytes, want at most %d", len(x.Keys), len(b), got, bound)
 	}
 	for name, k := range x.Keys {
