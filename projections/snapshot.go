@@ -444,7 +444,11 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	p.mu.Lock()
 	s.lastSeq = seq
 	p.mu.Unlock()
-	pruneSnapshots(s.cfg.Dir, s.cfg.keep())
+	var keepBase uint64
+	if s.base != nil {
+		keepBase = s.base.Seq
+	}
+	pruneSnapshots(s.cfg.Dir, s.cfg.keep(), keepBase)
 	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", h.Size)
 	return seq, nil
 }

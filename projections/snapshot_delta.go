@@ -306,18 +306,21 @@ func (s *snapshotter) encode(st *State, h *snapHeader) (pieces [][]byte, f *snap
 
 // pruneSnapshots removes from dir the files older than the keep-th
 // newest full snapshot, and every delta older than a newer one of the
-// same base (deltas are cumulative).
-func pruneSnapshots(dir string, keep int) {
+// same base (deltas are cumulative); never the full snapshot at
+// sequence base, which the next deltas need (0: none).
+func pruneSnapshots(dir string, keep int, base uint64) {
 	fulls, seen := 0, map[uint64]bool{}
 	for _, path := range snapFiles(dir) {
-		_, base, _ := parseSnapName(filepath.Base(path))
+		seq, from, _ := parseSnapName(filepath.Base(path))
 		switch {
-		case fulls >= keep, base != 0 && seen[base]:
+		case from == 0 && seq == base && base != 0:
+			fulls++
+		case fulls >= keep, from != 0 && seen[from]:
 			os.Remove(path)
-		case base == 0:
+		case from == 0:
 			fulls++
 		default:
-			seen[base] = true
+			seen[from] = true
 		}
 	}
 }

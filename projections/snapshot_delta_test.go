@@ -233,7 +233,8 @@ func TestSnapshotDeltaHostile(t *testing.T) {
 }
 
 // TestPruneSnapshots: pruning keeps the keep newest full snapshots and,
-// of the deltas based on each, the newest.
+// of the deltas based on each, the newest, and the base of the deltas
+// being written whatever its age.
 func TestPruneSnapshots(t *testing.T) {
 	dir := t.TempDir()
 	names := []string{snapName(10), deltaName(20, 10), deltaName(30, 10), snapName(40), deltaName(50, 40),
@@ -242,7 +243,7 @@ func TestPruneSnapshots(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, n), nil, 0o600)
 	}
 	os.WriteFile(filepath.Join(dir, "projection-1.from-2.snap"), nil, 0o600) // not ours: left alone
-	pruneSnapshots(dir, 2)
+	pruneSnapshots(dir, 2, 0)
 	var got []string
 	for _, p := range snapFiles(dir) {
 		got = append(got, filepath.Base(p))
@@ -253,6 +254,16 @@ func TestPruneSnapshots(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "projection-1.from-2.snap")); err != nil {
 		t.Errorf("a file not named as a snapshot was removed: %v", err)
+	}
+	// The base of the deltas being written stays, however old.
+	os.WriteFile(filepath.Join(dir, snapName(10)), nil, 0o600)
+	pruneSnapshots(dir, 1, 10)
+	got = got[:0]
+	for _, p := range snapFiles(dir) {
+		got = append(got, filepath.Base(p))
+	}
+	if want := []string{deltaName(80, 70), snapName(70), snapName(10)}; !slices.Equal(got, want) {
+		t.Errorf("after pruning to one with base 10: %v, want %v", got, want)
 	}
 	for _, bad := range []string{"projection-00000000000000000080.from-00000000000000000080.snap",
 		"projection-00000000000000000080.from-00000000000000000000.snap", "projection-80.snap"} {
