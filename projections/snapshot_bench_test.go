@@ -371,16 +371,9 @@ func BenchmarkSnapshotWrite(b *testing.B) {
 	b.Run("compress-while-encoding", func(b *testing.B) {
 		run(b, func() (int, func(io.Writer) error) {
 			pieces, size, err := compressState(st, snapChunk)
-			if err != nil {
-				b.Fatal(err)
-			}
-			held := 0
-			for _, p := range pieces {
-				held += cap(p)
-			}
 			hs := h
 			hs.Size = size
-			return held, func(w io.Writer) error { return sealPieces(w, snapV3, hs, pieces, rek) }
+			return piecesHeld(b, pieces, err), func(w io.Writer) error { return sealPieces(w, snapV3, hs, pieces, rek) }
 		})
 	})
 	// A tenth more keys created after the full snapshot: the delta.
@@ -397,16 +390,22 @@ func BenchmarkSnapshotWrite(b *testing.B) {
 	b.Run("delta-of-a-tenth-more", func(b *testing.B) {
 		run(b, func() (int, func(io.Writer) error) {
 			pieces, size, err := compressDelta(st, snapChunk)
-			if err != nil {
-				b.Fatal(err)
-			}
-			held := 0
-			for _, p := range pieces {
-				held += cap(p)
-			}
+			held := piecesHeld(b, pieces, err)
 			hs := h
 			hs.Size, hs.Seq, hs.Base = size, st.Seq, &snapBase{Seq: h.Seq, Chain: h.Chain}
 			return held, func(w io.Writer) error { return sealPieces(w, snapDelta, hs, pieces, rek) }
 		})
 	})
+}
+
+// piecesHeld is the memory compressed pieces hold; err fails b.
+func piecesHeld(b *testing.B, pieces [][]byte, err error) int {
+	if err != nil {
+		b.Fatal(err)
+	}
+	held := 0
+	for _, p := range pieces {
+		held += cap(p)
+	}
+	return held
 }

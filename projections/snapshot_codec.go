@@ -95,12 +95,13 @@ func encodeChunks(b []byte, s *State, chunk int) *encoder {
 	return e
 }
 
-// encodePieces encodes s in the pieces encodeChunks would cut it into
-// and hands each to flush as soon as it is cut, the last one too; the
-// piece's bytes are reused afterwards.
-func encodePieces(s *State, chunk int, flush func(piece []byte)) {
+// encodePieces encodes s, its global part then what items writes, in
+// the pieces encodeChunks would cut it into, and hands each to flush as
+// soon as it is cut, the last one too; the piece's bytes are reused
+// afterwards.
+func encodePieces(s *State, chunk int, items func(*encoder, *State), flush func(piece []byte)) {
 	e := &encoder{b: encodeGlobal(make([]byte, 0, chunk+chunk/4), s), chunk: chunk, flush: flush}
-	e.items(s)
+	items(e, s)
 	flush(e.b)
 }
 
@@ -119,9 +120,14 @@ func (e *encoder) items(s *State) {
 			other = append(other, subj)
 		}
 	}
-	slices.Sort(other)
-	e.u(uint64(len(other)))
-	for _, subj := range other {
+	e.subjects(s, other)
+}
+
+// subjects writes the subjects subjs (sorted here) with their sequences.
+func (e *encoder) subjects(s *State, subjs []string) {
+	slices.Sort(subjs)
+	e.u(uint64(len(subjs)))
+	for _, subj := range subjs {
 		e.mark()
 		e.s(subj)
 		e.u(s.Subjects[subj])

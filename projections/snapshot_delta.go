@@ -93,19 +93,7 @@ func (s *State) deltaWorth() bool {
 
 // compressDelta is compressState for a delta of s.
 func compressDelta(s *State, chunk int) (pieces [][]byte, size uint64, err error) {
-	c, err := newPieceCompressor()
-	if err != nil {
-		return nil, 0, err
-	}
-	defer c.close()
-	e := &encoder{b: encodeGlobal(make([]byte, 0, chunk+chunk/4), s), chunk: chunk}
-	e.flush = func(piece []byte) {
-		size += uint64(len(piece))
-		pieces = append(pieces, c.compress(make([]byte, 0, len(piece)/3), piece))
-	}
-	e.deltaItems(s)
-	e.flush(e.b)
-	return pieces, size, nil
+	return compressItems(s, chunk, (*encoder).deltaItems)
 }
 
 // deltaItems writes what follows the global part in a delta: every
@@ -143,13 +131,7 @@ func (e *encoder) deltaItems(s *State) {
 			rest = append(rest, subj)
 		}
 	}
-	slices.Sort(rest)
-	e.u(uint64(len(rest)))
-	for _, subj := range rest {
-		e.mark()
-		e.s(subj)
-		e.u(s.Subjects[subj])
-	}
+	e.subjects(s, rest)
 }
 
 // wrote reports whether a delta writes key name of x (with its subject).

@@ -139,12 +139,18 @@ func (h *snapHeader) aad(chunk uint64, last bool) []byte {
 // one piece of it and the compressed pieces (a quarter of it). size is
 // the encoded state's length.
 func compressState(s *State, chunk int) (pieces [][]byte, size uint64, err error) {
+	return compressItems(s, chunk, (*encoder).items)
+}
+
+// compressItems is compressState for the state that items writes after
+// the global part.
+func compressItems(s *State, chunk int, items func(*encoder, *State)) (pieces [][]byte, size uint64, err error) {
 	c, err := newPieceCompressor()
 	if err != nil {
 		return nil, 0, err
 	}
 	defer c.close()
-	encodePieces(s, chunk, func(piece []byte) {
+	encodePieces(s, chunk, items, func(piece []byte) {
 		size += uint64(len(piece))
 		pieces = append(pieces, c.compress(make([]byte, 0, len(piece)/3), piece))
 	})
