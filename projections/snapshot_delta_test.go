@@ -185,8 +185,8 @@ func (f *snapFixture) snapshotAfter(t *testing.T, n int) uint64 {
 }
 
 // TestSnapshotDeltaHostile: a delta whose base is gone, whose base was
-// replaced by another snapshot, whose header names another base, or
-// that was relabelled as a full snapshot is not used: the projection
+// replaced by another snapshot, whose header names another base, that
+// was cut short, or that was relabelled as a full snapshot is not used: the projection
 // starts from the next usable file, and at last from a full replay,
 // always to the state of a full replay.
 func TestSnapshotDeltaHostile(t *testing.T) {
@@ -213,6 +213,11 @@ func TestSnapshotDeltaHostile(t *testing.T) {
 	restoreDelta()
 
 	b, _ := os.ReadFile(delta)
+	os.WriteFile(delta, b[:len(b)*2/3], 0o600)
+	f.startsFrom(t, "a delta cut short", base)
+	restoreDelta()
+
+	b, _ = os.ReadFile(delta)
 	relabelled := filepath.Join(f.dir, snapName(seq))
 	os.WriteFile(relabelled, append([]byte(snapV3.magic), b[len(snapDelta.magic):]...), 0o600)
 	os.Remove(delta)
