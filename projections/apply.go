@@ -15,9 +15,6 @@ func (s *State) Apply(ev ledger.Event) error {
 	if ev.Seq != 0 {
 		s.Seq = ev.Seq
 		s.Subjects[ev.Aggregate] = ev.Seq
-		if s.written != nil {
-			s.written[ev.Aggregate] = struct{}{}
-		}
 	}
 	s.own(ev.Enclave)
 	ev.Actor = s.intern(ev.Actor)
@@ -157,7 +154,6 @@ func (e *Enclave) keyImported(ev ledger.Event, p ledger.KeyImported) error {
 // addVersion adds a version created or imported by ev, creating its key
 // if it is the first.
 func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool) {
-	defer e.touch(p.Name)
 	k := e.Keys[p.Name]
 	var v *Version
 	if k == nil {
@@ -180,6 +176,7 @@ func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool
 		k.putVersion(v)
 	}
 	k.MaxVer = max(k.MaxVer, p.Version)
+	e.touch(p.Name) // after the key exists: the record shares its name
 }
 
 func (e *Enclave) keyVersionDeleted(ev ledger.Event, p ledger.KeyVersionDeleted) error {

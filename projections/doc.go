@@ -14,7 +14,7 @@
 //     under the REK). A delta snapshot (snapshot_delta.go) is read only
 //     over the full snapshot it names, and gives the state a full one at
 //     its sequence would: every key event's function records the key it
-//     changes (Enclave.touch), and Apply the subject it writes.
+//     changes (Enclave.touch).
 //   - Time travel (StateAt) is served from an index of encoded states
 //     kept at intervals in an unlinked spill file, within a memory and a
 //     disk budget (asof_index.go), replaying only the events after the

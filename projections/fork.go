@@ -16,7 +16,6 @@ func (s *State) Fork() *State {
 	f.HSMs = maps.Clone(s.HSMs)
 	f.owned = map[string]bool{}
 	f.actors, f.dropped = nil, nil // the fork's events are decided, not applied: nothing to intern or forget
-	f.written = nil                // nor to record for a delta snapshot
 	return &f
 }
 

@@ -389,7 +389,7 @@ func BenchmarkSnapshotWrite(b *testing.B) {
 	}
 	b.Run("delta-of-a-tenth-more", func(b *testing.B) {
 		run(b, func() (int, func(io.Writer) error) {
-			pieces, size, err := compressDelta(st, snapChunk)
+			pieces, size, err := compressDelta(st, h.Seq, snapChunk)
 			held := piecesHeld(b, pieces, err)
 			hs := h
 			hs.Size, hs.Seq, hs.Base = size, st.Seq, &snapBase{Seq: h.Seq, Chain: h.Chain}

@@ -27,9 +27,10 @@ import (
 // grew to 185,000 events), and the tail stays short.
 //
 // What changed is recorded as events are applied, from the first full
-// snapshot written on (State.track): State.written holds the subjects
-// written, and each enclave holds the keys changed (Enclave.touch, called
-// by every key event's function with the name it changes). An enclave
+// snapshot written on (State.track): each enclave holds the keys changed
+// (Enclave.touch, called by every key event's function with the name it
+// changes). The subjects written since are those whose last sequence in
+// State.Subjects is past the base's. An enclave
 // created since, or a state never snapshotted, counts as all changed. A
 // state read from a full snapshot records from it, and one read from a
 // delta records the delta's changes (trackDelta): after a restart the
@@ -50,10 +51,9 @@ type enclaveDelta struct {
 // track starts recording changes: what is applied from now on is what
 // the next delta holds. Called when a full snapshot's state is encoded,
 // under the Projection's read lock, by the snapshot writer (the only
-// reader of these fields; Apply, their only other user, takes the write
-// lock).
+// reader of the enclaves' delta fields; Apply, their only other user,
+// takes the write lock).
 func (s *State) track() {
-	s.written = map[string]struct{}{}
 	for _, e := range s.Enclaves {
 		e.partial, e.changed = true, nil
 	}
@@ -73,12 +73,10 @@ func (e *Enclave) touch(name string) {
 	e.changed[name] = struct{}{}
 }
 
-// deltaWorth reports whether a delta of s is worth writing: changes are
-// recorded, and the keys it would write are fewer than half of all keys.
+// deltaWorth reports whether a delta of s is worth writing: the keys it
+// would write are fewer than half of all keys (a state that records no
+// changes would write them all).
 func (s *State) deltaWorth() bool {
-	if s.written == nil {
-		return false
-	}
 	changed, all := 0, 0
 	for _, e := range s.Enclaves {
 		all += len(e.Keys)
@@ -91,16 +89,24 @@ func (s *State) deltaWorth() bool {
 	return changed*2 < all
 }
 
-// compressDelta is compressState for a delta of s.
-func compressDelta(s *State, chunk int) (pieces [][]byte, size uint64, err error) {
-	return compressItems(s, chunk, (*encoder).deltaItems)
+// compressDelta is compressState for a delta of s over the full snapshot
+// at sequence base.
+func compressDelta(s *State, base uint64, chunk int) (pieces [][]byte, size uint64, err error) {
+	return compressItems(s, chunk, func(e *encoder, s *State) { e.deltaItems(s, base) })
 }
 
-// deltaItems writes what follows the global part in a delta: every
-// enclave, flagged partial or whole, then the subjects written since the
-// base that no key written carries.
-func (e *encoder) deltaItems(s *State) {
-	e.u(uint64(len(s.written)))
+// deltaItems writes what follows the global part in a delta over the
+// full snapshot at sequence base: every enclave, flagged partial or
+// whole, then the subjects written since the base (those whose last
+// sequence is past it) that no key written carries.
+func (e *encoder) deltaItems(s *State, base uint64) {
+	var since []string
+	for subj, seq := range s.Subjects {
+		if seq > base {
+			since = append(since, subj)
+		}
+	}
+	e.u(uint64(len(since)))
 	e.u(uint64(len(s.Enclaves)))
 	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
 		x := s.Enclaves[name]
@@ -125,8 +131,8 @@ func (e *encoder) deltaItems(s *State) {
 			e.s(n)
 		}
 	}
-	var rest []string
-	for subj := range s.written {
+	rest := since[:0]
+	for _, subj := range since {
 		if x, name := s.keyOfSubject(subj); x == nil || !x.wrote(name) {
 			rest = append(rest, subj)
 		}
@@ -241,9 +247,6 @@ func (s *State) trackDelta(ds *State, info map[string]*enclaveDelta) {
 			e.touch(n)
 		}
 	}
-	for subj := range ds.Subjects {
-		s.written[subj] = struct{}{}
-	}
 }
 
 // readDelta reads the delta at path (header h, its chunks from next):
@@ -277,7 +280,7 @@ func readDelta(ctx context.Context, path string, h *snapHeader, next func() ([]b
 func (s *snapshotter) encode(st *State, h *snapHeader) (pieces [][]byte, f *snapFormat, err error) {
 	if s.base != nil && st.deltaWorth() {
 		h.Base = s.base
-		pieces, h.Size, err = compressDelta(st, snapChunk)
+		pieces, h.Size, err = compressDelta(st, s.base.Seq, snapChunk)
 		return pieces, snapDelta, err
 	}
 	pieces, h.Size, err = compressState(st, snapChunk)

@@ -95,7 +95,7 @@ func TestSnapshotDeltaHistories(t *testing.T) {
 		applyFrom(t, want, 0, evs[:a])
 		applyFrom(t, want, uint64(a), tail)
 		for _, chunk := range []int{64, snapChunk} {
-			pieces, size, err := compressDelta(st, chunk)
+			pieces, size, err := compressDelta(st, uint64(a), chunk)
 			if err != nil {
 				t.Fatal(err)
 			}

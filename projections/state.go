@@ -37,10 +37,6 @@ type State struct {
 	// that a million keys created by one identity share one string; nil
 	// in a fork (key.go).
 	actors map[string]string
-	// written holds the subjects written since the last full snapshot
-	// (the aggregates of the events applied since), so that the next
-	// snapshot can be a delta; nil: not recorded (snapshot_delta.go).
-	written map[string]struct{}
 	// deltaBase is the full snapshot the changes recorded are since, when
 	// the state was read from a snapshot file (readSnapshot); nil
 	// otherwise (the snapshot writer keeps its own).
