@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/kmsledger/kmsledger/api/wire"
@@ -93,7 +92,7 @@ func (e *Enclave) apply(ev ledger.Event) error {
 // event, and hands it to fn.
 func on[T any](ev ledger.Event, fn func(ledger.Event, T) error) error {
 	var p T
-	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+	if err := ledger.DecodePayload(ev.Payload, &p); err != nil {
 		return fmt.Errorf("projections: decode %s at seq %d: %w", ev.Type, ev.Seq, err)
 	}
 	return fn(ev, p)
