@@ -232,7 +232,12 @@ func BenchmarkReadyAfterRestart(b *testing.B) {
 					b.Fatal(err)
 				}
 				took := time.Since(wrote)
-				fi, err := os.Stat(filepath.Join(snaps, snapName(seq)))
+				// a full snapshot, or a delta over one kept from an earlier run
+				files, _ := filepath.Glob(filepath.Join(snaps, fmt.Sprintf("%s%020d*%s", snapPrefix, seq, snapSuffix)))
+				if len(files) != 1 {
+					b.Fatalf("snapshot files at %d: %v", seq, files)
+				}
+				fi, err := os.Stat(files[0])
 				if err != nil {
 					b.Fatal(err)
 				}
