@@ -23,10 +23,10 @@ type canon struct {
 
 func newCanon(b []byte) *canon { return &canon{b: b, ok: true} }
 
-// key reads the opening brace (first) or a comma, then "name":.
-func (c *canon) key(name string, first bool) {
+// key reads the opening brace (at the start) or a comma, then "name":.
+func (c *canon) key(name string) {
 	sep := byte(',')
-	if first {
+	if c.i == 0 {
 		sep = '{'
 	}
 	n := c.i + 1 + 1 + len(name) + 2
@@ -36,6 +36,23 @@ func (c *canon) key(name string, first bool) {
 		return
 	}
 	c.i = n
+}
+
+// str reads the key name and its string value (see quoted).
+func (c *canon) str(name string) string {
+	c.key(name)
+	q := c.quoted()
+	if !c.ok {
+		return ""
+	}
+	return string(q[1 : len(q)-1])
+}
+
+// number reads the key name and its value, an unsigned decimal (see
+// uint32).
+func (c *canon) number(name string) uint32 {
+	c.key(name)
+	return c.uint32()
 }
 
 // quoted reads a string value whose bytes are its value: printable
@@ -58,15 +75,6 @@ func (c *canon) quoted() []byte {
 	}
 	c.ok = false
 	return nil
-}
-
-// str reads a string value (see quoted).
-func (c *canon) str() string {
-	q := c.quoted()
-	if !c.ok {
-		return ""
-	}
-	return string(q[1 : len(q)-1])
 }
 
 // uint32 reads an unsigned decimal without a leading zero that fits 32
@@ -106,9 +114,9 @@ func flatObject(b []byte) bool {
 		return b[1] == '}'
 	}
 	c := newCanon(b)
-	for first := true; c.ok && c.i < len(b)-1; first = false {
+	for c.ok && c.i < len(b)-1 {
 		sep := byte(',')
-		if first {
+		if c.i == 0 {
 			sep = '{'
 		}
 		if b[c.i] != sep {
@@ -132,23 +140,17 @@ func flatObject(b []byte) bool {
 // is false for anything else.
 func fastEvent(b []byte) (ev Event, ok bool) {
 	c := newCanon(b)
-	c.key("type", true)
-	ev.Type = c.str()
-	c.key("id", false)
-	ev.ID = c.str()
-	c.key("time", false)
+	ev.Type = c.str("type")
+	ev.ID = c.str("id")
+	c.key("time")
 	if t := c.quoted(); c.ok && ev.Time.UnmarshalJSON(t) != nil {
 		return Event{}, false
 	}
-	c.key("actor", false)
-	ev.Actor = c.str()
-	c.key("enclave", false)
-	ev.Enclave = c.str()
-	c.key("aggregate", false)
-	ev.Aggregate = c.str()
-	c.key("command_id", false)
-	ev.CommandID = c.str()
-	c.key("payload", false)
+	ev.Actor = c.str("actor")
+	ev.Enclave = c.str("enclave")
+	ev.Aggregate = c.str("aggregate")
+	ev.CommandID = c.str("command_id")
+	c.key("payload")
 	if !c.ok || len(b) < c.i+3 || b[c.i] != '{' || b[len(b)-2] != '}' || b[len(b)-1] != '}' {
 		return Event{}, false
 	}
@@ -173,17 +175,8 @@ func DecodePayload[T any](raw json.RawMessage, p *T) error {
 // (see canon) into p; false, with p untouched, for anything else.
 func fastKeyCreated(b []byte, p *KeyCreated) bool {
 	c := newCanon(b)
-	var k KeyCreated
-	c.key("name", true)
-	k.Name = c.str()
-	c.key("version", false)
-	k.Version = c.uint32()
-	c.key("type", false)
-	k.Type = c.str()
-	c.key("secret_ref", false)
-	k.SecretRef = c.str()
-	c.key("fingerprint", false)
-	k.Fingerprint = c.str()
+	k := KeyCreated{Name: c.str("name"), Version: c.number("version"), Type: c.str("type"),
+		SecretRef: c.str("secret_ref"), Fingerprint: c.str("fingerprint")}
 	if !c.end() {
 		return false
 	}
