@@ -42,11 +42,11 @@ func encodeEvent(ev Event) ([]byte, error) {
 // decodeEvent decodes a LEDGER message body and stamps it with its stream
 // sequence; a body as json.Marshal writes it in one pass (fastEvent).
 func decodeEvent(body []byte, seq uint64) (Event, error) {
-	ev, ok := fastEvent(body)
-	if ok {
+	if ev, ok := fastEvent(body); ok {
 		ev.Seq = seq
 		return ev, nil
 	}
+	var ev Event
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return Event{}, fmt.Errorf("%w at seq %d: %w", ErrMalformed, seq, err)
 	}
