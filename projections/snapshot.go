@@ -33,8 +33,9 @@ const (
 // A snapshot is written after Every new events, or Interval after the
 // last one if at least Every/100 events came since (intervalTail), and
 // by Close; one at a time, in the background, never while the REK is not
-// unsealed, and after a pause of nine times the last one's duration (so
-// that at most a tenth of the time goes to snapshots of a large state).
+// unsealed, and after a pause of nine times as long as the last one of
+// the same kind (full or delta) took, so that about a tenth of the time at
+// most goes to each kind with a large state (pacing).
 // The state is encoded and compressed under the read lock (writers wait
 // for it: about 3 s per million keys, BenchmarkSnapshotWrite), then
 // sealed and written without it. After the first full snapshot, a
@@ -324,50 +325,6 @@ func (p *Projection) replay(ctx context.Context, pre *Preload) (uint64, error) {
 	return max(last, from), nil
 }
 
-// startSnapshots starts the background writer.
-func (p *Projection) startSnapshots() {
-	s := p.snap
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		var tick <-chan time.Time
-		if s.cfg.Interval >= 0 {
-			t := time.NewTicker(cmpOr(s.cfg.Interval, DefaultSnapshotInterval))
-			defer t.Stop()
-			tick = t.C
-		}
-		var rest time.Duration
-		for {
-			select {
-			case <-s.done:
-				return
-			case <-s.kick:
-				// A kick sent while the last snapshot was being written
-				// is stale: that snapshot took its events.
-				if !p.snapDue(s.cfg.every()) {
-					continue
-				}
-			case <-tick:
-				if !p.intervalDue() {
-					continue
-				}
-			}
-			// At most a tenth of the time goes to snapshots: a large
-			// state is snapshotted less often than every Every events.
-			select {
-			case <-s.done:
-				return
-			case <-time.After(rest):
-			}
-			start := time.Now()
-			if _, err := p.Snapshot(context.Background()); err != nil && !errors.Is(err, ErrSealed) {
-				p.log.Error("projection snapshot", "err", err)
-			}
-			rest = 9 * time.Since(start)
-		}
-	}()
-}
-
 func cmpOr(d, def time.Duration) time.Duration {
 	if d == 0 {
 		return def
@@ -390,13 +347,20 @@ func (p *Projection) noteApplied() {
 // one already reflects it; it returns the sequence of the newest snapshot.
 // It fails with ErrSealed until the REK is unsealed.
 func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
+	seq, _, err := p.snapshot(ctx)
+	return seq, err
+}
+
+// snapshot is Snapshot; kind is what it wrote (wroteNone, wroteFull or
+// wroteDelta).
+func (p *Projection) snapshot(ctx context.Context) (_ uint64, kind snapKind, _ error) {
 	s := p.snap
 	if s == nil {
-		return 0, errors.New("projections: snapshots are not configured")
+		return 0, wroteNone, errors.New("projections: snapshots are not configured")
 	}
 	rek := p.rek.Load()
 	if rek == nil {
-		return 0, ErrSealed
+		return 0, wroteNone, ErrSealed
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -404,7 +368,7 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	seq, last := p.st.Seq, s.lastSeq
 	if p.err != nil {
 		p.mu.RUnlock()
-		return last, fmt.Errorf("projections: no snapshot of a stopped projection: %w", p.err)
+		return last, wroteNone, fmt.Errorf("projections: no snapshot of a stopped projection: %w", p.err)
 	}
 	var (
 		pieces [][]byte
@@ -420,15 +384,15 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	}
 	p.mu.RUnlock()
 	if seq <= last || err != nil {
-		return last, err
+		return last, wroteNone, err
 	}
 	sum, err := p.store.ChainAt(ctx, seq)
 	if err != nil {
-		return last, err
+		return last, wroteNone, err
 	}
 	h.Chain = chainHex(sum)
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
-		return last, err
+		return last, wroteNone, err
 	}
 	name := snapName(seq)
 	if format.delta {
@@ -436,10 +400,11 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	}
 	write := func(w io.Writer) error { return sealPieces(w, format, h, pieces, rek) }
 	if err := writeFileAtomic(filepath.Join(s.cfg.Dir, name), write); err != nil {
-		return last, fmt.Errorf("projections: write snapshot: %w", err)
+		return last, wroteNone, fmt.Errorf("projections: write snapshot: %w", err)
 	}
+	kind = wroteDelta
 	if !format.delta {
-		s.base = &snapBase{Seq: seq, Chain: h.Chain}
+		s.base, kind = &snapBase{Seq: seq, Chain: h.Chain}, wroteFull
 	}
 	p.mu.Lock()
 	s.lastSeq = seq
@@ -450,7 +415,7 @@ func (p *Projection) Snapshot(ctx context.Context) (uint64, error) {
 	}
 	pruneSnapshots(s.cfg.Dir, s.cfg.keep(), keepBase)
 	p.log.Debug("projection snapshot written", "seq", seq, "state bytes", h.Size)
-	return seq, nil
+	return seq, kind, nil
 }
 
 // closeSnapshots stops the writer and writes a last snapshot.

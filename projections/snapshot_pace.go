@@ -1,0 +1,106 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// snapKind is what a snapshot call wrote.
+type snapKind uint8
+
+const (
+	wroteNone  snapKind = iota // nothing: the newest snapshot was current, or it failed
+	wroteFull                  // a full snapshot, the base of the deltas after it
+	wroteDelta                 // a delta over the newest full snapshot
+)
+
+// pacing keeps the background writer to about a tenth of the time for
+// each kind of snapshot: before one it pauses nine times as long as the
+// last one of that kind took. A full snapshot of a large state takes
+// seconds, the deltas after it a fraction of that (they hold what changed
+// since it), so the pause after a full snapshot is not charged to the
+// deltas: before, the first delta waited nine times the full one's time,
+// and a node killed then replayed a tail of that many more events (during
+// a bulk of creations, 84,000 events after a full snapshot of 917,000
+// keys). A full snapshot starts its deltas afresh: the first one over it
+// does not wait for what the last delta over the previous base took.
+type pacing struct {
+	full, delta time.Duration // how long the last one of each kind took
+}
+
+// pause is how long to wait before a snapshot of kind next.
+func (q *pacing) pause(next snapKind) time.Duration {
+	if next == wroteDelta {
+		return 9 * q.delta
+	}
+	return 9 * q.full
+}
+
+// wrote records that a snapshot of kind took took.
+func (q *pacing) wrote(kind snapKind, took time.Duration) {
+	switch kind {
+	case wroteFull:
+		q.full, q.delta = took, 0
+	case wroteDelta:
+		q.delta = took
+	}
+}
+
+// nextKind is the kind of snapshot the writer would write now: a delta
+// when there is a base and fewer than half of the keys changed since it
+// (snapshotter.encode).
+func (p *Projection) nextKind() snapKind {
+	s := p.snap
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if s.base != nil && p.st.deltaWorth() {
+		return wroteDelta
+	}
+	return wroteFull
+}
+
+// startSnapshots starts the background writer.
+func (p *Projection) startSnapshots() {
+	s := p.snap
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var tick <-chan time.Time
+		if s.cfg.Interval >= 0 {
+			t := time.NewTicker(cmpOr(s.cfg.Interval, DefaultSnapshotInterval))
+			defer t.Stop()
+			tick = t.C
+		}
+		var pace pacing
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-s.kick:
+				// A kick sent while the last snapshot was being written
+				// is stale: that snapshot took its events.
+				if !p.snapDue(s.cfg.every()) {
+					continue
+				}
+			case <-tick:
+				if !p.intervalDue() {
+					continue
+				}
+			}
+			select {
+			case <-s.done:
+				return
+			case <-time.After(pace.pause(p.nextKind())):
+			}
+			start := time.Now()
+			_, kind, err := p.snapshot(context.Background())
+			if err != nil && !errors.Is(err, ErrSealed) {
+				p.log.Error("projection snapshot", "err", err)
+			}
+			pace.wrote(kind, time.Since(start))
+		}
+	}()
+}
