@@ -33,9 +33,9 @@ const (
 // A snapshot is written after Every new events, or Interval after the
 // last one if at least Every/100 events came since (intervalTail), and
 // by Close; one at a time, in the background, never while the REK is not
-// unsealed, and after a pause of nine times as long as the last one of
-// the same kind (full or delta) took, so that about a tenth of the time at
-// most goes to each kind with a large state (pacing).
+// unsealed, and after a pause of nine times as long as the last one took
+// (so that about a tenth of the time goes to snapshots of a large state),
+// but for the first delta over a new full snapshot (pacing).
 // The state is encoded and compressed under the read lock (writers wait
 // for it: about 3 s per million keys, BenchmarkSnapshotWrite), then
 // sealed and written without it. After the first full snapshot, a

@@ -7,9 +7,8 @@ import (
 )
 
 // TestSnapshotPacing: the writer pauses nine times as long as the last
-// snapshot of the kind it writes next took, so a slow full snapshot does
-// not hold back the deltas after it, and a full snapshot starts its
-// deltas' pause afresh.
+// snapshot took, except before the first delta over a new full snapshot,
+// which does not wait for the full one's time.
 func TestSnapshotPacing(t *testing.T) {
 	t.Parallel()
 	var q pacing
@@ -20,11 +19,12 @@ func TestSnapshotPacing(t *testing.T) {
 	}{
 		{wroteNone, time.Hour, 0, 0},
 		{wroteFull, 4 * time.Second, 36 * time.Second, 0},
-		{wroteDelta, 300 * time.Millisecond, 36 * time.Second, 2700 * time.Millisecond},
-		{wroteDelta, 500 * time.Millisecond, 36 * time.Second, 4500 * time.Millisecond},
-		{wroteNone, time.Hour, 36 * time.Second, 4500 * time.Millisecond},
+		{wroteDelta, 300 * time.Millisecond, 2700 * time.Millisecond, 2700 * time.Millisecond},
+		{wroteDelta, 500 * time.Millisecond, 4500 * time.Millisecond, 4500 * time.Millisecond},
+		{wroteNone, time.Hour, 4500 * time.Millisecond, 4500 * time.Millisecond},
 		{wroteFull, 5 * time.Second, 45 * time.Second, 0},
-		{wroteDelta, 100 * time.Millisecond, 45 * time.Second, 900 * time.Millisecond},
+		{wroteFull, 6 * time.Second, 54 * time.Second, 0},
+		{wroteDelta, 100 * time.Millisecond, 900 * time.Millisecond, 900 * time.Millisecond},
 	}
 	for i, s := range steps {
 		q.wrote(s.wrote, s.took)
