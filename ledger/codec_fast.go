@@ -23,19 +23,32 @@ type canon struct {
 
 func newCanon(b []byte) *canon { return &canon{b: b, ok: true} }
 
-// key reads the opening brace (at the start) or a comma, then "name":.
-func (c *canon) key(name string) {
-	sep := byte(',')
+// open reads the opening brace (at the start) or the comma before the
+// next key.
+func (c *canon) open() {
+	want := byte(',')
 	if c.i == 0 {
-		sep = '{'
+		want = '{'
 	}
-	n := c.i + 1 + 1 + len(name) + 2
-	if !c.ok || n > len(c.b) || c.b[c.i] != sep || c.b[c.i+1] != '"' ||
-		string(c.b[c.i+2:n-2]) != name || c.b[n-2] != '"' || c.b[n-1] != ':' {
+	c.byte(want)
+}
+
+// byte reads b.
+func (c *canon) byte(b byte) {
+	if !c.ok || c.i >= len(c.b) || c.b[c.i] != b {
 		c.ok = false
 		return
 	}
-	c.i = n
+	c.i++
+}
+
+// key reads the opening brace or a comma (open), then "name":.
+func (c *canon) key(name string) {
+	c.open()
+	if q := c.quoted(); c.ok && string(q[1:len(q)-1]) != name {
+		c.ok = false
+	}
+	c.byte(':')
 }
 
 // str reads the key name and its string value (see quoted).
@@ -115,19 +128,10 @@ func flatObject(b []byte) bool {
 	}
 	c := newCanon(b)
 	for c.ok && c.i < len(b)-1 {
-		sep := byte(',')
-		if c.i == 0 {
-			sep = '{'
-		}
-		if b[c.i] != sep {
-			return false
-		}
-		c.i++
-		c.quoted()
-		if !c.ok || c.i >= len(b) || b[c.i] != ':' {
-			return false
-		}
-		if c.i++; c.i < len(b) && b[c.i] == '"' {
+		c.open()
+		c.quoted() // a key
+		c.byte(':')
+		if c.ok && c.i < len(b) && b[c.i] == '"' {
 			c.quoted()
 		} else {
 			c.uint32()

@@ -278,7 +278,7 @@ func readDelta(ctx context.Context, path string, h *snapHeader, next func() ([]b
 // snapshot if that is worth it, else a full one, after which changes are
 // recorded afresh. Under the Projection's read lock and s.mu.
 func (s *snapshotter) encode(st *State, h *snapHeader) (pieces [][]byte, f *snapFormat, err error) {
-	if s.base != nil && st.deltaWorth() {
+	if s.deltaNext(st) {
 		h.Base = s.base
 		pieces, h.Size, err = compressDelta(st, s.base.Seq, snapChunk)
 		return pieces, snapDelta, err
@@ -288,6 +288,11 @@ func (s *snapshotter) encode(st *State, h *snapHeader) (pieces [][]byte, f *snap
 	s.base = nil // until this one is written: the changes recorded are since it
 	return pieces, snapV3, err
 }
+
+// deltaNext reports whether the next snapshot of st is a delta: there is
+// a full snapshot to base it on, and fewer than half of the keys changed
+// since it. Under the Projection's read lock and s.mu.
+func (s *snapshotter) deltaNext(st *State) bool { return s.base != nil && st.deltaWorth() }
 
 // pruneSnapshots removes from dir the files older than the keep-th
 // newest full snapshot, and every delta older than a newer one of the

@@ -49,16 +49,15 @@ func (q *pacing) wrote(kind snapKind, took time.Duration) {
 	}
 }
 
-// nextKind is the kind of snapshot the writer would write now: a delta
-// when there is a base and fewer than half of the keys changed since it
-// (snapshotter.encode).
+// nextKind is the kind of snapshot the writer would write now
+// (snapshotter.deltaNext).
 func (p *Projection) nextKind() snapKind {
 	s := p.snap
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if s.base != nil && p.st.deltaWorth() {
+	if s.deltaNext(p.st) {
 		return wroteDelta
 	}
 	return wroteFull
