@@ -40,7 +40,8 @@ const (
 // error is a *ConflictError (errors.Is(err, ErrConflict)).
 //
 // If the CommandID was already appended on ev.Aggregate within the
-// server's duplicates window (2 minutes; Lookup looks further back),
+// server's duplicates window (2 minutes in a cluster, 30 seconds on a
+// single node; Lookup looks further back),
 // nothing is written and Append returns the original sequence with dup =
 // true and a nil error, whatever the expectation.
 //

@@ -21,8 +21,9 @@
 //     ValidName at the edge; Append and the secret calls re-check the shape
 //     of every subject and refuse wildcards where they do not belong.
 //   - Every Append carries Nats-Msg-Id = ScopedMsgID(Event.Aggregate,
-//     Event.CommandID) (deduplicated by the server for 2 minutes, its
-//     duplicates window) and, unless Expect.Any, an
+//     Event.CommandID) (deduplicated by the server for its duplicates
+//     window: 2 minutes in a cluster, 30 seconds on a single node, see
+//     singleDuplicateWindow) and, unless Expect.Any, an
 //     expected-last-subject-sequence header, so a name is created once and
 //     racing writers get exactly one success and one *ConflictError.
 //     Conflicts are recognised by JetStream error code (10071 or 10164),
@@ -37,13 +38,13 @@
 //     decided, and returns the original event. Past the duplicates window
 //     Lookup reads the aggregate's own events of the last 24 hours
 //     (replayWindow) for the message id, so a client's command id is
-//     recognised for 24 hours while the server keeps only 2 minutes of
+//     recognised for 24 hours while the server keeps only its window of
 //     ids in memory. Lookup also recognises the longer message id of
 //     earlier versions (legacyScopedMsgID), so a command retried across
 //     an upgrade is still a replay.
 //   - A message whose outcome is unknown (a cluster's timeout or
 //     election) is sent again with the same message id for at most
-//     resendHorizon (1 minute, half the duplicates window) after its
+//     resendHorizon (1 minute, half a cluster's duplicates window) after its
 //     first send, so a resend is always recognised as a duplicate; after
 //     that the write fails with ErrUnavailable. A single server never
 //     sends a message twice.

@@ -188,7 +188,29 @@ func TestOpenDuplicateWindow(t *testing.T) {
 	if info.Config.Duplicates != 3*time.Second || s.resendHorizon != 1500*time.Millisecond {
 		t.Errorf("window %v, resend horizon %v; want 3s and 1.5s", info.Config.Duplicates, s.resendHorizon)
 	}
-	if d := openTestStore(t, "").dupWindow; d != duplicateWindow {
-		t.Errorf("default window %v, want %v", d, duplicateWindow)
+}
+
+// TestSingleNodeDuplicateWindow: a single node's LEDGER remembers message
+// ids for singleDuplicateWindow, which the server reads again at every
+// start; a directory whose LEDGER still has another window (an earlier
+// version's 2 minutes) gets it at its next open. A cluster keeps
+// duplicateWindow (TestClusterReplicatesAndEveryNodeAppends).
+func TestSingleNodeDuplicateWindow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(context.Background(), Config{Dir: dir, DuplicateWindow: duplicateWindow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir)
+	info, err := s.ledger.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.dupWindow != singleDuplicateWindow || info.Config.Duplicates != singleDuplicateWindow {
+		t.Errorf("reopened without a window: store %v, LEDGER %v; want %v", s.dupWindow, info.Config.Duplicates, singleDuplicateWindow)
 	}
 }

@@ -85,7 +85,7 @@ func TestLedgerRefusesDeleteAndPurge(t *testing.T) {
 	}
 	cfg := info.Config
 	if !cfg.DenyDelete || !cfg.DenyPurge || cfg.AllowRollup || !cfg.AllowDirect || cfg.MaxAge != 0 ||
-		cfg.MaxMsgs != -1 || cfg.MaxBytes != -1 || cfg.Storage != jetstream.FileStorage || cfg.Duplicates != duplicateWindow {
+		cfg.MaxMsgs != -1 || cfg.MaxBytes != -1 || cfg.Storage != jetstream.FileStorage || cfg.Duplicates != singleDuplicateWindow {
 		t.Fatalf("LEDGER config = %+v, want append-only file stream without limits", cfg)
 	}
 }
