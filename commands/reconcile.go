@@ -27,70 +27,54 @@ type ReconcileMark struct {
 // from.Secrets (read headers only, in stream order) and the destructions
 // appended after from.Ledger (the material under the destroyed versions'
 // references); with the zero mark, every material of SECRETS. Material
-// younger than grace is left alone (another node, or a command running
-// now, may be between storing it and appending its event), and the mark
-// returned stops before it. Material stored after SECRETS sequence upTo
-// (0: no bound) is left alone the same way: a node's first pass bounds
-// itself to what was stored before the node started, so it needs no
-// grace while the node serves. Store the mark and pass it to the next
-// call.
+// younger than grace is never erased (another node, or a command running
+// now, may be between storing it and appending its event): a live
+// version that references it settles it, and the mark returned stops
+// before the first young material nothing references yet. Material stored
+// after SECRETS sequence upTo (0: no bound) is left alone, and the scan
+// stops there: a node's first pass bounds itself to what was stored
+// before the node started, so it needs no grace while the node serves.
+// Store the mark and pass it to the next call.
 func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.Duration, upTo uint64) (ReconcileMark, int, error) {
 	if h.store.Clustered() {
 		grace = max(grace, reconcileGrace)
 	}
-	cands := map[string]uint64{} // reference -> SECRETS sequence (0: from a destruction)
-	young := uint64(0)           // the first material left alone for its age
-	var now time.Time
-	if grace > 0 {
-		now = h.Now() // read only when needed: a node's first pass runs beside its start
-	}
-	// The scan stops at the first young material: what comes after it is
-	// left for a later pass anyway. Reading on kept every reference of the
-	// last minutes in memory and read them again at every pass (650,000
-	// a minute during a bulk of creations).
-	end, err := h.store.ScanSecrets(ctx, from.Secrets+1, func(e ledger.SecretEntry) error {
-		if (grace > 0 && now.Sub(e.Stored) < grace) || (upTo != 0 && e.Seq > upTo) {
-			young = e.Seq
-			return errStopReplay
-		}
-		cands[e.Ref] = e.Seq
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopReplay) {
+	sc, err := h.scanSecrets(ctx, from.Secrets, grace, upTo)
+	if err != nil {
 		return from, 0, err
 	}
 	if err := h.proj.CatchUp(ctx); err != nil {
 		return from, 0, err
 	}
-	mark := ReconcileMark{Ledger: h.proj.Seq(), Secrets: end}
-	if young != 0 {
-		mark.Secrets = young - 1
-	}
+	mark := ReconcileMark{Ledger: h.proj.Seq(), Secrets: sc.end}
 	if from.Ledger > 0 {
-		if err := h.destroyedSince(ctx, from.Ledger, mark.Ledger, cands); err != nil {
+		if err := h.destroyedSince(ctx, from.Ledger, mark.Ledger, sc.cands); err != nil {
 			return from, 0, err
 		}
 	}
-	if len(cands) == 0 {
-		return mark, 0, nil
-	}
-	h.proj.View(func(s *projections.State) {
-		var ref []byte // one buffer: a million references, no allocation
-		for _, e := range s.Enclaves {
-			for _, k := range e.Keys {
-				for _, v := range k.Versions() {
-					ref = v.AppendSecretRef(ref[:0], e.Name, k.Name)
-					delete(cands, string(ref)) // the conversion does not allocate
-				}
-				if len(cands) == 0 {
-					return
+	if len(sc.cands)+len(sc.youngRefs) > 0 {
+		h.proj.View(func(s *projections.State) {
+			var ref []byte // one buffer: a million references, no allocation
+			for _, e := range s.Enclaves {
+				for _, k := range e.Keys {
+					for _, v := range k.Versions() {
+						ref = v.AppendSecretRef(ref[:0], e.Name, k.Name)
+						delete(sc.cands, string(ref)) // the conversions do not allocate
+						delete(sc.youngRefs, string(ref))
+					}
+					if len(sc.cands)+len(sc.youngRefs) == 0 {
+						return
+					}
 				}
 			}
-		}
-	})
+		})
+	}
+	for _, seq := range sc.youngRefs { // nothing references them yet: a later pass reads them again
+		mark.Secrets = min(mark.Secrets, seq-1)
+	}
 	erased := 0
-	for ref, seq := range cands {
-		if seq == 0 && h.inFlight(ctx, ref, grace, young) {
+	for ref, seq := range sc.cands {
+		if seq == 0 && h.inFlight(ctx, ref, grace, sc.young) {
 			continue
 		}
 		if err := h.store.EraseSecret(ctx, ref); err != nil {
@@ -99,6 +83,66 @@ func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.
 		erased++
 	}
 	return mark, erased, nil
+}
+
+// secretsScan is what a pass read of SECRETS.
+type secretsScan struct {
+	cands     map[string]uint64 // old enough to erase: reference -> SECRETS sequence (0: from a destruction)
+	youngRefs map[string]uint64 // too young to erase, checked for a reference only: reference -> sequence
+	young     uint64            // the first material left alone for its age or the bound (0: none)
+	end       uint64            // the last sequence the scan covered
+}
+
+// maxYoungScan bounds the young material one pass reads (a bulk of
+// creations stores about 250,000 a minute, a pass's interval); the scan
+// stops there and the mark before what it did not read.
+const maxYoungScan = 1 << 20
+
+// scanSecrets reads the material stored after sequence after: up to the
+// bound upTo (0: none), and at most maxYoungScan young ones.
+//
+// Young material used to end the scan, and the mark then trailed the
+// material by the grace: after a bulk of creations and kill -9, the first
+// pass read the last 5 minutes of creations again, a million keys' worth
+// of messages beside the start (BENCHMARKS.md, "The reconcile mark
+// follows the creations"). Young material that a live version references
+// needs no other pass, so the scan reads on, and only what nothing
+// references yet holds the mark back.
+func (h *Handler) scanSecrets(ctx context.Context, after uint64, grace time.Duration, upTo uint64) (secretsScan, error) {
+	sc := secretsScan{cands: map[string]uint64{}, youngRefs: map[string]uint64{}}
+	var now time.Time
+	if grace > 0 {
+		now = h.Now() // read only when needed: a node's first pass runs beside its start
+	}
+	stop := uint64(0)
+	end, err := h.store.ScanSecrets(ctx, after+1, func(e ledger.SecretEntry) error {
+		switch {
+		case upTo != 0 && e.Seq > upTo, len(sc.youngRefs) >= maxYoungScan:
+			stop = e.Seq
+			if sc.young == 0 {
+				sc.young = e.Seq
+			}
+			return errStopReplay
+		case grace > 0 && now.Sub(e.Stored) < grace:
+			if sc.young == 0 {
+				sc.young = e.Seq
+			}
+			if _, ok := sc.youngRefs[e.Ref]; !ok { // the first: the mark stops before it
+				sc.youngRefs[e.Ref] = e.Seq
+			}
+		default:
+			sc.cands[e.Ref] = e.Seq
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopReplay) {
+		return sc, err
+	}
+	sc.end = end
+	if stop != 0 {
+		sc.end = stop - 1
+	}
+	return sc, nil
 }
 
 // destroyedSince adds to cands the stored references of the key versions

@@ -66,6 +66,44 @@ func TestReconcileFromMark(t *testing.T) {
 	}
 }
 
+// TestReconcileMarkPassesReferencedYoung: young material that a live
+// version references is settled by the pass that reads it, so the mark
+// goes past it; only young material nothing references yet holds the
+// mark back, and is neither erased nor skipped by the next pass.
+func TestReconcileMarkPassesReferencedYoung(t *testing.T) {
+	h, store := idemHandler(t)
+	ctx := context.Background()
+	create := func(name string) {
+		t.Helper()
+		if _, err := h.Run(ctx, testRoot, "", CreateKey{Enclave: "e1", Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("a")
+	m1 := passUpTo(t, h, ReconcileMark{}, time.Hour, 0, 0)
+	if last, _ := store.SecretsLastSeq(ctx); m1.Secrets != last {
+		t.Errorf("young material, all referenced: mark %+v, want SECRETS at its last sequence %d", m1, last)
+	}
+	young := putOrphan(t, store, "o1")
+	e, err := store.SecretStored(ctx, young)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create("b")
+	m2 := passUpTo(t, h, m1, time.Hour, 0, 0)
+	if m2.Secrets != e.Seq-1 || !slices.Contains(listSecrets(t, store), young) {
+		t.Errorf("a young orphan before a young live version: mark %+v, refs %v; want %s kept and the mark at %d", m2, listSecrets(t, store), young, e.Seq-1)
+	}
+	h.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	m3 := passUpTo(t, h, m2, time.Hour, 0, 1)
+	if last, _ := store.SecretsLastSeq(ctx); m3.Secrets != last {
+		t.Errorf("the orphan once old: mark %+v, want %d", m3, last)
+	}
+	if got, want := listSecrets(t, store), liveRefs(h); !slices.Equal(got, want) {
+		t.Errorf("after the passes: %v, want the live versions' %v", got, want)
+	}
+}
+
 // TestReconcileBounded: a pass bounded to the material stored up to a
 // sequence (a node's first pass: what was there before it started), with
 // no grace, erases the orphan before the bound, leaves the one after it,

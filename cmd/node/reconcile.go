@@ -22,9 +22,11 @@ import (
 // age: nothing of it can belong to a command still being carried out, so
 // it is bounded by SECRETS' last sequence at the start instead of by a
 // grace. A start after kill -9 with a million keys then neither reads them
-// all again nor waits for the pass: right after a bulk of creations the
-// mark trails them by reconcileAge, and checking those before serving
-// took about 4 s of CPU for 700,000 keys (BENCHMARKS.md). A cluster node
+// all again nor waits for the pass: the background passes settle young
+// material that a live version references (commands.Reconcile), so right
+// after a bulk of creations the mark trails them by about reconcileEvery,
+// not reconcileAge (checking 5 minutes of creations took 2.6 s of CPU
+// beside the start, and 4 s before serving earlier: BENCHMARKS.md). A cluster node
 // still runs its first pass before it serves, with the cluster's grace,
 // as before: a pass beside serving there is not measured yet (the one
 // cluster test failure once put down to it had another cause, a hung
