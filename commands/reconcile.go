@@ -93,10 +93,11 @@ type secretsScan struct {
 	end       uint64            // the last sequence the scan covered
 }
 
-// maxYoungScan bounds the young material one pass reads (a bulk of
-// creations stores about 250,000 a minute, a pass's interval); the scan
-// stops there and the mark before what it did not read.
-const maxYoungScan = 1 << 20
+// maxYoungScan bounds the young material one pass reads, and so the
+// references it holds at once (about 100 bytes each): a bulk of creations
+// stores up to about 250,000 a minute, a pass's interval. The scan stops
+// there, and the mark before what it did not read.
+const maxYoungScan = 1 << 19
 
 // scanSecrets reads the material stored after sequence after: up to the
 // bound upTo (0: none), and at most maxYoungScan young ones.

@@ -207,7 +207,7 @@ func (p *Projection) loadSnapshot(ctx context.Context, pre *Preload) (*State, le
 
 // loadFile opens, checks and decodes one snapshot file.
 func (p *Projection) loadFile(ctx context.Context, path string) (*State, ledger.Sum, error) {
-	st, h, err := readSnapshot(ctx, path, p.snap.cfg.Unseal, p.cache.drop)
+	st, h, err := readSnapshot(ctx, path, p.snap.cfg.Unseal, p.cache.drop, nil)
 	if err != nil {
 		return nil, ledger.Sum{}, err
 	}
@@ -236,9 +236,10 @@ func (p *Projection) checkChain(ctx context.Context, h *snapHeader) (ledger.Sum,
 // readSnapshot opens and decodes one snapshot file with the REK unseal
 // opens from its header, and checks that the state is the one the header
 // describes; the caller still checks the header's chain value against
-// the ledger. dropped is the state's State.dropped.
+// the ledger. dropped is the state's State.dropped; grow (nil: none) is
+// room for what a delta over it adds.
 func readSnapshot(ctx context.Context, path string, unseal func(context.Context, map[string][]byte) (*hsm.REK, error),
-	dropped func(*Version)) (*State, *snapHeader, error) {
+	dropped func(*Version), grow *growth) (*State, *snapHeader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -275,7 +276,7 @@ func readSnapshot(ctx context.Context, path string, unseal func(context.Context,
 	var st *State
 	if h.format.delta {
 		st, err = readDelta(ctx, path, &h, next, unseal, dropped) // records the delta's changes since its base
-	} else if st, err = decodeChunks(next, dropped); err == nil && h.format == snapV3 {
+	} else if st, err = decodeChunks(next, dropped, grow); err == nil && h.format == snapV3 {
 		st.track() // deltas over it from now on (not over an older format)
 		st.deltaBase = &snapBase{Seq: h.Seq, Chain: h.Chain}
 	}

@@ -58,22 +58,22 @@ func TestSnapshotCodecChunks(t *testing.T) {
 		if chunk < 1000 && len(e.cuts) < 100 {
 			t.Errorf("encodeChunks(%d): %d cuts, want many", chunk, len(e.cuts))
 		}
-		back, err := decodeChunks(pieces(e.b, e.cuts), nil)
+		back, err := decodeChunks(pieces(e.b, e.cuts), nil, nil)
 		if err != nil {
 			t.Fatalf("decodeChunks(chunk %d) err = %v", chunk, err)
 		}
 		sameState(t, "chunks", st, back)
 	}
 	for _, n := range []int{3, 5, 11} {
-		if _, err := decodeChunks(pieces(whole, everyCut(n, len(whole))), nil); err == nil {
+		if _, err := decodeChunks(pieces(whole, everyCut(n, len(whole))), nil, nil); err == nil {
 			t.Errorf("decodeChunks(cut every %d bytes) err = nil, want an error", n)
 		}
 	}
 	e := encodeChunks(nil, st, 64)
-	if _, err := decodeChunks(pieces(e.b, e.cuts[:len(e.cuts)/2]), nil); err != nil {
+	if _, err := decodeChunks(pieces(e.b, e.cuts[:len(e.cuts)/2]), nil, nil); err != nil {
 		t.Errorf("decodeChunks(some cuts) err = %v, want nil", err)
 	}
-	if _, err := decodeChunks(pieces(append(slices.Clone(e.b), 0), e.cuts), nil); err == nil {
+	if _, err := decodeChunks(pieces(append(slices.Clone(e.b), 0), e.cuts), nil, nil); err == nil {
 		t.Error("decodeChunks(a byte too many) err = nil, want an error")
 	}
 }
@@ -166,7 +166,7 @@ func chunkSpans(t *testing.T, b []byte) [][2]int {
 func TestSnapshotFileChunks(t *testing.T) {
 	f := newSnapFixture(t, 9, 500)
 	path, st := writeChunked(t, f, 256, nil)
-	back, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil)
+	back, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil)
 	if err != nil {
 		t.Fatalf("readSnapshot err = %v", err)
 	}
@@ -192,7 +192,7 @@ func TestSnapshotFileChunks(t *testing.T) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil); !errors.Is(err, errSnapshot) {
+		if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil); !errors.Is(err, errSnapshot) {
 			t.Errorf("%s: readSnapshot err = %v, want errSnapshot", what, err)
 		}
 		f.startsFrom(t, what, 0)
@@ -210,13 +210,13 @@ func TestSnapshotOldFormat(t *testing.T) {
 	if err := os.WriteFile(path, old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil); !errors.Is(err, errSnapshot) {
+	if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil); !errors.Is(err, errSnapshot) {
 		t.Errorf("format 1: readSnapshot err = %v, want errSnapshot", err)
 	}
 	f.startsFrom(t, "format 1", 0)
 
 	path, _ = writeChunked(t, f, 512, func(enc []byte) { enc[0] = codecVersion - 1 })
-	if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil); !errors.Is(err, errCodec) {
+	if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil); !errors.Is(err, errCodec) {
 		t.Errorf("codec %d: readSnapshot err = %v, want errCodec", codecVersion-1, err)
 	}
 	f.startsFrom(t, "an earlier codec", 0)
@@ -275,7 +275,7 @@ func FuzzDecodeChunks(f *testing.F) {
 	f.Add(e.b[:len(e.b)/2], uint16(7))
 	f.Fuzz(func(t *testing.T, b []byte, every16 uint16) {
 		n := int(every16)%512 + 1
-		back, err := decodeChunks(pieces(b, everyCut(n, len(b))), nil)
+		back, err := decodeChunks(pieces(b, everyCut(n, len(b))), nil, nil)
 		if err != nil {
 			return
 		}

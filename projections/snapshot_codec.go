@@ -318,6 +318,7 @@ type decoder struct {
 	err   error
 	next  func() ([]byte, int64, error) // io.EOF after the last chunk; nil: b is all there is
 	more  int64                         // at least the bytes of the chunks after b
+	grow  *growth                       // room for a delta's additions (nil: none)
 	cells []keyCell                     // keyCells not yet handed out (newKeyCell)
 }
 

@@ -11,7 +11,7 @@ import (
 // decodeState reads a state written by encodeState. dropped is the new
 // state's State.dropped (nil if nobody cares).
 func decodeState(b []byte, dropped func(*Version)) (*State, error) {
-	return decodeChunks(onePiece(b), dropped)
+	return decodeChunks(onePiece(b), dropped, nil)
 }
 
 // onePiece returns b as the only chunk.
@@ -35,18 +35,34 @@ func onePiece(b []byte) func() ([]byte, int64, error) {
 // room costs about 7 MB a million entries.
 const mapHeadroom = 4
 
+// growth is room that a decoded state's largest maps get beyond what the
+// snapshot holds and mapHeadroom: a delta, read before its base, says
+// how many subjects and keys of each enclave it may add to it
+// (readDelta). Without it, a base of 495,000 keys under a delta of
+// 465,000 rehashed its maps while the delta was merged, 0.85 s of the
+// 4.4 s read (BENCHMARKS.md, "A delta over its base, merged without
+// growing").
+type growth struct {
+	subjects int
+	keys     map[string]int // enclave name -> keys
+}
+
 // decodeChunks reads a state written by encodeChunks from its pieces, one
 // at a time: next returns the next piece and at least the bytes of the
 // pieces after it, and io.EOF after the last. Each piece is decoded
-// before the next is asked for.
-func decodeChunks(next func() ([]byte, int64, error), dropped func(*Version)) (*State, error) {
+// before the next is asked for. grow (nil: none) sizes its maps for
+// what a delta will add.
+func decodeChunks(next func() ([]byte, int64, error), dropped func(*Version), grow *growth) (*State, error) {
 	b, more, err := next()
 	if err != nil {
 		return nil, err
 	}
 	s, d := decodeGlobal(b, dropped)
-	d.next, d.more = next, more
+	d.next, d.more, d.grow = next, more, grow
 	n := d.n()
+	if grow != nil {
+		n += grow.subjects
+	}
 	s.Subjects = make(map[string]uint64, n+n/mapHeadroom) // one allocation for the largest map
 	for range d.n() {
 		d.refill()
@@ -117,7 +133,11 @@ func decodeEnclave(s *State, b []byte) error {
 func (d *decoder) enclave(s *State) *Enclave {
 	x := &Enclave{Name: d.s(), CreatedAt: d.t(), CreatedBy: d.actor(s), drop: s.dropped}
 	n := d.n()
-	x.Keys = make(map[string]*Key, n+n/mapHeadroom)
+	room := n + n/mapHeadroom
+	if d.grow != nil {
+		room += d.grow.keys[x.Name]
+	}
+	x.Keys = make(map[string]*Key, room)
 	prefix := ledger.KeySubject(x.Name, "")
 	for i := range n {
 		d.refill()

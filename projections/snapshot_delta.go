@@ -240,8 +240,11 @@ func (s *State) trackDelta(ds *State, info map[string]*enclaveDelta) {
 			e.partial = false
 			continue
 		}
+		if e.changed == nil {
+			e.changed = make(map[string]struct{}, len(x.Keys)+len(info[name].gone))
+		}
 		for n := range x.Keys {
-			e.touch(n)
+			e.changed[n] = struct{}{} // n is the key's own name (merged above): what touch would look up
 		}
 		for _, n := range info[name].gone {
 			e.touch(n)
@@ -259,7 +262,11 @@ func readDelta(ctx context.Context, path string, h *snapHeader, next func() ([]b
 		return nil, err
 	}
 	basePath := filepath.Join(filepath.Dir(path), snapName(h.Base.Seq))
-	base, bh, err := readSnapshot(ctx, basePath, unseal, dropped)
+	grow := &growth{subjects: len(ds.Subjects), keys: make(map[string]int, len(ds.Enclaves))}
+	for name, x := range ds.Enclaves {
+		grow.keys[name] = len(x.Keys)
+	}
+	base, bh, err := readSnapshot(ctx, basePath, unseal, dropped, grow)
 	if err != nil {
 		return nil, fmt.Errorf("%w: its base: %w", errSnapshot, err)
 	}

@@ -50,7 +50,7 @@ func TestSnapshotFormat2StillRead(t *testing.T) {
 	if !bytes.HasPrefix(b, []byte(snapV2.magic)) {
 		t.Fatalf("file starts %q, want format 2", b[:10])
 	}
-	back, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil)
+	back, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil)
 	if err != nil {
 		t.Fatalf("readSnapshot(format 2) err = %v", err)
 	}
@@ -66,7 +66,7 @@ func TestSnapshotFormat2StillRead(t *testing.T) {
 	// Relabelled as format 2, a format-3 file does not open: the
 	// format's label is in every associated data.
 	os.WriteFile(path, append([]byte(snapV2.magic), b[len(snapV3.magic):]...), 0o600)
-	if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil); !errors.Is(err, errSnapshot) {
+	if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil); !errors.Is(err, errSnapshot) {
 		t.Errorf("format 3 relabelled 2: readSnapshot err = %v, want errSnapshot", err)
 	}
 }
@@ -83,7 +83,7 @@ func TestSnapshotCompressed(t *testing.T) {
 	if len(b3)*2 > len(b2) {
 		t.Errorf("format 3: %d bytes, format 2: %d; want less than half", len(b3), len(b2))
 	}
-	back, _, err := readSnapshot(context.Background(), v3, f.cfg().Unseal, nil)
+	back, _, err := readSnapshot(context.Background(), v3, f.cfg().Unseal, nil, nil)
 	if err != nil {
 		t.Fatalf("readSnapshot err = %v", err)
 	}
@@ -113,7 +113,7 @@ func TestSnapshotHostileFrames(t *testing.T) {
 	}
 	for what, frame := range cases {
 		path, _ := writeSealed(t, f, 256, nil, sealWith(frame))
-		if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil); !errors.Is(err, errSnapshot) {
+		if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil); !errors.Is(err, errSnapshot) {
 			t.Errorf("%s: readSnapshot err = %v, want errSnapshot", what, err)
 		}
 		f.startsFrom(t, what, 0)
@@ -126,7 +126,7 @@ func TestSnapshotHostileFrames(t *testing.T) {
 	for _, d := range []int{-1, 1} {
 		orig, _ := os.ReadFile(path)
 		rewriteHeader(t, path, func(h *snapHeader) { h.Size = uint64(int(h.Size) + d) })
-		if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil); !errors.Is(err, errSnapshot) {
+		if _, _, err := readSnapshot(context.Background(), path, f.cfg().Unseal, nil, nil); !errors.Is(err, errSnapshot) {
 			t.Errorf("size %+d: readSnapshot err = %v, want errSnapshot", d, err)
 		}
 		f.startsFrom(t, "size changed", 0)

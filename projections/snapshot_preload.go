@@ -49,7 +49,7 @@ func PreloadSnapshot(ctx context.Context, cfg *SnapshotConfig, log *slog.Logger)
 			close(pre.done)
 		}()
 		for _, path := range snapFiles(cfg.Dir) {
-			st, h, err := readSnapshot(ctx, path, cfg.Unseal, nil)
+			st, h, err := readSnapshot(ctx, path, cfg.Unseal, nil, nil)
 			if err == nil {
 				pre.path, pre.st, pre.h, pre.ok = path, st, h, true
 				return
