@@ -105,8 +105,8 @@ const maxYoungScan = 1 << 19
 // Young material used to end the scan, and the mark then trailed the
 // material by the grace: after a bulk of creations and kill -9, the first
 // pass read the last 5 minutes of creations again, a million keys' worth
-// of messages beside the start (BENCHMARKS.md, "The reconcile mark
-// follows the creations"). Young material that a live version references
+// of messages beside the start (BENCHMARKS.md, "Start after a
+// bulk"). Young material that a live version references
 // needs no other pass, so the scan reads on, and only what nothing
 // references yet holds the mark back.
 func (h *Handler) scanSecrets(ctx context.Context, after uint64, grace time.Duration, upTo uint64) (secretsScan, error) {

@@ -103,6 +103,21 @@ func checkPlainAudit(t *testing.T, tc *testCluster) {
 	}
 }
 
+// checkClusterWindow: a cluster resends a message whose outcome is
+// unknown, so its duplicates window is the long one, not a single node's.
+func checkClusterWindow(t *testing.T, tc *testCluster) {
+	t.Helper()
+	for i, s := range tc.stores {
+		if s.dupWindow != duplicateWindow || s.resendHorizon != resendHorizon {
+			t.Fatalf("node %d: duplicates window %v, resend horizon %v; want %v and %v", i+1, s.dupWindow, s.resendHorizon, duplicateWindow, resendHorizon)
+		}
+	}
+	info, err := tc.stores[0].ledger.Info(context.Background())
+	if err != nil || info.Config.Duplicates != duplicateWindow {
+		t.Fatalf("the cluster's LEDGER: %v, window %v; want %v", err, info.Config.Duplicates, duplicateWindow)
+	}
+}
+
 func TestClusterReplicatesAndEveryNodeAppends(t *testing.T) {
 	tc := startCluster(t)
 	ctx := context.Background()
@@ -110,16 +125,8 @@ func TestClusterReplicatesAndEveryNodeAppends(t *testing.T) {
 		if !s.Clustered() || s.Replicas() != 3 {
 			t.Fatalf("node %d: Clustered %v Replicas %d, want true 3", i+1, s.Clustered(), s.Replicas())
 		}
-		// A cluster resends a message whose outcome is unknown: its
-		// window is the long one, not a single node's.
-		if s.dupWindow != duplicateWindow || s.resendHorizon != resendHorizon {
-			t.Fatalf("node %d: duplicates window %v, resend horizon %v; want %v and %v", i+1, s.dupWindow, s.resendHorizon, duplicateWindow, resendHorizon)
-		}
 	}
-	info, err := tc.stores[0].ledger.Info(ctx)
-	if err != nil || info.Config.Duplicates != duplicateWindow {
-		t.Fatalf("the cluster's LEDGER: %v, window %v; want %v", err, info.Config.Duplicates, duplicateWindow)
-	}
+	checkClusterWindow(t, tc)
 	checkPlainAudit(t, tc)
 	// Appends from every node at once: one hash chain, no lost append.
 	var wg sync.WaitGroup

@@ -37,16 +37,13 @@ const (
 const duplicateWindow = 2 * time.Minute
 
 // singleDuplicateWindow is LEDGER's duplicates window on a single node,
-// which never sends a message again: the window only has to outlast
-// the time from a command's decision to its append, so that two
-// requests with the same command id decided at once store one event.
-// A request lives at most 30 seconds (the API's request timeout), and
-// a duplicate sent later still fails its expectation (every append but
-// a batch's covered ones has one). The server reads every message of
-// the window again at every start, so the window is kept to that: after
-// kill -9 during a bulk of creations at 4,000/s, 120,000 messages rather
-// than 480,000 (BENCHMARKS.md, "A shorter duplicates window on a single
-// node").
+// which never sends a message again: it only has to outlast a command's
+// decision to its append, so that two requests with one command id
+// decided at once store one event. A request lives at most 30 seconds
+// (the API's request timeout); a duplicate sent later still fails its
+// expectation. The server reads every message of the window again at
+// every start: after kill -9 during creations at 4,000/s, 120,000
+// messages rather than 480,000 (BENCHMARKS.md, "Start after a bulk").
 const singleDuplicateWindow = 30 * time.Second
 
 // resendHorizon bounds how long after its first send a message whose

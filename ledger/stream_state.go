@@ -20,7 +20,7 @@ import (
 // every kill -9 during writes), it throws the state away and rebuilds it
 // from the blocks. For a million keys the files are 27 MB (LEDGER) and
 // 50 MB (SECRETS), and reading them for nothing took about 0.7 s of each
-// start after kill -9 (BENCHMARKS.md, "Stale stream state").
+// start after kill -9 (BENCHMARKS.md, "Start after a bulk").
 //
 // dropStaleState does the server's own check first, on the file's last
 // bytes alone, and removes a state file the server would throw away, so

@@ -40,8 +40,8 @@ const mapHeadroom = 4
 // how many subjects and keys of each enclave it may add to it
 // (readDelta). Without it, a base of 495,000 keys under a delta of
 // 465,000 rehashed its maps while the delta was merged, 0.85 s of the
-// 4.4 s read (BENCHMARKS.md, "A delta over its base, merged without
-// growing").
+// 4.4 s read (BENCHMARKS.md, "Start after a
+// bulk").
 type growth struct {
 	subjects int
 	keys     map[string]int // enclave name -> keys
