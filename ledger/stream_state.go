@@ -84,24 +84,14 @@ func dropStaleState(dir, stream string) (bool, error) {
 // fn names, or nil if there is no such file or it is too short to be one
 // (the server removes those itself).
 func stateChecksum(fn string) ([]byte, error) {
-	f, err := os.Open(fn)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, size, err := readBeforeEnd(fn, stateTail)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
-	}
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("ledger: stream state: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("ledger: stream state: %w", err)
-	}
-	if st.Size() < 32 { // the server's least
+	case size < 32: // the server's least
 		return nil, nil
-	}
-	b := make([]byte, checksumLen)
-	if _, err := f.ReadAt(b, st.Size()-stateTail); err != nil {
-		return nil, fmt.Errorf("ledger: stream state: %w", err)
 	}
 	return b, nil
 }
@@ -109,23 +99,36 @@ func stateChecksum(fn string) ([]byte, error) {
 // blockChecksum returns the last 8 bytes of block fn, or 8 zero bytes if
 // it holds fewer.
 func blockChecksum(fn string) ([]byte, error) {
+	b, size, err := readBeforeEnd(fn, checksumLen)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("ledger: block: %w", err)
+	case size < checksumLen:
+		return make([]byte, checksumLen), nil
+	}
+	return b, nil
+}
+
+// readBeforeEnd returns the 8 bytes of file fn that start back bytes
+// before its end (nil if it is shorter than back), and its size.
+func readBeforeEnd(fn string, back int64) ([]byte, int64, error) {
 	f, err := os.Open(fn)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: block: %w", err)
+		return nil, 0, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("ledger: block: %w", err)
+		return nil, 0, err
+	}
+	if st.Size() < back {
+		return nil, st.Size(), nil
 	}
 	b := make([]byte, checksumLen)
-	if st.Size() < checksumLen {
-		return b, nil
+	if _, err := f.ReadAt(b, st.Size()-back); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, err
 	}
-	if _, err := f.ReadAt(b, st.Size()-checksumLen); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("ledger: block: %w", err)
-	}
-	return b, nil
+	return b, st.Size(), nil
 }
 
 // newestBlock returns the name of the block file of msgs with the
