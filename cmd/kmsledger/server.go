@@ -256,7 +256,9 @@ func serverDirAndHSMs(conf *config.Config, hsmKey string, dev bool) (cleanup fun
 // runServer opens the node (cmd/node), listens, prints how to reach it
 // and serves until ctx ends; then the node closes in its shutdown order.
 func runServer(ctx context.Context, cfg node.Config, dev bool, tr transitSetup) error {
+	restoreGC := relaxGC() // startgc.go
 	n, err := node.Open(ctx, cfg)
+	restoreGC()
 	if err != nil {
 		return err
 	}
