@@ -243,9 +243,7 @@ func (s *Store) startServer(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if cfg.Cluster == nil && !cfg.ReadOnly {
-		if err := s.dropStaleStates(cfg.Dir); err != nil {
-			return err
-		}
+		s.dropStaleStates(cfg.Dir) // stream_state.go
 	}
 	opts, err := serverOptions(cfg)
 	if err != nil {

@@ -39,24 +39,24 @@ const (
 )
 
 // dropStaleStates runs dropStaleState on every stream of a single node
-// before its server starts.
-func (s *Store) dropStaleStates(dir string) error {
+// before its server starts. A file it cannot read or remove is left to
+// the server, which reads it as before.
+func (s *Store) dropStaleStates(dir string) {
 	for _, stream := range []string{ledgerStream, secretsStream, auditStream} {
 		dropped, err := dropStaleState(dir, stream)
-		if err != nil {
-			return err
-		}
-		if dropped {
+		switch {
+		case err != nil:
+			s.log.Warn("stream state not checked before the start: the server reads it", "stream", stream, "err", err)
+		case dropped:
 			s.log.Info("stream state older than its newest block: removed, the server rebuilds it from the blocks", "stream", stream)
 		}
 	}
-	return nil
 }
 
 // dropStaleState removes the state file of stream under dir if the
 // stream's newest block does not end with the record it names. It
 // reports whether it removed it. No state file, or no block, is nothing
-// to do.
+// to do; on an error nothing was removed.
 func dropStaleState(dir, stream string) (bool, error) {
 	msgs := msgsDir(dir, stream)
 	want, err := stateChecksum(filepath.Join(msgs, streamStateFile))

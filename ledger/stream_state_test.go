@@ -113,6 +113,22 @@ func TestDropStaleStateLeavesWhatItCannotJudge(t *testing.T) {
 	if dropped, err := dropStaleState(dir, ledgerStream); err != nil || dropped {
 		t.Fatalf("zeros against a short block: dropped %v, err %v", dropped, err)
 	}
+	// A state file that cannot be read is an error, and stays.
+	if err := os.Remove(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(fn, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if dropped, err := dropStaleState(dir, ledgerStream); err == nil || dropped {
+		t.Fatalf("a directory for a state file: dropped %v, err %v; want an error and nothing removed", dropped, err)
+	}
+	if err := os.Remove(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fn, make([]byte, 64), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// The newest block is the highest index, not the last name listed.
 	if err := os.WriteFile(filepath.Join(msgs, "10.blk"), []byte("0123456789abcdef"), 0o600); err != nil {
 		t.Fatal(err)
