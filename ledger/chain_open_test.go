@@ -53,7 +53,7 @@ func TestEnsureStreamUpdatesOnlyAChange(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, seen(1))
 	// The streams as Open wants them: nothing to update, except SECRETS.
-	for _, c := range []jetstream.StreamConfig{ledgerConfig(1, duplicateWindow), auditConfig(1), secretsConfig(1)} {
+	for _, c := range []jetstream.StreamConfig{ledgerConfig(1, s.dupWindow), auditConfig(1), secretsConfig(1)} {
 		if _, err := s.ensureStream(ctx, c); err != nil {
 			t.Fatal(err)
 		}

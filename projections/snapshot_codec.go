@@ -46,6 +46,7 @@ type encoder struct {
 	// written once they are chunk or more, and starts again from none.
 	flush func(piece []byte)
 	ref   []byte // scratch for a version's SECRETS reference
+	subj  []byte // scratch for a key's subject
 }
 
 // mark says that an item starts here, where a snapshot chunk may end
@@ -209,13 +210,15 @@ func (e *encoder) enclave(s *State, x *Enclave, subjects bool, keys []string) {
 	if keys == nil {
 		keys = slices.Sorted(maps.Keys(x.Keys))
 	}
+	prefix := ledger.KeySubject(x.Name, "")
 	e.u(uint64(len(keys)))
 	for _, name := range keys {
 		k := x.Keys[name]
 		e.mark()
 		e.s(name)
 		if subjects {
-			e.u(s.Subjects[ledger.KeySubject(x.Name, name)]) // 0: none
+			e.subj = append(append(e.subj[:0], prefix...), name...)
+			e.u(s.Subjects[string(e.subj)]) // 0: none; the lookup does not allocate
 		} else {
 			e.u(0)
 		}

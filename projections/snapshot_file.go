@@ -150,12 +150,38 @@ func compressItems(s *State, chunk int, items func(*encoder, *State)) (pieces []
 		return nil, 0, err
 	}
 	defer c.close()
+	// A second goroutine compresses each piece while the encoder, which
+	// holds the projection's read lock, goes on to the next: writers wait
+	// for the encoding, not for the encoding and the compression in turn.
+	// The encoder reuses its piece, so the compressor gets a copy; copies
+	// come back to be filled again, and at most pipeDepth wait.
+	work, free, done := make(chan []byte, pipeDepth), make(chan []byte, pipeDepth), make(chan struct{})
+	go func() {
+		defer close(done)
+		for piece := range work {
+			pieces = append(pieces, c.compress(make([]byte, 0, len(piece)/3), piece))
+			select {
+			case free <- piece[:0]:
+			default: // enough copies to fill already
+			}
+		}
+	}()
 	encodePieces(s, chunk, items, func(piece []byte) {
 		size += uint64(len(piece))
-		pieces = append(pieces, c.compress(make([]byte, 0, len(piece)/3), piece))
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+		}
+		work <- append(buf, piece...)
 	})
+	close(work)
+	<-done
 	return pieces, size, nil
 }
+
+// pipeDepth is how many encoded pieces may wait for the compressor.
+const pipeDepth = 2
 
 // pieceCompressor turns a piece of the encoded state into what a chunk
 // of format 3 seals: uvarint(length of the piece) | a zstd frame of it.
