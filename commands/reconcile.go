@@ -28,12 +28,15 @@ type ReconcileMark struct {
 // appended after from.Ledger (the material under the destroyed versions'
 // references); with the zero mark, every material of SECRETS. Material
 // younger than grace is never erased (another node, or a command running
-// now, may be between storing it and appending its event): a live
-// version that references it settles it, and the mark returned stops
-// before the first young material nothing references yet. Material stored
-// after SECRETS sequence upTo (0: no bound) is left alone, and the scan
-// stops there: a node's first pass bounds itself to what was stored
-// before the node started, so it needs no grace while the node serves.
+// now, may be between storing it and appending its event). An unbounded
+// pass (upTo 0: the background passes) reads it on: a live version that
+// references it settles it, and the mark returned stops before the first
+// young material nothing references yet. Material stored after SECRETS
+// sequence upTo is left alone, and the scan stops there: a node's first
+// pass bounds itself to what was stored before the node started, so it
+// needs no grace while the node serves. A bounded pass also stops at the
+// first young material (a cluster node's first pass has the cluster's
+// grace, and runs before the node serves: it reads no more than before).
 // Store the mark and pass it to the next call.
 func (h *Handler) Reconcile(ctx context.Context, from ReconcileMark, grace time.Duration, upTo uint64) (ReconcileMark, int, error) {
 	if h.store.Clustered() {
@@ -127,6 +130,10 @@ func (h *Handler) scanSecrets(ctx context.Context, after uint64, grace time.Dura
 		case grace > 0 && now.Sub(e.Stored) < grace:
 			if sc.young == 0 {
 				sc.young = e.Seq
+			}
+			if upTo != 0 { // a first pass: the mark stops here, as before
+				stop = e.Seq
+				return errStopReplay
 			}
 			if _, ok := sc.youngRefs[e.Ref]; !ok { // the first: the mark stops before it
 				sc.youngRefs[e.Ref] = e.Seq

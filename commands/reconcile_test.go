@@ -67,9 +67,11 @@ func TestReconcileFromMark(t *testing.T) {
 }
 
 // TestReconcileMarkPassesReferencedYoung: young material that a live
-// version references is settled by the pass that reads it, so the mark
-// goes past it; only young material nothing references yet holds the
-// mark back, and is neither erased nor skipped by the next pass.
+// version references is settled by the background pass that reads it,
+// so the mark goes past it; only young material nothing references yet
+// holds the mark back, and is neither erased nor skipped by the next
+// pass. A bounded pass (a cluster node's first, before it serves) still
+// stops at the first young material.
 func TestReconcileMarkPassesReferencedYoung(t *testing.T) {
 	h, store := idemHandler(t)
 	ctx := context.Background()
@@ -80,6 +82,10 @@ func TestReconcileMarkPassesReferencedYoung(t *testing.T) {
 		}
 	}
 	create("a")
+	last, _ := store.SecretsLastSeq(ctx)
+	if mb := passUpTo(t, h, ReconcileMark{}, time.Hour, last, 0); mb.Secrets != 0 {
+		t.Errorf("a bounded pass over young material: mark %+v, want SECRETS at 0 (stopped at the first)", mb)
+	}
 	m1 := passUpTo(t, h, ReconcileMark{}, time.Hour, 0, 0)
 	if last, _ := store.SecretsLastSeq(ctx); m1.Secrets != last {
 		t.Errorf("young material, all referenced: mark %+v, want SECRETS at its last sequence %d", m1, last)
