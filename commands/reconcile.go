@@ -120,21 +120,16 @@ func (h *Handler) scanSecrets(ctx context.Context, after uint64, grace time.Dura
 	}
 	stop := uint64(0)
 	end, err := h.store.ScanSecrets(ctx, after+1, func(e ledger.SecretEntry) error {
+		over := (upTo != 0 && e.Seq > upTo) || len(sc.youngRefs) >= maxYoungScan
+		young := grace > 0 && now.Sub(e.Stored) < grace
+		if (over || young) && sc.young == 0 {
+			sc.young = e.Seq
+		}
 		switch {
-		case upTo != 0 && e.Seq > upTo, len(sc.youngRefs) >= maxYoungScan:
+		case over, young && upTo != 0: // a first pass stops at young material, as before
 			stop = e.Seq
-			if sc.young == 0 {
-				sc.young = e.Seq
-			}
 			return errStopReplay
-		case grace > 0 && now.Sub(e.Stored) < grace:
-			if sc.young == 0 {
-				sc.young = e.Seq
-			}
-			if upTo != 0 { // a first pass: the mark stops here, as before
-				stop = e.Seq
-				return errStopReplay
-			}
+		case young:
 			if _, ok := sc.youngRefs[e.Ref]; !ok { // the first: the mark stops before it
 				sc.youngRefs[e.Ref] = e.Seq
 			}

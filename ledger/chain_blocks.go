@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/minio/highwayhash"
 )
@@ -47,24 +44,16 @@ const (
 // memory on a corrupted one, and it may drop damaged records silently.
 func checkBlocks(dir, stream string) error {
 	msgs := msgsDir(dir, stream)
-	entries, err := os.ReadDir(msgs)
+	idx, bad, err := blockIndexes(msgs)
 	if err != nil {
 		return fmt.Errorf("ledger: %s blocks: %w", stream, err)
 	}
-	var idx []uint64
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".blk"); ok {
-			i, err := strconv.ParseUint(n, 10, 32)
-			if err != nil {
-				return fmt.Errorf("%w: %s/%s: unexpected file", ErrCorruptBlock, stream, e.Name())
-			}
-			idx = append(idx, i)
-		}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s/%s: unexpected file", ErrCorruptBlock, stream, bad[0])
 	}
-	slices.Sort(idx)
 	next := uint64(1)
 	for k, i := range idx {
-		b, err := os.ReadFile(filepath.Join(msgs, strconv.FormatUint(i, 10)+".blk"))
+		b, err := os.ReadFile(blockFile(msgs, i))
 		if err != nil {
 			return fmt.Errorf("ledger: %s blocks: %w", stream, err)
 		}

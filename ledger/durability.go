@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,33 @@ func msgsDir(dir, stream string) string {
 	return filepath.Join(dir, "jetstream", "$G", "streams", stream, "msgs")
 }
 
+// blockFile returns the path of block i in the message directory msgs:
+// "<i>.blk".
+func blockFile(msgs string, i uint64) string {
+	return filepath.Join(msgs, strconv.FormatUint(i, 10)+".blk")
+}
+
+// blockIndexes returns the indexes of the block files in msgs, in
+// order; bad holds the ".blk" names that are not a block index (the
+// server's indexes are 32-bit).
+func blockIndexes(msgs string) (idx []uint64, bad []string, err error) {
+	entries, err := os.ReadDir(msgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".blk"); ok {
+			if i, err := strconv.ParseUint(n, 10, 32); err == nil {
+				idx = append(idx, i)
+			} else {
+				bad = append(bad, e.Name())
+			}
+		}
+	}
+	slices.Sort(idx)
+	return idx, bad, nil
+}
+
 // newBlockWatch records the existing blocks of a stream and makes them,
 // the stream's files and their directory entries durable. It fails if
 // the directory is not where the server is known to keep it, so a change
@@ -71,16 +99,12 @@ func newBlockWatch(dir, stream string, data bool, lane *sync.Mutex) (*blockWatch
 	}
 	w := &blockWatch{dir: msgsDir(dir, stream), data: data, lane: lane}
 	w.cond.L = &w.mu
-	entries, err := os.ReadDir(w.dir)
+	idx, _, err := blockIndexes(w.dir)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %s message directory: %w", stream, err)
 	}
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".blk"); ok {
-			if i, err := strconv.ParseUint(n, 10, 64); err == nil {
-				w.last = max(w.last, i)
-			}
-		}
+	if len(idx) > 0 {
+		w.last = idx[len(idx)-1]
 	}
 	w.dirty = w.last
 	if data {
@@ -150,7 +174,7 @@ func (w *blockWatch) sync() error {
 func (w *blockWatch) flush() error {
 	last := w.last
 	for {
-		_, err := os.Stat(filepath.Join(w.dir, strconv.FormatUint(last+1, 10)+".blk"))
+		_, err := os.Stat(blockFile(w.dir, last+1))
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -161,7 +185,7 @@ func (w *blockWatch) flush() error {
 	}
 	if w.data {
 		for i := max(w.dirty, 1); i <= last; i++ {
-			if err := syncFile(filepath.Join(w.dir, strconv.FormatUint(i, 10)+".blk")); err != nil {
+			if err := syncFile(blockFile(w.dir, i)); err != nil {
 				return err
 			}
 		}

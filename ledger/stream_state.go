@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 )
 
 // The server keeps each stream's state (its message counts, its blocks'
@@ -67,7 +65,7 @@ func dropStaleState(dir, stream string) (bool, error) {
 	if err != nil || last == "" {
 		return false, err
 	}
-	got, err := blockChecksum(filepath.Join(msgs, last))
+	got, err := blockChecksum(last)
 	if err != nil {
 		return false, err
 	}
@@ -131,26 +129,17 @@ func readBeforeEnd(fn string, back int64) ([]byte, int64, error) {
 	return b, st.Size(), nil
 }
 
-// newestBlock returns the name of the block file of msgs with the
+// newestBlock returns the path of the block file of msgs with the
 // highest index ("" if none).
 func newestBlock(msgs string) (string, error) {
-	entries, err := os.ReadDir(msgs)
-	if errors.Is(err, fs.ErrNotExist) {
+	idx, _, err := blockIndexes(msgs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("ledger: blocks: %w", err)
+	case len(idx) == 0:
 		return "", nil
 	}
-	if err != nil {
-		return "", fmt.Errorf("ledger: blocks: %w", err)
-	}
-	var best uint64
-	name := ""
-	for _, e := range entries {
-		n, ok := strings.CutSuffix(e.Name(), ".blk")
-		if !ok {
-			continue
-		}
-		if i, err := strconv.ParseUint(n, 10, 32); err == nil && (name == "" || i > best) {
-			best, name = i, e.Name()
-		}
-	}
-	return name, nil
+	return blockFile(msgs, idx[len(idx)-1]), nil
 }

@@ -240,14 +240,15 @@ func (s *State) trackDelta(ds *State, info map[string]*enclaveDelta) {
 			e.partial = false
 			continue
 		}
-		if e.changed == nil {
-			e.changed = make(map[string]struct{}, len(x.Keys)+len(info[name].gone))
-		}
+		// What touch records, sized at once (track left it empty); the
+		// merged keys' names are their own, and the gone ones have no key.
+		gone := info[name].gone
+		e.changed = make(map[string]struct{}, len(x.Keys)+len(gone))
 		for n := range x.Keys {
-			e.changed[n] = struct{}{} // n is the key's own name (merged above): what touch would look up
+			e.changed[n] = struct{}{}
 		}
-		for _, n := range info[name].gone {
-			e.touch(n)
+		for _, n := range gone {
+			e.changed[n] = struct{}{}
 		}
 	}
 }
