@@ -34,7 +34,7 @@ func keyData(k *projections.Key) map[string]any {
 	if oldest > 1 {
 		minAvailable = oldest
 	}
-	t := k.Transit
+	t := k.Transit()
 	d := map[string]any{
 		"name":                   k.Name,
 		"type":                   typ,
@@ -94,7 +94,7 @@ type keyState struct {
 func (v *vaultAPI) keyState(ctx context.Context, name string) (keyState, error) {
 	var ks keyState
 	err := v.s.keys.ReadKey(ctx, v.enclave, name, func(k *projections.Key) error {
-		ks = keyState{settings: k.Transit, maxVer: k.MaxVer}
+		ks = keyState{settings: k.Transit(), maxVer: k.MaxVer}
 		if l := k.Latest(); l != nil {
 			ks.latest, ks.typ = l.Version, l.Type
 		}
@@ -239,7 +239,7 @@ func (v *vaultAPI) deleteKey(w http.ResponseWriter, r *http.Request, in routeReq
 		if e == nil || e.Keys[name] == nil {
 			return vaultBad("error deleting policy " + name + ": could not delete key; not found")
 		}
-		if !e.Keys[name].Transit.DeletionAllowed {
+		if !e.Keys[name].Transit().DeletionAllowed {
 			return vaultBad("error deleting policy " + name + ": deletion is not allowed for this key")
 		}
 		return nil
@@ -317,7 +317,7 @@ func (v *vaultAPI) configKey(w http.ResponseWriter, r *http.Request, in routeReq
 		}
 		// Settings changed since they were read: another config won the
 		// race, and this one would undo it.
-		if e := st.Enclaves[v.enclave]; e != nil && e.Keys[name] != nil && e.Keys[name].Transit != old {
+		if e := st.Enclaves[v.enclave]; e != nil && e.Keys[name] != nil && e.Keys[name].Transit() != old {
 			return &vaultError{http.StatusConflict, "the key's settings changed meanwhile: read them and try again"}
 		}
 		return nil

@@ -161,7 +161,7 @@ func appendSystem(ctx context.Context, store *ledger.Store, proj *projections.Pr
 		return err
 	}
 	var last uint64
-	proj.View(func(s *projections.State) { last = s.Subjects[ledger.SystemSubject()] })
+	proj.View(func(s *projections.State) { last = s.LastSeq(ledger.SystemSubject()) })
 	if cmdID == "" {
 		cmdID = NewID()
 	}

@@ -12,7 +12,7 @@ func (d *decision) configureTransitKey(e *projections.Enclave, c ConfigureTransi
 	if k == nil {
 		return Decision{}, ErrKeyNotFound
 	}
-	if k.Transit.Configured && k.Transit.Derived != c.Derived {
+	if t := k.Transit(); t.Configured && t.Derived != c.Derived {
 		return Decision{}, refuse(ErrInvalidArgument, "key derivation is chosen when a key is created and cannot change")
 	}
 	switch {

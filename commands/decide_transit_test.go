@@ -45,7 +45,7 @@ func TestDecideConfigureTransitKey(t *testing.T) {
 			if err := s.Apply(d.Event); err != nil {
 				t.Fatal(err)
 			}
-			got := s.Enclaves["e1"].Keys["k1"].Transit
+			got := s.Enclaves["e1"].Keys["k1"].Transit()
 			if !got.Configured || got.Derived != tt.when.Derived || got.DeletionAllowed != tt.when.DeletionAllowed ||
 				got.MinDecryptionVersion != tt.when.MinDecryptionVersion || got.MinEncryptionVersion != tt.when.MinEncryptionVersion {
 				t.Errorf("applied settings = %+v, want those of %+v", got, tt.when)

@@ -11,10 +11,19 @@ import (
 // a reader older than the ledger must not silently drop facts. Each event
 // type has one function below, named after it; on decodes its payload.
 func (s *State) Apply(ev ledger.Event) error {
-	if ev.Seq != 0 {
-		s.Seq = ev.Seq
-		s.Subjects[ev.Aggregate] = ev.Seq
+	if ev.Seq == 0 {
+		return s.apply(ev)
 	}
+	s.Seq = ev.Seq
+	err := s.apply(ev)
+	if !s.past {
+		s.setSeq(ev.Aggregate, ev.Seq) // after: the key it creates or removes holds it or not
+	}
+	return err
+}
+
+// apply is Apply without the bookkeeping of the stream sequence.
+func (s *State) apply(ev ledger.Event) error {
 	s.own(ev.Enclave)
 	ev.Actor = s.intern(ev.Actor)
 	switch ev.Type {
@@ -136,6 +145,9 @@ func (s *State) enclaveDeleted(_ ledger.Event, p ledger.EnclaveDeleted) error {
 			}
 		}
 	}
+	if e := s.Enclaves[p.Name]; e != nil {
+		s.retireKeys(e)
+	}
 	delete(s.Enclaves, p.Name)
 	return nil
 }
@@ -156,10 +168,9 @@ func (e *Enclave) addVersion(ev ledger.Event, p ledger.KeyCreated, imported bool
 	k := e.Keys[p.Name]
 	var v *Version
 	if k == nil {
-		name := nameOf(ev.Aggregate, p.Name)
 		k, v = newKeyCell()
-		k.Name, k.created, k.CreatedBy = name, unixNano(ev.Time), ev.Actor
-		e.Keys[name] = k
+		k.Name, k.created, k.CreatedBy = p.Name, unixNano(ev.Time), ev.Actor
+		e.Keys[p.Name] = k
 	} else {
 		v = new(Version)
 		if old := k.Version(p.Version); old != nil {
@@ -208,7 +219,7 @@ func (e *Enclave) keyTransitConfigured(ev ledger.Event, p ledger.KeyTransitConfi
 	if k == nil {
 		return fmt.Errorf("projections: %s at seq %d: no key %q", ev.Type, ev.Seq, p.Name)
 	}
-	k.Transit = TransitSettings{
+	k.transit = &TransitSettings{
 		Configured: true, Derived: p.Derived, DeletionAllowed: p.DeletionAllowed,
 		MinDecryptionVersion: p.MinDecryptionVersion, MinEncryptionVersion: p.MinEncryptionVersion,
 	}

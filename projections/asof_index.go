@@ -41,8 +41,8 @@ const (
 // query). A block that does not read back as written is never used: the
 // query is answered by a full replay and the index rebuilt.
 //
-// States from the index hold no Subjects (the bookkeeping of writers on
-// the live state, not a fact of the past).
+// States from the index hold no subject sequences (the bookkeeping of
+// writers on the live state, not a fact of the past).
 type asofIndex struct {
 	store *ledger.Store
 	log   *slog.Logger
@@ -208,7 +208,7 @@ func (x *asofIndex) replayTail(ctx context.Context) error {
 		}
 		return nil
 	})
-	clear(x.cur.Subjects) // not kept: see asofIndex
+	clear(x.cur.subjects) // not kept: see asofIndex
 	return err
 }
 
@@ -249,7 +249,7 @@ func (x *asofIndex) addPoint() error {
 		}
 	}
 	clear(x.dirty)
-	clear(st.Subjects) // not kept: see asofIndex
+	clear(st.subjects) // not kept: see asofIndex
 	x.points = append(x.points, asofPoint{seq: st.Seq, maxTime: x.curMax, global: loc})
 	return x.fit()
 }

@@ -162,10 +162,10 @@ func (f *snapFixture) recreate(t *testing.T, e string, n int) {
 	f.g.keys[e], f.g.ids[e], f.g.roles[e] = map[string]uint32{}, nil, nil
 }
 
-// noSubjects is st without its Subjects, which past states from the
-// index do not keep.
+// noSubjects is st without its subjects' sequences, which past states
+// do not keep.
 func noSubjects(st *State) *State {
-	st.Subjects = map[string]uint64{}
+	st.forgetSubjects()
 	return st
 }
 

@@ -46,7 +46,7 @@ func replayAt(ctx context.Context, store *ledger.Store, seq uint64, at time.Time
 	if err != nil {
 		return nil, err
 	}
-	st.Subjects = map[string]uint64{}
+	st.forgetSubjects()
 	if only != "" {
 		for name := range st.Enclaves {
 			if name != only {
@@ -144,6 +144,7 @@ func (v asofView) decode() (*State, error) {
 // replayFrom applies to st the events after it up to the point asked for;
 // with only set, only those of that enclave and outside every enclave.
 func replayFrom(ctx context.Context, store *ledger.Store, st *State, seq uint64, at time.Time, only string) (*State, error) {
+	st.past = true // decoded without them (encodeEnclave)
 	_, err := store.Replay(ctx, st.Seq+1, func(ev ledger.Event) error {
 		if (seq != 0 && ev.Seq > seq) || (seq == 0 && ev.Time.After(at)) {
 			return errStop
@@ -163,6 +164,6 @@ func replayFrom(ctx context.Context, store *ledger.Store, st *State, seq uint64,
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, err
 	}
-	st.Subjects = map[string]uint64{}
+	clear(st.subjects)
 	return st, nil
 }

@@ -19,7 +19,7 @@
 //     kept at intervals in an unlinked spill file, within a memory and a
 //     disk budget (asof_index.go), replaying only the events after the
 //     nearest one; its answers are those of a full replay (but hold no
-//     Subjects), and a block of the file that does not check is never
+//     subject sequences), and a block of the file that does not check is never
 //     used (the query replays the ledger, the index is rebuilt).
 //   - Key material is never held unsealed outside hsm.Key values; sealed
 //     blobs are fetched from SECRETS when a version is used and not in the

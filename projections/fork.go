@@ -7,14 +7,15 @@ import "maps"
 // on the fork never changes s: the fork copies an enclave the first time
 // an event touches it (so a fork costs the size of the enclaves a batch
 // writes to, not of the whole state). Events applied to a fork have no
-// sequence (Seq 0), so its Subjects stay those of s. The fork shares
+// sequence (Seq 0), so its subjects' sequences stay those of s (but for
+// the keys of an enclave it deletes, kept in its own map). The fork shares
 // unchanged parts with s: read it while holding s's read lock, and drop
 // it before releasing the lock.
 func (s *State) Fork() *State {
 	f := *s
 	f.Enclaves = maps.Clone(s.Enclaves)
 	f.HSMs = maps.Clone(s.HSMs)
-	f.owned = map[string]bool{}
+	f.owned, f.subjectsShared = map[string]bool{}, true
 	f.actors, f.dropped = nil, nil // the fork's events are decided, not applied: nothing to intern or forget
 	return &f
 }

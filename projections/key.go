@@ -13,9 +13,11 @@ import (
 // its Versions are kept small (BENCHMARKS.md, "A million keys"): the
 // versions are a short sorted slice (most keys have one), times are Unix
 // nanoseconds, the rarely set deletion schedule is behind a pointer, the
-// actor and the type are interned, and a key's name shares the bytes of its
-// aggregate's subject. Unsealed material is not here: the Projection keeps
-// a bounded cache of it (cache.go).
+// actor and the type are interned, the rare Transit settings are behind a
+// pointer, and the last sequence of the key's subject is in the Key rather
+// than in a map of a million subject strings (subjects.go). Unsealed
+// material is not here: the Projection keeps a bounded cache of it
+// (cache.go).
 
 // Key is a named key and its versions.
 type Key struct {
@@ -24,10 +26,21 @@ type Key struct {
 	versions  []*Version // live versions only, oldest first
 	created   int64      // Unix ns; 0 = zero time
 	pending   *deletion  // set while the key is pending deletion
-	MaxVer    uint32     // highest version ever created; versions are never reused
-	Disabled  bool       // the whole key is disabled
-	// Transit holds the key's Transit API settings (key.transit_configured.v1).
-	Transit TransitSettings
+	seq       uint64     // the last sequence of the key's ledger subject (State.LastSeq); 0 = none
+	transit   *TransitSettings
+	MaxVer    uint32 // highest version ever created; versions are never reused
+	Disabled  bool   // the whole key is disabled
+}
+
+// Transit returns the key's Transit API settings
+// (key.transit_configured.v1); the zero value if never configured. Few
+// keys have them, so a Key holds a pointer (a million keys' records then
+// stay in one size class with the subject's sequence).
+func (k *Key) Transit() TransitSettings {
+	if k.transit == nil {
+		return TransitSettings{}
+	}
+	return *k.transit
 }
 
 // TransitSettings are a key's options of the Vault Transit API
@@ -271,14 +284,4 @@ func (s *State) intern(actor string) string {
 	}
 	s.actors[actor] = actor
 	return actor
-}
-
-// nameOf returns name sharing the bytes of subject when subject ends with
-// "." + name (a key's subject does), so that the key's name, its map key
-// and State.Subjects hold one string.
-func nameOf(subject, name string) string {
-	if i := len(subject) - len(name); i > 0 && subject[i-1] == '.' && subject[i:] == name {
-		return subject[i:]
-	}
-	return name
 }

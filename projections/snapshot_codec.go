@@ -8,26 +8,24 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/kmsledger/kmsledger/ledger"
 )
 
 // The snapshot codec writes a State as compact binary: unsigned varints,
 // strings and byte strings prefixed by their length, times as Unix
 // nanoseconds (0 = zero time). Maps are written in sorted order, so that
 // equal states encode to equal bytes (the tests compare states so). A
-// live key's subject is written with the key, and the key's name then
-// shares the subject's bytes again when decoded (key.go); the other
-// subjects follow the enclaves.
+// live key's subject's sequence is written with the key (subjects.go);
+// the other subjects follow the enclaves.
 //
 // A snapshot is sealed in chunks that end only where an item starts (an
 // enclave, a key, an identity, a policy, a tombstone, a login, another
 // subject: encoder.mark), so that each chunk is decoded as soon as it is
 // opened, and the whole encoded state is never held at once
 // (snapshot_file.go). Version 3 added those cut points and the count of
-// State.Subjects after the global part, which sizes that map at once.
+// all subjects after the global part (it sized one map of them, before
+// live keys held their own; readers now size the map by the list that
+// follows the enclaves).
 
 // codecVersion is the first byte of an encoded state.
 const codecVersion = 3
@@ -46,7 +44,6 @@ type encoder struct {
 	// written once they are chunk or more, and starts again from none.
 	flush func(piece []byte)
 	ref   []byte // scratch for a version's SECRETS reference
-	subj  []byte // scratch for a key's subject
 }
 
 // mark says that an item starts here, where a snapshot chunk may end
@@ -109,17 +106,21 @@ func encodePieces(s *State, chunk int, items func(*encoder, *State), flush func(
 // items writes what follows the global part: the enclaves and the other
 // subjects.
 func (e *encoder) items(s *State) {
-	e.u(uint64(len(s.Subjects)))
+	var other []string
+	for subj := range s.subjects {
+		if !s.liveKeySubject(subj) { // a live key's is written with it
+			other = append(other, subj)
+		}
+	}
+	n := len(other) // every subject, for readers that size one map by it
+	for _, x := range s.Enclaves {
+		n += len(x.Keys)
+	}
+	e.u(uint64(n))
 	e.u(uint64(len(s.Enclaves)))
 	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
 		e.mark()
 		e.enclave(s, s.Enclaves[name], true, nil)
-	}
-	var other []string
-	for subj := range s.Subjects {
-		if !s.liveKeySubject(subj) {
-			other = append(other, subj)
-		}
 	}
 	e.subjects(s, other)
 }
@@ -131,7 +132,7 @@ func (e *encoder) subjects(s *State, subjs []string) {
 	for _, subj := range subjs {
 		e.mark()
 		e.s(subj)
-		e.u(s.Subjects[subj])
+		e.u(s.subjects[subj])
 	}
 }
 
@@ -171,35 +172,6 @@ func encodeEnclave(b []byte, s *State, x *Enclave) []byte {
 	return e.b
 }
 
-// liveKeySubject reports whether subj is the subject of a key of s, which
-// is written with the key.
-func (s *State) liveKeySubject(subj string) bool {
-	e, _ := s.keyOfSubject(subj)
-	return e != nil
-}
-
-// keyOfSubject returns the enclave and the name of the key of s whose
-// subject subj is, or nil if no key of s has it.
-func (s *State) keyOfSubject(subj string) (*Enclave, string) {
-	rest, ok := strings.CutPrefix(subj, "ledger.")
-	if !ok {
-		return nil, ""
-	}
-	enclave, rest, ok := strings.Cut(rest, ".")
-	if !ok {
-		return nil, ""
-	}
-	name, ok := strings.CutPrefix(rest, "key.")
-	if !ok {
-		return nil, ""
-	}
-	e := s.Enclaves[enclave]
-	if e == nil || e.Keys[name] == nil {
-		return nil, ""
-	}
-	return e, name
-}
-
 // enclave writes x; with subjects, each key's subject sequence too. Its
 // keys are those named in keys (sorted, each in x.Keys), or all if keys
 // is nil.
@@ -210,15 +182,13 @@ func (e *encoder) enclave(s *State, x *Enclave, subjects bool, keys []string) {
 	if keys == nil {
 		keys = slices.Sorted(maps.Keys(x.Keys))
 	}
-	prefix := ledger.KeySubject(x.Name, "")
 	e.u(uint64(len(keys)))
 	for _, name := range keys {
 		k := x.Keys[name]
 		e.mark()
 		e.s(name)
 		if subjects {
-			e.subj = append(append(e.subj[:0], prefix...), name...)
-			e.u(s.Subjects[string(e.subj)]) // 0: none; the lookup does not allocate
+			e.u(k.seq) // 0: none
 		} else {
 			e.u(0)
 		}
@@ -263,7 +233,7 @@ func (e *encoder) key(enclave string, k *Key) {
 	}
 	e.u(uint64(k.MaxVer))
 	e.bool(k.Disabled)
-	e.transitSettings(k.Transit)
+	e.transitSettings(k.Transit())
 	e.u(uint64(len(k.versions)))
 	for _, v := range k.versions {
 		e.u(uint64(v.Version))

@@ -3,7 +3,6 @@ package projections
 import (
 	"encoding/json"
 	"io"
-	"strings"
 
 	"github.com/kmsledger/kmsledger/ledger"
 )
@@ -59,19 +58,21 @@ func decodeChunks(next func() ([]byte, int64, error), dropped func(*Version), gr
 	}
 	s, d := decodeGlobal(b, dropped)
 	d.next, d.more, d.grow = next, more, grow
-	n := d.n()
-	if grow != nil {
-		n += grow.subjects
-	}
-	s.Subjects = make(map[string]uint64, n+n/mapHeadroom) // one allocation for the largest map
+	d.n() // every subject; live keys' are read with them (subjects.go)
 	for range d.n() {
 		d.refill()
 		d.enclave(s)
 	}
-	for range d.n() {
+	n := d.n()
+	room := n
+	if grow != nil {
+		room += grow.subjects
+	}
+	s.subjects = make(map[string]uint64, room+room/mapHeadroom)
+	for range n {
 		d.refill()
 		subj := d.s()
-		s.Subjects[subj] = d.u()
+		s.subjects[subj] = d.u()
 	}
 	if err := d.end(); err != nil {
 		return nil, err
@@ -138,19 +139,12 @@ func (d *decoder) enclave(s *State) *Enclave {
 		room += d.grow.keys[x.Name]
 	}
 	x.Keys = make(map[string]*Key, room)
-	prefix := ledger.KeySubject(x.Name, "")
 	for i := range n {
 		d.refill()
-		raw := d.raw()
-		var name string
-		if seq := d.u(); seq != 0 {
-			subj := join(prefix, raw) // the name shares the subject's bytes
-			name = subj[len(prefix):]
-			s.Subjects[subj] = seq
-		} else {
-			name = string(raw)
-		}
+		name := d.s()
+		seq := d.u()
 		k := d.key(s, x.Name, name, n-i)
+		k.seq = seq
 		x.Keys[name] = k
 		if k.pending != nil {
 			x.setPending(name, true)
@@ -186,7 +180,7 @@ func (d *decoder) enclave(s *State) *Enclave {
 	return x
 }
 
-// key reads a key; name is its (subject-sharing) name, and left counts it
+// key reads a key; name is its name, and left counts it
 // and the keys of its enclave after it.
 func (d *decoder) key(s *State, enclave, name string, left int) *Key {
 	if stored := d.raw(); string(stored) != name {
@@ -198,7 +192,9 @@ func (d *decoder) key(s *State, enclave, name string, left int) *Key {
 	}
 	h.MaxVer = uint32(d.u())
 	h.Disabled = d.bool()
-	h.Transit = d.transitSettings()
+	if t := d.transitSettings(); t != (TransitSettings{}) {
+		h.transit = &t
+	}
 	n := d.n()
 	var (
 		k     *Key
@@ -294,16 +290,6 @@ func (d *decoder) rules() map[string][]string {
 		r[k] = xs
 	}
 	return r
-}
-
-// join returns a followed by b in one allocation (a + string(b) makes
-// two).
-func join(a string, b []byte) string {
-	var s strings.Builder
-	s.Grow(len(a) + len(b))
-	s.WriteString(a)
-	s.Write(b)
-	return s.String()
 }
 
 // actor reads an identity, interned in s without allocating when s

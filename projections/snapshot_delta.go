@@ -29,8 +29,9 @@ import (
 // What changed is recorded as events are applied, from the first full
 // snapshot written on (State.track): each enclave holds the keys changed
 // (Enclave.touch, called by every key event's function with the name it
-// changes). The subjects written since are those whose last sequence in
-// State.Subjects is past the base's. An enclave
+// changes), with its subject's sequence. The other subjects written since
+// are those whose last sequence in State.subjects is past the base's. An
+// enclave
 // created since, or a state never snapshotted, counts as all changed. A
 // state read from a full snapshot records from it, and one read from a
 // delta records the delta's changes (trackDelta): after a restart the
@@ -98,15 +99,16 @@ func compressDelta(s *State, base uint64, chunk int) (pieces [][]byte, size uint
 // deltaItems writes what follows the global part in a delta over the
 // full snapshot at sequence base: every enclave, flagged partial or
 // whole, then the subjects written since the base (those whose last
-// sequence is past it) that no key written carries.
+// sequence is past it) that no live key carries: a key written since the
+// base is in the delta with its own.
 func (e *encoder) deltaItems(s *State, base uint64) {
-	var since []string
-	for subj, seq := range s.Subjects {
-		if seq > base {
-			since = append(since, subj)
+	var rest []string
+	for subj, seq := range s.subjects {
+		if seq > base && !s.liveKeySubject(subj) {
+			rest = append(rest, subj)
 		}
 	}
-	e.u(uint64(len(since)))
+	e.u(uint64(len(rest)))
 	e.u(uint64(len(s.Enclaves)))
 	for _, name := range slices.Sorted(maps.Keys(s.Enclaves)) {
 		x := s.Enclaves[name]
@@ -131,22 +133,7 @@ func (e *encoder) deltaItems(s *State, base uint64) {
 			e.s(n)
 		}
 	}
-	rest := since[:0]
-	for _, subj := range since {
-		if x, name := s.keyOfSubject(subj); x == nil || !x.wrote(name) {
-			rest = append(rest, subj)
-		}
-	}
 	e.subjects(s, rest)
-}
-
-// wrote reports whether a delta writes key name of x (with its subject).
-func (x *Enclave) wrote(name string) bool {
-	if !x.partial {
-		return true
-	}
-	_, ok := x.changed[name]
-	return ok
 }
 
 // decodeDelta reads a delta written by deltaItems: a state holding only
@@ -158,7 +145,7 @@ func decodeDelta(next func() ([]byte, int64, error), dropped func(*Version)) (*S
 	}
 	s, d := decodeGlobal(b, dropped)
 	d.next, d.more = next, more
-	s.Subjects = make(map[string]uint64, d.n())
+	d.n() // the subjects at the end, less the keys'
 	info := map[string]*enclaveDelta{}
 	for range d.n() {
 		d.refill()
@@ -174,10 +161,12 @@ func decodeDelta(next func() ([]byte, int64, error), dropped func(*Version)) (*S
 			info[en.Name] = x
 		}
 	}
-	for range d.n() {
+	n := d.n()
+	s.subjects = make(map[string]uint64, n)
+	for range n {
 		d.refill()
 		subj := d.s()
-		s.Subjects[subj] = d.u()
+		s.subjects[subj] = d.u()
 	}
 	if err := d.end(); err != nil {
 		return nil, nil, err
@@ -192,14 +181,22 @@ func mergeDelta(base, ds *State, info map[string]*enclaveDelta) (*State, error) 
 	base.Seq, base.Initialized, base.SealedREK, base.HSMKeyID = ds.Seq, ds.Initialized, ds.SealedREK, ds.HSMKeyID
 	base.RootIdentity, base.DefaultType, base.SealedRootKey = ds.RootIdentity, ds.DefaultType, ds.SealedRootKey
 	base.HSMs, base.RemovedHSMs = ds.HSMs, ds.RemovedHSMs
-	for name := range base.Enclaves {
+	for name, b := range base.Enclaves {
 		if ds.Enclaves[name] == nil {
+			base.retireKeys(b)
 			delete(base.Enclaves, name) // deleted since the base
 		}
 	}
 	for name, x := range ds.Enclaves {
 		b := base.Enclaves[name]
 		if !info[name].partial {
+			if b != nil {
+				for n, k := range b.Keys {
+					if x.Keys[n] == nil {
+						base.retire(name, k)
+					}
+				}
+			}
 			x.drop = base.dropped
 			base.Enclaves[name] = x
 			continue
@@ -214,13 +211,16 @@ func mergeDelta(base, ds *State, info map[string]*enclaveDelta) (*State, error) 
 			b.setPending(n, k.pending != nil)
 		}
 		for _, n := range info[name].gone {
+			if k := b.Keys[n]; k != nil {
+				base.retire(name, k)
+			}
 			delete(b.Keys, n)
 			b.setPending(n, false)
 		}
 		b.resetIndexes()
 	}
-	for subj, seq := range ds.Subjects {
-		base.Subjects[subj] = seq
+	for subj, seq := range ds.subjects {
+		base.subjects[subj] = seq
 	}
 	for a := range ds.actors {
 		base.intern(a)
@@ -263,7 +263,7 @@ func readDelta(ctx context.Context, path string, h *snapHeader, next func() ([]b
 		return nil, err
 	}
 	basePath := filepath.Join(filepath.Dir(path), snapName(h.Base.Seq))
-	grow := &growth{subjects: len(ds.Subjects), keys: make(map[string]int, len(ds.Enclaves))}
+	grow := &growth{subjects: len(ds.subjects), keys: make(map[string]int, len(ds.Enclaves))}
 	for name, x := range ds.Enclaves {
 		grow.keys[name] = len(x.Keys)
 	}

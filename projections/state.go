@@ -26,10 +26,17 @@ type State struct {
 	// automatically at start.
 	RemovedHSMs map[string]bool
 
-	// Subjects holds the last sequence of every subject ever written, so
+	// subjects holds the last sequence of every subject ever written but
+	// those of live keys, which their Key holds (LastSeq, subjects.go), so
 	// that writers can append with optimistic concurrency even for
 	// aggregates that were deleted.
-	Subjects map[string]uint64
+	subjects map[string]uint64
+	// subjectsShared is set on a fork until it copies subjects before its
+	// first change (fork.go).
+	subjectsShared bool
+	// past is set on a state of time travel, which records no subject's
+	// sequence (forgetSubjects).
+	past bool
 
 	owned map[string]bool // enclaves a Fork has copied; nil if not a fork (fork.go)
 
@@ -111,6 +118,6 @@ type Policy struct {
 
 // NewState returns an empty state.
 func NewState() *State {
-	return &State{Enclaves: map[string]*Enclave{}, Subjects: map[string]uint64{}, HSMs: map[string]*HSMSealing{}, RemovedHSMs: map[string]bool{},
+	return &State{Enclaves: map[string]*Enclave{}, subjects: map[string]uint64{}, HSMs: map[string]*HSMSealing{}, RemovedHSMs: map[string]bool{},
 		actors: map[string]string{}}
 }
