@@ -44,6 +44,9 @@ type Config struct {
 	Cache struct {
 		Keys int `yaml:"keys"` // unsealed key versions kept in memory (0 = the default, 1,000,000)
 	} `yaml:"cache"`
+	Memory struct {
+		Limit string `yaml:"limit"` // the Go runtime's soft memory limit (ParseMemoryLimit); "" = the default
+	} `yaml:"memory"`
 	Cluster Cluster `yaml:"cluster"` // cluster.go
 	NATS    NATS    `yaml:"nats"`
 	// Snapshot tunes the projection snapshots kept in DIR/snapshots
@@ -204,6 +207,9 @@ func (c *Config) Validate() error {
 	}
 	if err := ValidKeyCache(c.Cache.Keys); err != nil {
 		return fmt.Errorf("config: cache.keys: %w", err)
+	}
+	if _, err := ParseMemoryLimit(c.Memory.Limit); err != nil {
+		return fmt.Errorf("config: memory.limit: %w", err)
 	}
 	names := map[string]bool{}
 	for i, h := range c.HSM {

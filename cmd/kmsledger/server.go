@@ -51,6 +51,7 @@ func serverCommands() []*cli.Command {
 				&cli.DurationFlag{Name: "hsm-check-interval", Value: 30 * time.Second, EnvVars: []string{"KMSLEDGER_HSM_CHECK_INTERVAL"}, Usage: "how often the configured HSMs are probed (an outage is logged and shown by /v1/health/ready)"},
 				&cli.IntFlag{Name: "max-conns", Value: api.DefaultMaxConns, EnvVars: []string{"KMSLEDGER_MAX_CONNS"}, Usage: "open client connections in all; more are closed when accepted (-1 = no limit)"},
 				&cli.IntFlag{Name: "key-cache", EnvVars: []string{"KMSLEDGER_KEY_CACHE"}, Usage: "unsealed key versions kept in memory (`N`; default 1,000,000; others are unsealed again when used)"},
+				&cli.StringFlag{Name: "memory-limit", EnvVars: []string{"KMSLEDGER_MEMORY_LIMIT"}, Usage: "the Go runtime's soft memory limit (`SIZE`: e.g. 1GiB, or off; default: GOMEMLIMIT, else 90% of the cgroup's limit, else none)"},
 				&cli.IntFlag{Name: "max-conns-per-ip", Value: api.DefaultMaxConnsPerIP, EnvVars: []string{"KMSLEDGER_MAX_CONNS_PER_IP"}, Usage: "open client connections from one IP address (-1 = no limit; raise it behind a load balancer)"},
 			}, append(auditServerFlags(), clusterServerFlags()...)...), // audit_server.go: --audit*, --checkpoint-*; cluster.go
 			Action: serverAction,
@@ -189,6 +190,10 @@ func serverAction(c *cli.Context) error {
 	}
 	if err := config.ValidKeyCache(conf.Cache.Keys); err != nil {
 		return fmt.Errorf("--key-cache: %w", err)
+	}
+	override(c, &conf.Memory.Limit, "memory-limit")
+	if err := applyMemoryLimit(conf.Memory.Limit, log); err != nil { // memlimit.go
+		return fmt.Errorf("--memory-limit: %w", err)
 	}
 	if dir := first(pos); dir != "" {
 		conf.Dir = dir

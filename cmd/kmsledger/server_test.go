@@ -35,6 +35,8 @@ func TestServerRefusesBadSettingsBeforeOpening(t *testing.T) {
 		{"BadLogFormat", []string{"--hsm-key", key, "--log-format", "xml"}, false},
 		{"NegativeKeyCache", []string{"--hsm-key", key, "--key-cache", "-1"}, false},
 		{"HugeKeyCache", []string{"--hsm-key", key, "--key-cache", "10000001"}, false},
+		{"MemoryLimitWithoutUnit", []string{"--hsm-key", key, "--memory-limit", "1G"}, false},
+		{"TinyMemoryLimit", []string{"--hsm-key", key, "--memory-limit", "1024"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
