@@ -96,6 +96,9 @@ func (h *Handler) ExecuteBatch(ctx context.Context, actor string, cmds []Command
 			return last, err
 		}
 		for _, d := range ds {
+			h.prime(d) // prime.go
+		}
+		for _, d := range ds {
 			if revokes(d.Event.Type) {
 				h.propagate(ctx, last, d.Event.Type)
 				break

@@ -184,6 +184,7 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		if err := h.proj.WaitFor(ctx, seq); err != nil {
 			return Result{Seq: seq, Event: ev}, err
 		}
+		h.prime(d) // prime.go
 		h.propagate(ctx, seq, ev.Type)
 		return Result{Seq: seq, Event: ev}, nil
 	}

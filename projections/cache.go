@@ -188,3 +188,39 @@ func (s *State) cacheable(enclave, name string, v *Version) bool {
 	k := e.Keys[name]
 	return k != nil && k.Version(v.Version) == v && k.Usable(v) == nil
 }
+
+// Prime puts version of enclave/name into the key cache, unsealed from
+// sealed, the material a command has just stored for it under ref, so
+// that the first use of a new key is not a miss: a read of SECRETS, which
+// loads the whole block that holds it. It is a no-op if the version is
+// not in the state, is stored under another reference, may not be used,
+// or is cached already; or if the material does not open for it (the
+// version's associated data binds it). Primes count as neither hits nor
+// misses.
+func (p *Projection) Prime(enclave, name string, version uint32, ref string, sealed []byte) {
+	var v *Version
+	p.View(func(s *State) {
+		if e := s.Enclaves[enclave]; e != nil {
+			if k := e.Keys[name]; k != nil {
+				if x := k.Version(version); x != nil && x.SecretRef(e.Name, k.Name) == ref {
+					v = x
+				}
+			}
+		}
+	})
+	rek := p.rek.Load()
+	if v == nil || rek == nil || p.cache.lookup(v) != nil {
+		return
+	}
+	key, err := rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, version), version)
+	if err != nil {
+		return
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st.cacheable(enclave, name, v) {
+		p.cache.mu.Lock()
+		p.cache.put(v, key)
+		p.cache.mu.Unlock()
+	}
+}

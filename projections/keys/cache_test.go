@@ -32,14 +32,17 @@ func (n *node) roundTrip(ctx context.Context, enclave, name string) error {
 	return nil
 }
 
-// The cache holds at most its capacity of unsealed versions; a version
-// evicted is unsealed again when used (a miss), and its uses are still
-// counted.
+// The cache holds at most its capacity of unsealed versions (a new key
+// is put in as it is created, pushing older ones out); a version evicted
+// is unsealed again when used (a miss), and its uses are still counted.
 func TestKeyCacheIsBounded(t *testing.T) {
 	n := newNodeOn(t, ledgertest.Open(t), projections.Options{KeyCache: 2})
 	ctx := context.Background()
 	for i := range 5 {
 		n.run(commands.CreateKey{Enclave: "e", Name: fmt.Sprintf("k%d", i)})
+	}
+	if s := n.proj.KeyCacheStats(); s.Size != 2 || s.Misses != 0 || s.Hits != 0 || s.Evictions != 3 {
+		t.Fatalf("after creating 5 keys: %+v, want size 2, no miss or hit, 3 evictions", s)
 	}
 	for i := range 5 {
 		if err := n.roundTrip(ctx, "e", fmt.Sprintf("k%d", i)); err != nil {
@@ -47,8 +50,8 @@ func TestKeyCacheIsBounded(t *testing.T) {
 		}
 	}
 	s := n.proj.KeyCacheStats()
-	if s.Capacity != 2 || s.Size != 2 || s.Misses != 5 || s.Hits != 5 || s.Evictions != 3 {
-		t.Fatalf("after 5 keys used twice each: %+v, want capacity 2, size 2, 5 misses, 5 hits, 3 evictions", s)
+	if s.Capacity != 2 || s.Size != 2 || s.Misses != 5 || s.Hits != 5 || s.Evictions != 8 {
+		t.Fatalf("after 5 keys used twice each: %+v, want capacity 2, size 2, 5 misses, 5 hits, 8 evictions", s)
 	}
 	if err := n.roundTrip(ctx, "e", "k0"); err != nil { // evicted: unsealed again
 		t.Fatal(err)
