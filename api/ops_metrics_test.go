@@ -309,8 +309,9 @@ func TestKESMetricsAndLogs(t *testing.T) {
 }
 
 // TestKeyCacheMetrics: the key cache's capacity, size, hits, misses and
-// evictions are in the metrics: a first use of a key is a miss, the next
-// ones hits.
+// evictions are in the metrics: a new key is in the cache, so its uses
+// are hits; once disabled (it leaves the cache) and enabled again, its
+// next use is a miss, and the ones after it hits.
 func TestKeyCacheMetrics(t *testing.T) {
 	s := newStack(t)
 	root := s.client("")
@@ -324,13 +325,23 @@ func TestKeyCacheMetrics(t *testing.T) {
 	hit, miss := map[string]string{"result": "hit"}, map[string]string{"result": "miss"}
 	before := scrape()
 	h0, m0 := metricValue(before, "kmsledger_key_cache_lookups_total", hit), metricValue(before, "kmsledger_key_cache_lookups_total", miss)
-	for range 3 {
-		_, err := root.GenerateKey(ctx, "e1", "k", 0, nil, 32)
-		mustOK(t, err)
+	use := func() {
+		for range 3 {
+			_, err := root.GenerateKey(ctx, "e1", "k", 0, nil, 32)
+			mustOK(t, err)
+		}
 	}
+	use()
+	primed := scrape()
+	if h, m := metricValue(primed, "kmsledger_key_cache_lookups_total", hit), metricValue(primed, "kmsledger_key_cache_lookups_total", miss); h != h0+3 || m != m0 {
+		t.Errorf("a new key used 3 times: %v hits, %v misses; want %v, %v", h, m, h0+3, m0)
+	}
+	mustOK(t, root.DisableKey(ctx, "e1", "k", 0))
+	mustOK(t, root.EnableKey(ctx, "e1", "k", 0))
+	use()
 	after := scrape()
 	for name, want := range map[string]float64{
-		"kmsledger_key_cache_lookups_total\x00hit":  h0 + 2,
+		"kmsledger_key_cache_lookups_total\x00hit":  h0 + 5,
 		"kmsledger_key_cache_lookups_total\x00miss": m0 + 1,
 		"kmsledger_key_cache_versions":              1,
 		"kmsledger_key_cache_capacity_versions":     projections.DefaultKeyCache,
