@@ -208,19 +208,37 @@ func (p *Projection) Prime(enclave, name string, version uint32, ref string, sea
 			}
 		}
 	})
-	rek := p.rek.Load()
-	if v == nil || rek == nil || p.cache.lookup(v) != nil {
+	if v == nil || p.cache.lookup(v) != nil {
 		return
 	}
-	key, err := rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, version), version)
+	key, err := p.unseal(enclave, name, v, sealed)
 	if err != nil {
 		return
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.st.cacheable(enclave, name, v) {
+	p.admit(enclave, name, v, func() {
 		p.cache.mu.Lock()
 		p.cache.put(v, key)
 		p.cache.mu.Unlock()
+	})
+}
+
+// unseal opens sealed as version v of enclave/name (its associated data
+// binds the material to them).
+func (p *Projection) unseal(enclave, name string, v *Version, sealed []byte) (*hsm.Key, error) {
+	rek := p.rek.Load()
+	if rek == nil {
+		return nil, ErrSealed
+	}
+	return rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, v.Version), v.Version)
+}
+
+// admit calls put, under the read lock, if version v of enclave/name may
+// still be cached (State.cacheable): an unsealing that raced with its
+// destruction, disabling or scheduled deletion does not keep it.
+func (p *Projection) admit(enclave, name string, v *Version, put func()) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st.cacheable(enclave, name, v) {
+		put()
 	}
 }

@@ -245,18 +245,8 @@ func (p *Projection) key(ctx context.Context, enclave, name string, version uint
 		if err != nil {
 			return nil, err
 		}
-		rek := p.rek.Load()
-		if rek == nil {
-			return nil, ErrSealed
-		}
-		return rek.OpenVersion(sealed, hsm.VersionAAD(enclave, name, v.Version), v.Version)
-	}, func(put func()) {
-		p.mu.RLock()
-		defer p.mu.RUnlock()
-		if p.st.cacheable(enclave, name, v) {
-			put()
-		}
-	})
+		return p.unseal(enclave, name, v, sealed)
+	}, func(put func()) { p.admit(enclave, name, v, put) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("projections: unseal %s/%s v%d: %w", enclave, name, v.Version, err)
 	}
