@@ -211,9 +211,8 @@ func mergeDelta(base, ds *State, info map[string]*enclaveDelta) (*State, error) 
 			b.setPending(n, k.pending != nil)
 		}
 		for _, n := range info[name].gone {
-			if k := b.Keys[n]; k != nil {
-				base.retire(name, k)
-			}
+			// Gone by an event on its own subject since the base: the
+			// delta's subjects hold its sequence (deltaItems).
 			delete(b.Keys, n)
 			b.setPending(n, false)
 		}
