@@ -23,17 +23,14 @@ func (s *State) LastSeq(subject string) uint64 {
 	return s.subjects[subject]
 }
 
-// setSeq records seq as the last sequence of subject.
+// setSeq records seq as the last sequence of subject. Only events with a
+// sequence call it, never a fork's, so the map is the state's own.
 func (s *State) setSeq(subject string, seq uint64) {
 	if k := s.keyOfSubject(subject); k != nil {
 		k.seq = seq
-		if _, ok := s.subjects[subject]; ok {
-			s.ownSubjects()
-			delete(s.subjects, subject) // from before the key was created again
-		}
+		delete(s.subjects, subject) // from before the key was created again, if any
 		return
 	}
-	s.ownSubjects()
 	s.subjects[subject] = seq
 }
 
