@@ -28,6 +28,10 @@ type Config struct {
 	// Keys is the working set of OpPairRandom: keys named
 	// bench-key-0000000 and on, created by the set-up where missing.
 	Keys int
+	// Enclaves spreads the working set over that many enclaves, named
+	// Enclave-0000 and on (created where missing): key i lives in
+	// enclave i mod Enclaves. 0 or 1: all in Enclave.
+	Enclaves int
 	// Warm has the set-up use every key of the working set once (a
 	// pair each) before measuring, so that OpPairRandom measures a
 	// server whose caches hold the set, not its first use of each key.

@@ -296,3 +296,39 @@ func TestRunWorkingSet(t *testing.T) {
 		t.Errorf("pair-random without a working set: err = %v, want one naming --keys", err)
 	}
 }
+
+// TestRunWorkingSetSpread: with Enclaves the working set is spread over
+// that many enclaves, key i in enclave i mod Enclaves; a second run
+// reuses it, and a key of the set in the wrong enclave does not count.
+func TestRunWorkingSetSpread(t *testing.T) {
+	n, addr, roots := startNode(t)
+	var out bytes.Buffer
+	cfg := bench.Config{Workers: 3, Duration: 100 * time.Millisecond, Keys: 10, Enclaves: 3, Warm: true, Out: &out,
+		Ops:    []string{bench.OpPairRandom},
+		Server: bench.Target{Name: "kmsledger", Endpoint: bench.Endpoint{Addr: addr, APIKey: n.RootKey, RootCAs: roots}}}
+	if _, err := bench.Run(t.Context(), cfg); err != nil {
+		t.Fatalf("Run err = %v\n%s", err, out.String())
+	}
+	for enclave, want := range map[string]int{"bench-0000": 4, "bench-0001": 3, "bench-0002": 3, "bench": 1} {
+		if got := keysIn(n, enclave); got != want {
+			t.Errorf("enclave %s holds %d keys, want %d", enclave, got, want)
+		}
+	}
+	if !strings.Contains(out.String(), "working set: 10 keys (10 created, 0 there already)") ||
+		!strings.Contains(out.String(), "warm-up: one pair on each of the 10 keys") {
+		t.Errorf("first run does not report the working set and its warm-up:\n%s", out.String())
+	}
+	// Key 10 belongs in bench-0001; made in bench-0000 it is not the
+	// set's, so the next run creates it where it belongs.
+	if err := nodeClient(t, n, addr, roots).CreateKey(t.Context(), "bench-0000", "bench-key-0000010", "", false); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	cfg.Keys = 11
+	if _, err := bench.Run(t.Context(), cfg); err != nil || !strings.Contains(out.String(), "(1 created, 10 there already)") {
+		t.Errorf("second run: err %v; want the set reused and key 10 made in its enclave:\n%s", err, out.String())
+	}
+	if got := keysIn(n, "bench-0001"); got != 4 {
+		t.Errorf("enclave bench-0001 holds %d keys, want 4", got)
+	}
+}

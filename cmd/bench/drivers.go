@@ -70,6 +70,7 @@ type kmsDriver struct {
 	run     string  // unique per driver: names of created keys
 	n       *uint64 // created keys
 	keys    int     // OpPairRandom's working set (setup creates what is missing)
+	spread  int     // the working set's enclaves (Config.Enclaves); 0: d.enclave alone
 	warm    bool    // setup uses every key of the working set once
 	workers int
 	out     io.Writer
@@ -82,7 +83,7 @@ func newKMSDriver(e Endpoint, cfg Config) (*kmsDriver, error) {
 		return nil, err
 	}
 	return &kmsDriver{c: c, enclave: cfg.Enclave, run: strconv.FormatInt(time.Now().UnixNano(), 36), n: new(uint64),
-		keys: cfg.Keys, warm: cfg.Warm, workers: cfg.Workers, out: cfg.Out}, nil
+		keys: cfg.Keys, spread: cfg.Enclaves, warm: cfg.Warm, workers: cfg.Workers, out: cfg.Out}, nil
 }
 
 func (d *kmsDriver) close() { d.c.Close() }
@@ -151,12 +152,12 @@ func (d *kmsDriver) op(name string, batch int) (func(context.Context) error, err
 		}
 		return send(frames), nil
 	case OpPair:
-		return func(ctx context.Context) error { return d.pair(ctx, benchKey) }, nil
+		return func(ctx context.Context) error { return d.pairIn(ctx, d.enclave, benchKey) }, nil
 	case OpPairRandom:
 		if d.keys <= 0 {
 			return nil, errors.New("operation pair-random needs a working set of keys (--keys)")
 		}
-		return func(ctx context.Context) error { return d.pair(ctx, workingKey(rand.IntN(d.keys))) }, nil
+		return func(ctx context.Context) error { return d.pair(ctx, rand.IntN(d.keys)) }, nil
 	case OpCreate:
 		return func(ctx context.Context) error {
 			n := atomic.AddUint64(d.n, 1)

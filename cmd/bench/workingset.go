@@ -15,10 +15,26 @@ import (
 // workingKey is the name of key i of the working set.
 func workingKey(i int) string { return fmt.Sprintf("bench-key-%07d", i) }
 
-// pair generates a data key with key and decrypts its ciphertext, as an
+// workingEnclave is the enclave of key i of the working set.
+func (d *kmsDriver) workingEnclave(i int) string {
+	if d.spread <= 1 {
+		return d.enclave
+	}
+	return spreadEnclave(d.enclave, i%d.spread)
+}
+
+// spreadEnclave is the name of enclave j of a spread working set.
+func spreadEnclave(base string, j int) string { return fmt.Sprintf("%s-%04d", base, j) }
+
+// pair runs pairIn on key i of the working set.
+func (d *kmsDriver) pair(ctx context.Context, i int) error {
+	return d.pairIn(ctx, d.workingEnclave(i), workingKey(i))
+}
+
+// pairIn generates a data key with key and decrypts its ciphertext, as an
 // object store does on a PUT and a later GET.
-func (d *kmsDriver) pair(ctx context.Context, key string) error {
-	out, err := d.c.Send(ctx, d.enclave, []wire.Frame{generateFrameOf(key)})
+func (d *kmsDriver) pairIn(ctx context.Context, enclave, key string) error {
+	out, err := d.c.Send(ctx, enclave, []wire.Frame{generateFrameOf(key)})
 	if err != nil {
 		return err
 	}
@@ -31,7 +47,7 @@ func (d *kmsDriver) pair(ctx context.Context, key string) error {
 		ct = d.ct
 	}
 	req := &wire.DecryptRequest{Name: key, Ciphertext: ct, AssociatedData: benchContext}
-	out, err = d.c.Send(ctx, d.enclave, []wire.Frame{{Cmd: wire.CmdKeyDecrypt, Body: req.MarshalProto()}})
+	out, err = d.c.Send(ctx, enclave, []wire.Frame{{Cmd: wire.CmdKeyDecrypt, Body: req.MarshalProto()}})
 	if err == nil && len(out) != 1 {
 		err = fmt.Errorf("decrypt with %s: %d answer frames", key, len(out))
 	}
@@ -46,6 +62,11 @@ func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
+	for j := 0; d.spread > 1 && j < d.spread; j++ {
+		if err := d.c.CreateEnclave(ctx, spreadEnclave(d.enclave, j)); err != nil && !errors.Is(err, client.ErrEnclaveExists) {
+			return fmt.Errorf("working set: create enclave %s: %w", spreadEnclave(d.enclave, j), err)
+		}
+	}
 	have, err := d.existing(ctx)
 	if err != nil {
 		return err
@@ -60,7 +81,7 @@ func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 		if have[i] {
 			return errSkip
 		}
-		err := d.c.CreateKey(ctx, d.enclave, workingKey(i), "", false)
+		err := d.c.CreateKey(ctx, d.workingEnclave(i), workingKey(i), "", false)
 		if errors.Is(err, client.ErrKeyExists) {
 			return errSkip
 		}
@@ -75,7 +96,7 @@ func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 		return nil
 	}
 	start = time.Now()
-	if _, err := d.forEach(ctx, "used", func(ctx context.Context, i int) error { return d.pair(ctx, workingKey(i)) }); err != nil {
+	if _, err := d.forEach(ctx, "used", func(ctx context.Context, i int) error { return d.pair(ctx, i) }); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	fmt.Fprintf(d.out, "warm-up: one pair on each of the %d keys in %s\n", d.keys, time.Since(start).Round(time.Second))
@@ -85,24 +106,42 @@ func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 // errSkip: forEach's fn did nothing for this index.
 var errSkip = errors.New("skip")
 
-// existing lists the enclave's keys named like the working set's and
-// marks which of its indexes exist.
+// existing lists the working set's enclaves for keys named like its
+// keys and marks which of its indexes exist (in the enclave they belong
+// in).
 func (d *kmsDriver) existing(ctx context.Context) ([]bool, error) {
 	have := make([]bool, d.keys)
+	enclaves := []string{d.enclave}
+	if d.spread > 1 {
+		enclaves = enclaves[:0]
+		for j := range d.spread {
+			enclaves = append(enclaves, spreadEnclave(d.enclave, j))
+		}
+	}
+	for _, enclave := range enclaves {
+		if err := d.listExisting(ctx, enclave, have); err != nil {
+			return nil, err
+		}
+	}
+	return have, nil
+}
+
+// listExisting marks in have the working set's keys found in enclave.
+func (d *kmsDriver) listExisting(ctx context.Context, enclave string, have []bool) error {
 	next := ""
 	for {
-		page, err := d.c.ListKeys(ctx, d.enclave, "bench-key-", next, 1000)
+		page, err := d.c.ListKeys(ctx, enclave, "bench-key-", next, 1000)
 		if err != nil {
-			return nil, fmt.Errorf("working set: list keys: %w", err)
+			return fmt.Errorf("working set: list keys of %s: %w", enclave, err)
 		}
 		for _, k := range page.Keys {
 			var i int
-			if _, err := fmt.Sscanf(k.Name, "bench-key-%07d", &i); err == nil && i >= 0 && i < d.keys && workingKey(i) == k.Name {
+			if _, err := fmt.Sscanf(k.Name, "bench-key-%07d", &i); err == nil && i >= 0 && i < d.keys && workingKey(i) == k.Name && d.workingEnclave(i) == enclave {
 				have[i] = true
 			}
 		}
 		if page.ContinueAt == "" || len(page.Keys) == 0 {
-			return have, nil
+			return nil
 		}
 		next = page.ContinueAt
 	}

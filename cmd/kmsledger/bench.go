@@ -32,6 +32,7 @@ func benchCommands() []*cli.Command {
 				&cli.StringFlag{Name: "ops", Value: "generate,decrypt", Usage: "comma-separated operations, or all"},
 				&cli.IntFlag{Name: "batch", Value: 16, Usage: "GenerateKey frames per batch request"},
 				&cli.IntFlag{Name: "keys", Usage: "working set of the pair-random operation: keys bench-key-0000000 and on, created where missing"},
+				&cli.IntFlag{Name: "enclaves", Usage: "spread the working set over this many enclaves, --enclave-0000 and on (created where missing)"},
 				&cli.BoolFlag{Name: "warm", Usage: "before measuring, use every key of the working set once"},
 				&cli.IntFlag{Name: "server-pid", Usage: "process id of the server, for its CPU time per operation"},
 				&cli.BoolFlag{Name: "baseline", Usage: "also measure a bare mTLS server answering canned bytes"},
@@ -81,7 +82,7 @@ func benchAction(c *cli.Context) error {
 		return err
 	}
 	cfg := bench.Config{API: c.String("api"), Enclave: c.String("enclave"), Workers: c.Int("workers"), Duration: c.Duration("duration"),
-		Rounds: c.Int("rounds"), Ops: ops, Batch: c.Int("batch"), Keys: c.Int("keys"), Warm: c.Bool("warm"), Out: c.App.Writer,
+		Rounds: c.Int("rounds"), Ops: ops, Batch: c.Int("batch"), Keys: c.Int("keys"), Enclaves: c.Int("enclaves"), Warm: c.Bool("warm"), Out: c.App.Writer,
 		Server: bench.Target{Name: "kmsledger", Endpoint: main, PID: c.Int("server-pid")}}
 	if addr := c.String("compare"); addr != "" {
 		ca := c.String("compare-ca")
