@@ -56,7 +56,7 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 		return 0, false, err
 	}
 	msgID := ScopedMsgID(ev.Aggregate, ev.CommandID)
-	msg := newMsg(ev, body)
+	msg := newMsg(ev, s.storedEvent(body))
 	// The server stores the headers with the message, so only those
 	// needed are set: no expected-stream header (only LEDGER holds
 	// "ledger.>"), and the expectation's subject only when it is not the
@@ -94,6 +94,15 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 		return seq, true, nil
 	}
 	return 0, false, &ConflictError{Subject: subj, Expected: x.Seq}
+}
+
+// storedEvent is the body an event's JSON is stored as: a frame on a
+// single node (event_compress.go), else the JSON.
+func (s *Store) storedEvent(body []byte) []byte {
+	if s.compressEvents {
+		return deflateEvent(body)
+	}
+	return body
 }
 
 // newMsg builds the NATS message of ev.

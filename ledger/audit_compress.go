@@ -81,13 +81,19 @@ func undecodableDigest(body []byte) Sum {
 }
 
 // Plain returns the body as the chain covers it: the lines of a
-// compressed AUDIT batch (an error wrapping ErrMalformed if it does not
-// decompress), any other body as stored.
+// compressed AUDIT batch, the JSON of a compressed event (an error
+// wrapping ErrMalformed if either does not decompress), any other body
+// as stored.
 func (m *RawMessage) Plain() ([]byte, error) {
-	if m.Type != TypeAuditBatchZ {
+	inflate := inflateAudit
+	switch {
+	case m.Type == TypeAuditBatchZ:
+	case isEventFrame(m.Body):
+		inflate = inflateEvent
+	default:
 		return m.Body, nil
 	}
-	plain, err := inflateAudit(m.Body)
+	plain, err := inflate(m.Body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s seq %d: %w", ErrMalformed, m.Stream, m.Seq, err)
 	}

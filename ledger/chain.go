@@ -126,7 +126,17 @@ type RawMessage struct {
 
 // Leaf returns leaf_n of m, over its lines as Plain returns them (over
 // no lines if they do not decompress: undecodableDigest).
-func (m *RawMessage) Leaf() Sum { return m.leafOver(m.Plain()) }
+func (m *RawMessage) Leaf() Sum { return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, m.bodySum()) }
+
+// bodySum is the body digest Leaf covers: of the lines Plain returns, or
+// undecodableDigest.
+func (m *RawMessage) bodySum() Sum {
+	body, err := m.Plain()
+	if err != nil {
+		return undecodableDigest(m.Body)
+	}
+	return bodyDigest(body)
+}
 
 // leafOver is Leaf from what Plain returned, for a caller that needs the
 // lines too.

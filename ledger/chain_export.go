@@ -107,13 +107,14 @@ func (s *Store) Export(ctx context.Context, w io.Writer, f ExportFilter) (events
 		return enc.Encode(l)
 	}
 	err = scanStream(ctx, s.ledger, ledgerStream, 1, lLast, func(m RawMessage) error {
-		leaf := m.Leaf()
-		if !f.discloses(&m) {
+		body, err := m.Plain() // an event's JSON, however it is stored
+		leaf := m.leafOver(body, err)
+		if err != nil || !f.discloses(&m, body) {
 			return emit(leafLine(&m, leaf), leaf)
 		}
 		events++
 		return emit(ExportLine{Kind: "event", Stream: m.Stream, Seq: m.Seq, Subject: m.Subject, Type: m.Type, MsgID: m.MsgID,
-			Prev: m.Prev, Body: m.Body}, leaf)
+			Prev: m.Prev, Body: body}, leaf)
 	})
 	if err != nil {
 		return events, records, err
@@ -143,8 +144,9 @@ func leafLine(m *RawMessage, leaf Sum) ExportLine {
 	return ExportLine{Kind: "leaf", Stream: m.Stream, Seq: m.Seq, Prev: m.Prev, Leaf: leaf.String()}
 }
 
-// discloses reports whether a LEDGER message is exported in full.
-func (f ExportFilter) discloses(m *RawMessage) bool {
+// discloses reports whether a LEDGER message, whose JSON is body, is
+// exported in full.
+func (f ExportFilter) discloses(m *RawMessage, body []byte) bool {
 	if m.Type == TypeCheckpoint {
 		return true
 	}
@@ -152,7 +154,7 @@ func (f ExportFilter) discloses(m *RawMessage) bool {
 		return false
 	}
 	var ev Event
-	if json.Unmarshal(m.Body, &ev) != nil {
+	if json.Unmarshal(body, &ev) != nil {
 		return false
 	}
 	return f.match(ev.Time, ev.Enclave == f.Enclave || ev.Aggregate == EnclaveSubject(f.Enclave))

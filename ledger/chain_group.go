@@ -149,9 +149,7 @@ func (p *groupPipe) send(rs []*groupReq) {
 		p.futures = append(p.futures, f)
 		p.lastID = id
 		p.seq++
-		raw := RawMessage{Seq: p.seq, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
-			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
-		p.sum = chainNext(p.sum, raw.Leaf())
+		p.sum = chainNext(p.sum, r.leaf(p.seq))
 	}
 }
 
@@ -164,9 +162,7 @@ func (c *chainHead) settleMember(r *groupReq, ack *jetstream.PubAck, err error, 
 	var apiErr *jetstream.APIError
 	switch {
 	case clean && err == nil && !ack.Duplicate && ack.Sequence == c.seq+1:
-		raw := RawMessage{Seq: ack.Sequence, Subject: r.msg.Subject, Type: r.msg.Header.Get(TypeHeader),
-			MsgID: r.msg.Header.Get(nats.MsgIdHdr), Body: r.msg.Data}
-		c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
+		c.seq, c.sum = ack.Sequence, chainNext(c.sum, r.leaf(ack.Sequence))
 		c.appended()
 		r.ack = ack
 		r.settle()

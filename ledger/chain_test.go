@@ -203,7 +203,7 @@ func TestVerifyForgedHistories(t *testing.T) {
 	inserted := func(ms []RawMessage, i int) []RawMessage {
 		m := ms[i-1]
 		m.MsgID = "forged"
-		m.Body = bytes.Replace(m.Body, []byte(`"n":1`), []byte(`"n":2`), 1)
+		m.Body = editEvent(t, m.Body, `"n":1`, `"n":2`)
 		m.Prev = ms[i].Prev // claims to follow what the original did
 		out := append(append(append([]RawMessage(nil), ms[:i]...), m), ms[i:]...)
 		return out
@@ -220,8 +220,17 @@ func TestVerifyForgedHistories(t *testing.T) {
 		{"swapped events", swapped(led, 5, 6), aud, ledgerStream, 6},
 		{"inserted event", inserted(led, 2), aud, ledgerStream, 3},
 		{"changed body", changed(led, 6, func(m *RawMessage) {
-			m.Body = bytes.Replace(m.Body, []byte(`"n":1`), []byte(`"n":9`), 1)
+			m.Body = editEvent(t, m.Body, `"n":1`, `"n":9`)
 		}), aud, ledgerStream, 7},
+		{"a byte of a stored frame changed", changed(led, 6, func(m *RawMessage) {
+			if !isEventFrame(m.Body) {
+				t.Fatal("a single node stored an event as JSON, not as a frame")
+			}
+			m.Body = bytes.Clone(m.Body)
+			m.Body[len(m.Body)-3] ^= 0x20
+		}), aud, ledgerStream, 7},
+		{"a frame replaced by its JSON", changed(led, 6, func(m *RawMessage) { m.Body = editEvent(t, m.Body, "", "") }),
+			aud, "", 0},
 		{"changed type header", changed(led, 1, func(m *RawMessage) { m.Type = "test.forged.v1" }), aud, ledgerStream, 2},
 		{"changed Prev header", changed(led, 2, func(m *RawMessage) { m.Prev = led[0].Prev }), aud, ledgerStream, 3},
 		{"removed Prev header", changed(led, 2, func(m *RawMessage) { m.Prev = "" }), aud, ledgerStream, 3},
@@ -325,4 +334,18 @@ func TestAppendAfterForeignWrite(t *testing.T) {
 	if !errors.As(err, &te) || te.Seq != 3 {
 		t.Fatalf("Verify err = %v, want the foreign message (seq 3, no Prev header) reported", err)
 	}
+}
+
+// editEvent returns a stored event body with its JSON's first old
+// replaced by new, stored as JSON (it must contain old unless old is "").
+func editEvent(t *testing.T, stored []byte, old, new string) []byte {
+	t.Helper()
+	body, err := eventJSON(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(body, []byte(old)) {
+		t.Fatalf("event %s holds no %s", body, old)
+	}
+	return bytes.Replace(body, []byte(old), []byte(new), 1)
 }

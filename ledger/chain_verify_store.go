@@ -196,7 +196,7 @@ func (v *verifier) addLedger(m *RawMessage) error {
 	case TypeSigningKey:
 		var ev Event
 		var k SigningKey
-		if json.Unmarshal(m.Body, &ev) == nil && json.Unmarshal(ev.Payload, &k) == nil {
+		if body, err := m.Plain(); err == nil && json.Unmarshal(body, &ev) == nil && json.Unmarshal(ev.Payload, &k) == nil {
 			v.rep.SigningKeys = append(v.rep.SigningKeys, k.KeyID)
 		}
 	case TypeCheckpoint:

@@ -39,9 +39,14 @@ func encodeEvent(ev Event) ([]byte, error) {
 	return body, nil
 }
 
-// decodeEvent decodes a LEDGER message body and stamps it with its stream
-// sequence; a body as json.Marshal writes it in one pass (fastEvent).
-func decodeEvent(body []byte, seq uint64) (Event, error) {
+// decodeEvent decodes a stored LEDGER message body (JSON, or a frame of
+// it: event_compress.go) and stamps it with its stream sequence; a body
+// as json.Marshal writes it in one pass (fastEvent).
+func decodeEvent(stored []byte, seq uint64) (Event, error) {
+	body, err := eventJSON(stored)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w at seq %d: %w", ErrMalformed, seq, err)
+	}
 	if ev, ok := fastEvent(body); ok {
 		ev.Seq = seq
 		return ev, nil

@@ -54,10 +54,16 @@ const maxGroup = 256
 type groupReq struct {
 	ctx   context.Context
 	msg   *nats.Msg
+	sum   Sum  // msg's body digest (RawMessage.bodySum), by the caller: not in the one goroutine that stores
 	taken bool // in a group being stored: the caller must wait for done
 	ack   *jetstream.PubAck
 	err   error
 	done  chan struct{} // closed by settle once ack or err is set
+}
+
+// leaf is leaf_n of r's message stored at seq.
+func (r *groupReq) leaf(seq uint64) Sum {
+	return leafHash(seq, r.msg.Subject, r.msg.Header.Get(TypeHeader), r.msg.Header.Get(nats.MsgIdHdr), r.sum)
 }
 
 // settle answers r's caller; ack or err must be set.
@@ -95,7 +101,8 @@ func (q *groupQueue) submit(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r := &groupReq{ctx: ctx, msg: msg, done: make(chan struct{})}
+	raw := RawMessage{Type: msg.Header.Get(TypeHeader), Body: msg.Data}
+	r := &groupReq{ctx: ctx, msg: msg, sum: raw.bodySum(), done: make(chan struct{})}
 	q.mu.Lock()
 	q.pending = append(q.pending, r)
 	start := !q.running

@@ -142,7 +142,11 @@ func (r *restorer) add(ctx context.Context, m *BackupMsg) error {
 		r.rep.Restored.Ledger++
 		r.rep.LedgerLast, r.rep.LedgerTime = m.Seq, m.Time
 		if r.cut() {
-			for _, sm := range secretRefField.FindAllSubmatch(m.Body, -1) {
+			body, err := eventJSON(m.Body)
+			if err != nil {
+				return fmt.Errorf("%w: LEDGER seq %d: %w", ErrMalformed, m.Seq, err)
+			}
+			for _, sm := range secretRefField.FindAllSubmatch(body, -1) {
 				r.refs[secretsPrefix+string(sm[1])] = true
 			}
 		}

@@ -103,11 +103,14 @@ type Store struct {
 	// compressAudit: AUDIT batches are written compressed
 	// (TypeAuditBatchZ); a single node only (audit_compress.go).
 	compressAudit bool
-	replicas      int           // of every stream
-	sysNC         *nats.Conn    // system account (embedded cluster only): peer removal
-	node          string        // this node's name
-	stopWriter    func()        // stops the writer of an embedded cluster node (cluster_writer.go)
-	eraseSeen     atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
+	// compressEvents: LEDGER events are stored as frames; a single
+	// node only (event_compress.go).
+	compressEvents bool
+	replicas       int           // of every stream
+	sysNC          *nats.Conn    // system account (embedded cluster only): peer removal
+	node           string        // this node's name
+	stopWriter     func()        // stops the writer of an embedded cluster node (cluster_writer.go)
+	eraseSeen      atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
 
 	replayStall time.Duration // a bounded read's wait for its next message before a new consumer (stallReader, read_range.go)
 
@@ -216,7 +219,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.compressAudit = !s.clustered
+	s.compressAudit, s.compressEvents = !s.clustered, !s.clustered
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}
