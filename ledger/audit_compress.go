@@ -99,3 +99,13 @@ func (m *RawMessage) Plain() ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// bodySum is the body digest Leaf covers: of the lines Plain returns, or
+// undecodableDigest.
+func (m *RawMessage) bodySum() Sum {
+	body, err := m.Plain()
+	if err != nil {
+		return undecodableDigest(m.Body)
+	}
+	return bodyDigest(body)
+}

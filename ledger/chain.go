@@ -128,16 +128,6 @@ type RawMessage struct {
 // no lines if they do not decompress: undecodableDigest).
 func (m *RawMessage) Leaf() Sum { return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, m.bodySum()) }
 
-// bodySum is the body digest Leaf covers: of the lines Plain returns, or
-// undecodableDigest.
-func (m *RawMessage) bodySum() Sum {
-	body, err := m.Plain()
-	if err != nil {
-		return undecodableDigest(m.Body)
-	}
-	return bodyDigest(body)
-}
-
 // leafOver is Leaf from what Plain returned, for a caller that needs the
 // lines too.
 func (m *RawMessage) leafOver(body []byte, err error) Sum {

@@ -222,13 +222,8 @@ func TestVerifyForgedHistories(t *testing.T) {
 		{"changed body", changed(led, 6, func(m *RawMessage) {
 			m.Body = editEvent(t, m.Body, `"n":1`, `"n":9`)
 		}), aud, ledgerStream, 7},
-		{"a byte of a stored frame changed", changed(led, 6, func(m *RawMessage) {
-			if !isEventFrame(m.Body) {
-				t.Fatal("a single node stored an event as JSON, not as a frame")
-			}
-			m.Body = bytes.Clone(m.Body)
-			m.Body[len(m.Body)-3] ^= 0x20
-		}), aud, ledgerStream, 7},
+		{"a byte of a stored frame changed", changed(led, 6, func(m *RawMessage) { m.Body = flipInFrame(t, m.Body) }),
+			aud, ledgerStream, 7},
 		{"a frame replaced by its JSON", changed(led, 6, func(m *RawMessage) { m.Body = editEvent(t, m.Body, "", "") }),
 			aud, "", 0},
 		{"changed type header", changed(led, 1, func(m *RawMessage) { m.Type = "test.forged.v1" }), aud, ledgerStream, 2},
@@ -348,4 +343,16 @@ func editEvent(t *testing.T, stored []byte, old, new string) []byte {
 		t.Fatalf("event %s holds no %s", body, old)
 	}
 	return bytes.Replace(body, []byte(old), []byte(new), 1)
+}
+
+// flipInFrame returns a copy of a compressed event with one bit of its
+// block changed.
+func flipInFrame(t *testing.T, stored []byte) []byte {
+	t.Helper()
+	if !isEventFrame(stored) {
+		t.Fatal("a single node stored an event as JSON, not as a frame")
+	}
+	b := bytes.Clone(stored)
+	b[len(b)-3] ^= 0x20
+	return b
 }

@@ -33,36 +33,9 @@ func TestEventsStoredCompressed(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openTestStore(t, dir)
-	ctx := context.Background()
-	var want []Event
-	appendOne := func(ev Event) {
-		if _, _, err := s.Append(ctx, ev, Expect{Any: true}); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, ev)
-	}
-	s.compressEvents = false // as an earlier version or a cluster node wrote them
-	appendOne(keyCreatedEvent(t, "e1", "plain", "c4f9545dadd78423444ce8c3f0892a30"))
-	s.compressEvents = true
-	for i := range 3 {
-		appendOne(keyCreatedEvent(t, "e1", fmt.Sprintf("bench-%d", i), fmt.Sprintf("c4f9545dadd78423444ce8c3f0892a3%d", i+1)))
-	}
-	batch := []Event{keyCreatedEvent(t, "e2", "b1", "d5cdd2e071ae02cf4f7bb571159cd2f1"),
-		keyCreatedEvent(t, "e2", "b2", "d5cdd2e071ae02cf4f7bb571159cd2f2")}
-	batch[1].CommandID = "another"
-	if _, _, err := s.AppendBatch(ctx, batch, []Expect{{Seq: 0}, {Seq: 0}}); err != nil {
-		t.Fatal(err)
-	}
-	want = append(want, batch...)
-	sk, _ := json.Marshal(SigningKey{KeyID: "kid-compressed", Algorithm: SigningAlgorithm})
-	signing := Event{Type: TypeSigningKey, ID: "sk", Time: time.Now().UTC(), Actor: "h1:test",
-		Aggregate: "ledger._sys.signing.kid-compressed", CommandID: "sk", Payload: sk}
-	if _, _, err := s.Append(ctx, signing, Expect{Any: true}); err != nil {
-		t.Fatal(err)
-	}
-
+	want := appendMixed(t, s)
 	var got []Event
-	if _, err := s.Replay(ctx, 1, func(ev Event) error {
+	if _, err := s.Replay(context.Background(), 1, func(ev Event) error {
 		if ev.Type == TypeKeyCreated {
 			ev.Seq = 0
 			got = append(got, ev)
@@ -81,7 +54,7 @@ func TestEventsStoredCompressed(t *testing.T) {
 			t.Errorf("event %d read back as %s, want %s", i, a, b)
 		}
 	}
-	if ev, ok, err := s.Lookup(ctx, want[2].Aggregate, want[2].CommandID); err != nil || !ok || ev.ID != want[2].ID {
+	if ev, ok, err := s.Lookup(context.Background(), want[2].Aggregate, want[2].CommandID); err != nil || !ok || ev.ID != want[2].ID {
 		t.Errorf("Lookup of a compressed event = %v, %v, %v", ev.ID, ok, err)
 	}
 	s.Close()
@@ -105,6 +78,47 @@ func TestEventsStoredCompressed(t *testing.T) {
 	if stored*3 > plain*2 {
 		t.Errorf("frames hold %d bytes for %d of JSON, want at most two thirds", stored, plain)
 	}
+	checkCompressedHistory(t, dir, len(want))
+}
+
+// appendMixed appends a key creation as JSON, then with compression
+// three alone, a batch of two and a signing key event; it returns the
+// key creations.
+func appendMixed(t *testing.T, s *Store) (want []Event) {
+	t.Helper()
+	ctx := context.Background()
+	appendOne := func(ev Event) {
+		if _, _, err := s.Append(ctx, ev, Expect{Any: true}); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == TypeKeyCreated {
+			want = append(want, ev)
+		}
+	}
+	s.compressEvents = false // as an earlier version or a cluster node wrote them
+	appendOne(keyCreatedEvent(t, "e1", "plain", "c4f9545dadd78423444ce8c3f0892a30"))
+	s.compressEvents = true
+	for i := range 3 {
+		appendOne(keyCreatedEvent(t, "e1", fmt.Sprintf("bench-%d", i), fmt.Sprintf("c4f9545dadd78423444ce8c3f0892a3%d", i+1)))
+	}
+	batch := []Event{keyCreatedEvent(t, "e2", "b1", "d5cdd2e071ae02cf4f7bb571159cd2f1"),
+		keyCreatedEvent(t, "e2", "b2", "d5cdd2e071ae02cf4f7bb571159cd2f2")}
+	batch[1].CommandID = "another"
+	if _, _, err := s.AppendBatch(ctx, batch, []Expect{{Seq: 0}, {Seq: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, batch...)
+	sk, _ := json.Marshal(SigningKey{KeyID: "kid-compressed", Algorithm: SigningAlgorithm})
+	appendOne(Event{Type: TypeSigningKey, ID: "sk", Time: time.Now().UTC(), Actor: "h1:test",
+		Aggregate: "ledger._sys.signing.kid-compressed", CommandID: "sk", Payload: sk})
+	return want
+}
+
+// checkCompressedHistory verifies dir (its signing key event seen), and
+// exports it: at least events events, each shown as its JSON, and an
+// export that verifies.
+func checkCompressedHistory(t *testing.T, dir string, events int) {
+	t.Helper()
 	rep, err := verifyDir(t, dir, VerifyOptions{Keys: testKeys()})
 	if err != nil {
 		t.Fatalf("Verify err = %v", err)
@@ -112,9 +126,9 @@ func TestEventsStoredCompressed(t *testing.T) {
 	if !slices.Contains(rep.SigningKeys, "kid-compressed") {
 		t.Errorf("Verify reports signing keys %v, want the compressed event's kid-compressed", rep.SigningKeys)
 	}
-	out, events, _ := export(t, dir, ExportFilter{})
-	if events < len(want) {
-		t.Errorf("export disclosed %d events, want %d or more", events, len(want))
+	out, disclosed, _ := export(t, dir, ExportFilter{})
+	if disclosed < events {
+		t.Errorf("export disclosed %d events, want %d or more", disclosed, events)
 	}
 	for line := range bytes.Lines(out) {
 		var l ExportLine
