@@ -67,10 +67,11 @@ func inflateAudit(frame []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// undecodableDigest stands for the lines of a compressed batch that does
-// not decompress: a digest of its stored bytes under a label of its own,
-// so that it is the body digest of no lines (not even of the stored
-// bytes read as lines) and the chain check reports the message.
+// undecodableDigest stands for the lines of a compressed batch or event
+// that does not decompress: a digest of its stored bytes under a label
+// of its own (named after the batches, which came first), so that it is
+// the body digest of no lines (not even of the stored bytes read as
+// lines) and the chain check reports the message.
 func undecodableDigest(body []byte) Sum {
 	h := sha256.New()
 	h.Write([]byte("kmsledger/audit-batch-undecodable\n"))

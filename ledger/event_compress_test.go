@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -200,5 +201,32 @@ func TestEventFrameRefused(t *testing.T) {
 		if got := deflateEvent(b); !bytes.Equal(got, b) {
 			t.Errorf("deflateEvent(%d bytes) = a %d-byte frame, want the JSON as it is", len(b), len(got))
 		}
+	}
+}
+
+// TestEventFrameFormatIsStable: a frame written by the first version of
+// the format (testdata/event-frame-v1.bin, a key creation) still reads as
+// its JSON. The frames on disk depend on eventMagic and eventDict as they
+// were: an edit of either fails here.
+func TestEventFrameFormatIsStable(t *testing.T) {
+	t.Parallel()
+	frame, err := os.ReadFile("testdata/event-frame-v1.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/event-frame-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = bytes.TrimSuffix(want, []byte("\n"))
+	if !isEventFrame(frame) {
+		t.Fatalf("the fixture does not start with eventMagic %q", eventMagic)
+	}
+	got, err := inflateEvent(frame)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the version-1 frame reads as %q, %v; want %s", got, err, want)
+	}
+	if ev, err := decodeEvent(frame, 1); err != nil || ev.Type != TypeKeyCreated || ev.Enclave != "tenant-a" {
+		t.Fatalf("decodeEvent(fixture) = %+v, %v", ev, err)
 	}
 }
