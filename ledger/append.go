@@ -99,7 +99,7 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 // storedEvent is the body an event's JSON is stored as: a frame on a
 // single node (event_compress.go), else the JSON.
 func (s *Store) storedEvent(body []byte) []byte {
-	if s.compressEvents {
+	if s.compress {
 		return deflateEvent(body)
 	}
 	return body

@@ -110,7 +110,7 @@ func (s *Store) appendAudit(ctx context.Context, id string, body []byte) (uint64
 		return 0, ErrReadOnly
 	}
 	data, typ := body, TypeAuditBatch
-	if s.compressAudit {
+	if s.compress {
 		data, typ = deflateAudit(body), TypeAuditBatchZ
 	}
 	msg := nats.NewMsg(auditSubject)

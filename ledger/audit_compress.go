@@ -86,13 +86,9 @@ func undecodableDigest(body []byte) Sum {
 // wrapping ErrMalformed if either does not decompress), any other body
 // as stored.
 func (m *RawMessage) Plain() ([]byte, error) {
-	inflate := inflateAudit
-	switch {
-	case m.Type == TypeAuditBatchZ:
-	case isEventFrame(m.Body):
-		inflate = inflateEvent
-	default:
-		return m.Body, nil
+	inflate := eventJSON // a frame, or the body as stored
+	if m.Type == TypeAuditBatchZ {
+		inflate = inflateAudit
 	}
 	plain, err := inflate(m.Body)
 	if err != nil {
@@ -101,10 +97,12 @@ func (m *RawMessage) Plain() ([]byte, error) {
 	return plain, nil
 }
 
-// bodySum is the body digest Leaf covers: of the lines Plain returns, or
-// undecodableDigest.
-func (m *RawMessage) bodySum() Sum {
-	body, err := m.Plain()
+// bodySum is the body digest Leaf covers (sumOver what Plain returns).
+func (m *RawMessage) bodySum() Sum { return m.sumOver(m.Plain()) }
+
+// sumOver is the body digest of the lines Plain returned, or
+// undecodableDigest if it returned an error.
+func (m *RawMessage) sumOver(body []byte, err error) Sum {
 	if err != nil {
 		return undecodableDigest(m.Body)
 	}

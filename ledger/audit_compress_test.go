@@ -15,7 +15,7 @@ func writeAuditRuns(t *testing.T, s *Store, n int, compress ...bool) []string {
 	t.Helper()
 	var paths []string
 	for run, c := range compress {
-		s.compressAudit = c
+		s.compress = c
 		a := s.NewAuditor(AuditConfig{Batch: n})
 		for i := range n {
 			r := auditRecord(i)
@@ -44,7 +44,7 @@ func TestAuditBatchesCompressed(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openTestStore(t, dir)
-	if !s.compressAudit {
+	if !s.compress {
 		t.Fatal("a single node does not compress its audit batches")
 	}
 	want := writeAuditRuns(t, s, 200, false, true, false, true)

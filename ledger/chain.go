@@ -126,15 +126,12 @@ type RawMessage struct {
 
 // Leaf returns leaf_n of m, over its lines as Plain returns them (over
 // no lines if they do not decompress: undecodableDigest).
-func (m *RawMessage) Leaf() Sum { return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, m.bodySum()) }
+func (m *RawMessage) Leaf() Sum { return m.leafOver(m.Plain()) }
 
 // leafOver is Leaf from what Plain returned, for a caller that needs the
 // lines too.
 func (m *RawMessage) leafOver(body []byte, err error) Sum {
-	if err != nil {
-		return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, undecodableDigest(m.Body))
-	}
-	return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, bodyDigest(body))
+	return leafHash(m.Seq, m.Subject, m.Type, m.MsgID, m.sumOver(body, err))
 }
 
 // rawFrom converts a stored message.

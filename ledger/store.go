@@ -100,17 +100,15 @@ type Store struct {
 	unlock  func() error
 
 	clustered bool // other nodes may append: reads that must be current go to the leader
-	// compressAudit: AUDIT batches are written compressed
-	// (TypeAuditBatchZ); a single node only (audit_compress.go).
-	compressAudit bool
-	// compressEvents: LEDGER events are stored as frames; a single
-	// node only (event_compress.go).
-	compressEvents bool
-	replicas       int           // of every stream
-	sysNC          *nats.Conn    // system account (embedded cluster only): peer removal
-	node           string        // this node's name
-	stopWriter     func()        // stops the writer of an embedded cluster node (cluster_writer.go)
-	eraseSeen      atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
+	// compress: AUDIT batches are written compressed (TypeAuditBatchZ,
+	// audit_compress.go) and LEDGER events as frames (event_compress.go);
+	// a single node only, so that nodes of earlier versions read on.
+	compress   bool
+	replicas   int           // of every stream
+	sysNC      *nats.Conn    // system account (embedded cluster only): peer removal
+	node       string        // this node's name
+	stopWriter func()        // stops the writer of an embedded cluster node (cluster_writer.go)
+	eraseSeen  atomic.Uint64 // SECRETS deletions (+1) already compacted out of this node's Raft log
 
 	replayStall time.Duration // a bounded read's wait for its next message before a new consumer (stallReader, read_range.go)
 
@@ -219,7 +217,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.compressAudit, s.compressEvents = !s.clustered, !s.clustered
+	s.compress = !s.clustered
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}

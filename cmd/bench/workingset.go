@@ -26,6 +26,18 @@ func (d *kmsDriver) workingEnclave(i int) string {
 // spreadEnclave is the name of enclave j of a spread working set.
 func spreadEnclave(base string, j int) string { return fmt.Sprintf("%s-%04d", base, j) }
 
+// workingEnclaves lists the enclaves of the working set.
+func (d *kmsDriver) workingEnclaves() []string {
+	if d.spread <= 1 {
+		return []string{d.enclave}
+	}
+	out := make([]string, d.spread)
+	for j := range out {
+		out[j] = spreadEnclave(d.enclave, j)
+	}
+	return out
+}
+
 // pair runs pairIn on key i of the working set.
 func (d *kmsDriver) pair(ctx context.Context, i int) error {
 	return d.pairIn(ctx, d.workingEnclave(i), workingKey(i))
@@ -62,9 +74,9 @@ func (d *kmsDriver) createWorkingSet(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	for j := 0; d.spread > 1 && j < d.spread; j++ {
-		if err := d.c.CreateEnclave(ctx, spreadEnclave(d.enclave, j)); err != nil && !errors.Is(err, client.ErrEnclaveExists) {
-			return fmt.Errorf("working set: create enclave %s: %w", spreadEnclave(d.enclave, j), err)
+	for _, enclave := range d.workingEnclaves() {
+		if err := d.c.CreateEnclave(ctx, enclave); err != nil && !errors.Is(err, client.ErrEnclaveExists) {
+			return fmt.Errorf("working set: create enclave %s: %w", enclave, err)
 		}
 	}
 	have, err := d.existing(ctx)
@@ -111,14 +123,7 @@ var errSkip = errors.New("skip")
 // in).
 func (d *kmsDriver) existing(ctx context.Context) ([]bool, error) {
 	have := make([]bool, d.keys)
-	enclaves := []string{d.enclave}
-	if d.spread > 1 {
-		enclaves = enclaves[:0]
-		for j := range d.spread {
-			enclaves = append(enclaves, spreadEnclave(d.enclave, j))
-		}
-	}
-	for _, enclave := range enclaves {
+	for _, enclave := range d.workingEnclaves() {
 		if err := d.listExisting(ctx, enclave, have); err != nil {
 			return nil, err
 		}
