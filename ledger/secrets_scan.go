@@ -30,6 +30,18 @@ const scanBatch = 4096
 // Its cost is the number of messages after from, not the number of
 // subjects: unlike ListSecrets, it suits a stream of millions of keys.
 func (s *Store) ScanSecrets(ctx context.Context, from uint64, fn func(SecretEntry) error) (last uint64, err error) {
+	return s.scanSecrets(ctx, from, true, func(e SecretEntry, _ []byte) error { return fn(e) })
+}
+
+// ReadSecrets is ScanSecrets with each message's sealed material, for the
+// key cache's warm-up at start (commands.WarmKeyCache): the material
+// leaves the server, not the process. fn must not keep sealed.
+func (s *Store) ReadSecrets(ctx context.Context, from uint64, fn func(e SecretEntry, sealed []byte) error) (last uint64, err error) {
+	return s.scanSecrets(ctx, from, false, fn)
+}
+
+// scanSecrets is ScanSecrets, headers only or not.
+func (s *Store) scanSecrets(ctx context.Context, from uint64, headersOnly bool, fn func(SecretEntry, []byte) error) (last uint64, err error) {
 	if s.isClosed() {
 		return 0, ErrClosed
 	}
@@ -43,7 +55,7 @@ func (s *Store) ScanSecrets(ctx context.Context, from uint64, fn func(SecretEntr
 	if end < from || info.State.Msgs == 0 {
 		return max(last, end), nil
 	}
-	r := &stallReader{s: s, st: s.secrets, cfg: jetstream.OrderedConsumerConfig{HeadersOnly: true},
+	r := &stallReader{s: s, st: s.secrets, cfg: jetstream.OrderedConsumerConfig{HeadersOnly: headersOnly},
 		batch: scanBatch, stall: s.replayStall, what: "scan secrets"}
 	defer r.close()
 	pending := info.State.Msgs // an upper bound until the first message says
@@ -70,7 +82,11 @@ func (s *Store) ScanSecrets(ctx context.Context, from uint64, fn func(SecretEntr
 		if !ok {
 			return last, fmt.Errorf("ledger: scan secrets: seq %d has subject %q: %w", seq, m.Subject(), ErrMalformed)
 		}
-		if err := fn(SecretEntry{Seq: seq, Ref: ref, Stored: meta.Timestamp}); err != nil {
+		var sealed []byte
+		if !headersOnly {
+			sealed = m.Data()
+		}
+		if err := fn(SecretEntry{Seq: seq, Ref: ref, Stored: meta.Timestamp}, sealed); err != nil {
 			return last, err
 		}
 		last = seq

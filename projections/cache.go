@@ -190,14 +190,15 @@ func (s *State) cacheable(enclave, name string, v *Version) bool {
 }
 
 // Prime puts version of enclave/name into the key cache, unsealed from
-// sealed, the material a command has just stored for it under ref, so
-// that the first use of a new key is not a miss: a read of SECRETS, which
-// loads the whole block that holds it. It is a no-op if the version is
-// not in the state, is stored under another reference, may not be used,
-// or is cached already; or if the material does not open for it (the
-// version's associated data binds it). Primes count as neither hits nor
-// misses.
-func (p *Projection) Prime(enclave, name string, version uint32, ref string, sealed []byte) {
+// sealed, the material stored for it under ref: a command that has just
+// stored it, so that the first use of a new key is not a miss (a read of
+// SECRETS, which loads the whole block that holds it), or the warm-up at
+// start. It is a no-op if the version is not in the state, is stored
+// under another reference, may not be used, or is cached already; or if
+// the material does not open for it (the version's associated data binds
+// it). It reports whether it cached the version. Primes count as neither
+// hits nor misses.
+func (p *Projection) Prime(enclave, name string, version uint32, ref string, sealed []byte) bool {
 	var v *Version
 	p.View(func(s *State) {
 		if e := s.Enclaves[enclave]; e != nil {
@@ -209,17 +210,20 @@ func (p *Projection) Prime(enclave, name string, version uint32, ref string, sea
 		}
 	})
 	if v == nil || p.cache.lookup(v) != nil {
-		return
+		return false
 	}
 	key, err := p.unseal(enclave, name, v, sealed)
 	if err != nil {
-		return
+		return false
 	}
+	primed := false
 	p.admit(enclave, name, v, func() {
 		p.cache.mu.Lock()
+		primed = v.key.Load() == nil
 		p.cache.put(v, key)
 		p.cache.mu.Unlock()
 	})
+	return primed
 }
 
 // unseal opens sealed as version v of enclave/name (its associated data

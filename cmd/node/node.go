@@ -269,8 +269,42 @@ func (n *Node) startCommands(ctx context.Context) error {
 	}
 	n.startScheduler(ctx)
 	n.startReconcile(first, n.cfg.SchedulerInterval >= 0) // < 0: the first pass only
+	n.startWarmUp()
 	n.startCluster()
 	return nil
+}
+
+// startWarmUp fills the key cache from SECRETS in the background
+// (commands.WarmKeyCache), until it is full or the node closes. It waits
+// for the projection to catch up (what /v1/health/ready waits for) and
+// for the first sealed-material pass, so as not to slow either.
+func (n *Node) startWarmUp() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Proj.CatchUp(ctx); err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("key cache not warmed up: the projection did not catch up; keys are unsealed at their first use", "err", err)
+			}
+			return
+		}
+		select {
+		case <-n.reconciled:
+		case <-ctx.Done():
+			return
+		}
+		start := time.Now()
+		cached, err := n.Handler.WarmKeyCache(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			n.log.Warn("key cache warm-up stopped; the other keys are unsealed at their first use", "cached", cached, "err", err)
+		case cached > 0:
+			n.log.Info("key cache warmed up", "cached", cached, "took", time.Since(start).Round(time.Millisecond))
+		}
+	}()
+	n.onClose(func() error { cancel(); <-done; return nil })
 }
 
 // startScheduler runs the handler's scheduler until ctx ends or the node

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/cmd/node"
@@ -64,5 +65,38 @@ func TestNodeStartsFromSnapshot(t *testing.T) {
 	third := open(t, cfg)
 	if third.Proj.StartedFrom() != 0 || keyCount(third) != 3 {
 		t.Fatalf("cut snapshots: started from %d with %d keys, want a full replay and 3 keys", third.Proj.StartedFrom(), keyCount(third))
+	}
+}
+
+// TestNodeWarmsKeyCache: keys created before a restart are in the key
+// cache after it without being used (the warm-up at start), and only
+// the usable ones: a disabled key's version is not.
+func TestNodeWarmsKeyCache(t *testing.T) {
+	dir := t.TempDir()
+	cfg := node.Config{Dir: dir, HSMs: []config.HSM{soft("soft", newSoftKey(t))}, Addr: "127.0.0.1:0"}
+	n := open(t, cfg)
+	c, _ := serve(t, n)
+	if err := c.CreateEnclave(t.Context(), "e"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c", "off"} {
+		if err := c.CreateKey(t.Context(), "e", k, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.DisableKey(t.Context(), "e", "off", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for again.Proj.KeyCacheStats().Size < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a fourth would come now
+	if st := again.Proj.KeyCacheStats(); st.Size != 3 || st.Hits+st.Misses != 0 {
+		t.Fatalf("key cache after the restart: %d versions, %d hits, %d misses; want the 3 usable keys, unused", st.Size, st.Hits, st.Misses)
 	}
 }

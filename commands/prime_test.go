@@ -1,0 +1,102 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/kmsledger/kmsledger/projections"
+)
+
+// TestWarmKeyCache: a projection opened anew, as at a start, has an empty
+// key cache. WarmKeyCache fills it from SECRETS with every live, usable
+// version (not a disabled key's, not a destroyed version's), stops at the
+// cache's capacity, and stops when its context ends. A use after it is a
+// hit, not a miss.
+func TestWarmKeyCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := benchHandler(t)
+	run := func(cmd Command) {
+		t.Helper()
+		if _, err := h.Run(ctx, testRoot, "", cmd); err != nil {
+			t.Fatalf("%T: %v", cmd, err)
+		}
+	}
+	for i := range 6 {
+		run(CreateKey{Enclave: "e1", Name: fmt.Sprintf("k%d", i)})
+	}
+	run(DisableKey{Enclave: "e1", Name: "k1"})
+	run(CreateKey{Enclave: "e1", Name: "k2", AddVersion: true})
+	run(DeleteKey{Enclave: "e1", Name: "k2", Version: 1}) // its material is erased; version 2 stays
+	restarted := func(capacity int) *Handler {
+		t.Helper()
+		proj, err := projections.OpenWith(ctx, h.store, h.rek, nil, projections.Options{KeyCache: capacity})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(proj.Close)
+		if st := proj.KeyCacheStats(); st.Size != 0 {
+			t.Fatalf("a new projection's key cache holds %d versions", st.Size)
+		}
+		return NewHandler(h.store, proj, h.rek, nil)
+	}
+
+	warm := restarted(0)
+	n, err := warm.WarmKeyCache(ctx)
+	if err != nil || n != 5 {
+		t.Fatalf("WarmKeyCache = %d, %v; want the 5 usable versions (k0, k2 v2, k3, k4, k5)", n, err)
+	}
+	if st := warm.proj.KeyCacheStats(); st.Size != 5 {
+		t.Errorf("key cache holds %d versions after the warm-up, want 5", st.Size)
+	}
+	before := warm.proj.KeyCacheStats()
+	for _, name := range []string{"k0", "k2", "k5"} {
+		if _, _, err := warm.proj.Key(ctx, "e1", name, 0); err != nil {
+			t.Fatalf("Key(%s) err = %v", name, err)
+		}
+	}
+	if st := warm.proj.KeyCacheStats(); st.Misses != before.Misses || st.Hits != before.Hits+3 {
+		t.Errorf("after the warm-up, 3 uses made %d hits and %d misses, want 3 and 0",
+			st.Hits-before.Hits, st.Misses-before.Misses)
+	}
+	if n, err := warm.WarmKeyCache(ctx); err != nil || n != 0 {
+		t.Errorf("a second WarmKeyCache = %d, %v; want 0 (all cached)", n, err)
+	}
+
+	small := restarted(3)
+	if n, err := small.WarmKeyCache(ctx); err != nil || n != 3 {
+		t.Errorf("WarmKeyCache with room for 3 = %d, %v; want 3", n, err)
+	}
+	if st := small.proj.KeyCacheStats(); st.Size != 3 || st.Evictions != 0 {
+		t.Errorf("key cache of 3 after the warm-up: %d versions, %d evictions; want 3 and none", st.Size, st.Evictions)
+	}
+
+	stopped := restarted(0)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if n, err := stopped.WarmKeyCache(cctx); err == nil || n != 0 {
+		t.Errorf("WarmKeyCache with its context ended = %d, %v; want 0 and an error", n, err)
+	}
+}
+
+func TestSplitSecretRef(t *testing.T) {
+	t.Parallel()
+	for ref, want := range map[string]string{
+		"e1.k.3": "e1 k 3",
+		"e1.k.12.0123456789abcdef0123456789abcdef": "e1 k 12",
+		"e1.k":            "",
+		"e1.k.x":          "",
+		"e1.k.1.a.b":      "",
+		"e1.k.4294967296": "",
+	} {
+		e, n, v, ok := splitSecretRef(ref)
+		got := ""
+		if ok {
+			got = fmt.Sprintf("%s %s %d", e, n, v)
+		}
+		if got != want {
+			t.Errorf("splitSecretRef(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
