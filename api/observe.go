@@ -127,7 +127,7 @@ func (s *Server) snapshot() metrics.Snapshot {
 		}
 	})
 	c := s.proj.KeyCacheStats()
-	out.KeyCache = metrics.KeyCache{Capacity: c.Capacity, Size: c.Size, Hits: c.Hits, Misses: c.Misses, Evictions: c.Evictions}
+	out.KeyCache = metrics.KeyCache{Capacity: c.Capacity, Size: c.Size, Hits: c.Hits, Misses: c.Misses, Evictions: c.Evictions, Primes: c.Primes}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if head, err := s.proj.Head(ctx); err == nil {

@@ -310,8 +310,8 @@ func TestKESMetricsAndLogs(t *testing.T) {
 
 // TestKeyCacheMetrics: the key cache's capacity, size, hits, misses and
 // evictions are in the metrics: a new key is in the cache, so its uses
-// are hits; once disabled (it leaves the cache) and enabled again, its
-// next use is a miss, and the ones after it hits.
+// are hits (it was primed once); once disabled (it leaves the cache) and
+// enabled again, its next use is a miss, and the ones after it hits.
 func TestKeyCacheMetrics(t *testing.T) {
 	s := newStack(t)
 	root := s.client("")
@@ -346,6 +346,7 @@ func TestKeyCacheMetrics(t *testing.T) {
 		"kmsledger_key_cache_versions":              1,
 		"kmsledger_key_cache_capacity_versions":     projections.DefaultKeyCache,
 		"kmsledger_key_cache_evictions_total":       0,
+		"kmsledger_key_cache_primes_total":          1, // the creation, not the use after enabling
 	} {
 		family, result, _ := strings.Cut(name, "\x00")
 		labels := map[string]string{}

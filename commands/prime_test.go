@@ -47,8 +47,9 @@ func TestWarmKeyCache(t *testing.T) {
 	if err != nil || n != 5 {
 		t.Fatalf("WarmKeyCache = %d, %v; want the 5 usable versions (k0, k2 v2, k3, k4, k5)", n, err)
 	}
-	if st := warm.proj.KeyCacheStats(); st.Size != 5 {
-		t.Errorf("key cache holds %d versions after the warm-up, want 5", st.Size)
+	if st := warm.proj.KeyCacheStats(); st.Size != 5 || st.Primes != 5 || st.Hits+st.Misses != 0 {
+		t.Errorf("key cache after the warm-up: %d versions, %d primes, %d lookups; want 5, 5 and none",
+			st.Size, st.Primes, st.Hits+st.Misses)
 	}
 	before := warm.proj.KeyCacheStats()
 	for _, name := range []string{"k0", "k2", "k5"} {

@@ -32,8 +32,8 @@ type keyCache struct {
 	hand     int
 	inflight map[*Version]*unsealCall
 
-	size                    atomic.Int64
-	hits, misses, evictions atomic.Uint64
+	size                            atomic.Int64
+	hits, misses, evictions, primes atomic.Uint64
 }
 
 // refBit is the reference bit in Version.slot, above the slot index + 1.
@@ -50,10 +50,12 @@ type unsealCall struct {
 	err  error
 }
 
-// CacheStats are the key cache's counters since start.
+// CacheStats are the key cache's counters since start. Primes counts the
+// versions put in the cache without a use (Prime): as a command stores
+// their material, or by the warm-up at start.
 type CacheStats struct {
-	Capacity, Size          int
-	Hits, Misses, Evictions uint64
+	Capacity, Size                  int
+	Hits, Misses, Evictions, Primes uint64
 }
 
 func newKeyCache(size int) *keyCache {
@@ -174,7 +176,7 @@ func (c *keyCache) drop(v *Version) {
 
 func (c *keyCache) stats() CacheStats {
 	return CacheStats{Capacity: c.max, Size: int(c.size.Load()),
-		Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(), Primes: c.primes.Load()}
 }
 
 // cacheable reports whether version v of enclave/name is still live and
@@ -219,7 +221,9 @@ func (p *Projection) Prime(enclave, name string, version uint32, ref string, sea
 	primed := false
 	p.admit(enclave, name, v, func() {
 		p.cache.mu.Lock()
-		primed = v.key.Load() == nil
+		if primed = v.key.Load() == nil; primed {
+			p.cache.primes.Add(1)
+		}
 		p.cache.put(v, key)
 		p.cache.mu.Unlock()
 	})

@@ -59,8 +59,8 @@ type Snapshot struct {
 
 // KeyCache are the figures of the cache of unsealed key versions.
 type KeyCache struct {
-	Capacity, Size          int
-	Hits, Misses, Evictions uint64
+	Capacity, Size                  int
+	Hits, Misses, Evictions, Primes uint64
 }
 
 // Replica is one replica of a stream in a cluster.

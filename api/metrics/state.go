@@ -28,6 +28,7 @@ var (
 	descPeerCurrent   = desc("cluster_replica_current", "Whether a replica of a stream is caught up with its leader (1) or not (0).", "stream", "node")
 	descKeyCache      = desc("key_cache_lookups_total", "Lookups of unsealed key versions in the key cache, by result: hit, or miss (unsealed from the sealed material).", "result")
 	descKeyEvictions  = desc("key_cache_evictions_total", "Unsealed key versions evicted from the key cache to make room for others.")
+	descKeyPrimes     = desc("key_cache_primes_total", "Key versions put in the key cache without a use: as their material is stored, or by the warm-up at start.")
 	descKeyCacheSize  = desc("key_cache_versions", "Unsealed key versions in the key cache.")
 	descKeyCacheCap   = desc("key_cache_capacity_versions", "Most unsealed key versions the key cache holds (cache.keys, --key-cache).")
 	descPeerLag       = desc("cluster_replica_lag_operations", "Operations a replica of a stream is behind its leader.", "stream", "node")
@@ -37,7 +38,7 @@ var (
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descObjects, descLedgerHead, descProjectionSeq, descProjectionLag,
 		descAuditRecords, descAuditBacklog, descHSMUp, descHSMCalls, descPeerUp, descPeerCurrent, descPeerLag,
-		descKeyCache, descKeyEvictions, descKeyCacheSize, descKeyCacheCap} {
+		descKeyCache, descKeyEvictions, descKeyPrimes, descKeyCacheSize, descKeyCacheCap} {
 		ch <- d
 	}
 }
@@ -62,6 +63,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descKeyCache, s.KeyCache.Hits, "hit")
 	counter(descKeyCache, s.KeyCache.Misses, "miss")
 	counter(descKeyEvictions, s.KeyCache.Evictions)
+	counter(descKeyPrimes, s.KeyCache.Primes)
 	gauge(descKeyCacheSize, float64(s.KeyCache.Size))
 	gauge(descKeyCacheCap, float64(s.KeyCache.Capacity))
 	if a := s.Audit; a != nil {
