@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kmsledger/kmsledger/api/client"
 	"github.com/kmsledger/kmsledger/cmd/config"
 	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/projections"
@@ -29,16 +30,7 @@ func keyCount(n *node.Node) int {
 func TestNodeStartsFromSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	cfg := node.Config{Dir: dir, HSMs: []config.HSM{soft("soft", newSoftKey(t))}, Addr: "127.0.0.1:0"}
-	n := open(t, cfg)
-	c, _ := serve(t, n)
-	if err := c.CreateEnclave(t.Context(), "e"); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"a", "b", "c"} {
-		if err := c.CreateKey(t.Context(), "e", k, "", false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n, _ := nodeWithKeys(t, cfg, "a", "b", "c")
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,16 +66,7 @@ func TestNodeStartsFromSnapshot(t *testing.T) {
 func TestNodeWarmsKeyCache(t *testing.T) {
 	dir := t.TempDir()
 	cfg := node.Config{Dir: dir, HSMs: []config.HSM{soft("soft", newSoftKey(t))}, Addr: "127.0.0.1:0"}
-	n := open(t, cfg)
-	c, _ := serve(t, n)
-	if err := c.CreateEnclave(t.Context(), "e"); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"a", "b", "c", "off"} {
-		if err := c.CreateKey(t.Context(), "e", k, "", false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n, c := nodeWithKeys(t, cfg, "a", "b", "c", "off")
 	if err := c.DisableKey(t.Context(), "e", "off", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -99,4 +82,21 @@ func TestNodeWarmsKeyCache(t *testing.T) {
 	if st := again.Proj.KeyCacheStats(); st.Size != 3 || st.Hits+st.Misses != 0 {
 		t.Fatalf("key cache after the restart: %d versions, %d hits, %d misses; want the 3 usable keys, unused", st.Size, st.Hits, st.Misses)
 	}
+}
+
+// nodeWithKeys opens a node on cfg, serving, with enclave "e" and the
+// keys named.
+func nodeWithKeys(t *testing.T, cfg node.Config, keys ...string) (*node.Node, *client.Client) {
+	t.Helper()
+	n := open(t, cfg)
+	c, _ := serve(t, n)
+	if err := c.CreateEnclave(t.Context(), "e"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := c.CreateKey(t.Context(), "e", k, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n, c
 }
