@@ -3,8 +3,6 @@ package commands
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kmsledger/kmsledger/ledger"
@@ -58,7 +56,7 @@ func (h *Handler) WarmKeyCache(ctx context.Context) (primed int, err error) {
 			}
 			slice = time.Now()
 		}
-		if enclave, name, version, ok := splitSecretRef(e.Ref); ok && h.proj.Prime(enclave, name, version, e.Ref, sealed) {
+		if enclave, name, version, ok := ledger.SplitSecretRef(e.Ref); ok && h.proj.Prime(enclave, name, version, e.Ref, sealed) {
 			primed++
 		}
 		return nil
@@ -67,20 +65,4 @@ func (h *Handler) WarmKeyCache(ctx context.Context) (primed int, err error) {
 		err = nil
 	}
 	return primed, err
-}
-
-// splitSecretRef reads "<enclave>.<key>.<version>[.<attempt>]"
-// (ledger.SecretRef, ledger.AttemptSecretRef). Prime checks the whole
-// reference against the version's own, so a reference read wrongly here
-// primes nothing.
-func splitSecretRef(ref string) (enclave, name string, version uint32, ok bool) {
-	parts := strings.Split(ref, ".")
-	if len(parts) != 3 && len(parts) != 4 {
-		return "", "", 0, false
-	}
-	v, err := strconv.ParseUint(parts[2], 10, 32)
-	if err != nil {
-		return "", "", 0, false
-	}
-	return parts[0], parts[1], uint32(v), true
 }

@@ -80,24 +80,3 @@ func TestWarmKeyCache(t *testing.T) {
 		t.Errorf("WarmKeyCache with its context ended = %d, %v; want 0 and an error", n, err)
 	}
 }
-
-func TestSplitSecretRef(t *testing.T) {
-	t.Parallel()
-	for ref, want := range map[string]string{
-		"e1.k.3": "e1 k 3",
-		"e1.k.12.0123456789abcdef0123456789abcdef": "e1 k 12",
-		"e1.k":            "",
-		"e1.k.x":          "",
-		"e1.k.1.a.b":      "",
-		"e1.k.4294967296": "",
-	} {
-		e, n, v, ok := splitSecretRef(ref)
-		got := ""
-		if ok {
-			got = fmt.Sprintf("%s %s %d", e, n, v)
-		}
-		if got != want {
-			t.Errorf("splitSecretRef(%q) = %q, want %q", ref, got, want)
-		}
-	}
-}

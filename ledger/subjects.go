@@ -123,6 +123,21 @@ func AttemptSecretRef(enclave, key string, version uint32, attempt string) strin
 	return SecretRef(enclave, key, version) + "." + attempt
 }
 
+// SplitSecretRef reads a reference SecretRef or AttemptSecretRef made:
+// "<enclave>.<key>.<version>[.<attempt>]". Events record references as
+// written, so a reader that finds the version must still compare the
+// whole reference with the one its event recorded.
+func SplitSecretRef(ref string) (enclave, key string, version uint32, ok bool) {
+	enclave, rest, ok1 := strings.Cut(ref, ".")
+	key, rest, ok2 := strings.Cut(rest, ".")
+	v, attempt, _ := strings.Cut(rest, ".")
+	n, err := strconv.ParseUint(v, 10, 32)
+	if !ok1 || !ok2 || err != nil || strings.Contains(attempt, ".") {
+		return "", "", 0, false
+	}
+	return enclave, key, uint32(n), true
+}
+
 // secretSubject maps a secret reference (or a wildcard filter) to its
 // subject in the SECRETS stream.
 func secretSubject(ref string) string {

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode"
@@ -115,6 +116,27 @@ func TestValidSubject(t *testing.T) {
 	for _, tt := range tests {
 		if got := validSubject(tt.subj, ledgerPrefix, tt.wild); got != tt.want {
 			t.Errorf("validSubject(%q, wild=%v) = %v, want %v", tt.subj, tt.wild, got, tt.want)
+		}
+	}
+}
+
+func TestSplitSecretRef(t *testing.T) {
+	t.Parallel()
+	for ref, want := range map[string]string{
+		"e1.k.3": "e1 k 3",
+		"e1.k.12.0123456789abcdef0123456789abcdef": "e1 k 12",
+		"e1.k":            "",
+		"e1.k.x":          "",
+		"e1.k.1.a.b":      "",
+		"e1.k.4294967296": "",
+	} {
+		e, n, v, ok := SplitSecretRef(ref)
+		got := ""
+		if ok {
+			got = fmt.Sprintf("%s %s %d", e, n, v)
+		}
+		if got != want {
+			t.Errorf("SplitSecretRef(%q) = %q, want %q", ref, got, want)
 		}
 	}
 }

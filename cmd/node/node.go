@@ -155,6 +155,18 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 // earlier.
 func (n *Node) onClose(f func() error) { n.closers = append(n.closers, f) }
 
+// untilClose runs f in a goroutine with a context that ends when the
+// node closes (or parent ends); Close waits for f to return.
+func (n *Node) untilClose(parent context.Context, f func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(ctx)
+	}()
+	n.onClose(func() error { cancel(); <-done; return nil })
+}
+
 // openLedger opens the HSMs, the ledger and its projection, and unseals
 // (or creates) the REK.
 func (n *Node) openLedger(ctx context.Context) error {
@@ -279,10 +291,7 @@ func (n *Node) startCommands(ctx context.Context) error {
 // for the projection to catch up (what /v1/health/ready waits for) and
 // for the first sealed-material pass, so as not to slow either.
 func (n *Node) startWarmUp() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	n.untilClose(context.Background(), func(ctx context.Context) {
 		if err := n.Proj.CatchUp(ctx); err != nil {
 			if ctx.Err() == nil {
 				n.log.Warn("key cache not warmed up: the projection did not catch up; keys are unsealed at their first use", "err", err)
@@ -303,8 +312,7 @@ func (n *Node) startWarmUp() {
 		case cached > 0:
 			n.log.Info("key cache warmed up", "cached", cached, "took", time.Since(start).Round(time.Millisecond))
 		}
-	}()
-	n.onClose(func() error { cancel(); <-done; return nil })
+	})
 }
 
 // startScheduler runs the handler's scheduler until ctx ends or the node
@@ -317,13 +325,7 @@ func (n *Node) startScheduler(ctx context.Context) {
 	if interval == 0 {
 		interval = DefaultSchedulerInterval
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.Handler.RunScheduler(ctx, interval)
-	}()
-	n.onClose(func() error { cancel(); <-done; return nil })
+	n.untilClose(ctx, func(ctx context.Context) { n.Handler.RunScheduler(ctx, interval) })
 }
 
 // newServer loads the certificate and makes the API server.

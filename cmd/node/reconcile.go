@@ -120,10 +120,7 @@ func (n *Node) Reconciled() <-chan struct{} { return n.reconciled }
 // startReconcile runs the first pass at once and then, if loop, a pass
 // every reconcileEvery until the node closes.
 func (n *Node) startReconcile(first firstPass, loop bool) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	n.untilClose(context.Background(), func(ctx context.Context) {
 		from := first.from
 		if !first.ran {
 			from = n.firstReconcile(ctx, first)
@@ -142,8 +139,7 @@ func (n *Node) startReconcile(first firstPass, loop bool) {
 			}
 			from = n.pass(ctx, from, reconcileAge, 0)
 		}
-	}()
-	n.onClose(func() error { cancel(); <-done; return nil })
+	})
 }
 
 // firstReconcile runs the first pass: bounded by what was stored before
