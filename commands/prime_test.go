@@ -80,3 +80,48 @@ func TestWarmKeyCache(t *testing.T) {
 		t.Errorf("WarmKeyCache with its context ended = %d, %v; want 0 and an error", n, err)
 	}
 }
+
+// TestWarmKeyCacheRefusesPlantedMaterial: someone who can write the
+// streams replaces k1's material by k0's under k1's reference. The
+// warm-up caches k0, and not k1: the material does not open under k1's
+// associated data.
+func TestWarmKeyCacheRefusesPlantedMaterial(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := benchHandler(t)
+	refs := map[string]string{}
+	for _, name := range []string{"k0", "k1"} {
+		if _, err := h.Run(ctx, testRoot, "", CreateKey{Enclave: "e1", Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		h.proj.View(func(s *projections.State) {
+			k := s.Enclaves["e1"].Keys[name]
+			refs[name] = k.Version(1).SecretRef("e1", name)
+		})
+	}
+	k0, err := h.store.GetSecret(ctx, refs["k0"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.EraseSecret(ctx, refs["k1"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.PutSecret(ctx, refs["k1"], k0); err != nil {
+		t.Fatal(err)
+	}
+	proj, err := projections.Open(ctx, h.store, h.rek, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proj.Close)
+	warm := NewHandler(h.store, proj, h.rek, nil)
+	if n, err := warm.WarmKeyCache(ctx); err != nil || n != 1 {
+		t.Fatalf("WarmKeyCache = %d, %v; want 1 (k0 only)", n, err)
+	}
+	if st := proj.KeyCacheStats(); st.Size != 1 {
+		t.Fatalf("key cache holds %d versions, want k0 alone", st.Size)
+	}
+	if _, _, err := proj.Key(ctx, "e1", "k1", 0); err == nil {
+		t.Error("k1 opened from k0's material")
+	}
+}
