@@ -95,21 +95,33 @@ func BenchmarkDecryptFormat1(b *testing.B) {
 // costs besides reading the sealed material; B/op is what an unsealed
 // version allocates (most of it stays while it is cached).
 func BenchmarkOpenVersion(b *testing.B) {
-	for _, kt := range keyTypes {
-		b.Run(string(kt), func(b *testing.B) {
-			rek := newREK(b)
-			aad := hsm.VersionAAD("enclave", "key", 1)
-			sealed, _, err := rek.GenerateVersion(kt, aad)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := rek.OpenVersion(sealed, aad, 1); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	for _, c := range []struct {
+		form    string
+		compact bool
+	}{{"keyset", false}, {"compact", true}} {
+		for _, kt := range keyTypes {
+			b.Run(c.form+"/"+string(kt), func(b *testing.B) { benchOpenVersion(b, kt, c.compact) })
+		}
+	}
+}
+
+// benchOpenVersion opens one version of type kt, sealed in the compact
+// form or not, b.N times.
+func benchOpenVersion(b *testing.B, kt hsm.KeyType, compact bool) {
+	rek := newREK(b)
+	if compact {
+		rek = rek.CompactVersions()
+	}
+	aad := hsm.VersionAAD("enclave", "key", 1)
+	sealed, _, err := rek.GenerateVersion(kt, aad)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rek.OpenVersion(sealed, aad, 1); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

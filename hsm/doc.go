@@ -5,8 +5,9 @@
 //
 //	HSM key (Wrapper: softkey, PKCS#11, remote kmsledger)
 //	  └─ seals the Root Encryption Key (REK, a Tink AES-256-GCM keyset)
-//	       └─ seals every key version (a Tink AES-256-GCM or
-//	          ChaCha20-Poly1305 keyset holding 32 bytes of material)
+//	       └─ seals every key version (32 bytes of material and its type,
+//	          an AES-256-GCM or ChaCha20-Poly1305 Tink key; a cluster seals
+//	          them as a one-key Tink keyset, a single node alone)
 //	            └─ encrypts data keys and client payloads (Key)
 //
 // Invariants:
@@ -19,7 +20,7 @@
 //     version to its enclave, key name and version (VersionAAD); the REK to
 //     the HSM key. A blob moved elsewhere fails to open with ErrUnseal.
 //   - REK-sealed key versions and REK.Seal blobs use separate domains, so
-//     REK.Unseal can never be used to read a key version's keyset.
+//     REK.Unseal can never be used to read a key version's material.
 //   - REK.Unseal returns plaintext secrets (root API key, checkpoint
 //     signing seed) only for a SecretAccess from InsecureSecretAccess, so
 //     every such read is one grep away.

@@ -52,6 +52,9 @@ type REK struct {
 	// blocks holds the expansions of the format-0x02 keys of the versions
 	// used last (k2blocks.go).
 	blocks *k2Blocks
+	// compact: key versions are sealed in the compact form
+	// (CompactVersions, version.go).
+	compact bool
 }
 
 // NewREK creates a fresh REK from rand (normally crypto/rand.Reader) and

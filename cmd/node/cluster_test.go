@@ -18,6 +18,7 @@ import (
 	"github.com/kmsledger/kmsledger/cmd/node"
 	"github.com/kmsledger/kmsledger/commands"
 	"github.com/kmsledger/kmsledger/ledger"
+	"github.com/kmsledger/kmsledger/projections"
 
 	"github.com/kmsledger/kmsledger/ledger/porttest"
 )
@@ -133,6 +134,7 @@ func TestClusterEveryNodeServes(t *testing.T) {
 	if err := cs[0].CreateKey(ctx, "e", "k", "", false); err != nil {
 		t.Fatal(err)
 	}
+	assertSealedLen(t, nodes[0], "e", "k", 142) // the keyset form: nodes of an earlier version open it
 	dk, err := cs[1].GenerateKey(ctx, "e", "k", 0, []byte("ctx"), 32)
 	if err != nil {
 		t.Fatalf("GenerateKey through node 2 err = %v", err)
@@ -322,5 +324,23 @@ func TestClusterRevocationNextRequest(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// assertSealedLen checks the size of the sealed material of version 1 of
+// key name in enclave as n stores it: 142 bytes in the keyset form of an
+// AES-256 version, 66 in the compact one (hsm/version.go).
+func assertSealedLen(t *testing.T, n *node.Node, enclave, name string, want int) {
+	t.Helper()
+	if err := n.Proj.CatchUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var ref string
+	n.Proj.View(func(s *projections.State) {
+		ref = s.Enclaves[enclave].Keys[name].Version(1).SecretRef(enclave, name)
+	})
+	sealed, err := n.Store.GetSecret(t.Context(), ref)
+	if err != nil || len(sealed) != want {
+		t.Fatalf("sealed material of %s/%s: %d bytes, %v; want %d bytes", enclave, name, len(sealed), err, want)
 	}
 }
