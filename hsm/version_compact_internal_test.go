@@ -8,7 +8,7 @@ import (
 )
 
 // testREK is a REK made from a fresh cleartext keyset, without an HSM.
-func testREK(t *testing.T) *REK {
+func testREK(t testing.TB) *REK {
 	t.Helper()
 	material := make([]byte, materialLen)
 	rand.Read(material)
@@ -85,4 +85,37 @@ func (r *REK) sealPT(t *testing.T, pt, aad []byte) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// FuzzOpenVersionPlaintext seals any plaintext authentically as a key
+// version and opens it: it never panics, and what opens is one of the
+// layouts importVersion writes (a type, the HMAC key its flag announces,
+// then exactly 32 bytes of material in the compact form).
+func FuzzOpenVersionPlaintext(f *testing.F) {
+	r := testREK(f)
+	m := bytes.Repeat([]byte{3}, 32)
+	ks, _ := versionKeyset(ChaCha20, m)
+	for _, pt := range [][]byte{
+		append([]byte{0x41}, m...), append([]byte{0xc2}, append(m, m...)...),
+		append([]byte{0x02}, ks...), {0x41}, {}, append([]byte{0x42}, ks...),
+	} {
+		f.Add(pt)
+	}
+	aad := VersionAAD("e", "k", 1)
+	f.Fuzz(func(t *testing.T, pt []byte) {
+		sealed, err := r.seal(domainVersion, pt, aad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.OpenVersion(sealed, aad, 1); err != nil || pt[0]&flagRaw == 0 {
+			return
+		}
+		want := 1 + materialLen
+		if pt[0]&flagHMACKey != 0 {
+			want += macKeyLen
+		}
+		if len(pt) != want || pt[0]&^(flagRaw|flagHMACKey) == 0 || pt[0]&^(flagRaw|flagHMACKey) > typeChaCha20 {
+			t.Fatalf("opened a compact plaintext of %d bytes, type byte %#x", len(pt), pt[0])
+		}
+	})
 }
