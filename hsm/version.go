@@ -22,8 +22,9 @@
 //	enc(type|0x40 ‖ [HMAC key 32] ‖ material 32)
 //
 //	The flag 0x40 says that the 32 bytes of material follow alone, not in a
-//	Tink keyset: 66 bytes sealed instead of 142 (98 instead of 174 with an
-//	HMAC key). The type says which Tink key the material becomes when it is
+//	Tink keyset: 66 bytes sealed instead of 138–142 for AES-256 (the
+//	keyset's key id is a random varint), 98 instead of 170–174 with an
+//	HMAC key. The type says which Tink key the material becomes when it is
 //	opened, as for a keyset. Versions before the flag cannot open such a
 //	blob, so only a single node writes it (commands.NewHandler); both forms
 //	are always read.

@@ -82,7 +82,9 @@ func TestNodeWarmsKeyCache(t *testing.T) {
 	if st := again.Proj.KeyCacheStats(); st.Size != 3 || st.Hits+st.Misses != 0 {
 		t.Fatalf("key cache after the restart: %d versions, %d hits, %d misses; want the 3 usable keys, unused", st.Size, st.Hits, st.Misses)
 	}
-	assertSealedLen(t, again, "e", "a", 66) // a single node writes the compact form
+	if n := sealedLen(t, again, "e", "a"); n != 66 {
+		t.Errorf("sealed material of e/a: %d bytes, want 66 (a single node writes the compact form)", n)
+	}
 }
 
 // nodeWithKeys opens a node on cfg, serving, with enclave "e" and the
