@@ -7,7 +7,9 @@
 //     rewrites a message and its sequence numbers have no gaps.
 //   - SECRETS (subjects "secrets.>") holds sealed key material, one message
 //     per reference "<enclave>.<key>.<version>.<attempt>" (AttemptSecretRef;
-//     older events name "<enclave>.<key>.<version>"). It is the only
+//     older events name "<enclave>.<key>.<version>"). The stream itself
+//     refuses a second message on a subject (at most one message per
+//     subject, the new one discarded), whoever writes it. It is the only
 //     erasable stream: EraseSecret overwrites a message in place
 //     (crypto-shredding).
 //   - AUDIT (subject "audit.records") holds one AuditRecord per API

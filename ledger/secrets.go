@@ -16,10 +16,15 @@ import (
 
 // PutSecret stores sealed key material under ref ("<enclave>.<key>.<version>",
 // see SecretRef) in SECRETS. A reference holds at most one message: if it
-// already holds one, PutSecret returns ErrSecretExists and writes nothing
-// (the check is JetStream's expected-last-subject-sequence 0, so two racing
-// puts get one success). After EraseSecret the reference is free again.
-// When PutSecret returns nil the material is on disk.
+// already holds one, PutSecret returns ErrSecretExists and writes nothing,
+// and of two racing puts one succeeds. The stream enforces that for every
+// writer: at most one message per subject, a new one refused
+// (secretsConfig). A cluster node also sends JetStream's
+// expected-last-subject-sequence 0, since a node of an earlier version
+// may set the stream's configuration back; a single node does not, which
+// saves the 56 bytes the server would store with each message. After
+// EraseSecret the reference is free again. When PutSecret returns nil the
+// material is on disk.
 func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error {
 	if s.isClosed() {
 		return ErrClosed
@@ -45,8 +50,8 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 		h.Write([]byte{0})
 		h.Write(sealed)
 		msg.Header.Set(jetstream.MsgIDHeader, "s:"+hex.EncodeToString(h.Sum(nil)[:16]))
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	}
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	// Concurrent puts are stored at once and share the fsync
 	// (durability.go).
 	_, err := s.publishRetry(ctx, msg)
@@ -56,11 +61,24 @@ func (s *Store) PutSecret(ctx context.Context, ref string, sealed []byte) error 
 			return fmt.Errorf("ledger: put secret %s: %w", ref, err)
 		}
 		return nil
-	case isWrongLastSeq(err):
+	case isWrongLastSeq(err), isSubjectFull(err):
 		return fmt.Errorf("ledger: put secret %s: %w", ref, ErrSecretExists)
 	default:
 		return fmt.Errorf("ledger: put secret %s: %w", ref, s.mapErr(err))
 	}
+}
+
+// codeStoreFailed is JetStream's JSStreamStoreFailedF: a message the
+// stream did not store, its description the store's error.
+const codeStoreFailed jetstream.ErrorCode = 10077
+
+// isSubjectFull reports whether err is JetStream's refusal of a message
+// on a subject that holds its most already (secretsConfig): a store
+// failure whose description is the file store's ErrMaxMsgsPerSubject.
+func isSubjectFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == codeStoreFailed &&
+		strings.Contains(apiErr.Description, "maximum messages per subject exceeded")
 }
 
 // secretLeaderWait bounds GetSecret's read from the SECRETS leader in a

@@ -157,12 +157,12 @@ func ledgerConfig(replicas int, window time.Duration) jetstream.StreamConfig {
 	return c
 }
 
-// secretsConfig is the SECRETS stream: sealed key material, one message per
-// reference, erasable message by message. Purge stays denied so that
-// material only disappears through EraseSecret.
+// secretsConfig is the SECRETS stream: sealed key material, erasable
+// message by message, one message per reference (secrets.go, PutSecret).
+// Purge stays denied so that material only disappears through EraseSecret.
 func secretsConfig(replicas int) jetstream.StreamConfig {
 	c := fileStream(secretsStream, "kmsledger sealed key material; erasable", secretsPrefix, replicas)
-	c.DenyPurge = true
+	c.DenyPurge, c.MaxMsgsPerSubject, c.DiscardNewPerSubject = true, 1, true
 	return c
 }
 
