@@ -1,31 +1,13 @@
 package hsm
 
 import (
-	"crypto/rand"
 	"testing"
 )
 
 // A version in use finds its expanded K2 in the REK's table; Forget
 // removes it, and the version keeps working without it.
 func TestK2Blocks(t *testing.T) {
-	material := make([]byte, materialLen)
-	rand.Read(material)
-	tk, err := newTinkKey(AES256, material, true, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := newHandle(tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := marshalKeyset(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rek, err := openREKKeyset(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rek := testREK(t)
 	aad := VersionAAD("e", "k", 1)
 	sealed, _, err := rek.GenerateVersion(AES256, aad)
 	if err != nil {

@@ -96,6 +96,22 @@ func newHandle(k key.Key) (*keyset.Handle, error) {
 	return m.Handle()
 }
 
+// oneKeyKeyset returns the cleartext binary keyset holding material as
+// its one, primary key of type kt (newTinkKey: with the TINK prefix and
+// key id idRequirement, or neither): the REK's keyset, and a key
+// version's in the keyset form. The caller seals it and clears it.
+func oneKeyKeyset(kt KeyType, material []byte, tinkPrefix bool, idRequirement uint32) ([]byte, error) {
+	k, err := newTinkKey(kt, material, tinkPrefix, idRequirement)
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHandle(k)
+	if err != nil {
+		return nil, err
+	}
+	return marshalKeyset(h)
+}
+
 // marshalKeyset returns the cleartext binary keyset. Callers must seal it
 // and clear the returned bytes.
 func marshalKeyset(h *keyset.Handle) ([]byte, error) {

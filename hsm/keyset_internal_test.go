@@ -69,17 +69,25 @@ func checkAgainstTink(t *testing.T, b []byte, kt KeyType) {
 // rawKeyset is the cleartext keyset importVersion seals for material.
 func rawKeyset(t testing.TB, kt KeyType, material []byte) []byte {
 	t.Helper()
-	k, err := newTinkKey(kt, material, false, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := newHandle(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := marshalKeyset(h)
+	ks, err := oneKeyKeyset(kt, material, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ks
+}
+
+// testREK is a REK made from a fresh cleartext keyset, without an HSM.
+func testREK(t testing.TB) *REK {
+	t.Helper()
+	material := make([]byte, materialLen)
+	rand.Read(material)
+	ks, err := oneKeyKeyset(AES256, material, true, 0x01020304)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := openREKKeyset(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -65,15 +65,7 @@ func NewREK(ctx context.Context, w Wrapper, rand io.Reader) (rek *REK, sealed []
 	if _, err := io.ReadFull(rand, seed[:]); err != nil {
 		return nil, nil, fmt.Errorf("hsm: new REK: read randomness: %w", err)
 	}
-	k, err := newTinkKey(AES256, seed[:materialLen], true, binary.BigEndian.Uint32(seed[materialLen:]))
-	if err != nil {
-		return nil, nil, fmt.Errorf("hsm: new REK: %w", err)
-	}
-	h, err := newHandle(k)
-	if err != nil {
-		return nil, nil, fmt.Errorf("hsm: new REK: %w", err)
-	}
-	ks, err := marshalKeyset(h)
+	ks, err := oneKeyKeyset(AES256, seed[:materialLen], true, binary.BigEndian.Uint32(seed[materialLen:]))
 	if err != nil {
 		return nil, nil, fmt.Errorf("hsm: new REK: %w", err)
 	}

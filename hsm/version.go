@@ -93,7 +93,7 @@ func (r *REK) importVersion(kt KeyType, raw, hmacKey, aad []byte) (sealed []byte
 	ks := raw
 	if r.compact {
 		tb |= flagRaw
-	} else if ks, err = versionKeyset(kt, raw); err != nil {
+	} else if ks, err = oneKeyKeyset(kt, raw, false, 0); err != nil {
 		return nil, "", err
 	} else {
 		defer clear(ks)
@@ -109,20 +109,6 @@ func (r *REK) importVersion(kt KeyType, raw, hmacKey, aad []byte) (sealed []byte
 		return nil, "", err
 	}
 	return sealed, fingerprintOf(raw), nil
-}
-
-// versionKeyset returns raw as the binary one-key Tink keyset of type kt
-// that a key version in the keyset form holds. The caller clears it.
-func versionKeyset(kt KeyType, raw []byte) ([]byte, error) {
-	k, err := newTinkKey(kt, raw, false, 0)
-	if err != nil {
-		return nil, err
-	}
-	h, err := newHandle(k)
-	if err != nil {
-		return nil, err
-	}
-	return marshalKeyset(h)
 }
 
 // CompactVersions returns a REK that seals the key versions it generates

@@ -2,34 +2,9 @@ package hsm
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"testing"
 )
-
-// testREK is a REK made from a fresh cleartext keyset, without an HSM.
-func testREK(t testing.TB) *REK {
-	t.Helper()
-	material := make([]byte, materialLen)
-	rand.Read(material)
-	k, err := newTinkKey(AES256, material, true, 0x01020304)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := newHandle(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := marshalKeyset(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := openREKKeyset(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 // TestOpenCompactVersionMalformed: an authentic blob (sealed under the
 // REK, in the version domain, under the right AD) whose compact content is
@@ -39,7 +14,7 @@ func TestOpenCompactVersionMalformed(t *testing.T) {
 	r := testREK(t)
 	aad := VersionAAD("e", "k", 1)
 	m32, m64 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 64)
-	ks, err := versionKeyset(AES256, m32)
+	ks, err := oneKeyKeyset(AES256, m32, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +69,7 @@ func (r *REK) sealPT(t *testing.T, pt, aad []byte) []byte {
 func FuzzOpenVersionPlaintext(f *testing.F) {
 	r := testREK(f)
 	m := bytes.Repeat([]byte{3}, 32)
-	ks, _ := versionKeyset(ChaCha20, m)
+	ks, _ := oneKeyKeyset(ChaCha20, m, false, 0)
 	for _, pt := range [][]byte{
 		append([]byte{0x41}, m...), append([]byte{0xc2}, append(m, m...)...),
 		append([]byte{0x02}, ks...), {0x41}, {}, append([]byte{0x42}, ks...),
