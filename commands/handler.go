@@ -41,7 +41,7 @@ func NewHandler(store *ledger.Store, proj *projections.Projection, rek *hsm.REK,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if rek != nil && store != nil && !store.Clustered() {
+	if !store.Clustered() {
 		// A single node seals new key versions in the compact form, which
 		// an earlier version cannot open: a cluster may run two versions
 		// at once during an upgrade, so its nodes keep the keyset form.

@@ -90,19 +90,22 @@ func (r *REK) importVersion(kt KeyType, raw, hmacKey, aad []byte) (sealed []byte
 	if len(raw) != materialLen {
 		return nil, "", fmt.Errorf("%w (got %d)", ErrInvalidKeyMaterial, len(raw))
 	}
-	ks := raw
+	body := raw // the compact form: the material itself
 	if r.compact {
 		tb |= flagRaw
-	} else if ks, err = oneKeyKeyset(kt, raw, false, 0); err != nil {
-		return nil, "", err
 	} else {
+		ks, err := oneKeyKeyset(kt, raw, false, 0)
+		if err != nil {
+			return nil, "", err
+		}
 		defer clear(ks)
+		body = ks
 	}
-	pt := make([]byte, 0, 1+len(hmacKey)+len(ks)) // One allocation, cleared below.
+	pt := make([]byte, 0, 1+len(hmacKey)+len(body)) // One allocation, cleared below.
 	if hmacKey != nil {
 		tb |= flagHMACKey
 	}
-	pt = append(append(append(pt, tb), hmacKey...), ks...)
+	pt = append(append(append(pt, tb), hmacKey...), body...)
 	defer clear(pt)
 	sealed, err = r.seal(domainVersion, pt, aad)
 	if err != nil {
