@@ -69,14 +69,20 @@ var eventCodec = sync.OnceValue(func() *s2.Dict {
 	return d
 })
 
-// isEventFrame reports whether a stored body is a compressed event.
-func isEventFrame(body []byte) bool { return strings.HasPrefix(string(body), eventMagic) }
+// isEventFrame reports whether a stored body is a frame: it starts with a
+// NUL, which JSON cannot. A frame of a kind this version does not know is
+// malformed (inflateEvent).
+func isEventFrame(body []byte) bool { return len(body) > 0 && body[0] == 0 }
 
-// deflateEvent returns the stored form of an event's JSON body: a frame
-// when that is shorter, else the JSON itself.
+// deflateEvent returns the stored form of an event's JSON body: a key
+// frame if it has one (event_keyframe.go), else an S2 frame when that is
+// shorter, else the JSON itself.
 func deflateEvent(body []byte) []byte {
 	if len(body) > eventMaxPlain {
 		return body
+	}
+	if f, ok := keyFrameOf(body); ok {
+		return f
 	}
 	buf := make([]byte, len(eventMagic)+s2.MaxEncodedLen(len(body)))
 	block := eventCodec().Encode(buf[len(eventMagic):], body)
@@ -89,6 +95,12 @@ func deflateEvent(body []byte) []byte {
 
 // inflateEvent returns the JSON of an event frame.
 func inflateEvent(frame []byte) ([]byte, error) {
+	switch {
+	case strings.HasPrefix(string(frame), keyFrameMagic):
+		return inflateKeyFrame(frame)
+	case !strings.HasPrefix(string(frame), eventMagic):
+		return nil, fmt.Errorf("%w: unknown frame %q", errEventFrame, frame[:min(len(frame), 3)])
+	}
 	block := frame[len(eventMagic):]
 	n, err := s2.DecodedLen(block)
 	switch {

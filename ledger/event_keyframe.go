@@ -1,0 +1,252 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// A key creation is most of a ledger (one event a key), and most of its
+// S2 frame is hexadecimal and base64 that S2 cannot shrink: the event id,
+// the command id, the fingerprint and the actor. A single node stores a
+// key.created.v1 or key.imported.v1 event without a source as a key
+// frame instead: keyFrameMagic, then those values as the bytes they
+// spell, and the rest of the JSON (the names, the aggregate, the secret
+// reference) rebuilt from them. About 130 bytes instead of 280
+// (BENCHMARKS.md, "Key creations stored as their values").
+//
+// deflateEvent stores a key frame only if it inflates to the very JSON it
+// was made from, byte for byte; any other event, or a key creation in
+// another shape (another reference, a non-UTC time, escaped strings), is
+// an S2 frame as before. The chain covers the JSON, so a key frame that
+// inflates to anything else is a changed message, as for any frame.
+//
+// The layout after the magic:
+//
+//	flags     1 byte: keyFrameImported, keyFrameChaCha, keyFrameHexCmd; the rest 0
+//	id        16 bytes: the event id, 32 lower-case hex digits
+//	time      8 bytes: Unix nanoseconds, big-endian, shown in UTC
+//	actor     32 bytes: "h1:" and these in unpadded base64url
+//	version   uvarint, minimal
+//	print     32 bytes: the fingerprint, 64 lower-case hex digits
+//	command   16 bytes if keyFrameHexCmd (32 lower-case hex digits), else a string
+//	enclave   string
+//	name      string
+//
+// where a string is a minimal uvarint length and that many bytes of
+// printable ASCII but the quote and the backslash, and nothing follows.
+// The aggregate is KeySubject(enclave, name) and the secret reference
+// AttemptSecretRef(enclave, name, version, id).
+
+// keyFrameMagic starts every key frame: a NUL, 'k', the layout's version.
+const keyFrameMagic = "\x00k\x01"
+
+// The flags of a key frame.
+const (
+	keyFrameImported = 1 << iota // key.imported.v1, else key.created.v1
+	keyFrameChaCha               // type ChaCha20, else AES256
+	keyFrameHexCmd               // the command id is 16 bytes shown in hex
+	keyFrameFlags    = keyFrameImported | keyFrameChaCha | keyFrameHexCmd
+)
+
+// keyFrameFixed is the size of the fields of fixed length.
+const keyFrameFixed = 1 + 16 + 8 + 32 + 32
+
+// keyFrameOf returns the key frame of an event's JSON, or false if the
+// event has no key frame that inflates to body.
+func keyFrameOf(body []byte) ([]byte, bool) {
+	ev, ok := fastEvent(body)
+	var k KeyCreated
+	if !ok || !fastKeyCreated(ev.Payload, &k) {
+		return nil, false
+	}
+	var flags byte
+	switch ev.Type {
+	case TypeKeyCreated:
+	case TypeKeyImported:
+		flags |= keyFrameImported
+	default:
+		return nil, false
+	}
+	switch k.Type {
+	case "AES256":
+	case "ChaCha20":
+		flags |= keyFrameChaCha
+	default:
+		return nil, false
+	}
+	cmd, hexCmd := lowerHex(ev.CommandID, 16)
+	if hexCmd {
+		flags |= keyFrameHexCmd
+	}
+	id, ok1 := lowerHex(ev.ID, 16)
+	fp, ok2 := lowerHex(k.Fingerprint, 32)
+	actor, ok3 := h1Bytes(ev.Actor)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, false
+	}
+	f := append(make([]byte, 0, len(keyFrameMagic)+keyFrameFixed+len(ev.CommandID)+len(ev.Enclave)+len(k.Name)+9), keyFrameMagic...)
+	f = append(append(f, flags), id...)
+	f = binary.BigEndian.AppendUint64(f, uint64(ev.Time.UnixNano()))
+	f = append(f, actor...)
+	f = binary.AppendUvarint(f, uint64(k.Version))
+	f = append(f, fp...)
+	if hexCmd {
+		f = append(f, cmd...)
+	} else {
+		f = appendFrameString(f, ev.CommandID)
+	}
+	f = appendFrameString(appendFrameString(f, ev.Enclave), k.Name)
+	if plain, err := inflateKeyFrame(f); err != nil || !bytes.Equal(plain, body) {
+		return nil, false
+	}
+	return f, true
+}
+
+// inflateKeyFrame returns the JSON of a key frame.
+func inflateKeyFrame(f []byte) ([]byte, error) {
+	r := frameReader{b: f[len(keyFrameMagic):]}
+	flags := r.bytes(1)
+	id, at, actor := r.bytes(16), r.bytes(8), r.bytes(32)
+	version := r.uvarint()
+	fp := r.bytes(32)
+	var cmd []byte
+	if flags[0]&keyFrameHexCmd != 0 {
+		cmd = hex.AppendEncode(make([]byte, 0, 32), r.bytes(16))
+	} else {
+		cmd = r.str()
+	}
+	enclave, name := r.str(), r.str()
+	switch {
+	case r.err != nil:
+		return nil, r.err
+	case len(r.b) != 0:
+		return nil, fmt.Errorf("%w: %d bytes after the key frame", errEventFrame, len(r.b))
+	case flags[0]&^keyFrameFlags != 0:
+		return nil, fmt.Errorf("%w: key frame flags %#x", errEventFrame, flags[0])
+	case version > 1<<32-1:
+		return nil, fmt.Errorf("%w: key frame version %d", errEventFrame, version)
+	}
+	if _, ok := lowerHex(string(cmd), 16); ok && flags[0]&keyFrameHexCmd == 0 {
+		return nil, fmt.Errorf("%w: key frame command id not in its short form", errEventFrame) // one frame per event
+	}
+	typ, kind := TypeKeyCreated, "AES256"
+	if flags[0]&keyFrameImported != 0 {
+		typ = TypeKeyImported
+	}
+	if flags[0]&keyFrameChaCha != 0 {
+		kind = "ChaCha20"
+	}
+	b := make([]byte, 0, 420+2*(len(enclave)+len(name))+len(cmd))
+	b = appendKeyField(append(b, '{'), "type", typ)
+	b = hex.AppendEncode(append(b, `,"id":"`...), id)
+	b = append(b, `","time":"`...)
+	b = append(time.Unix(0, int64(binary.BigEndian.Uint64(at))).UTC().AppendFormat(b, time.RFC3339Nano), '"')
+	b = base64.RawURLEncoding.AppendEncode(append(b, `,"actor":"h1:`...), actor)
+	b = appendKeyField(append(b, `",`...), "enclave", enclave)
+	b = append(append(append(append(b, `,"aggregate":"`+ledgerPrefix...), enclave...), ".key."...), name...)
+	b = appendKeyField(append(b, `",`...), "command_id", cmd)
+	b = appendKeyField(append(b, `,"payload":{`...), "name", name)
+	b = strconv.AppendUint(append(b, `,"version":`...), version, 10)
+	b = appendKeyField(append(b, ','), "type", kind)
+	b = append(append(append(append(append(b, `,"secret_ref":"`...), enclave...), '.'), name...), '.')
+	b = hex.AppendEncode(append(strconv.AppendUint(b, version, 10), '.'), id)
+	b = hex.AppendEncode(append(b, `","fingerprint":"`...), fp)
+	return append(b, `"}}`...), nil
+}
+
+// appendKeyField appends "name":"value" to b; value needs no escape (see
+// frameReader.str).
+func appendKeyField[S string | []byte](b []byte, name string, value S) []byte {
+	b = append(append(append(b, '"'), name...), `":"`...)
+	return append(append(b, value...), '"')
+}
+
+// appendFrameString appends s as a key frame string.
+func appendFrameString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// lowerHex decodes s if it is exactly n bytes in lower-case hex.
+func lowerHex(s string, n int) ([]byte, bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != n || hex.EncodeToString(b) != s {
+		return nil, false
+	}
+	return b, true
+}
+
+// h1Bytes decodes an identity "h1:" + unpadded base64url of 32 bytes,
+// if it is written exactly so.
+func h1Bytes(s string) ([]byte, bool) {
+	enc, ok := bytes.CutPrefix([]byte(s), []byte("h1:"))
+	b := make([]byte, 32)
+	if n, err := base64.RawURLEncoding.Decode(b, enc); !ok || err != nil || n != 32 ||
+		base64.RawURLEncoding.EncodeToString(b) != string(enc) {
+		return nil, false
+	}
+	return b, true
+}
+
+// frameReader reads a key frame's fields; after the first error every
+// read returns nothing.
+type frameReader struct {
+	b   []byte
+	err error
+}
+
+// bytes reads n bytes.
+func (r *frameReader) bytes(n int) []byte {
+	if r.err != nil || len(r.b) < n {
+		r.fail("cut")
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// uvarint reads a minimal uvarint.
+func (r *frameReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+		r.fail("bad length or number")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// str reads a string: its length, then its bytes, printable ASCII but the
+// quote and the backslash (what a JSON string holds as it is).
+func (r *frameReader) str() []byte {
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(r.b)) {
+		r.fail("cut string")
+	}
+	if r.err != nil {
+		return nil
+	}
+	s := r.bytes(int(n))
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			r.fail("string needs an escape")
+			return nil
+		}
+	}
+	return s
+}
+
+// fail records the first error.
+func (r *frameReader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: key frame: %s", errEventFrame, what)
+	}
+}

@@ -1,0 +1,218 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestKeyFrame: a key creation or an API import is stored as a key frame
+// of about 130 bytes that inflates to its JSON byte for byte, whatever
+// its type, version or command id; a key creation in another shape (a
+// source, an older reference, a zone, an escaped name, an actor that is
+// not an h1: identity, upper-case hex) is an S2 frame, which inflates to
+// its JSON too.
+func TestKeyFrame(t *testing.T) {
+	t.Parallel()
+	base := keyCreatedEvent(t, "tenant-a", "bucket-key", "c4f9545dadd78423444ce8c3f0892a39")
+	payload := func(ev Event, edit func(*KeyCreated)) Event {
+		var k KeyCreated
+		if err := json.Unmarshal(ev.Payload, &k); err != nil {
+			t.Fatal(err)
+		}
+		edit(&k)
+		ev.Payload, _ = json.Marshal(k)
+		return ev
+	}
+	keyFrames := map[string]Event{
+		"created":            base,
+		"ChaCha20":           payload(base, func(k *KeyCreated) { k.Type = "ChaCha20" }),
+		"version 300":        payload(base, func(k *KeyCreated) { k.Version, k.SecretRef = 300, "tenant-a.bucket-key.300."+base.ID }),
+		"command id of text": func() Event { ev := base; ev.CommandID = "migrate/42"; return ev }(),
+		"imported":           func() Event { ev := base; ev.Type = TypeKeyImported; return ev }(),
+		"before 1970":        func() Event { ev := base; ev.Time = time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC); return ev }(),
+	}
+	for what, ev := range keyFrames {
+		body := mustEncode(t, ev)
+		f := deflateEvent(body)
+		if !bytes.HasPrefix(f, []byte(keyFrameMagic)) || len(f) > 140 {
+			t.Errorf("%s: %d bytes of JSON stored as %d bytes starting %q, want a key frame of at most 140", what, len(body), len(f), f[:3])
+		}
+		if got, err := eventJSON(f); err != nil || !bytes.Equal(got, body) {
+			t.Errorf("%s: the key frame inflates to %s, %v; want %s", what, got, err, body)
+		}
+	}
+	others := map[string]Event{
+		"source":          payload(base, func(k *KeyCreated) { k.Source = &ImportSource{Kind: "kes-fs"} }),
+		"older reference": payload(base, func(k *KeyCreated) { k.SecretRef = "tenant-a.bucket-key.1" }),
+		"zone":            func() Event { ev := base; ev.Time = ev.Time.In(time.FixedZone("x", 3600)); return ev }(),
+		"escape":          func() Event { ev := base; ev.CommandID = "a<b"; return ev }(),
+		"actor":           func() Event { ev := base; ev.Actor = "h1:test"; return ev }(),
+		"hex":             func() Event { ev := base; ev.ID = strings.ToUpper(ev.ID); return ev }(),
+		"other type":      payload(base, func(k *KeyCreated) { k.Type = "HMAC" }),
+		"print":           payload(base, func(k *KeyCreated) { k.Fingerprint = k.Fingerprint[:62] }),
+	}
+	for what, ev := range others {
+		body := mustEncode(t, ev)
+		f := deflateEvent(body)
+		if bytes.HasPrefix(f, []byte(keyFrameMagic)) {
+			t.Errorf("%s: stored as a key frame", what)
+		}
+		if got, err := eventJSON(f); err != nil || !bytes.Equal(got, body) {
+			t.Errorf("%s: %q inflates to %s, %v; want %s", what, f[:3], got, err, body)
+		}
+	}
+}
+
+func mustEncode(t testing.TB, ev Event) []byte {
+	t.Helper()
+	body, err := encodeEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// TestKeyFrameRefused: a stored body that starts like a key frame but is
+// cut, has bytes after it, a flag this version does not know, a length
+// or number written long, a version past 32 bits, a string that JSON
+// would have to escape, or a command id in its long form where its short
+// one fits is malformed, and its leaf is not the JSON's.
+func TestKeyFrameRefused(t *testing.T) {
+	t.Parallel()
+	ev := keyCreatedEvent(t, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
+	ev.CommandID = "cmd"
+	body := mustEncode(t, ev)
+	good, ok := keyFrameOf(body)
+	if !ok {
+		t.Fatal("no key frame for a key creation")
+	}
+	m := len(keyFrameMagic)
+	vOff := m + 1 + 16 + 8 + 32 // the version's uvarint
+	cmdOff := vOff + 1 + 32     // the command id's length
+	edit := func(f func([]byte) []byte) []byte { return f(bytes.Clone(good)) }
+	cases := map[string][]byte{
+		"magic only":  []byte(keyFrameMagic),
+		"trailing":    append(bytes.Clone(good), 0),
+		"flag":        edit(func(b []byte) []byte { b[m] |= 0x80; return b }),
+		"long number": edit(func(b []byte) []byte { return append(append(b[:vOff:vOff], 0x81, 0x00), good[vOff+1:]...) }),
+		"version": edit(func(b []byte) []byte {
+			return append(append(b[:vOff:vOff], 0x80, 0x80, 0x80, 0x80, 0x10), good[vOff+1:]...)
+		}),
+		"quote":        edit(func(b []byte) []byte { b[len(b)-1] = '"'; return b }),
+		"backslash":    edit(func(b []byte) []byte { b[len(b)-1] = '\\'; return b }),
+		"control":      edit(func(b []byte) []byte { b[len(b)-1] = '\n'; return b }),
+		"past the end": edit(func(b []byte) []byte { b[cmdOff] = 200; return b }),
+		"long command id": func() []byte {
+			b := append(bytes.Clone(good[:cmdOff]), 32)
+			b = append(b, "0c753b8944f15973d3e842235079c615"...)
+			return append(b, good[cmdOff+4:]...)
+		}(),
+	}
+	for n := m + 1; n < len(good); n++ {
+		cases["cut to "+strconv.Itoa(n)] = good[:n]
+	}
+	jsonLeaf := leafHash(9, ev.Aggregate, ev.Type, "m", bodyDigest(body))
+	for what, stored := range cases {
+		if _, err := decodeEvent(stored, 9); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: decodeEvent err = %v, want ErrMalformed", what, err)
+		}
+		raw := RawMessage{Stream: ledgerStream, Seq: 9, Subject: ev.Aggregate, Type: ev.Type, MsgID: "m", Body: stored}
+		if _, err := raw.Plain(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: Plain err = %v, want ErrMalformed", what, err)
+		}
+		if raw.Leaf() == jsonLeaf {
+			t.Errorf("%s: the leaf is the JSON's", what)
+		}
+	}
+	if got, err := decodeEvent(good, 9); err != nil || got.ID != ev.ID || got.CommandID != "cmd" {
+		t.Fatalf("decodeEvent(good) = %+v, %v", got, err)
+	}
+}
+
+// FuzzKeyFrame: whatever follows keyFrameMagic, inflating it fails or
+// gives the JSON of an event whose key frame is exactly those bytes: one
+// stored form per event, and nothing that is not an event.
+func FuzzKeyFrame(f *testing.F) {
+	ev := keyCreatedEvent(f, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
+	good, _ := keyFrameOf(mustEncode(f, ev))
+	f.Add(good[len(keyFrameMagic):])
+	ev.CommandID = "x"
+	other, _ := keyFrameOf(mustEncode(f, ev))
+	f.Add(other[len(keyFrameMagic):])
+	f.Fuzz(func(t *testing.T, rest []byte) {
+		frame := append([]byte(keyFrameMagic), rest...)
+		plain, err := inflateEvent(frame)
+		if err != nil {
+			if !errors.Is(err, errEventFrame) {
+				t.Fatalf("inflate err = %v, want errEventFrame", err)
+			}
+			return
+		}
+		if _, err := decodeEvent(frame, 1); err != nil {
+			t.Fatalf("inflated to %s, which does not decode: %v", plain, err)
+		}
+		if again, ok := keyFrameOf(plain); !ok || !bytes.Equal(again, frame) {
+			t.Fatalf("%x inflates to %s, whose key frame is %x, %v", frame, plain, again, ok)
+		}
+	})
+}
+
+// TestKeyFrameFormatIsStable: the key frame of the fixture's event
+// (testdata/event-frame-k1.bin, the JSON of event-frame-v1.json) still
+// inflates to it, and a key creation still makes those very bytes: the
+// layout of keyFrameMagic's version is fixed.
+func TestKeyFrameFormatIsStable(t *testing.T) {
+	t.Parallel()
+	frame, err := os.ReadFile("testdata/event-frame-k1.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/event-frame-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = bytes.TrimSuffix(want, []byte("\n"))
+	if got, err := inflateEvent(frame); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the key frame reads as %q, %v; want %s", got, err, want)
+	}
+	if got := deflateEvent(want); !bytes.Equal(got, frame) {
+		t.Fatalf("the fixture's event is stored as %x, want %x", got, frame)
+	}
+}
+
+// BenchmarkKeyFrame stores (deflate) and reads (decodeEvent) a key
+// creation as a key frame and as the S2 frame an earlier version wrote.
+//
+//	go test -run '^$' -bench BenchmarkKeyFrame ./ledger
+func BenchmarkKeyFrame(b *testing.B) {
+	body := mustEncode(b, keyCreatedEvent(b, "tenant-a", "bucket-key", "c4f9545dadd78423444ce8c3f0892a39"))
+	s2Frame := append([]byte(eventMagic), eventCodec().Encode(nil, body)...)
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		store func([]byte) []byte
+	}{
+		{"key", deflateEvent(body), deflateEvent},
+		{"s2", s2Frame, func(body []byte) []byte { return append([]byte(eventMagic), eventCodec().Encode(nil, body)...) }},
+	} {
+		b.Run("store/"+c.name, func(b *testing.B) {
+			b.ReportMetric(float64(len(c.frame)), "B/event")
+			for b.Loop() {
+				c.store(body)
+			}
+		})
+		b.Run("read/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := decodeEvent(c.frame, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
