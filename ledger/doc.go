@@ -252,7 +252,8 @@
 // message on a single node (audit_compress.go): the server stores them
 // as any other body, and the chain covers the records. A single node
 // stores each LEDGER event the same way, one frame of its JSON against a
-// fixed dictionary (event_compress.go).
+// fixed dictionary (event_compress.go), or a key creation as a key frame
+// of its values, rebuilt into the same JSON when read (event_keyframe.go).
 //
 // Before group commit the server ran with SyncAlways, one fsync per
 // write: about 300 key creations/s whatever the number of clients, now
