@@ -140,9 +140,9 @@ func (d *decision) newVersion(e *projections.Enclave, name, typ string, raw, hma
 	if err != nil {
 		return Decision{}, fmt.Errorf("commands: seal %s/%s v%d: %w", e.Name, name, version, err)
 	}
-	// The reference names this attempt (the event id), so that a losing
-	// attempt can erase its own material and never anyone else's.
-	ref := ledger.AttemptSecretRef(e.Name, name, version, d.env.EventID)
+	// The reference names this attempt (from the event id), so that a
+	// losing attempt can erase its own material and never anyone else's.
+	ref := ledger.AttemptSecretRef(e.Name, name, version, ledger.AttemptOf(d.env.EventID))
 	d.put = map[string][]byte{ref: sealed}
 	typEv := ledger.TypeKeyCreated
 	if raw != nil {

@@ -6,8 +6,9 @@
 //     delete and purge and forbids rollups, so the ledger never deletes or
 //     rewrites a message and its sequence numbers have no gaps.
 //   - SECRETS (subjects "secrets.>") holds sealed key material, one message
-//     per reference "<enclave>.<key>.<version>.<attempt>" (AttemptSecretRef;
-//     older events name "<enclave>.<key>.<version>"). The stream itself
+//     per reference "<enclave>.<key>.<version>.<attempt>" (AttemptSecretRef
+//     and AttemptOf; older events name the whole event id as the attempt,
+//     or "<enclave>.<key>.<version>"). The stream itself
 //     refuses a second message on a subject (at most one message per
 //     subject, the new one discarded), whoever writes it. It is the only
 //     erasable stream: EraseSecret overwrites a message in place

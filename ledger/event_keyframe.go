@@ -27,7 +27,7 @@ import (
 //
 // The layout after the magic:
 //
-//	flags     1 byte: keyFrameImported, keyFrameChaCha, keyFrameHexCmd; the rest 0
+//	flags     1 byte: keyFrameImported, keyFrameChaCha, keyFrameHexCmd, keyFrameLongRef; the rest 0
 //	id        16 bytes: the event id, 32 lower-case hex digits
 //	time      8 bytes: Unix nanoseconds, big-endian, shown in UTC
 //	actor     32 bytes: "h1:" and these in unpadded base64url
@@ -40,7 +40,8 @@ import (
 // where a string is a minimal uvarint length and that many bytes of
 // printable ASCII but the quote and the backslash, and nothing follows.
 // The aggregate is KeySubject(enclave, name) and the secret reference
-// AttemptSecretRef(enclave, name, version, id).
+// AttemptSecretRef(enclave, name, version, AttemptOf(id)), or with the
+// whole id under keyFrameLongRef.
 
 // keyFrameMagic starts every key frame: a NUL, 'k', the layout's version.
 const keyFrameMagic = "\x00k\x01"
@@ -50,7 +51,8 @@ const (
 	keyFrameImported = 1 << iota // key.imported.v1, else key.created.v1
 	keyFrameChaCha               // type ChaCha20, else AES256
 	keyFrameHexCmd               // the command id is 16 bytes shown in hex
-	keyFrameFlags    = keyFrameImported | keyFrameChaCha | keyFrameHexCmd
+	keyFrameLongRef              // the secret reference ends in the whole event id (as written before AttemptOf)
+	keyFrameFlags    = keyFrameImported | keyFrameChaCha | keyFrameHexCmd | keyFrameLongRef
 )
 
 // keyFrameFixed is the size of the fields of fixed length.
@@ -82,6 +84,9 @@ func keyFrameOf(body []byte) ([]byte, bool) {
 	cmd, hexCmd := lowerHex(ev.CommandID, 16)
 	if hexCmd {
 		flags |= keyFrameHexCmd
+	}
+	if k.SecretRef == AttemptSecretRef(ev.Enclave, k.Name, k.Version, ev.ID) {
+		flags |= keyFrameLongRef // else it must be AttemptOf's: checked below
 	}
 	id, ok1 := lowerHex(ev.ID, 16)
 	fp, ok2 := lowerHex(k.Fingerprint, 32)
@@ -154,7 +159,12 @@ func inflateKeyFrame(f []byte) ([]byte, error) {
 	b = strconv.AppendUint(append(b, `,"version":`...), version, 10)
 	b = appendKeyField(append(b, ','), "type", kind)
 	b = append(append(append(append(append(b, `,"secret_ref":"`...), enclave...), '.'), name...), '.')
-	b = hex.AppendEncode(append(strconv.AppendUint(b, version, 10), '.'), id)
+	b = append(strconv.AppendUint(b, version, 10), '.')
+	if flags[0]&keyFrameLongRef != 0 {
+		b = hex.AppendEncode(b, id)
+	} else {
+		b = base64.RawURLEncoding.AppendEncode(b, id[:8])
+	}
 	b = hex.AppendEncode(append(b, `","fingerprint":"`...), fp)
 	return append(b, `"}}`...), nil
 }

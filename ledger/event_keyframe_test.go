@@ -30,7 +30,10 @@ func TestKeyFrame(t *testing.T) {
 		return ev
 	}
 	keyFrames := map[string]Event{
-		"created":            base,
+		"created": base,
+		"AttemptOf's reference": payload(base, func(k *KeyCreated) {
+			k.SecretRef = AttemptSecretRef("tenant-a", "bucket-key", 1, AttemptOf(base.ID))
+		}),
 		"ChaCha20":           payload(base, func(k *KeyCreated) { k.Type = "ChaCha20" }),
 		"version 300":        payload(base, func(k *KeyCreated) { k.Version, k.SecretRef = 300, "tenant-a.bucket-key.300."+base.ID }),
 		"command id of text": func() Event { ev := base; ev.CommandID = "migrate/42"; return ev }(),
@@ -50,12 +53,15 @@ func TestKeyFrame(t *testing.T) {
 	others := map[string]Event{
 		"source":          payload(base, func(k *KeyCreated) { k.Source = &ImportSource{Kind: "kes-fs"} }),
 		"older reference": payload(base, func(k *KeyCreated) { k.SecretRef = "tenant-a.bucket-key.1" }),
-		"zone":            func() Event { ev := base; ev.Time = ev.Time.In(time.FixedZone("x", 3600)); return ev }(),
-		"escape":          func() Event { ev := base; ev.CommandID = "a<b"; return ev }(),
-		"actor":           func() Event { ev := base; ev.Actor = "h1:test"; return ev }(),
-		"hex":             func() Event { ev := base; ev.ID = strings.ToUpper(ev.ID); return ev }(),
-		"other type":      payload(base, func(k *KeyCreated) { k.Type = "HMAC" }),
-		"print":           payload(base, func(k *KeyCreated) { k.Fingerprint = k.Fingerprint[:62] }),
+		"another attempt": payload(base, func(k *KeyCreated) {
+			k.SecretRef = AttemptSecretRef("tenant-a", "bucket-key", 1, AttemptOf("d5cdd2e071ae02cf4f7bb571159cd2f1"))
+		}),
+		"zone":       func() Event { ev := base; ev.Time = ev.Time.In(time.FixedZone("x", 3600)); return ev }(),
+		"escape":     func() Event { ev := base; ev.CommandID = "a<b"; return ev }(),
+		"actor":      func() Event { ev := base; ev.Actor = "h1:test"; return ev }(),
+		"hex":        func() Event { ev := base; ev.ID = strings.ToUpper(ev.ID); return ev }(),
+		"other type": payload(base, func(k *KeyCreated) { k.Type = "HMAC" }),
+		"print":      payload(base, func(k *KeyCreated) { k.Fingerprint = k.Fingerprint[:62] }),
 	}
 	for what, ev := range others {
 		body := mustEncode(t, ev)
@@ -163,26 +169,33 @@ func FuzzKeyFrame(f *testing.F) {
 	})
 }
 
-// TestKeyFrameFormatIsStable: the key frame of the fixture's event
-// (testdata/event-frame-k1.bin, the JSON of event-frame-v1.json) still
-// inflates to it, and a key creation still makes those very bytes: the
-// layout of keyFrameMagic's version is fixed.
+// TestKeyFrameFormatIsStable: the key frames of two fixtures, a key
+// creation whose reference ends in AttemptOf's attempt (key-frame.json)
+// and one written before AttemptOf, with the whole event id
+// (event-frame-v1.json), still inflate to their JSON, and those events
+// still make those very bytes: the layout of keyFrameMagic's version is
+// fixed.
 func TestKeyFrameFormatIsStable(t *testing.T) {
 	t.Parallel()
-	frame, err := os.ReadFile("testdata/event-frame-k1.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile("testdata/event-frame-v1.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = bytes.TrimSuffix(want, []byte("\n"))
-	if got, err := inflateEvent(frame); err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("the key frame reads as %q, %v; want %s", got, err, want)
-	}
-	if got := deflateEvent(want); !bytes.Equal(got, frame) {
-		t.Fatalf("the fixture's event is stored as %x, want %x", got, frame)
+	for frameFile, jsonFile := range map[string]string{
+		"testdata/key-frame.bin":      "testdata/key-frame.json",
+		"testdata/key-frame-long.bin": "testdata/event-frame-v1.json",
+	} {
+		frame, err := os.ReadFile(frameFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(jsonFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = bytes.TrimSuffix(want, []byte("\n"))
+		if got, err := inflateEvent(frame); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s reads as %q, %v; want %s", frameFile, got, err, want)
+		}
+		if got := deflateEvent(want); !bytes.Equal(got, frame) {
+			t.Errorf("the event of %s is stored as %x, want %x", jsonFile, got, frame)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/base64"
 	"strconv"
 	"strings"
 )
@@ -114,13 +115,29 @@ func AppendSecretRef(b []byte, enclave, key string, version uint32) []byte {
 // AttemptSecretRef returns the SECRETS reference of the material that one
 // attempt to create a key version stores before it appends its event:
 // "<enclave>.<key>.<version>.<attempt>", where attempt is unique to the
-// attempt (the event id, a token without dots). Since no two attempts share
+// attempt (AttemptOf its event id, a token without dots). Since no two attempts share
 // a reference, an attempt that loses (conflict, duplicate, failure) can
 // erase what it stored without touching the material of the attempt that
 // won, and material it left behind never blocks a later attempt. The
 // event records the reference; readers never rebuild it.
 func AttemptSecretRef(enclave, key string, version uint32, attempt string) string {
 	return SecretRef(enclave, key, version) + "." + attempt
+}
+
+// AttemptOf returns the attempt that names the material a command with
+// event id eventID stores (AttemptSecretRef): for an id of 32 lower-case
+// hex digits (the commands layer's), its first 8 bytes in unpadded
+// base64url, 11 characters; any other id as it is. References written
+// before name the whole id; both are read, since readers take the
+// reference the event recorded. 64 bits tell apart the few attempts that
+// can race on one key version (a second message on a reference is
+// refused anyway, PutSecret), and each reference is then 21 bytes
+// shorter in SECRETS' messages, its state file and its index in memory.
+func AttemptOf(eventID string) string {
+	if id, ok := lowerHex(eventID, 16); ok {
+		return base64.RawURLEncoding.EncodeToString(id[:8])
+	}
+	return eventID
 }
 
 // SplitSecretRef reads a reference SecretRef or AttemptSecretRef made:

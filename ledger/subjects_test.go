@@ -140,3 +140,29 @@ func TestSplitSecretRef(t *testing.T) {
 		}
 	}
 }
+
+// AttemptOf shortens the commands layer's event ids (32 lower-case hex
+// digits) to their first 8 bytes in base64url, and keeps any other id as
+// it is; the reference it ends is a valid SECRETS subject and splits back.
+func TestAttemptOf(t *testing.T) {
+	for id, want := range map[string]string{
+		"fedcba98765432100123456789abcdef": "_ty6mHZUMhA",
+		"c4f9545dadd78423444ce8c3f0892a39": "xPlUXa3XhCM",
+		"C4F9545DADD78423444CE8C3F0892A39": "C4F9545DADD78423444CE8C3F0892A39", // not lower case
+		"c4f9545dadd78423444ce8c3f0892a3":  "c4f9545dadd78423444ce8c3f0892a3",  // 31 digits
+		"c4f9545dadd78423444ce8c3f0892a3g": "c4f9545dadd78423444ce8c3f0892a3g",
+		"e1":                               "e1",
+	} {
+		got := AttemptOf(id)
+		if got != want {
+			t.Errorf("AttemptOf(%q) = %q, want %q", id, got, want)
+		}
+		ref := AttemptSecretRef("e1", "k-1", 3, got)
+		if !validSubject(secretSubject(ref), secretsPrefix, false) {
+			t.Errorf("%q is not a valid SECRETS subject", secretSubject(ref))
+		}
+		if e, k, v, ok := SplitSecretRef(ref); !ok || e != "e1" || k != "k-1" || v != 3 {
+			t.Errorf("SplitSecretRef(%q) = %q %q %d %v", ref, e, k, v, ok)
+		}
+	}
+}

@@ -207,8 +207,9 @@ func compareU32(a, b uint32) int {
 // A million versions live in memory, so the two digests every version
 // records are kept as bytes when they have their usual form: the
 // fingerprint (64 lowercase hex digits) and the attempt that ends the
-// secret reference (ledger.AttemptSecretRef with a 32-digit lowercase hex
-// attempt, or the older ledger.SecretRef). Their accessors give back the
+// secret reference (ledger.AttemptSecretRef with ledger.AttemptOf's
+// 11-character attempt or a 32-digit lowercase hex one, or the older
+// ledger.SecretRef). Their accessors give back the
 // recorded strings byte for byte; any other form is kept as recorded, with
 // the import source, in the rarely set rare.
 type Version struct {
@@ -221,7 +222,7 @@ type Version struct {
 	created   int64 // Unix ns; 0 = zero time
 
 	fp      [32]byte // the fingerprint, when form&packedFP
-	attempt [16]byte // the secret reference's attempt, when form&packedAttempt
+	attempt [16]byte // the secret reference's attempt, when form&(packedAttempt|packedShort)
 	rare    *versionRare
 
 	// LastUsed is the Unix time (ns) this version last served a crypto

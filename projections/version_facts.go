@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"unsafe"
@@ -13,6 +14,7 @@ const (
 	packedFP      = 1 << iota // fp holds the fingerprint
 	packedAttempt             // the reference is AttemptSecretRef(…, hex(attempt))
 	packedLegacy              // the reference is SecretRef(…), without an attempt
+	packedShort               // the reference is AttemptSecretRef(…, base64url(attempt[:8])) (ledger.AttemptOf)
 )
 
 // versionRare is what few versions have: an import source, and a
@@ -51,6 +53,8 @@ func (v *Version) setFacts(enclave, name, ref, fp string, src *ledger.ImportSour
 		v.form |= packedLegacy
 	case cut && attempt[0] == '.' && decodeLowerHex(v.attempt[:], attempt[1:]):
 		v.form |= packedAttempt
+	case cut && attempt[0] == '.' && decodeShortAttempt(v.attempt[:8], attempt[1:]):
+		v.form |= packedShort
 	default:
 		rareRef = strings.Clone(ref)
 	}
@@ -73,7 +77,7 @@ func (v *Version) Fingerprint() string {
 // SecretRef is the reference of the version's sealed material in SECRETS
 // as its event recorded it; enclave and name are its key's.
 func (v *Version) SecretRef(enclave, name string) string {
-	if v.form&(packedAttempt|packedLegacy) == 0 && v.rare != nil {
+	if v.form&(packedAttempt|packedLegacy|packedShort) == 0 && v.rare != nil {
 		return v.rare.secretRef // as recorded: no copy
 	}
 	return string(v.AppendSecretRef(make([]byte, 0, len(enclave)+len(name)+46), enclave, name))
@@ -84,10 +88,13 @@ func (v *Version) SecretRef(enclave, name string) string {
 // a million references with no allocation.
 func (v *Version) AppendSecretRef(b []byte, enclave, name string) []byte {
 	switch {
-	case v.form&(packedAttempt|packedLegacy) != 0:
+	case v.form&(packedAttempt|packedLegacy|packedShort) != 0:
 		b = ledger.AppendSecretRef(b, enclave, name, v.Version)
-		if v.form&packedAttempt != 0 {
+		switch {
+		case v.form&packedAttempt != 0:
 			b = hex.AppendEncode(append(b, '.'), v.attempt[:]) // AttemptSecretRef's ".<attempt>"
+		case v.form&packedShort != 0:
+			b = base64.RawURLEncoding.AppendEncode(append(b, '.'), v.attempt[:8])
 		}
 		return b
 	case v.rare != nil:
@@ -102,6 +109,16 @@ func (v *Version) Source() *ledger.ImportSource {
 		return nil
 	}
 	return v.rare.source
+}
+
+// decodeShortAttempt decodes s into dst (8 bytes) if s is exactly their
+// unpadded base64url, the form ledger.AttemptOf gives.
+func decodeShortAttempt(dst []byte, s string) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(len(dst)) {
+		return false
+	}
+	n, err := base64.RawURLEncoding.Decode(dst, []byte(s))
+	return err == nil && n == len(dst) && base64.RawURLEncoding.EncodeToString(dst) == s
 }
 
 // decodeLowerHex decodes s into dst if s is exactly 2*len(dst) lowercase

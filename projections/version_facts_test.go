@@ -17,6 +17,7 @@ import (
 func TestVersionFactsRoundTrip(t *testing.T) {
 	fp := strings.Repeat("0123456789abcdef", 4)
 	att := strings.Repeat("fedcba9876543210", 2)
+	short := ledger.AttemptOf(att) // "_ty6mHZUMhA": its last character's two low bits are 0
 	src := &ledger.ImportSource{Kind: "kes-fs", Name: "k"}
 	for _, tc := range []struct {
 		name     string
@@ -37,6 +38,12 @@ func TestVersionFactsRoundTrip(t *testing.T) {
 		{"short attempt", ledger.AttemptSecretRef("e1", "k", 7, att[:30]), fp, nil, packedFP, true},
 		{"uppercase attempt", ledger.AttemptSecretRef("e1", "k", 7, strings.ToUpper(att)), fp, nil, packedFP, true},
 		{"attempt not after a dot", ledger.SecretRef("e1", "k", 7) + "x" + att[1:], fp, nil, packedFP, true},
+		{"AttemptOf's attempt", ledger.AttemptSecretRef("e1", "k", 7, short), fp, nil, packedFP | packedShort, false},
+		{"imported, AttemptOf's attempt", ledger.AttemptSecretRef("e1", "k", 7, short), fp, src, packedFP | packedShort, true},
+		{"short attempt, trailing bits set", ledger.AttemptSecretRef("e1", "k", 7, short[:10]+"B"), fp, nil, packedFP, true},
+		{"short attempt, 10 characters", ledger.AttemptSecretRef("e1", "k", 7, short[:10]), fp, nil, packedFP, true},
+		{"short attempt, 12 characters", ledger.AttemptSecretRef("e1", "k", 7, short+"A"), fp, nil, packedFP, true},
+		{"short attempt, standard alphabet", ledger.AttemptSecretRef("e1", "k", 7, "+/"+short[2:]), fp, nil, packedFP, true},
 		{"prefix of the reference only", "e1.k", fp, nil, packedFP, true},
 		{"opaque reference", "r", fp, nil, packedFP, true},
 	} {
@@ -44,7 +51,7 @@ func TestVersionFactsRoundTrip(t *testing.T) {
 			v := &Version{Version: 7}
 			v.setFacts("e1", "k", tc.ref, tc.fp, tc.src)
 			if v.form != tc.wantForm || (v.rare != nil) != tc.wantRare {
-				t.Errorf("form %03b, rare %v; want %03b, %v", v.form, v.rare != nil, tc.wantForm, tc.wantRare)
+				t.Errorf("form %04b, rare %v; want %04b, %v", v.form, v.rare != nil, tc.wantForm, tc.wantRare)
 			}
 			if got := v.SecretRef("e1", "k"); got != tc.ref {
 				t.Errorf("SecretRef = %q, want %q", got, tc.ref)
