@@ -112,13 +112,20 @@ func (v *Version) Source() *ledger.ImportSource {
 }
 
 // decodeShortAttempt decodes s into dst (8 bytes) if s is exactly their
-// unpadded base64url, the form ledger.AttemptOf gives.
+// unpadded base64url, 11 characters, the form ledger.AttemptOf gives
+// (otherwise dst may be partly written). It allocates nothing: a start
+// packs a million of them.
 func decodeShortAttempt(dst []byte, s string) bool {
-	if len(s) != base64.RawURLEncoding.EncodedLen(len(dst)) {
+	var in, out [11]byte
+	if len(dst) != 8 || len(s) != len(in) {
 		return false
 	}
-	n, err := base64.RawURLEncoding.Decode(dst, []byte(s))
-	return err == nil && n == len(dst) && base64.RawURLEncoding.EncodeToString(dst) == s
+	copy(in[:], s)
+	if n, err := base64.RawURLEncoding.Decode(dst, in[:]); err != nil || n != len(dst) {
+		return false
+	}
+	base64.RawURLEncoding.Encode(out[:], dst)
+	return string(out[:]) == s
 }
 
 // decodeLowerHex decodes s into dst if s is exactly 2*len(dst) lowercase

@@ -164,3 +164,19 @@ func TestDecodeLowerHex(t *testing.T) {
 		}
 	}
 }
+
+// Packing the usual facts allocates nothing (a start packs a million
+// versions from a snapshot), whichever form the attempt has.
+func TestVersionFactsPackWithoutAllocating(t *testing.T) {
+	fp := strings.Repeat("0123456789abcdef", 4)
+	att := strings.Repeat("fedcba9876543210", 2)
+	for _, ref := range []string{
+		ledger.AttemptSecretRef("e1", "k", 7, ledger.AttemptOf(att)),
+		ledger.AttemptSecretRef("e1", "k", 7, att),
+	} {
+		v := &Version{Version: 7}
+		if n := testing.AllocsPerRun(100, func() { v.setFacts("e1", "k", ref, fp, nil) }); n != 0 || v.rare != nil {
+			t.Errorf("setFacts(%q): %v allocations, rare %v; want none", ref, n, v.rare != nil)
+		}
+	}
+}
