@@ -61,6 +61,9 @@ const keyFrameFixed = 1 + 16 + 8 + 32 + 32
 // keyFrameOf returns the key frame of an event's JSON, or false if the
 // event has no key frame that inflates to body.
 func keyFrameOf(body []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(body, []byte(`{"type":"key.created.v1",`)) && !bytes.HasPrefix(body, []byte(`{"type":"key.imported.v1",`)) {
+		return nil, false // not worth parsing
+	}
 	ev, ok := fastEvent(body)
 	var k KeyCreated
 	if !ok || !fastKeyCreated(ev.Payload, &k) {

@@ -115,11 +115,12 @@ func AppendSecretRef(b []byte, enclave, key string, version uint32) []byte {
 // AttemptSecretRef returns the SECRETS reference of the material that one
 // attempt to create a key version stores before it appends its event:
 // "<enclave>.<key>.<version>.<attempt>", where attempt is unique to the
-// attempt (AttemptOf its event id, a token without dots). Since no two attempts share
-// a reference, an attempt that loses (conflict, duplicate, failure) can
-// erase what it stored without touching the material of the attempt that
-// won, and material it left behind never blocks a later attempt. The
-// event records the reference; readers never rebuild it.
+// attempt (AttemptOf its event id, a token without dots). Since no two
+// attempts share a reference, an attempt that loses (conflict, duplicate,
+// failure) can erase what it stored without touching the material of the
+// attempt that won, and material it left behind never blocks a later
+// attempt. The event records the reference, and readers take it from
+// there (a key frame stores the event id and rebuilds the same JSON).
 func AttemptSecretRef(enclave, key string, version uint32, attempt string) string {
 	return SecretRef(enclave, key, version) + "." + attempt
 }
