@@ -11,6 +11,10 @@ func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range []string{string(good), "", "{}", "null", "not json", `{"type":1}`, `{"time":"yesterday"}`, `{"payload":{"a":[1,2]}}`} {
 		f.Add([]byte(s))
 	}
+	// The stored forms of a key creation: a key frame and an S2 frame.
+	created := mustEncode(f, keyCreatedEvent(f, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39"))
+	f.Add(deflateEvent(created))
+	f.Add(append([]byte(eventMagic), eventCodec().Encode(nil, created)...))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := decodeEvent(body, 7)
 		if err != nil {
