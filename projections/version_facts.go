@@ -33,7 +33,7 @@ type versionRare struct {
 func (v *Version) setFacts(enclave, name, ref, fp string, src *ledger.ImportSource) {
 	v.form, v.rare = 0, nil
 	var rareFP, rareRef string
-	if decodeLowerHex(v.fp[:], fp) {
+	if ledger.DecodeLowerHex(v.fp[:], fp) {
 		v.form |= packedFP
 	} else {
 		rareFP = strings.Clone(fp)
@@ -51,7 +51,7 @@ func (v *Version) setFacts(enclave, name, ref, fp string, src *ledger.ImportSour
 	switch {
 	case cut && attempt == "":
 		v.form |= packedLegacy
-	case cut && attempt[0] == '.' && decodeLowerHex(v.attempt[:], attempt[1:]):
+	case cut && attempt[0] == '.' && ledger.DecodeLowerHex(v.attempt[:], attempt[1:]):
 		v.form |= packedAttempt
 	case cut && attempt[0] == '.' && decodeShortAttempt(v.attempt[:8], attempt[1:]):
 		v.form |= packedShort
@@ -127,42 +127,6 @@ func decodeShortAttempt(dst []byte, s string) bool {
 	base64.RawURLEncoding.Encode(out[:], dst)
 	return string(out[:]) == s
 }
-
-// decodeLowerHex decodes s into dst if s is exactly 2*len(dst) lowercase
-// hex digits, the form hex.EncodeToString gives; otherwise it reports
-// false (dst may then be partly written).
-func decodeLowerHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		hi, lo := lowerHexValue[s[2*i]], lowerHexValue[s[2*i+1]]
-		if hi|lo > 0xf {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-// lowerHexValue is the value of each lowercase hex digit and 0xff for
-// every other byte. A table, not a comparison per digit: the digits of
-// fingerprints are random, and the branches of a comparison were
-// mispredicted often enough to make this decode a tenth of a snapshot's
-// read (a million fingerprints at each start).
-var lowerHexValue = func() (t [256]byte) {
-	for c := range t {
-		switch {
-		case '0' <= c && c <= '9':
-			t[c] = byte(c - '0')
-		case 'a' <= c && c <= 'f':
-			t[c] = byte(c - 'a' + 10)
-		default:
-			t[c] = 0xff
-		}
-	}
-	return t
-}()
 
 // viewString is b as a string without a copy, for setFacts only: b must
 // not change while the string is in use.

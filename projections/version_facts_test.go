@@ -145,7 +145,7 @@ func TestDecodeLowerHex(t *testing.T) {
 			s := []byte("a5")
 			s[pos] = byte(c)
 			var dst [1]byte
-			got := decodeLowerHex(dst[:], string(s))
+			got := ledger.DecodeLowerHex(dst[:], string(s))
 			want, err := hex.DecodeString(string(s))
 			lower := err == nil && hex.EncodeToString(want) == string(s)
 			if got != lower || (got && dst[0] != want[0]) {
@@ -155,11 +155,11 @@ func TestDecodeLowerHex(t *testing.T) {
 	}
 	want := []byte{0x00, 0x9f, 0xa0, 0xff}
 	dst := make([]byte, len(want))
-	if !decodeLowerHex(dst, hex.EncodeToString(want)) || !bytes.Equal(dst, want) {
+	if !ledger.DecodeLowerHex(dst, hex.EncodeToString(want)) || !bytes.Equal(dst, want) {
 		t.Errorf("decoded %x, want %x", dst, want)
 	}
 	for _, s := range []string{"009fa0f", "009fa0ff0", "009FA0FF", ""} {
-		if decodeLowerHex(dst, s) {
+		if ledger.DecodeLowerHex(dst, s) {
 			t.Errorf("%q decoded into %d bytes", s, len(dst))
 		}
 	}
