@@ -166,9 +166,10 @@ func (c *chainHead) sendBatch(ctx context.Context, nc *nats.Conn, msgs []*nats.M
 		seq++
 		raw := RawMessage{Seq: seq, Subject: msg.Subject, Type: msg.Header.Get(TypeHeader),
 			MsgID: msg.Header.Get(nats.MsgIdHdr), Body: msg.Data}
+		prev := sum
 		sum = chainNext(sum, raw.Leaf())
 
-		resp, err := nc.RequestMsgWithContext(ctx, msg)
+		resp, err := nc.RequestMsgWithContext(ctx, c.wire(msg, prev))
 		if err != nil {
 			return 0, Sum{}, err
 		}

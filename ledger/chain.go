@@ -53,7 +53,9 @@ import (
 )
 
 // PrevHeader carries chain_{n-1}, 64 lower-case hex digits, on every
-// LEDGER and AUDIT message appended by a Store.
+// LEDGER and AUDIT message appended by a cluster node; a single node
+// stores chain_{n-1} in the message's link frame instead
+// (event_linkframe.go), which reads back as the same Prev.
 const PrevHeader = "Kmsledger-Prev"
 
 // Sum is a SHA-256 value of the hash chain.
@@ -136,10 +138,7 @@ func (m *RawMessage) leafOver(body []byte, err error) Sum {
 
 // rawFrom converts a stored message.
 func rawFrom(stream string, m *jetstream.RawStreamMsg) RawMessage {
-	return RawMessage{
-		Stream: stream, Seq: m.Sequence, Subject: m.Subject, Body: m.Data,
-		Type: m.Header.Get(TypeHeader), MsgID: m.Header.Get(nats.MsgIdHdr), Prev: m.Header.Get(PrevHeader),
-	}
+	return rawMessage(stream, m.Sequence, m.Subject, m.Header, m.Data)
 }
 
 // chainHead is the running chain of one stream. Its mutex serialises the
@@ -152,6 +151,7 @@ type chainHead struct {
 	notify chan<- struct{} // told (without blocking) after every append; may be nil
 
 	clustered bool          // other nodes append too: the head moves, and outcomes may be unknown
+	linked    bool          // links are published in link frames (wire)
 	resend    time.Duration // resendHorizon (0: the default)
 	w         *writer       // in an embedded cluster, one node appends to the stream (cluster_writer.go)
 	q         *groupQueue   // group commit of the appends (chain_group.go)
@@ -407,7 +407,7 @@ func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 		pctx, cancel = context.WithTimeout(ctx, publishAttempt)
 		defer cancel()
 	}
-	ack, err := js.PublishMsg(pctx, msg)
+	ack, err := js.PublishMsg(pctx, c.wire(msg, c.sum))
 	if err != nil {
 		return nil, err
 	}
@@ -429,6 +429,15 @@ func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 	c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
 	c.appended()
 	return ack, nil
+}
+
+// wire returns msg as it is published after the link whose chain value
+// is prev: in a link frame on a single node (linkMsg), else as it is.
+func (c *chainHead) wire(msg *nats.Msg, prev Sum) *nats.Msg {
+	if !c.linked {
+		return msg
+	}
+	return linkMsg(msg, prev)
 }
 
 // loadWait is load, retried in a cluster until ctx ends while the stream

@@ -69,7 +69,7 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 			return group, len(group)
 		}
 	}
-	p := &groupPipe{js: js, seq: c.seq, sum: c.sum, sent: true}
+	p := &groupPipe{js: js, c: c, seq: c.seq, sum: c.sum, sent: true}
 	p.send(group)
 	arrived := c.q.arrived
 	timeout := time.NewTimer(groupWait)
@@ -103,8 +103,9 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 // groupPipe is the publishing side of publishGroup.
 type groupPipe struct {
 	js      jetstream.JetStream
-	seq     uint64 // last sequence once every member sent so far is stored
-	sum     Sum    // chain value at seq
+	c       *chainHead // for wire
+	seq     uint64     // last sequence once every member sent so far is stored
+	sum     Sum        // chain value at seq
 	members []*groupReq
 	futures []jetstream.PubAckFuture // of members[:len(futures)]
 	sent    bool                     // every member so far was sent
@@ -141,7 +142,7 @@ func (p *groupPipe) send(rs []*groupReq) {
 		}
 		r.msg.Header.Set(PrevHeader, p.sum.String())
 		r.msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(p.seq, 10))
-		f, err := p.js.PublishMsgAsync(r.msg)
+		f, err := p.js.PublishMsgAsync(p.c.wire(r.msg, p.sum))
 		if err != nil {
 			p.sent = false
 			continue

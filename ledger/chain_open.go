@@ -74,8 +74,8 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 			return err
 		}
 	}
-	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended, clustered: s.clustered, resend: s.resendHorizon}
-	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended, clustered: s.clustered, resend: s.resendHorizon}
+	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended, clustered: s.clustered, linked: s.compress, resend: s.resendHorizon}
+	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended, clustered: s.clustered, linked: s.compress, resend: s.resendHorizon}
 	if cfg.ReadOnly {
 		return nil
 	}

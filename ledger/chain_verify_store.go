@@ -78,7 +78,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		if err != nil {
 			return rep, &TamperError{Stream: ledgerStream, Seq: from, Reason: "unreadable", Err: err}
 		}
-		if err := v.ledger.startAt(from, m.Header.Get(PrevHeader)); err != nil {
+		if err := v.ledger.startAt(from, rawFrom(ledgerStream, m).Prev); err != nil {
 			return rep, err
 		}
 	}
@@ -128,7 +128,7 @@ func (s *Store) verifyAudit(ctx context.Context, v *verifier, rep *VerifyReport,
 		if err != nil {
 			return &TamperError{Stream: auditStream, Seq: aFrom, Reason: "unreadable", Err: err}
 		}
-		if err := v.audit.startAt(aFrom, m.Header.Get(PrevHeader)); err != nil {
+		if err := v.audit.startAt(aFrom, rawFrom(auditStream, m).Prev); err != nil {
 			return err
 		}
 	}
@@ -163,7 +163,8 @@ func unreadable(err error) error {
 	return err
 }
 
-// startAt begins the checker at from with the Prev header of that message.
+// startAt begins the checker at from with the Prev of that message (its
+// header or its link frame).
 func (c *linkChecker) startAt(from uint64, prevHex string) error {
 	prev, ok := parseSum(prevHex)
 	if !ok {

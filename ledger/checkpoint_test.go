@@ -106,7 +106,7 @@ func TestCheckpointerEveryNEvents(t *testing.T) {
 	mustAppend(t, s, KeySubject("enc", "k"), 5)
 	waitFor(t, 5*time.Second, func() bool { seq, _, _ := s.ChainHead(StreamLedger); return seq == 6 })
 	m, err := s.ledger.GetMsg(context.Background(), 6)
-	if err != nil || m.Header.Get(TypeHeader) != TypeCheckpoint {
+	if err != nil || rawFrom(ledgerStream, m).Type != TypeCheckpoint {
 		t.Fatalf("seq 6 = %v, %v; want a checkpoint", m, err)
 	}
 }

@@ -9,7 +9,8 @@ import (
 // Message headers written on every LEDGER message, besides Nats-Msg-Id.
 const (
 	// TypeHeader carries Event.Type so that consumers can filter or route
-	// without decoding the body.
+	// without decoding the body (on a single node the link frame carries
+	// it: event_linkframe.go).
 	TypeHeader = "Kmsledger-Type"
 
 	// maxIDLen bounds CommandID and Type. Both travel in headers.
@@ -40,10 +41,14 @@ func encodeEvent(ev Event) ([]byte, error) {
 }
 
 // decodeEvent decodes a stored LEDGER message body (JSON, or a frame of
-// it: event_compress.go) and stamps it with its stream sequence; a body
-// as json.Marshal writes it in one pass (fastEvent).
+// it: event_compress.go; in a link frame or not: event_linkframe.go) and
+// stamps it with its stream sequence; a body as json.Marshal writes it in
+// one pass (fastEvent).
 func decodeEvent(stored []byte, seq uint64) (Event, error) {
-	body, err := eventJSON(stored)
+	body, err := unlinkedBody(stored)
+	if err == nil {
+		body, err = eventJSON(body)
+	}
 	if err != nil {
 		return Event{}, fmt.Errorf("%w at seq %d: %w", ErrMalformed, seq, err)
 	}

@@ -116,7 +116,8 @@
 // # Hash chain and checkpoints
 //
 // LEDGER and AUDIT are each a hash chain in stream order (chain.go): every
-// message carries chain_{n-1} in its Kmsledger-Prev header, and appends
+// message carries chain_{n-1} in its Kmsledger-Prev header (on a single
+// node in its link frame, with its type: event_linkframe.go), and appends
 // to one stream are serialised by the Store (compute, publish with an
 // expected last stream sequence, ack), so all writes must go through the
 // Store. Checkpoints (checkpoint.go) sign both chain heads with an Ed25519

@@ -96,9 +96,9 @@ func appendMixed(t *testing.T, s *Store) (want []Event) {
 			want = append(want, ev)
 		}
 	}
-	s.compress = false // as an earlier version or a cluster node wrote them
+	s.compress, s.chains.ledger.linked = false, false // as an earlier version or a cluster node wrote them
 	appendOne(keyCreatedEvent(t, "e1", "plain", "c4f9545dadd78423444ce8c3f0892a30"))
-	s.compress = true
+	s.compress, s.chains.ledger.linked = true, true
 	for i := range 3 {
 		appendOne(keyCreatedEvent(t, "e1", fmt.Sprintf("bench-%d", i), fmt.Sprintf("c4f9545dadd78423444ce8c3f0892a3%d", i+1)))
 	}

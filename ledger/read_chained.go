@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -75,9 +74,7 @@ func linkOf(m jetstream.Msg, seq, last uint64, sum Sum) (Sum, error) {
 	if seq != last+1 {
 		return Sum{}, &TamperError{Stream: ledgerStream, Seq: last + 1, Reason: fmt.Sprintf("missing (next is %d)", seq)}
 	}
-	h := m.Headers()
-	raw := RawMessage{Stream: ledgerStream, Seq: seq, Subject: m.Subject(), Body: m.Data(),
-		Type: h.Get(TypeHeader), MsgID: h.Get(nats.MsgIdHdr), Prev: h.Get(PrevHeader)}
+	raw := rawMessage(ledgerStream, seq, m.Subject(), m.Headers(), m.Data())
 	if p, ok := parseSum(raw.Prev); !ok || p != sum {
 		return Sum{}, &TamperError{Stream: ledgerStream, Seq: seq, Reason: "does not link to the chain before it"}
 	}

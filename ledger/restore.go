@@ -196,6 +196,9 @@ func (r *restorer) publish(ctx context.Context, st jetstream.Stream, m *BackupMs
 			msg.Header.Set(k, v)
 		}
 	}
+	if prev, ok := parseSum(m.Prev); ok && r.s.compress {
+		msg = linkMsg(msg, prev) // as the node would have stored it
+	}
 	ack, err := r.s.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(m.Stream), jetstream.WithExpectLastSequence(m.Seq-1))
 	if err != nil {
 		return fmt.Errorf("ledger: restore %s seq %d: %w", m.Stream, m.Seq, r.s.mapErr(err))

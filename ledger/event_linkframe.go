@@ -1,0 +1,148 @@
+package ledger
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+)
+
+// The server stores a message's headers as text beside it: on a single
+// node the Kmsledger-Prev header (the chain value before the link, 64 hex
+// digits) and the Kmsledger-Type header took 82 and 32 of the 487 bytes
+// a key creation cost in LEDGER. A single node stores them in the body
+// instead, as a link frame around the stored body: linkFrameMagic, the
+// chain value as its 32 bytes, the type as a string (empty when the body
+// is a key frame, whose flags name the type), then the body as it was
+// stored before (a key frame, an S2 frame, JSON, an AUDIT batch). 35
+// bytes for a key creation instead of 114 (BENCHMARKS.md, "The chain
+// link in the body").
+//
+// A link frame is read back into the RawMessage its headers gave
+// (rawMessage): the same Type, Prev and stored body, so the chain, its
+// checks, exports and backups are what they were. Nothing nests: a body
+// inside a link frame that is one again is malformed, and so is a link
+// frame on a message that also has either header (one stored form per
+// link). Nodes of a cluster keep the headers, as they keep JSON.
+
+// linkFrameMagic starts every link frame: a NUL, 'l', the layout's
+// version.
+const linkFrameMagic = "\x00l\x01"
+
+// linkFrameOverhead is the size of a link frame around a body, but the
+// type's length and bytes.
+const linkFrameOverhead = len(linkFrameMagic) + len(Sum{})
+
+// isLinkFrame reports whether a stored body is a link frame.
+func isLinkFrame(body []byte) bool { return strings.HasPrefix(string(body), linkFrameMagic) }
+
+// keyFrameType returns the type a key frame's flags name, or false if
+// body is no key frame.
+func keyFrameType(body []byte) (string, bool) {
+	if len(body) <= len(keyFrameMagic) || !strings.HasPrefix(string(body), keyFrameMagic) {
+		return "", false
+	}
+	if body[len(keyFrameMagic)]&keyFrameImported != 0 {
+		return TypeKeyImported, true
+	}
+	return TypeKeyCreated, true
+}
+
+// linkMsg returns the message a single node publishes for msg as the link
+// after prev: msg with the Prev and Type headers moved into a link frame.
+// It returns msg itself (the headers kept) if msg has no type, a type a
+// link frame cannot hold as it is, or a body that is a link frame
+// already. msg is not changed: it may be published again, alone.
+func linkMsg(msg *nats.Msg, prev Sum) *nats.Msg {
+	typ := msg.Header.Get(TypeHeader)
+	if typ == "" || isLinkFrame(msg.Data) || len(msg.Header.Values(TypeHeader)) != 1 || !frameString(typ) {
+		return msg
+	}
+	if kt, ok := keyFrameType(msg.Data); ok {
+		if kt != typ {
+			return msg
+		}
+		typ = "" // the key frame names it
+	}
+	f := make([]byte, 0, linkFrameOverhead+1+len(typ)+len(msg.Data))
+	f = append(append(f, linkFrameMagic...), prev[:]...)
+	f = append(appendFrameString(f, typ), msg.Data...)
+	out := &nats.Msg{Subject: msg.Subject, Data: f, Header: make(nats.Header, len(msg.Header))}
+	for k, v := range msg.Header {
+		if k != TypeHeader && k != PrevHeader {
+			out.Header[k] = v
+		}
+	}
+	return out
+}
+
+// frameString reports whether s is a string a frame holds (frameReader.str).
+func frameString(s string) bool {
+	if len(s) > maxIDLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLinkFrame returns the chain value, the type and the stored body of
+// a link frame.
+func parseLinkFrame(f []byte) (prev Sum, typ string, body []byte, err error) {
+	if !isLinkFrame(f) {
+		return Sum{}, "", nil, fmt.Errorf("%w: not a link frame", errEventFrame)
+	}
+	r := frameReader{b: f[len(linkFrameMagic):]}
+	copy(prev[:], r.bytes(len(prev)))
+	t := r.str()
+	switch {
+	case r.err != nil:
+		return Sum{}, "", nil, fmt.Errorf("%w (link frame)", r.err)
+	case len(t) > maxIDLen:
+		return Sum{}, "", nil, fmt.Errorf("%w: link frame type of %d bytes", errEventFrame, len(t))
+	case isLinkFrame(r.b):
+		return Sum{}, "", nil, fmt.Errorf("%w: link frame in a link frame", errEventFrame)
+	}
+	kt, key := keyFrameType(r.b)
+	switch {
+	case len(t) == 0 && !key:
+		return Sum{}, "", nil, fmt.Errorf("%w: link frame without a type", errEventFrame)
+	case len(t) != 0 && key:
+		return Sum{}, "", nil, fmt.Errorf("%w: link frame names a key frame's type", errEventFrame) // one frame per link
+	case key:
+		return prev, kt, r.b, nil
+	}
+	return prev, string(t), r.b, nil
+}
+
+// rawMessage is the RawMessage of a stored message of stream: from its
+// headers, or from its link frame. A link frame that does not parse, or
+// one on a message that also has a Prev or Type header, is kept as the
+// body, without Type and Prev from it: Plain refuses it, so the chain
+// check reports the message (as for any changed message).
+func rawMessage(stream string, seq uint64, subject string, h nats.Header, data []byte) RawMessage {
+	m := RawMessage{Stream: stream, Seq: seq, Subject: subject, Body: data,
+		Type: h.Get(TypeHeader), MsgID: h.Get(nats.MsgIdHdr), Prev: h.Get(PrevHeader)}
+	if !isLinkFrame(data) || len(h.Values(TypeHeader)) != 0 || len(h.Values(PrevHeader)) != 0 {
+		return m
+	}
+	prev, typ, body, err := parseLinkFrame(data)
+	if err != nil {
+		return m
+	}
+	m.Type, m.Prev, m.Body = typ, prev.String(), body
+	return m
+}
+
+// unlinkedBody returns the stored body inside a link frame, or body as it
+// is if it is none.
+func unlinkedBody(body []byte) ([]byte, error) {
+	if !isLinkFrame(body) {
+		return body, nil
+	}
+	_, _, inner, err := parseLinkFrame(body)
+	return inner, err
+}
