@@ -262,3 +262,38 @@ func forgeEach(tb testing.TB, src string, led, aud []RawMessage, each func(int, 
 	}
 	return dir
 }
+
+// BenchmarkLinkFrame: what publishing a key creation in a link frame
+// (linkMsg) and reading its link back (rawMessage, then the chain's next
+// value) cost, against the headers.
+func BenchmarkLinkFrame(b *testing.B) {
+	ev := keyCreatedEvent(b, "tenant-a", "bucket-key", "c4f9545dadd78423444ce8c3f0892a39")
+	msg := newMsg(ev, deflateEvent(mustEncode(b, ev)))
+	msg.Header.Set(nats.MsgIdHdr, ScopedMsgID(ev.Aggregate, ev.CommandID))
+	prev := Sum{9}
+	msg.Header.Set(PrevHeader, prev.String())
+	linked := linkMsg(msg, prev)
+	for _, c := range []struct {
+		name string
+		msg  *nats.Msg
+	}{{"link", linked}, {"headers", msg}} {
+		b.Run("store/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				if c.name == "link" {
+					linkMsg(msg, prev)
+				} else {
+					msg.Header.Set(PrevHeader, prev.String())
+				}
+			}
+		})
+		b.Run("read/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				raw := rawMessage(ledgerStream, 7, c.msg.Subject, c.msg.Header, c.msg.Data)
+				if p, ok := parseSum(raw.Prev); !ok || p != prev {
+					b.Fatal("no link")
+				}
+				chainNext(prev, raw.Leaf())
+			}
+		})
+	}
+}

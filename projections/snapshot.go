@@ -23,7 +23,7 @@ import (
 const (
 	DefaultSnapshotEvery    = 20_000
 	DefaultSnapshotInterval = 5 * time.Minute
-	DefaultSnapshotKeep     = 2
+	DefaultSnapshotKeep     = 1
 )
 
 // SnapshotConfig makes a Projection keep sealed snapshots of its state on
