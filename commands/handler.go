@@ -31,6 +31,9 @@ type Handler struct {
 	log   *slog.Logger
 	Now   func() time.Time
 
+	// appendEvent is store.Append (a test injects a lost answer).
+	appendEvent func(context.Context, ledger.Event, ledger.Expect) (uint64, bool, error)
+
 	mu       sync.Mutex
 	locks    map[string]*sync.RWMutex
 	keyLocks [keyStripes]sync.Mutex // see lock
@@ -47,7 +50,8 @@ func NewHandler(store *ledger.Store, proj *projections.Projection, rek *hsm.REK,
 		// at once during an upgrade, so its nodes keep the keyset form.
 		rek = rek.CompactVersions()
 	}
-	return &Handler{store: store, proj: proj, rek: rek, log: log, Now: time.Now, locks: map[string]*sync.RWMutex{}}
+	return &Handler{store: store, proj: proj, rek: rek, log: log, Now: time.Now, locks: map[string]*sync.RWMutex{},
+		appendEvent: store.Append}
 }
 
 // scopeLock serialises the commands of one enclave on this node, so that
@@ -239,9 +243,14 @@ const resolveTimeout = 5 * time.Second
 // so it is erased whenever the event is not appended: after a refused put,
 // a conflict, a duplicate or any append error known to have written
 // nothing. When the append's outcome is unknown (its answer was lost),
-// commit looks the event up; if it still cannot tell, the material stays
-// for Reconcile, which erases it at the next start unless the event holds
-// it.
+// commit looks the event up. Found, the command took effect; another
+// attempt's event with this command id means this one will never be
+// stored (the stream refuses its message id), and its material is erased.
+// Not found proves nothing: a publish whose answer was lost can still be
+// stored after the lookup (a server stalled past the wait, a Raft entry
+// applied late), and its event would name erased material. So the
+// material stays for Reconcile, which erases it once it is older than its
+// grace unless an event holds it.
 // checkOnly runs the check of a Checked command on the caught-up state
 // (the caller holds the command's scope lock); other commands pass.
 func (h *Handler) checkOnly(ctx context.Context, cmd Command) error {
@@ -266,7 +275,7 @@ func (h *Handler) commit(ctx context.Context, d Decision) (seq uint64, dup bool,
 		}
 		stored = append(stored, ref)
 	}
-	seq, dup, err = h.store.Append(ctx, d.Event, d.Expect)
+	seq, dup, err = h.appendEvent(ctx, d.Event, d.Expect)
 	switch {
 	case err == nil && !dup:
 		// stored
@@ -278,13 +287,11 @@ func (h *Handler) commit(ctx context.Context, d Decision) (seq uint64, dup bool,
 		ev, found, lerr := h.store.Lookup(rctx, d.Event.Aggregate, d.Event.CommandID)
 		cancel()
 		switch {
-		case lerr != nil:
+		case lerr != nil || !found:
 			if len(stored) > 0 {
-				h.log.Error("append outcome unknown: sealed material kept for Reconcile", "subject", d.Event.Aggregate, "refs", stored, "err", lerr)
+				h.log.Warn("append outcome unknown: sealed material kept for Reconcile", "subject", d.Event.Aggregate,
+					"refs", stored, "err", err, "lookup", lerr)
 			}
-			return 0, false, err
-		case !found:
-			h.eraseAttempt(ctx, stored)
 			return 0, false, err
 		case ev.ID != d.Event.ID:
 			h.eraseAttempt(ctx, stored)

@@ -247,3 +247,53 @@ func TestRunRacingSameCommandID(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitKeepsMaterialOfAnUnknownOutcome: when an append's answer is
+// lost and the lookup does not find the event yet, the attempt's material
+// stays: the event stored after that (a late publish) names material that
+// is there. An attempt whose command id another attempt already appended
+// is erased as before.
+func TestCommitKeepsMaterialOfAnUnknownOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h, store := idemHandler(t)
+	var lateEv ledger.Event
+	var lateX ledger.Expect
+	h.appendEvent = func(_ context.Context, ev ledger.Event, x ledger.Expect) (uint64, bool, error) {
+		lateEv, lateX = ev, x // not stored yet: its answer is lost
+		return 0, false, fmt.Errorf("publish: %w", context.DeadlineExceeded)
+	}
+	if _, err := h.Run(ctx, testRoot, "L", CreateKey{Enclave: "e1", Name: "late"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run err = %v, want the lost answer's", err)
+	}
+	h.appendEvent = store.Append
+	seq, _, err := store.Append(ctx, lateEv, lateX) // the publish lands after all
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.proj.WaitFor(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	live := liveRefs(h)
+	if len(live) != 1 {
+		t.Fatalf("live versions %q, want the late key's", live)
+	}
+	if _, err := store.GetSecret(ctx, live[0]); err != nil {
+		t.Errorf("the late event's material: GetSecret err = %v, want it kept", err)
+	}
+
+	// The same command id appended by another attempt: this one's
+	// message can never be stored, and its material goes.
+	d := decide(t, h, "L", CreateKey{Enclave: "e1", Name: "late", AddVersion: true})
+	h.appendEvent = func(context.Context, ledger.Event, ledger.Expect) (uint64, bool, error) {
+		return 0, false, context.DeadlineExceeded
+	}
+	if _, dup, err := h.commit(ctx, d); err != nil || !dup {
+		t.Fatalf("commit = dup %v, %v; want the other attempt's event", dup, err)
+	}
+	for ref := range d.Put {
+		if _, err := store.GetSecret(ctx, ref); !errors.Is(err, ledger.ErrSecretNotFound) {
+			t.Errorf("GetSecret(%s) of the attempt that lost err = %v, want ErrSecretNotFound", ref, err)
+		}
+	}
+}
