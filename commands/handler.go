@@ -235,6 +235,21 @@ func (h *Handler) replayed(ctx context.Context, cmd Command, ev ledger.Event) (R
 // whose answer was lost was stored.
 const resolveTimeout = 5 * time.Second
 
+// checkOnly runs the check of a Checked command on the caught-up state
+// (the caller holds the command's scope lock); other commands pass.
+func (h *Handler) checkOnly(ctx context.Context, cmd Command) error {
+	c, ok := cmd.(Checked)
+	if !ok || c.Check == nil {
+		return nil
+	}
+	if err := h.proj.CatchUp(ctx); err != nil {
+		return err
+	}
+	var err error
+	h.proj.View(func(s *projections.State) { err = c.Check(s) })
+	return err
+}
+
 // commit stores d's sealed material, appends its event and erases what
 // the event destroys. dup reports that the command id was already applied
 // on the aggregate: nothing was appended and seq is the original event's.
@@ -251,21 +266,6 @@ const resolveTimeout = 5 * time.Second
 // applied late), and its event would name erased material. So the
 // material stays for Reconcile, which erases it once it is older than its
 // grace unless an event holds it.
-// checkOnly runs the check of a Checked command on the caught-up state
-// (the caller holds the command's scope lock); other commands pass.
-func (h *Handler) checkOnly(ctx context.Context, cmd Command) error {
-	c, ok := cmd.(Checked)
-	if !ok || c.Check == nil {
-		return nil
-	}
-	if err := h.proj.CatchUp(ctx); err != nil {
-		return err
-	}
-	var err error
-	h.proj.View(func(s *projections.State) { err = c.Check(s) })
-	return err
-}
-
 func (h *Handler) commit(ctx context.Context, d Decision) (seq uint64, dup bool, err error) {
 	var stored []string
 	for ref, sealed := range d.Put {
@@ -279,7 +279,8 @@ func (h *Handler) commit(ctx context.Context, d Decision) (seq uint64, dup bool,
 	switch {
 	case err == nil && !dup:
 		// stored
-	case err == nil || errors.Is(err, ledger.ErrConflict) || errors.Is(err, ledger.ErrInvalid):
+	case err == nil || errors.Is(err, ledger.ErrConflict) || errors.Is(err, ledger.ErrInvalid),
+		errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrReadOnly): // nothing written
 		h.eraseAttempt(ctx, stored)
 		return seq, dup, err
 	default:

@@ -238,11 +238,12 @@ func h1Bytes(s string) ([]byte, bool) {
 	return b, true
 }
 
-// frameReader reads a key frame's fields; after the first error every
+// frameReader reads a key or link frame's fields; after the first error every
 // read returns nothing.
 type frameReader struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	kind string // "link frame"; "" for a key frame
 }
 
 // bytes reads n bytes.
@@ -293,6 +294,10 @@ func (r *frameReader) str() []byte {
 // fail records the first error.
 func (r *frameReader) fail(what string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: key frame: %s", errEventFrame, what)
+		kind := r.kind
+		if kind == "" {
+			kind = "key frame"
+		}
+		r.err = fmt.Errorf("%w: %s: %s", errEventFrame, kind, what)
 	}
 }

@@ -95,12 +95,12 @@ func parseLinkFrame(f []byte) (prev Sum, typ string, body []byte, err error) {
 	if !isLinkFrame(f) {
 		return Sum{}, "", nil, fmt.Errorf("%w: not a link frame", errEventFrame)
 	}
-	r := frameReader{b: f[len(linkFrameMagic):]}
+	r := frameReader{b: f[len(linkFrameMagic):], kind: "link frame"}
 	copy(prev[:], r.bytes(len(prev)))
 	t := r.str()
 	switch {
 	case r.err != nil:
-		return Sum{}, "", nil, fmt.Errorf("%w (link frame)", r.err)
+		return Sum{}, "", nil, r.err
 	case len(t) > maxIDLen:
 		return Sum{}, "", nil, fmt.Errorf("%w: link frame type of %d bytes", errEventFrame, len(t))
 	case isLinkFrame(r.b):
@@ -135,6 +135,16 @@ func rawMessage(stream string, seq uint64, subject string, h nats.Header, data [
 	}
 	m.Type, m.Prev, m.Body = typ, prev.String(), body
 	return m
+}
+
+// decodeMessage decodes a stored LEDGER message (its headers and body)
+// as decodeEvent does, and refuses a link frame beside a Prev or Type
+// header as rawMessage does (one stored form per link).
+func decodeMessage(h nats.Header, data []byte, seq uint64) (Event, error) {
+	if isLinkFrame(data) && (len(h.Values(TypeHeader)) != 0 || len(h.Values(PrevHeader)) != 0) {
+		return Event{}, fmt.Errorf("%w at seq %d: a link frame and a %s or %s header", ErrMalformed, seq, PrevHeader, TypeHeader)
+	}
+	return decodeEvent(data, seq)
 }
 
 // unlinkedBody returns the stored body inside a link frame, or body as it

@@ -297,3 +297,22 @@ func BenchmarkLinkFrame(b *testing.B) {
 		})
 	}
 }
+
+// TestDecodeMessageRefusesTwoForms: a consumed message holding a link
+// frame and a Prev or Type header is malformed for the readers that do
+// not check the chain too (Replay, Subscribe, Lookup), as for the chain.
+func TestDecodeMessageRefusesTwoForms(t *testing.T) {
+	t.Parallel()
+	ev := keyCreatedEvent(t, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
+	msg := newMsg(ev, deflateEvent(mustEncode(t, ev)))
+	framed := linkMsg(msg, Sum{4})
+	if got, err := decodeMessage(framed.Header, framed.Data, 5); err != nil || got.ID != ev.ID {
+		t.Fatalf("decodeMessage(link frame) = %v, %v", got.ID, err)
+	}
+	for _, h := range []string{PrevHeader, TypeHeader} {
+		hdr := nats.Header{h: {"x"}}
+		if _, err := decodeMessage(hdr, framed.Data, 5); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a link frame with a %s header: err = %v, want ErrMalformed", h, err)
+		}
+	}
+}

@@ -48,8 +48,9 @@ var secretRefField = regexp.MustCompile(`"secret_ref":"([^"\\]+)"`)
 
 // Restore writes the messages of b into s, which must be empty (a Store
 // just opened on a new directory): LEDGER and AUDIT with the sequences,
-// subjects, headers and bodies they had, so that their hash chains and
-// checkpoints verify as before; SECRETS with the subjects and bodies they
+// subjects, types, message ids, Prev values and bodies they had (a single
+// node stores type and Prev in a link frame), so that their hash chains
+// and checkpoints verify as before; SECRETS with the subjects and bodies they
 // had. With a cut (opts.UntilSeq, opts.Until), LEDGER stops at the cut;
 // AUDIT at the last message stored by then, or later if a restored
 // checkpoint signs more; SECRETS keeps the material the restored events
