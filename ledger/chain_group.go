@@ -45,8 +45,13 @@ func (c *chainHead) commitGroup(js jetstream.JetStream, group []*groupReq, more 
 	return n
 }
 
-// groupWait bounds the wait for each ack of a pipelined group.
-const groupWait = writerTimeout
+// groupWait bounds the wait for each ack of a pipelined group (only a
+// single server pipelines). The embedded server answers every publish
+// unless it is gone, when the futures fail at once; a wait that ends
+// first leaves the member's outcome unknown, its publish maybe stored
+// later, so the wait is as long as a request's deadline: a stall of the
+// disk of a few seconds delays the members, and does not fail them.
+const groupWait = 30 * time.Second
 
 // publishGroup publishes the members of group one after the other
 // without waiting for each ack: member i is link head+i+1, with its
