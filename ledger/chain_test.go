@@ -121,6 +121,14 @@ func forge(tb testing.TB, src string, ledgerMsgs, auditMsgs []RawMessage) string
 			}
 		}
 	}
+	closeWithWitness(tb, s, src, dir)
+	return dir
+}
+
+// closeWithWitness closes s (on dir) and gives dir the witness file of
+// src, as the forger keeps it.
+func closeWithWitness(tb testing.TB, s *Store, src, dir string) {
+	tb.Helper()
 	if err := s.Close(); err != nil {
 		tb.Fatal(err)
 	}
@@ -131,7 +139,6 @@ func forge(tb testing.TB, src string, ledgerMsgs, auditMsgs []RawMessage) string
 	if err := os.WriteFile(filepath.Join(dir, witnessFile), b, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	return dir
 }
 
 func TestVerifyCleanHistory(t *testing.T) {

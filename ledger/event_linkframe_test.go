@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -250,16 +248,7 @@ func forgeEach(tb testing.TB, src string, led, aud []RawMessage, each func(int, 
 			tb.Fatalf("forge audit seq %d: %v", m.Seq, err)
 		}
 	}
-	if err := s.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(src, witnessFile))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, witnessFile), b, 0o600); err != nil {
-		tb.Fatal(err)
-	}
+	closeWithWitness(tb, s, src, dir)
 	return dir
 }
 
