@@ -250,19 +250,25 @@ func TestVerifyForgedHistories(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := forge(t, src, tc.ledger, tc.audit)
-			_, err := verifyDir(t, dir, VerifyOptions{Keys: testKeys()})
-			if tc.wantSeq == 0 {
-				if err != nil {
-					t.Fatalf("Verify err = %v, want nil", err)
-				}
-				return
-			}
-			var te *TamperError
-			if !errors.As(err, &te) || !errors.Is(err, ErrTampered) || te.Stream != tc.wantStream || te.Seq != tc.wantSeq {
-				t.Fatalf("Verify err = %v, want TamperError at %s seq %d", err, tc.wantStream, tc.wantSeq)
-			}
+			verifiesUpTo(t, forge(t, src, tc.ledger, tc.audit), tc.wantStream, tc.wantSeq)
 		})
+	}
+}
+
+// verifiesUpTo verifies dir: it must pass if seq is 0, else fail with a
+// TamperError at seq of stream.
+func verifiesUpTo(t *testing.T, dir, stream string, seq uint64) {
+	t.Helper()
+	_, err := verifyDir(t, dir, VerifyOptions{Keys: testKeys()})
+	if seq == 0 {
+		if err != nil {
+			t.Fatalf("Verify err = %v, want nil", err)
+		}
+		return
+	}
+	var te *TamperError
+	if !errors.As(err, &te) || !errors.Is(err, ErrTampered) || te.Stream != stream || te.Seq != seq {
+		t.Fatalf("Verify err = %v, want TamperError at %s seq %d", err, stream, seq)
 	}
 }
 
