@@ -14,7 +14,7 @@ import (
 // instead, as a link frame around the stored body: linkFrameMagic, the
 // chain value as its 32 bytes, the type as a string (empty when the body
 // is a key frame, whose flags name the type), then the body as it was
-// stored before (a key frame, an S2 frame, JSON, an AUDIT batch). 35
+// stored before (a key frame, an S2 frame, JSON, an AUDIT batch). 36
 // bytes for a key creation instead of 114 (BENCHMARKS.md, "The chain
 // link in the body").
 //
