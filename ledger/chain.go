@@ -150,11 +150,13 @@ type chainHead struct {
 
 	notify chan<- struct{} // told (without blocking) after every append; may be nil
 
-	clustered bool          // other nodes append too: the head moves, and outcomes may be unknown
-	linked    bool          // links are published in link frames (wire)
-	resend    time.Duration // resendHorizon (0: the default)
-	w         *writer       // in an embedded cluster, one node appends to the stream (cluster_writer.go)
-	q         *groupQueue   // group commit of the appends (chain_group.go)
+	clustered bool // other nodes append too: the head moves, and outcomes may be unknown
+	linked    bool // links are published in link frames (wire)
+
+	ackTimeout time.Duration // a pipelined member's answer is waited for (ackWait; 0: groupWait)
+	resend     time.Duration // resendHorizon (0: the default)
+	w          *writer       // in an embedded cluster, one node appends to the stream (cluster_writer.go)
+	q          *groupQueue   // group commit of the appends (chain_group.go)
 
 	mu    sync.Mutex
 	seq   uint64 // last sequence of the stream
@@ -394,6 +396,9 @@ func resendable(first time.Time, horizon time.Duration) bool {
 // publishOnce reloads a stale head and publishes msg as its next link.
 func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetstream.PubAck, error) {
 	if c.needsLoad() {
+		if !c.clustered {
+			c.awaitPending(js)
+		}
 		if err := c.load(ctx); err != nil {
 			return nil, err
 		}
@@ -429,15 +434,6 @@ func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 	c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
 	c.appended()
 	return ack, nil
-}
-
-// wire returns msg as it is published after the link whose chain value
-// is prev: in a link frame on a single node (linkMsg), else as it is.
-func (c *chainHead) wire(msg *nats.Msg, prev Sum) *nats.Msg {
-	if !c.linked {
-		return msg
-	}
-	return linkMsg(msg, prev)
 }
 
 // loadWait is load, retried in a cluster until ctx ends while the stream

@@ -12,6 +12,13 @@ import (
 
 // startGroups sets up the group commit of c (group.go).
 func (c *chainHead) startGroups(js jetstream.JetStream) {
+	if !c.clustered {
+		// Its own context: awaitPending waits for this chain's
+		// asynchronous publishes only.
+		if own, err := jetstream.New(js.Conn()); err == nil {
+			js = own
+		}
+	}
 	c.q = &groupQueue{arrived: make(chan struct{}, 1)}
 	c.q.commit = func(g []*groupReq, more func() []*groupReq) int { return c.commitGroup(js, g, more) }
 }
@@ -70,6 +77,7 @@ const groupWait = 30 * time.Second
 // single server pipelines (commitGroup).
 func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more func() []*groupReq) (rest []*groupReq, n int) {
 	if c.needsLoad() {
+		c.awaitPending(js)
 		if err := c.loadWait(group[0].ctx); err != nil {
 			return group, len(group)
 		}
@@ -77,7 +85,7 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 	p := &groupPipe{js: js, c: c, seq: c.seq, sum: c.sum, sent: true}
 	p.send(group)
 	arrived := c.q.arrived
-	timeout := time.NewTimer(groupWait)
+	timeout := time.NewTimer(c.ackWait())
 	defer timeout.Stop()
 	clean := true // every member so far stored in order, or refused
 	for i := 0; i < len(p.futures); i++ {
@@ -96,13 +104,39 @@ func (c *chainHead) publishGroup(js jetstream.JetStream, group []*groupReq, more
 			i--
 			continue
 		}
-		timeout.Reset(groupWait)
+		timeout.Reset(c.ackWait())
 		var again bool
 		if clean, again = c.settleMember(r, ack, err, clean); again {
 			rest = append(rest, r)
 		}
 	}
 	return append(rest, p.members[len(p.futures):]...), len(p.members)
+}
+
+// ackWait is how long a pipelined member's answer is waited for.
+func (c *chainHead) ackWait() time.Duration {
+	if c.ackTimeout > 0 {
+		return c.ackTimeout
+	}
+	return groupWait
+}
+
+// awaitPending waits until every message published on js asynchronously
+// has its answer, or ackWait passes. A member whose answer did not come
+// in time may still be stored: a head reloaded before it could be passed
+// by it, and a member of the next group, bound only to the member before
+// it by sequence and message id, chained over the wrong message (the late
+// one and a retry of it share their message id).
+func (c *chainHead) awaitPending(js jetstream.JetStream) {
+	if js.PublishAsyncPending() == 0 {
+		return
+	}
+	t := time.NewTimer(c.ackWait())
+	defer t.Stop()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-t.C:
+	}
 }
 
 // groupPipe is the publishing side of publishGroup.

@@ -48,6 +48,15 @@ func keyFrameType(body []byte) (string, bool) {
 	return TypeKeyCreated, true
 }
 
+// wire returns msg as it is published after the link whose chain value
+// is prev: in a link frame on a single node (linkMsg), else as it is.
+func (c *chainHead) wire(msg *nats.Msg, prev Sum) *nats.Msg {
+	if !c.linked {
+		return msg
+	}
+	return linkMsg(msg, prev)
+}
+
 // linkMsg returns the message a single node publishes for msg as the link
 // after prev: msg with the Prev and Type headers moved into a link frame.
 // It returns msg itself (the headers kept) if msg has no type, a type a
