@@ -406,13 +406,15 @@ func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 	msg.Header.Set(PrevHeader, c.sum.String())
 	msg.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(c.seq, 10))
 	msg.Header.Del(jetstream.ExpectedLastMsgIDHeader) // set by a group it was in (chain_group.go)
-	pctx := ctx
+	var ack *jetstream.PubAck
+	var err error
 	if c.clustered {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, publishAttempt)
-		defer cancel()
+		pctx, cancel := context.WithTimeout(ctx, publishAttempt)
+		ack, err = js.PublishMsg(pctx, c.wire(msg, c.sum))
+		cancel()
+	} else {
+		ack, err = c.publishAwait(ctx, js, c.wire(msg, c.sum))
 	}
-	ack, err := js.PublishMsg(pctx, c.wire(msg, c.sum))
 	if err != nil {
 		return nil, err
 	}

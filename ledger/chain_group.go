@@ -139,6 +139,29 @@ func (c *chainHead) awaitPending(js jetstream.JetStream) {
 	}
 }
 
+// publishAwait publishes msg alone on a single server and waits for its
+// answer, until ctx ends or ackWait passes. It publishes asynchronously so
+// that a publish left without an answer stays pending on js, and the next
+// reload of the head waits for it (awaitPending), as for a group's.
+func (c *chainHead) publishAwait(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (*jetstream.PubAck, error) {
+	f, err := js.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(c.ackWait())
+	defer t.Stop()
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, context.DeadlineExceeded
+	}
+}
+
 // groupPipe is the publishing side of publishGroup.
 type groupPipe struct {
 	js      jetstream.JetStream
