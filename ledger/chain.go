@@ -35,7 +35,6 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -68,11 +67,10 @@ func (s Sum) String() string { return hex.EncodeToString(s[:]) }
 // a Sum has exactly one text form.
 func parseSum(h string) (Sum, bool) {
 	var s Sum
-	if len(h) != 2*len(s) || h != string(bytes.ToLower([]byte(h))) {
-		return s, false
+	if !DecodeLowerHex(s[:], h) {
+		return Sum{}, false
 	}
-	_, err := hex.Decode(s[:], []byte(h))
-	return s, err == nil
+	return s, true
 }
 
 // bodyDigest is SHA-256 over the SHA-256 of every line of body.

@@ -117,7 +117,7 @@ func keyFrameOf(body []byte) ([]byte, bool) {
 
 // inflateKeyFrame returns the JSON of a key frame.
 func inflateKeyFrame(f []byte) ([]byte, error) {
-	r := frameReader{b: f[len(keyFrameMagic):]}
+	r := frameReader{b: f[len(keyFrameMagic):], kind: "key frame"}
 	flags := r.bytes(1)
 	id, at, actor := r.bytes(16), r.bytes(8), r.bytes(32)
 	version := r.uvarint()
@@ -243,7 +243,7 @@ func h1Bytes(s string) ([]byte, bool) {
 type frameReader struct {
 	b    []byte
 	err  error
-	kind string // "link frame"; "" for a key frame
+	kind string // "key frame" or "link frame", for errors
 }
 
 // bytes reads n bytes.
@@ -282,22 +282,27 @@ func (r *frameReader) str() []byte {
 		return nil
 	}
 	s := r.bytes(int(n))
-	for _, c := range s {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			r.fail("string needs an escape")
-			return nil
-		}
+	if !frameText(s) {
+		r.fail("string needs an escape")
+		return nil
 	}
 	return s
+}
+
+// frameText reports whether s is what a frame's string may hold:
+// printable ASCII but the quote and the backslash.
+func frameText[S string | []byte](s S) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // fail records the first error.
 func (r *frameReader) fail(what string) {
 	if r.err == nil {
-		kind := r.kind
-		if kind == "" {
-			kind = "key frame"
-		}
-		r.err = fmt.Errorf("%w: %s: %s", errEventFrame, kind, what)
+		r.err = fmt.Errorf("%w: %s: %s", errEventFrame, r.kind, what)
 	}
 }

@@ -64,7 +64,8 @@ func (c *chainHead) wire(msg *nats.Msg, prev Sum) *nats.Msg {
 // already. msg is not changed: it may be published again, alone.
 func linkMsg(msg *nats.Msg, prev Sum) *nats.Msg {
 	typ := msg.Header.Get(TypeHeader)
-	if typ == "" || isLinkFrame(msg.Data) || len(msg.Header.Values(TypeHeader)) != 1 || !frameString(typ) {
+	if typ == "" || isLinkFrame(msg.Data) || len(msg.Header.Values(TypeHeader)) != 1 ||
+		len(typ) > maxIDLen || !frameText(typ) {
 		return msg
 	}
 	if kt, ok := keyFrameType(msg.Data); ok {
@@ -83,19 +84,6 @@ func linkMsg(msg *nats.Msg, prev Sum) *nats.Msg {
 		}
 	}
 	return out
-}
-
-// frameString reports whether s is a string a frame holds (frameReader.str).
-func frameString(s string) bool {
-	if len(s) > maxIDLen {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // parseLinkFrame returns the chain value, the type and the stored body of
@@ -127,6 +115,12 @@ func parseLinkFrame(f []byte) (prev Sum, typ string, body []byte, err error) {
 	return prev, string(t), r.b, nil
 }
 
+// hasLinkHeaders reports whether h holds a Prev or Type header, which a
+// message stored in a link frame must not.
+func hasLinkHeaders(h nats.Header) bool {
+	return len(h.Values(TypeHeader)) != 0 || len(h.Values(PrevHeader)) != 0
+}
+
 // rawMessage is the RawMessage of a stored message of stream: from its
 // headers, or from its link frame. A link frame that does not parse, or
 // one on a message that also has a Prev or Type header, is kept as the
@@ -135,7 +129,7 @@ func parseLinkFrame(f []byte) (prev Sum, typ string, body []byte, err error) {
 func rawMessage(stream string, seq uint64, subject string, h nats.Header, data []byte) RawMessage {
 	m := RawMessage{Stream: stream, Seq: seq, Subject: subject, Body: data,
 		Type: h.Get(TypeHeader), MsgID: h.Get(nats.MsgIdHdr), Prev: h.Get(PrevHeader)}
-	if !isLinkFrame(data) || len(h.Values(TypeHeader)) != 0 || len(h.Values(PrevHeader)) != 0 {
+	if !isLinkFrame(data) || hasLinkHeaders(h) {
 		return m
 	}
 	prev, typ, body, err := parseLinkFrame(data)
@@ -150,7 +144,7 @@ func rawMessage(stream string, seq uint64, subject string, h nats.Header, data [
 // as decodeEvent does, and refuses a link frame beside a Prev or Type
 // header as rawMessage does (one stored form per link).
 func decodeMessage(h nats.Header, data []byte, seq uint64) (Event, error) {
-	if isLinkFrame(data) && (len(h.Values(TypeHeader)) != 0 || len(h.Values(PrevHeader)) != 0) {
+	if isLinkFrame(data) && hasLinkHeaders(h) {
 		return Event{}, fmt.Errorf("%w at seq %d: a link frame and a %s or %s header", ErrMalformed, seq, PrevHeader, TypeHeader)
 	}
 	return decodeEvent(data, seq)
