@@ -130,6 +130,7 @@ func (h *Handler) decideBatch(s *projections.State, actor string, cmds []Command
 			}
 		}
 		erased = append(erased, d.Erase...)
+		d.Expect.At = 0 // f holds the batch's earlier events without their sequences
 		x := d.Expect
 		if x.Subject == "" {
 			x.Subject = d.Event.Aggregate

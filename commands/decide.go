@@ -126,7 +126,7 @@ func (d *decision) event(enclave, subject, typ string, payload any) (Decision, e
 	}
 	return Decision{
 		Event:  ev,
-		Expect: ledger.Expect{Subject: subject, Seq: d.s.LastSeq(subject)},
+		Expect: ledger.Expect{Subject: subject, Seq: d.s.LastSeq(subject), At: d.s.SubjectsAt()},
 		Put:    d.put,
 		Erase:  d.erase,
 	}, nil

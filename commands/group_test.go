@@ -62,4 +62,7 @@ func TestRacingCreatorsGrouped(t *testing.T) {
 	if _, _, largest := store.GroupStats(); largest < 2 {
 		t.Fatalf("largest LEDGER group = %d: the creations were never grouped", largest)
 	}
+	if decided, sent := store.ExpectStats(); decided == 0 {
+		t.Fatalf("the ledger proved no expectation itself (%d left to the server): the race never met that path", sent)
+	}
 }

@@ -21,6 +21,14 @@ type Expect struct {
 	// Any disables the expectation: the event is appended whatever the
 	// subject holds.
 	Any bool
+	// At, if not 0, is the stream sequence as of which Seq was Subject's
+	// last sequence (a projection's position when it answered). A single
+	// node then checks the expectation itself when it can prove that
+	// nothing after At wrote the subject, and the server stores the event
+	// without the header (chain_recent.go). A wrong At is a wrong
+	// answer: only a caller that read Seq from a state at exactly At may
+	// set it. Ignored for another subject than the event's own.
+	At uint64
 }
 
 // JetStream API error codes of a failed last-sequence expectation: 10071
@@ -73,6 +81,8 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(x.Seq, 10))
 		if subj != ev.Aggregate {
 			msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, subj)
+		} else if s.sole && x.At > 0 && x.Seq <= x.At {
+			msg.Header.Set(expectAtHeader, strconv.FormatUint(x.At, 10)) // never sent (chain_recent.go)
 		}
 	}
 	ack, err := s.publishLedger(ctx, msg) // hash chain: chain.go

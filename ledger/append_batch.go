@@ -119,6 +119,9 @@ func (c *chainHead) publishBatch(ctx context.Context, nc *nats.Conn, msgs []*nat
 		}
 		seq, sum, err := c.sendBatch(ctx, nc, msgs)
 		if err == nil {
+			for i, m := range msgs {
+				c.stored(seq-uint64(len(msgs)-1-i), m.Subject)
+			}
 			c.seq, c.sum = seq, sum
 			c.appended()
 			return seq, nil

@@ -150,6 +150,7 @@ type chainHead struct {
 
 	clustered bool // other nodes append too: the head moves, and outcomes may be unknown
 	linked    bool // links are published in link frames (wire)
+	sole      bool // this process is the streams' only writer (Store.sole)
 
 	ackTimeout time.Duration // a pipelined member's answer is waited for (ackWait; 0: groupWait)
 	resend     time.Duration // resendHorizon (0: the default)
@@ -160,6 +161,11 @@ type chainHead struct {
 	seq   uint64 // last sequence of the stream
 	sum   Sum    // chain_seq
 	stale bool   // a publish may or may not have been stored: reload first
+
+	// answered: a message sent since the head was loaded was stored as
+	// expected, so none sent before can still be stored (chain_recent.go).
+	answered bool
+	recent   *recentWrites // LEDGER on a single node: what the head stored lately (chain_recent.go)
 
 	// reload asks, without mu, for a reload before the next publish: a
 	// node that starts writing the stream must not wait for mu, which a
@@ -173,7 +179,7 @@ type chainHead struct {
 
 // markStale says that the stream may hold more than the head knows.
 func (c *chainHead) markStale() {
-	c.stale = true
+	c.stale, c.answered = true, false
 	c.knownValid.Store(false)
 }
 
@@ -222,6 +228,7 @@ func (c *chainHead) load(ctx context.Context) error {
 	last := info.State.LastSeq
 	if last == 0 {
 		c.seq, c.sum, c.stale = 0, Sum{}, false
+		c.loaded()
 		c.setKnown()
 		return nil
 	}
@@ -232,6 +239,7 @@ func (c *chainHead) load(ctx context.Context) error {
 	raw := rawFrom(c.name, m)
 	if prev, ok := parseSum(raw.Prev); ok {
 		c.seq, c.sum, c.stale = last, chainNext(prev, raw.Leaf()), false
+		c.loaded()
 		c.setKnown()
 		return nil
 	}
@@ -245,6 +253,7 @@ func (c *chainHead) load(ctx context.Context) error {
 		return err
 	}
 	c.seq, c.sum, c.stale = last, sum, false
+	c.loaded()
 	c.setKnown()
 	return nil
 }
@@ -346,29 +355,6 @@ func (c *chainHead) publishLocked(ctx context.Context, js jetstream.JetStream, m
 	}
 }
 
-// subjectMoved reports whether msg's own expectation on a subject (if
-// it has one) no longer holds, asking the stream's leader; errors count
-// as "moved", so that the caller's conflict is reported.
-func (c *chainHead) subjectMoved(ctx context.Context, msg *nats.Msg) bool {
-	want := msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader)
-	if want == "" {
-		return false
-	}
-	subj := msg.Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader)
-	if subj == "" {
-		subj = msg.Subject
-	}
-	var last uint64
-	m, err := c.stream.GetLastMsgForSubject(ctx, subj)
-	switch {
-	case err == nil:
-		last = m.Sequence
-	case !errors.Is(err, jetstream.ErrMsgNotFound):
-		return true
-	}
-	return strconv.FormatUint(last, 10) != want
-}
-
 // wait sleeps before the next attempt of a clustered publish; it reports
 // false when ctx ends first.
 func (c *chainHead) wait(ctx context.Context, backoff *time.Duration) bool {
@@ -432,6 +418,7 @@ func (c *chainHead) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 	raw := RawMessage{Seq: ack.Sequence, Subject: msg.Subject, Type: msg.Header.Get(TypeHeader),
 		MsgID: msg.Header.Get(nats.MsgIdHdr), Body: msg.Data}
 	c.seq, c.sum = ack.Sequence, chainNext(c.sum, raw.Leaf())
+	c.stored(ack.Sequence, msg.Subject)
 	c.appended()
 	return ack, nil
 }

@@ -194,7 +194,7 @@ func (p *groupPipe) send(rs []*groupReq) {
 			continue
 		}
 		id := r.msg.Header.Get(nats.MsgIdHdr)
-		if len(p.futures) == 0 {
+		if len(p.futures) == 0 || (p.c.sole && p.c.answered) {
 			r.msg.Header.Del(jetstream.ExpectedLastMsgIDHeader)
 		} else if p.lastID == "" || id == "" {
 			p.sent = false // cannot be bound to the member before: alone
@@ -226,6 +226,7 @@ func (c *chainHead) settleMember(r *groupReq, ack *jetstream.PubAck, err error, 
 	switch {
 	case clean && err == nil && !ack.Duplicate && ack.Sequence == c.seq+1:
 		c.seq, c.sum = ack.Sequence, chainNext(c.sum, r.leaf(ack.Sequence))
+		c.stored(ack.Sequence, r.msg.Subject)
 		c.appended()
 		r.ack = ack
 		r.settle()

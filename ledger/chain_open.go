@@ -76,6 +76,10 @@ func (s *Store) openStreams(ctx context.Context, cfg Config) (err error) {
 	}
 	s.chains.ledger = &chainHead{name: ledgerStream, stream: s.ledger, log: s.log, notify: s.chains.appended, clustered: s.clustered, linked: s.compress, resend: s.resendHorizon}
 	s.chains.audit = &chainHead{name: auditStream, stream: s.audit, log: s.log, notify: s.chains.appended, clustered: s.clustered, linked: s.compress, resend: s.resendHorizon}
+	if s.sole {
+		s.chains.ledger.sole, s.chains.audit.sole = true, true
+		s.chains.ledger.recent = newRecentWrites()
+	}
 	if cfg.ReadOnly {
 		return nil
 	}

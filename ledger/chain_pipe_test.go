@@ -54,6 +54,7 @@ func TestPipelinedMemberStoredOnlyAfterItsPredecessor(t *testing.T) {
 	// The head as a reload that did not see it yet left it.
 	c.mu.Lock()
 	c.seq, c.sum, c.stale = staleSeq, staleSum, false
+	c.loaded()
 	c.mu.Unlock()
 
 	group := []*groupReq{

@@ -51,6 +51,7 @@ func keyFrameType(body []byte) (string, bool) {
 // wire returns msg as it is published after the link whose chain value
 // is prev: in a link frame on a single node (linkMsg), else as it is.
 func (c *chainHead) wire(msg *nats.Msg, prev Sum) *nats.Msg {
+	msg = c.sendable(msg) // chain_recent.go
 	if !c.linked {
 		return msg
 	}

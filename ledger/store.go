@@ -104,6 +104,7 @@ type Store struct {
 	// audit_compress.go) and LEDGER events as frames (event_compress.go);
 	// a single node only, so that nodes of earlier versions read on.
 	compress   bool
+	sole       bool          // the streams' only writer: a single node without a listener (chain_recent.go)
 	replicas   int           // of every stream
 	sysNC      *nats.Conn    // system account (embedded cluster only): peer removal
 	node       string        // this node's name
@@ -218,6 +219,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		return nil, err
 	}
 	s.compress = !s.clustered
+	s.sole = !s.clustered && cfg.Listen == ""
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		return nil, fmt.Errorf("ledger: open: %w", err)
 	}

@@ -23,6 +23,16 @@ func (s *State) LastSeq(subject string) uint64 {
 	return s.subjects[subject]
 }
 
+// SubjectsAt returns the stream sequence as of which LastSeq answers
+// (ledger.Expect.At): s.Seq, or 0 on a state of time travel, which knows
+// no subject's sequence.
+func (s *State) SubjectsAt() uint64 {
+	if s.past {
+		return 0
+	}
+	return s.Seq
+}
+
 // setSeq records seq as the last sequence of subject. Only events with a
 // sequence call it, never a fork's, so the map is the state's own.
 func (s *State) setSeq(subject string, seq uint64) {
