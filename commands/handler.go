@@ -152,13 +152,11 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		if err := h.proj.CatchUp(ctx); err != nil {
 			return Result{}, err
 		}
-		var (
-			d   Decision
-			err error
-		)
-		h.proj.View(func(s *projections.State) {
-			d, err = Decide(s, cmd, Env{Now: h.Now(), Actor: actor, CommandID: commandID, EventID: NewID(), Seal: h.seal})
-		})
+		eventID := NewID()
+		if attempt == 1 && !replayable {
+			eventID = commandID // see decide
+		}
+		d, err := h.decide(cmd, Env{Now: h.Now(), Actor: actor, CommandID: commandID, EventID: eventID, Seal: h.seal})
 		if err != nil && replayable {
 			// Another node may have applied this very command since the
 			// lookup above (its event is why Decide refuses): a replay.
@@ -328,6 +326,17 @@ func (h *Handler) seal(kt hsm.KeyType, raw, hmacKey, aad []byte) ([]byte, string
 		return h.rek.ImportVersionKES(kt, raw, hmacKey, aad)
 	}
 	return h.rek.ImportVersion(kt, raw, aad)
+}
+
+// decide runs Decide on the projection's state.
+//
+// A command id Run picks names one event, its first attempt's, whose id
+// is then the command id: a key frame need not store it twice (ledger,
+// event_keyframe.go). A later attempt is another event, with its own id
+// and so its own material reference.
+func (h *Handler) decide(cmd Command, env Env) (d Decision, err error) {
+	h.proj.View(func(s *projections.State) { d, err = Decide(s, cmd, env) })
+	return d, err
 }
 
 // NewID returns a random 128-bit id in hex.

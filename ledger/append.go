@@ -64,7 +64,7 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 		return 0, false, err
 	}
 	msgID := ScopedMsgID(ev.Aggregate, ev.CommandID)
-	msg := newMsg(ev, s.storedEvent(body))
+	msg := newMsg(ev, s.storedEvent(body, ev.Aggregate))
 	// The server stores the headers with the message, so only those
 	// needed are set: no expected-stream header (only LEDGER holds
 	// "ledger.>"), and the expectation's subject only when it is not the
@@ -106,11 +106,11 @@ func (s *Store) Append(ctx context.Context, ev Event, x Expect) (seq uint64, dup
 	return 0, false, &ConflictError{Subject: subj, Expected: x.Seq}
 }
 
-// storedEvent is the body an event's JSON is stored as: a frame on a
-// single node (event_compress.go), else the JSON.
-func (s *Store) storedEvent(body []byte) []byte {
+// storedEvent is the body an event's JSON is stored as on subject: a
+// frame on a single node (event_compress.go), else the JSON.
+func (s *Store) storedEvent(body []byte, subject string) []byte {
 	if s.compress {
-		return deflateEvent(body)
+		return deflateEvent(body, subject)
 	}
 	return body
 }

@@ -60,7 +60,7 @@ func (s *Store) AppendBatch(ctx context.Context, evs []Event, xs []Expect) (firs
 		if err != nil {
 			return 0, 0, err
 		}
-		msg := newMsg(ev, s.storedEvent(body))
+		msg := newMsg(ev, s.storedEvent(body, ev.Aggregate))
 		msg.Header.Set(jetstream.MsgIDHeader, ev.CommandID)
 		msg.Header.Set(jetstream.ExpectedStreamHeader, ledgerStream)
 		if x := xs[i]; !x.Any {

@@ -86,11 +86,13 @@ func undecodableDigest(body []byte) Sum {
 // wrapping ErrMalformed if either does not decompress), any other body
 // as stored.
 func (m *RawMessage) Plain() ([]byte, error) {
-	inflate := eventJSON // a frame, or the body as stored
+	var plain []byte
+	var err error
 	if m.Type == TypeAuditBatchZ {
-		inflate = inflateAudit
+		plain, err = inflateAudit(m.Body)
+	} else {
+		plain, err = eventJSON(m.Body, m.Subject) // a frame, or the body as stored
 	}
-	plain, err := inflate(m.Body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s seq %d: %w", ErrMalformed, m.Stream, m.Seq, err)
 	}

@@ -106,7 +106,7 @@ func TestLateMemberNotPassedByTheNextGroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg := newMsg(ev, s.storedEvent(body))
+			msg := newMsg(ev, s.storedEvent(body, ev.Aggregate))
 			msg.Header.Set(jetstream.MsgIDHeader, ScopedMsgID(ev.Aggregate, ev.CommandID))
 			raw := RawMessage{Type: ev.Type, Body: msg.Data}
 			return &groupReq{ctx: ctx, msg: msg, sum: raw.bodySum(), done: make(chan struct{})}

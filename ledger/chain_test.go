@@ -348,7 +348,7 @@ func TestAppendAfterForeignWrite(t *testing.T) {
 // replaced by new, stored as JSON (it must contain old unless old is "").
 func editEvent(t *testing.T, stored []byte, old, new string) []byte {
 	t.Helper()
-	body, err := eventJSON(stored)
+	body, err := eventJSON(stored, "")
 	if err != nil {
 		t.Fatal(err)
 	}

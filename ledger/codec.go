@@ -40,14 +40,14 @@ func encodeEvent(ev Event) ([]byte, error) {
 	return body, nil
 }
 
-// decodeEvent decodes a stored LEDGER message body (JSON, or a frame of
-// it: event_compress.go; in a link frame or not: event_linkframe.go) and
-// stamps it with its stream sequence; a body as json.Marshal writes it in
-// one pass (fastEvent).
-func decodeEvent(stored []byte, seq uint64) (Event, error) {
+// decodeEvent decodes a LEDGER message body stored on subject (JSON, or
+// a frame of it: event_compress.go; in a link frame or not:
+// event_linkframe.go) and stamps it with its stream sequence; a body as
+// json.Marshal writes it in one pass (fastEvent).
+func decodeEvent(stored []byte, subject string, seq uint64) (Event, error) {
 	body, err := unlinkedBody(stored)
 	if err == nil {
-		body, err = eventJSON(body)
+		body, err = eventJSON(body, subject)
 	}
 	if err != nil {
 		return Event{}, fmt.Errorf("%w at seq %d: %w", ErrMalformed, seq, err)

@@ -71,7 +71,7 @@ func FuzzFastEvent(f *testing.F) {
 		if ev, ok := fastEvent(body); ok && (werr != nil || !reflect.DeepEqual(ev, want)) {
 			t.Fatalf("fastEvent(%q) = %+v, json.Unmarshal = %+v, %v", body, ev, want, werr)
 		}
-		got, err := decodeEvent(body, 7)
+		got, err := decodeEvent(body, "", 7)
 		if (err != nil) != (werr != nil) {
 			t.Fatalf("decodeEvent(%q) err = %v, json.Unmarshal err = %v", body, err, werr)
 		}

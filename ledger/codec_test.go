@@ -13,10 +13,10 @@ func FuzzDecodeEvent(f *testing.F) {
 	}
 	// The stored forms of a key creation: a key frame and an S2 frame.
 	created := mustEncode(f, keyCreatedEvent(f, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39"))
-	f.Add(deflateEvent(created))
+	f.Add(deflateEvent(created, ""))
 	f.Add(append([]byte(eventMagic), eventCodec().Encode(nil, created)...))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := decodeEvent(body, 7)
+		ev, err := decodeEvent(body, "", 7)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("decodeEvent(%q) err = %v, want ErrMalformed", body, err)
@@ -31,7 +31,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err != nil {
 			return // e.g. a time outside the JSON range
 		}
-		ev2, err := decodeEvent(again, 7)
+		ev2, err := decodeEvent(again, "", 7)
 		if err != nil {
 			t.Fatalf("re-decode of %q err = %v", again, err)
 		}

@@ -74,14 +74,14 @@ var eventCodec = sync.OnceValue(func() *s2.Dict {
 // malformed (inflateEvent).
 func isEventFrame(body []byte) bool { return len(body) > 0 && body[0] == 0 }
 
-// deflateEvent returns the stored form of an event's JSON body: a key
-// frame if it has one (event_keyframe.go), else an S2 frame when that is
-// shorter, else the JSON itself.
-func deflateEvent(body []byte) []byte {
+// deflateEvent returns the stored form of an event's JSON body published
+// on subject: a key frame if it has one (event_keyframe.go), else an S2
+// frame when that is shorter, else the JSON itself.
+func deflateEvent(body []byte, subject string) []byte {
 	if len(body) > eventMaxPlain {
 		return body
 	}
-	if f, ok := keyFrameOf(body); ok {
+	if f, ok := keyFrameOf(body, subject); ok {
 		return f
 	}
 	buf := make([]byte, len(eventMagic)+s2.MaxEncodedLen(len(body)))
@@ -93,11 +93,11 @@ func deflateEvent(body []byte) []byte {
 	return append(buf[:len(eventMagic)], block...) // Encode wrote block in place: a copy onto itself
 }
 
-// inflateEvent returns the JSON of an event frame.
-func inflateEvent(frame []byte) ([]byte, error) {
+// inflateEvent returns the JSON of an event frame stored on subject.
+func inflateEvent(frame []byte, subject string) ([]byte, error) {
 	switch {
-	case strings.HasPrefix(string(frame), keyFrameMagic):
-		return inflateKeyFrame(frame)
+	case isKeyFrame(frame):
+		return inflateKeyFrame(frame, subject)
 	case !strings.HasPrefix(string(frame), eventMagic):
 		return nil, fmt.Errorf("%w: unknown frame %q", errEventFrame, frame[:min(len(frame), 3)])
 	}
@@ -119,11 +119,11 @@ func inflateEvent(frame []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// eventJSON returns the JSON of a stored LEDGER body, as stored or
-// inflated.
-func eventJSON(body []byte) ([]byte, error) {
+// eventJSON returns the JSON of a LEDGER body stored on subject, as
+// stored or inflated.
+func eventJSON(body []byte, subject string) ([]byte, error) {
 	if isEventFrame(body) {
-		return inflateEvent(body)
+		return inflateEvent(body, subject)
 	}
 	return body, nil
 }

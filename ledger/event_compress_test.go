@@ -156,11 +156,11 @@ func TestEventFrameRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := deflateEvent(body)
+	good := deflateEvent(body, "")
 	if !isEventFrame(good) || len(good)*3 > len(body)*2 {
 		t.Fatalf("a key creation of %d bytes compressed to %d (frame %v)", len(body), len(good), isEventFrame(good))
 	}
-	if got, err := decodeEvent(good, 9); err != nil || got.ID != ev.ID || got.Seq != 9 {
+	if got, err := decodeEvent(good, "", 9); err != nil || got.ID != ev.ID || got.Seq != 9 {
 		t.Fatalf("decodeEvent(frame) = %+v, %v", got, err)
 	}
 	frame := func(plain []byte) []byte { return append([]byte(eventMagic), eventCodec().Encode(nil, plain)...) }
@@ -181,7 +181,7 @@ func TestEventFrameRefused(t *testing.T) {
 		"frame of frame": frame(good),
 		"other magic":    append([]byte("\x00e\x02"), good[len(eventMagic):]...),
 	} {
-		if _, err := decodeEvent(stored, 9); !errors.Is(err, ErrMalformed) {
+		if _, err := decodeEvent(stored, "", 9); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: decodeEvent err = %v, want ErrMalformed", what, err)
 		}
 		m := m
@@ -198,7 +198,7 @@ func TestEventFrameRefused(t *testing.T) {
 	}
 	// What does not shrink, or is past the bound, is stored as it is.
 	for _, b := range [][]byte{[]byte(`{}`), append([]byte(`{"x":"`), make([]byte, eventMaxPlain)...)} {
-		if got := deflateEvent(b); !bytes.Equal(got, b) {
+		if got := deflateEvent(b, ""); !bytes.Equal(got, b) {
 			t.Errorf("deflateEvent(%d bytes) = a %d-byte frame, want the JSON as it is", len(b), len(got))
 		}
 	}
@@ -222,11 +222,11 @@ func TestEventFrameFormatIsStable(t *testing.T) {
 	if !isEventFrame(frame) {
 		t.Fatalf("the fixture does not start with eventMagic %q", eventMagic)
 	}
-	got, err := inflateEvent(frame)
+	got, err := inflateEvent(frame, "")
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("the version-1 frame reads as %q, %v; want %s", got, err, want)
 	}
-	if ev, err := decodeEvent(frame, 1); err != nil || ev.Type != TypeKeyCreated || ev.Enclave != "tenant-a" {
+	if ev, err := decodeEvent(frame, "", 1); err != nil || ev.Type != TypeKeyCreated || ev.Enclave != "tenant-a" {
 		t.Fatalf("decodeEvent(fixture) = %+v, %v", ev, err)
 	}
 }

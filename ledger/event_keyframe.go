@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,12 +40,31 @@ import (
 //
 // where a string is a minimal uvarint length and that many bytes of
 // printable ASCII but the quote and the backslash, and nothing follows.
+//
+// Layout 2 (keyFrameMagic2, written since 2026-12-07) is layout 1 without
+// enclave and name: they are the tokens of the message's subject,
+// "ledger.<enclave>.key.<name>", which the leaf covers, so a key frame
+// of layout 2 is read with its subject (eventJSONOf). A creation whose
+// command id is its event id (a command without a client's id, in its
+// first attempt: commands.Handler.Run) has keyFrameCmdIsID and no
+// command field. 42 bytes fewer a key for names of 17 characters.
 // The aggregate is KeySubject(enclave, name) and the secret reference
 // AttemptSecretRef(enclave, name, version, AttemptOf(id)), or with the
 // whole id under keyFrameLongRef.
 
-// keyFrameMagic starts every key frame: a NUL, 'k', the layout's version.
-const keyFrameMagic = "\x00k\x01"
+// keyFrameMagic starts every key frame of layout 1, keyFrameMagic2 of
+// layout 2: a NUL, 'k', the layout's version.
+const (
+	keyFrameMagic  = "\x00k\x01"
+	keyFrameMagic2 = "\x00k\x02"
+)
+
+// isKeyFrame reports whether a stored body is a key frame of either
+// layout.
+func isKeyFrame(body []byte) bool {
+	return len(body) >= len(keyFrameMagic) && string(body[:2]) == keyFrameMagic[:2] &&
+		(body[2] == keyFrameMagic[2] || body[2] == keyFrameMagic2[2])
+}
 
 // The flags of a key frame.
 const (
@@ -52,15 +72,18 @@ const (
 	keyFrameChaCha               // type ChaCha20, else AES256
 	keyFrameHexCmd               // the command id is 16 bytes shown in hex
 	keyFrameLongRef              // the secret reference ends in the whole event id (as written before AttemptOf)
+	keyFrameCmdIsID              // layout 2: the command id is the event id, not stored again
 	keyFrameFlags    = keyFrameImported | keyFrameChaCha | keyFrameHexCmd | keyFrameLongRef
+	keyFrameFlags2   = keyFrameFlags | keyFrameCmdIsID
 )
 
 // keyFrameFixed is the size of the fields of fixed length.
 const keyFrameFixed = 1 + 16 + 8 + 32 + 32
 
-// keyFrameOf returns the key frame of an event's JSON, or false if the
-// event has no key frame that inflates to body.
-func keyFrameOf(body []byte) ([]byte, bool) {
+// keyFrameOf returns the key frame of an event's JSON stored on subject
+// (layout 2 if subject is the event's aggregate, else layout 1), or false
+// if the event has no key frame that inflates to body.
+func keyFrameOf(body []byte, subject string) ([]byte, bool) {
 	if !bytes.HasPrefix(body, []byte(`{"type":"key.created.v1",`)) && !bytes.HasPrefix(body, []byte(`{"type":"key.imported.v1",`)) {
 		return nil, false // not worth parsing
 	}
@@ -84,8 +107,12 @@ func keyFrameOf(body []byte) ([]byte, bool) {
 	default:
 		return nil, false
 	}
+	onSubject := subject != "" && subject == KeySubject(ev.Enclave, k.Name)
 	cmd, hexCmd := lowerHex(ev.CommandID, 16)
-	if hexCmd {
+	switch {
+	case onSubject && ev.CommandID == ev.ID:
+		flags |= keyFrameCmdIsID
+	case hexCmd:
 		flags |= keyFrameHexCmd
 	}
 	if k.SecretRef == AttemptSecretRef(ev.Enclave, k.Name, k.Version, ev.ID) {
@@ -97,49 +124,91 @@ func keyFrameOf(body []byte) ([]byte, bool) {
 	if !ok1 || !ok2 || !ok3 {
 		return nil, false
 	}
-	f := append(make([]byte, 0, len(keyFrameMagic)+keyFrameFixed+len(ev.CommandID)+len(ev.Enclave)+len(k.Name)+9), keyFrameMagic...)
+	magic := keyFrameMagic
+	if onSubject {
+		magic = keyFrameMagic2
+	}
+	f := append(make([]byte, 0, len(magic)+keyFrameFixed+len(ev.CommandID)+len(ev.Enclave)+len(k.Name)+9), magic...)
 	f = append(append(f, flags), id...)
 	f = binary.BigEndian.AppendUint64(f, uint64(ev.Time.UnixNano()))
 	f = append(f, actor...)
 	f = binary.AppendUvarint(f, uint64(k.Version))
 	f = append(f, fp...)
-	if hexCmd {
+	switch {
+	case flags&keyFrameCmdIsID != 0:
+	case hexCmd:
 		f = append(f, cmd...)
-	} else {
+	default:
 		f = appendFrameString(f, ev.CommandID)
 	}
-	f = appendFrameString(appendFrameString(f, ev.Enclave), k.Name)
-	if plain, err := inflateKeyFrame(f); err != nil || !bytes.Equal(plain, body) {
+	if !onSubject {
+		f = appendFrameString(appendFrameString(f, ev.Enclave), k.Name)
+	}
+	if plain, err := inflateKeyFrame(f, subject); err != nil || !bytes.Equal(plain, body) {
 		return nil, false
 	}
 	return f, true
 }
 
-// inflateKeyFrame returns the JSON of a key frame.
-func inflateKeyFrame(f []byte) ([]byte, error) {
+// keySubjectNames returns the enclave and key name of a key's subject,
+// "ledger.<enclave>.key.<name>" with both valid names.
+func keySubjectNames(subject string) (enclave, name string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, ledgerPrefix)
+	if !ok {
+		return "", "", false
+	}
+	enclave, name, ok = strings.Cut(rest, ".key.")
+	if !ok || !ValidName(enclave) || !ValidName(name) {
+		return "", "", false
+	}
+	return enclave, name, true
+}
+
+// inflateKeyFrame returns the JSON of a key frame stored on subject.
+func inflateKeyFrame(f []byte, subject string) ([]byte, error) {
+	layout2 := f[2] == keyFrameMagic2[2]
 	r := frameReader{b: f[len(keyFrameMagic):], kind: "key frame"}
 	flags := r.bytes(1)
 	id, at, actor := r.bytes(16), r.bytes(8), r.bytes(32)
 	version := r.uvarint()
 	fp := r.bytes(32)
+	allowed := byte(keyFrameFlags)
+	if layout2 {
+		allowed = keyFrameFlags2
+	}
 	var cmd []byte
-	if flags[0]&keyFrameHexCmd != 0 {
+	switch {
+	case flags[0]&keyFrameCmdIsID != 0:
+		cmd = hex.AppendEncode(make([]byte, 0, 32), id)
+	case flags[0]&keyFrameHexCmd != 0:
 		cmd = hex.AppendEncode(make([]byte, 0, 32), r.bytes(16))
-	} else {
+	default:
 		cmd = r.str()
 	}
-	enclave, name := r.str(), r.str()
+	var enclave, name []byte
+	if layout2 {
+		e, n, ok := keySubjectNames(subject)
+		if !ok {
+			return nil, fmt.Errorf("%w: key frame on subject %q, not a key's", errEventFrame, subject)
+		}
+		enclave, name = []byte(e), []byte(n)
+	} else {
+		enclave, name = r.str(), r.str()
+	}
 	switch {
 	case r.err != nil:
 		return nil, r.err
 	case len(r.b) != 0:
 		return nil, fmt.Errorf("%w: %d bytes after the key frame", errEventFrame, len(r.b))
-	case flags[0]&^keyFrameFlags != 0:
+	case flags[0]&^allowed != 0 || flags[0]&(keyFrameHexCmd|keyFrameCmdIsID) == keyFrameHexCmd|keyFrameCmdIsID:
 		return nil, fmt.Errorf("%w: key frame flags %#x", errEventFrame, flags[0])
 	case version > 1<<32-1:
 		return nil, fmt.Errorf("%w: key frame version %d", errEventFrame, version)
 	}
-	if _, ok := lowerHex(string(cmd), 16); ok && flags[0]&keyFrameHexCmd == 0 {
+	if flags[0]&keyFrameCmdIsID == 0 && layout2 && bytes.Equal(cmd, hex.AppendEncode(nil, id)) {
+		return nil, fmt.Errorf("%w: key frame command id not in its short form", errEventFrame) // one frame per event
+	}
+	if _, ok := lowerHex(string(cmd), 16); ok && flags[0]&(keyFrameHexCmd|keyFrameCmdIsID) == 0 {
 		return nil, fmt.Errorf("%w: key frame command id not in its short form", errEventFrame) // one frame per event
 	}
 	typ, kind := TypeKeyCreated, "AES256"

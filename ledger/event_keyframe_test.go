@@ -42,11 +42,11 @@ func TestKeyFrame(t *testing.T) {
 	}
 	for what, ev := range keyFrames {
 		body := mustEncode(t, ev)
-		f := deflateEvent(body)
+		f := deflateEvent(body, "")
 		if !bytes.HasPrefix(f, []byte(keyFrameMagic)) || len(f) > 140 {
 			t.Errorf("%s: %d bytes of JSON stored as %d bytes starting %q, want a key frame of at most 140", what, len(body), len(f), f[:3])
 		}
-		if got, err := eventJSON(f); err != nil || !bytes.Equal(got, body) {
+		if got, err := eventJSON(f, ""); err != nil || !bytes.Equal(got, body) {
 			t.Errorf("%s: the key frame inflates to %s, %v; want %s", what, got, err, body)
 		}
 	}
@@ -65,11 +65,11 @@ func TestKeyFrame(t *testing.T) {
 	}
 	for what, ev := range others {
 		body := mustEncode(t, ev)
-		f := deflateEvent(body)
+		f := deflateEvent(body, "")
 		if bytes.HasPrefix(f, []byte(keyFrameMagic)) {
 			t.Errorf("%s: stored as a key frame", what)
 		}
-		if got, err := eventJSON(f); err != nil || !bytes.Equal(got, body) {
+		if got, err := eventJSON(f, ""); err != nil || !bytes.Equal(got, body) {
 			t.Errorf("%s: %q inflates to %s, %v; want %s", what, f[:3], got, err, body)
 		}
 	}
@@ -94,7 +94,7 @@ func TestKeyFrameRefused(t *testing.T) {
 	ev := keyCreatedEvent(t, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
 	ev.CommandID = "cmd"
 	body := mustEncode(t, ev)
-	good, ok := keyFrameOf(body)
+	good, ok := keyFrameOf(body, "")
 	if !ok {
 		t.Fatal("no key frame for a key creation")
 	}
@@ -125,7 +125,7 @@ func TestKeyFrameRefused(t *testing.T) {
 	}
 	jsonLeaf := leafHash(9, ev.Aggregate, ev.Type, "m", bodyDigest(body))
 	for what, stored := range cases {
-		if _, err := decodeEvent(stored, 9); !errors.Is(err, ErrMalformed) {
+		if _, err := decodeEvent(stored, "", 9); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: decodeEvent err = %v, want ErrMalformed", what, err)
 		}
 		raw := RawMessage{Stream: ledgerStream, Seq: 9, Subject: ev.Aggregate, Type: ev.Type, MsgID: "m", Body: stored}
@@ -136,7 +136,7 @@ func TestKeyFrameRefused(t *testing.T) {
 			t.Errorf("%s: the leaf is the JSON's", what)
 		}
 	}
-	if got, err := decodeEvent(good, 9); err != nil || got.ID != ev.ID || got.CommandID != "cmd" {
+	if got, err := decodeEvent(good, "", 9); err != nil || got.ID != ev.ID || got.CommandID != "cmd" {
 		t.Fatalf("decodeEvent(good) = %+v, %v", got, err)
 	}
 }
@@ -146,24 +146,24 @@ func TestKeyFrameRefused(t *testing.T) {
 // stored form per event, and nothing that is not an event.
 func FuzzKeyFrame(f *testing.F) {
 	ev := keyCreatedEvent(f, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
-	good, _ := keyFrameOf(mustEncode(f, ev))
+	good, _ := keyFrameOf(mustEncode(f, ev), "")
 	f.Add(good[len(keyFrameMagic):])
 	ev.CommandID = "x"
-	other, _ := keyFrameOf(mustEncode(f, ev))
+	other, _ := keyFrameOf(mustEncode(f, ev), "")
 	f.Add(other[len(keyFrameMagic):])
 	f.Fuzz(func(t *testing.T, rest []byte) {
 		frame := append([]byte(keyFrameMagic), rest...)
-		plain, err := inflateEvent(frame)
+		plain, err := inflateEvent(frame, "")
 		if err != nil {
 			if !errors.Is(err, errEventFrame) {
 				t.Fatalf("inflate err = %v, want errEventFrame", err)
 			}
 			return
 		}
-		if _, err := decodeEvent(frame, 1); err != nil {
+		if _, err := decodeEvent(frame, "", 1); err != nil {
 			t.Fatalf("inflated to %s, which does not decode: %v", plain, err)
 		}
-		if again, ok := keyFrameOf(plain); !ok || !bytes.Equal(again, frame) {
+		if again, ok := keyFrameOf(plain, ""); !ok || !bytes.Equal(again, frame) {
 			t.Fatalf("%x inflates to %s, whose key frame is %x, %v", frame, plain, again, ok)
 		}
 	})
@@ -190,10 +190,10 @@ func TestKeyFrameFormatIsStable(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = bytes.TrimSuffix(want, []byte("\n"))
-		if got, err := inflateEvent(frame); err != nil || !bytes.Equal(got, want) {
+		if got, err := inflateEvent(frame, ""); err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s reads as %q, %v; want %s", frameFile, got, err, want)
 		}
-		if got := deflateEvent(want); !bytes.Equal(got, frame) {
+		if got := deflateEvent(want, ""); !bytes.Equal(got, frame) {
 			t.Errorf("the event of %s is stored as %x, want %x", jsonFile, got, frame)
 		}
 	}
@@ -206,12 +206,13 @@ func TestKeyFrameFormatIsStable(t *testing.T) {
 func BenchmarkKeyFrame(b *testing.B) {
 	body := mustEncode(b, keyCreatedEvent(b, "tenant-a", "bucket-key", "c4f9545dadd78423444ce8c3f0892a39"))
 	s2Frame := append([]byte(eventMagic), eventCodec().Encode(nil, body)...)
+	subject := KeySubject("tenant-a", "bucket-key")
 	for _, c := range []struct {
 		name  string
 		frame []byte
 		store func([]byte) []byte
 	}{
-		{"key", deflateEvent(body), deflateEvent},
+		{"key", deflateEvent(body, subject), func(body []byte) []byte { return deflateEvent(body, subject) }},
 		{"s2", s2Frame, func(body []byte) []byte { return append([]byte(eventMagic), eventCodec().Encode(nil, body)...) }},
 	} {
 		b.Run("store/"+c.name, func(b *testing.B) {
@@ -222,10 +223,95 @@ func BenchmarkKeyFrame(b *testing.B) {
 		})
 		b.Run("read/"+c.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := decodeEvent(c.frame, 1); err != nil {
+				if _, err := decodeEvent(c.frame, subject, 1); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
+}
+
+// TestKeyFrameOnItsSubject: a key creation published on its own subject
+// is a key frame of layout 2, without enclave and name (its subject's
+// tokens) and, when its command id is its event id, without the command
+// id: it inflates to its JSON on that subject only. On another key's
+// subject it is another event (the leaf covers subject and JSON); on a
+// subject that is no key's, or without a subject, it is malformed.
+// Non-canonical layout-2 frames are refused too.
+func TestKeyFrameOnItsSubject(t *testing.T) {
+	t.Parallel()
+	id := "c4f9545dadd78423444ce8c3f0892a39"
+	ev := keyCreatedEvent(t, "tenant-a", "bucket-key", id)
+	ev.CommandID = "cmd"
+	subject := KeySubject("tenant-a", "bucket-key")
+	body := mustEncode(t, ev)
+	v1, v2 := deflateEvent(body, ""), deflateEvent(body, subject)
+	if !bytes.HasPrefix(v2, []byte(keyFrameMagic2)) || len(v2) != len(v1)-2-len("tenant-a")-len("bucket-key") {
+		t.Fatalf("frame on its subject: %d bytes %q, want layout 2 of %d", len(v2), v2[:3], len(v1)-2-len("tenant-a")-len("bucket-key"))
+	}
+	if got, err := eventJSON(v2, subject); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("layout 2 inflates to %s, %v", got, err)
+	}
+	if got, err := eventJSON(v2, KeySubject("tenant-b", "other")); err != nil || bytes.Equal(got, body) || !bytes.Contains(got, []byte(`"name":"other"`)) {
+		t.Fatalf("on another key's subject: %s, %v; want that key's event", got, err)
+	}
+	for _, subj := range []string{"", "ledger.tenant-a.identity.x", "ledger.tenant-a.key.", "ledger..key.k", "ledger.a.b.key.c", "secrets.tenant-a.key.k", "ledger.tenant-a.key.a b"} {
+		if _, err := eventJSON(v2, subj); !errors.Is(err, errEventFrame) {
+			t.Errorf("layout 2 on %q: %v, want errEventFrame", subj, err)
+		}
+	}
+	// A command id that is its event id is not stored again.
+	same := ev
+	same.CommandID = id
+	sameBody := mustEncode(t, same)
+	f := deflateEvent(sameBody, subject)
+	if f[len(keyFrameMagic2)]&keyFrameCmdIsID == 0 || len(f) != len(v2)-len("cmd")-1 {
+		t.Fatalf("command id = event id: %d bytes, flags %#x; want keyFrameCmdIsID and %d bytes", len(f), f[3], len(v2)-len("cmd")-1)
+	}
+	if got, err := eventJSON(f, subject); err != nil || !bytes.Equal(got, sameBody) {
+		t.Fatalf("keyFrameCmdIsID inflates to %s, %v", got, err)
+	}
+	// Hostile: the same event in a form the writer never makes.
+	m := len(keyFrameMagic2)
+	cmdOff := m + 1 + 16 + 8 + 32 + 1 + 32
+	long := append(append(bytes.Clone(f[:cmdOff]), 32), id...) // the id again, as a string
+	long[m] &^= keyFrameCmdIsID
+	hexAgain := append(bytes.Clone(f[:cmdOff]), f[m+1:m+17]...) // the id again, as 16 bytes
+	hexAgain[m] = hexAgain[m]&^keyFrameCmdIsID | keyFrameHexCmd
+	both := bytes.Clone(f)
+	both[m] |= keyFrameHexCmd
+	v1WithFlag := append([]byte(keyFrameMagic), f[m:]...) // layout 1 has no keyFrameCmdIsID
+	v1WithFlag = appendFrameString(appendFrameString(v1WithFlag, "tenant-a"), "bucket-key")
+	for what, stored := range map[string][]byte{"id as text": long, "id as hex": hexAgain, "both flags": both,
+		"layout 1 with keyFrameCmdIsID": v1WithFlag, "names after layout 2": append(bytes.Clone(v2), 1, 'x')} {
+		if _, err := eventJSON(stored, subject); !errors.Is(err, errEventFrame) {
+			t.Errorf("%s: %v, want errEventFrame", what, err)
+		}
+	}
+}
+
+// FuzzKeyFrame2: whatever follows keyFrameMagic2, read on a key's
+// subject, fails or is exactly the frame keyFrameOf makes of what it
+// inflates to on that subject.
+func FuzzKeyFrame2(f *testing.F) {
+	subject := KeySubject("e1", "k")
+	ev := keyCreatedEvent(f, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
+	good, _ := keyFrameOf(mustEncode(f, ev), subject)
+	f.Add(good[len(keyFrameMagic2):])
+	ev.CommandID = ev.ID
+	same, _ := keyFrameOf(mustEncode(f, ev), subject)
+	f.Add(same[len(keyFrameMagic2):])
+	f.Fuzz(func(t *testing.T, rest []byte) {
+		frame := append([]byte(keyFrameMagic2), rest...)
+		plain, err := inflateEvent(frame, subject)
+		if err != nil {
+			if !errors.Is(err, errEventFrame) {
+				t.Fatalf("inflate err = %v, want errEventFrame", err)
+			}
+			return
+		}
+		if again, ok := keyFrameOf(plain, subject); !ok || !bytes.Equal(again, frame) {
+			t.Fatalf("%x inflates to %s, whose key frame is %x, %v", frame, plain, again, ok)
+		}
+	})
 }

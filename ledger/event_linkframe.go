@@ -39,7 +39,7 @@ func isLinkFrame(body []byte) bool { return strings.HasPrefix(string(body), link
 // keyFrameType returns the type a key frame's flags name, or false if
 // body is no key frame.
 func keyFrameType(body []byte) (string, bool) {
-	if len(body) <= len(keyFrameMagic) || !strings.HasPrefix(string(body), keyFrameMagic) {
+	if len(body) <= len(keyFrameMagic) || !isKeyFrame(body) {
 		return "", false
 	}
 	if body[len(keyFrameMagic)]&keyFrameImported != 0 {
@@ -144,11 +144,11 @@ func rawMessage(stream string, seq uint64, subject string, h nats.Header, data [
 // decodeMessage decodes a stored LEDGER message (its headers and body)
 // as decodeEvent does, and refuses a link frame beside a Prev or Type
 // header as rawMessage does (one stored form per link).
-func decodeMessage(h nats.Header, data []byte, seq uint64) (Event, error) {
+func decodeMessage(h nats.Header, data []byte, subject string, seq uint64) (Event, error) {
 	if isLinkFrame(data) && hasLinkHeaders(h) {
 		return Event{}, fmt.Errorf("%w at seq %d: a link frame and a %s or %s header", ErrMalformed, seq, PrevHeader, TypeHeader)
 	}
-	return decodeEvent(data, seq)
+	return decodeEvent(data, subject, seq)
 }
 
 // unlinkedBody returns the stored body inside a link frame, or body as it

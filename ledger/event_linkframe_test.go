@@ -80,9 +80,9 @@ func TestLinkFramesStored(t *testing.T) {
 func TestLinkFrameRefused(t *testing.T) {
 	t.Parallel()
 	ev := keyCreatedEvent(t, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
-	key := deflateEvent(mustEncode(t, ev))
+	key := deflateEvent(mustEncode(t, ev), "")
 	ev2 := testEvent(KeySubject("e1", "k"), "c1")
-	s2 := deflateEvent(mustEncode(t, ev2))
+	s2 := deflateEvent(mustEncode(t, ev2), "")
 	prev := Sum{1, 2, 3}
 	link := func(typ string, body []byte) []byte {
 		f := append(append([]byte(linkFrameMagic), prev[:]...), appendFrameString(nil, typ)...)
@@ -94,7 +94,7 @@ func TestLinkFrameRefused(t *testing.T) {
 		if err != nil || p != prev || (typ != TypeKeyCreated && typ != ev2.Type) {
 			t.Fatalf("%s: parse = %x, %q, %v", what, p, typ, err)
 		}
-		if _, err := decodeEvent(f, 3); err != nil {
+		if _, err := decodeEvent(f, "", 3); err != nil {
 			t.Fatalf("%s: decodeEvent err = %v", what, err)
 		}
 		if got := linkMsg(&nats.Msg{Subject: "s", Data: body, Header: nats.Header{TypeHeader: {typ}, "X": {"y"}}}, prev); !bytes.Equal(got.Data, f) || len(got.Header) != 1 {
@@ -119,7 +119,7 @@ func TestLinkFrameRefused(t *testing.T) {
 		if _, _, _, err := parseLinkFrame(f); !errors.Is(err, errEventFrame) {
 			t.Errorf("%s: parse err = %v, want errEventFrame", what, err)
 		}
-		if _, err := decodeEvent(f, 3); !errors.Is(err, ErrMalformed) {
+		if _, err := decodeEvent(f, "", 3); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: decodeEvent err = %v, want ErrMalformed", what, err)
 		}
 		raw := rawMessage(ledgerStream, 3, "s", nats.Header{nats.MsgIdHdr: {"m"}}, f)
@@ -151,7 +151,7 @@ func TestLinkFrameRefused(t *testing.T) {
 // to.
 func FuzzLinkFrame(f *testing.F) {
 	ev := keyCreatedEvent(f, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
-	key := deflateEvent(mustEncode(f, ev))
+	key := deflateEvent(mustEncode(f, ev), "")
 	var prev Sum
 	f.Add(append(append(prev[:], 0), key...))
 	f.Add(append(append(prev[:], 3, 'a', '.', 'b'), `{"x":1}`...))
@@ -246,7 +246,7 @@ func forgeEach(tb testing.TB, src string, led, aud []RawMessage, each func(int, 
 // value) cost, against the headers.
 func BenchmarkLinkFrame(b *testing.B) {
 	ev := keyCreatedEvent(b, "tenant-a", "bucket-key", "c4f9545dadd78423444ce8c3f0892a39")
-	msg := newMsg(ev, deflateEvent(mustEncode(b, ev)))
+	msg := newMsg(ev, deflateEvent(mustEncode(b, ev), ""))
 	msg.Header.Set(nats.MsgIdHdr, ScopedMsgID(ev.Aggregate, ev.CommandID))
 	prev := Sum{9}
 	msg.Header.Set(PrevHeader, prev.String())
@@ -282,14 +282,14 @@ func BenchmarkLinkFrame(b *testing.B) {
 func TestDecodeMessageRefusesTwoForms(t *testing.T) {
 	t.Parallel()
 	ev := keyCreatedEvent(t, "e1", "k", "c4f9545dadd78423444ce8c3f0892a39")
-	msg := newMsg(ev, deflateEvent(mustEncode(t, ev)))
+	msg := newMsg(ev, deflateEvent(mustEncode(t, ev), ""))
 	framed := linkMsg(msg, Sum{4})
-	if got, err := decodeMessage(framed.Header, framed.Data, 5); err != nil || got.ID != ev.ID {
+	if got, err := decodeMessage(framed.Header, framed.Data, "", 5); err != nil || got.ID != ev.ID {
 		t.Fatalf("decodeMessage(link frame) = %v, %v", got.ID, err)
 	}
 	for _, h := range []string{PrevHeader, TypeHeader} {
 		hdr := nats.Header{h: {"x"}}
-		if _, err := decodeMessage(hdr, framed.Data, 5); !errors.Is(err, ErrMalformed) {
+		if _, err := decodeMessage(hdr, framed.Data, "", 5); !errors.Is(err, ErrMalformed) {
 			t.Errorf("a link frame with a %s header: err = %v, want ErrMalformed", h, err)
 		}
 	}

@@ -101,7 +101,7 @@ func (q *groupQueue) submit(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	raw := RawMessage{Type: msg.Header.Get(TypeHeader), Body: msg.Data}
+	raw := RawMessage{Subject: msg.Subject, Type: msg.Header.Get(TypeHeader), Body: msg.Data}
 	r := &groupReq{ctx: ctx, msg: msg, sum: raw.bodySum(), done: make(chan struct{})}
 	q.mu.Lock()
 	q.pending = append(q.pending, r)

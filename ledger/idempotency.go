@@ -120,7 +120,7 @@ func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Eve
 	} else if m, err = s.scanFor(ctx, aggregate, ids); err != nil || m == nil {
 		return Event{}, false, err
 	}
-	ev, err = decodeMessage(m.Header, m.Data, m.Sequence)
+	ev, err = decodeMessage(m.Header, m.Data, m.Subject, m.Sequence)
 	if err != nil {
 		return Event{}, false, err
 	}

@@ -102,7 +102,7 @@ func TestAppendCommandIDScopedToAggregate(t *testing.T) {
 	if got, want := m.Header.Get(nats.MsgIdHdr), ScopedMsgID(subjects[1], "X"); got != want {
 		t.Errorf("Nats-Msg-Id = %q, want %q", got, want)
 	}
-	ev, err := decodeEvent(m.Data, m.Sequence)
+	ev, err := decodeEvent(m.Data, "", m.Sequence)
 	if err != nil || ev.CommandID != "X" {
 		t.Errorf("envelope CommandID = %q, %v; want X", ev.CommandID, err)
 	}

@@ -80,7 +80,7 @@ func msgEvent(m jetstream.Msg) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("ledger: message metadata: %w", err)
 	}
-	return decodeMessage(m.Headers(), m.Data(), md.Sequence.Stream)
+	return decodeMessage(m.Headers(), m.Data(), m.Subject(), md.Sequence.Stream)
 }
 
 // Replay calls fn, in stream order, for every event whose sequence is in

@@ -143,7 +143,7 @@ func (r *restorer) add(ctx context.Context, m *BackupMsg) error {
 		r.rep.Restored.Ledger++
 		r.rep.LedgerLast, r.rep.LedgerTime = m.Seq, m.Time
 		if r.cut() {
-			body, err := eventJSON(m.Body)
+			body, err := eventJSON(m.Body, m.Subject)
 			if err != nil {
 				return fmt.Errorf("%w: LEDGER seq %d: %w", ErrMalformed, m.Seq, err)
 			}
