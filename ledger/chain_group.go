@@ -186,7 +186,9 @@ type groupPipe struct {
 // head was reloaded without it, and another node may still believe it
 // writes the stream. The message id makes the server refuse the member
 // then (its Prev would chain over a message that is not there), and it
-// is published again alone.
+// is published again alone. A single node that is its streams' only
+// writer binds members so only until a message sent since the head's
+// last load has its answer (chainHead.answered, chain_recent.go).
 func (p *groupPipe) send(rs []*groupReq) {
 	for _, r := range rs {
 		p.members = append(p.members, r)

@@ -26,9 +26,14 @@
 //   - Every Append carries Nats-Msg-Id = ScopedMsgID(Event.Aggregate,
 //     Event.CommandID) (deduplicated by the server for its duplicates
 //     window: 2 minutes in a cluster, 30 seconds on a single node, see
-//     singleDuplicateWindow) and, unless Expect.Any, an
-//     expected-last-subject-sequence header, so a name is created once and
-//     racing writers get exactly one success and one *ConflictError.
+//     singleDuplicateWindow) and, unless Expect.Any, an expectation on
+//     the subject's last sequence, so a name is created once and racing
+//     writers get exactly one success and one *ConflictError. The server
+//     checks it (the expected-last-subject-sequence header), or a single
+//     node's chain head proves it itself when the caller read it at a
+//     known sequence and the head wrote the subject in none of the
+//     messages since; the event is then stored without the header
+//     (Expect.At, chain_recent.go).
 //     Conflicts are recognised by JetStream error code (10071 or 10164),
 //     never by message text.
 //   - A command id is scoped to the aggregate it writes: the same id on

@@ -29,6 +29,9 @@
 // stream's last, so it is stored only right after that member, never
 // after a message that took the member's place (chain_group.go, send); a
 // cluster publishes the members one by one (chain_group.go, commitGroup).
+// Once a message sent since the head's last load has its answer, no
+// message sent before can still be stored, and the members after the
+// first expect only the last sequence (chain_recent.go).
 // When a member is refused (its
 // expectation fails, it is a duplicate), the later members, whose
 // stream expectation then fails too, are published again one by one, as

@@ -27,27 +27,36 @@ const (
 // ScopedMsgID returns the Nats-Msg-Id of an event with the client's
 // commandID on the aggregate subject aggregate:
 //
-//	base64url(first 16 bytes of SHA-256("kmsledger/msg-id/v2" ‖
+//	base64url(first 12 bytes of SHA-256("kmsledger/msg-id/v2" ‖
 //	    u32BE(len(aggregate)) ‖ aggregate ‖ u32BE(len(commandID)) ‖ commandID))
 //
-// without padding: 22 characters, within JetStream's message id limits
+// without padding: 16 characters, within JetStream's message id limits
 // whatever the inputs. A command id is thus scoped to the aggregate it
 // writes: the same client id used for another key, enclave, identity or
 // policy is another command, while a retry on the same aggregate is a
-// duplicate. 128 bits keep two commands apart for as long as the ledger
-// lives; the server stores the id with every event (and once more in the
-// next pipelined member's expectation) and remembers it for the
-// duplicates window, so it is kept short. Append uses it; any other
-// writer of LEDGER events (batches) must too.
+// duplicate. Two commands share an id by chance with a probability of
+// about n²/2^97 among n ids that meet: those of the server's duplicates
+// window (under 10^-17 for 2 minutes at 10,000 commands a second) and an
+// aggregate's own events, which Lookup reads. The server stores the id with every event and
+// remembers it for the duplicates window, so it is kept short. Append
+// uses it; any other writer of LEDGER events (batches) must too.
 func ScopedMsgID(aggregate, commandID string) string {
+	sum := scopedSum(msgIDLabel, aggregate, commandID)
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// v2ScopedMsgID is the Nats-Msg-Id written before 2026-12-07: the first
+// 16 bytes of the same hash, 22 characters (of which ScopedMsgID is the
+// first 16). Lookup still recognises it.
+func v2ScopedMsgID(aggregate, commandID string) string {
 	sum := scopedSum(msgIDLabel, aggregate, commandID)
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// legacyScopedMsgID is the Nats-Msg-Id written before ScopedMsgID took its
-// shorter form: hex(SHA-256) with the label "kmsledger/msg-id/v1", 64
-// characters. Lookup still recognises it, so that a command retried across
-// an upgrade, within the duplicates window, is still a replay.
+// legacyScopedMsgID is the Nats-Msg-Id written before v2ScopedMsgID:
+// hex(SHA-256) with the label "kmsledger/msg-id/v1", 64 characters.
+// Lookup still recognises it, so that a command retried across an
+// upgrade is still a replay.
 func legacyScopedMsgID(aggregate, commandID string) string {
 	sum := scopedSum(legacyMsgIDLabel, aggregate, commandID)
 	return hex.EncodeToString(sum[:])
@@ -98,8 +107,9 @@ var ErrLookupTooLong = errors.New("ledger: lookup: too many events on the aggreg
 // the aggregate's own events stored within the replay window (a subject
 // holds one key, identity, policy or enclave, so a few events; a subject
 // without any costs one request) for the event's message id, or the
-// longer message id of earlier versions (legacyScopedMsgID), so that a
-// command retried across an upgrade is still a replay.
+// longer message ids of earlier versions (v2ScopedMsgID,
+// legacyScopedMsgID), so that a command retried across an upgrade is
+// still a replay.
 func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Event, ok bool, err error) {
 	if s.isClosed() {
 		return Event{}, false, ErrClosed
@@ -107,7 +117,7 @@ func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Eve
 	if !validSubject(aggregate, ledgerPrefix, false) || !validToken(commandID) {
 		return Event{}, false, fmt.Errorf("ledger: lookup %q %q: %w", aggregate, commandID, ErrInvalid)
 	}
-	ids := []string{ScopedMsgID(aggregate, commandID), legacyScopedMsgID(aggregate, commandID)}
+	ids := []string{ScopedMsgID(aggregate, commandID), v2ScopedMsgID(aggregate, commandID), legacyScopedMsgID(aggregate, commandID)}
 	seq, ok, err := s.probe(ctx, aggregate, ids[0], nil)
 	if err != nil {
 		return Event{}, false, err

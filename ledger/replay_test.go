@@ -53,13 +53,20 @@ func TestLookupPastDuplicatesWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v2 := pipeMsg(t, a, "V")
+	v2.Header.Set(nats.MsgIdHdr, v2ScopedMsgID(a, "V"))
+	ackV2, err := s.publishLedger(ctx, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mustAppend(t, s, a, 2)
 	mustAppend(t, s, b, 2)
 	waitForgotten(t, s, a, ScopedMsgID(a, "X"))
 	waitForgotten(t, s, a, legacyScopedMsgID(a, "L"))
+	waitForgotten(t, s, a, v2ScopedMsgID(a, "V"))
 	head, _ := s.Head(ctx)
 
-	for id, seq := range map[string]uint64{"X": seqX, "L": ack.Sequence} {
+	for id, seq := range map[string]uint64{"X": seqX, "L": ack.Sequence, "V": ackV2.Sequence} {
 		ev, ok, err := s.Lookup(ctx, a, id)
 		if err != nil || !ok || ev.Seq != seq || ev.CommandID != id || ev.Aggregate != a {
 			t.Errorf("Lookup(a, %s) past the window = (%+v, %v, %v), want the event at seq %d", id, ev, ok, err, seq)
