@@ -165,7 +165,7 @@ func TestPipelinedMembersBoundUntilAnAnswer(t *testing.T) {
 	group := func(msgs ...*nats.Msg) []*groupReq {
 		var rs []*groupReq
 		for _, m := range msgs {
-			raw := RawMessage{Type: m.Header.Get(TypeHeader), Body: m.Data}
+			raw := RawMessage{Subject: m.Subject, Type: m.Header.Get(TypeHeader), Body: m.Data}
 			rs = append(rs, &groupReq{ctx: ctx, msg: m, sum: raw.bodySum(), done: make(chan struct{})})
 		}
 		c.commitGroup(s.js, rs, func() []*groupReq { return nil })
@@ -202,15 +202,7 @@ func TestPipelinedMembersBoundUntilAnAnswer(t *testing.T) {
 	// right after the first.
 	refused := pipeMsg(t, KeySubject("enc", "a"), "g")
 	refused.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "1") // "a" is at after[0]
-	rs := []*groupReq{}
-	for _, m := range []*nats.Msg{pipeMsg(t, KeySubject("enc", "h"), "h"), refused, pipeMsg(t, KeySubject("enc", "i"), "i")} {
-		raw := RawMessage{Type: m.Header.Get(TypeHeader), Body: m.Data}
-		rs = append(rs, &groupReq{ctx: ctx, msg: m, sum: raw.bodySum(), done: make(chan struct{})})
-	}
-	c.commitGroup(s.js, rs, func() []*groupReq { return nil })
-	for _, r := range rs {
-		<-r.done
-	}
+	rs := group(pipeMsg(t, KeySubject("enc", "h"), "h"), refused, pipeMsg(t, KeySubject("enc", "i"), "i"))
 	if rs[0].err != nil || rs[2].err != nil || rs[1].err == nil {
 		t.Fatalf("members: %v, %v, %v; want the middle one refused", rs[0].err, rs[1].err, rs[2].err)
 	}
