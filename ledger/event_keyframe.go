@@ -28,7 +28,7 @@ import (
 //
 // The layout after the magic:
 //
-//	flags     1 byte: keyFrameImported, keyFrameChaCha, keyFrameHexCmd, keyFrameLongRef; the rest 0
+//	flags     1 byte: keyFrameImported, keyFrameChaCha, keyFrameHexCmd, keyFrameLongRef (layout 2: and keyFrameCmdIsID); the rest 0
 //	id        16 bytes: the event id, 32 lower-case hex digits
 //	time      8 bytes: Unix nanoseconds, big-endian, shown in UTC
 //	actor     32 bytes: "h1:" and these in unpadded base64url
@@ -40,17 +40,18 @@ import (
 //
 // where a string is a minimal uvarint length and that many bytes of
 // printable ASCII but the quote and the backslash, and nothing follows.
+// The aggregate is KeySubject(enclave, name) and the secret reference
+// AttemptSecretRef(enclave, name, version, AttemptOf(id)), or with the
+// whole id under keyFrameLongRef.
 //
 // Layout 2 (keyFrameMagic2, written since 2026-12-07) is layout 1 without
 // enclave and name: they are the tokens of the message's subject,
 // "ledger.<enclave>.key.<name>", which the leaf covers, so a key frame
-// of layout 2 is read with its subject (eventJSONOf). A creation whose
+// of layout 2 is read with its subject (eventJSON's). A creation whose
 // command id is its event id (a command without a client's id, in its
 // first attempt: commands.Handler.Run) has keyFrameCmdIsID and no
-// command field. 42 bytes fewer a key for names of 17 characters.
-// The aggregate is KeySubject(enclave, name) and the secret reference
-// AttemptSecretRef(enclave, name, version, AttemptOf(id)), or with the
-// whole id under keyFrameLongRef.
+// command field. 40 bytes fewer for a key of 17 characters in an
+// enclave of 5.
 
 // keyFrameMagic starts every key frame of layout 1, keyFrameMagic2 of
 // layout 2: a NUL, 'k', the layout's version.
