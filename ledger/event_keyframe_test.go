@@ -2,13 +2,17 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // TestKeyFrame: a key creation or an API import is stored as a key frame
@@ -314,4 +318,40 @@ func FuzzKeyFrame2(f *testing.F) {
 			t.Fatalf("%x inflates to %s, whose key frame is %x, %v", frame, plain, again, ok)
 		}
 	})
+}
+
+// TestKeyFrameMovedToAnotherSubject: an attacker with write access who
+// stores a key frame of layout 2 on another key's subject makes it that
+// key's creation, and the chain names the message; the same history
+// written again unchanged verifies.
+func TestKeyFrameMovedToAnotherSubject(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	s := openTestStore(t, src)
+	ctx := context.Background()
+	for i := range 4 {
+		ev := keyCreatedEvent(t, "enc", fmt.Sprintf("k%d", i), fmt.Sprintf("%032x", i+1))
+		if _, _, err := s.Append(ctx, ev, Expect{Seq: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Checkpoint(ctx, testSigner()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	led, aud := rawMessages(t, src, ledgerStream), rawMessages(t, src, auditStream)
+	if !bytes.HasPrefix(led[1].Body, []byte(keyFrameMagic2)) {
+		t.Fatalf("seq 2 stored as %q, want a key frame of layout 2", led[1].Body[:min(3, len(led[1].Body))])
+	}
+	same := func(_ int, m *nats.Msg) *nats.Msg { return m }
+	moved := func(i int, m *nats.Msg) *nats.Msg {
+		if i == 1 {
+			m.Subject = KeySubject("enc", "k9")
+		}
+		return m
+	}
+	verifiesUpTo(t, forgeEach(t, src, led, aud, same), ledgerStream, 0)
+	verifiesUpTo(t, forgeEach(t, src, led, aud, moved), ledgerStream, 2)
 }
