@@ -154,7 +154,7 @@ func (h *Handler) Run(ctx context.Context, actor, commandID string, cmd Command)
 		}
 		eventID := NewID()
 		if attempt == 1 && !replayable {
-			eventID = commandID // see decide
+			eventID = commandID // a command id picked here names one event: a key frame stores it once
 		}
 		d, err := h.decide(cmd, Env{Now: h.Now(), Actor: actor, CommandID: commandID, EventID: eventID, Seal: h.seal})
 		if err != nil && replayable {
@@ -328,12 +328,10 @@ func (h *Handler) seal(kt hsm.KeyType, raw, hmacKey, aad []byte) ([]byte, string
 	return h.rek.ImportVersion(kt, raw, aad)
 }
 
-// decide runs Decide on the projection's state.
-//
-// A command id Run picks names one event, its first attempt's, whose id
-// is then the command id: a key frame need not store it twice (ledger,
-// event_keyframe.go). A later attempt is another event, with its own id
-// and so its own material reference.
+// decide runs Decide on the projection's state. Run gives a command
+// whose id it picked that id as its first attempt's event id (ledger,
+// event_keyframe.go: keyFrameCmdIsID); a later attempt is another event,
+// with its own id and so its own material reference.
 func (h *Handler) decide(cmd Command, env Env) (d Decision, err error) {
 	h.proj.View(func(s *projections.State) { d, err = Decide(s, cmd, env) })
 	return d, err

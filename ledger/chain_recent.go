@@ -121,37 +121,40 @@ func (c *chainHead) loaded() {
 	}
 }
 
-// sendable returns msg as it is sent, with c.mu held and every message
-// the head has sent since its last store on other subjects than
-// msg's expectation (group.go, take): without expectAtHeader, and
-// without the expectation on msg's subject if the head proves it. msg is
-// not changed.
-func (c *chainHead) sendable(msg *nats.Msg) *nats.Msg {
+// The headers wire leaves out of what it sends (unsent).
+var (
+	unsentAt        = []string{expectAtHeader}
+	unsentAtSubject = []string{expectAtHeader, jetstream.ExpectedLastSubjSeqHeader}
+)
+
+// unsent returns the headers of msg that are not sent, with c.mu held and
+// every message the head has sent since its last store on other subjects
+// than msg's expectation (group.go, take): expectAtHeader, and the
+// expectation on msg's subject if the head proves it; nil if msg has no
+// expectAtHeader.
+func (c *chainHead) unsent(msg *nats.Msg) []string {
 	at := msg.Header.Get(expectAtHeader)
 	if at == "" {
-		return msg
+		return nil
 	}
-	dropSubj := false
+	proven := false
 	if n, err := strconv.ParseUint(at, 10, 64); err == nil && c.recent != nil && !c.stale &&
 		msg.Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader) == "" &&
 		c.recent.unwritten(msg.Subject, n, c.seq) {
 		want, err := strconv.ParseUint(msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader), 10, 64)
-		dropSubj = err == nil && want <= n
+		proven = err == nil && want <= n
 	}
 	if c.recent != nil {
-		if dropSubj {
+		if proven {
 			c.recent.decided.Add(1)
 		} else {
 			c.recent.sent.Add(1)
 		}
 	}
-	out := &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: make(nats.Header, len(msg.Header))}
-	for k, v := range msg.Header {
-		if k != expectAtHeader && (!dropSubj || k != jetstream.ExpectedLastSubjSeqHeader) {
-			out.Header[k] = v
-		}
+	if proven {
+		return unsentAtSubject
 	}
-	return out
+	return unsentAt
 }
 
 // ExpectStats says, for the LEDGER appends since Open that gave

@@ -178,11 +178,14 @@ func inflateKeyFrame(f []byte, subject string) ([]byte, error) {
 		allowed = keyFrameFlags2
 	}
 	var cmd []byte
+	cmdIsID := false // stored again although it is the event id
 	switch {
 	case flags[0]&keyFrameCmdIsID != 0:
 		cmd = hex.AppendEncode(make([]byte, 0, 32), id)
 	case flags[0]&keyFrameHexCmd != 0:
-		cmd = hex.AppendEncode(make([]byte, 0, 32), r.bytes(16))
+		raw := r.bytes(16)
+		cmdIsID = bytes.Equal(raw, id)
+		cmd = hex.AppendEncode(make([]byte, 0, 32), raw)
 	default:
 		cmd = r.str()
 	}
@@ -206,7 +209,7 @@ func inflateKeyFrame(f []byte, subject string) ([]byte, error) {
 	case version > 1<<32-1:
 		return nil, fmt.Errorf("%w: key frame version %d", errEventFrame, version)
 	}
-	if flags[0]&keyFrameCmdIsID == 0 && layout2 && bytes.Equal(cmd, hex.AppendEncode(nil, id)) {
+	if layout2 && cmdIsID {
 		return nil, fmt.Errorf("%w: key frame command id not in its short form", errEventFrame) // one frame per event
 	}
 	if _, ok := lowerHex(string(cmd), 16); ok && flags[0]&(keyFrameHexCmd|keyFrameCmdIsID) == 0 {

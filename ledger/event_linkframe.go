@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -49,42 +50,58 @@ func keyFrameType(body []byte) (string, bool) {
 }
 
 // wire returns msg as it is published after the link whose chain value
-// is prev: in a link frame on a single node (linkMsg), else as it is.
+// is prev: in a link frame on a single node (linkMsg), else as it is,
+// either way without the headers the head does not send (unsent,
+// chain_recent.go). msg is not changed.
 func (c *chainHead) wire(msg *nats.Msg, prev Sum) *nats.Msg {
-	msg = c.sendable(msg) // chain_recent.go
-	if !c.linked {
-		return msg
+	drop := c.unsent(msg)
+	if c.linked {
+		return linkMsg(msg, prev, drop...)
 	}
-	return linkMsg(msg, prev)
+	return withoutHeaders(msg, nil, drop)
+}
+
+// withoutHeaders returns a copy of msg with data (msg's if nil) and
+// without the headers named in drop, or msg itself if there is nothing
+// to change.
+func withoutHeaders(msg *nats.Msg, data []byte, drop []string) *nats.Msg {
+	if data == nil {
+		if len(drop) == 0 {
+			return msg
+		}
+		data = msg.Data
+	}
+	out := &nats.Msg{Subject: msg.Subject, Data: data, Header: make(nats.Header, len(msg.Header))}
+	for k, v := range msg.Header {
+		if !slices.Contains(drop, k) {
+			out.Header[k] = v
+		}
+	}
+	return out
 }
 
 // linkMsg returns the message a single node publishes for msg as the link
-// after prev: msg with the Prev and Type headers moved into a link frame.
-// It returns msg itself (the headers kept) if msg has no type, a type a
+// after prev: msg with the Prev and Type headers moved into a link frame,
+// and without the headers named in drop. It returns msg with its Type and
+// Prev headers (and only without drop) if msg has no type, a type a
 // link frame cannot hold as it is, or a body that is a link frame
 // already. msg is not changed: it may be published again, alone.
-func linkMsg(msg *nats.Msg, prev Sum) *nats.Msg {
+func linkMsg(msg *nats.Msg, prev Sum, drop ...string) *nats.Msg {
 	typ := msg.Header.Get(TypeHeader)
 	if typ == "" || isLinkFrame(msg.Data) || len(msg.Header.Values(TypeHeader)) != 1 ||
 		len(typ) > maxIDLen || !frameText(typ) {
-		return msg
+		return withoutHeaders(msg, nil, drop)
 	}
 	if kt, ok := keyFrameType(msg.Data); ok {
 		if kt != typ {
-			return msg
+			return withoutHeaders(msg, nil, drop)
 		}
 		typ = "" // the key frame names it
 	}
 	f := make([]byte, 0, linkFrameOverhead+1+len(typ)+len(msg.Data))
 	f = append(append(f, linkFrameMagic...), prev[:]...)
 	f = append(appendFrameString(f, typ), msg.Data...)
-	out := &nats.Msg{Subject: msg.Subject, Data: f, Header: make(nats.Header, len(msg.Header))}
-	for k, v := range msg.Header {
-		if k != TypeHeader && k != PrevHeader {
-			out.Header[k] = v
-		}
-	}
-	return out
+	return withoutHeaders(msg, f, append([]string{TypeHeader, PrevHeader}, drop...))
 }
 
 // parseLinkFrame returns the chain value, the type and the stored body of

@@ -41,16 +41,22 @@ const (
 // remembers it for the duplicates window, so it is kept short. Append
 // uses it; any other writer of LEDGER events (batches) must too.
 func ScopedMsgID(aggregate, commandID string) string {
-	sum := scopedSum(msgIDLabel, aggregate, commandID)
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
+	id, _ := scopedMsgIDs(aggregate, commandID)
+	return id
 }
 
 // v2ScopedMsgID is the Nats-Msg-Id written before 2026-12-07: the first
 // 16 bytes of the same hash, 22 characters (of which ScopedMsgID is the
 // first 16). Lookup still recognises it.
 func v2ScopedMsgID(aggregate, commandID string) string {
+	_, v2 := scopedMsgIDs(aggregate, commandID)
+	return v2
+}
+
+// scopedMsgIDs returns ScopedMsgID and v2ScopedMsgID from one hash.
+func scopedMsgIDs(aggregate, commandID string) (id, v2 string) {
 	sum := scopedSum(msgIDLabel, aggregate, commandID)
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+	return base64.RawURLEncoding.EncodeToString(sum[:12]), base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // legacyScopedMsgID is the Nats-Msg-Id written before v2ScopedMsgID:
@@ -117,7 +123,8 @@ func (s *Store) Lookup(ctx context.Context, aggregate, commandID string) (ev Eve
 	if !validSubject(aggregate, ledgerPrefix, false) || !validToken(commandID) {
 		return Event{}, false, fmt.Errorf("ledger: lookup %q %q: %w", aggregate, commandID, ErrInvalid)
 	}
-	ids := []string{ScopedMsgID(aggregate, commandID), v2ScopedMsgID(aggregate, commandID), legacyScopedMsgID(aggregate, commandID)}
+	id, v2 := scopedMsgIDs(aggregate, commandID)
+	ids := []string{id, v2, legacyScopedMsgID(aggregate, commandID)}
 	seq, ok, err := s.probe(ctx, aggregate, ids[0], nil)
 	if err != nil {
 		return Event{}, false, err
